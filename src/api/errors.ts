@@ -1,0 +1,30 @@
+// The Connect edge of the domain errors: one table from kind to code. Anything that is not
+// a domain error or a ConnectError is a bug: the client gets "internal" and the request id,
+// the log gets the details.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ErrorKind } from "../domain/errors.js";
+import { isDomainError } from "../domain/errors.js";
+import { translate } from "../store/pg-errors.js";
+
+export const CONNECT_CODES: Record<ErrorKind, Code> = {
+  "invalid-argument": Code.InvalidArgument,
+  "not-found": Code.NotFound,
+  "already-exists": Code.AlreadyExists,
+  "failed-precondition": Code.FailedPrecondition,
+  aborted: Code.Aborted,
+  "resource-exhausted": Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+  unimplemented: Code.Unimplemented,
+  unauthenticated: Code.Unauthenticated,
+  "permission-denied": Code.PermissionDenied,
+  "deadline-exceeded": Code.DeadlineExceeded,
+  "data-loss": Code.DataLoss,
+};
+
+/** The error the client sees, and whether it was unexpected (to be logged in full). */
+export function toConnectError(err: unknown, requestId: string): { error: ConnectError; unexpected: boolean } {
+  if (err instanceof ConnectError) return { error: err, unexpected: false };
+  const known = translate(err);
+  if (isDomainError(known)) return { error: new ConnectError(known.message, CONNECT_CODES[known.kind]), unexpected: false };
+  return { error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal), unexpected: true };
+}

@@ -1,0 +1,83 @@
+// What every call goes through, in one place: a request id, one log line with procedure,
+// code and duration, and the translation of domain errors to Connect codes. Identity and
+// permissions will be decided here too, later.
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { toConnectError } from "./errors.js";
+
+export const REQUEST_ID_HEADER = "x-request-id";
+export const requestIdKey = createContextKey<string>("");
+
+/** A caller's id is kept when it is a sane token; otherwise we make one. */
+export function pickRequestId(candidate: string | null | undefined): string {
+  return candidate && /^[A-Za-z0-9._:-]{1,128}$/.test(candidate) ? candidate : randomUUID();
+}
+
+export interface CallObserver {
+  /** Called once per call when it ends, with its Connect code ("ok" on success). */
+  (procedure: string, code: string, seconds: number): void;
+}
+
+export function callInterceptor(log: Logger, observe?: CallObserver): Interceptor {
+  return (next) => async (req) => {
+    const requestId = pickRequestId(req.header.get(REQUEST_ID_HEADER));
+    req.contextValues.set(requestIdKey, requestId);
+    const procedure = `/${req.service.typeName}/${req.method.name}`;
+    const started = performance.now();
+    const finish = (err?: unknown): ConnectError | undefined => {
+      const seconds = (performance.now() - started) / 1000;
+      let error: ConnectError | undefined;
+      if (err !== undefined) {
+        const mapped = toConnectError(err, requestId);
+        error = mapped.error;
+        error.metadata.set(REQUEST_ID_HEADER, requestId);
+        if (mapped.unexpected) log.error({ requestId, procedure, err: scrub(err) }, "unexpected error");
+      }
+      const code = error ? Code[error.code] : "OK";
+      const codeName = code.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+      log.info({ requestId, procedure, code: codeName, ms: Math.round(seconds * 10_000) / 10 }, "call");
+      observe?.(procedure, codeName, seconds);
+      return error;
+    };
+    try {
+      const res = await next(req);
+      res.header.set(REQUEST_ID_HEADER, requestId);
+      if (!res.stream) {
+        finish();
+        return res;
+      }
+      return { ...res, message: observeStream(res.message, finish) };
+    } catch (err) {
+      throw finish(err);
+    }
+  };
+}
+
+async function* observeStream<T>(messages: AsyncIterable<T>, finish: (err?: unknown) => ConnectError | undefined) {
+  let ended = false;
+  try {
+    yield* messages;
+    ended = true;
+    finish();
+  } catch (err) {
+    ended = true;
+    throw finish(err);
+  } finally {
+    // The client went away before the end: the generator is closed without an error.
+    if (!ended) finish(new ConnectError("the client closed the stream", Code.Canceled));
+  }
+}
+
+/** Error details for the log without the SQL parameters a driver error carries. */
+export function scrub(err: unknown): { name: string; message: string; code?: unknown; stack?: string } {
+  if (!(err instanceof Error)) return { name: typeof err, message: String(err).slice(0, 500) };
+  const firstLine = (text: string) => text.split("\nparams:")[0]!.slice(0, 2000);
+  const cause = (err as { cause?: { code?: unknown; message?: string } }).cause;
+  return {
+    name: err.name,
+    message: firstLine(err.message) + (cause?.message ? ` (cause: ${firstLine(cause.message)})` : ""),
+    code: (err as { code?: unknown }).code ?? cause?.code,
+    stack: err.stack?.split("\n").slice(1, 8).join("\n"),
+  };
+}

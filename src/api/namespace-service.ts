@@ -1,0 +1,46 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { NamespaceSchema, NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
+import { checkDescription, checkPathComponent } from "../domain/names.js";
+import type { Store } from "../store/index.js";
+import type { NamespacePatch } from "../store/namespaces.js";
+import { listRequest, namespaceToProto } from "./convert.js";
+import { fieldsToUpdate } from "./update-mask.js";
+import { optionalId, requireId, requireMessage, validate } from "./validate.js";
+
+export function namespaceService(store: Store): ServiceImpl<typeof NamespaceService> {
+  return {
+    async createNamespace(req) {
+      const n = requireMessage("namespace", req.namespace);
+      const row = await store.namespaces.create({
+        registryId: requireId("namespace.registry_id", n.registryId),
+        name: validate("namespace.name", n.name, checkPathComponent),
+        description: validate("namespace.description", n.description, checkDescription),
+      });
+      return namespaceToProto(row);
+    },
+
+    async getNamespace(req) {
+      return namespaceToProto(await store.namespaces.get(requireId("id", req.id)));
+    },
+
+    async updateNamespace(req) {
+      const n = requireMessage("namespace", req.namespace);
+      const id = requireId("namespace.id", n.id);
+      const fields = fieldsToUpdate(NamespaceSchema, req.updateMask, () => false);
+      const patch: NamespacePatch = {};
+      if (fields.has("name")) patch.name = validate("namespace.name", n.name, checkPathComponent);
+      if (fields.has("description")) patch.description = validate("namespace.description", n.description, checkDescription);
+      return namespaceToProto(await store.namespaces.update(id, patch, n.etag));
+    },
+
+    async deleteNamespace(req) {
+      await store.namespaces.delete(requireId("id", req.id), { force: req.force, etag: req.etag });
+      return {};
+    },
+
+    async listNamespaces(req) {
+      const page = await store.namespaces.list(listRequest(req), { registryId: optionalId("registry_id", req.registryId) });
+      return { namespaces: page.items.map(namespaceToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
+    },
+  };
+}

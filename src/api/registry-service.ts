@@ -1,0 +1,123 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  RegistryKind,
+  RegistryService,
+  RegistrySchema,
+  type Credential as CredentialMessage,
+  type Registry,
+} from "../../gen/artifact/v1/registry_pb.js";
+import { invalidArgument } from "../domain/errors.js";
+import { checkDescription, checkRegistryName } from "../domain/names.js";
+import type { Credential, Sealer } from "../secrets.js";
+import type { Store } from "../store/index.js";
+import type { RegistryPatch } from "../store/registries.js";
+import { listRequest, registryKindFromProto, registryToProto } from "./convert.js";
+import { fieldsToUpdate } from "./update-mask.js";
+import { requireId, requireMessage, validate } from "./validate.js";
+
+const MAX_URL = 2048;
+
+/** A REMOTE registry's base URL: http(s), host and optional port, nothing else. Returns it normalised. */
+export function normaliseUpstreamUrl(value: string): string {
+  const fail = (why: string) => invalidArgument(`registry.url: ${why} (e.g. https://registry.example.com)`);
+  if (value === "") throw fail("is required for a REMOTE registry");
+  if (value.length > MAX_URL) throw fail(`must be at most ${MAX_URL} characters`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw fail("is not a URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw fail("must start with http:// or https://");
+  if (url.username || url.password) throw fail("must not contain a user or password; set credential instead");
+  if (url.search || url.hash) throw fail("must not have a query or fragment");
+  if (url.pathname !== "/") throw fail("must be the registry's base URL, without a path (the API lives at /v2/)");
+  return `${url.protocol}//${url.host}`;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function credentialFromProto(message: CredentialMessage): Credential | null {
+  const c = message.kind;
+  if (c.case === undefined) return null;
+  if (c.case === "token") {
+    if (c.value === "" || c.value.length > 8192 || CONTROL.test(c.value)) {
+      throw invalidArgument("registry.credential.token: must be 1 to 8192 printable characters");
+    }
+    return { kind: "token", token: c.value };
+  }
+  const { username, password } = c.value;
+  if (username === "" || username.length > 256 || username.includes(":") || CONTROL.test(username)) {
+    throw invalidArgument('registry.credential.basic.username: must be 1 to 256 printable characters without ":"');
+  }
+  if (password === "" || password.length > 4096 || CONTROL.test(password)) {
+    throw invalidArgument("registry.credential.basic.password: must be 1 to 4096 printable characters");
+  }
+  return { kind: "basic", username, password };
+}
+
+export function registryService(store: Store, sealer: Sealer): ServiceImpl<typeof RegistryService> {
+  const seal = (message: CredentialMessage | undefined): string | null => {
+    const credential = message ? credentialFromProto(message) : null;
+    return credential ? sealer.seal(credential) : null;
+  };
+
+  return {
+    async createRegistry(req) {
+      const r = requireMessage("registry", req.registry);
+      const kind = registryKindFromProto(r.kind);
+      if (!kind) throw invalidArgument("registry.kind: must be REGISTRY_KIND_HOSTED or REGISTRY_KIND_REMOTE");
+      checkKindFields(kind, r);
+      const row = await store.registries.create({
+        name: validate("registry.name", r.name, checkRegistryName),
+        kind,
+        url: kind === "remote" ? normaliseUpstreamUrl(r.url) : "",
+        insecure: r.insecure,
+        description: validate("registry.description", r.description, checkDescription),
+        credentialSealed: seal(r.credential),
+      });
+      return registryToProto(row);
+    },
+
+    async getRegistry(req) {
+      return registryToProto(await store.registries.get(requireId("id", req.id)));
+    },
+
+    async updateRegistry(req) {
+      const r = requireMessage("registry", req.registry);
+      const id = requireId("registry.id", r.id);
+      const fields = fieldsToUpdate(RegistrySchema, req.updateMask, (f) => f === "credential" && r.credential !== undefined);
+      const patch: RegistryPatch = {};
+      if (fields.has("name")) patch.name = validate("registry.name", r.name, checkRegistryName);
+      if (fields.has("description")) patch.description = validate("registry.description", r.description, checkDescription);
+      if (fields.has("insecure")) patch.insecure = r.insecure;
+      // An empty url is left to the store, which knows the kind: it is right for HOSTED only.
+      if (fields.has("url")) patch.url = r.url === "" ? "" : normaliseUpstreamUrl(r.url);
+      if (fields.has("credential")) patch.credentialSealed = seal(r.credential);
+      const row = await store.registries.update(id, patch, r.etag);
+      return registryToProto(row);
+    },
+
+    async deleteRegistry(req) {
+      await store.registries.delete(requireId("id", req.id), { force: req.force, etag: req.etag });
+      return {};
+    },
+
+    async listRegistries(req) {
+      const kind = req.kind === RegistryKind.UNSPECIFIED ? undefined : registryKindFromProto(req.kind);
+      if (req.kind !== RegistryKind.UNSPECIFIED && !kind) throw invalidArgument(`kind: unknown value ${req.kind}`);
+      const page = await store.registries.list(listRequest(req), { kind });
+      return { registries: page.items.map(registryToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
+    },
+  };
+}
+
+/** Fields that only make sense for one kind of registry. */
+function checkKindFields(kind: "hosted" | "remote", r: Registry): void {
+  if (kind === "hosted") {
+    if (r.url !== "") throw invalidArgument("registry.url: a HOSTED registry is served by this service and has no url");
+    if (r.insecure) throw invalidArgument("registry.insecure: applies to REMOTE registries only");
+    if (r.credential?.kind.case) throw invalidArgument("registry.credential: applies to REMOTE registries only");
+  }
+}

@@ -1,0 +1,29 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
+import { RegistryService } from "../../gen/artifact/v1/registry_pb.js";
+import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
+import { TagService } from "../../gen/artifact/v1/tag_pb.js";
+import type { Sealer } from "../secrets.js";
+import type { Store } from "../store/index.js";
+import { namespaceService } from "./namespace-service.js";
+import { registryService } from "./registry-service.js";
+import { repositoryService } from "./repository-service.js";
+import { tagService } from "./tag-service.js";
+
+export interface ApiDeps {
+  store: Store;
+  sealer: Sealer;
+}
+
+/** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
+export function apiRoutes(deps: ApiDeps) {
+  return (router: ConnectRouter) => {
+    router.service(RegistryService, registryService(deps.store, deps.sealer));
+    router.service(NamespaceService, namespaceService(deps.store));
+    router.service(RepositoryService, repositoryService(deps.store));
+    router.service(TagService, tagService(deps.store));
+  };
+}
+
+/** The services the server offers, for health checks and reflection. */
+export const apiServices = [RegistryService, NamespaceService, RepositoryService, TagService] as const;

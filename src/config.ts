@@ -1,0 +1,156 @@
+// Every setting, read from the environment once, validated, typed. A bad value stops the
+// start-up with a message naming the variable; nothing else reads process.env.
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseEnv } from "node:util";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export type DatabaseConfig =
+  | { kind: "pglite"; dataDir: string }
+  | {
+      kind: "postgres";
+      /** Either a connection URL or discrete fields; the password is never logged. */
+      url?: string;
+      host?: string;
+      port?: number;
+      user?: string;
+      password?: string;
+      database?: string;
+      sslMode?: SslMode;
+      timeZone: string;
+      poolMax: number;
+    };
+
+export interface Config {
+  http: Listen;
+  grpc: Listen;
+  dataDir: string;
+  database: DatabaseConfig;
+  logLevel: LogLevel;
+  /** 32-byte key that seals stored credentials; absent means "derive per deployment" (see secrets). */
+  secretKey?: Buffer;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Copies variables from `<dir>/.env` into `env` where the real environment has none. */
+export function loadDotEnv(dir = process.cwd(), env: NodeJS.ProcessEnv = process.env): boolean {
+  const file = resolve(dir, ".env");
+  if (!existsSync(file)) return false;
+  for (const [key, value] of Object.entries(parseEnv(readFileSync(file, "utf8")))) {
+    if (env[key] === undefined) env[key] = value;
+  }
+  return true;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const SSL_MODES: readonly SslMode[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const read = (key: string, fallback: string): string => {
+    const value = env[key]?.trim();
+    return value === undefined || value === "" ? fallback : value;
+  };
+  const integer = (key: string, fallback: number, min: number, max: number): number => {
+    const raw = read(key, String(fallback));
+    const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${key}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(key: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = read(key, fallback);
+    if (!allowed.includes(raw as T)) {
+      problems.push(`${key}=${JSON.stringify(raw)}: expected one of ${allowed.join(", ")}`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  const host = (key: string): string => {
+    const raw = read(key, "127.0.0.1");
+    if (/[\s/]/.test(raw)) problems.push(`${key}=${JSON.stringify(raw)}: expected a host name or IP address`);
+    return raw;
+  };
+
+  const dataDir = resolve(read("DATA_DIR", "./data"));
+  const config: Config = {
+    http: { host: host("HTTP_HOST"), port: integer("HTTP_PORT", 8080, 0, 65535) },
+    grpc: { host: host("GRPC_HOST"), port: integer("GRPC_PORT", 9090, 0, 65535) },
+    dataDir,
+    database: { kind: "pglite", dataDir: resolve(dataDir, "pglite") },
+    logLevel: oneOf("LOG_LEVEL", "info", LOG_LEVELS),
+    shutdownTimeoutMs: integer("SHUTDOWN_TIMEOUT_MS", 15_000, 0, 600_000),
+  };
+
+  const databaseUrl = read("DATABASE_URL", "");
+  const dbHost = read("DB_HOST", "");
+  if (databaseUrl || dbHost) {
+    const timeZone = read("DB_TIMEZONE", "UTC");
+    if (!/^[A-Za-z0-9_+\-/:]+$/.test(timeZone)) {
+      problems.push(`DB_TIMEZONE=${JSON.stringify(timeZone)}: expected a time zone name such as UTC or Europe/Berlin`);
+    }
+    const poolMax = integer("DB_POOL_MAX", 10, 1, 1000);
+    if (databaseUrl) {
+      if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
+        // Do not echo the value: it may hold a password.
+        problems.push("DATABASE_URL: expected a postgres:// or postgresql:// URL");
+      }
+      config.database = { kind: "postgres", url: databaseUrl, timeZone, poolMax };
+    } else {
+      config.database = {
+        kind: "postgres",
+        host: dbHost,
+        port: integer("DB_PORT", 5432, 1, 65535),
+        user: read("DB_USER", "postgres"),
+        password: env.DB_PASSWORD ?? "",
+        database: read("DB_NAME", "artifact"),
+        sslMode: oneOf("DB_SSLMODE", "disable", SSL_MODES),
+        timeZone,
+        poolMax,
+      };
+    }
+  }
+
+  const secret = read("SECRET_KEY", "");
+  if (secret) {
+    const key = /^[0-9a-fA-F]{64}$/.test(secret) ? Buffer.from(secret, "hex") : Buffer.from(secret, "base64");
+    if (key.length !== 32) {
+      problems.push("SECRET_KEY: expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)");
+    } else {
+      config.secretKey = key;
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Where the database is, for logs: never the password. */
+export function describeDatabase(db: DatabaseConfig): string {
+  if (db.kind === "pglite") return `embedded PGlite in ${db.dataDir}`;
+  if (db.url) {
+    try {
+      const url = new URL(db.url);
+      return `PostgreSQL at ${url.host}${url.pathname}${url.username ? ` as ${decodeURIComponent(url.username)}` : ""}`;
+    } catch {
+      return "PostgreSQL (DATABASE_URL)";
+    }
+  }
+  return `PostgreSQL at ${db.host}:${db.port}/${db.database} as ${db.user} (sslmode ${db.sslMode})`;
+}

@@ -1,0 +1,128 @@
+// Opens the database the configuration names, applies migrations, and hands out one typed
+// drizzle handle. PGlite and PostgreSQL share the schema, the migrations and the store code.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import type { Logger } from "pino";
+import type { DatabaseConfig, SslMode } from "../config.js";
+import { describeDatabase } from "../config.js";
+import { migrationsFolder } from "../paths.js";
+import * as schema from "./schema.js";
+
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: "pglite" | "postgres";
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// Any constant works as long as every replica uses the same one.
+const MIGRATION_LOCK_ID = 0x41525446; // "ARTF"
+
+export async function openDatabase(config: DatabaseConfig, log: Logger): Promise<DatabaseHandle> {
+  log.info({ database: describeDatabase(config) }, "opening database");
+  return config.kind === "pglite" ? openPglite(config.dataDir, log) : openPostgres(config, log);
+}
+
+/** dataDir "memory://" keeps everything in memory (tests). */
+export async function openPglite(dataDir: string, log: Logger): Promise<DatabaseHandle> {
+  const fresh = !dataDir.startsWith("memory://") && !existsSync(join(dataDir, "PG_VERSION"));
+  if (fresh) log.info({ dataDir }, "first start: creating the embedded PGlite cluster, this takes a few seconds");
+  const started = performance.now();
+  if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
+  const client = await PGlite.create(dataDir);
+  const db = drizzlePglite({ client, schema });
+  await migratePglite(db, { migrationsFolder });
+  log.info({ ms: Math.round(performance.now() - started) }, "embedded database ready");
+  let closed = false;
+  return {
+    db,
+    kind: "pglite",
+    async ping() {
+      if (closed || client.closed) throw new Error("embedded database is closed");
+      await client.query("select 1");
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await client.close();
+    },
+  };
+}
+
+type PostgresConfig = Extract<DatabaseConfig, { kind: "postgres" }>;
+
+function postgresOptions(config: PostgresConfig, max: number): postgres.Options<{}> {
+  return {
+    max,
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    password: config.password,
+    database: config.database,
+    ssl: config.sslMode ? sslOption(config.sslMode) : undefined,
+    connection: { TimeZone: config.timeZone, application_name: "artifact-service" },
+    onnotice: () => {},
+  };
+}
+
+function sslOption(mode: SslMode): postgres.Options<{}>["ssl"] {
+  switch (mode) {
+    case "disable":
+      return false;
+    case "verify-ca":
+      // Chain verified, host name not: what libpq means by verify-ca.
+      return { rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    default:
+      return mode;
+  }
+}
+
+function connect(config: PostgresConfig, max: number): postgres.Sql {
+  const options = postgresOptions(config, max);
+  return config.url ? postgres(config.url, options) : postgres(options);
+}
+
+export async function openPostgres(config: PostgresConfig, log: Logger): Promise<DatabaseHandle> {
+  await migrateUnderLock(config, log);
+  const client = connect(config, config.poolMax);
+  const db = drizzlePostgres({ client, schema });
+  return {
+    db,
+    kind: "postgres",
+    async ping() {
+      await client`select 1`;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+// Replicas starting together would race on CREATE TABLE; the advisory lock makes the
+// second wait and then find nothing left to apply (drizzle-orm#874).
+async function migrateUnderLock(config: PostgresConfig, log: Logger): Promise<void> {
+  const client = connect(config, 1);
+  try {
+    const started = performance.now();
+    await client`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
+    try {
+      await migratePostgres(drizzlePostgres({ client }), { migrationsFolder });
+    } finally {
+      await client`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`;
+    }
+    log.info({ ms: Math.round(performance.now() - started) }, "database migrated");
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+}
+

@@ -1,0 +1,39 @@
+// Domain errors: what went wrong in terms of the catalog, not of a protocol. They are
+// defined once here and translated at each edge (Connect codes in src/api, OCI error JSON
+// in src/oci, HTTP statuses in REST), each edge with one table.
+
+export type ErrorKind =
+  | "invalid-argument"
+  | "not-found"
+  | "already-exists"
+  | "failed-precondition"
+  | "aborted"
+  | "resource-exhausted"
+  | "unavailable"
+  | "unimplemented"
+  | "unauthenticated"
+  | "permission-denied"
+  | "deadline-exceeded"
+  | "data-loss";
+
+export class DomainError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "DomainError";
+  }
+}
+
+export const invalidArgument = (message: string) => new DomainError("invalid-argument", message);
+export const notFound = (message: string) => new DomainError("not-found", message);
+export const alreadyExists = (message: string) => new DomainError("already-exists", message);
+export const failedPrecondition = (message: string) => new DomainError("failed-precondition", message);
+export const aborted = (message: string) => new DomainError("aborted", message);
+export const unavailable = (message: string, cause?: unknown) => new DomainError("unavailable", message, { cause });
+
+export function isDomainError(err: unknown, kind?: ErrorKind): err is DomainError {
+  return err instanceof DomainError && (kind === undefined || err.kind === kind);
+}

@@ -1,0 +1,69 @@
+// The name grammar, in one place. Everything that reaches SQL or the file system has passed
+// through here first.
+
+const REGISTRY = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+// One path component of an OCI repository name (distribution-spec §Pulling manifests).
+const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// RFC 6838 restricted-name: type "/" subtype, optional parameters are not part of a descriptor's media type.
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+
+export const MAX_REGISTRY_NAME = 63;
+export const MAX_IMAGE_NAME = 255;
+export const MAX_DESCRIPTION = 1024;
+
+/** Why `value` is not acceptable, or undefined when it is. Messages do not repeat the field name. */
+export type Check = (value: string) => string | undefined;
+
+function describe(value: string): string {
+  if (value === "") return "must not be empty";
+  // Show the value only when it is short and printable, never control characters.
+  // eslint-disable-next-line no-control-regex
+  return value.length <= 80 && !/[\u0000-\u001f\u007f]/.test(value) ? `"${value}" is not valid` : "is not valid";
+}
+
+export const checkRegistryName: Check = (v) => {
+  if (v.length > MAX_REGISTRY_NAME) return `must be at most ${MAX_REGISTRY_NAME} characters (got ${v.length})`;
+  if (!REGISTRY.test(v)) return `${describe(v)}: lower-case letters and digits, separated by single hyphens`;
+  return undefined;
+};
+
+export const checkPathComponent: Check = (v) => {
+  if (v.length > MAX_IMAGE_NAME) return `must be at most ${MAX_IMAGE_NAME} characters (got ${v.length})`;
+  if (!COMPONENT.test(v)) {
+    return `${describe(v)}: lower-case letters and digits, separated by ".", "_", "__" or hyphens`;
+  }
+  return undefined;
+};
+
+export const checkRepositoryName: Check = (v) => {
+  if (v.length > MAX_IMAGE_NAME) return `must be at most ${MAX_IMAGE_NAME} characters (got ${v.length})`;
+  if (v === "" || !v.split("/").every((c) => COMPONENT.test(c))) {
+    return `${describe(v)}: one or more "/"-separated components of lower-case letters and digits, separated by ".", "_", "__" or hyphens`;
+  }
+  return undefined;
+};
+
+export const checkTagName: Check = (v) =>
+  TAG.test(v) ? undefined : `${describe(v)}: 1 to 128 of letters, digits, "_", "." and "-", not starting with "." or "-"`;
+
+export const checkDigest: Check = (v) =>
+  DIGEST.test(v) ? undefined : `${describe(v)}: expected "sha256:" and 64 lower-case hex digits (or "sha512:" and 128)`;
+
+export const checkUuid: Check = (v) => (UUID.test(v) ? undefined : `${describe(v)}: expected a UUID`);
+
+export const checkMediaType: Check = (v) =>
+  v === "" || MEDIA_TYPE.test(v) ? undefined : `${describe(v)}: expected a media type such as application/vnd.oci.image.manifest.v1+json`;
+
+export const checkDescription: Check = (v) =>
+  v.length > MAX_DESCRIPTION ? `must be at most ${MAX_DESCRIPTION} characters (got ${v.length})` : undefined;
+
+/** The full image name `<registry>/<namespace>/<repository>` is limited as a whole. */
+export function imageName(registry: string, namespace: string, repository: string): string {
+  return `${registry}/${namespace}/${repository}`;
+}
+
+export const checkImageNameLength: Check = (v) =>
+  v.length > MAX_IMAGE_NAME ? `image name "${v.slice(0, 40)}…" is ${v.length} characters; at most ${MAX_IMAGE_NAME} allowed` : undefined;

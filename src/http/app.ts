@@ -1,0 +1,40 @@
+// The application as one Node request handler; building it does not listen (tests and the
+// benchmark mount it on their own ports). Connect serves gRPC, gRPC-Web and Connect for every
+// service; what no RPC path matches falls through to the plain-HTTP routes.
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { callInterceptor } from "../api/interceptors.js";
+import { apiRoutes, type ApiDeps } from "../api/routes.js";
+import type { RequestHandler } from "./listener.js";
+
+export interface AppOptions {
+  log: Logger;
+  /** Extra routes, e.g. the benchmark's no-database ceiling service. */
+  extraRoutes?: (router: ConnectRouter) => void;
+  /** Aborted when the server stops: running handlers see it in their context signal. */
+  shutdownSignal?: AbortSignal;
+}
+
+export interface App {
+  handler: RequestHandler;
+}
+
+export function buildApp(deps: ApiDeps, options: AppOptions): App {
+  const interceptors: Interceptor[] = [callInterceptor(options.log)];
+  const handler = connectNodeAdapter({
+    routes: (router) => {
+      apiRoutes(deps)(router);
+      options.extraRoutes?.(router);
+    },
+    interceptors,
+    // A misspelt field is a mistake to report, not to ignore silently.
+    jsonOptions: { ignoreUnknownFields: false },
+    shutdownSignal: options.shutdownSignal,
+    fallback: (req, res) => {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
+    },
+  });
+  return { handler: handler as RequestHandler };
+}

@@ -1,0 +1,130 @@
+// One port, every protocol: HTTP/1.1 and cleartext HTTP/2 with prior knowledge (what grpc
+// clients and `grpcurl -plaintext` send). Each accepted socket is sniffed for the HTTP/2
+// client preface and handed to an http2 or an http1 server that share one request handler.
+//
+// Written here rather than taken from @httptoolkit/httpolyglot because graceful shutdown
+// needs the two inner servers (idle HTTP/1.1 keep-alive sockets, HTTP/2 sessions to GOAWAY),
+// which that library keeps private, and because we want neither its TLS nor SOCKS branches.
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface ListenerOptions {
+  /** A connection that sends no complete request head in this time is closed. */
+  headersTimeoutMs: number;
+  /** A whole HTTP/1.1 request (body included) must arrive in this time; 0 = no limit. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive HTTP/1.1 socket or HTTP/2 session is closed after this time. */
+  idleTimeoutMs: number;
+}
+
+export class Listener {
+  private readonly h1: http.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly servers: net.Server[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private closing = false;
+
+  constructor(handler: RequestHandler, private readonly options: ListenerOptions) {
+    const serve: RequestHandler = (req, res) => {
+      if (!this.closing) return handler(req, res);
+      // A request that arrives on a kept-alive connection while we stop: try another replica.
+      const headers: Record<string, string> = { "content-type": "application/json", "retry-after": "1" };
+      if (req.httpVersionMajor === 1) headers.connection = "close";
+      res.writeHead(503, headers);
+      res.end(JSON.stringify({ code: "unavailable", message: "the server is shutting down" }));
+    };
+    this.h1 = http.createServer(
+      {
+        headersTimeout: options.headersTimeoutMs,
+        requestTimeout: options.requestTimeoutMs,
+        keepAliveTimeout: options.idleTimeoutMs,
+      },
+      serve,
+    );
+    // The inner server never listens itself, but Node starts its connection tracking (which
+    // enforces headersTimeout/requestTimeout and backs closeIdleConnections) on "listening".
+    this.h1.emit("listening");
+    this.h2 = http2.createServer({}, serve as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    this.h2.on("session", (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.setTimeout(options.idleTimeoutMs, () => session.close());
+      session.once("close", () => this.sessions.delete(session));
+    });
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Starts accepting on host:port (port 0 = any free one); resolves with the bound address. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    // A client that connects and says nothing is not kept forever.
+    socket.setTimeout(this.options.headersTimeoutMs, () => socket.destroy());
+    socket.once("readable", () => this.sniff(socket, Buffer.alloc(0)));
+  }
+
+  private sniff(socket: net.Socket, seen: Buffer): void {
+    const chunk = socket.read() as Buffer | null;
+    const data = chunk ? Buffer.concat([seen, chunk]) : seen;
+    const n = Math.min(data.length, PREFACE.length);
+    const couldBeHttp2 = data.subarray(0, n).equals(PREFACE.subarray(0, n));
+    if (couldBeHttp2 && data.length < PREFACE.length) {
+      if (socket.readableEnded) socket.destroy();
+      else socket.once("readable", () => this.sniff(socket, data));
+      return;
+    }
+    socket.setTimeout(0);
+    socket.removeAllListeners("error");
+    socket.unshift(data);
+    (couldBeHttp2 ? this.h2 : this.h1).emit("connection", socket);
+  }
+
+  /**
+   * Graceful stop: no new connections; HTTP/2 sessions get GOAWAY (running streams finish);
+   * HTTP/1.1 sockets close as soon as they are idle. After `timeoutMs` whatever is left is cut.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    // close() stops accepting at once; its callback would wait for every socket, which we drain below.
+    for (const server of this.servers) server.close();
+    for (const session of this.sessions) session.close();
+    const deadline = Date.now() + timeoutMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      this.h1.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
+    // Stops the inner server's connection-checking timer (it reports "not running": expected).
+    this.h1.close(() => {});
+  }
+}

@@ -1,0 +1,44 @@
+// Entry point: configuration → database → app → listen; a clean stop on SIGTERM/SIGINT.
+import { ConfigError, loadConfig, loadDotEnv } from "./config.js";
+import { createLogger } from "./log.js";
+import { startServer } from "./server.js";
+
+async function main(): Promise<void> {
+  const usedDotEnv = loadDotEnv();
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`artifact-service: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  if (usedDotEnv) log.info("read settings from .env (the environment wins where both are set)");
+  const server = await startServer(config, log);
+
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    log.info({ signal }, "signal received");
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "error while shutting down");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`artifact-service: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

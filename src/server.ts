@@ -1,0 +1,66 @@
+// Start and stop the whole service: database, store, app, the two listeners.
+import type { AddressInfo } from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import { openDatabase, type DatabaseHandle } from "./db/database.js";
+import { buildApp } from "./http/app.js";
+import { Listener } from "./http/listener.js";
+import { resolveSecretKey, Sealer } from "./secrets.js";
+import { createStore, type Store } from "./store/index.js";
+
+export interface RunningServer {
+  http: AddressInfo;
+  grpc: AddressInfo;
+  store: Store;
+  database: DatabaseHandle;
+  /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** An already open database (tests share one per file); otherwise the configured one is opened and owned. */
+  database?: DatabaseHandle;
+  extraRoutes?: (router: ConnectRouter) => void;
+}
+
+export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  const database = options.database ?? (await openDatabase(config.database, log));
+  const ownsDatabase = options.database === undefined;
+  try {
+    const store = await createStore(database.db);
+    const sealer = new Sealer(
+      resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
+    );
+    if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
+    const shutdown = new AbortController();
+    const app = buildApp({ store, sealer }, { log, extraRoutes: options.extraRoutes, shutdownSignal: shutdown.signal });
+    const listener = new Listener(app.handler, { headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 });
+
+    const http = await listener.listen(config.http.host, config.http.port);
+    const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
+    const grpc = samePort ? http : await listener.listen(config.grpc.host, config.grpc.port);
+    log.info({ http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` }, "listening (gRPC, gRPC-Web, Connect and HTTP on both)");
+
+    let closing: Promise<void> | undefined;
+    return {
+      http,
+      grpc,
+      store,
+      database,
+      close() {
+        closing ??= (async () => {
+          log.info("shutting down: refusing new calls, letting running ones finish");
+          await listener.close(config.shutdownTimeoutMs);
+          shutdown.abort();
+          if (ownsDatabase) await database.close();
+          log.info("stopped");
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    if (ownsDatabase) await database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,45 @@
+// The store: the only code that speaks SQL. It returns plain rows and throws domain errors.
+import { randomBytes } from "node:crypto";
+import { eq } from "drizzle-orm";
+import type { Database } from "../db/database.js";
+import { settings } from "../db/schema.js";
+import { NamespaceStore } from "./namespaces.js";
+import { PageTokens } from "./page-token.js";
+import { guarded } from "./pg-errors.js";
+import { RegistryStore } from "./registries.js";
+import { RepositoryStore } from "./repositories.js";
+import { TagStore } from "./tags.js";
+
+export interface Store {
+  db: Database;
+  registries: RegistryStore;
+  namespaces: NamespaceStore;
+  repositories: RepositoryStore;
+  tags: TagStore;
+}
+
+export async function createStore(db: Database): Promise<Store> {
+  const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
+  return {
+    db,
+    registries: new RegistryStore(db, tokens),
+    namespaces: new NamespaceStore(db, tokens),
+    repositories: new RepositoryStore(db, tokens),
+    tags: new TagStore(db, tokens),
+  };
+}
+
+/** A value every replica agrees on: the first one to start writes it, the others read it. */
+async function sharedSetting(db: Database, key: string, initial: () => string): Promise<string> {
+  return guarded(async () => {
+    await db.insert(settings).values({ key, value: initial() }).onConflictDoNothing();
+    const [row] = await db.select().from(settings).where(eq(settings.key, key));
+    return row!.value;
+  });
+}
+
+export type { RegistryRow } from "./registries.js";
+export type { NamespaceRow } from "./namespaces.js";
+export type { RepositoryRow } from "./repositories.js";
+export type { TagRow } from "./tags.js";
+export type { ListRequest, Page } from "./listing.js";

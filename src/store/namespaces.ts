@@ -1,0 +1,94 @@
+import { eq, sql } from "drizzle-orm";
+import type { Database } from "../db/database.js";
+import { namespaces, registries, repositories } from "../db/schema.js";
+import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
+import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
+import { listPage, type ListRequest, type Page } from "./listing.js";
+import type { PageTokens } from "./page-token.js";
+import { guarded } from "./pg-errors.js";
+
+export type NamespaceRow = typeof namespaces.$inferSelect;
+export type NewNamespace = Pick<NamespaceRow, "registryId" | "name" | "description">;
+export type NamespacePatch = Partial<Pick<NamespaceRow, "name" | "description">>;
+
+const table: CatalogTable = {
+  table: namespaces,
+  id: namespaces.id,
+  version: namespaces.version,
+  updateTime: namespaces.updateTime,
+  noun: "namespace",
+};
+
+const nameTaken = (name: string) => () => alreadyExists(`a namespace named "${name}" already exists in this registry`);
+
+export class NamespaceStore {
+  constructor(
+    private readonly db: Database,
+    private readonly tokens: PageTokens,
+  ) {}
+
+  create(input: NewNamespace): Promise<NamespaceRow> {
+    return guarded(async () => (await this.db.insert(namespaces).values(input).returning())[0]!, {
+      namespaces_registry_name_unique: nameTaken(input.name),
+      namespaces_registry_id_registries_id_fk: () => notFound(`registry ${input.registryId} not found`),
+    });
+  }
+
+  get(id: string): Promise<NamespaceRow> {
+    return guarded(() => getById<NamespaceRow>(this.db, table, id));
+  }
+
+  update(id: string, patch: NamespacePatch, etag: string): Promise<NamespaceRow> {
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          const row = await updateById<NamespaceRow>(tx, table, id, patch, etag);
+          if (patch.name !== undefined) await checkLongestImageName(tx, row);
+          return row;
+        }),
+      { namespaces_registry_name_unique: nameTaken(patch.name ?? "") },
+    );
+  }
+
+  delete(id: string, options: { etag: string; force: boolean }): Promise<void> {
+    return guarded(() =>
+      deleteById(this.db, table, id, {
+        ...options,
+        children: { table: repositories, parentId: repositories.namespaceId, nouns: "repositories" },
+      }),
+    );
+  }
+
+  list(request: ListRequest, filter: { registryId?: string }): Promise<Page<NamespaceRow>> {
+    return guarded(() =>
+      listPage<NamespaceRow>(this.db, this.tokens, "namespaces", {
+        table: namespaces,
+        id: namespaces.id,
+        name: namespaces.name,
+        sortable: { name: namespaces.name, create_time: namespaces.createTime, update_time: namespaces.updateTime },
+        parent: filter.registryId
+          ? { column: namespaces.registryId, value: filter.registryId, parentId: registries.id, noun: "registry" }
+          : undefined,
+      }, request),
+    );
+  }
+}
+
+/** A rename must keep every image name in the namespace within the limit. */
+async function checkLongestImageName(db: Database, namespace: NamespaceRow): Promise<void> {
+  const [row] = await db
+    .select({
+      registry: registries.name,
+      longest: sql<number | null>`(select max(length(${repositories.name})) from ${repositories} where ${repositories.namespaceId} = ${namespace.id})::int`,
+    })
+    .from(registries)
+    .where(eq(registries.id, namespace.registryId));
+  if (!row?.longest) return;
+  const length = row.registry.length + namespace.name.length + row.longest + 2;
+  if (length > MAX_IMAGE_NAME) {
+    throw invalidArgument(
+      `name: renaming the namespace to "${namespace.name}" would make an image name ${length} characters long; at most ${MAX_IMAGE_NAME} allowed`,
+    );
+  }
+}

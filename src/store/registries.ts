@@ -1,0 +1,99 @@
+import { eq, sql } from "drizzle-orm";
+import type { Database } from "../db/database.js";
+import { namespaces, registries, repositories } from "../db/schema.js";
+import { alreadyExists, invalidArgument } from "../domain/errors.js";
+import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
+import { listPage, type ListRequest, type Page } from "./listing.js";
+import type { PageTokens } from "./page-token.js";
+import { guarded } from "./pg-errors.js";
+
+export type RegistryRow = typeof registries.$inferSelect;
+export type RegistryKind = RegistryRow["kind"];
+export type NewRegistry = Pick<RegistryRow, "name" | "kind" | "url" | "insecure" | "description" | "credentialSealed">;
+export type RegistryPatch = Partial<Pick<RegistryRow, "name" | "url" | "insecure" | "description" | "credentialSealed">>;
+
+const table: CatalogTable = {
+  table: registries,
+  id: registries.id,
+  version: registries.version,
+  updateTime: registries.updateTime,
+  noun: "registry",
+};
+
+const nameTaken = (name: string) => () => alreadyExists(`a registry named "${name}" already exists`);
+const urlRule = () =>
+  invalidArgument("url: a REMOTE registry needs the URL of its upstream, a HOSTED registry must not have one");
+const hostedRule = () => invalidArgument("insecure and credential apply to REMOTE registries only");
+const rules = { registries_url_check: urlRule, registries_hosted_check: hostedRule };
+
+export class RegistryStore {
+  constructor(
+    private readonly db: Database,
+    private readonly tokens: PageTokens,
+  ) {}
+
+  create(input: NewRegistry): Promise<RegistryRow> {
+    return guarded(
+      async () => (await this.db.insert(registries).values(input).returning())[0]!,
+      { registries_name_unique: nameTaken(input.name), ...rules },
+    );
+  }
+
+  get(id: string): Promise<RegistryRow> {
+    return guarded(() => getById<RegistryRow>(this.db, table, id));
+  }
+
+  async findByName(name: string): Promise<RegistryRow | undefined> {
+    return guarded(async () => (await this.db.select().from(registries).where(eq(registries.name, name)).limit(1))[0]);
+  }
+
+  update(id: string, patch: RegistryPatch, etag: string): Promise<RegistryRow> {
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          const row = await updateById<RegistryRow>(tx, table, id, patch, etag);
+          if (patch.name !== undefined) await checkLongestImageName(tx, row.id, patch.name);
+          return row;
+        }),
+      { registries_name_unique: nameTaken(patch.name ?? ""), ...rules },
+    );
+  }
+
+  delete(id: string, options: { etag: string; force: boolean }): Promise<void> {
+    return guarded(() =>
+      deleteById(this.db, table, id, {
+        ...options,
+        children: { table: namespaces, parentId: namespaces.registryId, nouns: "namespaces" },
+      }),
+    );
+  }
+
+  list(request: ListRequest, filter: { kind?: RegistryKind }): Promise<Page<RegistryRow>> {
+    return guarded(() =>
+      listPage<RegistryRow>(this.db, this.tokens, "registries", {
+        table: registries,
+        id: registries.id,
+        name: registries.name,
+        sortable: { name: registries.name, create_time: registries.createTime, update_time: registries.updateTime },
+        filters: [filter.kind ? eq(registries.kind, filter.kind) : undefined],
+        filterKey: filter.kind ?? "",
+      }, request),
+    );
+  }
+}
+
+/** A rename must keep every image name in the registry within the limit. */
+async function checkLongestImageName(db: Database, registryId: string, registryName: string): Promise<void> {
+  const [row] = await db
+    .select({ longest: sql<number | null>`max(length(${namespaces.name}) + length(${repositories.name}))::int` })
+    .from(namespaces)
+    .innerJoin(repositories, eq(repositories.namespaceId, namespaces.id))
+    .where(eq(namespaces.registryId, registryId));
+  const longest = row?.longest ?? 0;
+  if (longest > 0 && registryName.length + 2 + longest > MAX_IMAGE_NAME) {
+    throw invalidArgument(
+      `name: renaming the registry to "${registryName}" would make an image name ${registryName.length + 2 + longest} characters long; at most ${MAX_IMAGE_NAME} allowed`,
+    );
+  }
+}

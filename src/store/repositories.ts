@@ -1,0 +1,106 @@
+import { eq } from "drizzle-orm";
+import type { Database } from "../db/database.js";
+import { namespaces, registries, repositories, tags } from "../db/schema.js";
+import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
+import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
+import { listPage, type ListRequest, type Page } from "./listing.js";
+import type { PageTokens } from "./page-token.js";
+import { guarded } from "./pg-errors.js";
+
+export type RepositoryRow = typeof repositories.$inferSelect;
+export type NewRepository = Pick<RepositoryRow, "namespaceId" | "name" | "description">;
+export type RepositoryPatch = Partial<Pick<RepositoryRow, "name" | "description">>;
+
+const table: CatalogTable = {
+  table: repositories,
+  id: repositories.id,
+  version: repositories.version,
+  updateTime: repositories.updateTime,
+  noun: "repository",
+};
+
+const nameTaken = (name: string) => () =>
+  alreadyExists(`a repository named "${name}" already exists in this namespace`);
+
+export class RepositoryStore {
+  constructor(
+    private readonly db: Database,
+    private readonly tokens: PageTokens,
+  ) {}
+
+  create(input: NewRepository): Promise<RepositoryRow> {
+    const missingNamespace = () => notFound(`namespace ${input.namespaceId} not found`);
+    return guarded(
+      async () => {
+        await checkImageName(this.db, input.namespaceId, input.name, missingNamespace);
+        return (await this.db.insert(repositories).values(input).returning())[0]!;
+      },
+      {
+        repositories_namespace_name_unique: nameTaken(input.name),
+        repositories_namespace_id_namespaces_id_fk: missingNamespace,
+      },
+    );
+  }
+
+  get(id: string): Promise<RepositoryRow> {
+    return guarded(() => getById<RepositoryRow>(this.db, table, id));
+  }
+
+  update(id: string, patch: RepositoryPatch, etag: string): Promise<RepositoryRow> {
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          const row = await updateById<RepositoryRow>(tx, table, id, patch, etag);
+          if (patch.name !== undefined) await checkImageName(tx, row.namespaceId, row.name, () => notFound(`repository ${id} not found`));
+          return row;
+        }),
+      { repositories_namespace_name_unique: nameTaken(patch.name ?? "") },
+    );
+  }
+
+  delete(id: string, options: { etag: string; force: boolean }): Promise<void> {
+    return guarded(() =>
+      deleteById(this.db, table, id, {
+        ...options,
+        children: { table: tags, parentId: tags.repositoryId, nouns: "tags" },
+      }),
+    );
+  }
+
+  list(request: ListRequest, filter: { namespaceId?: string }): Promise<Page<RepositoryRow>> {
+    return guarded(() =>
+      listPage<RepositoryRow>(this.db, this.tokens, "repositories", {
+        table: repositories,
+        id: repositories.id,
+        name: repositories.name,
+        sortable: { name: repositories.name, create_time: repositories.createTime, update_time: repositories.updateTime },
+        parent: filter.namespaceId
+          ? { column: repositories.namespaceId, value: filter.namespaceId, parentId: namespaces.id, noun: "namespace" }
+          : undefined,
+      }, request),
+    );
+  }
+}
+
+/** `<registry>/<namespace>/<repository>` must stay within the OCI limit. */
+async function checkImageName(
+  db: Database,
+  namespaceId: string,
+  repositoryName: string,
+  missing: () => Error,
+): Promise<void> {
+  const [parent] = await db
+    .select({ registry: registries.name, namespace: namespaces.name })
+    .from(namespaces)
+    .innerJoin(registries, eq(registries.id, namespaces.registryId))
+    .where(eq(namespaces.id, namespaceId))
+    .limit(1);
+  if (!parent) throw missing();
+  const length = parent.registry.length + parent.namespace.length + repositoryName.length + 2;
+  if (length > MAX_IMAGE_NAME) {
+    throw invalidArgument(
+      `name: the image name "${parent.registry}/${parent.namespace}/${repositoryName.slice(0, 40)}…" would be ${length} characters long; at most ${MAX_IMAGE_NAME} allowed`,
+    );
+  }
+}

@@ -1,0 +1,51 @@
+// Real databases for tests: PGlite in memory always, PostgreSQL when TEST_DATABASE_URL is set
+// (each test file gets a database of its own, dropped at the end). No mocks.
+import { randomBytes } from "node:crypto";
+import { pino } from "pino";
+import postgres from "postgres";
+import { openPglite, openPostgres, type DatabaseHandle } from "../../src/db/database.js";
+
+export type DatabaseKind = "pglite" | "postgres";
+
+export const quietLog = pino({ level: process.env.TEST_LOG ?? "silent" });
+
+/** The databases this run covers. */
+export function databaseKinds(): DatabaseKind[] {
+  return process.env.TEST_DATABASE_URL ? ["pglite", "postgres"] : ["pglite"];
+}
+
+/** A fresh, empty PostgreSQL database on the test cluster; returns its URL and a dropper. */
+export async function createScratchDatabase(baseUrl = process.env.TEST_DATABASE_URL!): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `artifact_test_${randomBytes(6).toString("hex")}`;
+  const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+export async function openTestDatabase(kind: DatabaseKind): Promise<DatabaseHandle> {
+  if (kind === "pglite") return openPglite("memory://", quietLog);
+  const scratch = await createScratchDatabase();
+  const handle = await openPostgres({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 10 }, quietLog);
+  return {
+    ...handle,
+    async close() {
+      await handle.close();
+      await scratch.drop();
+    },
+  };
+}
+
+/** Empties every catalog table between tests, keeping the schema and the settings. */
+export async function truncateCatalog(db: DatabaseHandle): Promise<void> {
+  await db.db.execute("truncate registries, namespaces, repositories, tags cascade");
+}

@@ -1,0 +1,59 @@
+// A real listening server on loopback ports for a test file: every protocol on both ports.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import type { Config } from "../../src/config.js";
+import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
+import { openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
+
+export interface TestServer extends RunningServer {
+  kind: DatabaseKind;
+  httpUrl: string;
+  grpcUrl: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Config {
+  return {
+    http: { host: "127.0.0.1", port: 0 },
+    grpc: { host: "127.0.0.1", port: 0 },
+    dataDir,
+    database: { kind: "pglite", dataDir: "memory://" },
+    logLevel: "silent",
+    secretKey: Buffer.alloc(32, 7),
+    shutdownTimeoutMs: 5_000,
+    ...overrides,
+  };
+}
+
+export async function startTestServer(
+  kind: DatabaseKind,
+  options: { config?: Partial<Config> } & StartOptions = {},
+): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "artifact-test-"));
+  const database = options.database ?? (await openTestDatabase(kind));
+  const server = await startServer(testConfig(dataDir, options.config), quietLog, { ...options, database });
+  return {
+    ...server,
+    kind,
+    dataDir,
+    httpUrl: `http://127.0.0.1:${server.http.port}`,
+    grpcUrl: `http://127.0.0.1:${server.grpc.port}`,
+    async stop() {
+      await server.close();
+      await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every way a client can talk to the service; each suite runs over all of them. */
+export const transports: Record<string, (baseUrl: string) => Transport> = {
+  "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+  "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }),
+  "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl }),
+  "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+};
