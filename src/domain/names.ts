@@ -18,19 +18,22 @@ export const MAX_DESCRIPTION = 1024;
 export type Check = (value: string) => string | undefined;
 
 function describe(value: string): string {
-  if (value === "") return "must not be empty";
   // Show the value only when it is short and printable, never control characters.
   // eslint-disable-next-line no-control-regex
   return value.length <= 80 && !/[\u0000-\u001f\u007f]/.test(value) ? `"${value}" is not valid` : "is not valid";
 }
 
+const EMPTY = "must not be empty";
+
 export const checkRegistryName: Check = (v) => {
+  if (v === "") return EMPTY;
   if (v.length > MAX_REGISTRY_NAME) return `must be at most ${MAX_REGISTRY_NAME} characters (got ${v.length})`;
   if (!REGISTRY.test(v)) return `${describe(v)}: lower-case letters and digits, separated by single hyphens`;
   return undefined;
 };
 
 export const checkPathComponent: Check = (v) => {
+  if (v === "") return EMPTY;
   if (v.length > MAX_IMAGE_NAME) return `must be at most ${MAX_IMAGE_NAME} characters (got ${v.length})`;
   if (!COMPONENT.test(v)) {
     return `${describe(v)}: lower-case letters and digits, separated by ".", "_", "__" or hyphens`;
@@ -39,20 +42,21 @@ export const checkPathComponent: Check = (v) => {
 };
 
 export const checkRepositoryName: Check = (v) => {
+  if (v === "") return EMPTY;
   if (v.length > MAX_IMAGE_NAME) return `must be at most ${MAX_IMAGE_NAME} characters (got ${v.length})`;
-  if (v === "" || !v.split("/").every((c) => COMPONENT.test(c))) {
+  if (!v.split("/").every((c) => COMPONENT.test(c))) {
     return `${describe(v)}: one or more "/"-separated components of lower-case letters and digits, separated by ".", "_", "__" or hyphens`;
   }
   return undefined;
 };
 
 export const checkTagName: Check = (v) =>
-  TAG.test(v) ? undefined : `${describe(v)}: 1 to 128 of letters, digits, "_", "." and "-", not starting with "." or "-"`;
+  v === "" ? EMPTY : TAG.test(v) ? undefined : `${describe(v)}: 1 to 128 of letters, digits, "_", "." and "-", not starting with "." or "-"`;
 
 export const checkDigest: Check = (v) =>
-  DIGEST.test(v) ? undefined : `${describe(v)}: expected "sha256:" and 64 lower-case hex digits (or "sha512:" and 128)`;
+  v === "" ? EMPTY : DIGEST.test(v) ? undefined : `${describe(v)}: expected "sha256:" and 64 lower-case hex digits (or "sha512:" and 128)`;
 
-export const checkUuid: Check = (v) => (UUID.test(v) ? undefined : `${describe(v)}: expected a UUID`);
+export const checkUuid: Check = (v) => (v === "" ? EMPTY : UUID.test(v) ? undefined : `${describe(v)}: expected a UUID`);
 
 export const checkMediaType: Check = (v) =>
   v === "" || MEDIA_TYPE.test(v) ? undefined : `${describe(v)}: expected a media type such as application/vnd.oci.image.manifest.v1+json`;

@@ -2,10 +2,10 @@
 // benchmark mount it on their own ports). Connect serves gRPC, gRPC-Web and Connect for every
 // service; what no RPC path matches falls through to the plain-HTTP routes.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { callInterceptor } from "../api/interceptors.js";
 import { apiRoutes, type ApiDeps } from "../api/routes.js";
+import { connectHandler } from "./connect-adapter.js";
 import type { RequestHandler } from "./listener.js";
 
 export interface AppOptions {
@@ -22,7 +22,7 @@ export interface App {
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const interceptors: Interceptor[] = [callInterceptor(options.log)];
-  const handler = connectNodeAdapter({
+  const handler = connectHandler({
     routes: (router) => {
       apiRoutes(deps)(router);
       options.extraRoutes?.(router);
@@ -31,6 +31,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     // A misspelt field is a mistake to report, not to ignore silently.
     jsonOptions: { ignoreUnknownFields: false },
     shutdownSignal: options.shutdownSignal,
+    onHandlerFailure: (procedure, reason) => options.log.error({ procedure, err: reason }, "handler failed"),
     fallback: (req, res) => {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));

@@ -1,0 +1,140 @@
+// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus one
+// repair. connect-es reports a request body that is not valid protobuf binary as INTERNAL
+// ("parse binary: …", HTTP 500 on the Connect protocol) — a client's mistake answered as a
+// server fault. We turn exactly that error into INVALID_ARGUMENT, for every protocol, on its
+// way out. (JSON bodies already get INVALID_ARGUMENT.)
+import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+
+type NodeRequest = IncomingMessage | Http2ServerRequest;
+type NodeResponse = ServerResponse | Http2ServerResponse;
+
+export interface ConnectHandlerOptions extends Partial<ConnectRouterOptions> {
+  routes: (router: ConnectRouter) => void;
+  fallback: (req: NodeRequest, res: NodeResponse) => void;
+  onHandlerFailure?: (procedure: string, reason: unknown) => void;
+}
+
+export function connectHandler(options: ConnectHandlerOptions): (req: NodeRequest, res: NodeResponse) => void {
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  options.routes(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const handler = handlers.get((req.url ?? "").split("?", 1)[0]!);
+    if (!handler) return options.fallback(req, res);
+    handler(universalRequestFromNodeRequest(req, res, undefined, undefined))
+      .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(uRes), res))
+      .catch((reason: unknown) => {
+        // Aborted: the client went away mid-response; nothing to report.
+        if (ConnectError.from(reason).code !== Code.Aborted) {
+          options.onHandlerFailure?.(`/${handler.service.typeName}/${handler.method.name}`, reason);
+        }
+      });
+  };
+}
+
+const PARSE_ERROR = /^parse binary/;
+
+async function repairParseError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const contentType = res.header?.get("content-type") ?? "";
+  if (!res.body) return res;
+  // The status line goes out before the body, so this one error body is read up front.
+  if (res.status === 500 && contentType.startsWith("application/json")) return rewriteConnectUnary(res, res.body);
+  if (contentType.startsWith("application/grpc-web")) return { ...res, body: rewriteFrames(res.body, 0x80, grpcTrailerFix) };
+  if (contentType.startsWith("application/grpc")) return { ...res, body: fixGrpcTrailerAfter(res, res.body) };
+  if (contentType.startsWith("application/connect+")) return { ...res, body: rewriteFrames(res.body, 0x02, connectEndStreamFix) };
+  return res;
+}
+
+async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  let bytes = Buffer.concat(chunks);
+  let status = res.status;
+  try {
+    const error = JSON.parse(bytes.toString("utf8")) as { code?: string; message?: string };
+    if (error.code === "internal" && PARSE_ERROR.test(error.message ?? "")) {
+      status = 400;
+      bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message: `request is not a valid protobuf message: ${error.message}` }));
+      res.header?.delete("content-length");
+    }
+  } catch {
+    // not an error body we know; pass it on untouched
+  }
+  return { ...res, status, body: (async function* () { yield bytes; })() };
+}
+
+function grpcStatusIsParseError(status: string | null, message: string | null): boolean {
+  return status === String(Code.Internal) && PARSE_ERROR.test(decodeURIComponent(message ?? ""));
+}
+
+async function* fixGrpcTrailerAfter(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>) {
+  yield* body;
+  // The trailer is filled while the body is read, so look once it is done.
+  for (const headers of [res.trailer, res.header]) {
+    if (headers && grpcStatusIsParseError(headers.get("grpc-status"), headers.get("grpc-message"))) {
+      headers.set("grpc-status", String(Code.InvalidArgument));
+    }
+  }
+}
+
+/** Rewrites the payload of frames that carry `flag` (gRPC-Web trailers, Connect end-stream). */
+async function* rewriteFrames(body: AsyncIterable<Uint8Array>, flag: number, fix: (payload: string) => string | undefined) {
+  for await (const chunk of body) {
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const out: Buffer[] = [];
+    let offset = 0;
+    let changed = false;
+    while (offset + 5 <= buf.length) {
+      const length = buf.readUInt32BE(offset + 1);
+      const end = offset + 5 + length;
+      if (end > buf.length) break;
+      const payload = buf.subarray(offset + 5, end);
+      const fixed = (buf[offset]! & flag) === flag ? fix(payload.toString("utf8")) : undefined;
+      if (fixed === undefined) {
+        out.push(buf.subarray(offset, end));
+      } else {
+        const data = Buffer.from(fixed, "utf8");
+        const head = Buffer.alloc(5);
+        head[0] = buf[offset]!;
+        head.writeUInt32BE(data.length, 1);
+        out.push(head, data);
+        changed = true;
+      }
+      offset = end;
+    }
+    if (!changed) {
+      yield chunk;
+    } else {
+      out.push(buf.subarray(offset));
+      yield Buffer.concat(out);
+    }
+  }
+}
+
+function grpcTrailerFix(payload: string): string | undefined {
+  const status = /grpc-status:\s*(\d+)/i.exec(payload)?.[1] ?? null;
+  const message = /grpc-message:\s*([^\r\n]*)/i.exec(payload)?.[1] ?? null;
+  if (!grpcStatusIsParseError(status, message)) return undefined;
+  return payload.replace(/grpc-status:\s*\d+/i, `grpc-status: ${Code.InvalidArgument}`);
+}
+
+function connectEndStreamFix(payload: string): string | undefined {
+  try {
+    const end = JSON.parse(payload) as { error?: { code?: string; message?: string } };
+    if (end.error?.code !== "internal" || !PARSE_ERROR.test(end.error.message ?? "")) return undefined;
+    end.error.code = "invalid_argument";
+    return JSON.stringify(end);
+  } catch {
+    return undefined;
+  }
+}

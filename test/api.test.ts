@@ -1,0 +1,409 @@
+// Every RPC of the four catalog services, its success and each of its error codes, over every
+// protocol (Connect JSON and binary, gRPC, gRPC-Web) against a real server on each database.
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
+import { databaseKinds } from "./support/database.js";
+import { catalogClients, createHierarchy, digestOf, expectCode, unique, type Clients } from "./support/clients.js";
+import { startTestServer, transports, type TestServer } from "./support/server.js";
+
+const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
+
+describe.each(databaseKinds())("catalog API on %s", (kind) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+  });
+  afterAll(() => server?.stop());
+
+  describe.each(Object.keys(transports))("over %s", (transportName) => {
+    let c: Clients;
+    beforeAll(() => {
+      // gRPC clients talk to the "gRPC" port and the others to the "HTTP" one; both serve everything.
+      const url = transportName.startsWith("grpc over") ? server.grpcUrl : server.httpUrl;
+      c = catalogClients(transports[transportName]!(url));
+    });
+
+    describe("RegistryService", () => {
+      it("creates, gets, updates, lists and deletes a registry", async () => {
+        const name = unique("reg");
+        const created = await c.registries.createRegistry({
+          registry: { name, kind: RegistryKind.HOSTED, description: "team images" },
+        });
+        expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(created).toMatchObject({ name, kind: RegistryKind.HOSTED, description: "team images", etag: "1", hasCredential: false });
+        expect(created.createTime).toBeDefined();
+        expect(created.updateTime).toEqual(created.createTime);
+
+        const got = await c.registries.getRegistry({ id: created.id });
+        expect(got).toEqual(created);
+
+        const updated = await c.registries.updateRegistry({
+          registry: { id: created.id, description: "renamed", etag: created.etag },
+          updateMask: { paths: ["description"] },
+        });
+        expect(updated).toMatchObject({ name, description: "renamed", etag: "2" });
+        expect(Number(updated.updateTime!.seconds) * 1000 + updated.updateTime!.nanos / 1e6).toBeGreaterThanOrEqual(
+          Number(created.updateTime!.seconds) * 1000 + created.updateTime!.nanos / 1e6,
+        );
+
+        const listed = await c.registries.listRegistries({ query: name });
+        expect(listed.registries.map((r) => r.id)).toEqual([created.id]);
+        expect(listed.totalSize).toBe(1);
+
+        await c.registries.deleteRegistry({ id: created.id });
+        await expectCode(c.registries.getRegistry({ id: created.id }), Code.NotFound, created.id);
+      });
+
+      it("keeps a REMOTE registry's credential write-only and its URL normalised", async () => {
+        const created = await c.registries.createRegistry({
+          registry: {
+            name: unique("remote"),
+            kind: RegistryKind.REMOTE,
+            url: "https://Registry.Example.com:5000/",
+            insecure: true,
+            credential: { kind: { case: "basic", value: { username: "ci", password: "s3cret-pw" } } },
+          },
+        });
+        expect(created.url).toBe("https://registry.example.com:5000");
+        expect(created.hasCredential).toBe(true);
+        expect(created.credential).toBeUndefined();
+        expect(JSON.stringify(await c.registries.getRegistry({ id: created.id }), (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain("s3cret");
+
+        // An update without the credential keeps it; naming it in the mask with no value removes it.
+        const kept = await c.registries.updateRegistry({
+          registry: { id: created.id, name: created.name, url: created.url, insecure: false, description: "x" },
+        });
+        expect(kept.hasCredential).toBe(true);
+        const cleared = await c.registries.updateRegistry({ registry: { id: created.id }, updateMask: { paths: ["credential"] } });
+        expect(cleared.hasCredential).toBe(false);
+      });
+
+      it("refuses a duplicate name with ALREADY_EXISTS and creates nothing", async () => {
+        const name = unique("dup");
+        await c.registries.createRegistry({ registry: { name, kind: RegistryKind.HOSTED } });
+        await expectCode(c.registries.createRegistry({ registry: { name, kind: RegistryKind.HOSTED } }), Code.AlreadyExists, name);
+        expect((await c.registries.listRegistries({ query: name })).totalSize).toBe(1);
+      });
+
+      it.each([
+        ["", "must not be empty"],
+        ["Upper", "not valid"],
+        ["a..b", "not valid"],
+        ["a/b", "not valid"],
+        ["with space", "not valid"],
+        ["ctl\u0001x", "is not valid"],
+        ["-leading", "not valid"],
+        ["trailing-", "not valid"],
+        ["a--b", "not valid"],
+        ["x".repeat(64), "at most 63"],
+      ])("refuses registry name %j with INVALID_ARGUMENT", async (name, why) => {
+        const before = (await c.registries.listRegistries({})).totalSize;
+        const err = await expectCode(c.registries.createRegistry({ registry: { name, kind: RegistryKind.HOSTED } }), Code.InvalidArgument, "registry.name");
+        expect(err.rawMessage).toContain(why);
+        expect((await c.registries.listRegistries({})).totalSize).toBe(before);
+      });
+
+      it.each([
+        [{ kind: RegistryKind.UNSPECIFIED }, "registry.kind"],
+        [{ kind: RegistryKind.REMOTE }, "registry.url: is required"],
+        [{ kind: RegistryKind.REMOTE, url: "ftp://example.com" }, "http:// or https://"],
+        [{ kind: RegistryKind.REMOTE, url: "https://user:pw@example.com" }, "set credential instead"],
+        [{ kind: RegistryKind.REMOTE, url: "https://example.com/v2/" }, "without a path"],
+        [{ kind: RegistryKind.REMOTE, url: "https://example.com?x=1" }, "query"],
+        [{ kind: RegistryKind.REMOTE, url: "not a url" }, "not a URL"],
+        [{ kind: RegistryKind.HOSTED, url: "https://example.com" }, "has no url"],
+        [{ kind: RegistryKind.HOSTED, insecure: true }, "registry.insecure"],
+        [{ kind: RegistryKind.REMOTE, url: "https://e.com", credential: { kind: { case: "token" as const, value: "" } } }, "credential.token"],
+        [
+          { kind: RegistryKind.REMOTE, url: "https://e.com", credential: { kind: { case: "basic" as const, value: { username: "a:b", password: "p" } } } },
+          "username",
+        ],
+        [{ kind: RegistryKind.HOSTED, description: "d".repeat(1025) }, "registry.description"],
+      ])("refuses inconsistent registry %j", async (fields, mentions) => {
+        await expectCode(c.registries.createRegistry({ registry: { name: unique("bad"), ...fields } }), Code.InvalidArgument, mentions);
+      });
+
+      it("answers NOT_FOUND for an unknown id and INVALID_ARGUMENT for a malformed one", async () => {
+        await expectCode(c.registries.getRegistry({ id: UNKNOWN_ID }), Code.NotFound, UNKNOWN_ID);
+        await expectCode(c.registries.getRegistry({ id: "not-a-uuid" }), Code.InvalidArgument, "id");
+        await expectCode(c.registries.getRegistry({ id: "" }), Code.InvalidArgument, "must not be empty");
+        await expectCode(c.registries.updateRegistry({ registry: { id: UNKNOWN_ID, name: "x", kind: RegistryKind.HOSTED } }), Code.NotFound);
+        await expectCode(c.registries.deleteRegistry({ id: UNKNOWN_ID }), Code.NotFound);
+        await expectCode(c.registries.updateRegistry({}), Code.InvalidArgument, "registry: is required");
+      });
+
+      it("rejects a stale etag with ABORTED and changes nothing", async () => {
+        const r = await c.registries.createRegistry({ registry: { name: unique("etag"), kind: RegistryKind.HOSTED } });
+        await c.registries.updateRegistry({ registry: { id: r.id, description: "one", etag: r.etag }, updateMask: { paths: ["description"] } });
+        await expectCode(
+          c.registries.updateRegistry({ registry: { id: r.id, description: "two", etag: r.etag }, updateMask: { paths: ["description"] } }),
+          Code.Aborted,
+          "etag",
+        );
+        await expectCode(c.registries.deleteRegistry({ id: r.id, etag: r.etag }), Code.Aborted);
+        await expectCode(c.registries.deleteRegistry({ id: r.id, etag: "garbage" }), Code.Aborted);
+        expect((await c.registries.getRegistry({ id: r.id })).description).toBe("one");
+      });
+
+      it.each([
+        [["kind"], "cannot be changed"],
+        [["create_time"], "cannot be changed"],
+        [["id"], "cannot be changed"],
+        [["has_credential"], "cannot be changed"],
+        [["no_such_field"], "not a field"],
+      ])("rejects update_mask %j with INVALID_ARGUMENT", async (paths, mentions) => {
+        const r = await c.registries.createRegistry({ registry: { name: unique("mask"), kind: RegistryKind.HOSTED } });
+        await expectCode(c.registries.updateRegistry({ registry: { id: r.id }, updateMask: { paths } }), Code.InvalidArgument, mentions);
+        expect((await c.registries.getRegistry({ id: r.id })).etag).toBe("1");
+      });
+
+      it("replaces every mutable field when the mask is empty, and refuses a rename onto a taken name", async () => {
+        const a = await c.registries.createRegistry({ registry: { name: unique("a"), kind: RegistryKind.HOSTED, description: "keep?" } });
+        const b = await c.registries.createRegistry({ registry: { name: unique("b"), kind: RegistryKind.HOSTED } });
+        const replaced = await c.registries.updateRegistry({ registry: { id: a.id, name: a.name } });
+        expect(replaced.description).toBe("");
+        await expectCode(c.registries.updateRegistry({ registry: { id: a.id, name: b.name }, updateMask: { paths: ["name"] } }), Code.AlreadyExists);
+        const remote = await c.registries.createRegistry({ registry: { name: unique("r"), kind: RegistryKind.REMOTE, url: "http://127.0.0.1:1" } });
+        await expectCode(c.registries.updateRegistry({ registry: { id: remote.id, url: "" }, updateMask: { paths: ["url"] } }), Code.InvalidArgument, "url");
+        await expectCode(c.registries.updateRegistry({ registry: { id: a.id, insecure: true }, updateMask: { paths: ["insecure"] } }), Code.InvalidArgument, "REMOTE");
+      });
+
+      it("refuses to delete a registry with namespaces unless forced, then deletes everything in it", async () => {
+        const { registry, namespace, repository } = await createHierarchy(c);
+        const tag = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "v1", digest: digestOf(1) } });
+        await expectCode(c.registries.deleteRegistry({ id: registry.id }), Code.FailedPrecondition, "force");
+        expect((await c.tags.getTag({ id: tag.id })).name).toBe("v1");
+        await c.registries.deleteRegistry({ id: registry.id, force: true });
+        await expectCode(c.namespaces.getNamespace({ id: namespace.id }), Code.NotFound);
+        await expectCode(c.repositories.getRepository({ id: repository.id }), Code.NotFound);
+        await expectCode(c.tags.getTag({ id: tag.id }), Code.NotFound);
+      });
+
+      it("filters the list by kind and name, and orders it", async () => {
+        const marker = unique("lst");
+        const hosted = await c.registries.createRegistry({ registry: { name: `${marker}-b`, kind: RegistryKind.HOSTED } });
+        const remote = await c.registries.createRegistry({ registry: { name: `${marker}-a`, kind: RegistryKind.REMOTE, url: "http://127.0.0.1:1" } });
+        const byName = await c.registries.listRegistries({ query: marker.toUpperCase() });
+        expect(byName.registries.map((r) => r.name)).toEqual([remote.name, hosted.name]);
+        const desc = await c.registries.listRegistries({ query: marker, orderBy: "name desc" });
+        expect(desc.registries.map((r) => r.name)).toEqual([hosted.name, remote.name]);
+        const onlyRemote = await c.registries.listRegistries({ query: marker, kind: RegistryKind.REMOTE });
+        expect(onlyRemote.registries.map((r) => r.id)).toEqual([remote.id]);
+        const byCreate = await c.registries.listRegistries({ query: marker, orderBy: "create_time desc" });
+        expect(byCreate.registries.map((r) => r.id)).toEqual([remote.id, hosted.id]);
+      });
+    });
+
+    describe("NamespaceService", () => {
+      it("creates, gets, updates, lists and deletes a namespace", async () => {
+        const registry = await c.registries.createRegistry({ registry: { name: unique("reg"), kind: RegistryKind.HOSTED } });
+        const ns = await c.namespaces.createNamespace({ namespace: { registryId: registry.id, name: "team.a_b__c-d", description: "d" } });
+        expect(ns).toMatchObject({ registryId: registry.id, name: "team.a_b__c-d", etag: "1" });
+        expect(await c.namespaces.getNamespace({ id: ns.id })).toEqual(ns);
+        const renamed = await c.namespaces.updateNamespace({ namespace: { id: ns.id, name: "team2" }, updateMask: { paths: ["name"] } });
+        expect(renamed).toMatchObject({ name: "team2", description: "d", etag: "2" });
+        const listed = await c.namespaces.listNamespaces({ registryId: registry.id });
+        expect(listed.namespaces.map((n) => n.name)).toEqual(["team2"]);
+        await c.namespaces.deleteNamespace({ id: ns.id, etag: renamed.etag });
+        expect((await c.namespaces.listNamespaces({ registryId: registry.id })).totalSize).toBe(0);
+      });
+
+      it("answers NOT_FOUND for an unknown registry, ALREADY_EXISTS for a duplicate, and allows one name in two registries", async () => {
+        await expectCode(c.namespaces.createNamespace({ namespace: { registryId: UNKNOWN_ID, name: "x" } }), Code.NotFound, UNKNOWN_ID);
+        await expectCode(c.namespaces.listNamespaces({ registryId: UNKNOWN_ID }), Code.NotFound, "registry");
+        await expectCode(c.namespaces.listNamespaces({ registryId: "nope" }), Code.InvalidArgument, "registry_id");
+        const r1 = await c.registries.createRegistry({ registry: { name: unique("r1"), kind: RegistryKind.HOSTED } });
+        const r2 = await c.registries.createRegistry({ registry: { name: unique("r2"), kind: RegistryKind.HOSTED } });
+        await c.namespaces.createNamespace({ namespace: { registryId: r1.id, name: "same" } });
+        await c.namespaces.createNamespace({ namespace: { registryId: r2.id, name: "same" } });
+        await expectCode(c.namespaces.createNamespace({ namespace: { registryId: r1.id, name: "same" } }), Code.AlreadyExists, "same");
+      });
+
+      it.each(["", "Team", "a..b", "a/b", "_a", "a_", "a___b", "a b", "..", "x".repeat(256)])(
+        "refuses namespace name %j",
+        async (name) => {
+          const registry = await c.registries.createRegistry({ registry: { name: unique("reg"), kind: RegistryKind.HOSTED } });
+          await expectCode(c.namespaces.createNamespace({ namespace: { registryId: registry.id, name } }), Code.InvalidArgument, "namespace.name");
+          expect((await c.namespaces.listNamespaces({ registryId: registry.id })).totalSize).toBe(0);
+        },
+      );
+
+      it("refuses to change registry_id, and to delete a namespace with repositories unless forced", async () => {
+        const { namespace, repository } = await createHierarchy(c);
+        await expectCode(c.namespaces.updateNamespace({ namespace: { id: namespace.id }, updateMask: { paths: ["registry_id"] } }), Code.InvalidArgument, "cannot be changed");
+        await expectCode(c.namespaces.deleteNamespace({ id: namespace.id }), Code.FailedPrecondition, "repositories");
+        await c.namespaces.deleteNamespace({ id: namespace.id, force: true });
+        await expectCode(c.repositories.getRepository({ id: repository.id }), Code.NotFound);
+      });
+    });
+
+    describe("RepositoryService", () => {
+      it("creates multi-component repositories, updates, lists and deletes them", async () => {
+        const { namespace, repository } = await createHierarchy(c);
+        expect(repository).toMatchObject({ namespaceId: namespace.id, name: "app/web", etag: "1" });
+        const deep = await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "a/b.c/d-e/f__g" } });
+        expect(await c.repositories.getRepository({ id: deep.id })).toEqual(deep);
+        const updated = await c.repositories.updateRepository({
+          repository: { id: deep.id, description: "deep one", etag: "1" },
+          updateMask: { paths: ["description"] },
+        });
+        expect(updated.description).toBe("deep one");
+        const listed = await c.repositories.listRepositories({ namespaceId: namespace.id });
+        expect(listed.repositories.map((r) => r.name)).toEqual(["a/b.c/d-e/f__g", "app/web"]);
+        await c.repositories.deleteRepository({ id: deep.id });
+        await expectCode(c.repositories.getRepository({ id: deep.id }), Code.NotFound);
+      });
+
+      it.each(["", "App", "a//b", "/a", "a/", "a/../b", "a/./b", "a b", "a/B"])("refuses repository name %j", async (name) => {
+        const { namespace } = await createHierarchy(c);
+        await expectCode(c.repositories.createRepository({ repository: { namespaceId: namespace.id, name } }), Code.InvalidArgument, "repository.name");
+        expect((await c.repositories.listRepositories({ namespaceId: namespace.id })).totalSize).toBe(1);
+      });
+
+      it("keeps the whole image name within 255 characters, on create and on rename", async () => {
+        const { registry, namespace } = await createHierarchy(c);
+        const room = 255 - registry.name.length - namespace.name.length - 2;
+        const longest = await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "r".repeat(room) } });
+        expect(longest.name.length).toBe(room);
+        await expectCode(c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "s".repeat(room + 1) } }), Code.InvalidArgument, "255");
+        await expectCode(
+          c.namespaces.updateNamespace({ namespace: { id: namespace.id, name: `${namespace.name}x` }, updateMask: { paths: ["name"] } }),
+          Code.InvalidArgument,
+          "255",
+        );
+        await expectCode(
+          c.registries.updateRegistry({ registry: { id: registry.id, name: `${registry.name}x` }, updateMask: { paths: ["name"] } }),
+          Code.InvalidArgument,
+          "255",
+        );
+        expect((await c.namespaces.getNamespace({ id: namespace.id })).name).toBe(namespace.name);
+      });
+
+      it("answers NOT_FOUND for an unknown namespace and ALREADY_EXISTS for a duplicate", async () => {
+        await expectCode(c.repositories.createRepository({ repository: { namespaceId: UNKNOWN_ID, name: "x" } }), Code.NotFound, UNKNOWN_ID);
+        await expectCode(c.repositories.listRepositories({ namespaceId: UNKNOWN_ID }), Code.NotFound);
+        const { namespace } = await createHierarchy(c);
+        await expectCode(c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "app/web" } }), Code.AlreadyExists);
+      });
+
+      it("refuses to delete a repository with tags unless forced", async () => {
+        const { repository } = await createHierarchy(c);
+        const tag = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "latest", digest: digestOf(7) } });
+        await expectCode(c.repositories.deleteRepository({ id: repository.id }), Code.FailedPrecondition, "tags");
+        await c.repositories.deleteRepository({ id: repository.id, force: true });
+        await expectCode(c.tags.getTag({ id: tag.id }), Code.NotFound);
+      });
+    });
+
+    describe("TagService", () => {
+      it("creates, gets, moves, lists and deletes a tag", async () => {
+        const { repository } = await createHierarchy(c);
+        const tag = await c.tags.createTag({
+          tag: {
+            repositoryId: repository.id,
+            name: "V1.0_rc-1",
+            digest: digestOf(1),
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            sizeBytes: 1234n,
+          },
+        });
+        expect(tag).toMatchObject({ name: "V1.0_rc-1", digest: digestOf(1), sizeBytes: 1234n, etag: "1" });
+        expect(tag.pushTime).toEqual(tag.createTime);
+        expect(await c.tags.getTag({ id: tag.id })).toEqual(tag);
+
+        const relabelled = await c.tags.updateTag({ tag: { id: tag.id, mediaType: "application/vnd.oci.image.index.v1+json" }, updateMask: { paths: ["media_type"] } });
+        expect(relabelled.pushTime).toEqual(tag.pushTime);
+        await new Promise((r) => setTimeout(r, 5));
+        const moved = await c.tags.updateTag({ tag: { id: tag.id, digest: digestOf(2), etag: relabelled.etag }, updateMask: { paths: ["digest"] } });
+        expect(moved.digest).toBe(digestOf(2));
+        expect(moved.etag).toBe("3");
+        const ms = (t: typeof tag.pushTime) => Number(t!.seconds) * 1000 + t!.nanos / 1e6;
+        expect(ms(moved.pushTime)).toBeGreaterThan(ms(tag.pushTime));
+
+        const sha512 = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "sha512", digest: `sha512:${"a".repeat(128)}` } });
+        const byPush = await c.tags.listTags({ repositoryId: repository.id, orderBy: "push_time desc" });
+        expect(byPush.tags.map((t) => t.id)).toEqual([sha512.id, tag.id]);
+
+        await c.tags.deleteTag({ id: tag.id });
+        await expectCode(c.tags.getTag({ id: tag.id }), Code.NotFound);
+        await expectCode(c.tags.deleteTag({ id: tag.id }), Code.NotFound);
+      });
+
+      it.each([
+        [{ name: ".hidden" }, "tag.name"],
+        [{ name: "-dash" }, "tag.name"],
+        [{ name: "a b" }, "tag.name"],
+        [{ name: "t".repeat(129) }, "tag.name"],
+        [{ name: "" }, "tag.name"],
+        [{ digest: "" }, "tag.digest"],
+        [{ digest: "sha256:abc" }, "tag.digest"],
+        [{ digest: `sha256:${"A".repeat(64)}` }, "tag.digest"],
+        [{ digest: `md5:${"a".repeat(32)}` }, "tag.digest"],
+        [{ mediaType: "not a media type" }, "tag.media_type"],
+        [{ sizeBytes: -1n } as Record<string, unknown>, "tag.size_bytes"],
+        [{ repositoryId: "nope" }, "tag.repository_id"],
+      ])("refuses tag %o", async (fields, mentions) => {
+        const { repository } = await createHierarchy(c);
+        await expectCode(
+          c.tags.createTag({ tag: { repositoryId: repository.id, name: "ok", digest: digestOf(3), ...fields } }),
+          Code.InvalidArgument,
+          mentions,
+        );
+        expect((await c.tags.listTags({ repositoryId: repository.id })).totalSize).toBe(0);
+      });
+
+      it("answers NOT_FOUND, ALREADY_EXISTS and ABORTED where due", async () => {
+        await expectCode(c.tags.createTag({ tag: { repositoryId: UNKNOWN_ID, name: "x", digest: digestOf(1) } }), Code.NotFound, UNKNOWN_ID);
+        await expectCode(c.tags.listTags({ repositoryId: UNKNOWN_ID }), Code.NotFound);
+        const { repository } = await createHierarchy(c);
+        const t = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "x", digest: digestOf(1) } });
+        await expectCode(c.tags.createTag({ tag: { repositoryId: repository.id, name: "x", digest: digestOf(2) } }), Code.AlreadyExists, "x");
+        await c.tags.updateTag({ tag: { id: t.id, digest: digestOf(5) }, updateMask: { paths: ["digest"] } });
+        await expectCode(c.tags.updateTag({ tag: { id: t.id, digest: digestOf(6), etag: "1" }, updateMask: { paths: ["digest"] } }), Code.Aborted);
+        await expectCode(c.tags.deleteTag({ id: t.id, etag: "1" }), Code.Aborted);
+        await expectCode(c.tags.updateTag({ tag: { id: t.id }, updateMask: { paths: ["repository_id"] } }), Code.InvalidArgument, "cannot be changed");
+        await expectCode(c.tags.updateTag({ tag: { id: t.id }, updateMask: { paths: ["push_time"] } }), Code.InvalidArgument, "cannot be changed");
+        expect((await c.tags.getTag({ id: t.id })).digest).toBe(digestOf(5));
+      });
+    });
+
+    describe("paging arguments", () => {
+      it("defaults, clamps and rejects page_size, and refuses forged or reused page tokens", async () => {
+        const { repository } = await createHierarchy(c);
+        for (let i = 0; i < 3; i++) await c.tags.createTag({ tag: { repositoryId: repository.id, name: `t${i}`, digest: digestOf(i) } });
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, pageSize: -1 }), Code.InvalidArgument, "page_size");
+        expect((await c.tags.listTags({ repositoryId: repository.id, pageSize: 0 })).tags).toHaveLength(3);
+        expect((await c.tags.listTags({ repositoryId: repository.id, pageSize: 100_000 })).tags).toHaveLength(3);
+        const first = await c.tags.listTags({ repositoryId: repository.id, pageSize: 2 });
+        expect(first.tags.map((t) => t.name)).toEqual(["t0", "t1"]);
+        expect(first.totalSize).toBe(3);
+        const second = await c.tags.listTags({ repositoryId: repository.id, pageSize: 2, pageToken: first.nextPageToken });
+        expect(second.tags.map((t) => t.name)).toEqual(["t2"]);
+        expect(second.nextPageToken).toBe("");
+
+        const forged = first.nextPageToken.slice(0, -2) + (first.nextPageToken.endsWith("AA") ? "BB" : "AA");
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, pageSize: 2, pageToken: forged }), Code.InvalidArgument, "page_token");
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, pageToken: "garbage!" }), Code.InvalidArgument, "page_token");
+        await expectCode(
+          c.tags.listTags({ repositoryId: repository.id, pageSize: 2, pageToken: first.nextPageToken, orderBy: "name desc" }),
+          Code.InvalidArgument,
+          "different query",
+        );
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, pageSize: 2, pageToken: first.nextPageToken, query: "t" }), Code.InvalidArgument);
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, orderBy: "digest" }), Code.InvalidArgument, "order_by");
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, orderBy: "name sideways" }), Code.InvalidArgument, "order_by");
+        await expectCode(c.tags.listTags({ query: "x".repeat(256) }), Code.InvalidArgument, "query");
+      });
+
+      it("treats query as a literal substring, not a LIKE pattern", async () => {
+        const { repository } = await createHierarchy(c);
+        await c.tags.createTag({ tag: { repositoryId: repository.id, name: "v1_0", digest: digestOf(1) } });
+        await c.tags.createTag({ tag: { repositoryId: repository.id, name: "v1x0", digest: digestOf(2) } });
+        const found = await c.tags.listTags({ repositoryId: repository.id, query: "1_0" });
+        expect(found.tags.map((t) => t.name)).toEqual(["v1_0"]);
+        expect((await c.tags.listTags({ repositoryId: repository.id, query: "%" })).totalSize).toBe(0);
+      });
+    });
+  });
+});

@@ -1,0 +1,226 @@
+// The server as a whole: every protocol on both ports, request ids, graceful shutdown (running
+// calls finish, new ones are refused, the database is closed), bodies that are not messages.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import http2 from "node:http2";
+import { Writable } from "node:stream";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
+import { toConnectError } from "../src/api/errors.js";
+import { startServer } from "../src/server.js";
+import { createScratchDatabase, databaseKinds } from "./support/database.js";
+import { expectCode, unique } from "./support/clients.js";
+import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
+
+describe.each(databaseKinds())("server on %s", (kind) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+  });
+  afterAll(() => server?.stop());
+
+  for (const port of ["http", "grpc"] as const) {
+    it.each(Object.keys(transports))(`serves %s on the ${port} port`, async (name) => {
+      const client = createClient(RegistryService, transports[name]!(`http://127.0.0.1:${server[port].port}`));
+      const created = await client.createRegistry({ registry: { name: unique("p"), kind: RegistryKind.HOSTED } });
+      expect((await client.getRegistry({ id: created.id })).name).toBe(created.name);
+    });
+  }
+
+  it("echoes a caller's request id and makes one otherwise", async () => {
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: "{}",
+      });
+    expect((await post({ "x-request-id": "abc-123" })).headers.get("x-request-id")).toBe("abc-123");
+    expect((await post({ "x-request-id": "bad id with spaces" })).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const failed = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": "req-err-1" },
+      body: JSON.stringify({ id: "nope" }),
+    });
+    expect(failed.status).toBe(400);
+    expect(failed.headers.get("x-request-id")).toBe("req-err-1");
+  });
+
+  it.each([
+    ["application/json", "{not json"],
+    ["application/json", '{"registry": {"name": 5}}'],
+    ["application/json", '{"registry": {"nmae": "typo"}}'],
+    ["application/proto", "\u00ff\u00ff\u00ff\u00ff"],
+  ])("answers invalid_argument to a %s body %j and creates nothing", async (contentType, body) => {
+    const before = (await createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl)).listRegistries({})).totalSize;
+    const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/CreateRegistry`, {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: Buffer.from(body, "latin1"),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe("invalid_argument");
+    const after = (await createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl)).listRegistries({})).totalSize;
+    expect(after).toBe(before);
+  });
+
+  it("answers invalid_argument, never internal, to a body that is not protobuf, over gRPC and gRPC-Web", async () => {
+    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+    // gRPC over h2c, by hand: status travels in the trailers.
+    const session = http2.connect(server.grpcUrl);
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/artifact.v1.RegistryService/CreateRegistry",
+        "content-type": "application/grpc+proto",
+        te: "trailers",
+      });
+      let result: string | undefined;
+      stream.on("response", (headers) => (result = headers["grpc-status"] as string | undefined));
+      stream.on("trailers", (trailers) => (result = trailers["grpc-status"] as string));
+      stream.on("data", () => {});
+      stream.on("end", () => resolve(result));
+      stream.on("error", reject);
+      stream.end(frame);
+    });
+    session.close();
+    expect(status).toBe(String(Code.InvalidArgument));
+
+    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/CreateRegistry`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: frame,
+    });
+    const body = Buffer.from(await web.arrayBuffer());
+    const trailer = (web.headers.get("grpc-status") ?? "") + body.toString("latin1");
+    expect(trailer).toMatch(new RegExp(`grpc-status:\\s*${Code.InvalidArgument}|^${Code.InvalidArgument}`));
+  });
+
+  it("answers 404 JSON for paths nothing serves", async () => {
+    const res = await fetch(`${server.httpUrl}/no/such/path`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: "not_found" });
+  });
+});
+
+describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
+  it("lets a running call finish, refuses new ones, and closes the database", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "artifact-stop-"));
+    const scratch = kind === "postgres" ? await createScratchDatabase() : undefined;
+    const database = scratch
+      ? ({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 } as const)
+      : ({ kind: "pglite", dataDir: "memory://" } as const);
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const server = await startServer(testConfig(dir, { database, shutdownTimeoutMs: 10_000 }), log);
+    try {
+      const url = `http://127.0.0.1:${server.http.port}`;
+      const client = createClient(RegistryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+      const created = await client.createRegistry({ registry: { name: unique("stop"), kind: RegistryKind.HOSTED } });
+
+      // Hold the registries table so the next call is still running when the stop begins.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const holder = server.store.db.transaction(async (tx) => {
+        await tx.execute("lock table registries in access exclusive mode");
+        locked();
+        await gate;
+      });
+      await isLocked;
+      const running = client.getRegistry({ id: created.id });
+      await new Promise((r) => setTimeout(r, 200));
+
+      const stopping = server.close();
+      await new Promise((r) => setTimeout(r, 100));
+      // A new connection is refused while the running call is still going.
+      const fresh = createClient(RegistryService, createConnectTransport({ baseUrl: url, httpVersion: "2" }));
+      const refused = await fresh.listRegistries({}).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(refused?.code).toBe(Code.Unavailable);
+
+      release();
+      await holder;
+      expect((await running).id).toBe(created.id);
+      await stopping;
+      await expect(server.database.ping()).rejects.toThrow();
+      expect(lines.join("")).toContain('"msg":"stopped"');
+    } finally {
+      await server.close();
+      await scratch?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("error masking", () => {
+  it("hides an unexpected error behind its request id", () => {
+    const { error, unexpected } = toConnectError(new Error("SELECT secret FROM somewhere"), "req-42");
+    expect(unexpected).toBe(true);
+    expect(error.code).toBe(Code.Internal);
+    expect(error.rawMessage).toBe("internal error (request id req-42)");
+  });
+
+  it("turns a database outage into UNAVAILABLE", () => {
+    const outage = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+    expect(toConnectError(new Error("Failed query", { cause: outage }), "r").error.code).toBe(Code.Unavailable);
+  });
+});
+
+describe("credentials at rest", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer("pglite");
+  });
+  afterAll(() => server?.stop());
+
+  it("stores them sealed, never in the clear", async () => {
+    const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+    const r = await client.createRegistry({
+      registry: {
+        name: unique("sealed"),
+        kind: RegistryKind.REMOTE,
+        url: "https://example.com",
+        credential: { kind: { case: "token", value: "tok-PLAINTEXT-123" } },
+      },
+    });
+    const row = await server.store.registries.get(r.id);
+    expect(row.credentialSealed).toMatch(/^v1:/);
+    expect(row.credentialSealed).not.toContain("PLAINTEXT");
+  });
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)("PostgreSQL without SECRET_KEY", () => {
+  it("refuses to store a credential with FAILED_PRECONDITION naming SECRET_KEY, and still serves the rest", async () => {
+    const scratch = await createScratchDatabase();
+    const dir = mkdtempSync(join(tmpdir(), "artifact-nokey-"));
+    const server = await startServer(
+      testConfig(dir, { secretKey: undefined, database: { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 2 } }),
+      pino({ level: "silent" }),
+    );
+    try {
+      const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(`http://127.0.0.1:${server.http.port}`));
+      const name = unique("nokey");
+      await expectCode(
+        client.createRegistry({
+          registry: { name, kind: RegistryKind.REMOTE, url: "https://example.com", credential: { kind: { case: "token", value: "t" } } },
+        }),
+        Code.FailedPrecondition,
+        "SECRET_KEY",
+      );
+      expect((await client.listRegistries({ query: name })).totalSize).toBe(0);
+      await client.createRegistry({ registry: { name, kind: RegistryKind.REMOTE, url: "https://example.com" } });
+    } finally {
+      await server.close();
+      await scratch.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

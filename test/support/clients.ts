@@ -1,0 +1,51 @@
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { expect } from "vitest";
+import { NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
+import { RegistryKind, RegistryService } from "../../gen/artifact/v1/registry_pb.js";
+import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
+import { TagService } from "../../gen/artifact/v1/tag_pb.js";
+
+export interface Clients {
+  registries: Client<typeof RegistryService>;
+  namespaces: Client<typeof NamespaceService>;
+  repositories: Client<typeof RepositoryService>;
+  tags: Client<typeof TagService>;
+}
+
+export function catalogClients(transport: Transport): Clients {
+  return {
+    registries: createClient(RegistryService, transport),
+    namespaces: createClient(NamespaceService, transport),
+    repositories: createClient(RepositoryService, transport),
+    tags: createClient(TagService, transport),
+  };
+}
+
+let counter = 0;
+/** A name no other test uses (tests share one server per file). */
+export function unique(prefix: string): string {
+  return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+export const digestOf = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
+
+/** registry → namespace → repository, fresh names. */
+export async function createHierarchy(c: Clients) {
+  const registry = await c.registries.createRegistry({ registry: { name: unique("reg"), kind: RegistryKind.HOSTED } });
+  const namespace = await c.namespaces.createNamespace({ namespace: { registryId: registry.id, name: unique("team").replace(/-/g, ".") } });
+  const repository = await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "app/web" } });
+  return { registry, namespace, repository };
+}
+
+/** Asserts that `call` fails with `code`, and that the message mentions `mentions` when given. */
+export async function expectCode(call: Promise<unknown>, code: Code, mentions?: string | RegExp): Promise<ConnectError> {
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected ${Code[code]}, the call succeeded`).toBeInstanceOf(ConnectError);
+  const ce = err as ConnectError;
+  expect(Code[ce.code], ce.rawMessage).toBe(Code[code]);
+  if (mentions !== undefined) expect(ce.rawMessage).toMatch(mentions);
+  return ce;
+}
