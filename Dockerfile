@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build: compile TypeScript (src/ and gen/) with the dev dependencies.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY proto ./proto
+COPY gen ./gen
+COPY src ./src
+RUN npm run build
+
+# Run: production dependencies and compiled JavaScript only, as an unprivileged user.
+FROM node:20-slim
+ENV NODE_ENV=production \
+    HTTP_HOST=0.0.0.0 \
+    GRPC_HOST=0.0.0.0 \
+    DATA_DIR=/data
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY migrations ./migrations
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080 9090
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,115 @@
+// Configuration: defaults, every variable, clear refusals of bad values, .env handling,
+// and the real entry point refusing to start on a bad value.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, describeDatabase, loadConfig, loadDotEnv } from "../src/config.js";
+import { packageRoot } from "../src/paths.js";
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe("loadConfig", () => {
+  it("defaults to embedded PGlite under ./data on ports 8080 and 9090", () => {
+    const config = loadConfig({});
+    expect(config.http).toEqual({ host: "127.0.0.1", port: 8080 });
+    expect(config.grpc).toEqual({ host: "127.0.0.1", port: 9090 });
+    expect(config.database).toEqual({ kind: "pglite", dataDir: join(process.cwd(), "data", "pglite") });
+    expect(config.logLevel).toBe("info");
+    expect(config.secretKey).toBeUndefined();
+  });
+
+  it("reads the seed's DB_* variables into a PostgreSQL configuration", () => {
+    const config = loadConfig({
+      DB_HOST: "db.internal",
+      DB_PORT: "6543",
+      DB_USER: "svc",
+      DB_PASSWORD: "pw",
+      DB_NAME: "catalog",
+      DB_SSLMODE: "require",
+      DB_TIMEZONE: "Europe/Berlin",
+    });
+    expect(config.database).toEqual({
+      kind: "postgres",
+      host: "db.internal",
+      port: 6543,
+      user: "svc",
+      password: "pw",
+      database: "catalog",
+      sslMode: "require",
+      timeZone: "Europe/Berlin",
+      poolMax: 10,
+    });
+    expect(describeDatabase(config.database)).not.toContain("pw");
+  });
+
+  it("prefers DATABASE_URL and never shows its password", () => {
+    const config = loadConfig({ DATABASE_URL: "postgres://svc:topsecret@db:5432/catalog?sslmode=require", DB_HOST: "ignored" });
+    expect(config.database).toMatchObject({ kind: "postgres", url: "postgres://svc:topsecret@db:5432/catalog?sslmode=require" });
+    expect(describeDatabase(config.database)).toBe("PostgreSQL at db:5432/catalog as svc");
+  });
+
+  it.each([
+    [{ HTTP_PORT: "abc" }, "HTTP_PORT"],
+    [{ GRPC_PORT: "70000" }, "GRPC_PORT"],
+    [{ HTTP_PORT: "-1" }, "HTTP_PORT"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ DB_HOST: "h", DB_SSLMODE: "maybe" }, "DB_SSLMODE"],
+    [{ DB_HOST: "h", DB_PORT: "x" }, "DB_PORT"],
+    [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],
+    [{ SECRET_KEY: "short" }, "SECRET_KEY"],
+    [{ HTTP_HOST: "bad host" }, "HTTP_HOST"],
+    [{ SHUTDOWN_TIMEOUT_MS: "soon" }, "SHUTDOWN_TIMEOUT_MS"],
+  ])("refuses %j naming the variable", (env, variable) => {
+    const found = problems(env);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain(variable);
+  });
+
+  it("reports every bad value at once, and never echoes DATABASE_URL", () => {
+    const found = problems({ HTTP_PORT: "abc", LOG_LEVEL: "loud", DATABASE_URL: "mysql://u:hunter2@x" });
+    expect(found).toHaveLength(3);
+    expect(found.join("\n")).not.toContain("hunter2");
+  });
+
+  it("accepts SECRET_KEY as 64 hex digits or 32 bytes of base64", () => {
+    expect(loadConfig({ SECRET_KEY: "ab".repeat(32) }).secretKey).toEqual(Buffer.alloc(32, 0xab));
+    expect(loadConfig({ SECRET_KEY: Buffer.alloc(32, 1).toString("base64") }).secretKey).toEqual(Buffer.alloc(32, 1));
+  });
+});
+
+describe(".env", () => {
+  it("fills in what the environment lacks and never overrides it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "artifact-env-"));
+    try {
+      writeFileSync(join(dir, ".env"), "HTTP_PORT=1234\nLOG_LEVEL=debug\n# comment\nDATA_DIR=./x\n");
+      const env: NodeJS.ProcessEnv = { LOG_LEVEL: "warn" };
+      expect(loadDotEnv(dir, env)).toBe(true);
+      expect(env).toEqual({ LOG_LEVEL: "warn", HTTP_PORT: "1234", DATA_DIR: "./x" });
+      expect(loadDotEnv(join(dir, "missing"), env)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the entry point", () => {
+  it("refuses to start on HTTP_PORT=abc with a message naming it, and exit code 2", () => {
+    const result = spawnSync(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
+      env: { ...process.env, HTTP_PORT: "abc", DATA_DIR: join(tmpdir(), "artifact-never-created") },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('HTTP_PORT="abc": expected an integer from 0 to 65535');
+  });
+});
