@@ -19,6 +19,8 @@ export const CONNECT_CODES: Record<ErrorKind, Code> = {
   "permission-denied": Code.PermissionDenied,
   "deadline-exceeded": Code.DeadlineExceeded,
   "data-loss": Code.DataLoss,
+  // Something another system (an upstream registry) said that we cannot make sense of.
+  unknown: Code.Unknown,
 };
 
 /** The error the client sees, and whether it was unexpected (to be logged in full). */

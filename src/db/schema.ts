@@ -2,13 +2,16 @@
 // (`npm run db:generate`); a test fails when the two disagree.
 import { sql } from "drizzle-orm";
 import {
+  type AnyPgColumn,
   bigint,
   boolean,
   check,
   customType,
   index,
   integer,
+  jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -19,6 +22,12 @@ import {
 // promises lexical order for tags and the catalog, and PGlite and PostgreSQL must agree.
 const name = customType<{ data: string; notNull: true }>({
   dataType: () => 'text COLLATE "C"',
+});
+
+// Manifest payloads are kept in the database: they are small (≤ 4 MiB by default), read on every
+// pull, and must be byte-exact. PGlite returns Uint8Array, postgres.js Buffer: both are bytes.
+const bytes = customType<{ data: Uint8Array; notNull: true }>({
+  dataType: () => "bytea",
 });
 
 // Millisecond precision so a JavaScript Date holds the exact value and keyset
@@ -47,6 +56,11 @@ export const registries = pgTable(
     insecure: boolean("insecure").notNull().default(false),
     // AES-256-GCM sealed credential (see src/secrets.ts); never leaves the server.
     credentialSealed: text("credential_sealed"),
+    // HOSTED: a push to an unknown namespace or repository creates it.
+    autoCreate: boolean("auto_create").notNull().default(true),
+    // REMOTE: what a sync imports (repository path prefix, tag regular expression; empty = all).
+    syncRepositoryPrefix: text("sync_repository_prefix").notNull().default(""),
+    syncTagPattern: text("sync_tag_pattern").notNull().default(""),
   },
   (t) => [
     uniqueIndex("registries_name_unique").on(t.name),
@@ -86,6 +100,9 @@ export const repositories = pgTable(
     namespaceId: uuid("namespace_id")
       .notNull()
       .references(() => namespaces.id, { onDelete: "cascade" }),
+    // REMOTE: the repository's path on the upstream (e.g. "testbox" or "library/ubuntu"), which
+    // namespace/name alone cannot always restore.
+    upstreamName: text("upstream_name"),
   },
   (t) => [
     uniqueIndex("repositories_namespace_name_unique").on(t.namespaceId, t.name),
@@ -108,8 +125,11 @@ export const tags = pgTable(
     mediaType: text("media_type").notNull().default(""),
     sizeBytes: bigint("size_bytes", { mode: "number" }).notNull().default(0),
     pushTime: time("push_time"),
+    // HOSTED: the manifest the tag points to; deleting the manifest untags it.
+    manifestId: uuid("manifest_id").references((): AnyPgColumn => manifests.id, { onDelete: "cascade" }),
   },
   (t) => [
+    index("tags_manifest_idx").on(t.manifestId),
     uniqueIndex("tags_repository_name_unique").on(t.repositoryId, t.name),
     index("tags_repository_create_time_idx").on(t.repositoryId, t.createTime, t.id),
     index("tags_repository_update_time_idx").on(t.repositoryId, t.updateTime, t.id),
@@ -119,6 +139,101 @@ export const tags = pgTable(
     index("tags_update_time_idx").on(t.updateTime, t.id),
     index("tags_push_time_idx").on(t.pushTime, t.id),
   ],
+);
+
+// Content of HOSTED registries (and what a pull-through cache keeps). The bytes of a blob live in
+// the content store under its digest; a row here means they are there and verified.
+export const blobs = pgTable(
+  "blobs",
+  {
+    digest: text("digest").primaryKey(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
+    createTime: time("create_time"),
+    // Last upload or mount of these bytes: garbage collection leaves a blob alone for a grace
+    // period after it, so a push in flight never loses a blob it just sent.
+    pushTime: time("push_time"),
+  },
+  (t) => [index("blobs_push_time_idx").on(t.pushTime)],
+);
+
+// Which repository may read which blob: set by an upload or a mount. The basis of
+// cross-repository mounts and, later, of authorization.
+export const repositoryBlobs = pgTable(
+  "repository_blobs",
+  {
+    repositoryId: uuid("repository_id")
+      .notNull()
+      .references(() => repositories.id, { onDelete: "cascade" }),
+    digest: text("digest")
+      .notNull()
+      .references(() => blobs.digest),
+    createTime: time("create_time"),
+  },
+  (t) => [primaryKey({ columns: [t.repositoryId, t.digest] }), index("repository_blobs_digest_idx").on(t.digest)],
+);
+
+export const manifests = pgTable(
+  "manifests",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    repositoryId: uuid("repository_id")
+      .notNull()
+      .references(() => repositories.id, { onDelete: "cascade" }),
+    digest: text("digest").notNull(),
+    mediaType: text("media_type").notNull(),
+    payload: bytes("payload").notNull(),
+    // The manifest and everything it references (config, layers, children), in bytes.
+    totalSizeBytes: bigint("total_size_bytes", { mode: "number" }).notNull(),
+    configDigest: text("config_digest"),
+    // OCI 1.1 referrers: a digest, not a foreign key (a referrer may arrive before its subject).
+    subjectDigest: text("subject_digest"),
+    artifactType: text("artifact_type"),
+    annotations: jsonb("annotations").$type<Record<string, string>>(),
+    createTime: time("create_time"),
+    // Last push of this manifest (see blobs.push_time).
+    pushTime: time("push_time"),
+  },
+  (t) => [
+    uniqueIndex("manifests_repository_digest_unique").on(t.repositoryId, t.digest),
+    index("manifests_repository_subject_idx").on(t.repositoryId, t.subjectDigest),
+    index("manifests_push_time_idx").on(t.pushTime),
+  ],
+);
+
+// What a manifest points at: its config and layers (blobs) or, for an index, its child manifests.
+export const manifestReferences = pgTable(
+  "manifest_references",
+  {
+    manifestId: uuid("manifest_id")
+      .notNull()
+      .references(() => manifests.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    kind: text("kind", { enum: ["config", "layer", "manifest"] }).notNull(),
+    digest: text("digest").notNull(),
+    mediaType: text("media_type").notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.manifestId, t.position] }),
+    index("manifest_references_digest_idx").on(t.digest),
+    check("manifest_references_kind_check", sql`${t.kind} in ('config', 'layer', 'manifest')`),
+  ],
+);
+
+// Blob uploads in progress: the session lives here, its bytes in the content store, so an
+// upload survives a restart of the process.
+export const uploads = pgTable(
+  "uploads",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    repositoryId: uuid("repository_id")
+      .notNull()
+      .references(() => repositories.id, { onDelete: "cascade" }),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull().default(0),
+    createTime: time("create_time"),
+    updateTime: time("update_time"),
+  },
+  (t) => [index("uploads_update_time_idx").on(t.updateTime)],
 );
 
 // Small server-wide values shared by every replica (e.g. the page-token signing key).

@@ -14,16 +14,38 @@ export type ErrorKind =
   | "unauthenticated"
   | "permission-denied"
   | "deadline-exceeded"
-  | "data-loss";
+  | "data-loss"
+  | "unknown";
+
+/**
+ * A finer, machine-readable cause inside a kind, for edges that distinguish more than the kind
+ * does (the OCI API has DIGEST_INVALID, SIZE_INVALID, BLOB_UPLOAD_INVALID, RANGE…).
+ */
+export type ErrorReason =
+  | "digest-mismatch"
+  | "size-mismatch"
+  | "range-mismatch"
+  | "blob-unknown"
+  | "manifest-unknown"
+  | "manifest-invalid"
+  | "manifest-blob-unknown"
+  | "upload-unknown"
+  | "name-unknown"
+  | "tag-invalid"
+  | "too-large"
+  | "unsupported";
 
 export class DomainError extends Error {
+  readonly reason?: ErrorReason;
+
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: ErrorReason },
   ) {
     super(message, options);
     this.name = "DomainError";
+    this.reason = options?.reason;
   }
 }
 

@@ -1,0 +1,66 @@
+// Blob storage behind one interface: content addressed by digest, immutable, verified. Drivers:
+// the filesystem under DATA_DIR/blobs now, object storage (S3) later. Every driver passes the
+// shared conformance suite in test/content-conformance.ts.
+import type { Readable } from "node:stream";
+
+/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export type Body = Readable | AsyncIterable<Uint8Array>;
+
+export interface ContentDriver {
+  /** A short name for logs and metrics ("filesystem", "memory"). */
+  readonly name: string;
+
+  /** Size of the stored blob, or undefined when the store does not hold it. */
+  stat(digest: string): Promise<{ size: number } | undefined>;
+
+  /**
+   * The blob's bytes (or a range of them). Throws DomainError not-found (reason blob-unknown)
+   * when absent. The stream is backpressured: memory stays flat whatever the size.
+   */
+  read(digest: string, range?: ByteRange): Promise<Readable>;
+
+  /**
+   * Stores a whole blob from `body`: the bytes are verified against `digest` (and
+   * `expectedSize` when given) and become visible only once complete, durable and correct.
+   * Writing a blob the store already holds is harmless; two writers of the same digest at once
+   * leave one copy. Mismatch → DomainError invalid-argument (reason digest-mismatch or
+   * size-mismatch), nothing stored.
+   */
+  write(digest: string, body: Body, expectedSize?: number): Promise<{ size: number }>;
+
+  /** Removes a blob; removing an absent one is not an error. */
+  delete(digest: string): Promise<void>;
+
+  /** Every stored digest (for reconciliation of bytes without a database row). */
+  list(): AsyncIterable<{ digest: string; modifiedTime: Date }>;
+
+  /** Bytes received so far by an upload, or undefined when the store has no such upload. */
+  uploadSize(uploadId: string): Promise<number | undefined>;
+
+  /** Creates an empty upload. */
+  startUpload(uploadId: string): Promise<void>;
+
+  /**
+   * Appends `body` to an upload that holds exactly `offset` bytes (else DomainError
+   * failed-precondition, reason range-mismatch, nothing appended). Stops with DomainError
+   * resource-exhausted (reason too-large) past `maxBytes` total. Returns the new size.
+   */
+  append(uploadId: string, offset: number, body: Body, maxBytes?: number): Promise<number>;
+
+  /**
+   * Turns a finished upload into the blob `digest`: verified like write(), then the upload is
+   * gone. On a mismatch the upload is removed too (the client must start again).
+   */
+  commit(uploadId: string, digest: string, expectedSize?: number): Promise<{ size: number }>;
+
+  /** Drops an upload and its bytes; dropping an absent one is not an error. */
+  abort(uploadId: string): Promise<void>;
+
+  /** Every upload the store holds bytes for (for cleanup of expired or orphaned ones). */
+  listUploads(): AsyncIterable<{ uploadId: string; modifiedTime: Date }>;
+}
