@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { peerBin } from "./peers.js";
+import { removeWhenProcessEnds } from "./reaper.js";
 import { freePort } from "./postgres.js";
 import { startTokenServer, type Credentials, type TokenServer } from "./token-server.js";
 
@@ -189,6 +190,7 @@ interface Running {
 export async function startDistribution(options: DistributionOptions = {}): Promise<Distribution> {
   const auth = options.auth ?? "none";
   const dir = mkdtempSync(join(tmpdir(), "artifact-distribution-"));
+  removeWhenProcessEnds(dir);
   const storageDir = join(dir, "storage");
   const configPath = join(dir, "config.yml");
   const credentials = auth === "none" ? undefined : (options.credentials ?? { username: "testuser", password: randomBytes(12).toString("base64url") });

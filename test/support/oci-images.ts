@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { removeWhenProcessEnds } from "./reaper.js";
 import { seededBytes, tarStream, type TarEntry } from "./tar.js";
 
 export const MediaType = {
@@ -108,8 +109,7 @@ let root: string | undefined;
 function fixturesRoot(): string {
   if (!root) {
     root = mkdtempSync(join(tmpdir(), "artifact-oci-"));
-    const dir = root;
-    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    removeWhenProcessEnds(root);
   }
   return root;
 }
@@ -271,7 +271,7 @@ const AMD64: Platform = { os: "linux", architecture: "amd64" };
 const ARM64: Platform = { os: "linux", architecture: "arm64", variant: "v8" };
 
 /** A small root filesystem: directories, text files, an executable, a symlink. */
-function smallRootfs(seed: string, extra: TarEntry[] = []): TarEntry[] {
+function smallRootfs(seed: string): TarEntry[] {
   return [
     { path: "bin", type: "dir" },
     { path: "bin/tool", type: "file", mode: 0o755, content: { seed: `${seed}/tool`, size: 4096 + 123 } },
@@ -280,79 +280,83 @@ function smallRootfs(seed: string, extra: TarEntry[] = []): TarEntry[] {
     { path: "usr", type: "dir" },
     { path: "usr/bin", type: "dir" },
     { path: "usr/bin/tool", type: "symlink", linkname: "/bin/tool" },
-    ...extra,
   ];
-}
-
-/** (a) One gzip layer of a few KiB. `seed` gives distinct images (distinct digests) when needed. */
-export function smallImage(seed = "small"): Promise<BuiltImage> {
-  return cached(`small:${seed}`, () =>
-    buildImage({ name: seed === "small" ? "small" : `small-${seed}`, images: [{ platform: AMD64, layers: [{ files: smallRootfs(seed) }] }] }),
-  );
 }
 
 export const BIG_LAYER_BYTES = 64 * 1024 * 1024;
 
-/** (b) Three layers: small gzip, a 64 MiB uncompressed tar of seeded bytes, small gzip. */
-export function multiLayerImage(): Promise<BuiltImage> {
-  return cached("multi-layer", () =>
-    buildImage({
-      name: "multi-layer",
-      images: [
-        {
-          platform: AMD64,
-          layers: [
-            { files: smallRootfs("multi-layer") },
-            {
-              compression: "none",
-              files: [
-                { path: "data", type: "dir" },
-                { path: "data/random.bin", type: "file", content: { seed: "multi-layer/big", size: BIG_LAYER_BYTES } },
-              ],
-            },
-            { files: [{ path: "etc", type: "dir" }, { path: "etc/app.conf", type: "file", content: "mode=test\n" }] },
-          ],
-        },
-      ],
-    }),
-  );
+export type StandardImageName = "small" | "multi-layer" | "multi-platform" | "docker-schema2";
+export const STANDARD_IMAGE_NAMES: StandardImageName[] = ["small", "multi-layer", "multi-platform", "docker-schema2"];
+
+/** The specs of the four standard fixtures; `seed` (default: the name) changes every digest. */
+export function standardImageSpec(name: StandardImageName, seed: string = name): ImageSpec {
+  const specName = seed === name ? name : `${name}-${seed}`;
+  switch (name) {
+    // (a) One gzip layer of a few KiB.
+    case "small":
+      return { name: specName, images: [{ platform: AMD64, layers: [{ files: smallRootfs(seed) }] }] };
+    // (b) Three layers: small gzip, a 64 MiB uncompressed tar of seeded bytes, small gzip.
+    case "multi-layer":
+      return {
+        name: specName,
+        images: [
+          {
+            platform: AMD64,
+            layers: [
+              { files: smallRootfs(seed) },
+              {
+                compression: "none",
+                files: [
+                  { path: "data", type: "dir" },
+                  { path: "data/random.bin", type: "file", content: { seed: `${seed}/big`, size: BIG_LAYER_BYTES } },
+                ],
+              },
+              { files: [{ path: "etc", type: "dir" }, { path: "etc/app.conf", type: "file", content: `mode=${seed}\n` }] },
+            ],
+          },
+        ],
+      };
+    // (c) An OCI index of two image manifests: linux/amd64 and linux/arm64/v8.
+    case "multi-platform":
+      return {
+        name: specName,
+        images: [AMD64, ARM64].map((platform) => ({ platform, layers: [{ files: smallRootfs(`${seed}/${platform.architecture}`) }] })),
+      };
+    // (d) A Docker v2 schema2 image (docker media types for manifest, config, layers), two layers, `dir:` format.
+    case "docker-schema2":
+      return {
+        name: specName,
+        format: "docker",
+        images: [
+          {
+            platform: AMD64,
+            layers: [
+              { files: smallRootfs(seed) },
+              { files: [{ path: "srv", type: "dir" }, { path: "srv/index.html", type: "file", content: `<h1>${seed}</h1>\n` }] },
+            ],
+          },
+        ],
+      };
+  }
 }
 
-/** (c) An OCI index of two image manifests: linux/amd64 and linux/arm64/v8. */
-export function multiPlatformIndex(): Promise<BuiltImage> {
-  return cached("multi-platform", () =>
-    buildImage({
-      name: "multi-platform",
-      images: [AMD64, ARM64].map((platform) => ({
-        platform,
-        layers: [{ files: smallRootfs(`multi-platform/${platform.architecture}`) }],
-      })),
-    }),
-  );
+/** A standard fixture, built once per process (per seed). */
+export function standardImage(name: StandardImageName, seed: string = name): Promise<BuiltImage> {
+  return cached(`${name}:${seed}`, () => buildImage(standardImageSpec(name, seed)));
 }
 
-/** (d) A Docker v2 schema2 image (docker media types for manifest, config and layers), two layers, in `dir:` format. */
-export function dockerSchema2Image(): Promise<BuiltImage> {
-  return cached("docker-schema2", () =>
-    buildImage({
-      name: "docker-schema2",
-      format: "docker",
-      images: [
-        {
-          platform: AMD64,
-          layers: [
-            { files: smallRootfs("docker-schema2") },
-            { files: [{ path: "srv", type: "dir" }, { path: "srv/index.html", type: "file", content: "<h1>fixture</h1>\n" }] },
-          ],
-        },
-      ],
-    }),
-  );
-}
+/** (a) One gzip layer of a few KiB. Another `seed` gives a distinct image (e.g. many repositories). */
+export const smallImage = (seed?: string) => standardImage("small", seed);
+/** (b) small gzip layer + 64 MiB uncompressed tar layer + small gzip layer. */
+export const multiLayerImage = (seed?: string) => standardImage("multi-layer", seed);
+/** (c) OCI index: linux/amd64 + linux/arm64/v8 image manifests. */
+export const multiPlatformIndex = (seed?: string) => standardImage("multi-platform", seed);
+/** (d) Docker v2 schema2 manifest with docker media types, stored in skopeo `dir:` format. */
+export const dockerSchema2Image = (seed?: string) => standardImage("docker-schema2", seed);
 
 /** The four standard fixtures, built (once per process) in parallel. */
 export async function standardImages(): Promise<BuiltImage[]> {
-  return Promise.all([smallImage(), multiLayerImage(), multiPlatformIndex(), dockerSchema2Image()]);
+  return Promise.all(STANDARD_IMAGE_NAMES.map((n) => standardImage(n)));
 }
 
 /** An image with one uncompressed layer of `sizeMiB` MiB of seeded bytes (push benchmarks). */
