@@ -26,6 +26,7 @@ import {
   type StandardImageName,
 } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
+import { seedRepositories } from "./support/registry-seed.js";
 import { dockerRef, pullImage, pushImage, skopeoDelete, skopeoInspect, skopeoInspectRaw, skopeoListTags } from "./support/skopeo.js";
 
 const run = promisify(execFile);
@@ -223,6 +224,26 @@ describe.skipIf(!ready).each(modes)("docker-registry with auth %s", (mode) => {
     const scopes = [scope.pull(repo)];
     expect((await reg.fetch(`/v2/${repo}/manifests/${image.digest}`, { method: "HEAD", headers: { accept: ACCEPT_ANY_MANIFEST }, scopes })).status).toBe(404);
     expect((await reg.fetch(`/v2/${repo}/manifests/gone`, { method: "HEAD", headers: { accept: ACCEPT_ANY_MANIFEST }, scopes })).status).toBe(404);
+  });
+
+  it("seedRepositories fills many repositories fast; _catalog pages through them with n and Link", async () => {
+    const image = await smallImage("seeded");
+    const repos = Array.from({ length: 30 }, (_, i) => `seeded/repo-${String(i).padStart(3, "0")}`);
+    await seedRepositories(reg, image, { repos, tags: ["a", "b"] });
+    const seen: string[] = [];
+    let next: string | undefined = "/v2/_catalog?n=10";
+    while (next) {
+      const res: Response = await reg.fetch(next, { scopes: [scope.catalog] });
+      expect(res.status).toBe(200);
+      seen.push(...((await res.json()) as { repositories: string[] }).repositories);
+      next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get("link") ?? "")?.[1];
+    }
+    expect(seen.filter((r) => r.startsWith("seeded/"))).toEqual(repos);
+    const last = repos.at(-1)!;
+    const tags = await reg.fetch(`/v2/${last}/tags/list`, { scopes: [scope.pull(last)] });
+    // Distribution 2.8 lists tags in storage order, not sorted.
+    expect(((await tags.json()) as { tags: string[] }).tags.sort()).toEqual(["a", "b"]);
+    await expectServed(reg, last, "b", image);
   });
 
   if (mode === "token") {
