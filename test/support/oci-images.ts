@@ -6,7 +6,7 @@
 // media types in index.json, so it cannot serve a docker manifest. Each image is built once per
 // process into a temp dir that is removed when the process exits.
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -192,12 +192,16 @@ async function writeImage(layout: string, name: string, format: ImageFormat, pla
   return { ...blob, bytes, platform, config: configBlob, layers };
 }
 
-/** Builds an image layout from a spec (for fixtures beyond the four standard ones). */
-export async function buildImage(spec: ImageSpec, dir = join(fixturesRoot(), spec.name)): Promise<BuiltImage> {
+/**
+ * Builds an image from a spec (for fixtures beyond the four standard ones) into `dir`, which must
+ * not exist yet; by default a fresh directory under this process's fixtures root.
+ */
+export async function buildImage(spec: ImageSpec, dir?: string): Promise<BuiltImage> {
   const format = spec.format ?? "oci";
   const tag = spec.tag ?? "latest";
   const transport = format === "docker" ? "dir" : "oci";
-  rmSync(dir, { recursive: true, force: true });
+  if (dir === undefined) dir = join(mkdtempSync(join(fixturesRoot(), `${spec.name}-`)), "image");
+  else if (existsSync(dir)) throw new Error(`buildImage: ${dir} already exists`);
   if (transport === "oci") {
     mkdirSync(join(dir, "blobs", "sha256"), { recursive: true });
     // Written first: blobPathOf() tells the two formats apart by this file.

@@ -97,13 +97,14 @@ async function skopeo(
       CONTAINERS_REGISTRIES_CONF: join(dir, "registries.conf"),
       REGISTRY_AUTH_FILE: join(dir, "auth.json"),
     };
+    const prepared = await prepare(dir);
     const full = [
       "--policy", join(dir, "policy.json"),
       "--registries.d", join(dir, "registries.d"),
       "--tmpdir", join(dir, "tmp"),
       ...(opts.debug ? ["--debug"] : []),
       ...args,
-      ...(await prepare(dir)),
+      ...prepared,
     ];
     try {
       const { stdout, stderr } = await run(peerBin("skopeo"), full, {
@@ -117,7 +118,7 @@ async function skopeo(
     } catch (err) {
       const e = err as { stderr?: string; killed?: boolean; code?: unknown };
       const why = e.killed ? `timed out after ${opts.timeoutMs ?? 120_000} ms` : `exit ${String(e.code)}`;
-      throw new Error(`skopeo ${args.join(" ")}: ${why}\n${e.stderr ?? String(err)}`);
+      throw new Error(`skopeo ${[...args, ...prepared].join(" ")}: ${why}\n${e.stderr ?? String(err)}`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -215,9 +216,4 @@ export async function pullImage(
   const dest = into.transport === "oci" ? `oci:${into.dir}:pulled` : `dir:${into.dir}`;
   const { digest } = await skopeoCopy(dockerRef(registry, repo, reference), dest, { srcCreds: registry.credentials, ...opts });
   return { ref: dest, digest };
-}
-
-/** Reads a file that skopeo wrote, e.g. the manifest.json of a `dir:` copy. */
-export async function readDirManifest(dir: string): Promise<Buffer> {
-  return readFile(join(dir, "manifest.json"));
 }
