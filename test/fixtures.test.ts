@@ -324,3 +324,22 @@ describe.skipIf(!ready)("docker-registry storage and lifecycle helpers", () => {
     expect(res.headers.get("docker-content-digest")).toBe(image.digest);
   });
 });
+
+describe.skipIf(!ready)("token registry with anonymous pull", () => {
+  let reg: Distribution;
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it("lets anonymous clients pull but not push, with short-lived tokens", async () => {
+    reg = await startDistribution({ auth: "token", anonymousPull: true, tokenTtlSeconds: 30 });
+    const image = await smallImage("public");
+    await pushImage(image, reg, "public/app", "v1");
+    expect(await skopeoInspectRaw(dockerRef(reg, "public/app", "v1"))).toEqual(image.bytes);
+    await expect(pushImage(image, { host: reg.host }, "public/app", "v2")).rejects.toThrow(/unauthorized|authentication required|denied/i);
+    const anonymous = reg.tokenServer!.requests.filter((r) => r.user === undefined);
+    expect(anonymous.length).toBeGreaterThan(0);
+    const res = await fetch(`${reg.tokenServer!.realm}?service=${reg.tokenServer!.service}&scope=${scope.pull("public/app")}`);
+    expect(((await res.json()) as { expires_in: number }).expires_in).toBe(30);
+  });
+});
