@@ -236,10 +236,13 @@ describe("health on PGlite when the database is closed or busy", () => {
     // PGlite has one connection: an open transaction makes every other query, the ping too, wait.
     let release!: () => void;
     const held = database.db.transaction(() => new Promise<void>((resolve) => (release = resolve)));
-    await eventually(async () => (await check(client, "")) === "NOT_SERVING", "Check to say NOT_SERVING while the ping hangs");
-    expect((await probe(server, "/readyz")).status).toBe(503);
-    release();
-    await held;
+    try {
+      await eventually(async () => (await check(client, "")) === "NOT_SERVING", "Check to say NOT_SERVING while the ping hangs");
+      expect((await probe(server, "/readyz")).status).toBe(503);
+    } finally {
+      release();
+      await held;
+    }
     await eventually(async () => (await check(client, "")) === "SERVING", "Check to say SERVING again");
     expect((await probe(server, "/readyz")).status).toBe(200);
     client.close();
