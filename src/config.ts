@@ -37,6 +37,10 @@ export interface Config {
   /** 32-byte key that seals stored credentials; absent means "derive per deployment" (see secrets). */
   secretKey?: Buffer;
   shutdownTimeoutMs: number;
+  /** HEALTH_CHECK_INTERVAL_MS (default 5000): how often the database is pinged for gRPC health and /readyz. */
+  healthCheckIntervalMs: number;
+  /** HEALTH_CHECK_TIMEOUT_MS (default 2000): a ping slower than this counts as "database unreachable". */
+  healthCheckTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -96,6 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     database: { kind: "pglite", dataDir: resolve(dataDir, "pglite") },
     logLevel: oneOf("LOG_LEVEL", "info", LOG_LEVELS),
     shutdownTimeoutMs: integer("SHUTDOWN_TIMEOUT_MS", 15_000, 0, 600_000),
+    healthCheckIntervalMs: integer("HEALTH_CHECK_INTERVAL_MS", 5_000, 50, 3_600_000),
+    healthCheckTimeoutMs: integer("HEALTH_CHECK_TIMEOUT_MS", 2_000, 10, 600_000),
   };
 
   const databaseUrl = read("DATABASE_URL", "");

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { buildApp } from "./http/app.js";
+import { HealthMonitor } from "./http/health.js";
 import { Listener } from "./http/listener.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
@@ -27,6 +28,7 @@ export interface StartOptions {
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const database = options.database ?? (await openDatabase(config.database, log));
   const ownsDatabase = options.database === undefined;
+  const health = new HealthMonitor(() => database.ping(), { intervalMs: config.healthCheckIntervalMs, timeoutMs: config.healthCheckTimeoutMs }, log);
   try {
     const store = await createStore(database.db);
     const sealer = new Sealer(
@@ -34,9 +36,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     );
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
     const shutdown = new AbortController();
-    const app = buildApp({ store, sealer }, { log, extraRoutes: options.extraRoutes, shutdownSignal: shutdown.signal });
+    const app = buildApp({ store, sealer }, { log, health, extraRoutes: options.extraRoutes, shutdownSignal: shutdown.signal });
     const listener = new Listener(app.handler, { headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 });
 
+    health.start();
     const http = await listener.listen(config.http.host, config.http.port);
     const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
     const grpc = samePort ? http : await listener.listen(config.grpc.host, config.grpc.port);
@@ -51,6 +54,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       close() {
         closing ??= (async () => {
           log.info("shutting down: refusing new calls, letting running ones finish");
+          // NOT_SERVING first: health watchers hear it and their streams end instead of holding up the drain.
+          health.stop();
           await listener.close(config.shutdownTimeoutMs);
           shutdown.abort();
           if (ownsDatabase) await database.close();
@@ -60,6 +65,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       },
     };
   } catch (err) {
+    health.stop();
     if (ownsDatabase) await database.close();
     throw err;
   }

@@ -4,12 +4,17 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { callInterceptor } from "../api/interceptors.js";
-import { apiRoutes, type ApiDeps } from "../api/routes.js";
+import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
+import { Health } from "../../gen/health/v1/health_pb.js";
 import { connectHandler } from "./connect-adapter.js";
+import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
+import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
 
 export interface AppOptions {
   log: Logger;
+  /** Database readiness, for gRPC health and /readyz. */
+  health: HealthMonitor;
   /** Extra routes, e.g. the benchmark's no-database ceiling service. */
   extraRoutes?: (router: ConnectRouter) => void;
   /** Aborted when the server stops: running handlers see it in their context signal. */
@@ -22,9 +27,15 @@ export interface App {
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const interceptors: Interceptor[] = [callInterceptor(options.log)];
+  const independent = [Health, ...reflectionServices].map((s) => s.typeName);
+  const dependent = apiServices.map((s) => s.typeName);
+  const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
+  const probes = healthProbes(options.health);
   const handler = connectHandler({
     routes: (router) => {
       apiRoutes(deps)(router);
+      healthRoutes(options.health, { dependent, independent })(router);
+      reflectionRoutes(reflection)(router);
       options.extraRoutes?.(router);
     },
     interceptors,
@@ -33,6 +44,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     shutdownSignal: options.shutdownSignal,
     onHandlerFailure: (procedure, reason) => options.log.error({ procedure, err: reason }, "handler failed"),
     fallback: (req, res) => {
+      if (probes(req, res)) return;
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
     },

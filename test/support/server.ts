@@ -25,6 +25,8 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     logLevel: "silent",
     secretKey: Buffer.alloc(32, 7),
     shutdownTimeoutMs: 5_000,
+    healthCheckIntervalMs: 5_000,
+    healthCheckTimeoutMs: 2_000,
     ...overrides,
   };
 }
