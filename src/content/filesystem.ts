@@ -54,11 +54,17 @@ export class FilesystemDriver implements ContentDriver {
   private readonly tmpDir: string;
   private readonly progress = new Map<string, Progress>();
   private readonly uploadLocks = new KeyedMutex();
+  private rehashed = 0;
 
   constructor(root: string) {
     this.root = resolve(root);
     this.uploadsDir = join(this.root, "uploads");
     this.tmpDir = join(this.root, "tmp");
+  }
+
+  /** Bytes that commits had to re-read to hash (after a restart, for sha512, or appends made elsewhere). */
+  get rehashedBytes(): number {
+    return this.rehashed;
   }
 
   /** Creates the directory layout, so a root that cannot be written fails at start-up, not at the first push. */
@@ -225,7 +231,7 @@ export class FilesystemDriver implements ContentDriver {
         const actual =
           algorithm === "sha256" && known !== undefined && sameFile(known, info)
             ? formatDigest("sha256", known.hash.copy())
-            : await hashFile(file, algorithm);
+            : await this.hashFile(file, algorithm);
         if (actual !== digest) throw digestMismatch(digest, actual);
         await file.sync();
       } catch (err) {
@@ -299,6 +305,20 @@ export class FilesystemDriver implements ContentDriver {
     return open(path, flags).catch((err: unknown) => {
       throw isMissing(err) ? uploadUnknown(uploadId) : err;
     });
+  }
+
+  /** Re-reads a file to compute its digest. */
+  private async hashFile(file: FileHandle, algorithm: DigestAlgorithm): Promise<string> {
+    const hash = createDigestHash(algorithm);
+    const buffer = Buffer.allocUnsafe(IO_CHUNK);
+    for (let position = 0; ; ) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+      this.rehashed += bytesRead;
+    }
+    return formatDigest(algorithm, hash);
   }
 
   private track(uploadId: string, hash: Hash | undefined, info: BigIntStats): void {
@@ -399,19 +419,6 @@ function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
   const rest = buffers.slice(i);
   if (left > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(left);
   return rest;
-}
-
-/** Re-reads a file to compute its digest (after a restart, or for sha512). */
-async function hashFile(file: FileHandle, algorithm: DigestAlgorithm): Promise<string> {
-  const hash = createDigestHash(algorithm);
-  const buffer = Buffer.allocUnsafe(IO_CHUNK);
-  for (let position = 0; ; ) {
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
-    if (bytesRead === 0) break;
-    hash.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-  }
-  return formatDigest(algorithm, hash);
 }
 
 function sameFile(known: Progress, info: BigIntStats): boolean {
