@@ -9,8 +9,17 @@ export interface ByteRange {
   end: number;
 }
 
+/**
+ * Bytes to store. A driver that stops reading early (a mismatch, a limit) leaves a Readable
+ * undestroyed, so an HTTP edge can still answer on the request's connection.
+ */
 export type Body = Readable | AsyncIterable<Uint8Array>;
 
+/**
+ * Malformed digests (src/domain/names.ts checkDigest) and upload ids (UUIDs) are refused with
+ * DomainError invalid-argument before any storage is touched. append() and commit() of an
+ * upload the store does not hold → DomainError not-found (reason upload-unknown).
+ */
 export interface ContentDriver {
   /** A short name for logs and metrics ("filesystem", "memory"). */
   readonly name: string;
@@ -20,7 +29,8 @@ export interface ContentDriver {
 
   /**
    * The blob's bytes (or a range of them). Throws DomainError not-found (reason blob-unknown)
-   * when absent. The stream is backpressured: memory stays flat whatever the size.
+   * when absent; a range not inside the blob → failed-precondition (reason range-mismatch).
+   * The stream is backpressured: memory stays flat whatever the size.
    */
   read(digest: string, range?: ByteRange): Promise<Readable>;
 
@@ -42,13 +52,15 @@ export interface ContentDriver {
   /** Bytes received so far by an upload, or undefined when the store has no such upload. */
   uploadSize(uploadId: string): Promise<number | undefined>;
 
-  /** Creates an empty upload. */
+  /** Creates an empty upload (DomainError already-exists when the id is taken). */
   startUpload(uploadId: string): Promise<void>;
 
   /**
    * Appends `body` to an upload that holds exactly `offset` bytes (else DomainError
    * failed-precondition, reason range-mismatch, nothing appended). Stops with DomainError
    * resource-exhausted (reason too-large) past `maxBytes` total. Returns the new size.
+   * All or nothing: when the append fails for any reason (a limit, a broken body) the upload
+   * is back at `offset` bytes, so a retry or a resumed upload continues from there.
    */
   append(uploadId: string, offset: number, body: Body, maxBytes?: number): Promise<number>;
 

@@ -1,0 +1,464 @@
+// The content store on a local (or shared POSIX) file system, under DATA_DIR/blobs:
+//   <algorithm>/<first two hex digits>/<hex>   blobs, immutable, content addressed
+//   uploads/<upload id>                        bytes of uploads in progress
+//   tmp/<random>                               whole-blob writes in flight
+// Everything is on one file system, so rename() moves a verified, fsynced file into place atomically:
+// a reader sees the whole blob or none. The layout holds no state besides the files, so another process
+// (after a restart, or a replica sharing the directory) picks up where this one stopped.
+import { randomUUID, type Hash } from "node:crypto";
+import type { BigIntStats, Dirent } from "node:fs";
+import { mkdir, open, opendir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { DomainError, isDomainError } from "../domain/errors.js";
+import { chunksOf, type Limit } from "./body.js";
+import {
+  blobUnknown,
+  checkLimit,
+  checkOffset,
+  checkRange,
+  checkedUploadId,
+  digestMismatch,
+  offsetMismatch,
+  sizeMismatch,
+  tooLarge,
+  uploadExists,
+  uploadUnknown,
+} from "./checks.js";
+import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "./digest.js";
+import type { Body, ByteRange, ContentDriver } from "./driver.js";
+import { KeyedMutex } from "./mutex.js";
+
+/** Bytes per read and per write: large enough for disk throughput, small enough to keep memory flat. */
+const IO_CHUNK = 1 << 20;
+const ALGORITHMS: readonly DigestAlgorithm[] = ["sha256", "sha512"];
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+const SHARD = /^[a-f0-9]{2}$/;
+const HEX = /^[a-f0-9]+$/;
+const UPLOAD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Upload hashes kept in memory at most; a forgotten one only costs a re-read at commit. */
+const MAX_TRACKED_UPLOADS = 10_000;
+
+/** The running sha256 of an upload's bytes, valid while the file is the one it was computed for. */
+interface Progress {
+  hash: Hash;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+export class FilesystemDriver implements ContentDriver {
+  readonly name = "filesystem";
+  readonly root: string;
+  private readonly uploadsDir: string;
+  private readonly tmpDir: string;
+  private readonly progress = new Map<string, Progress>();
+  private readonly uploadLocks = new KeyedMutex();
+  private rehashed = 0;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.uploadsDir = join(this.root, "uploads");
+    this.tmpDir = join(this.root, "tmp");
+  }
+
+  /** Bytes that commits had to re-read to hash (after a restart, for sha512, or appends made elsewhere). */
+  get rehashedBytes(): number {
+    return this.rehashed;
+  }
+
+  /** Creates the directory layout, so a root that cannot be written fails at start-up, not at the first push. */
+  async init(): Promise<void> {
+    for (const dir of [this.tmpDir, this.uploadsDir, ...ALGORITHMS.map((a) => join(this.root, a))]) {
+      await mkdir(dir, { recursive: true });
+    }
+  }
+
+  async stat(digest: string): Promise<{ size: number } | undefined> {
+    const path = this.blobPath(digest);
+    try {
+      const info = await stat(path);
+      return info.isFile() ? { size: info.size } : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const path = this.blobPath(digest);
+    // Open first: the stream then reads this inode even if the blob is deleted or replaced meanwhile.
+    const file = await open(path, "r").catch((err: unknown) => {
+      throw isMissing(err) ? blobUnknown(digest) : err;
+    });
+    try {
+      const { size } = await file.stat();
+      if (range) checkRange(range, size, digest);
+      return file.createReadStream({ start: range?.start ?? 0, end: range?.end, highWaterMark: IO_CHUNK });
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+  }
+
+  async write(digest: string, body: Body, expectedSize?: number): Promise<{ size: number }> {
+    const algorithm = digestAlgorithm(digest);
+    checkLimit("expected size", expectedSize);
+    const target = this.blobPath(digest);
+    await mkdir(this.tmpDir, { recursive: true });
+    const temp = join(this.tmpDir, randomUUID());
+    const file = await open(temp, "wx", 0o644);
+    let closed = false;
+    let placed = false;
+    try {
+      const hash = createDigestHash(algorithm);
+      const limit =
+        expectedSize === undefined
+          ? undefined
+          : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
+      const size = await streamInto(file, 0, body, hash, limit);
+      if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(expectedSize, size);
+      const actual = formatDigest(algorithm, hash);
+      if (actual !== digest) throw digestMismatch(digest, actual);
+      await file.sync();
+      await file.close();
+      closed = true;
+      // A concurrent writer of the same digest renames identical bytes over these: harmless.
+      await this.place(temp, target);
+      placed = true;
+      return { size };
+    } finally {
+      if (!closed) await file.close().catch(() => undefined);
+      if (!placed) await rm(temp, { force: true }).catch(() => undefined);
+    }
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async *list(): AsyncIterable<{ digest: string; modifiedTime: Date }> {
+    for (const algorithm of ALGORITHMS) {
+      const algorithmDir = join(this.root, algorithm);
+      for await (const shard of entries(algorithmDir)) {
+        if (!shard.isDirectory() || !SHARD.test(shard.name)) continue;
+        const shardDir = join(algorithmDir, shard.name);
+        for await (const entry of entries(shardDir)) {
+          const { name } = entry;
+          if (!entry.isFile() || name.length !== HEX_LENGTH[algorithm] || !HEX.test(name) || !name.startsWith(shard.name)) {
+            continue;
+          }
+          const modifiedTime = await mtimeOf(join(shardDir, name));
+          if (modifiedTime) yield { digest: `${algorithm}:${name}`, modifiedTime };
+        }
+      }
+    }
+  }
+
+  async uploadSize(uploadId: string): Promise<number | undefined> {
+    try {
+      const info = await stat(this.uploadPath(uploadId));
+      return info.isFile() ? info.size : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async startUpload(uploadId: string): Promise<void> {
+    const path = this.uploadPath(uploadId);
+    await mkdir(this.uploadsDir, { recursive: true });
+    const file = await open(path, "wx", 0o644).catch((err: unknown) => {
+      throw (err as NodeJS.ErrnoException).code === "EEXIST" ? uploadExists(uploadId) : err;
+    });
+    await file.close();
+    this.progress.delete(checkedUploadId(uploadId));
+    // The upload must survive a crash: its directory entry is durable before the client hears of it.
+    await syncDirectory(this.uploadsDir);
+  }
+
+  async append(uploadId: string, offset: number, body: Body, maxBytes?: number): Promise<number> {
+    const id = checkedUploadId(uploadId);
+    const path = this.uploadPath(id);
+    checkOffset(offset);
+    checkLimit("maxBytes", maxBytes);
+    return this.uploadLocks.run(id, async () => {
+      const file = await this.openUpload(path, id, "r+");
+      try {
+        const before = await file.stat({ bigint: true });
+        if (before.size !== BigInt(offset)) throw offsetMismatch(id, offset, Number(before.size));
+        const known = this.progress.get(id);
+        const valid = known !== undefined && sameFile(known, before);
+        // Keep hashing incrementally only while every append of this upload happened here.
+        const hash = valid ? known.hash.copy() : offset === 0 ? createDigestHash("sha256") : undefined;
+        const limit = maxBytes === undefined ? undefined : { bytes: maxBytes - offset, error: () => tooLarge(maxBytes) };
+        try {
+          const added = await streamInto(file, offset, body, hash, limit);
+          await file.sync();
+          this.track(id, hash, await file.stat({ bigint: true }));
+          return offset + added;
+        } catch (err) {
+          // All or nothing: back to the size the caller (and the database) knows, so a retry or a
+          // resumed upload continues from `offset`.
+          try {
+            await file.truncate(offset);
+            await file.sync();
+            this.track(id, valid ? known.hash : undefined, await file.stat({ bigint: true }));
+          } catch {
+            this.progress.delete(id);
+          }
+          throw err;
+        }
+      } finally {
+        await file.close();
+      }
+    });
+  }
+
+  async commit(uploadId: string, digest: string, expectedSize?: number): Promise<{ size: number }> {
+    const id = checkedUploadId(uploadId);
+    const path = this.uploadPath(id);
+    const algorithm = digestAlgorithm(digest);
+    checkLimit("expected size", expectedSize);
+    return this.uploadLocks.run(id, async () => {
+      const file = await this.openUpload(path, id, "r");
+      let size: number;
+      try {
+        const info = await file.stat({ bigint: true });
+        size = Number(info.size);
+        if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(expectedSize, size);
+        const known = this.progress.get(id);
+        const actual =
+          algorithm === "sha256" && known !== undefined && sameFile(known, info)
+            ? formatDigest("sha256", known.hash.copy())
+            : await this.hashFile(file, algorithm);
+        if (actual !== digest) throw digestMismatch(digest, actual);
+        await file.sync();
+      } catch (err) {
+        if (isDomainError(err)) {
+          // The client sent the wrong bytes or the wrong digest: it has to start again.
+          this.progress.delete(id);
+          await rm(path, { force: true });
+        }
+        throw err;
+      } finally {
+        await file.close();
+      }
+      await this.place(path, this.blobPath(digest));
+      this.progress.delete(id);
+      await syncDirectory(this.uploadsDir);
+      return { size };
+    });
+  }
+
+  async abort(uploadId: string): Promise<void> {
+    const path = this.uploadPath(uploadId);
+    this.progress.delete(checkedUploadId(uploadId));
+    await rm(path, { force: true });
+  }
+
+  async *listUploads(): AsyncIterable<{ uploadId: string; modifiedTime: Date }> {
+    for await (const entry of entries(this.uploadsDir)) {
+      if (!entry.isFile() || !UPLOAD_NAME.test(entry.name)) continue;
+      const modifiedTime = await mtimeOf(join(this.uploadsDir, entry.name));
+      if (modifiedTime) yield { uploadId: entry.name, modifiedTime };
+    }
+  }
+
+  /**
+   * Removes whole-blob writes that a crashed process left behind, older than `olderThanMs`
+   * (old enough that no live write can own them). Returns how many were removed.
+   */
+  async sweepTemp(olderThanMs = 60 * 60 * 1000): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    for await (const entry of entries(this.tmpDir)) {
+      const path = join(this.tmpDir, entry.name);
+      const modifiedTime = await mtimeOf(path);
+      if (modifiedTime && modifiedTime.getTime() < cutoff) {
+        await rm(path, { force: true, recursive: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private blobPath(digest: string): string {
+    const algorithm = digestAlgorithm(digest);
+    const hex = digest.slice(algorithm.length + 1);
+    return this.inside(join(this.root, algorithm, hex.slice(0, 2), hex));
+  }
+
+  private uploadPath(uploadId: string): string {
+    return this.inside(join(this.uploadsDir, checkedUploadId(uploadId)));
+  }
+
+  /** Belt and braces: names were validated by the grammar, and still no path leaves the root. */
+  private inside(path: string): string {
+    if (!resolve(path).startsWith(this.root + sep)) {
+      throw new DomainError("invalid-argument", "name resolves outside the content store");
+    }
+    return path;
+  }
+
+  private async openUpload(path: string, uploadId: string, flags: "r" | "r+"): Promise<FileHandle> {
+    return open(path, flags).catch((err: unknown) => {
+      throw isMissing(err) ? uploadUnknown(uploadId) : err;
+    });
+  }
+
+  /** Re-reads a file to compute its digest. */
+  private async hashFile(file: FileHandle, algorithm: DigestAlgorithm): Promise<string> {
+    const hash = createDigestHash(algorithm);
+    const buffer = Buffer.allocUnsafe(IO_CHUNK);
+    for (let position = 0; ; ) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+      this.rehashed += bytesRead;
+    }
+    return formatDigest(algorithm, hash);
+  }
+
+  private track(uploadId: string, hash: Hash | undefined, info: BigIntStats): void {
+    this.progress.delete(uploadId);
+    if (hash === undefined) return;
+    this.progress.set(uploadId, { hash, ino: info.ino, size: info.size, mtimeNs: info.mtimeNs });
+    if (this.progress.size > MAX_TRACKED_UPLOADS) {
+      const oldest = this.progress.keys().next().value;
+      if (oldest !== undefined) this.progress.delete(oldest);
+    }
+  }
+
+  /** Renames a complete, fsynced file to `target` and makes the new directory entry durable. */
+  private async place(source: string, target: string): Promise<void> {
+    const dir = dirname(target);
+    const created = await mkdir(dir, { recursive: true });
+    await rename(source, target);
+    // Sync the blob's directory, and each parent whose entry for a directory created just now is new.
+    const toSync = [dir];
+    if (created !== undefined) {
+      for (let p = dir; p !== dirname(created) && p.startsWith(this.root + sep); ) {
+        p = dirname(p);
+        toSync.push(p);
+      }
+    }
+    for (const d of toSync) await syncDirectory(d);
+  }
+}
+
+/**
+ * Streams `body` into `file` at `position`, hashing as it goes. Batches small chunks into writes of
+ * about IO_CHUNK and keeps one write in flight while the next batch is read, so at most about
+ * 2 × IO_CHUNK is held whatever the size. Returns the bytes written.
+ */
+async function streamInto(
+  file: FileHandle,
+  position: number,
+  body: Body,
+  hash: Hash | undefined,
+  limit: Limit | undefined,
+): Promise<number> {
+  let received = 0;
+  let flushed = 0;
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let inFlight: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
+
+  const flush = async (): Promise<void> => {
+    await inFlight;
+    if (failure) throw failure.error;
+    if (batchBytes === 0) return;
+    const buffers = batch;
+    const at = position + flushed;
+    flushed += batchBytes;
+    batch = [];
+    batchBytes = 0;
+    inFlight = writeAll(file, buffers, at).catch((error: unknown) => {
+      failure = { error };
+    });
+  };
+
+  try {
+    for await (const chunk of chunksOf(body)) {
+      if (limit !== undefined && received + chunk.byteLength > limit.bytes) throw limit.error();
+      hash?.update(chunk);
+      batch.push(chunk);
+      batchBytes += chunk.byteLength;
+      received += chunk.byteLength;
+      if (batchBytes >= IO_CHUNK) await flush();
+    }
+    await flush();
+    await inFlight;
+    if (failure) throw failure.error;
+    return received;
+  } finally {
+    // Never leave a write running: the caller truncates or removes the file next.
+    await inFlight;
+  }
+}
+
+async function writeAll(file: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  // One buffer per write when the batch is many tiny chunks (writev takes at most IOV_MAX).
+  let pending = buffers.length > 64 ? [Buffer.concat(buffers)] : buffers;
+  let at = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await file.writev(pending, at);
+    if (bytesWritten <= 0) throw new Error("write made no progress");
+    at += bytesWritten;
+    pending = dropBytes(pending, bytesWritten);
+  }
+}
+
+function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
+  let left = count;
+  let i = 0;
+  while (i < buffers.length && left >= buffers[i]!.byteLength) left -= buffers[i++]!.byteLength;
+  const rest = buffers.slice(i);
+  if (left > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(left);
+  return rest;
+}
+
+function sameFile(known: Progress, info: BigIntStats): boolean {
+  return known.ino === info.ino && known.size === info.size && known.mtimeNs === info.mtimeNs;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** Directory entries, read a batch at a time; a missing directory has none. */
+async function* entries(dir: string): AsyncGenerator<Dirent> {
+  let handle;
+  try {
+    handle = await opendir(dir);
+  } catch (err) {
+    if (isMissing(err)) return;
+    throw err;
+  }
+  yield* handle;
+}
+
+async function mtimeOf(path: string): Promise<Date | undefined> {
+  try {
+    return (await stat(path)).mtime;
+  } catch (err) {
+    if (isMissing(err)) return undefined; // removed between listing and stat
+    throw err;
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } catch (err) {
+    // Some file systems cannot fsync a directory; the rename itself is still atomic there.
+    if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
+  } finally {
+    await handle.close();
+  }
+}
