@@ -41,6 +41,20 @@ export interface Config {
   healthCheckIntervalMs: number;
   /** HEALTH_CHECK_TIMEOUT_MS (default 2000): a ping slower than this counts as "database unreachable". */
   healthCheckTimeoutMs: number;
+  registry: {
+    /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond). */
+    manifestMaxBytes: number;
+    /** Largest blob one upload may carry (413 SIZE_INVALID beyond). */
+    blobMaxBytes: number;
+    /** An upload session idle this long expires and its bytes are removed. */
+    uploadTtlMs: number;
+  };
+  gc: {
+    /** Pause between background garbage collection runs; 0 turns the background runs off. */
+    intervalMs: number;
+    /** Unreferenced blobs and manifests younger than this are left alone (pushes in flight). */
+    graceMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -59,6 +73,10 @@ export function loadDotEnv(dir = process.cwd(), env: NodeJS.ProcessEnv = process
   }
   return true;
 }
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const HOUR = 3_600_000;
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const SSL_MODES: readonly SslMode[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
@@ -102,6 +120,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: integer("SHUTDOWN_TIMEOUT_MS", 15_000, 0, 600_000),
     healthCheckIntervalMs: integer("HEALTH_CHECK_INTERVAL_MS", 5_000, 50, 3_600_000),
     healthCheckTimeoutMs: integer("HEALTH_CHECK_TIMEOUT_MS", 2_000, 10, 600_000),
+    registry: {
+      manifestMaxBytes: integer("MANIFEST_MAX_BYTES", 4 * MiB, 1024, 64 * MiB),
+      blobMaxBytes: integer("BLOB_MAX_BYTES", 64 * GiB, 1, Number.MAX_SAFE_INTEGER),
+      uploadTtlMs: integer("UPLOAD_TTL_MS", 24 * HOUR, 60_000, 30 * 24 * HOUR),
+    },
+    gc: {
+      intervalMs: integer("GC_INTERVAL_MS", HOUR, 0, 7 * 24 * HOUR),
+      graceMs: integer("GC_GRACE_MS", HOUR, 60_000, 30 * 24 * HOUR),
+    },
   };
 
   const databaseUrl = read("DATABASE_URL", "");

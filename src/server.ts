@@ -9,12 +9,17 @@ import { HealthMonitor } from "./http/health.js";
 import { Listener } from "./http/listener.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
+import { createContentDriver } from "./content/index.js";
+import type { ContentDriver } from "./content/driver.js";
+import { GarbageCollector } from "./store/gc.js";
 
 export interface RunningServer {
   http: AddressInfo;
   grpc: AddressInfo;
   store: Store;
   database: DatabaseHandle;
+  content: ContentDriver;
+  gc: GarbageCollector;
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
   close(): Promise<void>;
 }
@@ -30,16 +35,29 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   const ownsDatabase = options.database === undefined;
   const health = new HealthMonitor(() => database.ping(), { intervalMs: config.healthCheckIntervalMs, timeoutMs: config.healthCheckTimeoutMs }, log);
   try {
-    const store = await createStore(database.db);
+    const content = await createContentDriver(config);
+    const store = await createStore(database.db, content);
+    const collector = new GarbageCollector(database.db, content, log);
+    const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
     const sealer = new Sealer(
       resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
     );
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
     const shutdown = new AbortController();
-    const app = buildApp({ store, sealer }, { log, health, extraRoutes: options.extraRoutes, shutdownSignal: shutdown.signal });
+    const app = buildApp(
+      { store, sealer, gc: { collector, settings: gcSettings } },
+      {
+        log,
+        health,
+        extraRoutes: options.extraRoutes,
+        shutdownSignal: shutdown.signal,
+        registry: { content, limits: { manifestMaxBytes: config.registry.manifestMaxBytes, blobMaxBytes: config.registry.blobMaxBytes } },
+      },
+    );
     const listener = new Listener(app.handler, { headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 });
 
     health.start();
+    const background = config.gc.intervalMs > 0 ? backgroundGc(collector, gcSettings, config.gc.intervalMs, log) : undefined;
     const http = await listener.listen(config.http.host, config.http.port);
     const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
     const grpc = samePort ? http : await listener.listen(config.grpc.host, config.grpc.port);
@@ -51,11 +69,14 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       grpc,
       store,
       database,
+      content,
+      gc: collector,
       close() {
         closing ??= (async () => {
           log.info("shutting down: refusing new calls, letting running ones finish");
           // NOT_SERVING first: health watchers hear it and their streams end instead of holding up the drain.
           health.stop();
+          await background?.stop();
           await listener.close(config.shutdownTimeoutMs);
           shutdown.abort();
           if (ownsDatabase) await database.close();
@@ -69,4 +90,26 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     if (ownsDatabase) await database.close();
     throw err;
   }
+}
+
+/**
+ * Collects garbage every `intervalMs` (first run one interval after start). Several replicas may
+ * run it at once: every deletion re-checks under locks, so a second collector finds nothing.
+ */
+function backgroundGc(collector: GarbageCollector, settings: { graceMs: number; uploadTtlMs: number }, intervalMs: number, log: Logger) {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = collector
+      .run({ ...settings, dryRun: false })
+      .catch((err: unknown) => log.error({ err }, "background garbage collection failed"))
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

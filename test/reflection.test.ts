@@ -9,6 +9,7 @@ import { bufCurl, grpcJsClient, target } from "./support/grpc-clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const SERVICES = [
+  "artifact.v1.GarbageCollectionService",
   "artifact.v1.NamespaceService",
   "artifact.v1.RegistryService",
   "artifact.v1.RepositoryService",

@@ -3,8 +3,11 @@ import { NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
 import { RegistryService } from "../../gen/artifact/v1/registry_pb.js";
 import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
+import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
 import type { Sealer } from "../secrets.js";
+import type { GarbageCollector, GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
+import { garbageCollectionService } from "./gc-service.js";
 import { namespaceService } from "./namespace-service.js";
 import { registryService } from "./registry-service.js";
 import { repositoryService } from "./repository-service.js";
@@ -13,6 +16,7 @@ import { tagService } from "./tag-service.js";
 export interface ApiDeps {
   store: Store;
   sealer: Sealer;
+  gc: { collector: GarbageCollector; settings: Omit<GcOptions, "dryRun"> };
 }
 
 /** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
@@ -22,8 +26,9 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(NamespaceService, namespaceService(deps.store));
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
+    router.service(GarbageCollectionService, garbageCollectionService(deps.gc.collector, deps.gc.settings));
   };
 }
 
 /** The services the server offers, for health checks and reflection. */
-export const apiServices = [RegistryService, NamespaceService, RepositoryService, TagService] as const;
+export const apiServices = [RegistryService, NamespaceService, RepositoryService, TagService, GarbageCollectionService] as const;

@@ -10,6 +10,8 @@ import { connectHandler } from "./connect-adapter.js";
 import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
+import type { ContentDriver } from "../content/driver.js";
+import { ociHandler, type OciLimits } from "../oci/handler.js";
 
 export interface AppOptions {
   log: Logger;
@@ -19,6 +21,8 @@ export interface AppOptions {
   extraRoutes?: (router: ConnectRouter) => void;
   /** Aborted when the server stops: running handlers see it in their context signal. */
   shutdownSignal?: AbortSignal;
+  /** Blob storage and limits for the registry API on /v2/. */
+  registry: { content: ContentDriver; limits: OciLimits };
 }
 
 export interface App {
@@ -49,5 +53,13 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
     },
   });
-  return { handler: handler as RequestHandler };
+  const registry = ociHandler({ store: deps.store, content: options.registry.content, log: options.log, limits: options.registry.limits });
+  return {
+    handler: (req, res) => {
+      const url = req.url ?? "";
+      // The registry API has its own paths and error format; everything else is Connect, REST and probes.
+      if (url === "/v2" || url.startsWith("/v2/") || url.startsWith("/v2?")) registry(req, res);
+      else handler(req, res);
+    },
+  };
 }

@@ -9,6 +9,9 @@ import { guarded } from "./pg-errors.js";
 import { RegistryStore } from "./registries.js";
 import { RepositoryStore } from "./repositories.js";
 import { TagStore } from "./tags.js";
+import { BlobStore } from "./blobs.js";
+import { ImageStore } from "./images.js";
+import type { ContentDriver } from "../content/driver.js";
 
 export interface Store {
   db: Database;
@@ -16,9 +19,11 @@ export interface Store {
   namespaces: NamespaceStore;
   repositories: RepositoryStore;
   tags: TagStore;
+  images: ImageStore;
+  blobs: BlobStore;
 }
 
-export async function createStore(db: Database): Promise<Store> {
+export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
   const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
   return {
     db,
@@ -26,6 +31,8 @@ export async function createStore(db: Database): Promise<Store> {
     namespaces: new NamespaceStore(db, tokens),
     repositories: new RepositoryStore(db, tokens),
     tags: new TagStore(db, tokens),
+    images: new ImageStore(db),
+    blobs: new BlobStore(db, content),
   };
 }
 

@@ -1,7 +1,7 @@
-import { sql } from "drizzle-orm";
-import { repositories, tags } from "../db/schema.js";
+import { and, eq, sql } from "drizzle-orm";
+import { manifests, namespaces, registries, repositories, tags } from "../db/schema.js";
 import type { Database } from "../db/database.js";
-import { alreadyExists, notFound } from "../domain/errors.js";
+import { alreadyExists, failedPrecondition, notFound } from "../domain/errors.js";
 import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
 import { listPage, type ListRequest, type Page } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
@@ -28,10 +28,17 @@ export class TagStore {
   ) {}
 
   create(input: NewTag): Promise<TagRow> {
-    return guarded(async () => (await this.db.insert(tags).values(input).returning())[0]!, {
-      tags_repository_name_unique: nameTaken(input.name),
-      tags_repository_id_repositories_id_fk: () => notFound(`repository ${input.repositoryId} not found`),
-    });
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          const manifest = await hostedManifest(tx, input.repositoryId, input.digest);
+          return (await tx.insert(tags).values({ ...input, ...manifest }).returning())[0]!;
+        }),
+      {
+        tags_repository_name_unique: nameTaken(input.name),
+        tags_repository_id_repositories_id_fk: () => notFound(`repository ${input.repositoryId} not found`),
+      },
+    );
   }
 
   get(id: string): Promise<TagRow> {
@@ -44,9 +51,17 @@ export class TagStore {
     if (patch.digest !== undefined) {
       values.pushTime = sql`case when ${tags.digest} = ${patch.digest} then ${tags.pushTime} else now() end`;
     }
-    return guarded(() => updateById<TagRow>(this.db, table, id, values, etag), {
-      tags_repository_name_unique: nameTaken(patch.name ?? ""),
-    });
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          if (patch.digest !== undefined) {
+            const [current] = await tx.select({ repositoryId: tags.repositoryId }).from(tags).where(eq(tags.id, id));
+            if (current) Object.assign(values, await hostedManifest(tx, current.repositoryId, patch.digest));
+          }
+          return updateById<TagRow>(tx, table, id, values, etag);
+        }),
+      { tags_repository_name_unique: nameTaken(patch.name ?? "") },
+    );
   }
 
   delete(id: string, options: { etag: string }): Promise<void> {
@@ -73,3 +88,33 @@ export class TagStore {
   }
 }
 
+
+/**
+ * In a HOSTED registry a tag can only name a manifest the repository holds: the tag then points
+ * at it, and takes its media type and size from it (the manifest is touched so garbage
+ * collection, racing, keeps it). Elsewhere (REMOTE catalogs) a tag is a record of what the
+ * upstream says, and nothing is checked or overridden.
+ */
+async function hostedManifest(
+  tx: Database,
+  repositoryId: string,
+  digest: string,
+): Promise<Pick<TagRow, "manifestId" | "mediaType" | "sizeBytes"> | undefined> {
+  const [context] = await tx
+    .select({ kind: registries.kind })
+    .from(repositories)
+    .innerJoin(namespaces, eq(namespaces.id, repositories.namespaceId))
+    .innerJoin(registries, eq(registries.id, namespaces.registryId))
+    .where(eq(repositories.id, repositoryId));
+  if (!context) throw notFound(`repository ${repositoryId} not found`);
+  if (context.kind !== "hosted") return undefined;
+  const [manifest] = await tx
+    .update(manifests)
+    .set({ pushTime: sql`now()` })
+    .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
+    .returning({ id: manifests.id, mediaType: manifests.mediaType, size: manifests.totalSizeBytes });
+  if (!manifest) {
+    throw failedPrecondition(`tag.digest: manifest ${digest} is not in repository ${repositoryId}; push the manifest first (HOSTED registry)`);
+  }
+  return { manifestId: manifest.id, mediaType: manifest.mediaType, sizeBytes: manifest.size };
+}

@@ -29,9 +29,15 @@ export function unique(prefix: string): string {
 
 export const digestOf = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
 
-/** registry → namespace → repository, fresh names. */
+/**
+ * registry → namespace → repository, fresh names. The registry is REMOTE (its upstream is never
+ * contacted here) because there tags are free records; a HOSTED registry's tags must name
+ * manifests that were pushed.
+ */
 export async function createHierarchy(c: Clients) {
-  const registry = await c.registries.createRegistry({ registry: { name: unique("reg"), kind: RegistryKind.HOSTED } });
+  const registry = await c.registries.createRegistry({
+    registry: { name: unique("reg"), kind: RegistryKind.REMOTE, url: "http://127.0.0.1:9" },
+  });
   const namespace = await c.namespaces.createNamespace({ namespace: { registryId: registry.id, name: unique("team").replace(/-/g, ".") } });
   const repository = await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "app/web" } });
   return { registry, namespace, repository };

@@ -27,6 +27,8 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     shutdownTimeoutMs: 5_000,
     healthCheckIntervalMs: 5_000,
     healthCheckTimeoutMs: 2_000,
+    registry: { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 1024 * 1024 * 1024, uploadTtlMs: 3_600_000 },
+    gc: { intervalMs: 0, graceMs: 3_600_000 },
     ...overrides,
   };
 }

@@ -1,0 +1,130 @@
+// Blob rows, their links to repositories, and upload sessions. The bytes are in the content
+// driver; a blob row is written only after the bytes are in place and verified, under the
+// digest's shared lock (see digest-locks.ts), so a row never points at missing bytes.
+import { and, eq, lt, sql } from "drizzle-orm";
+import type { ContentDriver, Body } from "../content/driver.js";
+import type { Database } from "../db/database.js";
+import { blobs, repositoryBlobs, uploads } from "../db/schema.js";
+import { DomainError, isDomainError } from "../domain/errors.js";
+import { lockDigestsShared } from "./digest-locks.js";
+import { guarded } from "./pg-errors.js";
+
+export type UploadRow = typeof uploads.$inferSelect;
+
+export const uploadUnknown = (id: string) =>
+  new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
+
+export class BlobStore {
+  constructor(
+    private readonly db: Database,
+    private readonly content: ContentDriver,
+  ) {}
+
+  /** Size of a blob this repository may read, or undefined. */
+  async find(repositoryId: string, digest: string): Promise<{ size: number } | undefined> {
+    const [row] = await guarded(() =>
+      this.db
+        .select({ size: blobs.sizeBytes })
+        .from(repositoryBlobs)
+        .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
+        .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
+        .limit(1),
+    );
+    return row ? { size: row.size } : undefined;
+  }
+
+  /**
+   * Lets `repositoryId` read a blob the service already holds (cross-repository mount). With
+   * `fromRepositoryId`, only if that repository may read it. Returns the size, or undefined
+   * when there is nothing to mount (the client then uploads).
+   */
+  async mount(repositoryId: string, digest: string, fromRepositoryId?: string): Promise<{ size: number } | undefined> {
+    return guarded(() =>
+      this.db.transaction(async (tx) => {
+        await lockDigestsShared(tx, [digest]);
+        const source = fromRepositoryId
+          ? tx
+              .select({ size: blobs.sizeBytes })
+              .from(repositoryBlobs)
+              .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
+              .where(and(eq(repositoryBlobs.repositoryId, fromRepositoryId), eq(repositoryBlobs.digest, digest)))
+          : tx.select({ size: blobs.sizeBytes }).from(blobs).where(eq(blobs.digest, digest));
+        const [row] = await source.limit(1);
+        if (!row) return undefined;
+        await tx.update(blobs).set({ pushTime: sql`now()` }).where(eq(blobs.digest, digest));
+        await tx.insert(repositoryBlobs).values({ repositoryId, digest }).onConflictDoNothing();
+        return { size: row.size };
+      }),
+    );
+  }
+
+  /** Removes the repository's link to a blob; the bytes go when garbage collection finds them unused. */
+  async unlink(repositoryId: string, digest: string): Promise<boolean> {
+    const rows = await guarded(() =>
+      this.db
+        .delete(repositoryBlobs)
+        .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
+        .returning({ digest: repositoryBlobs.digest }),
+    );
+    return rows.length > 0;
+  }
+
+  async startUpload(repositoryId: string): Promise<UploadRow> {
+    const [row] = await guarded(() => this.db.insert(uploads).values({ repositoryId }).returning());
+    await this.content.startUpload(row!.id);
+    return row!;
+  }
+
+  async getUpload(repositoryId: string, uploadId: string): Promise<UploadRow> {
+    const [row] = await guarded(() =>
+      this.db.select().from(uploads).where(and(eq(uploads.id, uploadId), eq(uploads.repositoryId, repositoryId))).limit(1),
+    );
+    if (!row) throw uploadUnknown(uploadId);
+    return row;
+  }
+
+  /**
+   * Appends to an upload at `offset` (its current size, or the driver refuses with
+   * range-mismatch) and records the new size, so the session survives a restart.
+   */
+  async append(upload: UploadRow, offset: number, body: Body, maxBytes?: number): Promise<number> {
+    const size = await this.content.append(upload.id, offset, body, maxBytes);
+    await guarded(() => this.db.update(uploads).set({ sizeBytes: size, updateTime: sql`now()` }).where(eq(uploads.id, upload.id)));
+    return size;
+  }
+
+  /** Verifies and publishes the upload as blob `digest`, readable by the upload's repository. */
+  async commit(upload: UploadRow, digest: string, expectedSize?: number): Promise<{ size: number }> {
+    try {
+      return await guarded(() =>
+        this.db.transaction(async (tx) => {
+          await lockDigestsShared(tx, [digest]);
+          const stored = await this.content.commit(upload.id, digest, expectedSize);
+          await tx.delete(uploads).where(eq(uploads.id, upload.id));
+          await tx
+            .insert(blobs)
+            .values({ digest, sizeBytes: stored.size })
+            .onConflictDoUpdate({ target: blobs.digest, set: { pushTime: sql`now()` } });
+          await tx.insert(repositoryBlobs).values({ repositoryId: upload.repositoryId, digest }).onConflictDoNothing();
+          return stored;
+        }),
+      );
+    } catch (err) {
+      // The driver drops an upload whose bytes do not match; its session goes with it.
+      if (isDomainError(err, "invalid-argument")) {
+        await guarded(() => this.db.delete(uploads).where(eq(uploads.id, upload.id)));
+      }
+      throw err;
+    }
+  }
+
+  async cancel(upload: UploadRow): Promise<void> {
+    await guarded(() => this.db.delete(uploads).where(eq(uploads.id, upload.id)));
+    await this.content.abort(upload.id);
+  }
+
+  /** Upload sessions idle since before `cutoff`. */
+  async expiredUploads(cutoff: Date, limit: number): Promise<UploadRow[]> {
+    return guarded(() => this.db.select().from(uploads).where(lt(uploads.updateTime, cutoff)).limit(limit));
+  }
+}

@@ -1,0 +1,216 @@
+// Online garbage collection: untagged manifests nothing refers to, then blobs no manifest refers
+// to, then expired upload sessions and bytes without a row. The registry stays writable
+// throughout; what protects a push in flight is the grace period (push_time) and, for blobs,
+// the per-digest lock that blob commits and manifest pushes share (digest-locks.ts).
+import { and, eq, lt, notExists, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { ContentDriver } from "../content/driver.js";
+import type { Database } from "../db/database.js";
+import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
+import { lockDigestExclusive } from "./digest-locks.js";
+import { guarded } from "./pg-errors.js";
+
+export interface GcOptions {
+  dryRun: boolean;
+  /** Leave alone what was pushed, mounted or touched more recently than this. */
+  graceMs: number;
+  /** Upload sessions idle longer than this expire. */
+  uploadTtlMs: number;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  manifestsDeleted: number;
+  blobsDeleted: number;
+  /** Bytes of blob content freed (manifest payloads not counted). */
+  bytesFreed: number;
+  uploadsExpired: number;
+  /** Stored bytes that had no database row (a crash between writing and recording). */
+  orphansRemoved: number;
+  /** Up to 100 digests of what was (or would be) deleted, manifests first. */
+  sample: string[];
+  durationMs: number;
+}
+
+const BATCH = 500;
+const MAX_ROUNDS = 50;
+const SAMPLE = 100;
+
+class DryRunRollback extends Error {}
+
+/** A manifest nothing keeps: untagged, no index lists it, and its subject (if any) is gone. */
+function danglingManifest(m: typeof manifests, cutoff: Date) {
+  const parent = sql`(select 1 from ${manifestReferences} r join ${manifests} p on p.id = r.manifest_id
+      where r.kind = 'manifest' and r.digest = ${m.digest} and p.repository_id = ${m.repositoryId} and p.id <> ${m.id})`;
+  const subject = sql`(select 1 from ${manifests} s where s.repository_id = ${m.repositoryId} and s.digest = ${m.subjectDigest})`;
+  return sql`${m.pushTime} < ${cutoff.toISOString()}::timestamptz
+    and not exists (select 1 from tags t where t.manifest_id = ${m.id})
+    and not exists ${parent}
+    and (${m.subjectDigest} is null or not exists ${subject})`;
+}
+
+function danglingBlob(cutoff: Date) {
+  return and(
+    lt(blobs.pushTime, cutoff),
+    notExists(
+      sql`(select 1 from ${manifestReferences} r where r.digest = ${blobs.digest} and r.kind <> 'manifest')`,
+    ),
+  );
+}
+
+export class GarbageCollector {
+  constructor(
+    private readonly db: Database,
+    private readonly content: ContentDriver,
+    private readonly log: Logger,
+  ) {}
+
+  async run(options: GcOptions): Promise<GcReport> {
+    const started = performance.now();
+    const cutoff = new Date(Date.now() - options.graceMs);
+    const report: GcReport = {
+      dryRun: options.dryRun,
+      manifestsDeleted: 0,
+      blobsDeleted: 0,
+      bytesFreed: 0,
+      uploadsExpired: 0,
+      orphansRemoved: 0,
+      sample: [],
+      durationMs: 0,
+    };
+    const note = (digest: string) => {
+      if (report.sample.length < SAMPLE) report.sample.push(digest);
+    };
+
+    if (options.dryRun) {
+      // Do the database part for real inside a transaction, count, and roll it all back.
+      await guarded(() =>
+        this.db
+          .transaction(async (tx) => {
+            report.manifestsDeleted = await this.deleteManifests(tx, cutoff, note);
+            const doomed = await tx.select({ digest: blobs.digest, size: blobs.sizeBytes }).from(blobs).where(danglingBlob(cutoff));
+            report.blobsDeleted = doomed.length;
+            report.bytesFreed = doomed.reduce((sum, b) => sum + b.size, 0);
+            doomed.forEach((b) => note(b.digest));
+            const [expired] = await tx
+              .select({ n: sql<number>`count(*)::int` })
+              .from(uploads)
+              .where(lt(uploads.updateTime, new Date(Date.now() - options.uploadTtlMs)));
+            report.uploadsExpired = expired?.n ?? 0;
+            throw new DryRunRollback();
+          })
+          .catch((err: unknown) => {
+            if (!(err instanceof DryRunRollback)) throw err;
+          }),
+      );
+    } else {
+      report.manifestsDeleted = await guarded(() => this.deleteManifests(this.db, cutoff, note));
+      await this.deleteBlobs(cutoff, report, note);
+      report.uploadsExpired = await this.expireUploads(new Date(Date.now() - options.uploadTtlMs));
+      report.orphansRemoved = await this.removeOrphans(cutoff);
+    }
+    report.durationMs = Math.round(performance.now() - started);
+    this.log.info({ gc: report }, options.dryRun ? "garbage collection (dry run)" : "garbage collection");
+    return report;
+  }
+
+  /**
+   * Deletes dangling manifests in rounds: deleting an index frees its children, deleting a
+   * subject frees its referrers. The condition is repeated in the DELETE so a manifest that a
+   * concurrent push touched (push_time) is re-checked under its row lock and kept.
+   */
+  private async deleteManifests(db: Database, cutoff: Date, note: (d: string) => void): Promise<number> {
+    let total = 0;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const candidates = db.select({ id: manifests.id }).from(manifests).where(danglingManifest(manifests, cutoff)).limit(BATCH);
+      const deleted = await db
+        .delete(manifests)
+        .where(and(sql`${manifests.id} in ${candidates}`, danglingManifest(manifests, cutoff)))
+        .returning({ digest: manifests.digest });
+      deleted.forEach((d) => note(d.digest));
+      total += deleted.length;
+      if (deleted.length === 0) break;
+    }
+    return total;
+  }
+
+  /**
+   * Blobs one at a time: under the digest's exclusive lock, check again, delete the rows; then,
+   * again under the lock and only if no row came back meanwhile, delete the bytes. A crash in
+   * between leaves bytes without a row, which removeOrphans() finds later; never a row without bytes.
+   */
+  private async deleteBlobs(cutoff: Date, report: GcReport, note: (d: string) => void): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const candidates = await guarded(() =>
+        this.db.select({ digest: blobs.digest }).from(blobs).where(danglingBlob(cutoff)).limit(BATCH),
+      );
+      let deletedThisRound = 0;
+      for (const { digest } of candidates) {
+        const size = await guarded(() =>
+          this.db.transaction(async (tx) => {
+            await lockDigestExclusive(tx, digest);
+            const [still] = await tx
+              .select({ size: blobs.sizeBytes })
+              .from(blobs)
+              .where(and(eq(blobs.digest, digest), danglingBlob(cutoff)));
+            if (!still) return undefined;
+            await tx.delete(repositoryBlobs).where(eq(repositoryBlobs.digest, digest));
+            await tx.delete(blobs).where(eq(blobs.digest, digest));
+            return still.size;
+          }),
+        );
+        if (size === undefined) continue;
+        await this.deleteBytesIfUnrecorded(digest);
+        report.blobsDeleted++;
+        report.bytesFreed += size;
+        deletedThisRound++;
+        note(digest);
+      }
+      if (candidates.length < BATCH || deletedThisRound === 0) break;
+    }
+  }
+
+  private async deleteBytesIfUnrecorded(digest: string): Promise<boolean> {
+    return guarded(() =>
+      this.db.transaction(async (tx) => {
+        await lockDigestExclusive(tx, digest);
+        const [row] = await tx.select({ digest: blobs.digest }).from(blobs).where(eq(blobs.digest, digest));
+        if (row) return false;
+        await this.content.delete(digest);
+        return true;
+      }),
+    );
+  }
+
+  private async expireUploads(cutoff: Date): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const rows = await guarded(() =>
+        this.db.delete(uploads).where(sql`${uploads.id} in (select id from ${uploads} where ${uploads.updateTime} < ${cutoff.toISOString()}::timestamptz limit ${BATCH})`).returning({ id: uploads.id }),
+      );
+      for (const row of rows) await this.content.abort(row.id);
+      expired += rows.length;
+      if (rows.length < BATCH) break;
+    }
+    // Upload bytes whose session row is gone (a crash, or a row deleted with its repository).
+    for await (const upload of this.content.listUploads()) {
+      if (upload.modifiedTime >= cutoff) continue;
+      const [row] = await guarded(() => this.db.select({ id: uploads.id }).from(uploads).where(eq(uploads.id, upload.uploadId)));
+      if (!row) {
+        await this.content.abort(upload.uploadId);
+        expired++;
+      }
+    }
+    return expired;
+  }
+
+  private async removeOrphans(cutoff: Date): Promise<number> {
+    let removed = 0;
+    for await (const stored of this.content.list()) {
+      if (stored.modifiedTime >= cutoff) continue;
+      const [row] = await guarded(() => this.db.select({ digest: blobs.digest }).from(blobs).where(eq(blobs.digest, stored.digest)));
+      if (!row && (await this.deleteBytesIfUnrecorded(stored.digest))) removed++;
+    }
+    return removed;
+  }
+}

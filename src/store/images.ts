@@ -1,0 +1,298 @@
+// Images by name (`registry/namespace/repository`) and their manifests and tags: what the
+// /v2/ API and ImageService read and write. The catalog tables (tags in particular) are the
+// same ones the Connect API lists: a push shows up there at once.
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
+import type { Database } from "../db/database.js";
+import { blobs, manifestReferences, manifests, namespaces, registries, repositories, repositoryBlobs, tags } from "../db/schema.js";
+import { DomainError } from "../domain/errors.js";
+import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
+import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { lockDigestsShared } from "./digest-locks.js";
+import { guarded } from "./pg-errors.js";
+import type { RegistryRow } from "./registries.js";
+
+export type ManifestRow = typeof manifests.$inferSelect;
+
+export interface ResolvedImage {
+  registry: RegistryRow;
+  namespaceId?: string;
+  repositoryId?: string;
+  upstreamName?: string | null;
+}
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  payload: Uint8Array;
+  subjectDigest: string | null;
+}
+
+export interface PushedManifest {
+  digest: string;
+  subjectDigest?: string;
+}
+
+const blobUnknownInManifest = (digest: string) =>
+  new DomainError("failed-precondition", `manifest references ${digest}, which is not in this repository`, {
+    reason: "manifest-blob-unknown",
+  });
+
+export class ImageStore {
+  constructor(private readonly db: Database) {}
+
+  /** The registry, and the namespace and repository when they exist: one query. */
+  async resolve(registryName: string, namespaceName: string, repositoryName: string): Promise<ResolvedImage | undefined> {
+    const [row] = await guarded(() =>
+      this.db
+        .select({ registry: registries, namespaceId: namespaces.id, repositoryId: repositories.id, upstreamName: repositories.upstreamName })
+        .from(registries)
+        .leftJoin(namespaces, and(eq(namespaces.registryId, registries.id), eq(namespaces.name, namespaceName)))
+        .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, repositoryName)))
+        .where(eq(registries.name, registryName))
+        .limit(1),
+    );
+    if (!row) return undefined;
+    return {
+      registry: row.registry,
+      namespaceId: row.namespaceId ?? undefined,
+      repositoryId: row.repositoryId ?? undefined,
+      upstreamName: row.upstreamName,
+    };
+  }
+
+  /** Creates the namespace and repository of a first push (both may already exist). */
+  async ensureRepository(registry: RegistryRow, namespaceName: string, repositoryName: string, upstreamName?: string): Promise<string> {
+    const length = registry.name.length + namespaceName.length + repositoryName.length + 2;
+    if (length > MAX_IMAGE_NAME) {
+      throw new DomainError("invalid-argument", `image name is ${length} characters; at most ${MAX_IMAGE_NAME} allowed`, { reason: "name-unknown" });
+    }
+    return guarded(() =>
+      this.db.transaction(async (tx) => {
+        await tx.insert(namespaces).values({ registryId: registry.id, name: namespaceName }).onConflictDoNothing();
+        const [ns] = await tx
+          .select({ id: namespaces.id })
+          .from(namespaces)
+          .where(and(eq(namespaces.registryId, registry.id), eq(namespaces.name, namespaceName)));
+        await tx.insert(repositories).values({ namespaceId: ns!.id, name: repositoryName, upstreamName }).onConflictDoNothing();
+        const [repo] = await tx
+          .select({ id: repositories.id })
+          .from(repositories)
+          .where(and(eq(repositories.namespaceId, ns!.id), eq(repositories.name, repositoryName)));
+        return repo!.id;
+      }),
+    );
+  }
+
+  /** A manifest by tag or digest. */
+  async getManifest(repositoryId: string, reference: { tag: string } | { digest: string }): Promise<StoredManifest | undefined> {
+    const columns = {
+      digest: manifests.digest,
+      mediaType: manifests.mediaType,
+      payload: manifests.payload,
+      subjectDigest: manifests.subjectDigest,
+    };
+    const rows = await guarded(() =>
+      "digest" in reference
+        ? this.db
+            .select(columns)
+            .from(manifests)
+            .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, reference.digest)))
+            .limit(1)
+        : this.db
+            .select(columns)
+            .from(tags)
+            .innerJoin(manifests, eq(manifests.id, tags.manifestId))
+            .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, reference.tag)))
+            .limit(1),
+    );
+    return rows[0];
+  }
+
+  /**
+   * Stores a manifest and, when `tag` is given, points the tag at it. Every config and layer
+   * must be a blob of this repository and every child of an index a manifest of it
+   * (MANIFEST_BLOB_UNKNOWN otherwise). Idempotent for the same bytes.
+   */
+  async pushManifest(input: {
+    repositoryId: string;
+    digest: string;
+    bytes: Uint8Array;
+    manifest: ParsedManifest;
+    tag?: string;
+  }): Promise<PushedManifest> {
+    const { repositoryId, digest, bytes, manifest } = input;
+    const blobDescriptors = [...(manifest.config ? [manifest.config] : []), ...manifest.layers];
+    return guarded(() =>
+      this.db.transaction(async (tx) => {
+        await lockDigestsShared(tx, blobDescriptors.map((d) => d.digest));
+        const blobDigests = [...new Set(blobDescriptors.map((d) => d.digest))];
+        if (blobDigests.length > 0) {
+          const present = await tx
+            .select({ digest: repositoryBlobs.digest })
+            .from(repositoryBlobs)
+            .where(and(eq(repositoryBlobs.repositoryId, repositoryId), inArray(repositoryBlobs.digest, blobDigests)));
+          const have = new Set(present.map((r) => r.digest));
+          const missing = blobDigests.find((d) => !have.has(d));
+          if (missing) throw blobUnknownInManifest(missing);
+          // Touch: garbage collection's grace period starts again for what this manifest uses.
+          await tx.update(blobs).set({ pushTime: sql`now()` }).where(inArray(blobs.digest, blobDigests));
+        }
+
+        let totalSize = bytes.byteLength + blobDescriptors.reduce((sum, d) => sum + d.size, 0);
+        const childDigests = [...new Set(manifest.manifests.map((d) => d.digest))];
+        if (childDigests.length > 0) {
+          // Touching the children also locks their rows against a concurrent collection.
+          const children = await tx
+            .update(manifests)
+            .set({ pushTime: sql`now()` })
+            .where(and(eq(manifests.repositoryId, repositoryId), inArray(manifests.digest, childDigests)))
+            .returning({ digest: manifests.digest, total: manifests.totalSizeBytes });
+          const have = new Map(children.map((c) => [c.digest, c.total]));
+          const missing = childDigests.find((d) => !have.has(d));
+          if (missing) throw blobUnknownInManifest(missing);
+          totalSize = bytes.byteLength + childDigests.reduce((sum, d) => sum + have.get(d)!, 0);
+        }
+
+        const [stored] = await tx
+          .insert(manifests)
+          .values({
+            repositoryId,
+            digest,
+            mediaType: manifest.mediaType,
+            payload: bytes,
+            totalSizeBytes: totalSize,
+            configDigest: manifest.config?.digest,
+            subjectDigest: manifest.subject?.digest,
+            artifactType: effectiveArtifactType(manifest),
+            annotations: manifest.annotations,
+          })
+          .onConflictDoUpdate({ target: [manifests.repositoryId, manifests.digest], set: { pushTime: sql`now()` } })
+          .returning({ id: manifests.id, inserted: sql<boolean>`(xmax = 0)` });
+        if (stored!.inserted) {
+          const references = [
+            ...(manifest.config ? [{ kind: "config" as const, d: manifest.config }] : []),
+            ...manifest.layers.map((d) => ({ kind: "layer" as const, d })),
+            ...manifest.manifests.map((d) => ({ kind: "manifest" as const, d })),
+          ].map(({ kind, d }, position) => ({
+            manifestId: stored!.id,
+            position,
+            kind,
+            digest: d.digest,
+            mediaType: d.mediaType,
+            sizeBytes: d.size,
+          }));
+          for (let i = 0; i < references.length; i += 500) {
+            await tx.insert(manifestReferences).values(references.slice(i, i + 500));
+          }
+        }
+        if (input.tag !== undefined) {
+          await upsertTag(tx, { repositoryId, name: input.tag, manifestId: stored!.id, digest, mediaType: manifest.mediaType, sizeBytes: totalSize });
+        }
+        return { digest, subjectDigest: manifest.subject?.digest };
+      }),
+    );
+  }
+
+  /** Deletes a manifest by digest; its tags go with it. False when there was none. */
+  async deleteManifest(repositoryId: string, digest: string): Promise<boolean> {
+    const rows = await guarded(() =>
+      this.db
+        .delete(manifests)
+        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
+        .returning({ id: manifests.id }),
+    );
+    return rows.length > 0;
+  }
+
+  /** Removes a tag (the manifest stays until garbage collection). False when there was none. */
+  async deleteTag(repositoryId: string, name: string): Promise<boolean> {
+    const rows = await guarded(() =>
+      this.db.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name))).returning({ id: tags.id }),
+    );
+    return rows.length > 0;
+  }
+
+  /** Tag names in lexical (byte) order after `last`, at most `n`. */
+  async listTagNames(repositoryId: string, n: number, last?: string): Promise<string[]> {
+    const rows = await guarded(() =>
+      this.db
+        .select({ name: tags.name })
+        .from(tags)
+        .where(and(eq(tags.repositoryId, repositoryId), last === undefined ? undefined : gt(tags.name, last)))
+        .orderBy(asc(tags.name))
+        .limit(n),
+    );
+    return rows.map((r) => r.name);
+  }
+
+  /** Manifests of the repository whose subject is `digest` (the referrers API). */
+  async referrers(repositoryId: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+    const rows = await guarded(() =>
+      this.db
+        .select({
+          mediaType: manifests.mediaType,
+          digest: manifests.digest,
+          size: sql<number>`octet_length(${manifests.payload})::int`,
+          artifactType: manifests.artifactType,
+          annotations: manifests.annotations,
+        })
+        .from(manifests)
+        .where(
+          and(
+            eq(manifests.repositoryId, repositoryId),
+            eq(manifests.subjectDigest, digest),
+            artifactType === undefined ? undefined : eq(manifests.artifactType, artifactType),
+          ),
+        )
+        .orderBy(asc(manifests.digest)),
+    );
+    return rows.map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+      ...(r.annotations ? { annotations: r.annotations } : {}),
+    }));
+  }
+
+  /** Repositories of HOSTED registries as full names, in (registry, namespace, repository) order. */
+  async catalog(n: number, after?: [string, string, string]): Promise<string[]> {
+    const rows = await guarded(() =>
+      this.db
+        .select({ registry: registries.name, namespace: namespaces.name, repository: repositories.name })
+        .from(repositories)
+        .innerJoin(namespaces, eq(namespaces.id, repositories.namespaceId))
+        .innerJoin(registries, eq(registries.id, namespaces.registryId))
+        .where(after ? sql`(${registries.name}, ${namespaces.name}, ${repositories.name}) > (${after[0]}, ${after[1]}, ${after[2]})` : undefined)
+        .orderBy(asc(registries.name), asc(namespaces.name), asc(repositories.name))
+        .limit(n),
+    );
+    return rows.map((r) => `${r.registry}/${r.namespace}/${r.repository}`);
+  }
+}
+
+/**
+ * Points a tag at a manifest. Re-tagging the same manifest writes nothing (registry-notes);
+ * moving it bumps version, update_time and push_time.
+ */
+async function upsertTag(
+  tx: Database,
+  tag: { repositoryId: string; name: string; manifestId: string; digest: string; mediaType: string; sizeBytes: number },
+): Promise<void> {
+  await tx
+    .insert(tags)
+    .values(tag)
+    .onConflictDoUpdate({
+      target: [tags.repositoryId, tags.name],
+      set: {
+        manifestId: sql`excluded.manifest_id`,
+        digest: sql`excluded.digest`,
+        mediaType: sql`excluded.media_type`,
+        sizeBytes: sql`excluded.size_bytes`,
+        pushTime: sql`now()`,
+        updateTime: sql`now()`,
+        version: sql`${tags.version} + 1`,
+      },
+      setWhere: sql`${tags.manifestId} is distinct from excluded.manifest_id`,
+    });
+}
