@@ -169,6 +169,21 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         expect(pulled).toBeLessThanOrEqual(2);
       });
 
+      it("leaves a Readable body it stops reading undestroyed, so an HTTP edge can still answer", async () => {
+        const body = new Readable({ read() {} });
+        body.push(randomBytes(1000));
+        await expectDomainError(driver.write(sha256(Buffer.from("x")), body, 10), "invalid-argument", "size-mismatch");
+        expect(body.destroyed).toBe(false);
+
+        const id = randomUUID();
+        await driver.startUpload(id);
+        body.push(randomBytes(1000));
+        await expectDomainError(driver.append(id, 0, body, 10), "resource-exhausted", "too-large");
+        expect(body.destroyed).toBe(false);
+        expect(await driver.uploadSize(id)).toBe(0);
+        body.destroy();
+      });
+
       it("refuses malformed digests before touching storage", async () => {
         const hex = "a".repeat(64);
         const bad = ["", "sha256:abc", `md5:${hex}`, `SHA256:${hex}`, `sha256:${hex.toUpperCase()}`, "sha256:../../../../etc/passwd", `sha256:${hex}/../x`, `sha512:${hex}`];

@@ -194,6 +194,7 @@ export class FilesystemDriver implements ContentDriver {
         const limit = maxBytes === undefined ? undefined : { bytes: maxBytes - offset, error: () => tooLarge(maxBytes) };
         try {
           const added = await streamInto(file, offset, body, hash, limit);
+          // Durable before the caller records the new size (an upload survives a crash).
           await file.sync();
           this.track(id, hash, await file.stat({ bigint: true }));
           return offset + added;
