@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks use as independent peers:
+#   skopeo          - OCI client that pushes/pulls test images
+#   docker-registry - CNCF Distribution 2.8, the real upstream registry
+#   apache2-utils   - htpasswd -B, bcrypt password files for Distribution's Basic auth
+#   postgresql      - throwaway PostgreSQL clusters (test/support/postgres.ts)
+# Idempotent: does nothing (and touches no network) when all are present.
+set -euo pipefail
+
+packages=(skopeo docker-registry apache2-utils postgresql)
+
+installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-peers: missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+
+echo "install-peers: installing ${missing[*]}" >&2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get update -qq >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-peers: apt-get update failed" >&2
+  exit 1
+fi
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-peers: apt-get install ${missing[*]} failed" >&2
+  exit 1
+fi
+
+for p in "${missing[@]}"; do
+  if ! installed "$p"; then
+    echo "install-peers: $p is still not installed" >&2
+    exit 1
+  fi
+done
+echo "install-peers: installed ${missing[*]}" >&2

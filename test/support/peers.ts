@@ -1,0 +1,41 @@
+// Which independent peers (Debian packages) this machine has. Suites that need one skip loudly
+// without it; CI installs them all with scripts/install-peers.sh.
+import { accessSync, constants } from "node:fs";
+
+const PEERS = {
+  skopeo: { bin: "/usr/bin/skopeo", pkg: "skopeo" },
+  "docker-registry": { bin: "/usr/bin/docker-registry", pkg: "docker-registry" },
+  htpasswd: { bin: "/usr/bin/htpasswd", pkg: "apache2-utils" },
+  openssl: { bin: "/usr/bin/openssl", pkg: "openssl" },
+} as const;
+
+export type Peer = keyof typeof PEERS;
+
+export function peerBin(peer: Peer): string {
+  return PEERS[peer].bin;
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Debian packages missing for `peers` (empty when all are there). */
+export function missingPeers(...peers: Peer[]): string[] {
+  return peers.filter((p) => !executable(PEERS[p].bin)).map((p) => PEERS[p].pkg);
+}
+
+/** True when all `peers` exist; otherwise warns once, naming the packages, and returns false. */
+export function havePeers(suite: string, ...peers: Peer[]): boolean {
+  const missing = missingPeers(...peers);
+  if (missing.length === 0) return true;
+  console.warn(
+    `\n!!! ${suite}: SKIPPED, Debian package(s) not installed: ${missing.join(", ")}.` +
+      `\n!!! Install with: bash scripts/install-peers.sh (or apt-get install ${missing.join(" ")})\n`,
+  );
+  return false;
+}
