@@ -130,8 +130,20 @@ export class Authenticator {
     const headers: Record<string, string> = { accept: "application/json" };
     if (credential?.kind === "basic") headers.authorization = basicHeader(credential.username, credential.password);
 
-    const res = await this.deps.getRealm(realm, headers, signal);
     const service = `token service ${realm.host} of upstream ${host}`;
+    let res: RealmResponse;
+    try {
+      res = await this.deps.getRealm(realm, headers, signal);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      throw new UpstreamError(err.kind, `${service}: ${err.message}`, host, {
+        status: err.status,
+        reason: err.reason,
+        retryable: err.retryable,
+        retryAfterMs: err.retryAfterMs,
+        cause: err,
+      });
+    }
     if (res.status === 401) {
       throw new UpstreamError(
         "unauthenticated",

@@ -420,7 +420,12 @@ export class UpstreamClient {
     const algorithm = (byDigest ? digestAlgorithm(reference) : served ? digestAlgorithm(served) : undefined) ?? "sha256";
     const digest = digestOf(bytes, algorithm);
     if (byDigest && digest !== reference) throw mismatch(this.host, what, reference, digest);
-    if (served && isDigest(served) && digestOf(bytes, digestAlgorithm(served)!) !== served) throw mismatch(this.host, what, served, digestOf(bytes, digestAlgorithm(served)!));
+    // The upstream's own claim must hold too (a tag's digest is what the catalog will record).
+    const servedAlgorithm = served ? digestAlgorithm(served) : undefined;
+    if (served && servedAlgorithm) {
+      const actual = servedAlgorithm === algorithm ? digest : digestOf(bytes, servedAlgorithm);
+      if (actual !== served) throw mismatch(this.host, what, served, actual);
+    }
     const check = checkManifest(bytes, contentType);
     if (!check.ok) {
       if (check.schema1) throw schema1Error(this.host, what);
@@ -429,7 +434,7 @@ export class UpstreamClient {
     return { digest, mediaType: check.mediaType, size: bytes.length, bytes };
   }
 
-  /** Runs `fn` with retries; a thrown error has its secrets removed. */
+  /** Runs `fn`; whatever it throws leaves without secrets in its message. */
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
@@ -526,21 +531,20 @@ export class UpstreamClient {
     });
   }
 
+  /** A token realm GET. Not retried here: it runs inside an attempt, which the caller's retry repeats. */
   private async getRealm(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; headers: RawResponse["headers"]; body: Buffer }> {
     const subject: Subject = { what: "a token" };
-    return withRetry(this.retry, signal, async () => {
-      const res = await this.send(url, { method: "GET", url, scopes: [], subject, signal }, { "user-agent": this.userAgent, ...headers });
-      if (RETRY_STATUSES.has(res.status)) {
-        await discard(res.body);
-        throw statusError(res.status, url.host, subject, { hasCredential: false, retryAfter: res.headers["retry-after"] });
-      }
-      try {
-        return { status: res.status, headers: res.headers, body: await readAll(res.body, 1024 * 1024, header(res.headers, "content-length")) };
-      } catch (err) {
-        if (err instanceof TooLarge) throw malformed(this.host, `token response from ${url.host}`, `it is larger than ${err.limit} bytes`);
-        throw networkError(err, url.host, subject, this.timeouts);
-      }
-    }, this.random);
+    const res = await this.send(url, { method: "GET", url, scopes: [], subject, signal }, { "user-agent": this.userAgent, ...headers });
+    if (RETRY_STATUSES.has(res.status)) {
+      await discard(res.body);
+      throw statusError(res.status, url.host, subject, { hasCredential: false, retryAfter: res.headers["retry-after"] });
+    }
+    try {
+      return { status: res.status, headers: res.headers, body: await readAll(res.body, 1024 * 1024, header(res.headers, "content-length")) };
+    } catch (err) {
+      if (err instanceof TooLarge) throw malformed(this.host, `token response from ${url.host}`, `it is larger than ${err.limit} bytes`);
+      throw networkError(err, url.host, subject, this.timeouts);
+    }
   }
 }
 
