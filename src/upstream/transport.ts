@@ -1,0 +1,137 @@
+// HTTP plumbing for upstream requests: undici dispatchers that keep connections per origin,
+// one-shot requests with the three timeouts, bounded body reads, and retry with backoff.
+import { PassThrough, type Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Agent, request, type Dispatcher } from "undici";
+import { UpstreamError } from "./errors.js";
+import type { RetryPolicy, UpstreamTimeouts } from "./settings.js";
+
+/**
+ * undici Agents shared by many clients: an Agent keeps one connection pool per origin, so every
+ * client of the same upstream (old and new settings versions, the token realm, storage redirect
+ * targets) reuses its connections. Certificate checking and the connect timeout are properties of
+ * a connection, so they pick the Agent.
+ */
+export class Dispatchers {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(private readonly options: { connectionsPerOrigin?: number; keepAliveMs?: number } = {}) {}
+
+  get(insecure: boolean, connectMs: number): Dispatcher {
+    const key = `${insecure ? "insecure" : "verified"}:${connectMs}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new Agent({
+        connect: { timeout: connectMs, rejectUnauthorized: !insecure },
+        connections: this.options.connectionsPerOrigin ?? 64,
+        keepAliveTimeout: this.options.keepAliveMs ?? 10_000,
+        // Per-request values are passed with each request; these are only the fallbacks.
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
+  }
+}
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: Dispatcher.ResponseData["body"];
+}
+
+export async function send(
+  dispatcher: Dispatcher,
+  timeouts: UpstreamTimeouts,
+  req: { url: URL; method: "GET" | "HEAD"; headers: Record<string, string>; signal?: AbortSignal },
+): Promise<RawResponse> {
+  const res = await request(req.url, {
+    dispatcher,
+    method: req.method,
+    headers: req.headers,
+    signal: req.signal,
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyIdleMs,
+  });
+  return { status: res.statusCode, headers: res.headers as Headers, body: res.body };
+}
+
+export function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Frees the connection without reading what remains of a body we do not want. */
+export async function discard(body: Readable): Promise<void> {
+  const b = body as Readable & { dump?: (o?: { limit: number }) => Promise<void> };
+  try {
+    if (b.dump) await b.dump({ limit: 64 * 1024 });
+    else b.destroy();
+  } catch {
+    // the connection is gone anyway
+  }
+}
+
+export class TooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`larger than ${limit} bytes`);
+  }
+}
+
+/** The whole body, refusing more than `limit` bytes (throws TooLarge); network errors propagate. */
+export async function readAll(body: Readable, limit: number, contentLength?: string): Promise<Buffer> {
+  if (contentLength !== undefined && Number(contentLength) > limit) {
+    body.destroy();
+    throw new TooLarge(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new TooLarge(limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Hands a response body to a caller: backpressure passes through (memory stays flat whatever the
+ * size), network errors become domain errors, and a caller that stops reading releases the socket.
+ */
+export function forwardBody(body: Readable, mapError: (err: unknown) => Error): Readable {
+  const out = new PassThrough({ highWaterMark: 64 * 1024 });
+  body.on("error", (err) => out.destroy(mapError(err)));
+  out.on("close", () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(out);
+  return out;
+}
+
+/** Runs `attempt` until it succeeds, fails for good, or the policy's tries are spent. */
+export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal | undefined, attempt: () => Promise<T>, random = Math.random): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || !err.retryable || n >= policy.attempts || signal?.aborted) throw err;
+      // Full-jitter exponential backoff, unless the upstream said when to come back.
+      const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1)) * (0.5 + random() / 2);
+      const delay = err.retryAfterMs ?? backoff;
+      if (delay > policy.maxDelayMs) throw err;
+      await sleep(delay, undefined, { signal });
+    }
+  }
+}
