@@ -46,6 +46,7 @@ CREATE TABLE "uploads" (
 	"update_time" timestamp (3) with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "registries" DROP CONSTRAINT "registries_hosted_check";--> statement-breakpoint
 ALTER TABLE "registries" ADD COLUMN "auto_create" boolean DEFAULT true NOT NULL;--> statement-breakpoint
 ALTER TABLE "registries" ADD COLUMN "sync_repository_prefix" text DEFAULT '' NOT NULL;--> statement-breakpoint
 ALTER TABLE "registries" ADD COLUMN "sync_tag_pattern" text DEFAULT '' NOT NULL;--> statement-breakpoint
@@ -64,4 +65,5 @@ CREATE INDEX "manifests_push_time_idx" ON "manifests" USING btree ("push_time");
 CREATE INDEX "repository_blobs_digest_idx" ON "repository_blobs" USING btree ("digest");--> statement-breakpoint
 CREATE INDEX "uploads_update_time_idx" ON "uploads" USING btree ("update_time");--> statement-breakpoint
 ALTER TABLE "tags" ADD CONSTRAINT "tags_manifest_id_manifests_id_fk" FOREIGN KEY ("manifest_id") REFERENCES "public"."manifests"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "tags_manifest_idx" ON "tags" USING btree ("manifest_id");
+CREATE INDEX "tags_manifest_idx" ON "tags" USING btree ("manifest_id");--> statement-breakpoint
+ALTER TABLE "registries" ADD CONSTRAINT "registries_hosted_check" CHECK ("registries"."kind" = 'remote' or (not "registries"."insecure" and "registries"."credential_sealed" is null and "registries"."sync_repository_prefix" = '' and "registries"."sync_tag_pattern" = ''));

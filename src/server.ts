@@ -12,6 +12,7 @@ import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import { GarbageCollector } from "./store/gc.js";
+import { RegistryUpstreams } from "./upstream/registries.js";
 
 export interface RunningServer {
   http: AddressInfo;
@@ -43,9 +44,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
     );
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
+    const upstreams = new RegistryUpstreams(sealer);
     const shutdown = new AbortController();
     const app = buildApp(
-      { store, sealer, gc: { collector, settings: gcSettings } },
+      { store, sealer, gc: { collector, settings: gcSettings }, upstreams },
       {
         log,
         health,
@@ -79,6 +81,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
           await background?.stop();
           await listener.close(config.shutdownTimeoutMs);
           shutdown.abort();
+          await upstreams.close();
           if (ownsDatabase) await database.close();
           log.info("stopped");
         })();

@@ -31,6 +31,9 @@ export function registryToProto(row: RegistryRow): Registry {
     insecure: row.insecure,
     description: row.description,
     hasCredential: row.credentialSealed !== null,
+    autoCreate: row.kind === "hosted" ? row.autoCreate : undefined,
+    syncFilter:
+      row.kind === "remote" ? { repositoryPrefix: row.syncRepositoryPrefix, tagPattern: row.syncTagPattern } : undefined,
   });
 }
 

@@ -5,10 +5,12 @@ import {
   RegistrySchema,
   type Credential as CredentialMessage,
   type Registry,
+  type SyncFilter,
 } from "../../gen/artifact/v1/registry_pb.js";
 import { invalidArgument } from "../domain/errors.js";
 import { checkDescription, checkRegistryName } from "../domain/names.js";
 import type { Credential, Sealer } from "../secrets.js";
+import type { RegistryUpstreams } from "../upstream/registries.js";
 import type { Store } from "../store/index.js";
 import type { RegistryPatch } from "../store/registries.js";
 import { listRequest, registryKindFromProto, registryToProto } from "./convert.js";
@@ -38,6 +40,22 @@ export function normaliseUpstreamUrl(value: string): string {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/** A REMOTE registry's sync filter, checked: a path prefix and a regular expression that compiles. */
+function syncFilter(filter: SyncFilter | undefined): { syncRepositoryPrefix: string; syncTagPattern: string } {
+  const prefix = filter?.repositoryPrefix ?? "";
+  const pattern = filter?.tagPattern ?? "";
+  if (prefix.length > 255 || !/^[a-z0-9._/-]*$/.test(prefix)) {
+    throw invalidArgument("registry.sync_filter.repository_prefix: at most 255 of lower-case letters, digits, '.', '_', '-' and '/'");
+  }
+  if (pattern.length > 256) throw invalidArgument("registry.sync_filter.tag_pattern: at most 256 characters");
+  try {
+    new RegExp(`^(?:${pattern})$`);
+  } catch (err) {
+    throw invalidArgument(`registry.sync_filter.tag_pattern: not a valid regular expression (${(err as Error).message})`);
+  }
+  return { syncRepositoryPrefix: prefix, syncTagPattern: pattern };
+}
+
 function credentialFromProto(message: CredentialMessage): Credential | null {
   const c = message.kind;
   if (c.case === undefined) return null;
@@ -57,7 +75,12 @@ function credentialFromProto(message: CredentialMessage): Credential | null {
   return { kind: "basic", username, password };
 }
 
-export function registryService(store: Store, sealer: Sealer): ServiceImpl<typeof RegistryService> {
+// SyncRegistry is implemented in sync-service.ts and merged in routes.ts.
+export function registryService(
+  store: Store,
+  sealer: Sealer,
+  upstreams: RegistryUpstreams,
+): Omit<ServiceImpl<typeof RegistryService>, "syncRegistry"> {
   const seal = (message: CredentialMessage | undefined): string | null => {
     const credential = message ? credentialFromProto(message) : null;
     return credential ? sealer.seal(credential) : null;
@@ -76,6 +99,8 @@ export function registryService(store: Store, sealer: Sealer): ServiceImpl<typeo
         insecure: r.insecure,
         description: validate("registry.description", r.description, checkDescription),
         credentialSealed: seal(r.credential),
+        autoCreate: r.autoCreate ?? true,
+        ...syncFilter(r.syncFilter),
       });
       return registryToProto(row);
     },
@@ -95,13 +120,30 @@ export function registryService(store: Store, sealer: Sealer): ServiceImpl<typeo
       // An empty url is left to the store, which knows the kind: it is right for HOSTED only.
       if (fields.has("url")) patch.url = r.url === "" ? "" : normaliseUpstreamUrl(r.url);
       if (fields.has("credential")) patch.credentialSealed = seal(r.credential);
+      if (fields.has("auto_create")) patch.autoCreate = r.autoCreate ?? true;
+      if (fields.has("sync_filter")) Object.assign(patch, syncFilter(r.syncFilter));
       const row = await store.registries.update(id, patch, r.etag);
       return registryToProto(row);
     },
 
     async deleteRegistry(req) {
-      await store.registries.delete(requireId("id", req.id), { force: req.force, etag: req.etag });
+      const id = requireId("id", req.id);
+      await store.registries.delete(id, { force: req.force, etag: req.etag });
+      upstreams.forget(id);
       return {};
+    },
+
+    async pingRegistry(req) {
+      const registry = await store.registries.get(requireId("id", req.id));
+      const result = await upstreams.for(registry).ping();
+      return {
+        reachable: result.reachable,
+        authenticated: result.authenticated,
+        status: result.status,
+        roundTripMs: result.rttMs,
+        message: result.message,
+        authScheme: result.authScheme === "none" ? "" : result.authScheme,
+      };
     },
 
     async listRegistries(req) {
@@ -119,5 +161,10 @@ function checkKindFields(kind: "hosted" | "remote", r: Registry): void {
     if (r.url !== "") throw invalidArgument("registry.url: a HOSTED registry is served by this service and has no url");
     if (r.insecure) throw invalidArgument("registry.insecure: applies to REMOTE registries only");
     if (r.credential?.kind.case) throw invalidArgument("registry.credential: applies to REMOTE registries only");
+    if (r.syncFilter?.repositoryPrefix || r.syncFilter?.tagPattern) {
+      throw invalidArgument("registry.sync_filter: applies to REMOTE registries only");
+    }
+  } else if (r.autoCreate !== undefined) {
+    throw invalidArgument("registry.auto_create: applies to HOSTED registries only");
   }
 }

@@ -7,6 +7,7 @@ import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collecti
 import type { Sealer } from "../secrets.js";
 import type { GarbageCollector, GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
+import type { RegistryUpstreams } from "../upstream/registries.js";
 import { garbageCollectionService } from "./gc-service.js";
 import { namespaceService } from "./namespace-service.js";
 import { registryService } from "./registry-service.js";
@@ -17,12 +18,13 @@ export interface ApiDeps {
   store: Store;
   sealer: Sealer;
   gc: { collector: GarbageCollector; settings: Omit<GcOptions, "dryRun"> };
+  upstreams: RegistryUpstreams;
 }
 
 /** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
 export function apiRoutes(deps: ApiDeps) {
   return (router: ConnectRouter) => {
-    router.service(RegistryService, registryService(deps.store, deps.sealer));
+    router.service(RegistryService, registryService(deps.store, deps.sealer, deps.upstreams));
     router.service(NamespaceService, namespaceService(deps.store));
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));

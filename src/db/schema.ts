@@ -69,7 +69,10 @@ export const registries = pgTable(
     check("registries_kind_check", sql`${t.kind} in ('hosted', 'remote')`),
     // A REMOTE registry is its URL; a HOSTED one is served here and has none.
     check("registries_url_check", sql`(${t.kind} = 'hosted') = (${t.url} = '')`),
-    check("registries_hosted_check", sql`${t.kind} = 'remote' or (not ${t.insecure} and ${t.credentialSealed} is null)`),
+    check(
+      "registries_hosted_check",
+      sql`${t.kind} = 'remote' or (not ${t.insecure} and ${t.credentialSealed} is null and ${t.syncRepositoryPrefix} = '' and ${t.syncTagPattern} = '')`,
+    ),
   ],
 );
 

@@ -10,8 +10,9 @@ import { guarded } from "./pg-errors.js";
 
 export type RegistryRow = typeof registries.$inferSelect;
 export type RegistryKind = RegistryRow["kind"];
-export type NewRegistry = Pick<RegistryRow, "name" | "kind" | "url" | "insecure" | "description" | "credentialSealed">;
-export type RegistryPatch = Partial<Pick<RegistryRow, "name" | "url" | "insecure" | "description" | "credentialSealed">>;
+type Settable = "name" | "url" | "insecure" | "description" | "credentialSealed" | "autoCreate" | "syncRepositoryPrefix" | "syncTagPattern";
+export type NewRegistry = Pick<RegistryRow, "kind"> & Partial<Pick<RegistryRow, Settable>> & Pick<RegistryRow, "name">;
+export type RegistryPatch = Partial<Pick<RegistryRow, Settable>>;
 
 const table: CatalogTable = {
   table: registries,
@@ -24,7 +25,7 @@ const table: CatalogTable = {
 const nameTaken = (name: string) => () => alreadyExists(`a registry named "${name}" already exists`);
 const urlRule = () =>
   invalidArgument("url: a REMOTE registry needs the URL of its upstream, a HOSTED registry must not have one");
-const hostedRule = () => invalidArgument("insecure and credential apply to REMOTE registries only");
+const hostedRule = () => invalidArgument("insecure, credential and sync_filter apply to REMOTE registries only");
 const rules = { registries_url_check: urlRule, registries_hosted_check: hostedRule };
 
 export class RegistryStore {

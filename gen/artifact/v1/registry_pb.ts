@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifact/v1/registry.proto.
  */
 export const file_artifact_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChphcnRpZmFjdC92MS9yZWdpc3RyeS5wcm90bxILYXJ0aWZhY3QudjEi3AIKCFJlZ2lzdHJ5Eg8KAmlkGAEgASgJQgPgQQMSEQoEbmFtZRgCIAEoCUID4EECEi8KBGtpbmQYAyABKA4yGS5hcnRpZmFjdC52MS5SZWdpc3RyeUtpbmRCBuBBAuBBBRILCgN1cmwYBCABKAkSEAoIaW5zZWN1cmUYBSABKAgSEwoLZGVzY3JpcHRpb24YBiABKAkSMAoKY3JlZGVudGlhbBgHIAEoCzIXLmFydGlmYWN0LnYxLkNyZWRlbnRpYWxCA+BBBBIbCg5oYXNfY3JlZGVudGlhbBgIIAEoCEID4EEDEjQKC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3VwZGF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEgwKBGV0YWcYCyABKAkiVAoKQ3JlZGVudGlhbBItCgViYXNpYxgBIAEoCzIcLmFydGlmYWN0LnYxLkJhc2ljQ3JlZGVudGlhbEgAEg8KBXRva2VuGAIgASgJSABCBgoEa2luZCI1Cg9CYXNpY0NyZWRlbnRpYWwSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiRQoVQ3JlYXRlUmVnaXN0cnlSZXF1ZXN0EiwKCHJlZ2lzdHJ5GAEgASgLMhUuYXJ0aWZhY3QudjEuUmVnaXN0cnlCA+BBAiIlChJHZXRSZWdpc3RyeVJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiJ2ChVVcGRhdGVSZWdpc3RyeVJlcXVlc3QSLAoIcmVnaXN0cnkYASABKAsyFS5hcnRpZmFjdC52MS5SZWdpc3RyeUID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJFChVEZWxldGVSZWdpc3RyeVJlcXVlc3QSDwoCaWQYASABKAlCA+BBAhINCgVmb3JjZRgCIAEoCBIMCgRldGFnGAMgASgJIhgKFkRlbGV0ZVJlZ2lzdHJ5UmVzcG9uc2UiiAEKFUxpc3RSZWdpc3RyaWVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIQCghvcmRlcl9ieRgDIAEoCRINCgVxdWVyeRgEIAEoCRInCgRraW5kGAUgASgOMhkuYXJ0aWZhY3QudjEuUmVnaXN0cnlLaW5kInAKFkxpc3RSZWdpc3RyaWVzUmVzcG9uc2USKQoKcmVnaXN0cmllcxgBIAMoCzIVLmFydGlmYWN0LnYxLlJlZ2lzdHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFKmEKDFJlZ2lzdHJ5S2luZBIdChlSRUdJU1RSWV9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUUkVHSVNUUllfS0lORF9IT1NURUQQARIYChRSRUdJU1RSWV9LSU5EX1JFTU9URRACMtIECg9SZWdpc3RyeVNlcnZpY2USbQoOQ3JlYXRlUmVnaXN0cnkSIi5hcnRpZmFjdC52MS5DcmVhdGVSZWdpc3RyeVJlcXVlc3QaFS5hcnRpZmFjdC52MS5SZWdpc3RyeSIggtPkkwIaOghyZWdpc3RyeSIOL3YxL3JlZ2lzdHJpZXMSZQoLR2V0UmVnaXN0cnkSHy5hcnRpZmFjdC52MS5HZXRSZWdpc3RyeVJlcXVlc3QaFS5hcnRpZmFjdC52MS5SZWdpc3RyeSIekAIBgtPkkwIVEhMvdjEvcmVnaXN0cmllcy97aWR9EnsKDlVwZGF0ZVJlZ2lzdHJ5EiIuYXJ0aWZhY3QudjEuVXBkYXRlUmVnaXN0cnlSZXF1ZXN0GhUuYXJ0aWZhY3QudjEuUmVnaXN0cnkiLoLT5JMCKDoIcmVnaXN0cnkaHC92MS9yZWdpc3RyaWVzL3tyZWdpc3RyeS5pZH0SdgoORGVsZXRlUmVnaXN0cnkSIi5hcnRpZmFjdC52MS5EZWxldGVSZWdpc3RyeVJlcXVlc3QaIy5hcnRpZmFjdC52MS5EZWxldGVSZWdpc3RyeVJlc3BvbnNlIhuC0+STAhUqEy92MS9yZWdpc3RyaWVzL3tpZH0SdAoOTGlzdFJlZ2lzdHJpZXMSIi5hcnRpZmFjdC52MS5MaXN0UmVnaXN0cmllc1JlcXVlc3QaIy5hcnRpZmFjdC52MS5MaXN0UmVnaXN0cmllc1Jlc3BvbnNlIhmQAgGC0+STAhASDi92MS9yZWdpc3RyaWVzYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChphcnRpZmFjdC92MS9yZWdpc3RyeS5wcm90bxILYXJ0aWZhY3QudjEitAMKCFJlZ2lzdHJ5Eg8KAmlkGAEgASgJQgPgQQMSEQoEbmFtZRgCIAEoCUID4EECEi8KBGtpbmQYAyABKA4yGS5hcnRpZmFjdC52MS5SZWdpc3RyeUtpbmRCBuBBAuBBBRILCgN1cmwYBCABKAkSEAoIaW5zZWN1cmUYBSABKAgSEwoLZGVzY3JpcHRpb24YBiABKAkSMAoKY3JlZGVudGlhbBgHIAEoCzIXLmFydGlmYWN0LnYxLkNyZWRlbnRpYWxCA+BBBBIbCg5oYXNfY3JlZGVudGlhbBgIIAEoCEID4EEDEjQKC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjQKC3VwZGF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEgwKBGV0YWcYCyABKAkSGAoLYXV0b19jcmVhdGUYDCABKAhIAIgBARIsCgtzeW5jX2ZpbHRlchgNIAEoCzIXLmFydGlmYWN0LnYxLlN5bmNGaWx0ZXJCDgoMX2F1dG9fY3JlYXRlIjwKClN5bmNGaWx0ZXISGQoRcmVwb3NpdG9yeV9wcmVmaXgYASABKAkSEwoLdGFnX3BhdHRlcm4YAiABKAkiJgoTUGluZ1JlZ2lzdHJ5UmVxdWVzdBIPCgJpZBgBIAEoCUID4EECIo0BChRQaW5nUmVnaXN0cnlSZXNwb25zZRIRCglyZWFjaGFibGUYASABKAgSFQoNYXV0aGVudGljYXRlZBgCIAEoCBIOCgZzdGF0dXMYAyABKAUSFQoNcm91bmRfdHJpcF9tcxgEIAEoARIPCgdtZXNzYWdlGAUgASgJEhMKC2F1dGhfc2NoZW1lGAYgASgJIiYKE1N5bmNSZWdpc3RyeVJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiLmAQoUU3luY1JlZ2lzdHJ5UHJvZ3Jlc3MSGgoScmVwb3NpdG9yaWVzX2ZvdW5kGAEgASgFEhsKE3JlcG9zaXRvcmllc19zeW5jZWQYAiABKAUSEgoKdGFnc19hZGRlZBgDIAEoBRIUCgx0YWdzX3VwZGF0ZWQYBCABKAUSFAoMdGFnc19yZW1vdmVkGAUgASgFEg4KBmVycm9ycxgGIAEoBRISCgpyZXBvc2l0b3J5GAcgASgJEg0KBWVycm9yGAggASgJEhQKDHJlbW92ZWRfdGFncxgJIAMoCRIMCgRkb25lGAogASgIIlQKCkNyZWRlbnRpYWwSLQoFYmFzaWMYASABKAsyHC5hcnRpZmFjdC52MS5CYXNpY0NyZWRlbnRpYWxIABIPCgV0b2tlbhgCIAEoCUgAQgYKBGtpbmQiNQoPQmFzaWNDcmVkZW50aWFsEhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIkUKFUNyZWF0ZVJlZ2lzdHJ5UmVxdWVzdBIsCghyZWdpc3RyeRgBIAEoCzIVLmFydGlmYWN0LnYxLlJlZ2lzdHJ5QgPgQQIiJQoSR2V0UmVnaXN0cnlSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQIidgoVVXBkYXRlUmVnaXN0cnlSZXF1ZXN0EiwKCHJlZ2lzdHJ5GAEgASgLMhUuYXJ0aWZhY3QudjEuUmVnaXN0cnlCA+BBAhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siRQoVRGVsZXRlUmVnaXN0cnlSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISDQoFZm9yY2UYAiABKAgSDAoEZXRhZxgDIAEoCSIYChZEZWxldGVSZWdpc3RyeVJlc3BvbnNlIogBChVMaXN0UmVnaXN0cmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEAoIb3JkZXJfYnkYAyABKAkSDQoFcXVlcnkYBCABKAkSJwoEa2luZBgFIAEoDjIZLmFydGlmYWN0LnYxLlJlZ2lzdHJ5S2luZCJwChZMaXN0UmVnaXN0cmllc1Jlc3BvbnNlEikKCnJlZ2lzdHJpZXMYASADKAsyFS5hcnRpZmFjdC52MS5SZWdpc3RyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSphCgxSZWdpc3RyeUtpbmQSHQoZUkVHSVNUUllfS0lORF9VTlNQRUNJRklFRBAAEhgKFFJFR0lTVFJZX0tJTkRfSE9TVEVEEAESGAoUUkVHSVNUUllfS0lORF9SRU1PVEUQAjLIBgoPUmVnaXN0cnlTZXJ2aWNlEm0KDkNyZWF0ZVJlZ2lzdHJ5EiIuYXJ0aWZhY3QudjEuQ3JlYXRlUmVnaXN0cnlSZXF1ZXN0GhUuYXJ0aWZhY3QudjEuUmVnaXN0cnkiIILT5JMCGjoIcmVnaXN0cnkiDi92MS9yZWdpc3RyaWVzEmUKC0dldFJlZ2lzdHJ5Eh8uYXJ0aWZhY3QudjEuR2V0UmVnaXN0cnlSZXF1ZXN0GhUuYXJ0aWZhY3QudjEuUmVnaXN0cnkiHpACAYLT5JMCFRITL3YxL3JlZ2lzdHJpZXMve2lkfRJ7Cg5VcGRhdGVSZWdpc3RyeRIiLmFydGlmYWN0LnYxLlVwZGF0ZVJlZ2lzdHJ5UmVxdWVzdBoVLmFydGlmYWN0LnYxLlJlZ2lzdHJ5Ii6C0+STAig6CHJlZ2lzdHJ5GhwvdjEvcmVnaXN0cmllcy97cmVnaXN0cnkuaWR9EnYKDkRlbGV0ZVJlZ2lzdHJ5EiIuYXJ0aWZhY3QudjEuRGVsZXRlUmVnaXN0cnlSZXF1ZXN0GiMuYXJ0aWZhY3QudjEuRGVsZXRlUmVnaXN0cnlSZXNwb25zZSIbgtPkkwIVKhMvdjEvcmVnaXN0cmllcy97aWR9EnQKDkxpc3RSZWdpc3RyaWVzEiIuYXJ0aWZhY3QudjEuTGlzdFJlZ2lzdHJpZXNSZXF1ZXN0GiMuYXJ0aWZhY3QudjEuTGlzdFJlZ2lzdHJpZXNSZXNwb25zZSIZkAIBgtPkkwIQEg4vdjEvcmVnaXN0cmllcxJ4CgxQaW5nUmVnaXN0cnkSIC5hcnRpZmFjdC52MS5QaW5nUmVnaXN0cnlSZXF1ZXN0GiEuYXJ0aWZhY3QudjEuUGluZ1JlZ2lzdHJ5UmVzcG9uc2UiI4LT5JMCHToBKiIYL3YxL3JlZ2lzdHJpZXMve2lkfTpwaW5nEnoKDFN5bmNSZWdpc3RyeRIgLmFydGlmYWN0LnYxLlN5bmNSZWdpc3RyeVJlcXVlc3QaIS5hcnRpZmFjdC52MS5TeW5jUmVnaXN0cnlQcm9ncmVzcyIjgtPkkwIdOgEqIhgvdjEvcmVnaXN0cmllcy97aWR9OnN5bmMwAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A registry: a hosted content store or a remote registry at a URL.
@@ -106,6 +106,22 @@ export type Registry = Message<"artifact.v1.Registry"> & {
    * @generated from field: string etag = 11;
    */
   etag: string;
+
+  /**
+   * HOSTED: whether a push to `/v2/<registry>/<namespace>/<repository>` creates the namespace
+   * and repository when they do not exist yet (default true on create). When false, pushes go
+   * only to repositories created through this API.
+   *
+   * @generated from field: optional bool auto_create = 12;
+   */
+  autoCreate?: boolean | undefined;
+
+  /**
+   * REMOTE: what SyncRegistry imports. Empty: everything.
+   *
+   * @generated from field: artifact.v1.SyncFilter sync_filter = 13;
+   */
+  syncFilter?: SyncFilter | undefined;
 };
 
 /**
@@ -114,6 +130,219 @@ export type Registry = Message<"artifact.v1.Registry"> & {
  */
 export const RegistrySchema: GenMessage<Registry> = /*@__PURE__*/
   messageDesc(file_artifact_v1_registry, 0);
+
+/**
+ * Limits what a sync of a REMOTE registry imports.
+ *
+ * @generated from message artifact.v1.SyncFilter
+ */
+export type SyncFilter = Message<"artifact.v1.SyncFilter"> & {
+  /**
+   * Only upstream repositories whose path starts with this (e.g. `library/` or `team/app`).
+   *
+   * @generated from field: string repository_prefix = 1;
+   */
+  repositoryPrefix: string;
+
+  /**
+   * Only tags matching this regular expression (JavaScript syntax, matched against the whole
+   * tag, e.g. `latest|v1\..*`). At most 256 characters.
+   *
+   * @generated from field: string tag_pattern = 2;
+   */
+  tagPattern: string;
+};
+
+/**
+ * Describes the message artifact.v1.SyncFilter.
+ * Use `create(SyncFilterSchema)` to create a new message.
+ */
+export const SyncFilterSchema: GenMessage<SyncFilter> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_registry, 1);
+
+/**
+ * Request of RegistryService.PingRegistry.
+ *
+ * @generated from message artifact.v1.PingRegistryRequest
+ */
+export type PingRegistryRequest = Message<"artifact.v1.PingRegistryRequest"> & {
+  /**
+   * Id of a REMOTE registry.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message artifact.v1.PingRegistryRequest.
+ * Use `create(PingRegistryRequestSchema)` to create a new message.
+ */
+export const PingRegistryRequestSchema: GenMessage<PingRegistryRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_registry, 2);
+
+/**
+ * Response of RegistryService.PingRegistry.
+ *
+ * @generated from message artifact.v1.PingRegistryResponse
+ */
+export type PingRegistryResponse = Message<"artifact.v1.PingRegistryResponse"> & {
+  /**
+   * Whether the upstream answered `/v2/` at all (any HTTP status).
+   *
+   * @generated from field: bool reachable = 1;
+   */
+  reachable: boolean;
+
+  /**
+   * Whether access works: the stored credential was accepted, or the upstream allows anonymous
+   * access when none is stored.
+   *
+   * @generated from field: bool authenticated = 2;
+   */
+  authenticated: boolean;
+
+  /**
+   * HTTP status of the upstream's last answer to `/v2/` (0 when unreachable).
+   *
+   * @generated from field: int32 status = 3;
+   */
+  status: number;
+
+  /**
+   * Round-trip time of the check, in milliseconds.
+   *
+   * @generated from field: double round_trip_ms = 4;
+   */
+  roundTripMs: number;
+
+  /**
+   * What happened, for people (e.g. "connection refused by registry.example.com").
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+
+  /**
+   * The authentication scheme the upstream asked for: "", "basic" or "bearer".
+   *
+   * @generated from field: string auth_scheme = 6;
+   */
+  authScheme: string;
+};
+
+/**
+ * Describes the message artifact.v1.PingRegistryResponse.
+ * Use `create(PingRegistryResponseSchema)` to create a new message.
+ */
+export const PingRegistryResponseSchema: GenMessage<PingRegistryResponse> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_registry, 3);
+
+/**
+ * Request of RegistryService.SyncRegistry.
+ *
+ * @generated from message artifact.v1.SyncRegistryRequest
+ */
+export type SyncRegistryRequest = Message<"artifact.v1.SyncRegistryRequest"> & {
+  /**
+   * Id of a REMOTE registry.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message artifact.v1.SyncRegistryRequest.
+ * Use `create(SyncRegistryRequestSchema)` to create a new message.
+ */
+export const SyncRegistryRequestSchema: GenMessage<SyncRegistryRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_registry, 4);
+
+/**
+ * Progress of RegistryService.SyncRegistry: one message per repository done, and a last one
+ * with `done` set. Counters are totals so far.
+ *
+ * @generated from message artifact.v1.SyncRegistryProgress
+ */
+export type SyncRegistryProgress = Message<"artifact.v1.SyncRegistryProgress"> & {
+  /**
+   * Upstream repositories listed so far (within the filter).
+   *
+   * @generated from field: int32 repositories_found = 1;
+   */
+  repositoriesFound: number;
+
+  /**
+   * Repositories whose tags have been read and stored.
+   *
+   * @generated from field: int32 repositories_synced = 2;
+   */
+  repositoriesSynced: number;
+
+  /**
+   * Tags created in the catalog.
+   *
+   * @generated from field: int32 tags_added = 3;
+   */
+  tagsAdded: number;
+
+  /**
+   * Tags whose digest, media type or size changed upstream.
+   *
+   * @generated from field: int32 tags_updated = 4;
+   */
+  tagsUpdated: number;
+
+  /**
+   * Tags deleted because they vanished upstream.
+   *
+   * @generated from field: int32 tags_removed = 5;
+   */
+  tagsRemoved: number;
+
+  /**
+   * Repositories that failed (the sync goes on with the others).
+   *
+   * @generated from field: int32 errors = 6;
+   */
+  errors: number;
+
+  /**
+   * The repository this message is about (upstream path), if any.
+   *
+   * @generated from field: string repository = 7;
+   */
+  repository: string;
+
+  /**
+   * What went wrong with `repository`, if anything.
+   *
+   * @generated from field: string error = 8;
+   */
+  error: string;
+
+  /**
+   * Tags removed in `repository` because they vanished upstream (at most 100 listed).
+   *
+   * @generated from field: repeated string removed_tags = 9;
+   */
+  removedTags: string[];
+
+  /**
+   * Set on the last message.
+   *
+   * @generated from field: bool done = 10;
+   */
+  done: boolean;
+};
+
+/**
+ * Describes the message artifact.v1.SyncRegistryProgress.
+ * Use `create(SyncRegistryProgressSchema)` to create a new message.
+ */
+export const SyncRegistryProgressSchema: GenMessage<SyncRegistryProgress> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_registry, 5);
 
 /**
  * Credential used to talk to a REMOTE registry.
@@ -152,7 +381,7 @@ export type Credential = Message<"artifact.v1.Credential"> & {
  * Use `create(CredentialSchema)` to create a new message.
  */
 export const CredentialSchema: GenMessage<Credential> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 1);
+  messageDesc(file_artifact_v1_registry, 6);
 
 /**
  * Username and password.
@@ -180,7 +409,7 @@ export type BasicCredential = Message<"artifact.v1.BasicCredential"> & {
  * Use `create(BasicCredentialSchema)` to create a new message.
  */
 export const BasicCredentialSchema: GenMessage<BasicCredential> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 2);
+  messageDesc(file_artifact_v1_registry, 7);
 
 /**
  * Request of RegistryService.CreateRegistry.
@@ -201,7 +430,7 @@ export type CreateRegistryRequest = Message<"artifact.v1.CreateRegistryRequest">
  * Use `create(CreateRegistryRequestSchema)` to create a new message.
  */
 export const CreateRegistryRequestSchema: GenMessage<CreateRegistryRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 3);
+  messageDesc(file_artifact_v1_registry, 8);
 
 /**
  * Request of RegistryService.GetRegistry.
@@ -222,7 +451,7 @@ export type GetRegistryRequest = Message<"artifact.v1.GetRegistryRequest"> & {
  * Use `create(GetRegistryRequestSchema)` to create a new message.
  */
 export const GetRegistryRequestSchema: GenMessage<GetRegistryRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 4);
+  messageDesc(file_artifact_v1_registry, 9);
 
 /**
  * Request of RegistryService.UpdateRegistry.
@@ -240,8 +469,10 @@ export type UpdateRegistryRequest = Message<"artifact.v1.UpdateRegistryRequest">
 
   /**
    * Fields to change, by their proto names (`name`, `url`, `insecure`,
-   * `description`, `credential`). Empty means every mutable field. A field
-   * that does not exist or cannot be changed → INVALID_ARGUMENT.
+   * `description`, `credential`, `auto_create`, `sync_filter`). Empty means
+   * every mutable field, except the write-only `credential`, which changes
+   * only when set or named. A field that does not exist or cannot be changed
+   * → INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -253,7 +484,7 @@ export type UpdateRegistryRequest = Message<"artifact.v1.UpdateRegistryRequest">
  * Use `create(UpdateRegistryRequestSchema)` to create a new message.
  */
 export const UpdateRegistryRequestSchema: GenMessage<UpdateRegistryRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 5);
+  messageDesc(file_artifact_v1_registry, 10);
 
 /**
  * Request of RegistryService.DeleteRegistry.
@@ -289,7 +520,7 @@ export type DeleteRegistryRequest = Message<"artifact.v1.DeleteRegistryRequest">
  * Use `create(DeleteRegistryRequestSchema)` to create a new message.
  */
 export const DeleteRegistryRequestSchema: GenMessage<DeleteRegistryRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 6);
+  messageDesc(file_artifact_v1_registry, 11);
 
 /**
  * Response of RegistryService.DeleteRegistry.
@@ -304,7 +535,7 @@ export type DeleteRegistryResponse = Message<"artifact.v1.DeleteRegistryResponse
  * Use `create(DeleteRegistryResponseSchema)` to create a new message.
  */
 export const DeleteRegistryResponseSchema: GenMessage<DeleteRegistryResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 7);
+  messageDesc(file_artifact_v1_registry, 12);
 
 /**
  * Request of RegistryService.ListRegistries.
@@ -356,7 +587,7 @@ export type ListRegistriesRequest = Message<"artifact.v1.ListRegistriesRequest">
  * Use `create(ListRegistriesRequestSchema)` to create a new message.
  */
 export const ListRegistriesRequestSchema: GenMessage<ListRegistriesRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 8);
+  messageDesc(file_artifact_v1_registry, 13);
 
 /**
  * Response of RegistryService.ListRegistries.
@@ -391,7 +622,7 @@ export type ListRegistriesResponse = Message<"artifact.v1.ListRegistriesResponse
  * Use `create(ListRegistriesResponseSchema)` to create a new message.
  */
 export const ListRegistriesResponseSchema: GenMessage<ListRegistriesResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_registry, 9);
+  messageDesc(file_artifact_v1_registry, 14);
 
 /**
  * How a registry gets its content.
@@ -489,6 +720,32 @@ export const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof ListRegistriesRequestSchema;
     output: typeof ListRegistriesResponseSchema;
+  },
+  /**
+   * Asks a REMOTE registry's upstream whether it answers `/v2/` and whether the stored
+   * credential is accepted, and how long that took. An upstream that does not answer is a
+   * result (`reachable: false`), not an error. HOSTED registry → FAILED_PRECONDITION.
+   *
+   * @generated from rpc artifact.v1.RegistryService.PingRegistry
+   */
+  pingRegistry: {
+    methodKind: "unary";
+    input: typeof PingRegistryRequestSchema;
+    output: typeof PingRegistryResponseSchema;
+  },
+  /**
+   * Imports a REMOTE registry's catalog and tags into namespaces, repositories and tags
+   * (within the registry's sync filter), streaming progress as it goes. Idempotent: running it
+   * again changes only what changed upstream; tags that vanished upstream are deleted and
+   * reported. HOSTED registry → FAILED_PRECONDITION. Over REST the progress messages arrive as
+   * newline-delimited JSON.
+   *
+   * @generated from rpc artifact.v1.RegistryService.SyncRegistry
+   */
+  syncRegistry: {
+    methodKind: "server_streaming";
+    input: typeof SyncRegistryRequestSchema;
+    output: typeof SyncRegistryProgressSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_artifact_v1_registry, 0);
