@@ -49,7 +49,7 @@ const field = (name: string, number: number, type: Type, extra: { typeName?: str
   jsonName: name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
 });
 
-function echoService(): DescService {
+function echoService(methods = echoMethods()): DescService {
   const httpBody = create(FileDescriptorProtoSchema, {
     name: "google/api/httpbody.proto",
     package: "google.api",
@@ -90,26 +90,7 @@ function echoService(): DescService {
         ],
       },
     ],
-    service: [
-      {
-        name: "EchoService",
-        method: [
-          method("GetManifest", { pattern: { case: "get", value: "/v1/images/{name=**}/manifests/{reference}" } }),
-          method("Ping", { pattern: { case: "post", value: "/v1/things/{name}:ping" }, body: "*" }),
-          method("Sync", { pattern: { case: "post", value: "/v1/things/{name}:sync" } }),
-          method("GetThing", {
-            pattern: { case: "get", value: "/v1/things/{name}" },
-            additionalBindings: [{ pattern: { case: "get", value: "/v1/shelves/{inner.a}/things/{name}" } }],
-          }),
-          method("Echo", { pattern: { case: "get", value: "/v1/echo" }, responseBody: "request" }),
-          method("PutInner", { pattern: { case: "put", value: "/v1/inner/{name}" }, body: "inner" }),
-          method("Count", { pattern: { case: "get", value: "/v1/count/{name}" } }, { serverStreaming: true }),
-          method("Slow", { pattern: { case: "get", value: "/v1/slow" } }),
-          method("Download", { pattern: { case: "get", value: "/v1/download" } }, { output: ".google.api.HttpBody" }),
-          method("NoRest", undefined),
-        ],
-      },
-    ],
+    service: [{ name: "EchoService", method: methods }],
   });
   const deps = new Map<string, unknown>([
     ["google/protobuf/timestamp.proto", file_google_protobuf_timestamp],
@@ -118,6 +99,24 @@ function echoService(): DescService {
   ]);
   const registry = createFileRegistry(file, (name) => deps.get(name) as never);
   return registry.getService("test.rest.v1.EchoService")!;
+}
+
+function echoMethods() {
+  return [
+    method("GetManifest", { pattern: { case: "get", value: "/v1/images/{name=**}/manifests/{reference}" } }),
+    method("Ping", { pattern: { case: "post", value: "/v1/things/{name}:ping" }, body: "*" }),
+    method("Sync", { pattern: { case: "post", value: "/v1/things/{name}:sync" } }),
+    method("GetThing", {
+      pattern: { case: "get", value: "/v1/things/{name}" },
+      additionalBindings: [{ pattern: { case: "get", value: "/v1/shelves/{inner.a}/things/{name}" } }],
+    }),
+    method("Echo", { pattern: { case: "get", value: "/v1/echo" }, responseBody: "request" }),
+    method("PutInner", { pattern: { case: "put", value: "/v1/inner/{name}" }, body: "inner" }),
+    method("Count", { pattern: { case: "get", value: "/v1/count/{name}" } }, { serverStreaming: true }),
+    method("Slow", { pattern: { case: "get", value: "/v1/slow" } }),
+    method("Download", { pattern: { case: "get", value: "/v1/download" } }, { output: ".google.api.HttpBody" }),
+    method("NoRest", undefined),
+  ];
 }
 
 interface Echo {
@@ -380,5 +379,25 @@ describe("REST transcoder", () => {
     } finally {
       session.close();
     }
+  });
+});
+
+describe("bad google.api.http rules fail at start-up", () => {
+  const build = (...extra: ReturnType<typeof method>[]) => () =>
+    createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [] });
+
+  it("accepts the fixture as it is", () => {
+    expect(build()).not.toThrow();
+  });
+
+  it.each([
+    ["two rules for one method and path", method("Other", { pattern: { case: "get", value: "/v1/things/{reference}" } }), /both bind GET/],
+    ["a path variable on a message field", method("Other", { pattern: { case: "get", value: "/v2/{inner}" } }), /singular scalar or enum/],
+    ["a path variable on a missing field", method("Other", { pattern: { case: "get", value: "/v2/{nope}" } }), /has no field nope/],
+    ["a body naming a missing field", method("Other", { pattern: { case: "post", value: "/v2/x" }, body: "nope" }), /body: .* has no field nope/],
+    ["a response_body naming a missing field", method("Other", { pattern: { case: "get", value: "/v2/x" }, responseBody: "nope" }), /response_body/],
+    ["a malformed template", method("Other", { pattern: { case: "get", value: "/v2/{x" } }), /unclosed variable/],
+  ])("rejects %s", (_, bad, why) => {
+    expect(build(bad)).toThrow(why);
   });
 });

@@ -2,6 +2,7 @@
 // protocol gives its code; problems found before any call (no route, wrong method, body not
 // JSON or too large) carry their own HTTP status. Either way the body is Connect's error JSON,
 // {"code": "not_found", "message": "..."}, so one client-side parser reads both.
+import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
 
@@ -27,7 +28,7 @@ export function errorStatus(err: EdgeError): number {
   return err instanceof RestError ? err.status : codeToHttpStatus(err.code);
 }
 
-export function errorJson(err: EdgeError): string {
-  if (err instanceof RestError) return JSON.stringify({ code: codeToString(err.code), message: err.message });
-  return JSON.stringify(errorToJson(err, undefined));
+export function errorObject(err: EdgeError): JsonObject {
+  if (err instanceof RestError) return { code: codeToString(err.code), message: err.message };
+  return errorToJson(err, undefined);
 }

@@ -5,7 +5,12 @@
 //
 // Responses: 200 with the proto3 JSON of the response message (or of its `response_body`
 // field). Errors: Connect's error JSON {"code","message"} with the HTTP status the Connect
-// protocol gives the code.
+// protocol gives the code (so FAILED_PRECONDITION is 400 and ABORTED 409, as for Connect
+// clients); before any call: 404 not_found for a path no rule matches, 405 unimplemented with
+// `Allow` for a known path and another method, 415 for a body that is not JSON, 413
+// resource_exhausted past the body limit, 400 invalid_argument for bad JSON or parameters.
+// `x-request-id` (the caller's, or a new one) is passed to the call and returned on every
+// response; `connect-timeout-ms` or `grpc-timeout` becomes the call's deadline.
 //
 // Server-streaming methods answer `application/x-ndjson`: one JSON message per line. An error
 // before the first message is an ordinary error response; an error after it (the status line
@@ -25,11 +30,11 @@ import {
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
-import { pickRequestId, REQUEST_ID_HEADER } from "../api/interceptors.js";
+import { pickRequestId, REQUEST_ID_HEADER, scrub } from "../api/interceptors.js";
 import { PathMatcher, type PathMatch } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { readJsonBody } from "./rest-body.js";
-import { errorJson, errorStatus, RestError, type EdgeError } from "./rest-error.js";
+import { errorObject, errorStatus, RestError, type EdgeError } from "./rest-error.js";
 import { applyPath, applyQuery, messageFromBody } from "./rest-request.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -98,7 +103,7 @@ export function createRestHandler(options: RestOptions): RestHandler {
     serve(req, res, path, q < 0 ? "" : url.slice(q + 1), requestId).catch((err: unknown) => {
       const known = err instanceof RestError || err instanceof ConnectError;
       const error = known ? err : new ConnectError(`internal error (request id ${requestId})`, Code.Internal);
-      if (!known) options.log?.error({ requestId, err }, "REST: unexpected error");
+      if (!known) options.log?.error({ requestId, err: scrub(err) }, "REST: unexpected error");
       sendError(res, error, requestId);
     });
   };
@@ -113,11 +118,11 @@ export function createRestHandler(options: RestOptions): RestHandler {
       throw new RestError(405, Code.Unimplemented, `${method} is not allowed on ${path.slice(0, 256)}; allowed: ${allow}`, { allow });
     }
     const { binding, call } = match.value;
+    const callOptions: CallOptions = { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
     const text = binding.body === undefined ? "" : await readJsonBody(req, maxBodyBytes);
     const input = messageFromBody(binding, text);
     applyPath(binding, match as PathMatch<unknown>, input);
     applyQuery(binding, input, query);
-    const callOptions: CallOptions = { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
     if (binding.method.methodKind === "server_streaming") {
       await stream(res, binding, call, input, callOptions, requestId);
       return;
@@ -149,7 +154,7 @@ async function stream(res: Response, binding: RestBinding, call: Call, input: Me
     } catch (err) {
       if (abort.signal.aborted) return;
       const error = ConnectError.from(err);
-      res.write(`${JSON.stringify({ error: JSON.parse(errorJson(error)) as JsonValue })}\n`);
+      res.write(`${JSON.stringify({ error: errorObject(error) })}\n`);
     }
     res.end();
   } finally {
@@ -225,7 +230,7 @@ function sendError(res: Response, error: EdgeError, requestId: string): void {
     res.end();
     return;
   }
-  const body = errorJson(error);
+  const body = JSON.stringify(errorObject(error));
   res.writeHead(errorStatus(error), {
     ...(error instanceof RestError ? error.headers : {}),
     "content-type": "application/json",
