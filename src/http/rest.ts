@@ -1,7 +1,7 @@
 // REST transcoding: serves every google.api.http rule of the given services as plain HTTP
-// with JSON bodies, generically (no hand-written route per method). Calls go through an
-// in-process Connect router with the same interceptors as the RPC protocols, so request ids,
-// the call log and the mapping of domain errors behave the same on every way in.
+// with JSON bodies, generically (no hand-written route per method). Calls reach the same
+// implementations through the same interceptors as the RPC protocols (see rest-invoke.ts), so
+// request ids, the call log and the mapping of domain errors behave the same on every way in.
 //
 // Responses: 200 with the proto3 JSON of the response message (or of its `response_body`
 // field). Errors: Connect's error JSON {"code","message"} with the HTTP status the Connect
@@ -18,15 +18,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { ScalarType, toJson, type DescField, type DescService, type JsonValue, type Message } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  createClient,
-  createRouterTransport,
-  type CallOptions,
-  type ConnectRouter,
-  type Interceptor,
-} from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
@@ -34,6 +26,7 @@ import { pickRequestId, REQUEST_ID_HEADER, scrub } from "../api/interceptors.js"
 import { PathMatcher, type PathMatch } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { readJsonBody } from "./rest-body.js";
+import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest-invoke.js";
 import { errorObject, errorStatus, RestError, type EdgeError } from "./rest-error.js";
 import { applyPath, applyQuery, messageFromBody } from "./rest-request.js";
 
@@ -63,30 +56,28 @@ export interface RestOptions {
   log?: Logger;
 }
 
-type Call = (input: Message, options: CallOptions) => Promise<Message> | AsyncIterable<Message>;
-
 interface Route {
   binding: RestBinding;
-  call: Call;
+  invoker: MethodInvoker;
 }
 
 export function createRestHandler(options: RestOptions): RestHandler {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const transport = createRouterTransport(options.routes, {
-    router: { interceptors: options.interceptors, shutdownSignal: options.shutdownSignal },
-  });
+  const invokers = collectInvokers(options.routes, { interceptors: options.interceptors, shutdownSignal: options.shutdownSignal });
   const { bindings, skipped } = readBindings(options.services);
   for (const s of skipped) options.log?.debug({ method: `${s.method.parent.typeName}/${s.method.name}`, reason: s.reason }, "REST: skipped");
 
   const matcher = new PathMatcher<Route>();
-  const clients = new Map<DescService, Record<string, Call>>();
   // First path segments the rules use (e.g. "v1"): those paths are ours, 404 included.
   const owned = new Set<string>();
   let ownsEverything = false;
   for (const binding of bindings) {
-    let client = clients.get(binding.service);
-    if (!client) clients.set(binding.service, (client = createClient(binding.service, transport) as unknown as Record<string, Call>));
-    matcher.add(binding.template, { binding, call: client[binding.method.localName]!.bind(client) });
+    const invoker = invokers.get(binding.method);
+    if (!invoker) {
+      options.log?.warn({ method: `${binding.service.typeName}/${binding.method.name}` }, "REST: no implementation registered in routes; rule skipped");
+      continue;
+    }
+    matcher.add(binding.template, { binding, invoker });
     const first = binding.template.segments[0]!;
     if (first.kind === "literal") owned.add(first.value);
     else ownsEverything = true;
@@ -117,17 +108,17 @@ export function createRestHandler(options: RestOptions): RestHandler {
       const allow = [...new Set(matches.map((m) => m.value.binding.httpMethod))].sort().join(", ");
       throw new RestError(405, Code.Unimplemented, `${method} is not allowed on ${path.slice(0, 256)}; allowed: ${allow}`, { allow });
     }
-    const { binding, call } = match.value;
-    const callOptions: CallOptions = { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
+    const { binding, invoker } = match.value;
+    const init: InvokeInit = { requestMethod: method, url: req.url ?? path, header: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
     const text = binding.body === undefined ? "" : await readJsonBody(req, maxBodyBytes);
     const input = messageFromBody(binding, text);
     applyPath(binding, match as PathMatch<unknown>, input);
     applyQuery(binding, input, query);
     if (binding.method.methodKind === "server_streaming") {
-      await stream(res, binding, call, input, callOptions, requestId);
+      await stream(res, binding, invoker, input, init, requestId);
       return;
     }
-    const output = await (call(input, callOptions) as Promise<Message>);
+    const output = await invoker.unary(input, init);
     const body = JSON.stringify(responseJson(binding, output));
     res.writeHead(200, {
       "content-type": "application/json",
@@ -138,12 +129,12 @@ export function createRestHandler(options: RestOptions): RestHandler {
   }
 }
 
-async function stream(res: Response, binding: RestBinding, call: Call, input: Message, callOptions: CallOptions, requestId: string) {
+async function stream(res: Response, binding: RestBinding, invoker: MethodInvoker, input: Message, init: InvokeInit, requestId: string) {
   const abort = new AbortController();
   const onClose = () => abort.abort();
   res.on("close", onClose);
   try {
-    const messages = (call(input, { ...callOptions, signal: abort.signal }) as AsyncIterable<Message>)[Symbol.asyncIterator]();
+    const messages = invoker.serverStream(input, { ...init, signal: abort.signal })[Symbol.asyncIterator]();
     let next = await messages.next();
     res.writeHead(200, { "content-type": "application/x-ndjson", [REQUEST_ID_HEADER]: requestId });
     try {
