@@ -178,6 +178,8 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     const wrongType = await fails(400, "invalid_argument", "GET", "/v1/registries?page_size=many");
     expect(wrongType.json.message).toMatch(/page_size/);
     await fails(400, "invalid_argument", "GET", "/v1/registries?page_size=-1");
+    const twice = await fails(400, "invalid_argument", "GET", "/v1/registries?page_size=1&pageSize=2");
+    expect(twice.json.message).toMatch(/given 2 times/);
     await fails(400, "invalid_argument", "DELETE", `/v1/registries/${MISSING}?force=maybe`);
     const mask = await fails(400, "invalid_argument", "PUT", `/v1/registries/${MISSING}?update_mask=colour`, { name: "x" });
     expect(mask.json.message).toMatch(/update_mask/);

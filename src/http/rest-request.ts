@@ -71,15 +71,17 @@ export function applyPath(binding: RestBinding, match: PathMatch<unknown>, messa
 /** Sets the fields the query string names; `query` is what follows "?". */
 export function applyQuery(binding: RestBinding, message: Message, query: string): void {
   if (query === "") return;
-  const grouped = new Map<string, string[]>();
+  // Grouped by field, so page_size=1&pageSize=2 counts as the same field given twice.
+  const grouped = new Map<string, { key: string; fields: DescField[]; values: string[] }>();
   for (const [key, value] of new URLSearchParams(query)) {
-    const list = grouped.get(key);
-    if (list) list.push(value);
-    else grouped.set(key, [value]);
+    const fields = queryField(binding, key, `query parameter "${key.slice(0, 128)}"`);
+    const name = fields.map((f) => f.name).join(".");
+    const group = grouped.get(name);
+    if (group) group.values.push(value);
+    else grouped.set(name, { key, fields, values: [value] });
   }
-  for (const [key, values] of grouped) {
+  for (const { key, fields, values } of grouped.values()) {
     const what = `query parameter "${key.slice(0, 128)}"`;
-    const fields = queryField(binding, key, what);
     const leaf = fields[fields.length - 1]!;
     let value: JsonValue;
     if (leaf.fieldKind === "list") {
