@@ -51,9 +51,9 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     return r;
   };
 
-  /** registry → namespace → repository → tag, all over REST. */
+  /** registry → namespace → repository → tag, all over REST. REMOTE, because a HOSTED registry only tags pushed manifests. */
   async function tree() {
-    const registry = await ok("POST", "/v1/registries", { name: "local", kind: "REGISTRY_KIND_HOSTED" });
+    const registry = await ok("POST", "/v1/registries", { name: "mirror", kind: "REGISTRY_KIND_REMOTE", url: "http://127.0.0.1:1" });
     const namespace = await ok("POST", "/v1/namespaces", { registryId: registry.id, name: "team" });
     const repository = await ok("POST", "/v1/repositories", { namespace_id: namespace.id, name: "app" });
     const tag = await ok("POST", "/v1/tags", { repositoryId: repository.id, name: "1.0", digest: DIGEST, sizeBytes: "1234" });
@@ -225,6 +225,17 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     await fails(413, "resource_exhausted", "POST", "/v1/registries", body);
     // The server is still fine afterwards.
     await ok("GET", "/v1/registries");
+  });
+
+  it("a custom verb: POST /v1/garbage-collection:run with body \"*\"", async () => {
+    const dry = await ok("POST", "/v1/garbage-collection:run", { dryRun: true });
+    expect(dry.dryRun).toBe(true);
+    // The whole request is the body, so nothing may come from the query.
+    const query = await fails(400, "invalid_argument", "POST", "/v1/garbage-collection:run?dry_run=true", {});
+    expect(query.json.message).toMatch(/the body carries the whole request/);
+    const get = await fails(405, "unimplemented", "GET", "/v1/garbage-collection:run");
+    expect(get.headers.get("allow")).toBe("POST");
+    await fails(404, "not_found", "POST", "/v1/garbage-collection:walk", {});
   });
 
   it("x-request-id is kept or made, and returned on success and on error", async () => {
