@@ -10,6 +10,7 @@ import { connectHandler } from "./connect-adapter.js";
 import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
+import { createRestHandler } from "./rest.js";
 import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 
@@ -35,13 +36,15 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const dependent = apiServices.map((s) => s.typeName);
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
   const probes = healthProbes(options.health);
+  const routes = (router: ConnectRouter) => {
+    apiRoutes(deps)(router);
+    healthRoutes(options.health, { dependent, independent })(router);
+    reflectionRoutes(reflection)(router);
+    options.extraRoutes?.(router);
+  };
+  const rest = createRestHandler({ services: apiServices, routes, interceptors, shutdownSignal: options.shutdownSignal, log: options.log });
   const handler = connectHandler({
-    routes: (router) => {
-      apiRoutes(deps)(router);
-      healthRoutes(options.health, { dependent, independent })(router);
-      reflectionRoutes(reflection)(router);
-      options.extraRoutes?.(router);
-    },
+    routes,
     interceptors,
     // A misspelt field is a mistake to report, not to ignore silently.
     jsonOptions: { ignoreUnknownFields: false },
@@ -49,8 +52,10 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     onHandlerFailure: (procedure, reason) => options.log.error({ procedure, err: reason }, "handler failed"),
     fallback: (req, res) => {
       if (probes(req, res)) return;
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
+      rest(req, res, () => {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
+      });
     },
   });
   const registry = ociHandler({ store: deps.store, content: options.registry.content, log: options.log, limits: options.registry.limits });
