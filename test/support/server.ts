@@ -7,6 +7,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import type { Config } from "../../src/config.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
 import { openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
+import { removeWhenProcessEnds } from "./reaper.js";
 
 export interface TestServer extends RunningServer {
   kind: DatabaseKind;
@@ -38,6 +39,8 @@ export async function startTestServer(
   options: { config?: Partial<Config> } & StartOptions = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "artifact-test-"));
+  // stop() removes it; this covers a worker killed before stop() runs.
+  removeWhenProcessEnds(dataDir);
   const database = options.database ?? (await openTestDatabase(kind));
   const server = await startServer(testConfig(dataDir, options.config), quietLog, { ...options, database });
   return {
