@@ -58,7 +58,13 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       });
     },
   });
-  const registry = ociHandler({ store: deps.store, content: options.registry.content, log: options.log, limits: options.registry.limits });
+  const registry = ociHandler({
+    store: deps.store,
+    content: options.registry.content,
+    log: options.log,
+    limits: options.registry.limits,
+    upstreams: deps.upstreams,
+  });
   return {
     handler: (req, res) => {
       const url = req.url ?? "";

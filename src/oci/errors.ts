@@ -1,6 +1,6 @@
-// The OCI edge of the domain errors: one table to the spec's error codes and statuses, and the
-// JSON error body (distribution-spec §Error Codes). Unexpected errors become UNKNOWN with only
-// a request id; the details go to the log.
+// The OCI edge of the domain errors: one table from (kind, reason) to the spec's status and code,
+// and the JSON error body (distribution-spec §Error Codes). Unexpected errors become UNKNOWN with
+// only a request id; the details go to the log.
 import type { ErrorKind, ErrorReason } from "../domain/errors.js";
 import { isDomainError } from "../domain/errors.js";
 import { translate } from "../store/pg-errors.js";
@@ -24,64 +24,71 @@ export type OciCode =
   | "UNAVAILABLE"
   | "UNKNOWN";
 
-/** An error the /v2/ API answers as is. */
+/** An error the /v2/ API answers as is, with extra headers when the spec asks for them (416 → Range). */
 export class OciError extends Error {
   constructor(
     readonly status: number,
     readonly code: OciCode,
     message: string,
-    readonly detail?: unknown,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = "OciError";
   }
 }
 
-const BY_REASON: Record<ErrorReason, [number, OciCode]> = {
-  "digest-mismatch": [400, "DIGEST_INVALID"],
-  "size-mismatch": [400, "SIZE_INVALID"],
-  "range-mismatch": [416, "BLOB_UPLOAD_INVALID"],
-  "blob-unknown": [404, "BLOB_UNKNOWN"],
-  "manifest-unknown": [404, "MANIFEST_UNKNOWN"],
-  "manifest-invalid": [400, "MANIFEST_INVALID"],
-  "manifest-blob-unknown": [400, "MANIFEST_BLOB_UNKNOWN"],
-  "upload-unknown": [404, "BLOB_UPLOAD_UNKNOWN"],
-  "name-unknown": [404, "NAME_UNKNOWN"],
-  "tag-invalid": [400, "TAG_INVALID"],
-  "too-large": [413, "SIZE_INVALID"],
-  unsupported: [405, "UNSUPPORTED"],
-};
+type Row = [ErrorKind, ErrorReason | "*", number, OciCode];
 
-const BY_KIND: Record<ErrorKind, [number, OciCode]> = {
-  "invalid-argument": [400, "UNSUPPORTED"],
-  "not-found": [404, "NAME_UNKNOWN"],
-  "already-exists": [409, "UNSUPPORTED"],
-  "failed-precondition": [400, "UNSUPPORTED"],
-  aborted: [409, "UNKNOWN"],
-  "resource-exhausted": [413, "SIZE_INVALID"],
-  unavailable: [503, "UNAVAILABLE"],
-  unimplemented: [405, "UNSUPPORTED"],
-  unauthenticated: [401, "UNAUTHORIZED"],
-  "permission-denied": [403, "DENIED"],
-  "deadline-exceeded": [504, "UNAVAILABLE"],
-  "data-loss": [502, "UNKNOWN"],
-  unknown: [502, "UNKNOWN"],
-};
+// Most specific first: a (kind, reason) row wins over the kind's "*" row. Failures of an upstream
+// (data-loss, unavailable, deadline-exceeded, unknown) are 5xx whatever their reason, so a corrupt
+// upstream blob never reads as the client's DIGEST_INVALID.
+const TABLE: Row[] = [
+  ["invalid-argument", "digest-mismatch", 400, "DIGEST_INVALID"],
+  ["invalid-argument", "size-mismatch", 400, "SIZE_INVALID"],
+  ["invalid-argument", "manifest-invalid", 400, "MANIFEST_INVALID"],
+  ["invalid-argument", "tag-invalid", 400, "TAG_INVALID"],
+  ["invalid-argument", "name-unknown", 400, "NAME_INVALID"],
+  ["invalid-argument", "range-mismatch", 416, "BLOB_UPLOAD_INVALID"],
+  ["invalid-argument", "*", 400, "UNSUPPORTED"],
+  ["failed-precondition", "range-mismatch", 416, "BLOB_UPLOAD_INVALID"],
+  ["failed-precondition", "manifest-blob-unknown", 400, "MANIFEST_BLOB_UNKNOWN"],
+  ["failed-precondition", "unsupported", 405, "UNSUPPORTED"],
+  ["failed-precondition", "*", 400, "UNSUPPORTED"],
+  ["not-found", "blob-unknown", 404, "BLOB_UNKNOWN"],
+  ["not-found", "manifest-unknown", 404, "MANIFEST_UNKNOWN"],
+  ["not-found", "upload-unknown", 404, "BLOB_UPLOAD_UNKNOWN"],
+  ["not-found", "*", 404, "NAME_UNKNOWN"],
+  ["already-exists", "*", 409, "UNSUPPORTED"],
+  ["resource-exhausted", "too-large", 413, "SIZE_INVALID"],
+  ["resource-exhausted", "*", 429, "TOOMANYREQUESTS"],
+  ["unimplemented", "*", 405, "UNSUPPORTED"],
+  ["unauthenticated", "*", 401, "UNAUTHORIZED"],
+  ["permission-denied", "*", 403, "DENIED"],
+  // A collision with a concurrent change (deadlock, serialization): worth a retry, which 503 invites.
+  ["aborted", "*", 503, "UNAVAILABLE"],
+  ["unavailable", "*", 503, "UNAVAILABLE"],
+  ["deadline-exceeded", "*", 504, "UNAVAILABLE"],
+  ["data-loss", "*", 502, "UNKNOWN"],
+  ["unknown", "*", 502, "UNKNOWN"],
+];
+
+function lookup(kind: ErrorKind, reason: ErrorReason | undefined): [number, OciCode] {
+  const row = TABLE.find(([k, r]) => k === kind && r === reason) ?? TABLE.find(([k, r]) => k === kind && r === "*");
+  return row ? [row[2], row[3]] : [500, "UNKNOWN"];
+}
 
 export function toOciError(err: unknown, requestId: string): { error: OciError; unexpected: boolean } {
   if (err instanceof OciError) return { error: err, unexpected: false };
   const known = translate(err);
   if (isDomainError(known)) {
-    const [status, code] = known.reason ? BY_REASON[known.reason] : BY_KIND[known.kind];
-    return { error: new OciError(status, code, known.message), unexpected: false };
+    const [status, code] = lookup(known.kind, known.reason);
+    return { error: new OciError(status, code, known.message), unexpected: status === 500 };
   }
   return { error: new OciError(500, "UNKNOWN", `internal error (request id ${requestId})`), unexpected: true };
 }
 
 export function errorBody(error: OciError): string {
-  return JSON.stringify({
-    errors: [{ code: error.code, message: error.message, ...(error.detail === undefined ? {} : { detail: error.detail }) }],
-  });
+  return JSON.stringify({ errors: [{ code: error.code, message: error.message }] });
 }
 
 export const nameInvalid = (message: string) => new OciError(400, "NAME_INVALID", message);
@@ -89,4 +96,8 @@ export const nameUnknown = (name: string) => new OciError(404, "NAME_UNKNOWN", `
 export const manifestUnknown = (reference: string) => new OciError(404, "MANIFEST_UNKNOWN", `manifest unknown: ${reference}`);
 export const blobUnknown = (digest: string) => new OciError(404, "BLOB_UNKNOWN", `blob unknown to registry: ${digest}`);
 export const digestInvalid = (message: string) => new OciError(400, "DIGEST_INVALID", message);
+export const sizeInvalid = (message: string) => new OciError(400, "SIZE_INVALID", message);
 export const unsupported = (message: string) => new OciError(405, "UNSUPPORTED", message);
+export const badRequest = (message: string) => new OciError(400, "UNSUPPORTED", message);
+export const readOnly = (registry: string) =>
+  unsupported(`registry "${registry}" is REMOTE: it is a read-only pull-through cache of its upstream here; push to a HOSTED registry`);

@@ -4,6 +4,10 @@
 import { checkDigest, checkPathComponent, checkRegistryName, checkRepositoryName, checkTagName } from "../domain/names.js";
 import { digestInvalid, nameInvalid, OciError } from "./errors.js";
 
+// Paths are taken as the client sent them, never normalised: "..", "." and percent-encoded
+// variants are not path components of the grammar, so they are refused (NAME_INVALID) instead of
+// being resolved to some other repository.
+
 export interface ImageName {
   registry: string;
   namespace: string;

@@ -2,6 +2,7 @@
 // driver; a blob row is written only after the bytes are in place and verified, under the
 // digest's shared lock (see digest-locks.ts), so a row never points at missing bytes.
 import { and, eq, lt, sql } from "drizzle-orm";
+import { PgliteDatabase } from "drizzle-orm/pglite";
 import type { ContentDriver, Body } from "../content/driver.js";
 import type { Database } from "../db/database.js";
 import { blobs, repositoryBlobs, uploads } from "../db/schema.js";
@@ -13,6 +14,16 @@ export type UploadRow = typeof uploads.$inferSelect;
 
 export const uploadUnknown = (id: string) =>
   new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
+
+const uploadBusy = (id: string) =>
+  new DomainError("failed-precondition", `blob upload ${id} is being written by another request; ask for its status and continue from there`, {
+    reason: "range-mismatch",
+  });
+
+const offsetMoved = (id: string, offset: number, size: number) =>
+  new DomainError("failed-precondition", `blob upload ${id} holds ${size} bytes; a chunk must start at ${size}, not ${offset}`, {
+    reason: "range-mismatch",
+  });
 
 export class BlobStore {
   constructor(
@@ -84,13 +95,17 @@ export class BlobStore {
   }
 
   /**
-   * Appends to an upload at `offset` (its current size, or the driver refuses with
-   * range-mismatch) and records the new size, so the session survives a restart.
+   * Appends to an upload at `offset` (its current size, or range-mismatch) and records the new
+   * size, so the session survives a restart. One writer per upload at a time: in this process the
+   * content driver serialises appends; across replicas (PostgreSQL) the upload's advisory lock is
+   * held for the append, and a second writer is refused at once rather than queued.
    */
   async append(upload: UploadRow, offset: number, body: Body, maxBytes?: number): Promise<number> {
-    const size = await this.content.append(upload.id, offset, body, maxBytes);
-    await guarded(() => this.db.update(uploads).set({ sizeBytes: size, updateTime: sql`now()` }).where(eq(uploads.id, upload.id)));
-    return size;
+    return this.withUpload(upload.id, offset, async (db) => {
+      const size = await this.content.append(upload.id, offset, body, maxBytes);
+      await db.update(uploads).set({ sizeBytes: size, updateTime: sql`now()` }).where(eq(uploads.id, upload.id));
+      return size;
+    });
   }
 
   /** Verifies and publishes the upload as blob `digest`, readable by the upload's repository. */
@@ -98,6 +113,7 @@ export class BlobStore {
     try {
       return await guarded(() =>
         this.db.transaction(async (tx) => {
+          await lockUpload(tx, upload.id);
           await lockDigestsShared(tx, [digest]);
           const stored = await this.content.commit(upload.id, digest, expectedSize);
           await tx.delete(uploads).where(eq(uploads.id, upload.id));
@@ -118,6 +134,35 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Runs `work` as the upload's only writer, after checking it still holds `offset` bytes. On
+   * PostgreSQL that is a transaction holding the upload's advisory lock (so it holds a pooled
+   * connection while the chunk streams in); the embedded database belongs to this one process,
+   * where the driver's per-upload mutex is enough and no transaction may stay open that long.
+   */
+  private async withUpload<T>(uploadId: string, offset: number, work: (db: Database) => Promise<T>): Promise<T> {
+    if (this.db instanceof PgliteDatabase) {
+      const [row] = await guarded(() => this.db.select({ size: uploads.sizeBytes }).from(uploads).where(eq(uploads.id, uploadId)));
+      if (!row) throw uploadUnknown(uploadId);
+      if (row.size !== offset) throw offsetMoved(uploadId, offset, row.size);
+      return guarded(() => work(this.db));
+    }
+    return guarded(() =>
+      this.db.transaction(async (tx) => {
+        const size = await lockUpload(tx, uploadId);
+        if (size !== offset) throw offsetMoved(uploadId, offset, size);
+        return work(tx);
+      }),
+    );
+  }
+
+  /** Marks a cached blob as used (pull-through), at most one write a minute per blob. */
+  async touch(digest: string): Promise<void> {
+    await guarded(() =>
+      this.db.update(blobs).set({ pushTime: sql`now()` }).where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - interval '1 minute'`)),
+    );
+  }
+
   async cancel(upload: UploadRow): Promise<void> {
     await guarded(() => this.db.delete(uploads).where(eq(uploads.id, upload.id)));
     await this.content.abort(upload.id);
@@ -127,4 +172,18 @@ export class BlobStore {
   async expiredUploads(cutoff: Date, limit: number): Promise<UploadRow[]> {
     return guarded(() => this.db.select().from(uploads).where(lt(uploads.updateTime, cutoff)).limit(limit));
   }
+}
+
+/**
+ * Takes the upload's advisory lock for the transaction without waiting and returns the upload's
+ * recorded size; upload-unknown when the session is gone, busy when another request holds it.
+ */
+async function lockUpload(tx: Database, uploadId: string): Promise<number> {
+  const [row] = await tx
+    .select({ size: uploads.sizeBytes, locked: sql<boolean>`pg_try_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))` })
+    .from(uploads)
+    .where(eq(uploads.id, uploadId));
+  if (!row) throw uploadUnknown(uploadId);
+  if (!row.locked) throw uploadBusy(uploadId);
+  return row.size;
 }

@@ -124,32 +124,42 @@ export class ImageStore {
     const blobDescriptors = [...(manifest.config ? [manifest.config] : []), ...manifest.layers];
     return guarded(() =>
       this.db.transaction(async (tx) => {
+        // Shared with blob commits, exclusive in garbage collection: a blob checked here cannot be
+        // collected before this transaction's references to it are committed (digest-locks.ts).
         await lockDigestsShared(tx, blobDescriptors.map((d) => d.digest));
         const blobDigests = [...new Set(blobDescriptors.map((d) => d.digest))];
         if (blobDigests.length > 0) {
           const present = await tx
-            .select({ digest: repositoryBlobs.digest })
+            .select({ digest: blobs.digest, size: blobs.sizeBytes })
             .from(repositoryBlobs)
+            .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
             .where(and(eq(repositoryBlobs.repositoryId, repositoryId), inArray(repositoryBlobs.digest, blobDigests)));
-          const have = new Set(present.map((r) => r.digest));
-          const missing = blobDigests.find((d) => !have.has(d));
+          const sizes = new Map(present.map((r) => [r.digest, r.size]));
+          const missing = blobDigests.find((d) => !sizes.has(d));
           if (missing) throw blobUnknownInManifest(missing);
-          // Touch: garbage collection's grace period starts again for what this manifest uses.
-          await tx.update(blobs).set({ pushTime: sql`now()` }).where(inArray(blobs.digest, blobDigests));
+          const wrong = blobDescriptors.find((d) => sizes.get(d.digest) !== d.size);
+          if (wrong) {
+            throw new DomainError("invalid-argument", `manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`, {
+              reason: "manifest-invalid",
+            });
+          }
         }
 
         let totalSize = bytes.byteLength + blobDescriptors.reduce((sum, d) => sum + d.size, 0);
-        const childDigests = [...new Set(manifest.manifests.map((d) => d.digest))];
+        const childDigests = [...new Set(manifest.manifests.map((d) => d.digest))].sort();
         if (childDigests.length > 0) {
-          // Touching the children also locks their rows against a concurrent collection.
+          // Children are locked (in digest order: concurrent index pushes cannot deadlock) and
+          // touched, so a collection racing this push re-checks them and keeps them.
           const children = await tx
-            .update(manifests)
-            .set({ pushTime: sql`now()` })
+            .select({ id: manifests.id, digest: manifests.digest, total: manifests.totalSizeBytes })
+            .from(manifests)
             .where(and(eq(manifests.repositoryId, repositoryId), inArray(manifests.digest, childDigests)))
-            .returning({ digest: manifests.digest, total: manifests.totalSizeBytes });
+            .orderBy(asc(manifests.digest))
+            .for("update");
           const have = new Map(children.map((c) => [c.digest, c.total]));
           const missing = childDigests.find((d) => !have.has(d));
           if (missing) throw blobUnknownInManifest(missing);
+          await tx.update(manifests).set({ pushTime: sql`now()` }).where(inArray(manifests.id, children.map((c) => c.id)));
           totalSize = bytes.byteLength + childDigests.reduce((sum, d) => sum + have.get(d)!, 0);
         }
 
@@ -168,28 +178,56 @@ export class ImageStore {
           })
           .onConflictDoUpdate({ target: [manifests.repositoryId, manifests.digest], set: { pushTime: sql`now()` } })
           .returning({ id: manifests.id, inserted: sql<boolean>`(xmax = 0)` });
-        if (stored!.inserted) {
-          const references = [
-            ...(manifest.config ? [{ kind: "config" as const, d: manifest.config }] : []),
-            ...manifest.layers.map((d) => ({ kind: "layer" as const, d })),
-            ...manifest.manifests.map((d) => ({ kind: "manifest" as const, d })),
-          ].map(({ kind, d }, position) => ({
-            manifestId: stored!.id,
-            position,
-            kind,
-            digest: d.digest,
-            mediaType: d.mediaType,
-            sizeBytes: d.size,
-          }));
-          for (let i = 0; i < references.length; i += 500) {
-            await tx.insert(manifestReferences).values(references.slice(i, i + 500));
-          }
-        }
+        if (stored!.inserted) await insertReferences(tx, stored!.id, manifest);
         if (input.tag !== undefined) {
           await upsertTag(tx, { repositoryId, name: input.tag, manifestId: stored!.id, digest, mediaType: manifest.mediaType, sizeBytes: totalSize });
         }
         return { digest, subjectDigest: manifest.subject?.digest };
       }),
+    );
+  }
+
+  /**
+   * Keeps a manifest a pull-through proxy fetched (already verified against its digest) in the
+   * proxied repository. Its blobs need not be cached: they come when they are pulled. Untagged,
+   * it is collected like any other after the grace period of its last use (see touch()).
+   */
+  async cacheManifest(input: { repositoryId: string; digest: string; bytes: Uint8Array; manifest: ParsedManifest }): Promise<void> {
+    const { repositoryId, digest, bytes, manifest } = input;
+    const blobDescriptors = [...(manifest.config ? [manifest.config] : []), ...manifest.layers];
+    const totalSize = bytes.byteLength + [...blobDescriptors, ...manifest.manifests].reduce((sum, d) => sum + d.size, 0);
+    await guarded(() =>
+      this.db.transaction(async (tx) => {
+        const [stored] = await tx
+          .insert(manifests)
+          .values({
+            repositoryId,
+            digest,
+            mediaType: manifest.mediaType,
+            payload: bytes,
+            totalSizeBytes: totalSize,
+            configDigest: manifest.config?.digest,
+            subjectDigest: manifest.subject?.digest,
+            artifactType: effectiveArtifactType(manifest),
+            annotations: manifest.annotations,
+          })
+          .onConflictDoNothing()
+          .returning({ id: manifests.id });
+        if (stored) await insertReferences(tx, stored.id, manifest);
+      }),
+    );
+  }
+
+  /**
+   * Marks a cached manifest as used, so garbage collection keeps it another grace period. At most
+   * one write a minute per manifest, however often it is pulled.
+   */
+  async touch(repositoryId: string, digest: string): Promise<void> {
+    await guarded(() =>
+      this.db
+        .update(manifests)
+        .set({ pushTime: sql`now()` })
+        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest), sql`${manifests.pushTime} < now() - interval '1 minute'`)),
     );
   }
 
@@ -225,8 +263,11 @@ export class ImageStore {
     return rows.map((r) => r.name);
   }
 
-  /** Manifests of the repository whose subject is `digest` (the referrers API). */
-  async referrers(repositoryId: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+  /**
+   * Manifests of the repository whose subject is `digest` (the referrers API), in digest order
+   * after `after`, at most `limit`.
+   */
+  async referrers(repositoryId: string, digest: string, options: { artifactType?: string; after?: string; limit: number }): Promise<Descriptor[]> {
     const rows = await guarded(() =>
       this.db
         .select({
@@ -241,10 +282,12 @@ export class ImageStore {
           and(
             eq(manifests.repositoryId, repositoryId),
             eq(manifests.subjectDigest, digest),
-            artifactType === undefined ? undefined : eq(manifests.artifactType, artifactType),
+            options.artifactType === undefined ? undefined : eq(manifests.artifactType, options.artifactType),
+            options.after === undefined ? undefined : gt(manifests.digest, options.after),
           ),
         )
-        .orderBy(asc(manifests.digest)),
+        .orderBy(asc(manifests.digest))
+        .limit(options.limit),
     );
     return rows.map((r) => ({
       mediaType: r.mediaType,
@@ -255,7 +298,7 @@ export class ImageStore {
     }));
   }
 
-  /** Repositories of HOSTED registries as full names, in (registry, namespace, repository) order. */
+  /** Every repository (HOSTED, and REMOTE ones synced or cached) as full names, in (registry, namespace, repository) order. */
   async catalog(n: number, after?: [string, string, string]): Promise<string[]> {
     const rows = await guarded(() =>
       this.db
@@ -268,6 +311,18 @@ export class ImageStore {
         .limit(n),
     );
     return rows.map((r) => `${r.registry}/${r.namespace}/${r.repository}`);
+  }
+}
+
+/** What a manifest points at: config and layers (blobs), or an index's children (manifests). */
+async function insertReferences(tx: Database, manifestId: string, manifest: ParsedManifest): Promise<void> {
+  const references = [
+    ...(manifest.config ? [{ kind: "config" as const, d: manifest.config }] : []),
+    ...manifest.layers.map((d) => ({ kind: "layer" as const, d })),
+    ...manifest.manifests.map((d) => ({ kind: "manifest" as const, d })),
+  ].map(({ kind, d }, position) => ({ manifestId, position, kind, digest: d.digest, mediaType: d.mediaType, sizeBytes: d.size }));
+  for (let i = 0; i < references.length; i += 500) {
+    await tx.insert(manifestReferences).values(references.slice(i, i + 500));
   }
 }
 

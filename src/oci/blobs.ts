@@ -1,0 +1,49 @@
+// Blobs of HOSTED repositories (and blobs a pull-through proxy has cached): GET/HEAD with
+// ranges and conditional requests, delete.
+import { pipeline } from "node:stream/promises";
+import type { OciDeps } from "./deps.js";
+import { blobUnknown, OciError } from "./errors.js";
+import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
+
+export async function getBlob(deps: OciDeps, req: Request, res: Response, repositoryId: string, digest: string): Promise<void> {
+  const blob = await deps.store.blobs.find(repositoryId, digest);
+  if (!blob) throw blobUnknown(digest);
+  await serveStoredBlob(deps, req, res, digest, blob.size);
+}
+
+/** Headers every blob answer carries: content addressed, so cacheable for good. */
+export function blobHeaders(digest: string): Record<string, string> {
+  return {
+    "content-type": "application/octet-stream",
+    "docker-content-digest": digest,
+    etag: `"${digest}"`,
+    "accept-ranges": "bytes",
+    "cache-control": "max-age=31536000, immutable",
+  };
+}
+
+/** Streams a blob from the content store: whole (200), a range (206), 304, or 416. */
+export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response, digest: string, size: number): Promise<void> {
+  const headers = blobHeaders(digest);
+  if (notModified(req, headers.etag!)) return send(res, 304, { "docker-content-digest": digest, etag: headers.etag! });
+  if (req.method === "HEAD") return send(res, 200, { ...headers, "content-length": size });
+  const range = parseRange(header(req, "range"), size);
+  if (range === "unsatisfiable") {
+    throw new OciError(416, "UNSUPPORTED", `range ${header(req, "range")} is not satisfiable for a blob of ${size} bytes`, {
+      "content-range": `bytes */${size}`,
+    });
+  }
+  const stream = await deps.content.read(digest, range);
+  if (range) {
+    res.writeHead(206, { ...API_VERSION, ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` });
+  } else {
+    res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
+  }
+  await pipeline(stream, res as NodeJS.WritableStream);
+}
+
+/** Unlinks the blob from the repository; the bytes go when garbage collection finds them unused. */
+export async function deleteBlob(deps: OciDeps, res: Response, repositoryId: string, digest: string): Promise<void> {
+  if (!(await deps.store.blobs.unlink(repositoryId, digest))) throw blobUnknown(digest);
+  send(res, 202, { "content-length": 0 });
+}

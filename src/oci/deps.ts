@@ -1,0 +1,21 @@
+// What the registry API needs from the rest of the service.
+import type { Logger } from "pino";
+import type { ContentDriver } from "../content/driver.js";
+import type { RegistryRow, Store } from "../store/index.js";
+import type { UpstreamClient } from "../upstream/client.js";
+
+export interface OciLimits {
+  /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond). */
+  manifestMaxBytes: number;
+  /** Largest blob one upload may carry (413 SIZE_INVALID beyond). */
+  blobMaxBytes: number;
+}
+
+export interface OciDeps {
+  store: Store;
+  content: ContentDriver;
+  log: Logger;
+  limits: OciLimits;
+  /** The upstream client of a REMOTE registry, for the pull-through proxy. */
+  upstreams?: { for(registry: RegistryRow): UpstreamClient };
+}

@@ -1,0 +1,93 @@
+// HTTP details of the registry API: headers every answer carries, request headers read the way
+// the spec (and RFC 9110) mean them, bounded body reads, list paging.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ByteRange } from "../content/driver.js";
+import { badRequest, OciError } from "./errors.js";
+
+export type Request = IncomingMessage | Http2ServerRequest;
+export type Response = ServerResponse | Http2ServerResponse;
+export type Headers = Record<string, string | number>;
+
+export const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
+/** Largest page of tags, repositories or referrers one request returns. */
+export const MAX_LIST = 1000;
+
+export function send(res: Response, status: number, headers: Headers, body?: string | Uint8Array): void {
+  res.writeHead(status, { ...API_VERSION, ...headers });
+  if (body === undefined) res.end();
+  else res.end(body);
+}
+
+export function header(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function contentLength(req: Request): number | undefined {
+  const value = header(req, "content-length");
+  return value === undefined || !/^\d+$/.test(value) ? undefined : Number(value);
+}
+
+/** True when the client already holds `etag` (If-None-Match): the answer is 304 without a body. */
+export function notModified(req: Request, etag: string): boolean {
+  const value = header(req, "if-none-match");
+  if (value === undefined) return false;
+  return value.trim() === "*" || value.split(",").some((v) => v.trim().replace(/^W\//, "") === etag);
+}
+
+/**
+ * `Range: bytes=a-b` (also `a-` and `-n`) against a blob of `size` bytes. Undefined means "send
+ * everything": no Range, or one the server may ignore (RFC 9110 §14.2: other units, several
+ * ranges, a last position before the first). "unsatisfiable" is a 416.
+ */
+export function parseRange(value: string | undefined, size: number): ByteRange | undefined | "unsatisfiable" {
+  if (value === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  if (m[2] !== "" && Number(m[2]) < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  return { start, end: m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1) };
+}
+
+/** A chunk's `Content-Range`: the spec's `start-end`, also RFC 9110's `bytes start-end/total`. */
+export function parseContentRange(value: string): { start: number; end: number } | undefined {
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(value.trim());
+  if (!m || Number(m[2]) < Number(m[1])) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]) };
+}
+
+/** Reads a request body of at most `max` bytes; past that `tooLarge()` is thrown. */
+export async function readLimited(req: Request, max: number, tooLarge: (size: string) => OciError): Promise<Buffer> {
+  const declared = contentLength(req);
+  if (declared !== undefined && declared > max) throw tooLarge(`${declared} bytes`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > max) throw tooLarge(`over ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** `n` of a listing: absent → the cap; a number above the cap → the cap. */
+export function pageSize(q: URLSearchParams): number {
+  const raw = q.get("n");
+  if (raw === null || raw === "") return MAX_LIST;
+  if (!/^\d{1,15}$/.test(raw)) throw badRequest(`n must be a non-negative integer (got ${JSON.stringify(raw.slice(0, 20))})`);
+  return Math.min(Number(raw), MAX_LIST);
+}
+
+/** A page of a listing: what to show, and the `Link` header to the next page when there is one. */
+export function page<T>(rows: T[], n: number, key: (row: T) => string, nextUrl: (last: string) => string): { items: T[]; link?: string } {
+  if (rows.length <= n) return { items: rows };
+  const items = rows.slice(0, n);
+  return { items, link: `<${nextUrl(key(items[items.length - 1]!))}>; rel="next"` };
+}
