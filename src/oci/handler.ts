@@ -27,6 +27,11 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
     api
       .serve(req, res)
       .catch((err: unknown) => {
+        if (res.destroyed || req.socket?.destroyed) {
+          // The client went away (an aborted upload, a cancelled pull): nobody to answer.
+          deps.log.debug({ requestId, err }, "registry client went away");
+          return;
+        }
         if (res.headersSent) {
           // Mid-stream: the status is gone; cutting the connection is the only honest signal left.
           deps.log.warn({ requestId, err }, "registry response cut short");

@@ -132,10 +132,11 @@ export class PullThrough {
     const blob = await upstream.client.getBlob(upstream.path, digest);
     const size = blob.size;
     const verifier = verifyDigest(digest, { size, what: `blob ${digest} of ${upstream.path} from upstream ${upstream.client.host}` });
-    const feeding = pipeline(blob.body, verifier);
-    feeding.catch(() => undefined); // surfaces through the verifier below
+    // Errors (a broken upstream, a digest mismatch) surface through the loop over the verifier below.
+    pipeline(blob.body, verifier).catch(() => undefined);
     const upload = await store.blobs.startUpload(await this.repositoryId(name, image, upstream));
     const toCache = new PassThrough();
+    toCache.on("error", () => undefined); // reported by the append below
     let cacheFailed: unknown;
     const caching = store.blobs
       .append(upload, 0, toCache, limits.blobMaxBytes)
@@ -145,11 +146,20 @@ export class PullThrough {
         toCache.destroy();
       });
     if (res) res.writeHead(200, { "docker-distribution-api-version": "registry/2.0", ...blobHeaders(digest), ...(size === undefined ? {} : { "content-length": size }) });
+    // The client gets each chunk one chunk late: the last one only once the digest is verified,
+    // so a corrupt blob ends short of its Content-Length (an error for any HTTP client), never as
+    // a complete 200 with the wrong bytes.
+    let held: Buffer | undefined;
+    const forward = async (chunk: Buffer) => {
+      if (res && !res.destroyed) await write(res as Writable, chunk);
+    };
     try {
       for await (const chunk of verifier as AsyncIterable<Buffer>) {
         if (cacheFailed === undefined) await write(toCache, chunk);
-        if (res && !res.destroyed) await write(res as Writable, chunk);
+        if (held) await forward(held);
+        held = chunk;
       }
+      if (held) await forward(held);
     } catch (err) {
       toCache.destroy(isDomainError(err) ? err : new Error("upstream read failed"));
       await caching;
