@@ -11,7 +11,7 @@ import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, unique } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
-import { dockerSchema2Image, fileDigest, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
+import { dockerSchema2Image, fileDigest, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { expectOciError, RegistryClient, sha256 } from "./support/registry-client.js";
 import { dockerRef, pullImage, pushImage, skopeoCopy, skopeoInspectRaw, skopeoListTags, type RegistryEndpoint } from "./support/skopeo.js";
@@ -107,6 +107,21 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     expect((await readFile(join(dockerDir, "manifest.json"))).equals(docker.bytes)).toBe(true);
     await expectPulled(dockerDir, docker, "dir");
     expect((await server.store.images.resolve(mirror, "org", "team/docker"))?.upstreamName).toBe("org/team/docker");
+  });
+
+  it("streams a 64 MiB layer through while caching it, and serves it from the cache afterwards", async () => {
+    const big = await multiLayerImage("proxy");
+    await pushImage(big, upstream, "team/big", "1.0");
+    const dir = pullDir();
+    expect((await pullImage(endpoint, `${mirror}/team/big`, "1.0", { dir, transport: "oci" })).digest).toBe(big.digest);
+    await expectPulled(dir, big, "oci");
+    const layer = big.manifests[0]!.layers[1]!;
+    expect(await server.content.stat(layer.digest)).toEqual({ size: layer.size });
+    await withUpstreamDown(async () => {
+      const again = pullDir();
+      expect((await pullImage(endpoint, `${mirror}/team/big`, big.digest, { dir: again, transport: "oci" })).digest).toBe(big.digest);
+      await expectPulled(again, big, "oci");
+    });
   });
 
   it("serves a second pull by digest from the cache with the upstream gone", async () => {
