@@ -1,0 +1,34 @@
+// What a load generator is asked to do and what it reports, whatever tool runs it.
+
+export type Protocol = "connect" | "grpc";
+
+export interface LoadPlan {
+  /** "connect": Connect JSON over HTTP/1.1; "grpc": gRPC (binary) over h2c. */
+  protocol: Protocol;
+  /** e.g. http://127.0.0.1:8080 */
+  baseUrl: string;
+  /** e.g. /artifact.v1.TagService/GetTag */
+  path: string;
+  /** Request bodies, one picked at random per call: JSON text for connect, base64 protobuf for grpc. */
+  bodies: string[];
+  /** Calls in flight at once (closed loop: each starts the next when it ends). */
+  concurrency: number;
+  /** TCP connections (HTTP/2 sessions) the calls share; HTTP/1.1 always uses one per call in flight. */
+  connections: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+}
+
+export interface LoadResult {
+  tool: string;
+  /** Calls that succeeded inside the measured window. */
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Failed calls, warm-up included: any makes the run a failure. */
+  errors: number;
+  /** What the first failure looked like. */
+  firstError?: string;
+}
