@@ -1,6 +1,6 @@
 // The databases a run measures against, as the environment the server process needs:
 // PGlite in a fresh temp DATA_DIR; PostgreSQL at BENCH_DATABASE_URL or a throwaway cluster.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startThrowawayPostgres } from "../test/support/postgres.js";
 
@@ -12,6 +12,8 @@ export interface DatabaseTarget {
   /** For the report; never a password. */
   description: string;
   env: Record<string, string>;
+  /** The PostgreSQL postmaster's pid when it runs here (its backends are its children). */
+  postmasterPid?: number;
   close(): void;
 }
 
@@ -30,6 +32,7 @@ export async function openTarget(kind: DatabaseKind, workDir: string): Promise<D
     kind,
     description: "PostgreSQL (throwaway local cluster, fsync=off, same machine)",
     env: { DATABASE_URL: pg.url, DATA_DIR: workDir },
+    postmasterPid: Number(readFileSync(join(pg.dir, "data", "postmaster.pid"), "utf8").split("\n")[0]),
     close: () => pg.destroy(),
   };
 }

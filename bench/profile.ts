@@ -42,6 +42,7 @@ export function summarizeProfile(file: string, top = 15): string {
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
   const selfByArea = new Map<string, number>();
+  const selfByFunction = new Map<string, number>();
   const inclusive = new Map<string, number>();
   let total = 0;
   let busy = 0;
@@ -53,6 +54,8 @@ export function summarizeProfile(file: string, top = 15): string {
     selfByArea.set(a, (selfByArea.get(a) ?? 0) + dt);
     if (a === "(idle)") return;
     busy += dt;
+    const f = node.callFrame.url ? label(node.callFrame) : `${node.callFrame.functionName || "(anonymous)"} [native]`;
+    selfByFunction.set(f, (selfByFunction.get(f) ?? 0) + dt);
     const seen = new Set<string>();
     for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
       const frame = byId.get(n)!.callFrame;
@@ -70,6 +73,8 @@ export function summarizeProfile(file: string, top = 15): string {
   for (const [a, ms] of [...selfByArea].filter(([a]) => a !== "(idle)").sort((x, y) => y[1] - x[1]).slice(0, top)) {
     lines.push(`  ${pct(ms, busy)}  ${a}`);
   }
+  lines.push("functions by self time (% of busy):");
+  for (const [f, ms] of [...selfByFunction].sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`  ${pct(ms, busy)}  ${f}`);
   lines.push("functions by time including callees (% of busy):");
   for (const [f, ms] of [...inclusive].sort((x, y) => y[1] - x[1]).slice(0, top * 2)) lines.push(`  ${pct(ms, busy)}  ${f}`);
   return lines.join("\n");

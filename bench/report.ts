@@ -60,16 +60,24 @@ function ratio(row: Row, rows: Row[]): number | undefined {
   return row.result.rps / ceiling.result.rps;
 }
 
+/** CPU time per successful call: server process, and the database's processes when they are known. */
+function cpuPerCall(row: Row): string {
+  if (failed(row.result)) return "–";
+  const ms = (pct: number) => (pct / 100 / row.result.rps) * 1000;
+  const server = fmt(ms(row.cpu.serverPct), 3);
+  return Number.isFinite(row.cpu.databasePct) ? `${server} + ${fmt(ms(row.cpu.databasePct), 3)}` : server;
+}
+
 export function renderSection(section: Section, info: RunInfo): string {
   const lines = [`## ${section.title}`, "", ...section.notes.map((n) => `- ${n}`), ""];
-  lines.push("| protocol | call | req/s | p50 ms | p99 ms | errors | × ceiling | server CPU | machine CPU | busy before | client |");
-  lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+  lines.push("| protocol | call | req/s | p50 ms | p99 ms | errors | × ceiling | CPU ms/call server + db | server CPU | machine CPU | busy before |");
+  lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const row of section.rows) {
     const r = row.result;
     const bad = failed(r);
     const x = ratio(row, section.rows);
     lines.push(
-      `| ${PROTOCOL_LABEL[row.protocol]} | ${row.call} | ${bad ? "**FAILED**" : fmt(r.rps, 0)}${row.spread.length > 1 ? ` (${fmt(row.spread[0]!, 0)}–${fmt(row.spread.at(-1)!, 0)})` : ""} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${x === undefined ? "–" : x.toFixed(2)} | ${fmt(row.cpu.serverPct, 0)}% | ${fmt(row.cpu.machinePct, 0)}% | ${fmt(row.background, 0)}% | ${r.tool} |`,
+      `| ${PROTOCOL_LABEL[row.protocol]} | ${row.call} | ${bad ? "**FAILED**" : fmt(r.rps, 0)}${row.spread.length > 1 ? ` (${fmt(row.spread[0]!, 0)}–${fmt(row.spread.at(-1)!, 0)})` : ""} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${x === undefined ? "–" : x.toFixed(2)} | ${cpuPerCall(row)} | ${fmt(row.cpu.serverPct, 0)}% | ${fmt(row.cpu.machinePct, 0)}% | ${fmt(row.background, 0)}% |`,
     );
   }
   const failures = section.rows.filter((r) => failed(r.result));
@@ -102,7 +110,8 @@ export function renderReport(sections: Section[], info: RunInfo): string {
     ...info.settings.map((s) => `- ${s}`),
     "- ceiling: `bench.v1.CeilingService/GetTag`, same request and response messages as TagService.GetTag, same listener, adapter and interceptors (log line included), no database; × ceiling compares with the ceiling of the same protocol.",
     "- a row with any error (warm-up included) is FAILED, not fast.",
-    "- server CPU: the server process, % of one core (its JavaScript runs on one thread, so ~100% means it is the bottleneck). machine CPU: all cores during the row. busy before: all cores in the second before the row, while the bench sent nothing — other work on the machine; a row with a high figure there is skewed.",
+    "- CPU ms/call: CPU time of the server process (+ PostgreSQL's processes, when local) per successful call; other load on the machine disturbs it least. PGlite runs inside the server process.",
+    "- server CPU: the server process, % of one core (its JavaScript runs on one thread; GC and I/O threads can push it a little past 100%); near 100% means the server is the bottleneck. machine CPU: all cores during the row. busy before: all cores in the second before the row, while the bench sent nothing, i.e. other work on the machine; a row with a high figure there is skewed.",
   ];
   return [head.join("\n"), ...sections.map((s) => renderSection(s, info))].join("\n\n") + "\n";
 }

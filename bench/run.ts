@@ -1,16 +1,16 @@
 // npm run bench [-- --help]: for each database, start the server in its own process, seed it
 // through the API, drive each call over each protocol from another process, print and save a
 // markdown report. Exits 1 when any row had errors.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { backgroundBusyPct, measureCpu } from "./cpu.js";
-import { DATABASE_KINDS, openTarget, type DatabaseKind } from "./databases.js";
+import { DATABASE_KINDS, openTarget, type DatabaseKind, type DatabaseTarget } from "./databases.js";
 import { runLoad, wrkAvailable, type ClientChoice, type Protocol } from "./load/index.js";
 import { summarizeProfile } from "./profile.js";
 import { failed, renderReport, renderSection, toRow, type Row, type Run, type RunInfo, type Section } from "./report.js";
-import { buildScenarios, encodeBodies, pathOf, SCENARIO_NAMES, verify, type Scenario, type ScenarioName } from "./scenarios.js";
+import { buildScenarios, encodeBodies, pathOf, SCENARIO_NAMES, DEFAULT_SCENARIOS, verify, type Scenario, type ScenarioName } from "./scenarios.js";
 import { seedTags } from "./seed.js";
 import { startBenchServer, type BenchServer } from "./server-process.js";
 
@@ -18,6 +18,7 @@ const HELP = `usage: npm run bench -- [options]   (each option also as the envir
   --db LIST            pglite,postgres                 BENCH_DB
   --protocols LIST     connect,grpc                    BENCH_PROTOCOLS
   --calls LIST         ceiling,GetTag,ListTags         BENCH_CALLS
+                       (+ diagnostics: GetTag's query run other ways, see bench/diagnostics.ts)
   --duration S         measured seconds per row (10)   BENCH_DURATION
   --rounds N           run every row N times, report the median (1)  BENCH_ROUNDS
   --warmup S           warm-up seconds per row (2)     BENCH_WARMUP
@@ -59,8 +60,8 @@ if (args.help) {
 
 const setting = (flag: keyof typeof args, env: string, fallback: string): string =>
   (args[flag] as string | undefined) ?? process.env[env] ?? fallback;
-function list<T extends string>(flag: keyof typeof args, env: string, allowed: readonly T[]): T[] {
-  const items = setting(flag, env, allowed.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+function list<T extends string>(flag: keyof typeof args, env: string, allowed: readonly T[], defaults: readonly T[] = allowed): T[] {
+  const items = setting(flag, env, defaults.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
   for (const item of items) if (!allowed.includes(item as T)) usage(`--${flag}: "${item}" is not one of ${allowed.join(", ")}`);
   return items as T[];
 }
@@ -77,7 +78,7 @@ function usage(message: string): never {
 
 const databases = list<DatabaseKind>("db", "BENCH_DB", DATABASE_KINDS);
 const protocols = list<Protocol>("protocols", "BENCH_PROTOCOLS", ["connect", "grpc"]);
-const calls = list<ScenarioName>("calls", "BENCH_CALLS", SCENARIO_NAMES);
+const calls = list<ScenarioName>("calls", "BENCH_CALLS", SCENARIO_NAMES, DEFAULT_SCENARIOS);
 const durationSeconds = number("duration", "BENCH_DURATION", 10, 1);
 const rounds = Math.floor(number("rounds", "BENCH_ROUNDS", 1, 1));
 const warmupSeconds = number("warmup", "BENCH_WARMUP", 2, 0);
@@ -112,6 +113,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const clientFor = (p: Protocol) => (p === "connect" && client === "auto" && wrkAvailable() ? "wrk" : "node");
 
@@ -126,7 +135,11 @@ async function benchDatabase(kind: DatabaseKind, workDir: string, info: RunInfo)
       const rows = await using(
         () => startBenchServer({ env, logFile }),
         (server) => server.stop(),
-        (server) => benchServer(kind, server, workDir),
+        (server) =>
+          benchServer(kind, server, target, workDir).catch((err: unknown) => {
+            say(`${kind}: failed; the server's last log lines:\n${tail(logFile, 15)}`);
+            throw err;
+          }),
       );
       const section: Section = {
         title: kind === "pglite" ? "PGlite" : "PostgreSQL",
@@ -140,7 +153,7 @@ async function benchDatabase(kind: DatabaseKind, workDir: string, info: RunInfo)
   );
 }
 
-async function benchServer(kind: DatabaseKind, server: BenchServer, workDir: string): Promise<{ rows: Row[]; seedNote: string }> {
+async function benchServer(kind: DatabaseKind, server: BenchServer, target: DatabaseTarget, workDir: string): Promise<{ rows: Row[]; seedNote: string }> {
   say(`${kind}: seeding ${tagCount} tags through the API`);
   const seed = await seedTags(server.grpcUrl, tagCount, [deepPage]);
   say(`${kind}: seeded in ${seed.seconds.toFixed(1)} s`);
@@ -165,7 +178,7 @@ async function benchServer(kind: DatabaseKind, server: BenchServer, workDir: str
         };
         const background = await backgroundBusyPct();
         say(`${kind}: ${protocol} ${scenario.name}${rounds > 1 ? ` round ${round}/${rounds}` : ""} (${warmupSeconds}+${durationSeconds} s, ${clientFor(protocol)}; machine ${background.toFixed(0)}% busy before)`);
-        const load = () => measureCpu(server.pid, () => runLoad(plan, workDir, client));
+        const load = () => measureCpu(server.pid, target.postmasterPid, () => runLoad(plan, workDir, client));
         let profileFile: string | undefined;
         if (profileDir) {
           mkdirSync(profileDir, { recursive: true });

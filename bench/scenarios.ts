@@ -4,7 +4,7 @@ import { create, toBinary, toJsonString, type DescMethodUnary, type DescMessage,
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GetTagRequestSchema, ListTagsRequestSchema, TagService, type ListTagsResponse, type Tag } from "../gen/artifact/v1/tag_pb.js";
-import { ceilingGetTag } from "./ceiling.js";
+import { ceilingGetTag, diagnosticMethods, DIAGNOSTIC_METHODS } from "./services.js";
 import type { Protocol } from "./load/index.js";
 import { PAGE_SIZE, type Seeded } from "./seed.js";
 
@@ -17,7 +17,9 @@ export interface Scenario {
   check(request: MessageShape<DescMessage>, response: MessageShape<DescMessage>): string | undefined;
 }
 
-export const SCENARIO_NAMES = ["ceiling", "GetTag", "ListTags"] as const;
+/** "diagnostics": GetTag's query run other ways (bench/diagnostics.ts), not in a default run. */
+export const SCENARIO_NAMES = ["ceiling", "GetTag", "ListTags", "diagnostics"] as const;
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ["ceiling", "GetTag", "ListTags"];
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export function buildScenarios(seed: Seeded, which: readonly ScenarioName[], deepPage: number): Scenario[] {
@@ -40,6 +42,16 @@ export function buildScenarios(seed: Seeded, which: readonly ScenarioName[], dee
       requests: getRequests,
       check: (req, res) => ((res as Tag).id === (req as unknown as { id: string }).id ? undefined : "GetTag returned another tag"),
     });
+  }
+  if (which.includes("diagnostics")) {
+    for (const name of DIAGNOSTIC_METHODS) {
+      scenarios.push({
+        name: `diag ${name}`,
+        method: diagnosticMethods[name] as DescMethodUnary,
+        requests: getRequests,
+        check: (req, res) => ((res as Tag).id === (req as unknown as { id: string }).id ? undefined : `${name} returned another tag`),
+      });
+    }
   }
   if (which.includes("ListTags")) {
     for (const page of [1, deepPage]) {

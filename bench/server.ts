@@ -1,12 +1,14 @@
-// The server under test, in its own process: the real startServer with the ceiling route
-// added. Configured through the environment like the product (src/config.ts); talks to its
+// The server under test, in its own process: the real startServer with the bench-only routes
+// (ceiling, diagnostics) added. Configured through the environment like the product (src/config.ts); talks to its
 // parent over IPC: "ready" with the ports, CPU profiles on request, a clean stop.
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import type { DatabaseHandle } from "../src/db/database.js";
 import { ceilingRoutes } from "./ceiling.js";
+import { diagnosticRoutes } from "./diagnostics.js";
 
 export type ToServer = { type: "profile-start" } | { type: "profile-stop"; file: string } | { type: "stop" };
 export type FromServer =
@@ -20,7 +22,15 @@ const send = (message: FromServer) => process.send?.(message);
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  const server = await startServer(config, log, { extraRoutes: ceilingRoutes });
+  let database: DatabaseHandle | undefined;
+  const diagnostics = diagnosticRoutes(() => database!);
+  const server = await startServer(config, log, {
+    extraRoutes: (router) => {
+      ceilingRoutes(router);
+      diagnostics(router);
+    },
+  });
+  database = server.database;
   let profiler: Session | undefined;
 
   const stop = async () => {
