@@ -25,7 +25,7 @@ function area(frame: CallFrame): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
   if (url.startsWith("node:")) return "node internals";
-  const own = /\/(src|gen|bench)\/(.*)$/.exec(url);
+  const own = /.*\/(src|gen|bench)\/(.*)$/.exec(url);
   if (own) return own[1] === "src" ? `src/${own[2]!.split("/")[0]}` : own[1]!;
   return url;
 }

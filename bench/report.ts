@@ -109,7 +109,7 @@ export function renderReport(sections: Section[], info: RunInfo): string {
     "",
     ...info.settings.map((s) => `- ${s}`),
     "- ceiling: `bench.v1.CeilingService/GetTag`, same request and response messages as TagService.GetTag, same listener, adapter and interceptors (log line included), no database; × ceiling compares with the ceiling of the same protocol.",
-    "- a row with any error (warm-up included) is FAILED, not fast.",
+    "- a row with any error (warm-up included; a call slower than the timeout counts as one) is FAILED, not fast.",
     "- CPU ms/call: CPU time of the server process (+ PostgreSQL's processes, when local) per successful call; other load on the machine disturbs it least. PGlite runs inside the server process.",
     "- server CPU: the server process, % of one core (its JavaScript runs on one thread; GC and I/O threads can push it a little past 100%); near 100% means the server is the bottleneck. machine CPU: all cores during the row. busy before: all cores in the second before the row, while the bench sent nothing, i.e. other work on the machine; a row with a high figure there is skewed.",
   ];

@@ -22,6 +22,7 @@ const HELP = `usage: npm run bench -- [options]   (each option also as the envir
   --duration S         measured seconds per row (10)   BENCH_DURATION
   --rounds N           run every row N times, report the median (1)  BENCH_ROUNDS
   --warmup S           warm-up seconds per row (2)     BENCH_WARMUP
+  --timeout S          a slower call is an error (5)   BENCH_TIMEOUT
   --concurrency N      calls in flight (32)            BENCH_CONCURRENCY
   --connections N      HTTP/2 sessions for gRPC (4)    BENCH_CONNECTIONS
   --tags N             tags seeded (10000)             BENCH_TAGS
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     duration: { type: "string" },
     rounds: { type: "string" },
     warmup: { type: "string" },
+    timeout: { type: "string" },
     concurrency: { type: "string" },
     connections: { type: "string" },
     tags: { type: "string" },
@@ -82,6 +84,7 @@ const calls = list<ScenarioName>("calls", "BENCH_CALLS", SCENARIO_NAMES, DEFAULT
 const durationSeconds = number("duration", "BENCH_DURATION", 10, 1);
 const rounds = Math.floor(number("rounds", "BENCH_ROUNDS", 1, 1));
 const warmupSeconds = number("warmup", "BENCH_WARMUP", 2, 0);
+const timeoutSeconds = number("timeout", "BENCH_TIMEOUT", 5, 0.1);
 const concurrency = Math.floor(number("concurrency", "BENCH_CONCURRENCY", 32, 1));
 const connections = Math.floor(number("connections", "BENCH_CONNECTIONS", 4, 1));
 const tagCount = Math.floor(number("tags", "BENCH_TAGS", 10_000, 200));
@@ -173,6 +176,7 @@ async function benchServer(kind: DatabaseKind, server: BenchServer, target: Data
           bodies: encodeBodies(scenario, protocol),
           concurrency,
           connections,
+          timeoutSeconds,
           warmupSeconds,
           durationSeconds,
         };
@@ -204,7 +208,7 @@ async function main(): Promise<number> {
   const info: RunInfo = {
     targetRatio: TARGET_RATIO,
     settings: [
-      `${warmupSeconds} s warm-up + ${durationSeconds} s measured per row${rounds > 1 ? `, ${rounds} rounds (rows in turn; the round with the median req/s is shown, errors of all rounds count)` : ""}, ${concurrency} calls in flight (closed loop); gRPC over ${connections} HTTP/2 connections, Connect over ${concurrency} HTTP/1.1 keep-alive connections`,
+      `${warmupSeconds} s warm-up + ${durationSeconds} s measured per row${rounds > 1 ? `, ${rounds} rounds (rows in turn; the round with the median req/s is shown, errors of all rounds count)` : ""}, ${concurrency} calls in flight (closed loop), a call slower than ${timeoutSeconds} s is an error; gRPC over ${connections} HTTP/2 connections, Connect over ${concurrency} HTTP/1.1 keep-alive connections`,
       `clients: Connect JSON by ${clientFor("connect") === "wrk" ? "wrk (C)" : "the Node worker"}, gRPC by the Node http2 worker (bench/load/node-worker.ts), each in its own process`,
       `server: bench/server.ts (startServer + ceiling route), LOG_LEVEL=${logLevel} (log to a file), DB_POOL_MAX=${poolMax}`,
     ],

@@ -134,6 +134,7 @@ export function runPlan(plan: LoadPlan): Promise<LoadResult> {
       caller.call(bodies[Math.floor(Math.random() * bodies.length)]!, (outcome) => {
         inFlight--;
         const t1 = performance.now();
+        if (outcome.ok && t1 - t0 > plan.timeoutSeconds * 1000) outcome = { ok: false, error: `slower than ${plan.timeoutSeconds} s` };
         if (!outcome.ok) {
           errors++;
           firstError ??= outcome.error;

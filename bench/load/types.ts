@@ -15,6 +15,8 @@ export interface LoadPlan {
   concurrency: number;
   /** TCP connections (HTTP/2 sessions) the calls share; HTTP/1.1 always uses one per call in flight. */
   connections: number;
+  /** A call slower than this is an error (as wrk counts its timeouts). */
+  timeoutSeconds: number;
   warmupSeconds: number;
   durationSeconds: number;
 }

@@ -68,7 +68,7 @@ interface WrkFigures {
 }
 
 async function wrk(plan: LoadPlan, script: string, seconds: number, threads: number): Promise<WrkFigures> {
-  const args = ["-t", String(threads), "-c", String(plan.concurrency), "-d", `${seconds}s`, "--timeout", "5s", "-s", script, new URL(plan.path, plan.baseUrl).href];
+  const args = ["-t", String(threads), "-c", String(plan.concurrency), "-d", `${seconds}s`, "--timeout", `${plan.timeoutSeconds}s`, "-s", script, new URL(plan.path, plan.baseUrl).href];
   const { stdout } = await run("wrk", args, { maxBuffer: 1 << 20 });
   const line = stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));
   if (!line) throw new Error(`wrk printed no figures:\n${stdout}`);
@@ -86,7 +86,7 @@ export async function runWrk(plan: LoadPlan, workDir: string, threads = 1): Prom
   const kinds = [
     [f.status + (warm?.status ?? 0), "non-200 answers"],
     [f.socket + (warm?.socket ?? 0), "socket errors"],
-    [f.timeout + (warm?.timeout ?? 0), "timeouts (5 s)"],
+    [f.timeout + (warm?.timeout ?? 0), `calls slower than ${plan.timeoutSeconds} s`],
   ] as const;
   return {
     tool: `wrk -t${threads}`,
