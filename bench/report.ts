@@ -52,7 +52,7 @@ export interface RunInfo {
 export const failed = (r: LoadResult) => r.errors > 0 || r.requests === 0;
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
-const PROTOCOL_LABEL: Record<Protocol, string> = { connect: "Connect JSON, HTTP/1.1", grpc: "gRPC, h2c" };
+const PROTOCOL_LABEL: Record<Protocol, string> = { connect: "Connect JSON, HTTP/1.1", grpc: "gRPC, h2c", http: "REST, HTTP/1.1" };
 
 function ratio(row: Row, rows: Row[]): number | undefined {
   const ceiling = rows.find((r) => r.protocol === row.protocol && r.isCeiling);

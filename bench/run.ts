@@ -10,7 +10,7 @@ import { DATABASE_KINDS, openTarget, type DatabaseKind, type DatabaseTarget } fr
 import { runLoad, wrkAvailable, type ClientChoice, type Protocol } from "./load/index.js";
 import { summarizeProfile } from "./profile.js";
 import { failed, renderReport, renderSection, toRow, type Row, type Run, type RunInfo, type Section } from "./report.js";
-import { buildScenarios, encodeBodies, pathOf, SCENARIO_NAMES, DEFAULT_SCENARIOS, verify, type Scenario, type ScenarioName } from "./scenarios.js";
+import { buildScenarios, encodeRequests, SCENARIO_NAMES, DEFAULT_SCENARIOS, verify, type Scenario, type ScenarioName } from "./scenarios.js";
 import { seedTags } from "./seed.js";
 import { startBenchServer, type BenchServer } from "./server-process.js";
 
@@ -79,7 +79,7 @@ function usage(message: string): never {
 }
 
 const databases = list<DatabaseKind>("db", "BENCH_DB", DATABASE_KINDS);
-const protocols = list<Protocol>("protocols", "BENCH_PROTOCOLS", ["connect", "grpc"]);
+const protocols = list<Exclude<Protocol, "http">>("protocols", "BENCH_PROTOCOLS", ["connect", "grpc"]);
 const calls = list<ScenarioName>("calls", "BENCH_CALLS", SCENARIO_NAMES, DEFAULT_SCENARIOS);
 const durationSeconds = number("duration", "BENCH_DURATION", 10, 1);
 const rounds = Math.floor(number("rounds", "BENCH_ROUNDS", 1, 1));
@@ -172,8 +172,8 @@ async function benchServer(kind: DatabaseKind, server: BenchServer, target: Data
         const plan = {
           protocol,
           baseUrl,
-          path: pathOf(scenario.method),
-          bodies: encodeBodies(scenario, protocol),
+          method: "POST",
+          requests: encodeRequests(scenario, protocol),
           concurrency,
           connections,
           timeoutSeconds,

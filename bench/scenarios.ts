@@ -5,7 +5,7 @@ import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GetTagRequestSchema, ListTagsRequestSchema, TagService, type ListTagsResponse, type Tag } from "../gen/artifact/v1/tag_pb.js";
 import { ceilingGetTag, diagnosticMethods, DIAGNOSTIC_METHODS } from "./services.js";
-import type { Protocol } from "./load/index.js";
+import type { PlannedRequest, Protocol } from "./load/index.js";
 import { PAGE_SIZE, type Seeded } from "./seed.js";
 
 export interface Scenario {
@@ -75,21 +75,25 @@ export function pathOf(method: DescMethodUnary): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-export function encodeBodies(scenario: Scenario, protocol: Protocol): string[] {
+/** The requests as the load generator sends them. (REST will map each to its own path here.) */
+export function encodeRequests(scenario: Scenario, protocol: Protocol): PlannedRequest[] {
+  if (protocol === "http") throw new Error("REST calls are not benchmarked yet");
   const schema = scenario.method.input;
-  return scenario.requests.map((m) =>
-    protocol === "grpc" ? Buffer.from(toBinary(schema, m)).toString("base64") : toJsonString(schema, m),
-  );
+  const path = pathOf(scenario.method);
+  return scenario.requests.map((m) => ({
+    path,
+    body: protocol === "grpc" ? Buffer.from(toBinary(schema, m)).toString("base64") : toJsonString(schema, m),
+  }));
 }
 
-function transportFor(protocol: Protocol, baseUrl: string): Transport {
+function transportFor(protocol: Exclude<Protocol, "http">, baseUrl: string): Transport {
   return protocol === "grpc"
     ? createGrpcTransport({ baseUrl })
     : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
 }
 
 /** One real call over the protocol under test, checked; throws when the answer is wrong. */
-export async function verify(scenario: Scenario, protocol: Protocol, baseUrl: string): Promise<void> {
+export async function verify(scenario: Scenario, protocol: Exclude<Protocol, "http">, baseUrl: string): Promise<void> {
   const request = scenario.requests[0]!;
   const res = await transportFor(protocol, baseUrl).unary(scenario.method, undefined, 10_000, undefined, request);
   const problem = scenario.check(request, res.message);

@@ -1,5 +1,5 @@
-// Runs one load plan in a process of its own (never the server's): wrk for Connect over
-// HTTP/1.1 when installed, the Node worker for gRPC (and for Connect without wrk).
+// Runs one load plan in a process of its own (never the server's): wrk for HTTP/1.1 (Connect,
+// REST) when installed, the Node worker for gRPC (and for HTTP/1.1 without wrk).
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import type { LoadPlan, LoadResult } from "./types.js";
 import { hasWrk, runWrk } from "./wrk.js";
 
-export type { LoadPlan, LoadResult, Protocol } from "./types.js";
+export type { LoadPlan, LoadResult, PlannedRequest, Protocol } from "./types.js";
 
 export type ClientChoice = "auto" | "node";
 
@@ -26,7 +26,7 @@ let wrkPresent: boolean | undefined;
 
 export async function runLoad(plan: LoadPlan, workDir: string, client: ClientChoice = "auto"): Promise<LoadResult> {
   wrkPresent ??= hasWrk();
-  if (plan.protocol === "connect" && client === "auto" && wrkPresent) return runWrk(plan, workDir);
+  if (plan.protocol !== "grpc" && client === "auto" && wrkPresent) return runWrk(plan, workDir);
   return runNodeWorker(plan, workDir);
 }
 

@@ -1,14 +1,15 @@
 // A closed-loop load generator in its own process: `node --import tsx node-worker.ts plan.json`
 // prints one LoadResult as JSON. gRPC is spoken over node:http2 directly (length-prefixed
 // frames, grpc-status from the trailers) rather than through a client library, so the client
-// costs as little CPU as Node allows; Connect JSON over HTTP/1.1 is the fallback when wrk is absent.
+// costs as little CPU as Node allows; HTTP/1.1 (Connect JSON, REST) is the fallback when wrk is absent.
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import type { LoadPlan, LoadResult } from "./types.js";
 
 type Outcome = { ok: true } | { ok: false; error: string };
-type Call = (body: Buffer, done: (outcome: Outcome) => void) => void;
+type Encoded = { path: string; body: Buffer };
+type Call = (request: Encoded, done: (outcome: Outcome) => void) => void;
 
 /** gRPC wire format: 1 byte "compressed" flag, 4 bytes big-endian length, the message. */
 export function grpcFrame(message: Uint8Array): Buffer {
@@ -25,13 +26,7 @@ function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
     return session;
   });
   let next = 0;
-  const headers = {
-    ":method": "POST",
-    ":path": plan.path,
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-  };
-  const call: Call = (body, done) => {
+  const call: Call = ({ path, body }, done) => {
     const session = sessions[next++ % sessions.length]!;
     let grpcStatus: string | undefined;
     let grpcMessage: string | undefined;
@@ -43,7 +38,7 @@ function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
         done(outcome);
       }
     };
-    const stream = session.request(headers);
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers" });
     stream.on("response", (h) => {
       httpStatus = Number(h[":status"]);
       // A "trailers-only" answer (most errors) puts the status in the headers.
@@ -70,17 +65,15 @@ function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
   return { call, close: () => sessions.forEach((s) => s.close()) };
 }
 
-function connectCaller(plan: LoadPlan): { call: Call; close(): void } {
+function http1Caller(plan: LoadPlan): { call: Call; close(): void } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: plan.concurrency });
-  const url = new URL(plan.path, plan.baseUrl);
-  const call: Call = (body, done) => {
+  const base: Record<string, string> = plan.protocol === "connect" ? { "connect-protocol-version": "1" } : {};
+  const call: Call = ({ path, body }, done) => {
+    const headers: Record<string, string | number> = { ...base };
+    if (body.length > 0) Object.assign(headers, { "content-type": "application/json", "content-length": body.length });
     const req = http.request(
-      url,
-      {
-        method: "POST",
-        agent,
-        headers: { "content-type": "application/json", "connect-protocol-version": "1", "content-length": body.length },
-      },
+      new URL(path, plan.baseUrl),
+      { method: plan.method, agent, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => res.statusCode !== 200 && chunks.push(c));
@@ -90,17 +83,17 @@ function connectCaller(plan: LoadPlan): { call: Call; close(): void } {
       },
     );
     req.on("error", (err) => done({ ok: false, error: `request: ${err.message}` }));
-    req.end(body);
+    req.end(body.length > 0 ? body : undefined);
   };
   return { call, close: () => agent.destroy() };
 }
 
 export function runPlan(plan: LoadPlan): Promise<LoadResult> {
-  const bodies =
-    plan.protocol === "grpc"
-      ? plan.bodies.map((b) => grpcFrame(Buffer.from(b, "base64")))
-      : plan.bodies.map((b) => Buffer.from(b, "utf8"));
-  const caller = plan.protocol === "grpc" ? grpcCaller(plan) : connectCaller(plan);
+  const requests: Encoded[] = plan.requests.map(({ path, body }) => ({
+    path,
+    body: plan.protocol === "grpc" ? grpcFrame(Buffer.from(body, "base64")) : Buffer.from(body, "utf8"),
+  }));
+  const caller = plan.protocol === "grpc" ? grpcCaller(plan) : http1Caller(plan);
   const started = performance.now();
   const measureFrom = started + plan.warmupSeconds * 1000;
   const stopAt = measureFrom + plan.durationSeconds * 1000;
@@ -131,7 +124,7 @@ export function runPlan(plan: LoadPlan): Promise<LoadResult> {
       }
       inFlight++;
       const t0 = performance.now();
-      caller.call(bodies[Math.floor(Math.random() * bodies.length)]!, (outcome) => {
+      caller.call(requests[Math.floor(Math.random() * requests.length)]!, (outcome) => {
         inFlight--;
         const t1 = performance.now();
         if (outcome.ok && t1 - t0 > plan.timeoutSeconds * 1000) outcome = { ok: false, error: `slower than ${plan.timeoutSeconds} s` };

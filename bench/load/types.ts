@@ -1,16 +1,23 @@
 // What a load generator is asked to do and what it reports, whatever tool runs it.
 
-export type Protocol = "connect" | "grpc";
+/** connect: Connect JSON over HTTP/1.1; grpc: gRPC (binary) over h2c; http: plain HTTP/1.1 (REST). */
+export type Protocol = "connect" | "grpc" | "http";
+
+export interface PlannedRequest {
+  /** e.g. /artifact.v1.TagService/GetTag, or /v1/tags/{id} for REST */
+  path: string;
+  /** JSON text (connect, http), base64 protobuf (grpc), "" for none. */
+  body: string;
+}
 
 export interface LoadPlan {
-  /** "connect": Connect JSON over HTTP/1.1; "grpc": gRPC (binary) over h2c. */
   protocol: Protocol;
   /** e.g. http://127.0.0.1:8080 */
   baseUrl: string;
-  /** e.g. /artifact.v1.TagService/GetTag */
-  path: string;
-  /** Request bodies, one picked at random per call: JSON text for connect, base64 protobuf for grpc. */
-  bodies: string[];
+  /** POST for connect and grpc; any for http. */
+  method: string;
+  /** One picked at random per call. */
+  requests: PlannedRequest[];
   /** Calls in flight at once (closed loop: each starts the next when it ends). */
   concurrency: number;
   /** TCP connections (HTTP/2 sessions) the calls share; HTTP/1.1 always uses one per call in flight. */

@@ -1,6 +1,6 @@
-// Connect JSON over HTTP/1.1 with wrk (Debian package `wrk`): C, event-driven, so the client
-// takes little of the CPU the server needs. A generated Lua script posts a random body per call
-// and prints the figures as one JSON line.
+// HTTP/1.1 calls (Connect JSON, REST) with wrk (Debian package `wrk`): C, event-driven, so the
+// client takes little of the CPU the server needs. A generated Lua script sends a random one of
+// the planned requests per call and prints the figures as one JSON line.
 import { execFile, execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,16 +21,18 @@ export function hasWrk(): boolean {
 
 function luaScript(plan: LoadPlan): string {
   // JSON string escapes of ASCII text are valid Lua string escapes.
-  const bodies = plan.bodies.map((b) => JSON.stringify(b)).join(",\n");
+  const requests = plan.requests.map((r) => `{${JSON.stringify(r.path)}, ${r.body === "" ? "nil" : JSON.stringify(r.body)}}`).join(",\n");
+  const headers = [
+    plan.requests.some((r) => r.body !== "") ? `wrk.headers["Content-Type"] = "application/json"` : "",
+    plan.protocol === "connect" ? `wrk.headers["Connect-Protocol-Version"] = "1"` : "",
+  ].join("\n");
   return `
-local bodies = {
-${bodies}
+local requests = {
+${requests}
 }
-local n = #bodies
-local path = ${JSON.stringify(plan.path)}
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Connect-Protocol-Version"] = "1"
+local n = #requests
+wrk.method = ${JSON.stringify(plan.method)}
+${headers}
 
 local threads = 0
 function setup(thread)
@@ -43,7 +45,8 @@ function init(args)
 end
 
 function request()
-  return wrk.format(nil, path, nil, bodies[math.random(n)])
+  local r = requests[math.random(n)]
+  return wrk.format(nil, r[1], nil, r[2])
 end
 
 function done(summary, latency, requests)
@@ -68,7 +71,7 @@ interface WrkFigures {
 }
 
 async function wrk(plan: LoadPlan, script: string, seconds: number, threads: number): Promise<WrkFigures> {
-  const args = ["-t", String(threads), "-c", String(plan.concurrency), "-d", `${seconds}s`, "--timeout", `${plan.timeoutSeconds}s`, "-s", script, new URL(plan.path, plan.baseUrl).href];
+  const args = ["-t", String(threads), "-c", String(plan.concurrency), "-d", `${seconds}s`, "--timeout", `${plan.timeoutSeconds}s`, "-s", script, plan.baseUrl];
   const { stdout } = await run("wrk", args, { maxBuffer: 1 << 20 });
   const line = stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));
   if (!line) throw new Error(`wrk printed no figures:\n${stdout}`);
