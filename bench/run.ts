@@ -112,7 +112,11 @@ async function using<T, R>(start: () => Promise<T>, stop: (r: T) => Promise<void
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    void Promise.allSettled([...running].map((stop) => stop())).then(() => process.exit(130));
+    // Newest first: the server before its database, the database before the work dir.
+    void (async () => {
+      for (const stop of [...running].reverse()) await Promise.resolve().then(stop).catch(() => {});
+      process.exit(130);
+    })();
   });
 }
 

@@ -48,7 +48,10 @@ export async function startBenchServer(options: ServerOptions): Promise<BenchSer
       child.once("exit", onExit);
     });
 
-  const send = (m: ToServer) => child.send(m);
+  child.on("error", () => {}); // a send to a child that just died; exit is handled below
+  const send = (m: ToServer) => {
+    if (child.connected) child.send(m);
+  };
   const ready = (await next("ready")) as Extract<FromServer, { type: "ready" }>;
   return {
     httpUrl: `http://127.0.0.1:${ready.httpPort}`,

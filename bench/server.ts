@@ -37,7 +37,9 @@ async function main(): Promise<void> {
     await server.close();
     process.exit(0);
   };
+  // Ctrl-C reaches the whole process group: stop cleanly, the parent cleans up the rest.
   process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
   // The parent died or let go: never outlive it.
   process.on("disconnect", () => void stop());
   process.on("message", (message: ToServer) => {
