@@ -97,7 +97,8 @@ const out = resolve(setting("out", "BENCH_OUT", join(dirname(new URL(import.meta
 if (deepPage * 100 > tagCount) usage(`--deep-page ${deepPage} needs at least ${deepPage * 100} tags (--tags ${tagCount})`);
 const TARGET_RATIO = 0.4;
 
-// Whatever happens, stop what we started: each resource is stopped once, by its owner or on a signal.
+// Whatever happens, stop what we started: by its owner when done, or by the handler on a signal
+// (stops are idempotent, so both may run).
 const running = new Set<() => Promise<void> | void>();
 async function using<T, R>(start: () => Promise<T>, stop: (r: T) => Promise<void> | void, body: (r: T) => Promise<R>): Promise<R> {
   const resource = await start();
@@ -214,7 +215,7 @@ async function main(): Promise<number> {
     settings: [
       `${warmupSeconds} s warm-up + ${durationSeconds} s measured per row${rounds > 1 ? `, ${rounds} rounds (rows in turn; the round with the median req/s is shown, errors of all rounds count)` : ""}, ${concurrency} calls in flight (closed loop), a call slower than ${timeoutSeconds} s is an error; gRPC over ${connections} HTTP/2 connections, Connect over ${concurrency} HTTP/1.1 keep-alive connections`,
       `clients: Connect JSON by ${clientFor("connect") === "wrk" ? "wrk (C)" : "the Node worker"}, gRPC by the Node http2 worker (bench/load/node-worker.ts), each in its own process`,
-      `server: bench/server.ts (startServer + ceiling route), LOG_LEVEL=${logLevel} (log to a file), DB_POOL_MAX=${poolMax}`,
+      `server: bench/server.ts (startServer + the bench-only ceiling and diagnostic routes), LOG_LEVEL=${logLevel} (log to a file), DB_POOL_MAX=${poolMax}`,
     ],
   };
   const sections = await using(
