@@ -1,0 +1,38 @@
+// The databases a run measures against, as the environment the server process needs:
+// PGlite in a fresh temp DATA_DIR; PostgreSQL at BENCH_DATABASE_URL or a throwaway cluster.
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { startThrowawayPostgres } from "../test/support/postgres.js";
+
+export type DatabaseKind = "pglite" | "postgres";
+export const DATABASE_KINDS: readonly DatabaseKind[] = ["pglite", "postgres"];
+
+export interface DatabaseTarget {
+  kind: DatabaseKind;
+  /** For the report; never a password. */
+  description: string;
+  env: Record<string, string>;
+  /** The PostgreSQL postmaster's pid when it runs here (its backends are its children). */
+  postmasterPid?: number;
+  close(): void;
+}
+
+export async function openTarget(kind: DatabaseKind, workDir: string): Promise<DatabaseTarget> {
+  if (kind === "pglite") {
+    const dataDir = join(workDir, "pglite-data");
+    mkdirSync(dataDir, { recursive: true });
+    return { kind, description: "PGlite (embedded, in the server process)", env: { DATA_DIR: dataDir }, close() {} };
+  }
+  const given = process.env.BENCH_DATABASE_URL;
+  if (given) {
+    return { kind, description: "PostgreSQL at BENCH_DATABASE_URL", env: { DATABASE_URL: given, DATA_DIR: workDir }, close() {} };
+  }
+  const pg = await startThrowawayPostgres();
+  return {
+    kind,
+    description: "PostgreSQL (throwaway local cluster, fsync=off, same machine)",
+    env: { DATABASE_URL: pg.url, DATA_DIR: workDir },
+    postmasterPid: Number(readFileSync(join(pg.dir, "data", "postmaster.pid"), "utf8").split("\n")[0]),
+    close: () => pg.destroy(),
+  };
+}
