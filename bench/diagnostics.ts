@@ -31,6 +31,7 @@ interface SqlTagRow {
   media_type: string;
   size_bytes: string | number | bigint;
   push_time: Date | string;
+  manifest_id: string | null;
 }
 
 // drizzle turns off the driver's timestamp parsing (it parses them itself), so they come as text.
@@ -47,6 +48,7 @@ const fromSql = (r: SqlTagRow): TagRow => ({
   mediaType: r.media_type,
   sizeBytes: Number(r.size_bytes),
   pushTime: toDate(r.push_time),
+  manifestId: r.manifest_id,
 });
 
 function one(rows: TagRow[], id: string) {

@@ -2,6 +2,7 @@
 // Node CPU and in PostgreSQL CPU per call, and what a prepared statement would save.
 //   tsx bench/driver.ts [--pool N] [--seconds S]      (BENCH_DATABASE_URL or a throwaway cluster)
 // 32 calls in flight; tags are inserted with SQL (this measures the driver, not the API).
+import { MemoryDriver } from "../src/content/memory.js";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { eq, sql as dsql } from "drizzle-orm";
@@ -52,7 +53,7 @@ try {
       from generate_series(1, 10000) i returning id`
   ).map((r) => r.id as string);
 
-  const store = await createStore(handle.db);
+  const store = await createStore(handle.db, new MemoryDriver());
   const prepared = handle.db.select().from(tags).where(eq(tags.id, dsql.placeholder("id"))).limit(1).prepare("driver_get_tag");
   const variants: [string, (id: string) => Promise<unknown>][] = [
     ["store.tags.get (drizzle, as the service)", (id) => store.tags.get(id)],
