@@ -169,7 +169,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         expect(get.status).toBe(504);
         expect(await get.json()).toMatchObject({ code: "deadline_exceeded" });
 
-        for (const header of [{ "connect-timeout-ms": "300" }, { "grpc-timeout": "300m" }]) {
+        for (const header of [{ "connect-timeout-ms": "300" }, { "grpc-timeout": "300m" }] as Record<string, string>[]) {
           const rest = await guarded("REST", fetch(`${server.httpUrl}/v1/registries/${id}`, { headers: header }));
           expect(rest.status).toBe(504);
           expect(await rest.json()).toMatchObject({ code: "deadline_exceeded" });
