@@ -10,7 +10,7 @@ import { connectHandler } from "./connect-adapter.js";
 import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
-import { createRestHandler } from "./rest.js";
+import { createRestHandler, DEFAULT_MAX_BODY_BYTES } from "./rest.js";
 import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 import { parseOciPath } from "../oci/routes.js";
@@ -28,8 +28,8 @@ export interface AppOptions {
   shutdownSignal?: AbortSignal;
   /** Blob storage and limits for the registry API on /v2/. */
   registry: { content: ContentDriver; limits: OciLimits };
-  /** Largest RPC or REST request body (the registry API has its own limits). */
-  maxRequestBytes: number;
+  /** Largest RPC or REST request body (the registry API has its own limits); default 4 MiB. */
+  maxRequestBytes?: number;
   /** Off when no origin is allowed. Covers everything but /v2/. */
   cors?: CorsOptions;
   /** Counts calls and requests, and serves GET /metrics. */
@@ -42,6 +42,7 @@ export interface App {
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const { metrics } = options;
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_BODY_BYTES;
   const interceptors: Interceptor[] = [callInterceptor(options.log, metrics?.callObserver), deadlineInterceptor()];
   const independent = [Health, ...reflectionServices].map((s) => s.typeName);
   const dependent = apiServices.map((s) => s.typeName);
@@ -57,7 +58,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     services: apiServices,
     routes,
     interceptors,
-    maxBodyBytes: options.maxRequestBytes,
+    maxBodyBytes: maxRequestBytes,
     shutdownSignal: options.shutdownSignal,
     log: options.log,
   });
@@ -73,7 +74,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const handler = connectHandler({
     routes,
     interceptors,
-    readMaxBytes: options.maxRequestBytes,
+    readMaxBytes: maxRequestBytes,
     // A misspelt field is a mistake to report, not to ignore silently.
     jsonOptions: { ignoreUnknownFields: false },
     shutdownSignal: options.shutdownSignal,
