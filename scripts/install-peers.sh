@@ -4,10 +4,11 @@
 #   docker-registry - CNCF Distribution 2.8, the real upstream registry
 #   apache2-utils   - htpasswd -B, bcrypt password files for Distribution's Basic auth
 #   postgresql      - throwaway PostgreSQL clusters (test/support/postgres.ts)
+#   chromium        - headless browser for test/browser.test.ts (driven by playwright-core)
 # Idempotent: does nothing (and touches no network) when all are present.
 set -euo pipefail
 
-packages=(skopeo docker-registry apache2-utils postgresql)
+packages=(skopeo docker-registry apache2-utils postgresql chromium)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]

@@ -55,6 +55,24 @@ export interface Config {
     /** Unreferenced blobs and manifests younger than this are left alone (pushes in flight). */
     graceMs: number;
   };
+  limits: {
+    /** MAX_REQUEST_BYTES: largest RPC or REST request body (not /v2/ uploads: BLOB_MAX_BYTES). */
+    maxRequestBytes: number;
+    /** HTTP_HEADERS_TIMEOUT_MS: a request head must arrive completely in this time. */
+    headersTimeoutMs: number;
+    /** HTTP_REQUEST_TIMEOUT_MS: a whole HTTP/1.1 request, body included; 0 = no limit. */
+    requestTimeoutMs: number;
+    /** HTTP_IDLE_TIMEOUT_MS: an idle keep-alive connection or HTTP/2 session is closed after this. */
+    idleTimeoutMs: number;
+  };
+  cors: {
+    /** CORS_ALLOWED_ORIGINS: origins browsers may call from; ["*"] = any; [] = none. */
+    allowedOrigins: string[];
+    /** CORS_MAX_AGE_SECONDS: how long a browser may reuse a preflight answer. */
+    maxAgeSeconds: number;
+  };
+  /** METRICS_ENABLED: serve GET /metrics. */
+  metricsEnabled: boolean;
 }
 
 export class ConfigError extends Error {
@@ -129,7 +147,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: integer("GC_INTERVAL_MS", HOUR, 0, 7 * 24 * HOUR),
       graceMs: integer("GC_GRACE_MS", HOUR, 60_000, 30 * 24 * HOUR),
     },
+    limits: {
+      maxRequestBytes: integer("MAX_REQUEST_BYTES", 4 * MiB, 1024, 1024 * MiB),
+      headersTimeoutMs: integer("HTTP_HEADERS_TIMEOUT_MS", 30_000, 100, 600_000),
+      // No limit by default: one request on this port may be a multi-gigabyte blob upload.
+      requestTimeoutMs: integer("HTTP_REQUEST_TIMEOUT_MS", 0, 0, 24 * HOUR),
+      idleTimeoutMs: integer("HTTP_IDLE_TIMEOUT_MS", 60_000, 100, 3_600_000),
+    },
+    cors: {
+      allowedOrigins: origins(read("CORS_ALLOWED_ORIGINS", ""), problems),
+      // Chromium caps it at 7200, Firefox at 86400.
+      maxAgeSeconds: integer("CORS_MAX_AGE_SECONDS", 7200, 0, 86_400),
+    },
+    metricsEnabled: oneOf("METRICS_ENABLED", "true", ["true", "false"]) === "true",
   };
+  const { headersTimeoutMs, requestTimeoutMs } = config.limits;
+  if (requestTimeoutMs > 0 && requestTimeoutMs < headersTimeoutMs) {
+    problems.push(`HTTP_REQUEST_TIMEOUT_MS=${requestTimeoutMs}: must be 0 (no limit) or at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);
+  }
 
   const databaseUrl = read("DATABASE_URL", "");
   const dbHost = read("DB_HOST", "");
@@ -172,6 +207,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** CORS_ALLOWED_ORIGINS: a comma list of origins (scheme://host[:port]), or "*" alone. */
+function origins(raw: string, problems: string[]): string[] {
+  const list = raw.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  if (list.includes("*")) {
+    if (list.length > 1) problems.push(`CORS_ALLOWED_ORIGINS=${JSON.stringify(raw)}: "*" allows every origin; list nothing else with it`);
+    return ["*"];
+  }
+  const result: string[] = [];
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // reported below
+    }
+    // An origin has no path, query or credentials: what a browser sends in the Origin header.
+    if (!parsed || !/^https?:\/\/[^/?#@\s]+\/?$/i.test(origin)) {
+      problems.push(`CORS_ALLOWED_ORIGINS: ${JSON.stringify(origin)} is not an origin; expected scheme://host[:port] such as https://app.example.com`);
+      continue;
+    }
+    result.push(parsed.origin);
+  }
+  return result;
 }
 
 /** Where the database is, for logs: never the password. */

@@ -7,6 +7,7 @@ import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { buildApp } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
 import { Listener } from "./http/listener.js";
+import { MeteredGarbageCollector, Metrics } from "./http/metrics.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
@@ -34,11 +35,18 @@ export interface StartOptions {
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const database = options.database ?? (await openDatabase(config.database, log));
   const ownsDatabase = options.database === undefined;
-  const health = new HealthMonitor(() => database.ping(), { intervalMs: config.healthCheckIntervalMs, timeoutMs: config.healthCheckTimeoutMs }, log);
+  const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  const ping = () => database.ping();
+  const health = new HealthMonitor(metrics?.timedPing(ping) ?? ping, { intervalMs: config.healthCheckIntervalMs, timeoutMs: config.healthCheckTimeoutMs }, log);
+  metrics?.watchDatabase({
+    driver: database.kind,
+    poolMax: config.database.kind === "postgres" ? config.database.poolMax : 1,
+    ready: () => health.ready,
+  });
   try {
     const content = await createContentDriver(config);
     const store = await createStore(database.db, content);
-    const collector = new GarbageCollector(database.db, content, log);
+    const collector = metrics ? new MeteredGarbageCollector(database.db, content, log, metrics) : new GarbageCollector(database.db, content, log);
     const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
     const sealer = new Sealer(
       resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
@@ -54,9 +62,13 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         extraRoutes: options.extraRoutes,
         shutdownSignal: shutdown.signal,
         registry: { content, limits: { manifestMaxBytes: config.registry.manifestMaxBytes, blobMaxBytes: config.registry.blobMaxBytes } },
+        maxRequestBytes: config.limits.maxRequestBytes,
+        cors: config.cors,
+        metrics,
       },
     );
-    const listener = new Listener(app.handler, { headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 });
+    const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;
+    const listener = new Listener(app.handler, { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs });
 
     health.start();
     const background = config.gc.intervalMs > 0 ? backgroundGc(collector, gcSettings, config.gc.intervalMs, log) : undefined;

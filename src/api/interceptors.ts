@@ -14,9 +14,12 @@ export function pickRequestId(candidate: string | null | undefined): string {
   return candidate && /^[A-Za-z0-9._:-]{1,128}$/.test(candidate) ? candidate : randomUUID();
 }
 
+/** Hooks for metrics. */
 export interface CallObserver {
-  /** Called once per call when it ends, with its Connect code ("ok" on success). */
-  (procedure: string, code: string, seconds: number): void;
+  /** Called when a call starts. */
+  started(procedure: string): void;
+  /** Called once per call when it ends, with its Connect code in snake case ("ok" on success). */
+  ended(procedure: string, code: string, seconds: number): void;
 }
 
 export function callInterceptor(log: Logger, observe?: CallObserver): Interceptor {
@@ -25,6 +28,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
     req.contextValues.set(requestIdKey, requestId);
     const procedure = `/${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
+    observe?.started(procedure);
     const finish = (err?: unknown): ConnectError | undefined => {
       const seconds = (performance.now() - started) / 1000;
       let error: ConnectError | undefined;
@@ -37,7 +41,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
       const code = error ? Code[error.code] : "OK";
       const codeName = code.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
       log.info({ requestId, procedure, code: codeName, ms: Math.round(seconds * 10_000) / 10 }, "call");
-      observe?.(procedure, codeName, seconds);
+      observe?.ended(procedure, codeName, seconds);
       return error;
     };
     try {

@@ -10,9 +10,13 @@ import { connectHandler } from "./connect-adapter.js";
 import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
-import { createRestHandler } from "./rest.js";
+import { createRestHandler, DEFAULT_MAX_BODY_BYTES } from "./rest.js";
 import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
+import { parseOciPath } from "../oci/routes.js";
+import { deadlineInterceptor } from "./deadline.js";
+import { corsHandler, type CorsOptions } from "./cors.js";
+import type { Metrics, RequestLabels } from "./metrics.js";
 
 export interface AppOptions {
   log: Logger;
@@ -24,6 +28,12 @@ export interface AppOptions {
   shutdownSignal?: AbortSignal;
   /** Blob storage and limits for the registry API on /v2/. */
   registry: { content: ContentDriver; limits: OciLimits };
+  /** Largest RPC or REST request body (the registry API has its own limits); default 4 MiB. */
+  maxRequestBytes?: number;
+  /** Off when no origin is allowed. Covers everything but /v2/. */
+  cors?: CorsOptions;
+  /** Counts calls and requests, and serves GET /metrics. */
+  metrics?: Metrics;
 }
 
 export interface App {
@@ -31,7 +41,9 @@ export interface App {
 }
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
-  const interceptors: Interceptor[] = [callInterceptor(options.log)];
+  const { metrics } = options;
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const interceptors: Interceptor[] = [callInterceptor(options.log, metrics?.callObserver), deadlineInterceptor()];
   const independent = [Health, ...reflectionServices].map((s) => s.typeName);
   const dependent = apiServices.map((s) => s.typeName);
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
@@ -42,17 +54,39 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     reflectionRoutes(reflection)(router);
     options.extraRoutes?.(router);
   };
-  const rest = createRestHandler({ services: apiServices, routes, interceptors, shutdownSignal: options.shutdownSignal, log: options.log });
+  const rest = createRestHandler({
+    services: apiServices,
+    routes,
+    interceptors,
+    maxBodyBytes: maxRequestBytes,
+    shutdownSignal: options.shutdownSignal,
+    log: options.log,
+  });
+  // What the fallback learns about a request, for the metrics (routing below is synchronous).
+  const labelsOf = new WeakMap<object, RequestLabels>();
+  const label = (req: object, kind: string) => {
+    const labels = labelsOf.get(req);
+    if (labels) {
+      labels.kind = kind;
+      labels.route = "";
+    }
+  };
   const handler = connectHandler({
     routes,
     interceptors,
+    readMaxBytes: maxRequestBytes,
     // A misspelt field is a mistake to report, not to ignore silently.
     jsonOptions: { ignoreUnknownFields: false },
     shutdownSignal: options.shutdownSignal,
     onHandlerFailure: (procedure, reason) => options.log.error({ procedure, err: reason }, "handler failed"),
     fallback: (req, res) => {
+      label(req, "probe");
       if (probes(req, res)) return;
+      label(req, "metrics");
+      if (metrics?.serve(req, res, options.log)) return;
+      label(req, "rest");
       rest(req, res, () => {
+        label(req, "unmatched");
         res.writeHead(404, { "content-type": "application/json" });
         res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
       });
@@ -65,12 +99,46 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     limits: options.registry.limits,
     upstreams: deps.upstreams,
   });
+  const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
     handler: (req, res) => {
       const url = req.url ?? "";
-      // The registry API has its own paths and error format; everything else is Connect, REST and probes.
-      if (url === "/v2" || url.startsWith("/v2/") || url.startsWith("/v2?")) registry(req, res);
-      else handler(req, res);
+      const labels = metrics?.request(req, res);
+      // The registry API has its own paths and error format, and no CORS (container tools are
+      // not browsers); everything else is Connect, REST, probes and metrics.
+      if (url === "/v2" || url.startsWith("/v2/") || url.startsWith("/v2?")) {
+        if (labels) {
+          labels.kind = "registry";
+          labels.route = registryRoute(url);
+        }
+        registry(req, res);
+      } else if (cors(req, res)) {
+        if (labels) labels.kind = "preflight";
+      } else {
+        if (labels) {
+          labels.kind = "rpc";
+          labels.route = rpcProtocol(req.headers["content-type"]);
+          labelsOf.set(req, labels);
+        }
+        handler(req, res);
+      }
+      labels?.dispatched();
     },
   };
+}
+
+/** The /v2/ route's kind (manifest, blob, uploads, …), a bounded label; "invalid" when the path is not one. */
+function registryRoute(url: string): string {
+  const path = url.split("?", 1)[0]!;
+  try {
+    return parseOciPath(path.length <= 4 ? "" : path.slice(4))?.kind ?? "unknown";
+  } catch {
+    return "invalid";
+  }
+}
+
+function rpcProtocol(contentType: string | undefined): string {
+  if (contentType?.startsWith("application/grpc-web")) return "grpc_web";
+  if (contentType?.startsWith("application/grpc")) return "grpc";
+  return "connect";
 }

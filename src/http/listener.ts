@@ -48,6 +48,8 @@ export class Listener {
         headersTimeout: options.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs,
         keepAliveTimeout: options.idleTimeoutMs,
+        // Node enforces the two timeouts above only when it checks, every 30 s by default.
+        connectionsCheckingInterval: checkingInterval(options),
       },
       serve,
     );
@@ -127,4 +129,10 @@ export class Listener {
     // Stops the inner server's connection-checking timer (it reports "not running": expected).
     this.h1.close(() => {});
   }
+}
+
+/** Often enough that a timeout is not overshot by more than a quarter of it; at most every 30 s. */
+function checkingInterval(options: ListenerOptions): number {
+  const timeouts = [options.headersTimeoutMs, options.requestTimeoutMs].filter((t) => t > 0);
+  return Math.min(30_000, Math.max(50, Math.floor(Math.min(...timeouts) / 4)));
 }

@@ -1,0 +1,63 @@
+// The typed clients for every artifact.v1 service, over any Connect transport. The two entry
+// points (node.ts, browser.ts) differ only in how they make that transport.
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
+import { NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
+import { RegistryService } from "../../gen/artifact/v1/registry_pb.js";
+import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
+import { TagService } from "../../gen/artifact/v1/tag_pb.js";
+
+export type Protocol = "connect" | "grpc" | "grpc-web";
+
+/** What both entry points accept. */
+export interface CommonClientOptions {
+  /** Wire protocol; default "connect". */
+  protocol?: Protocol;
+  /** Connect protocol only: protobuf binary instead of JSON (gRPC and gRPC-Web are always binary). Default false. */
+  useBinaryFormat?: boolean;
+  /** Connect protocol only: read-only methods (Get*, List*) as HTTP GET, which caches and CDNs can keep. Default false. */
+  useHttpGet?: boolean;
+  /** A deadline for every call that sets none itself (sent as connect-timeout-ms / grpc-timeout). */
+  defaultTimeoutMs?: number;
+  /** Run around every call, e.g. to add headers. */
+  interceptors?: Interceptor[];
+}
+
+export interface ArtifactClient {
+  registries: Client<typeof RegistryService>;
+  namespaces: Client<typeof NamespaceService>;
+  repositories: Client<typeof RepositoryService>;
+  tags: Client<typeof TagService>;
+  garbageCollection: Client<typeof GarbageCollectionService>;
+  /** The transport underneath, for clients of other services on the same server. */
+  transport: Transport;
+}
+
+export function artifactClients(transport: Transport): ArtifactClient {
+  return {
+    registries: createClient(RegistryService, transport),
+    namespaces: createClient(NamespaceService, transport),
+    repositories: createClient(RepositoryService, transport),
+    tags: createClient(TagService, transport),
+    garbageCollection: createClient(GarbageCollectionService, transport),
+    transport,
+  };
+}
+
+export function checkBaseUrl(baseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new TypeError(`createArtifactClient: baseUrl ${JSON.stringify(baseUrl)} is not a URL; expected e.g. http://localhost:8080`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(`createArtifactClient: baseUrl ${JSON.stringify(baseUrl)} must be http:// or https://`);
+  }
+  return baseUrl.replace(/\/+$/, "");
+}
+
+export function checkProtocol(protocol: unknown): Protocol {
+  if (protocol === "connect" || protocol === "grpc" || protocol === "grpc-web") return protocol;
+  throw new TypeError(`createArtifactClient: protocol ${JSON.stringify(protocol)} is not one of "connect", "grpc", "grpc-web"`);
+}

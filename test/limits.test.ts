@@ -1,0 +1,319 @@
+// Limits a public server needs, against a real server on every database kind: the request body
+// limit on every RPC protocol and on REST (not on /v2/ uploads), client deadlines answered by
+// the server itself while the database is held, and slow or idle connections cut.
+import { createHash } from "node:crypto";
+import http2 from "node:http2";
+import net from "node:net";
+import { gzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, createClient } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GetRegistryRequestSchema, RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
+import { databaseKinds } from "./support/database.js";
+import { expectCode, unique } from "./support/clients.js";
+import { startTestServer, transports, type TestServer } from "./support/server.js";
+
+const LIMIT = 64 * 1024;
+const HEADERS_TIMEOUT = 600;
+const REQUEST_TIMEOUT = 1500;
+const IDLE_TIMEOUT = 700;
+/** Every wait below ends by itself: no loop or socket outlives this. */
+const GUARD_MS = 15_000;
+
+describe.each(databaseKinds())("limits on %s", (kind) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(kind, {
+      config: {
+        limits: { maxRequestBytes: LIMIT, headersTimeoutMs: HEADERS_TIMEOUT, requestTimeoutMs: REQUEST_TIMEOUT, idleTimeoutMs: IDLE_TIMEOUT },
+      },
+    });
+  });
+  afterAll(() => server?.stop());
+
+  describe("request body limit (MAX_REQUEST_BYTES)", () => {
+    const oversized = { query: "x".repeat(LIMIT + 1) };
+
+    it.each(Object.keys(transports))("refuses a larger message with RESOURCE_EXHAUSTED over %s", async (name) => {
+      const client = createClient(RegistryService, transports[name]!(server.httpUrl));
+      await expectCode(client.listRegistries(oversized), Code.ResourceExhausted);
+      // Just under the limit the message reaches the service, which judges its content.
+      await expectCode(client.listRegistries({ query: "x".repeat(LIMIT - 1024) }), Code.InvalidArgument, /query/);
+    });
+
+    it("refuses it from @grpc/grpc-js too (status 8)", async () => {
+      const client = new grpc.Client(`127.0.0.1:${server.grpc.port}`, grpc.credentials.createInsecure());
+      try {
+        const payload = Buffer.from(toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id: "y".repeat(LIMIT + 1) })));
+        const status = await new Promise<grpc.ServiceError | null>((resolve) =>
+          client.makeUnaryRequest(
+            "/artifact.v1.RegistryService/GetRegistry",
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            payload,
+            (err) => resolve(err),
+          ),
+        );
+        expect(status?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      } finally {
+        client.close();
+      }
+    });
+
+    it("counts the bytes after decompression (a small gzip body that inflates past the limit)", async () => {
+      const body = gzipSync(JSON.stringify({ query: "a".repeat(LIMIT * 4) }));
+      expect(body.length).toBeLessThan(LIMIT);
+      const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-encoding": "gzip" },
+        body,
+      });
+      expect(((await res.json()) as { code: string }).code).toBe("resource_exhausted");
+    });
+
+    it("answers REST with 413 resource_exhausted, before and while reading the body", async () => {
+      const declared = await fetch(`${server.httpUrl}/v1/registries`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "big", kind: "REGISTRY_KIND_HOSTED", description: "d".repeat(LIMIT) }),
+      });
+      expect(declared.status).toBe(413);
+      expect(((await declared.json()) as { code: string }).code).toBe("resource_exhausted");
+
+      // Chunked: no Content-Length to judge by, so the limit is found while reading.
+      const chunks = (async function* () {
+        yield new TextEncoder().encode('{"name": "big", "description": "');
+        for (let i = 0; i < 5; i++) yield new TextEncoder().encode("d".repeat(LIMIT / 2));
+        yield new TextEncoder().encode('"}');
+      })();
+      const streamed = await fetch(`${server.httpUrl}/v1/registries`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: ReadableStream.from(chunks),
+        duplex: "half",
+      } as RequestInit);
+      expect(streamed.status).toBe(413);
+    });
+
+    it("does not apply to /v2/ blob uploads, which have BLOB_MAX_BYTES", async () => {
+      const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+      const registry = await client.createRegistry({ registry: { name: unique("hosted"), kind: RegistryKind.HOSTED } });
+      const blob = Buffer.alloc(LIMIT * 4, 7);
+      const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
+      const res = await fetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/uploads/?digest=${digest}`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: blob,
+      });
+      expect(res.status, await res.text()).toBe(201);
+      const back = await fetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/${digest}`);
+      expect(Buffer.from(await back.arrayBuffer()).equals(blob)).toBe(true);
+    });
+  });
+
+  describe("client deadlines", () => {
+    /** Runs `during` while every query on the registries table waits for a lock we hold. */
+    async function whileDatabaseHeld(during: (id: string) => Promise<void>) {
+      const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+      const { id } = await client.createRegistry({ registry: { name: unique("slow"), kind: RegistryKind.HOSTED } });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      // PGlite has one connection, so any open transaction holds every other query; on
+      // PostgreSQL the table lock does.
+      const holder = server.database.db.transaction(async (tx) => {
+        await tx.execute("lock table registries in access exclusive mode");
+        locked();
+        await gate;
+      });
+      await isLocked;
+      try {
+        await during(id);
+      } finally {
+        release();
+        await holder;
+      }
+    }
+
+    /** Fails the test instead of hanging when the server ignores the deadline. */
+    function guarded<T>(what: string, promise: Promise<T>): Promise<T> {
+      let timer: NodeJS.Timeout | undefined;
+      const guard = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer while the database was held; the deadline was not honoured`)), GUARD_MS);
+      });
+      return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
+    }
+
+    it("Connect (POST and GET) and REST answer deadline_exceeded from connect-timeout-ms / grpc-timeout", async () => {
+      await whileDatabaseHeld(async (id) => {
+        const post = await guarded(
+          "Connect POST",
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "connect-timeout-ms": "300" },
+            body: JSON.stringify({ id }),
+          }),
+        );
+        expect(post.status).toBe(504);
+        expect(await post.json()).toMatchObject({ code: "deadline_exceeded" });
+
+        const message = encodeURIComponent(JSON.stringify({ id }));
+        const get = await guarded(
+          "Connect GET",
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry?connect=v1&encoding=json&message=${message}`, {
+            headers: { "connect-timeout-ms": "300" },
+          }),
+        );
+        expect(get.status).toBe(504);
+        expect(await get.json()).toMatchObject({ code: "deadline_exceeded" });
+
+        for (const header of [{ "connect-timeout-ms": "300" }, { "grpc-timeout": "300m" }] as Record<string, string>[]) {
+          const rest = await guarded("REST", fetch(`${server.httpUrl}/v1/registries/${id}`, { headers: header }));
+          expect(rest.status).toBe(504);
+          expect(await rest.json()).toMatchObject({ code: "deadline_exceeded" });
+        }
+      });
+    });
+
+    it("gRPC (raw HTTP/2, no client-side timer) ends with grpc-status 4 from grpc-timeout", async () => {
+      await whileDatabaseHeld(async (id) => {
+        const session = http2.connect(server.grpcUrl);
+        try {
+          const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
+          const frame = Buffer.alloc(5 + message.length);
+          frame.writeUInt32BE(message.length, 1);
+          frame.set(message, 5);
+          const stream = session.request({
+            ":method": "POST",
+            ":path": "/artifact.v1.RegistryService/GetRegistry",
+            "content-type": "application/grpc",
+            te: "trailers",
+            "grpc-timeout": "300m",
+          });
+          const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
+          stream.resume();
+          stream.end(frame);
+          const got = await guarded("gRPC", trailers);
+          expect(got["grpc-status"]).toBe(String(Code.DeadlineExceeded));
+        } finally {
+          session.close();
+        }
+      });
+    });
+
+    it("gRPC-Web (raw fetch) ends with grpc-status 4 from grpc-timeout", async () => {
+      await whileDatabaseHeld(async (id) => {
+        const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
+        const frame = Buffer.alloc(5 + message.length);
+        frame.writeUInt32BE(message.length, 1);
+        frame.set(message, 5);
+        const res = await guarded(
+          "gRPC-Web",
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "grpc-timeout": "300m" },
+            body: frame,
+          }),
+        );
+        // A trailers-only answer puts the status in the headers; otherwise it is in the trailer frame.
+        const body = Buffer.from(await res.arrayBuffer()).toString("latin1");
+        const status = res.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1];
+        expect(status).toBe(String(Code.DeadlineExceeded));
+      });
+    });
+
+    it("a call that finishes before its deadline is unaffected", async () => {
+      const client = createClient(RegistryService, transports["grpc over HTTP/2 (h2c)"]!(server.grpcUrl));
+      const { id } = await client.createRegistry({ registry: { name: unique("fast"), kind: RegistryKind.HOSTED } });
+      expect((await client.getRegistry({ id }, { timeoutMs: 5_000 })).id).toBe(id);
+    });
+  });
+
+  describe("slow and idle connections", () => {
+    /** Connects and feeds `next()` one piece at a time until the server closes the socket. */
+    function trickle(port: number, next: (i: number) => string, everyMs: number) {
+      return new Promise<{ closed: boolean; received: string; sent: number }>((resolve) => {
+        const socket = net.connect(port, "127.0.0.1");
+        let received = "";
+        let sent = 0;
+        let timer: NodeJS.Timeout | undefined;
+        const started = Date.now();
+        const done = (closed: boolean) => {
+          clearInterval(timer);
+          socket.destroy();
+          resolve({ closed, received, sent });
+        };
+        socket.on("data", (d) => (received += d.toString("latin1")));
+        socket.on("close", () => done(true));
+        socket.on("error", () => done(true));
+        socket.on("connect", () => {
+          timer = setInterval(() => {
+            if (Date.now() - started > GUARD_MS) return done(false);
+            if (!socket.destroyed) socket.write(next(sent++));
+          }, everyMs);
+        });
+      });
+    }
+
+    it("cuts a client that sends its request head byte by byte (HTTP_HEADERS_TIMEOUT_MS)", async () => {
+      const head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+      // After the request line, an endless header sent a byte at a time.
+      const result = await trickle(server.http.port, (i) => (i < head.length ? head[i]! : "X-Slow: aaaaaaaa\r\n"[(i - head.length) % 18]!), 20);
+      expect(result.closed, "the server kept the slow client").toBe(true);
+      expect(result.received).toMatch(/^HTTP\/1\.1 408 /);
+      // It stopped the client well before the guard, i.e. because of the headers timeout.
+      expect(result.sent).toBeLessThan(GUARD_MS / 20 / 2);
+    });
+
+    it("cuts a client that connects and sends nothing", async () => {
+      const result = await trickle(server.http.port, () => "", 50);
+      expect(result.closed).toBe(true);
+      expect(result.received).toBe("");
+    });
+
+    it("cuts a request whose body trickles in (HTTP_REQUEST_TIMEOUT_MS)", async () => {
+      const head = "POST /v1/registries HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+      const result = await trickle(server.http.port, (i) => (i === 0 ? head : " "), 25);
+      expect(result.closed).toBe(true);
+      expect(result.received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(result.sent).toBeLessThan(GUARD_MS / 25 / 2);
+    });
+
+    it("closes an idle HTTP/1.1 keep-alive connection (HTTP_IDLE_TIMEOUT_MS)", async () => {
+      const socket = net.connect(server.http.port, "127.0.0.1");
+      try {
+        let received = "";
+        socket.on("data", (d) => (received += d.toString("latin1")));
+        const closed = new Promise<boolean>((resolve) => {
+          socket.once("close", () => resolve(true));
+          setTimeout(() => resolve(false), GUARD_MS).unref();
+        });
+        await new Promise((resolve) => socket.once("connect", resolve));
+        socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
+        expect(await closed, "the idle connection was kept").toBe(true);
+        expect(received).toMatch(/^HTTP\/1\.1 200 /);
+      } finally {
+        socket.destroy();
+      }
+    });
+
+    it("closes an idle HTTP/2 connection", async () => {
+      const session = http2.connect(server.grpcUrl);
+      try {
+        const closed = new Promise<boolean>((resolve) => {
+          session.once("close", () => resolve(true));
+          setTimeout(() => resolve(false), GUARD_MS).unref();
+        });
+        const req = session.request({ ":path": "/healthz" });
+        const status = await new Promise((resolve) => req.once("response", (h) => resolve(h[":status"])));
+        req.resume();
+        expect(status).toBe(200);
+        expect(await closed, "the idle session was kept").toBe(true);
+      } finally {
+        session.destroy();
+      }
+    });
+  });
+});
