@@ -11,6 +11,7 @@ import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest.js";
+import { createRestBlobHandler } from "./rest-blob.js";
 import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 
@@ -43,6 +44,8 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     options.extraRoutes?.(router);
   };
   const rest = createRestHandler({ services: apiServices, routes, interceptors, shutdownSignal: options.shutdownSignal, log: options.log });
+  // Blobs are served as raw bytes, not as the transcoder's NDJSON of chunks.
+  const restBlob = createRestBlobHandler({ routes, interceptors, shutdownSignal: options.shutdownSignal, log: options.log });
   const handler = connectHandler({
     routes,
     interceptors,
@@ -52,10 +55,12 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     onHandlerFailure: (procedure, reason) => options.log.error({ procedure, err: reason }, "handler failed"),
     fallback: (req, res) => {
       if (probes(req, res)) return;
-      rest(req, res, () => {
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
-      });
+      restBlob(req, res, () =>
+        rest(req, res, () => {
+          res.writeHead(404, { "content-type": "application/json" });
+          res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
+        }),
+      );
     },
   });
   const registry = ociHandler({ store: deps.store, content: options.registry.content, log: options.log, limits: options.registry.limits });

@@ -29,6 +29,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     healthCheckTimeoutMs: 2_000,
     registry: { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 1024 * 1024 * 1024, uploadTtlMs: 3_600_000 },
     gc: { intervalMs: 0, graceMs: 3_600_000 },
+    sync: { concurrency: 4, pageSize: 1000 },
     ...overrides,
   };
 }
