@@ -13,8 +13,6 @@ import { RegistryKind, RegistryService, type SyncRegistryProgress } from "../gen
 import { RepositoryService } from "../gen/artifact/v1/repository_pb.js";
 import { TagService, type Tag } from "../gen/artifact/v1/tag_pb.js";
 import { namespaces, registries as registriesTable, repositories } from "../src/db/schema.js";
-import { DomainError } from "../src/domain/errors.js";
-import { catalogNameOf, upstreamPathsOf } from "../src/domain/upstream-names.js";
 import { expectCode, unique } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
 import { scope, startDistribution, type Distribution } from "./support/distribution.js";
@@ -26,28 +24,6 @@ import { startTestServer, type TestServer } from "./support/server.js";
 const ready = havePeers("test/sync.test.ts", "docker-registry", "htpasswd", "openssl");
 
 const APPS = Array.from({ length: 200 }, (_, i) => `proj/app-${String(i).padStart(3, "0")}`);
-
-describe("upstream names", () => {
-  it("map a/b/c → a + b/c, single components to library/, keep library/x as is", () => {
-    expect(catalogNameOf("team/app")).toEqual({ namespace: "team", repository: "app" });
-    expect(catalogNameOf("a/b/c")).toEqual({ namespace: "a", repository: "b/c" });
-    expect(catalogNameOf("testbox")).toEqual({ namespace: "library", repository: "testbox" });
-    expect(catalogNameOf("library/ubuntu")).toEqual({ namespace: "library", repository: "ubuntu" });
-  });
-
-  it("refuse upstream names our grammar cannot hold, naming them", () => {
-    for (const bad of ["Team/app", "team//app", "team/app/", "-x"]) {
-      expect(() => catalogNameOf(bad)).toThrow(DomainError);
-      expect(() => catalogNameOf(bad)).toThrow(JSON.stringify(bad));
-    }
-  });
-
-  it("go back to upstream paths: the recorded one, else namespace/repository (and the bare name under library/)", () => {
-    expect(upstreamPathsOf({ namespace: "library", repository: "testbox" }, "testbox")).toEqual(["testbox"]);
-    expect(upstreamPathsOf({ namespace: "team", repository: "app" })).toEqual(["team/app"]);
-    expect(upstreamPathsOf({ namespace: "library", repository: "ubuntu" })).toEqual(["library/ubuntu", "ubuntu"]);
-  });
-});
 
 /** Every progress message of a sync, and the error that ended it, if any. */
 async function collect(stream: AsyncIterable<SyncRegistryProgress>, onMessage?: (m: SyncRegistryProgress, n: number) => void) {

@@ -22,7 +22,7 @@ import { digestAlgorithm, digestOf } from "../upstream/digest.js";
 import type { Blob } from "../upstream/client.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { blobChunks } from "./blob-chunks.js";
-import { locateImage, onUpstream, parseImageName, type ImageSource } from "./image-source.js";
+import { locateImage, parseImageName, type ImageSource } from "./image-source.js";
 
 const OCTET_STREAM = "application/octet-stream";
 /** Metadata key of an OUT_OF_RANGE error: the blob's size, so a REST edge can answer 416 with it. */
@@ -102,7 +102,7 @@ async function hostedManifest(store: Store, source: Extract<ImageSource, { kind:
 
 async function remoteManifest(source: Extract<ImageSource, { kind: "remote" }>, reference: Reference, metadataOnly: boolean, ctx: HandlerContext): Promise<ManifestRead> {
   const ref = "tag" in reference ? reference.tag : reference.digest;
-  const { value: m } = await onUpstream(source, (p) => source.client.getManifest(p, ref, { method: metadataOnly ? "HEAD" : "GET", signal: ctx.signal }));
+  const m = await source.client.getManifest(source.path, ref, { method: metadataOnly ? "HEAD" : "GET", signal: ctx.signal });
   return { digest: m.digest, mediaType: m.mediaType, size: m.size, bytes: m.bytes };
 }
 
@@ -198,17 +198,16 @@ async function hostedBlob(store: Store, content: ContentDriver, source: Extract<
 }
 
 async function remoteBlob(source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number, ctx: HandlerContext): Promise<BlobRead> {
-  const client = source.client;
+  const { client, path } = source;
   const ranged = offset > 0 || length > 0;
   const range = ranged ? { start: offset, end: length > 0 ? offset + length - 1 : undefined } : undefined;
-  let path: string;
   let blob: Blob;
   try {
-    ({ path, value: blob } = await onUpstream(source, (p) => client.getBlob(p, digest, { range, signal: ctx.signal })));
+    blob = await client.getBlob(path, digest, { range, signal: ctx.signal });
   } catch (err) {
     // 416 from the upstream: say how big the blob is, as for HOSTED blobs.
     if (!isDomainError(err) || err.reason !== "range-mismatch") throw err;
-    const { value: info } = await onUpstream(source, (p) => client.headBlob(p, digest, { signal: ctx.signal }));
+    const info = await client.headBlob(path, digest, { signal: ctx.signal });
     throw outOfRange(`blob ${digest} of ${source.name.full}`, offset, info.size ?? 0);
   }
   const what = `blob ${digest} of ${path} from upstream ${client.host}`;

@@ -1,8 +1,8 @@
 // Where an image named `registry/namespace/repository` lives: in this service's store (HOSTED)
-// or on an upstream registry (REMOTE, under one of the upstream paths the naming rule gives).
-import { invalidArgument, isDomainError, notFound } from "../domain/errors.js";
+// or on an upstream registry (REMOTE, under the upstream path the naming rule gives).
+import { invalidArgument, notFound } from "../domain/errors.js";
 import { checkImageNameLength, checkPathComponent, checkRegistryName, checkRepositoryName } from "../domain/names.js";
-import { upstreamPathsOf } from "../domain/upstream-names.js";
+import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { Store } from "../store/index.js";
 import type { RegistryRow } from "../store/registries.js";
 import type { UpstreamClient } from "../upstream/client.js";
@@ -17,7 +17,7 @@ export interface ImageName {
 
 export type ImageSource =
   | { kind: "hosted"; name: ImageName; registry: RegistryRow; repositoryId: string }
-  | { kind: "remote"; name: ImageName; registry: RegistryRow; client: UpstreamClient; paths: string[] };
+  | { kind: "remote"; name: ImageName; registry: RegistryRow; client: UpstreamClient; path: string };
 
 /** `registry/namespace/repository` checked against the grammar; INVALID_ARGUMENT naming `field` otherwise. */
 export function parseImageName(field: string, full: string): ImageName {
@@ -42,20 +42,7 @@ export async function locateImage(store: Store, upstreams: RegistryUpstreams, na
     if (!found.repositoryId) throw notFound(`repository ${name.namespace}/${name.repository} not found in registry "${name.registry}"`);
     return { kind: "hosted", name, registry, repositoryId: found.repositoryId };
   }
-  // A REMOTE image need not have been synced: without a recorded upstream name the rule guesses.
-  const paths = upstreamPathsOf({ namespace: name.namespace, repository: name.repository }, found.upstreamName);
-  return { kind: "remote", name, registry, client: upstreams.for(registry), paths };
-}
-
-/** Runs `read` on each upstream path in turn until one is not NOT_FOUND (the last one's error stands). */
-export async function onUpstream<T>(source: Extract<ImageSource, { kind: "remote" }>, read: (path: string) => Promise<T>): Promise<{ path: string; value: T }> {
-  for (let i = 0; ; i++) {
-    const path = source.paths[i]!;
-    try {
-      return { path, value: await read(path) };
-    } catch (err) {
-      if (i + 1 < source.paths.length && isDomainError(err, "not-found")) continue;
-      throw err;
-    }
-  }
+  // A REMOTE image need not have been synced: without a recorded upstream name the rule decides.
+  const path = upstreamPathOf(name.namespace, name.repository, { dockerHub: isDockerHub(registry.url), upstreamName: found.upstreamName });
+  return { kind: "remote", name, registry, client: upstreams.for(registry), path };
 }

@@ -3,7 +3,9 @@
 //
 // What it decides:
 // - Names: upstream `a/b/c` → namespace `a`, repository `b/c`; `testbox` → `library/testbox`
-//   (src/domain/upstream-names.ts). Paths that break our grammar are reported and skipped.
+//   (src/domain/upstream-names.ts), the exact upstream path recorded as upstream_name. Paths
+//   that break our grammar, or that land on a name another path already holds, are reported
+//   and skipped.
 // - A tag's size_bytes is what pulling it downloads: the manifest's bytes plus the sizes it
 //   lists (config and layers; for an index, each child manifest with its config and layers),
 //   as for pushed tags. Manifests are fetched (by digest, verified) only for tags that are new
@@ -25,7 +27,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { RegistryService, SyncRegistryProgressSchema } from "../../gen/artifact/v1/registry_pb.js";
 import { DomainError, isDomainError, type ErrorKind } from "../domain/errors.js";
 import { parseManifest, type ParsedManifest } from "../domain/manifest.js";
-import { catalogNameOf } from "../domain/upstream-names.js";
+import { catalogNameOf, isDockerHub, type CatalogImageName } from "../domain/upstream-names.js";
 import type { Store } from "../store/index.js";
 import type { RegistryRow } from "../store/registries.js";
 import type { SyncedTag, SyncStore } from "../store/sync.js";
@@ -69,6 +71,7 @@ interface RepositoryOutcome {
 
 class RegistrySync {
   private readonly prefix: string;
+  private readonly dockerHub: boolean;
   private readonly tagPattern?: RegExp;
   private readonly abort = new AbortController();
   private readonly signal: AbortSignal;
@@ -84,6 +87,7 @@ class RegistrySync {
     ctx: HandlerContext,
   ) {
     this.prefix = registry.syncRepositoryPrefix;
+    this.dockerHub = isDockerHub(registry.url);
     this.tagPattern = registry.syncTagPattern ? new RegExp(`^(?:${registry.syncTagPattern})$`) : undefined;
     this.signal = AbortSignal.any([ctx.signal, this.abort.signal]);
   }
@@ -103,12 +107,16 @@ class RegistrySync {
       const running = new Set<Promise<void>>();
       try {
         for await (const path of this.client.allRepositories({ pageSize: this.settings.pageSize, signal: this.signal })) {
-          if (!path.startsWith(this.prefix) || seen.has(path)) continue;
-          seen.add(path);
+          if (!path.startsWith(this.prefix)) continue;
+          const name = catalogNameOf(path, { dockerHub: this.dockerHub });
+          // Keyed by the upstream name a repository records, to find the ones that left.
+          const key = "problem" in name ? path : name.upstreamName;
+          if (seen.has(key)) continue;
+          seen.add(key);
           this.counts.found++;
           while (running.size >= this.settings.concurrency) await Promise.race(running);
           if (this.fatal !== undefined) break;
-          const work: Promise<void> = this.syncRepository(path).then(report);
+          const work: Promise<void> = this.syncRepository(path, name).then(report);
           running.add(work);
           void work.finally(() => running.delete(work));
         }
@@ -164,15 +172,18 @@ class RegistrySync {
   }
 
   /** One repository; undefined when the whole sync has to stop (the error is kept in `fatal`). */
-  private async syncRepository(path: string): Promise<RepositoryOutcome | undefined> {
+  private async syncRepository(path: string, name: CatalogImageName | { problem: string }): Promise<RepositoryOutcome | undefined> {
     const outcome: RepositoryOutcome = { path, added: 0, updated: 0, removed: [] };
+    if ("problem" in name) {
+      outcome.error = `cannot be imported: ${name.problem}`;
+      return this.count(outcome, false);
+    }
     try {
-      const name = catalogNameOf(path);
       const upstreamTags: string[] = [];
       for await (const tag of this.client.allTags(path, { signal: this.signal })) {
         if (!this.tagPattern || this.tagPattern.test(tag)) upstreamTags.push(tag);
       }
-      const repositoryId = await this.store.ensureRepository(this.registry, name.namespace, name.repository, path);
+      const repositoryId = await this.store.ensureRepository(this.registry, name.namespace, name.repository, name.upstreamName);
       const stored = await this.store.tagsOf(repositoryId);
       const { changed, keep, errors } = await this.readTags(path, upstreamTags, stored);
       const vanished = [...stored.keys()].filter((t) => !keep.has(t) && this.wanted(t));
