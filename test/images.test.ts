@@ -504,6 +504,14 @@ describe.skipIf(!ready)("ImageService", () => {
         await createRemote("up-frozen", frozen.url);
         frozen.freeze();
         try {
+          // SIGSTOP lands asynchronously: wait until the registry really stops answering.
+          for (;;) {
+            const answered = await fetch(`${frozen.url}/v2/`, { signal: AbortSignal.timeout(300) }).then(
+              (r) => r.arrayBuffer().then(() => true),
+              () => false,
+            );
+            if (!answered) break;
+          }
           await expectCode(client.getManifest({ repository: "up-frozen/team/small", reference: "v1" }), Code.DeadlineExceeded, frozen.host);
           await expectCode(client.getManifest({ repository: "up-frozen/team/small", reference: "v1" }, { timeoutMs: 300 }), Code.DeadlineExceeded);
         } finally {
