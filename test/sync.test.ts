@@ -45,21 +45,14 @@ describe.skipIf(!ready)("SyncRegistry", () => {
   let small: BuiltImage;
   let moved: BuiltImage;
   let index: BuiltImage;
-  let catalog: Distribution;
 
   beforeAll(async () => {
     [small, moved, index] = await Promise.all([smallImage("sync"), smallImage("sync-moved"), multiPlatformIndex("sync")]);
-    catalog = await startDistribution();
-    await seedRepositories(catalog, small, { repos: APPS, tags: ["1.0", "latest"] });
-    await seedRepositories(catalog, small, { repos: ["testbox"], tags: ["latest"] });
-    await seedRepositories(catalog, index, { repos: ["proj/index"], tags: ["1.0"] });
-    // A repository with a blob and no manifest: the catalog lists it, its tag list is 404.
-    const res = await fetch(`${catalog.url}/v2/proj/blobs-only/blobs/uploads/?mount=${small.blobs[0]!.digest}&from=${APPS[0]}`, { method: "POST" });
-    expect(res.status).toBe(201);
   });
-  afterAll(() => catalog?.stop());
 
   describe.each(databaseKinds())("on %s", (kind) => {
+    // Each database kind gets its own upstream: the tests change it.
+    let catalog: Distribution;
     let server: TestServer;
     let registries: Client<typeof RegistryService>;
     let tags: Client<typeof TagService>;
@@ -67,6 +60,13 @@ describe.skipIf(!ready)("SyncRegistry", () => {
     let namespaceService: Client<typeof NamespaceService>;
 
     beforeAll(async () => {
+      catalog = await startDistribution();
+      await seedRepositories(catalog, small, { repos: APPS, tags: ["1.0", "latest"] });
+      await seedRepositories(catalog, small, { repos: ["testbox"], tags: ["latest"] });
+      await seedRepositories(catalog, index, { repos: ["proj/index"], tags: ["1.0"] });
+      // A repository with a blob and no manifest: the catalog lists it, its tag list is 404.
+      const res = await fetch(`${catalog.url}/v2/proj/blobs-only/blobs/uploads/?mount=${small.blobs[0]!.digest}&from=${APPS[0]}`, { method: "POST" });
+      expect(res.status).toBe(201);
       server = await startTestServer(kind, {
         // Catalog pages of 50: 203 repositories take five pages.
         config: { sync: { concurrency: 4, pageSize: 50 } },
@@ -78,7 +78,10 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       repositoryService = createClient(RepositoryService, transport);
       namespaceService = createClient(NamespaceService, transport);
     });
-    afterAll(() => server?.stop());
+    afterAll(async () => {
+      await server?.stop();
+      await catalog?.stop();
+    });
 
     const remote = (name: string, url: string, extra: Record<string, unknown> = {}) =>
       registries.createRegistry({ registry: { name, kind: RegistryKind.REMOTE, url, ...extra } });
