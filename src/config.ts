@@ -49,6 +49,12 @@ export interface Config {
     /** An upload session idle this long expires and its bytes are removed. */
     uploadTtlMs: number;
   };
+  sync: {
+    /** SYNC_CONCURRENCY (default 4): repositories a SyncRegistry reads from the upstream at once. */
+    concurrency: number;
+    /** SYNC_PAGE_SIZE (default 1000): `n` asked of the upstream's catalog pages. */
+    pageSize: number;
+  };
   gc: {
     /** Pause between background garbage collection runs; 0 turns the background runs off. */
     intervalMs: number;
@@ -142,6 +148,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       manifestMaxBytes: integer("MANIFEST_MAX_BYTES", 4 * MiB, 1024, 64 * MiB),
       blobMaxBytes: integer("BLOB_MAX_BYTES", 64 * GiB, 1, Number.MAX_SAFE_INTEGER),
       uploadTtlMs: integer("UPLOAD_TTL_MS", 24 * HOUR, 60_000, 30 * 24 * HOUR),
+    },
+    sync: {
+      concurrency: integer("SYNC_CONCURRENCY", 4, 1, 64),
+      pageSize: integer("SYNC_PAGE_SIZE", 1000, 1, 1000),
     },
     gc: {
       intervalMs: integer("GC_INTERVAL_MS", HOUR, 0, 7 * 24 * HOUR),

@@ -14,6 +14,7 @@ import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import { GarbageCollector } from "./store/gc.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
+import type { UpstreamDefaults } from "./upstream/clients.js";
 
 export interface RunningServer {
   http: AddressInfo;
@@ -30,6 +31,8 @@ export interface StartOptions {
   /** An already open database (tests share one per file); otherwise the configured one is opened and owned. */
   database?: DatabaseHandle;
   extraRoutes?: (router: ConnectRouter) => void;
+  /** Timeouts and retries for upstream registries (tests shorten them). */
+  upstream?: UpstreamDefaults;
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -52,10 +55,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
     );
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
-    const upstreams = new RegistryUpstreams(sealer);
+    const upstreams = new RegistryUpstreams(sealer, options.upstream);
     const shutdown = new AbortController();
     const app = buildApp(
-      { store, sealer, gc: { collector, settings: gcSettings }, upstreams },
+      { store, sealer, gc: { collector, settings: gcSettings }, upstreams, content, sync: config.sync },
       {
         log,
         health,

@@ -10,6 +10,7 @@ import { startTestServer, type TestServer } from "./support/server.js";
 
 const SERVICES = [
   "artifact.v1.GarbageCollectionService",
+  "artifact.v1.ImageService",
   "artifact.v1.NamespaceService",
   "artifact.v1.RegistryService",
   "artifact.v1.RepositoryService",

@@ -4,14 +4,19 @@ import { RegistryService } from "../../gen/artifact/v1/registry_pb.js";
 import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
+import { ImageService } from "../../gen/artifact/v1/image_pb.js";
+import type { ContentDriver } from "../content/driver.js";
 import type { Sealer } from "../secrets.js";
 import type { GarbageCollector, GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
+import { SyncStore } from "../store/sync.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { garbageCollectionService } from "./gc-service.js";
+import { imageService } from "./image-service.js";
 import { namespaceService } from "./namespace-service.js";
 import { registryService } from "./registry-service.js";
 import { repositoryService } from "./repository-service.js";
+import { syncService, type SyncSettings } from "./sync-service.js";
 import { tagService } from "./tag-service.js";
 
 export interface ApiDeps {
@@ -19,18 +24,25 @@ export interface ApiDeps {
   sealer: Sealer;
   gc: { collector: GarbageCollector; settings: Omit<GcOptions, "dryRun"> };
   upstreams: RegistryUpstreams;
+  /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
+  content: ContentDriver;
+  sync: SyncSettings;
 }
 
 /** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
 export function apiRoutes(deps: ApiDeps) {
   return (router: ConnectRouter) => {
-    router.service(RegistryService, registryService(deps.store, deps.sealer, deps.upstreams));
+    router.service(RegistryService, {
+      ...registryService(deps.store, deps.sealer, deps.upstreams),
+      ...syncService(deps.store, new SyncStore(deps.store.db), deps.upstreams, deps.sync),
+    });
     router.service(NamespaceService, namespaceService(deps.store));
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.gc.collector, deps.gc.settings));
+    router.service(ImageService, imageService(deps.store, deps.content, deps.upstreams));
   };
 }
 
 /** The services the server offers, for health checks and reflection. */
-export const apiServices = [RegistryService, NamespaceService, RepositoryService, TagService, GarbageCollectionService] as const;
+export const apiServices = [RegistryService, NamespaceService, RepositoryService, TagService, GarbageCollectionService, ImageService] as const;

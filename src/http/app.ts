@@ -11,6 +11,7 @@ import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler, DEFAULT_MAX_BODY_BYTES } from "./rest.js";
+import { createRestBlobHandler } from "./rest-blob.js";
 import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 import { parseOciPath } from "../oci/routes.js";
@@ -71,6 +72,8 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       labels.route = "";
     }
   };
+  // Blobs are served as raw bytes, not as the transcoder's NDJSON of chunks.
+  const restBlob = createRestBlobHandler({ routes, interceptors, shutdownSignal: options.shutdownSignal, log: options.log });
   const handler = connectHandler({
     routes,
     interceptors,
@@ -85,11 +88,13 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       label(req, "metrics");
       if (metrics?.serve(req, res, options.log)) return;
       label(req, "rest");
-      rest(req, res, () => {
-        label(req, "unmatched");
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
-      });
+      restBlob(req, res, () =>
+        rest(req, res, () => {
+          label(req, "unmatched");
+          res.writeHead(404, { "content-type": "application/json" });
+          res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
+        }),
+      );
     },
   });
   const registry = ociHandler({

@@ -1,0 +1,253 @@
+// ImageService: manifests and blobs of HOSTED registries from this service's store, of REMOTE
+// registries from their upstream. Every byte handed out is checked against its digest where a
+// digest can tell (manifests always, whole blobs while streaming; ranges only by length).
+import { Readable } from "node:stream";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  DescriptorSchema,
+  ImageService,
+  ManifestSummarySchema,
+  type Descriptor as DescriptorMessage,
+  GetBlobResponseSchema,
+  GetManifestResponseSchema,
+  type ManifestSummary,
+} from "../../gen/artifact/v1/image_pb.js";
+import type { ContentDriver } from "../content/driver.js";
+import { DomainError, invalidArgument, isDomainError, notFound } from "../domain/errors.js";
+import { parseManifest, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
+import { checkDigest, checkMediaType, checkTagName } from "../domain/names.js";
+import type { Store } from "../store/index.js";
+import { digestAlgorithm, digestOf } from "../upstream/digest.js";
+import type { Blob } from "../upstream/client.js";
+import type { RegistryUpstreams } from "../upstream/registries.js";
+import { blobChunks } from "./blob-chunks.js";
+import { locateImage, parseImageName, type ImageSource } from "./image-source.js";
+
+const OCTET_STREAM = "application/octet-stream";
+/** Metadata key of an OUT_OF_RANGE error: the blob's size, so a REST edge can answer 416 with it. */
+export const BLOB_SIZE_KEY = "x-blob-size";
+
+export function imageService(store: Store, content: ContentDriver, upstreams: RegistryUpstreams): ServiceImpl<typeof ImageService> {
+  return {
+    async getManifest(req, ctx): Promise<MessageInitShape<typeof GetManifestResponseSchema>> {
+      const name = parseImageName("repository", req.repository);
+      const reference = parseReference(req.reference);
+      const source = await locateImage(store, upstreams, name);
+      const m = source.kind === "hosted" ? await hostedManifest(store, source, reference) : await remoteManifest(source, reference, req.metadataOnly, ctx);
+      const response: MessageInitShape<typeof GetManifestResponseSchema> = { digest: m.digest, mediaType: m.mediaType, sizeBytes: BigInt(m.size) };
+      if (req.metadataOnly || !m.bytes) return response;
+      return { ...response, raw: m.bytes, summary: toSummary(summaryOf({ ...m, bytes: m.bytes }, source, reference)) };
+    },
+
+    async *getBlob(req, ctx): AsyncGenerator<MessageInitShape<typeof GetBlobResponseSchema>> {
+      const name = parseImageName("repository", req.repository);
+      const digest = req.digest;
+      const problem = checkDigest(digest);
+      if (problem) throw invalidArgument(`digest: ${problem}`);
+      const offset = nonNegative("offset", req.offset);
+      const length = nonNegative("length", req.length);
+      const source = await locateImage(store, upstreams, name);
+      const blob = source.kind === "hosted" ? await hostedBlob(store, content, source, digest, offset, length) : await remoteBlob(source, digest, offset, length, ctx);
+      let position = offset;
+      let first = true;
+      for await (const data of blobChunks(blob)) {
+        yield first ? { sizeBytes: BigInt(blob.total), mediaType: blob.mediaType, offset: BigInt(position), data } : { offset: BigInt(position), data };
+        first = false;
+        position += data.length;
+      }
+      // An empty read still says what the blob is.
+      if (first) yield { sizeBytes: BigInt(blob.total), mediaType: blob.mediaType, offset: BigInt(offset), data: new Uint8Array() };
+    },
+  };
+}
+
+// ---- manifests ---------------------------------------------------------------------------------
+
+type Reference = { tag: string } | { digest: string };
+
+interface ManifestRead {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** Absent for metadata-only reads of an upstream (HEAD). */
+  bytes?: Uint8Array;
+}
+
+function parseReference(reference: string): Reference {
+  if (reference === "") throw invalidArgument("reference: must not be empty (a tag such as 1.0, or a digest sha256:…)");
+  if (reference.includes(":")) {
+    const problem = checkDigest(reference);
+    if (problem) throw invalidArgument(`reference: neither a tag nor a digest: ${problem}`);
+    return { digest: reference };
+  }
+  const problem = checkTagName(reference);
+  if (problem) throw invalidArgument(`reference: ${problem}`);
+  return { tag: reference };
+}
+
+const describeReference = (r: Reference) => ("tag" in r ? `:${r.tag}` : `@${r.digest}`);
+
+async function hostedManifest(store: Store, source: Extract<ImageSource, { kind: "hosted" }>, reference: Reference): Promise<ManifestRead> {
+  const stored = await store.images.getManifest(source.repositoryId, reference);
+  if (!stored) throw notFound(`manifest ${source.name.full}${describeReference(reference)} not found`);
+  const bytes = stored.payload;
+  // The stored digest was computed at push; the bytes must still have it.
+  const actual = digestOf(bytes, digestAlgorithm(stored.digest) ?? "sha256");
+  if (actual !== stored.digest) {
+    throw new DomainError("data-loss", `manifest ${source.name.full}@${stored.digest} is damaged in the store: its bytes have digest ${actual}`, { reason: "digest-mismatch" });
+  }
+  return { digest: stored.digest, mediaType: stored.mediaType, size: bytes.byteLength, bytes };
+}
+
+async function remoteManifest(source: Extract<ImageSource, { kind: "remote" }>, reference: Reference, metadataOnly: boolean, ctx: HandlerContext): Promise<ManifestRead> {
+  const ref = "tag" in reference ? reference.tag : reference.digest;
+  const m = await source.client.getManifest(source.path, ref, { method: metadataOnly ? "HEAD" : "GET", signal: ctx.signal });
+  return { digest: m.digest, mediaType: m.mediaType, size: m.size, bytes: m.bytes };
+}
+
+/** What the manifest says. Bytes that do not parse are the upstream's fault, or damage in our store: never the client's. */
+function summaryOf(m: ManifestRead & { bytes: Uint8Array }, source: ImageSource, reference: Reference): ParsedManifest {
+  try {
+    return parseManifest(m.bytes, m.mediaType);
+  } catch (err) {
+    if (!isDomainError(err)) throw err;
+    const what = `manifest ${source.name.full}${describeReference(reference)}`;
+    if (source.kind === "remote") throw new DomainError("unknown", `upstream ${source.client.host} sent ${what} that is not valid (${err.message})`);
+    throw new DomainError("data-loss", `${what} is damaged in the store (${err.message})`);
+  }
+}
+
+function toDescriptor(d: Descriptor): DescriptorMessage {
+  const p = d.platform;
+  return create(DescriptorSchema, {
+    mediaType: d.mediaType,
+    digest: d.digest,
+    sizeBytes: BigInt(d.size),
+    artifactType: d.artifactType ?? "",
+    annotations: d.annotations ?? {},
+    platform:
+      p && typeof p === "object"
+        ? {
+            os: stringOr(p.os),
+            architecture: stringOr(p.architecture),
+            variant: stringOr(p.variant),
+            osVersion: stringOr(p["os.version"]),
+            osFeatures: Array.isArray(p["os.features"]) ? p["os.features"].filter((f): f is string => typeof f === "string") : [],
+          }
+        : undefined,
+  });
+}
+
+const stringOr = (v: unknown) => (typeof v === "string" ? v : "");
+
+function toSummary(m: ParsedManifest): ManifestSummary {
+  const referenced = m.isIndex ? m.manifests : [...(m.config ? [m.config] : []), ...m.layers];
+  return create(ManifestSummarySchema, {
+    config: m.config ? toDescriptor(m.config) : undefined,
+    layers: m.layers.map(toDescriptor),
+    manifests: m.manifests.map(toDescriptor),
+    subject: m.subject ? toDescriptor(m.subject) : undefined,
+    artifactType: m.artifactType ?? "",
+    annotations: m.annotations ?? {},
+    referencedSizeBytes: BigInt(referenced.reduce((sum, d) => sum + d.size, 0)),
+  });
+}
+
+// ---- blobs -------------------------------------------------------------------------------------
+
+interface BlobRead {
+  body: Readable;
+  digest: string;
+  /** Size of the whole blob. */
+  total: number;
+  /** Bytes `body` delivers. */
+  length: number;
+  whole: boolean;
+  mediaType: string;
+  what: string;
+}
+
+function nonNegative(field: string, value: bigint): number {
+  if (value < 0n) throw invalidArgument(`${field}: must not be negative (got ${value})`);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`${field}: too large (got ${value})`);
+  return Number(value);
+}
+
+/** OUT_OF_RANGE, with the blob's size in the metadata (a REST edge answers 416 with it). */
+function outOfRange(what: string, offset: number, total: number): ConnectError {
+  return new ConnectError(`offset ${offset} is beyond the end of ${what} (${total} bytes)`, Code.OutOfRange, { [BLOB_SIZE_KEY]: String(total) });
+}
+
+/** The bytes [offset, end) of a blob of `total` bytes that a read of `length` (0: to the end) covers. */
+function span(what: string, total: number, offset: number, length: number): { end: number } {
+  // Offset 0 of an empty blob is its (empty) whole; past the last byte there is nothing to read.
+  if (offset > 0 && offset >= total) throw outOfRange(what, offset, total);
+  return { end: length === 0 ? total : Math.min(total, offset + length) };
+}
+
+async function hostedBlob(store: Store, content: ContentDriver, source: Extract<ImageSource, { kind: "hosted" }>, digest: string, offset: number, length: number): Promise<BlobRead> {
+  const found = await store.blobs.find(source.repositoryId, digest);
+  const what = `blob ${digest} of ${source.name.full}`;
+  if (!found) throw new DomainError("not-found", `${what} not found`, { reason: "blob-unknown" });
+  const total = found.size;
+  const { end } = span(what, total, offset, length);
+  const whole = offset === 0 && end === total;
+  const body = await content.read(digest, whole ? undefined : { start: offset, end: end - 1 });
+  return { body, digest, total, length: end - offset, whole, mediaType: OCTET_STREAM, what };
+}
+
+async function remoteBlob(source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number, ctx: HandlerContext): Promise<BlobRead> {
+  const { client, path } = source;
+  const ranged = offset > 0 || length > 0;
+  const range = ranged ? { start: offset, end: length > 0 ? offset + length - 1 : undefined } : undefined;
+  let blob: Blob;
+  try {
+    blob = await client.getBlob(path, digest, { range, signal: ctx.signal });
+  } catch (err) {
+    // 416 from the upstream: say how big the blob is, as for HOSTED blobs.
+    if (!isDomainError(err) || err.reason !== "range-mismatch") throw err;
+    const info = await client.headBlob(path, digest, { signal: ctx.signal });
+    throw outOfRange(`blob ${digest} of ${source.name.full}`, offset, info.size ?? 0);
+  }
+  const what = `blob ${digest} of ${path} from upstream ${client.host}`;
+  const mediaType = blob.mediaType && !checkMediaType(blob.mediaType) ? blob.mediaType : OCTET_STREAM;
+  const sizeUnknown = () => new DomainError("unknown", `upstream ${client.host} did not say the size of ${what}`);
+  try {
+    if (blob.status === 206) {
+      const r = blob.contentRange!;
+      if (r.start !== offset) throw new DomainError("unknown", `upstream ${client.host} answered a range of ${what} from byte ${r.start}, not ${offset}`);
+      const total = r.total ?? (await client.headBlob(path, digest, { signal: ctx.signal })).size;
+      if (total === undefined) throw sizeUnknown();
+      const bodyLength = r.end - r.start + 1;
+      return { body: blob.body, digest, total, length: bodyLength, whole: offset === 0 && bodyLength === total, mediaType, what };
+    }
+    const total = blob.size ?? (await client.headBlob(path, digest, { signal: ctx.signal })).size;
+    if (total === undefined) throw sizeUnknown();
+    const { end } = span(what, total, offset, length);
+    const whole = offset === 0 && end === total;
+    // An upstream that ignores Range sends everything: cut the range out here.
+    const body = whole ? blob.body : Readable.from(slice(blob.body, offset, end - offset));
+    return { body, digest, total, length: end - offset, whole, mediaType, what };
+  } catch (err) {
+    blob.body.destroy();
+    throw err;
+  }
+}
+
+/** `length` bytes from `skip` bytes into `body`; stops reading there. */
+async function* slice(body: Readable, skip: number, length: number): AsyncGenerator<Buffer> {
+  let position = 0;
+  const end = skip + length;
+  try {
+    for await (const piece of body as AsyncIterable<Buffer>) {
+      const from = Math.max(skip - position, 0);
+      const to = Math.min(end - position, piece.length);
+      position += piece.length;
+      if (to > from) yield piece.subarray(from, to);
+      if (position >= end) return;
+    }
+  } finally {
+    body.destroy();
+  }
+}

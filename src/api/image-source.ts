@@ -1,0 +1,48 @@
+// Where an image named `registry/namespace/repository` lives: in this service's store (HOSTED)
+// or on an upstream registry (REMOTE, under the upstream path the naming rule gives).
+import { invalidArgument, notFound } from "../domain/errors.js";
+import { checkImageNameLength, checkPathComponent, checkRegistryName, checkRepositoryName } from "../domain/names.js";
+import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
+import type { Store } from "../store/index.js";
+import type { RegistryRow } from "../store/registries.js";
+import type { UpstreamClient } from "../upstream/client.js";
+import type { RegistryUpstreams } from "../upstream/registries.js";
+
+export interface ImageName {
+  registry: string;
+  namespace: string;
+  repository: string;
+  full: string;
+}
+
+export type ImageSource =
+  | { kind: "hosted"; name: ImageName; registry: RegistryRow; repositoryId: string }
+  | { kind: "remote"; name: ImageName; registry: RegistryRow; client: UpstreamClient; path: string };
+
+/** `registry/namespace/repository` checked against the grammar; INVALID_ARGUMENT naming `field` otherwise. */
+export function parseImageName(field: string, full: string): ImageName {
+  const parts = full.split("/");
+  if (parts.length < 3) throw invalidArgument(`${field}: expected <registry>/<namespace>/<repository> (e.g. local/team/app), got ${JSON.stringify(full.slice(0, 255))}`);
+  const [registry, namespace, ...rest] = parts as [string, string, ...string[]];
+  const repository = rest.join("/");
+  const problem =
+    (checkRegistryName(registry) && `registry ${checkRegistryName(registry)}`) ||
+    (checkPathComponent(namespace) && `namespace ${checkPathComponent(namespace)}`) ||
+    (checkRepositoryName(repository) && `repository ${checkRepositoryName(repository)}`) ||
+    checkImageNameLength(full);
+  if (problem) throw invalidArgument(`${field}: ${problem}`);
+  return { registry, namespace, repository, full };
+}
+
+export async function locateImage(store: Store, upstreams: RegistryUpstreams, name: ImageName): Promise<ImageSource> {
+  const found = await store.images.resolve(name.registry, name.namespace, name.repository);
+  if (!found) throw notFound(`registry "${name.registry}" not found`);
+  const registry = found.registry;
+  if (registry.kind === "hosted") {
+    if (!found.repositoryId) throw notFound(`repository ${name.namespace}/${name.repository} not found in registry "${name.registry}"`);
+    return { kind: "hosted", name, registry, repositoryId: found.repositoryId };
+  }
+  // A REMOTE image need not have been synced: without a recorded upstream name the rule decides.
+  const path = upstreamPathOf(name.namespace, name.repository, { dockerHub: isDockerHub(registry.url), upstreamName: found.upstreamName });
+  return { kind: "remote", name, registry, client: upstreams.for(registry), path };
+}
