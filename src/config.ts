@@ -26,6 +26,8 @@ export type DatabaseConfig =
       sslMode?: SslMode;
       timeZone: string;
       poolMax: number;
+      /** Prepare every statement on the server (default; off behind poolers that cannot keep them). */
+      prepareStatements?: boolean;
     };
 
 export interface Config {
@@ -184,12 +186,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`DB_TIMEZONE=${JSON.stringify(timeZone)}: expected a time zone name such as UTC or Europe/Berlin`);
     }
     const poolMax = integer("DB_POOL_MAX", 10, 1, 1000);
+    const prepareStatements = oneOf("DB_PREPARE_STATEMENTS", "true", ["true", "false"]) === "true";
     if (databaseUrl) {
       if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
         // Do not echo the value: it may hold a password.
         problems.push("DATABASE_URL: expected a postgres:// or postgresql:// URL");
       }
-      config.database = { kind: "postgres", url: databaseUrl, timeZone, poolMax };
+      config.database = { kind: "postgres", url: databaseUrl, timeZone, poolMax, prepareStatements };
     } else {
       config.database = {
         kind: "postgres",
@@ -201,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         sslMode: oneOf("DB_SSLMODE", "disable", SSL_MODES),
         timeZone,
         poolMax,
+        prepareStatements,
       };
     }
   }

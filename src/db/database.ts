@@ -95,7 +95,7 @@ function connect(config: PostgresConfig, max: number): postgres.Sql {
 export async function openPostgres(config: PostgresConfig, log: Logger): Promise<DatabaseHandle> {
   await migrateUnderLock(config, log);
   const client = connect(config, config.poolMax);
-  const db = drizzlePostgres({ client, schema });
+  const db = drizzlePostgres({ client: config.prepareStatements === false ? client : preparing(client), schema });
   return {
     db,
     kind: "postgres",
@@ -106,6 +106,36 @@ export async function openPostgres(config: PostgresConfig, log: Logger): Promise
       await client.end({ timeout: 5 });
     },
   };
+}
+
+/**
+ * drizzle runs every query that was not built with `.prepare()` with postgres.js's
+ * `prepare: false` (drizzle-orm#6096): two round trips per query and a fresh parse and plan in
+ * PostgreSQL each time. Our SQL never inlines values, so the set of statement texts is small and
+ * fixed; this view of the client asks postgres.js to prepare them all (it keeps one prepared
+ * statement per text per connection), transactions included. DB_PREPARE_STATEMENTS=false turns
+ * it off for poolers that cannot keep prepared statements (PgBouncer in transaction mode).
+ */
+function preparing<T extends object>(sql: T): T {
+  type Body = (inner: object) => unknown;
+  const wrapBody = (args: unknown[]) => {
+    const body = args.pop() as Body;
+    return [...args, (inner: object) => body(preparing(inner))];
+  };
+  return new Proxy(sql, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      if (property === "unsafe") {
+        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
+          (value as (...a: unknown[]) => unknown).call(target, query, params, { ...options, prepare: true });
+      }
+      if (property === "begin" || property === "savepoint") {
+        return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, wrapBody(args));
+      }
+      return value;
+    },
+  });
 }
 
 // Replicas starting together would race on CREATE TABLE; the advisory lock makes the

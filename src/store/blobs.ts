@@ -26,21 +26,25 @@ const offsetMoved = (id: string, offset: number, size: number) =>
   });
 
 export class BlobStore {
+  private readonly findQuery;
+
   constructor(
     private readonly db: Database,
     private readonly content: ContentDriver,
-  ) {}
+  ) {
+    // Every blob pull asks this; built once.
+    this.findQuery = db
+      .select({ size: blobs.sizeBytes })
+      .from(repositoryBlobs)
+      .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
+      .where(and(eq(repositoryBlobs.repositoryId, sql.placeholder("repositoryId")), eq(repositoryBlobs.digest, sql.placeholder("digest"))))
+      .limit(1)
+      .prepare("blob_in_repository");
+  }
 
   /** Size of a blob this repository may read, or undefined. */
   async find(repositoryId: string, digest: string): Promise<{ size: number } | undefined> {
-    const [row] = await guarded(() =>
-      this.db
-        .select({ size: blobs.sizeBytes })
-        .from(repositoryBlobs)
-        .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
-        .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
-        .limit(1),
-    );
+    const [row] = await guarded(() => this.findQuery.execute({ repositoryId, digest }));
     return row ? { size: row.size } : undefined;
   }
 

@@ -28,10 +28,17 @@ export function parseEtag(etag: string): number | undefined {
   return /^[1-9][0-9]{0,9}$/.test(etag) ? Number(etag) : -1;
 }
 
-export async function getById<Row>(db: Database, t: CatalogTable, id: string): Promise<Row> {
-  const rows = (await db.select().from(t.table).where(eq(t.id, id)).limit(1)) as Row[];
-  if (rows.length === 0) throw notFound(`${t.noun} ${id} not found`);
-  return rows[0]!;
+/**
+ * Get-by-id as a statement built once: Get calls are the hottest path, and drizzle spends more
+ * time building a query than PostgreSQL spends answering this one.
+ */
+export function getterById<Row>(db: Database, t: CatalogTable): (id: string) => Promise<Row> {
+  const query = db.select().from(t.table).where(eq(t.id, sql.placeholder("id"))).limit(1).prepare(`${t.noun}_by_id`);
+  return async (id) => {
+    const rows = (await query.execute({ id })) as Row[];
+    if (rows.length === 0) throw notFound(`${t.noun} ${id} not found`);
+    return rows[0]!;
+  };
 }
 
 /** Explains why an update or delete matched no row: the row is gone, or its etag moved on. */

@@ -37,19 +37,66 @@ const blobUnknownInManifest = (digest: string) =>
     reason: "manifest-blob-unknown",
   });
 
+const MANIFEST_COLUMNS = {
+  digest: manifests.digest,
+  mediaType: manifests.mediaType,
+  payload: manifests.payload,
+  subjectDigest: manifests.subjectDigest,
+};
+
+/** The statements every pull runs, built once (see crud.ts getterById for why). */
+function pullQueries(db: Database) {
+  const p = sql.placeholder;
+  return {
+    resolve: db
+      .select({ registry: registries, namespaceId: namespaces.id, repositoryId: repositories.id, upstreamName: repositories.upstreamName })
+      .from(registries)
+      .leftJoin(namespaces, and(eq(namespaces.registryId, registries.id), eq(namespaces.name, p("namespace"))))
+      .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, p("repository"))))
+      .where(eq(registries.name, p("registry")))
+      .limit(1)
+      .prepare("image_resolve"),
+    manifestByDigest: db
+      .select(MANIFEST_COLUMNS)
+      .from(manifests)
+      .where(and(eq(manifests.repositoryId, p("repositoryId")), eq(manifests.digest, p("digest"))))
+      .limit(1)
+      .prepare("manifest_by_digest"),
+    manifestByTag: db
+      .select(MANIFEST_COLUMNS)
+      .from(tags)
+      .innerJoin(manifests, eq(manifests.id, tags.manifestId))
+      .where(and(eq(tags.repositoryId, p("repositoryId")), eq(tags.name, p("tag"))))
+      .limit(1)
+      .prepare("manifest_by_tag"),
+    tagNames: db
+      .select({ name: tags.name })
+      .from(tags)
+      .where(eq(tags.repositoryId, p("repositoryId")))
+      .orderBy(asc(tags.name))
+      .limit(p("n"))
+      .prepare("tag_names"),
+    tagNamesAfter: db
+      .select({ name: tags.name })
+      .from(tags)
+      .where(and(eq(tags.repositoryId, p("repositoryId")), gt(tags.name, p("last"))))
+      .orderBy(asc(tags.name))
+      .limit(p("n"))
+      .prepare("tag_names_after"),
+  };
+}
+
 export class ImageStore {
-  constructor(private readonly db: Database) {}
+  private readonly queries: ReturnType<typeof pullQueries>;
+
+  constructor(private readonly db: Database) {
+    this.queries = pullQueries(db);
+  }
 
   /** The registry, and the namespace and repository when they exist: one query. */
   async resolve(registryName: string, namespaceName: string, repositoryName: string): Promise<ResolvedImage | undefined> {
     const [row] = await guarded(() =>
-      this.db
-        .select({ registry: registries, namespaceId: namespaces.id, repositoryId: repositories.id, upstreamName: repositories.upstreamName })
-        .from(registries)
-        .leftJoin(namespaces, and(eq(namespaces.registryId, registries.id), eq(namespaces.name, namespaceName)))
-        .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, repositoryName)))
-        .where(eq(registries.name, registryName))
-        .limit(1),
+      this.queries.resolve.execute({ registry: registryName, namespace: namespaceName, repository: repositoryName }),
     );
     if (!row) return undefined;
     return {
@@ -85,25 +132,10 @@ export class ImageStore {
 
   /** A manifest by tag or digest. */
   async getManifest(repositoryId: string, reference: { tag: string } | { digest: string }): Promise<StoredManifest | undefined> {
-    const columns = {
-      digest: manifests.digest,
-      mediaType: manifests.mediaType,
-      payload: manifests.payload,
-      subjectDigest: manifests.subjectDigest,
-    };
     const rows = await guarded(() =>
       "digest" in reference
-        ? this.db
-            .select(columns)
-            .from(manifests)
-            .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, reference.digest)))
-            .limit(1)
-        : this.db
-            .select(columns)
-            .from(tags)
-            .innerJoin(manifests, eq(manifests.id, tags.manifestId))
-            .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, reference.tag)))
-            .limit(1),
+        ? this.queries.manifestByDigest.execute({ repositoryId, digest: reference.digest })
+        : this.queries.manifestByTag.execute({ repositoryId, tag: reference.tag }),
     );
     return rows[0];
   }
@@ -253,12 +285,9 @@ export class ImageStore {
   /** Tag names in lexical (byte) order after `last`, at most `n`. */
   async listTagNames(repositoryId: string, n: number, last?: string): Promise<string[]> {
     const rows = await guarded(() =>
-      this.db
-        .select({ name: tags.name })
-        .from(tags)
-        .where(and(eq(tags.repositoryId, repositoryId), last === undefined ? undefined : gt(tags.name, last)))
-        .orderBy(asc(tags.name))
-        .limit(n),
+      last === undefined
+        ? this.queries.tagNames.execute({ repositoryId, n })
+        : this.queries.tagNamesAfter.execute({ repositoryId, n, last }),
     );
     return rows.map((r) => r.name);
   }

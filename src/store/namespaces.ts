@@ -3,8 +3,8 @@ import type { Database } from "../db/database.js";
 import { namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
-import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
-import { listPage, type ListRequest, type Page } from "./listing.js";
+import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
+import { Lister, type ListRequest, type Page } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
@@ -23,10 +23,24 @@ const table: CatalogTable = {
 const nameTaken = (name: string) => () => alreadyExists(`a namespace named "${name}" already exists in this registry`);
 
 export class NamespaceStore {
+  private readonly byId: (id: string) => Promise<NamespaceRow>;
+  private readonly lister: Lister<NamespaceRow>;
+
   constructor(
     private readonly db: Database,
     private readonly tokens: PageTokens,
-  ) {}
+  ) {
+    this.byId = getterById<NamespaceRow>(db, table);
+    this.lister = new Lister<NamespaceRow>(db, tokens, {
+      resource: "namespaces",
+      table: namespaces,
+      id: namespaces.id,
+      name: namespaces.name,
+      sortable: { name: namespaces.name, create_time: namespaces.createTime, update_time: namespaces.updateTime },
+      uniqueName: "parent",
+      parent: { column: namespaces.registryId, parentId: registries.id, noun: "registry" },
+    });
+  }
 
   create(input: NewNamespace): Promise<NamespaceRow> {
     return guarded(async () => (await this.db.insert(namespaces).values(input).returning())[0]!, {
@@ -36,7 +50,7 @@ export class NamespaceStore {
   }
 
   get(id: string): Promise<NamespaceRow> {
-    return guarded(() => getById<NamespaceRow>(this.db, table, id));
+    return guarded(() => this.byId(id));
   }
 
   update(id: string, patch: NamespacePatch, etag: string): Promise<NamespaceRow> {
@@ -61,18 +75,9 @@ export class NamespaceStore {
   }
 
   list(request: ListRequest, filter: { registryId?: string }): Promise<Page<NamespaceRow>> {
-    return guarded(() =>
-      listPage<NamespaceRow>(this.db, this.tokens, "namespaces", {
-        table: namespaces,
-        id: namespaces.id,
-        name: namespaces.name,
-        sortable: { name: namespaces.name, create_time: namespaces.createTime, update_time: namespaces.updateTime },
-        parent: filter.registryId
-          ? { column: namespaces.registryId, value: filter.registryId, parentId: registries.id, noun: "registry" }
-          : undefined,
-      }, request),
-    );
+    return guarded(() => this.lister.list(request, { parent: filter.registryId }));
   }
+
 }
 
 /** A rename must keep every image name in the namespace within the limit. */

@@ -9,6 +9,8 @@ export interface Cursor {
   value: string | number;
   /** Id of the last row returned: the tie-breaker. */
   id: string;
+  /** total_size, counted for the first page and carried along (it is not recounted while paging). */
+  total: number;
 }
 
 const MAC_BYTES = 16;
@@ -17,7 +19,7 @@ export class PageTokens {
   constructor(private readonly key: Buffer) {}
 
   encode(fingerprint: string, cursor: Cursor): string {
-    const body = Buffer.from(JSON.stringify([fingerprint, cursor.value, cursor.id]));
+    const body = Buffer.from(JSON.stringify([fingerprint, cursor.value, cursor.id, cursor.total]));
     return Buffer.concat([body, this.mac(body)]).toString("base64url");
   }
 
@@ -29,11 +31,11 @@ export class PageTokens {
     if (body.length === 0 || !timingSafeEqual(mac, this.mac(body))) {
       throw invalidArgument("page_token: not a token this service issued");
     }
-    const [issuedFor, value, id] = JSON.parse(body.toString()) as [string, string | number, string];
+    const [issuedFor, value, id, total] = JSON.parse(body.toString()) as [string, string | number, string, number];
     if (issuedFor !== fingerprint) {
       throw invalidArgument("page_token: was issued for a different query; keep filters and order_by the same while paging");
     }
-    return { value, id };
+    return { value, id, total };
   }
 
   private mac(body: Buffer): Buffer {

@@ -3,8 +3,8 @@ import type { Database } from "../db/database.js";
 import { namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, invalidArgument } from "../domain/errors.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
-import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
-import { listPage, type ListRequest, type Page } from "./listing.js";
+import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
+import { Lister, type ListRequest, type Page } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
@@ -29,10 +29,24 @@ const hostedRule = () => invalidArgument("insecure, credential and sync_filter a
 const rules = { registries_url_check: urlRule, registries_hosted_check: hostedRule };
 
 export class RegistryStore {
+  private readonly byId: (id: string) => Promise<RegistryRow>;
+  private readonly lister: Lister<RegistryRow>;
+
   constructor(
     private readonly db: Database,
     private readonly tokens: PageTokens,
-  ) {}
+  ) {
+    this.byId = getterById<RegistryRow>(db, table);
+    this.lister = new Lister<RegistryRow>(db, tokens, {
+      resource: "registries",
+      table: registries,
+      id: registries.id,
+      name: registries.name,
+      sortable: { name: registries.name, create_time: registries.createTime, update_time: registries.updateTime },
+      uniqueName: "global",
+      filters: { kind: registries.kind },
+    });
+  }
 
   create(input: NewRegistry): Promise<RegistryRow> {
     return guarded(
@@ -42,7 +56,7 @@ export class RegistryStore {
   }
 
   get(id: string): Promise<RegistryRow> {
-    return guarded(() => getById<RegistryRow>(this.db, table, id));
+    return guarded(() => this.byId(id));
   }
 
   async findByName(name: string): Promise<RegistryRow | undefined> {
@@ -71,17 +85,9 @@ export class RegistryStore {
   }
 
   list(request: ListRequest, filter: { kind?: RegistryKind }): Promise<Page<RegistryRow>> {
-    return guarded(() =>
-      listPage<RegistryRow>(this.db, this.tokens, "registries", {
-        table: registries,
-        id: registries.id,
-        name: registries.name,
-        sortable: { name: registries.name, create_time: registries.createTime, update_time: registries.updateTime },
-        filters: [filter.kind ? eq(registries.kind, filter.kind) : undefined],
-        filterKey: filter.kind ?? "",
-      }, request),
-    );
+    return guarded(() => this.lister.list(request, { values: { kind: filter.kind } }));
   }
+
 }
 
 /** A rename must keep every image name in the registry within the limit. */

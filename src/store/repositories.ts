@@ -3,8 +3,8 @@ import type { Database } from "../db/database.js";
 import { namespaces, registries, repositories, tags } from "../db/schema.js";
 import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
-import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
-import { listPage, type ListRequest, type Page } from "./listing.js";
+import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
+import { Lister, type ListRequest, type Page } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
@@ -24,10 +24,24 @@ const nameTaken = (name: string) => () =>
   alreadyExists(`a repository named "${name}" already exists in this namespace`);
 
 export class RepositoryStore {
+  private readonly byId: (id: string) => Promise<RepositoryRow>;
+  private readonly lister: Lister<RepositoryRow>;
+
   constructor(
     private readonly db: Database,
     private readonly tokens: PageTokens,
-  ) {}
+  ) {
+    this.byId = getterById<RepositoryRow>(db, table);
+    this.lister = new Lister<RepositoryRow>(db, tokens, {
+      resource: "repositories",
+      table: repositories,
+      id: repositories.id,
+      name: repositories.name,
+      sortable: { name: repositories.name, create_time: repositories.createTime, update_time: repositories.updateTime },
+      uniqueName: "parent",
+      parent: { column: repositories.namespaceId, parentId: namespaces.id, noun: "namespace" },
+    });
+  }
 
   create(input: NewRepository): Promise<RepositoryRow> {
     const missingNamespace = () => notFound(`namespace ${input.namespaceId} not found`);
@@ -44,7 +58,7 @@ export class RepositoryStore {
   }
 
   get(id: string): Promise<RepositoryRow> {
-    return guarded(() => getById<RepositoryRow>(this.db, table, id));
+    return guarded(() => this.byId(id));
   }
 
   update(id: string, patch: RepositoryPatch, etag: string): Promise<RepositoryRow> {
@@ -69,18 +83,9 @@ export class RepositoryStore {
   }
 
   list(request: ListRequest, filter: { namespaceId?: string }): Promise<Page<RepositoryRow>> {
-    return guarded(() =>
-      listPage<RepositoryRow>(this.db, this.tokens, "repositories", {
-        table: repositories,
-        id: repositories.id,
-        name: repositories.name,
-        sortable: { name: repositories.name, create_time: repositories.createTime, update_time: repositories.updateTime },
-        parent: filter.namespaceId
-          ? { column: repositories.namespaceId, value: filter.namespaceId, parentId: namespaces.id, noun: "namespace" }
-          : undefined,
-      }, request),
-    );
+    return guarded(() => this.lister.list(request, { parent: filter.namespaceId }));
   }
+
 }
 
 /** `<registry>/<namespace>/<repository>` must stay within the OCI limit. */

@@ -2,8 +2,8 @@ import { and, eq, sql } from "drizzle-orm";
 import { manifests, namespaces, registries, repositories, tags } from "../db/schema.js";
 import type { Database } from "../db/database.js";
 import { alreadyExists, failedPrecondition, notFound } from "../domain/errors.js";
-import { deleteById, getById, updateById, type CatalogTable } from "./crud.js";
-import { listPage, type ListRequest, type Page } from "./listing.js";
+import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
+import { Lister, type ListRequest, type Page } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
@@ -22,10 +22,24 @@ const table: CatalogTable = {
 const nameTaken = (name: string) => () => alreadyExists(`a tag named "${name}" already exists in this repository`);
 
 export class TagStore {
+  private readonly byId: (id: string) => Promise<TagRow>;
+  private readonly lister: Lister<TagRow>;
+
   constructor(
     private readonly db: Database,
     private readonly tokens: PageTokens,
-  ) {}
+  ) {
+    this.byId = getterById<TagRow>(db, table);
+    this.lister = new Lister<TagRow>(db, tokens, {
+      resource: "tags",
+      table: tags,
+      id: tags.id,
+      name: tags.name,
+      sortable: { name: tags.name, create_time: tags.createTime, update_time: tags.updateTime, push_time: tags.pushTime },
+      uniqueName: "parent",
+      parent: { column: tags.repositoryId, parentId: repositories.id, noun: "repository" },
+    });
+  }
 
   create(input: NewTag): Promise<TagRow> {
     return guarded(
@@ -42,7 +56,7 @@ export class TagStore {
   }
 
   get(id: string): Promise<TagRow> {
-    return guarded(() => getById<TagRow>(this.db, table, id));
+    return guarded(() => this.byId(id));
   }
 
   update(id: string, patch: TagPatch, etag: string): Promise<TagRow> {
@@ -69,23 +83,9 @@ export class TagStore {
   }
 
   list(request: ListRequest, filter: { repositoryId?: string }): Promise<Page<TagRow>> {
-    return guarded(() =>
-      listPage<TagRow>(this.db, this.tokens, "tags", {
-        table: tags,
-        id: tags.id,
-        name: tags.name,
-        sortable: {
-          name: tags.name,
-          create_time: tags.createTime,
-          update_time: tags.updateTime,
-          push_time: tags.pushTime,
-        },
-        parent: filter.repositoryId
-          ? { column: tags.repositoryId, value: filter.repositoryId, parentId: repositories.id, noun: "repository" }
-          : undefined,
-      }, request),
-    );
+    return guarded(() => this.lister.list(request, { parent: filter.repositoryId }));
   }
+
 }
 
 
