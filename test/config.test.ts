@@ -1,7 +1,7 @@
 // Configuration: defaults, every variable, clear refusals of bad values, .env handling,
 // and the real entry point refusing to start on a bad value.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -48,6 +48,7 @@ describe("loadConfig", () => {
       sslMode: "require",
       timeZone: "Europe/Berlin",
       poolMax: 10,
+      prepareStatements: true,
     });
     expect(describeDatabase(config.database)).not.toContain("pw");
   });
@@ -111,5 +112,22 @@ describe("the entry point", () => {
     });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('HTTP_PORT="abc": expected an integer from 0 to 65535');
+  });
+});
+
+describe("documentation of the settings", () => {
+  // Every variable config.ts reads, found in its source: the README table and .env.example must name each.
+  const source = readFileSync(join(packageRoot, "src/config.ts"), "utf8");
+  const variables = [...new Set([...source.matchAll(/\b(?:read|integer|oneOf|host)\("([A-Z][A-Z0-9_]+)"/g)].map((m) => m[1]!))];
+  const readme = readFileSync(join(packageRoot, "README.md"), "utf8");
+  const example = readFileSync(join(packageRoot, ".env.example"), "utf8");
+
+  it("finds the variables", () => {
+    expect(variables).toEqual(expect.arrayContaining(["HTTP_PORT", "DATABASE_URL", "SECRET_KEY", "GC_GRACE_MS"]));
+  });
+
+  it.each(variables)("%s is in the README's configuration table and in .env.example", (variable) => {
+    expect(readme).toMatch(new RegExp("^\\|[^\\n]*`" + variable + "`", "m"));
+    expect(example).toMatch(new RegExp("^#? ?" + variable + "=", "m"));
   });
 });
