@@ -21,6 +21,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
+# Server reflection answers from this descriptor set (it keeps the protos' comments).
+COPY gen/descriptors.binpb ./gen/descriptors.binpb
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
