@@ -197,17 +197,7 @@ export class ImageStore {
 
         const [stored] = await tx
           .insert(manifests)
-          .values({
-            repositoryId,
-            digest,
-            mediaType: manifest.mediaType,
-            payload: bytes,
-            totalSizeBytes: totalSize,
-            configDigest: manifest.config?.digest,
-            subjectDigest: manifest.subject?.digest,
-            artifactType: effectiveArtifactType(manifest),
-            annotations: manifest.annotations,
-          })
+          .values(manifestRow(repositoryId, digest, bytes, manifest, totalSize))
           .onConflictDoUpdate({ target: [manifests.repositoryId, manifests.digest], set: { pushTime: sql`now()` } })
           .returning({ id: manifests.id, inserted: sql<boolean>`(xmax = 0)` });
         if (stored!.inserted) await insertReferences(tx, stored!.id, manifest);
@@ -232,17 +222,7 @@ export class ImageStore {
       this.db.transaction(async (tx) => {
         const [stored] = await tx
           .insert(manifests)
-          .values({
-            repositoryId,
-            digest,
-            mediaType: manifest.mediaType,
-            payload: bytes,
-            totalSizeBytes: totalSize,
-            configDigest: manifest.config?.digest,
-            subjectDigest: manifest.subject?.digest,
-            artifactType: effectiveArtifactType(manifest),
-            annotations: manifest.annotations,
-          })
+          .values(manifestRow(repositoryId, digest, bytes, manifest, totalSize))
           .onConflictDoNothing()
           .returning({ id: manifests.id });
         if (stored) await insertReferences(tx, stored.id, manifest);
@@ -344,6 +324,21 @@ export class ImageStore {
 }
 
 /** What a manifest points at: config and layers (blobs), or an index's children (manifests). */
+/** The manifests row for pushed or cached bytes. */
+function manifestRow(repositoryId: string, digest: string, bytes: Uint8Array, manifest: ParsedManifest, totalSizeBytes: number) {
+  return {
+    repositoryId,
+    digest,
+    mediaType: manifest.mediaType,
+    payload: bytes,
+    totalSizeBytes,
+    configDigest: manifest.config?.digest,
+    subjectDigest: manifest.subject?.digest,
+    artifactType: effectiveArtifactType(manifest),
+    annotations: manifest.annotations,
+  };
+}
+
 async function insertReferences(tx: Database, manifestId: string, manifest: ParsedManifest): Promise<void> {
   const references = [
     ...(manifest.config ? [{ kind: "config" as const, d: manifest.config }] : []),
