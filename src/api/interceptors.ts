@@ -40,7 +40,9 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
       }
       const code = error ? Code[error.code] : "OK";
       const codeName = code.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
-      log.info({ requestId, procedure, code: codeName, ms: Math.round(seconds * 10_000) / 10 }, "call");
+      // Probes and reflection run all day long; their successes are not worth a line at info.
+      const quiet = codeName === "ok" && (procedure.startsWith("/grpc.health.") || procedure.startsWith("/grpc.reflection."));
+      log[quiet ? "debug" : "info"]({ requestId, procedure, code: codeName, ms: Math.round(seconds * 10_000) / 10 }, "call");
       observe?.ended(procedure, codeName, seconds);
       return error;
     };
