@@ -3,12 +3,12 @@
 // the pull-through proxy (proxy.ts). One middleware in front of it (authorize) is where identity
 // and permissions will be decided.
 import { randomUUID } from "node:crypto";
-import type { ImageName, OciRoute } from "./routes.js";
+import type { ImageName, OciRoute, Reference } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
-import { errorBody, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
+import { errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
 import { API_VERSION, send, type Request, type Response } from "./http.js";
-import { deleteManifest, getManifest, putManifest } from "./manifests.js";
+import { deleteManifest, getManifest, putManifest, referenceText } from "./manifests.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 import { catalog, listTags, referrers } from "./listings.js";
@@ -81,6 +81,7 @@ class OciApi {
     if (!route) throw new OciError(404, "NAME_UNKNOWN", `no registry API at ${path.slice(0, 200)}`);
     await this.authorize(req, route);
     const method = req.method ?? "GET";
+    if (route.kind === "manifest" && route.tagProblem !== undefined) refuseTag(method, route.reference, route.tagProblem);
     switch (route.kind) {
       case "base":
         allow(method, path, ["GET", "HEAD"]);
@@ -153,6 +154,16 @@ class OciApi {
     if (!image.registry.autoCreate) throw nameUnknown(name.full);
     return this.deps.store.images.ensureRepository(image.registry, name.namespace, name.repository);
   }
+}
+
+/**
+ * A reference outside the tag grammar: a push is TAG_INVALID; a pull or delete asks for a manifest
+ * that cannot exist, so 404 MANIFEST_UNKNOWN (the OCI conformance suite pulls ".INVALID_MANIFEST_NAME"
+ * and accepts only 404). Other methods go on to their 405.
+ */
+function refuseTag(method: string, reference: Reference, problem: string): void {
+  if (method === "PUT") throw new OciError(400, "TAG_INVALID", `invalid tag: ${problem}`);
+  if (method === "GET" || method === "HEAD" || method === "DELETE") throw manifestUnknown(referenceText(reference).slice(0, 200));
 }
 
 function allow(method: string, path: string, methods: string[]): void {

@@ -19,7 +19,8 @@ export interface ImageName {
 export type OciRoute =
   | { kind: "base" }
   | { kind: "catalog" }
-  | { kind: "manifest"; name: ImageName; reference: Reference }
+  /** tagProblem: the reference is no tag of the grammar (refused on push, unknown on reads and deletes). */
+  | { kind: "manifest"; name: ImageName; reference: Reference; tagProblem?: string }
   | { kind: "blob"; name: ImageName; digest: string }
   | { kind: "uploads"; name: ImageName }
   | { kind: "upload"; name: ImageName; uploadId: string }
@@ -29,7 +30,7 @@ export type OciRoute =
 export type Reference = { tag: string } | { digest: string };
 
 const ACTIONS: [RegExp, (name: ImageName, arg: string) => OciRoute][] = [
-  [/^(.+)\/manifests\/([^/]+)$/, (name, ref) => ({ kind: "manifest", name, reference: parseReference(ref) })],
+  [/^(.+)\/manifests\/([^/]+)$/, manifestRoute],
   [/^(.+)\/blobs\/uploads\/?$/, (name) => ({ kind: "uploads", name })],
   [/^(.+)\/blobs\/uploads\/([^/]+)$/, (name, id) => ({ kind: "upload", name, uploadId: parseUploadId(id) })],
   [/^(.+)\/blobs\/([^/]+)$/, (name, digest) => ({ kind: "blob", name, digest: parseDigest(digest) })],
@@ -78,11 +79,10 @@ export function parseDigest(value: string): string {
   return value;
 }
 
-function parseReference(value: string): Reference {
-  if (value.includes(":")) return { digest: parseDigest(value) };
+function manifestRoute(name: ImageName, value: string): OciRoute {
+  if (value.includes(":")) return { kind: "manifest", name, reference: { digest: parseDigest(value) } };
   const problem = checkTagName(value);
-  if (problem) throw new OciError(400, "TAG_INVALID", `invalid tag: ${problem}`);
-  return { tag: value };
+  return { kind: "manifest", name, reference: { tag: value }, ...(problem ? { tagProblem: problem } : {}) };
 }
 
 function parseUploadId(value: string): string {
