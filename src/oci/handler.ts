@@ -8,7 +8,7 @@ import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
 import { errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
 import { API_VERSION, send, type Request, type Response } from "./http.js";
-import { deleteManifest, getManifest, putManifest, referenceText } from "./manifests.js";
+import { deleteManifest, putManifest, referenceText, serveManifest } from "./manifests.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 import { catalog, listTags, referrers } from "./listings.js";
@@ -93,10 +93,22 @@ class OciApi {
         allow(method, path, ["GET"]);
         return referrers(this.deps, res, route.name, route.digest, q);
     }
+    if (route.kind === "manifest" && (method === "GET" || method === "HEAD")) return this.pullManifest(req, res, method, path, route, q);
     const image = await this.deps.store.images.resolve(route.name.registry, route.name.namespace, route.name.repository);
     if (!image) throw nameUnknown(route.name.full);
     if (image.registry.kind === "remote") return this.remote(req, res, method, path, route, image, q);
     return this.hosted(req, res, method, path, route, image, q);
+  }
+
+  /** The most frequent request of all: name and manifest come in one database round trip. */
+  private async pullManifest(req: Request, res: Response, method: string, path: string, route: Extract<Named, { kind: "manifest" }>, q: URLSearchParams): Promise<void> {
+    const { name, reference } = route;
+    const found = await this.deps.store.images.resolveManifest(name.registry, name.namespace, name.repository, reference);
+    if (!found) throw nameUnknown(name.full);
+    if (found.image.registry.kind === "remote") return this.remote(req, res, method, path, route, found.image, q);
+    if (!found.image.repositoryId) throw nameUnknown(name.full);
+    if (!found.manifest) throw manifestUnknown(referenceText(reference));
+    serveManifest(req, res, found.manifest);
   }
 
   /** The one place where identity and permissions will be decided. Everyone may do everything today. */
@@ -110,7 +122,7 @@ class OciApi {
     };
     switch (route.kind) {
       case "manifest":
-        if (method === "GET" || method === "HEAD") return getManifest(deps, req, res, existing(), route.reference);
+        // GET and HEAD are answered by pullManifest().
         if (method === "PUT") return putManifest(deps, req, res, route.name, route.reference, () => this.forPush(route.name, image));
         if (method === "DELETE") return deleteManifest(deps, res, existing(), route.reference);
         break;

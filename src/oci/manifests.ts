@@ -8,12 +8,6 @@ import type { ImageName, Reference } from "./routes.js";
 
 export const referenceText = (reference: Reference) => ("tag" in reference ? reference.tag : reference.digest);
 
-export async function getManifest(deps: OciDeps, req: Request, res: Response, repositoryId: string, reference: Reference): Promise<void> {
-  const manifest = await deps.store.images.getManifest(repositoryId, reference);
-  if (!manifest) throw manifestUnknown(referenceText(reference));
-  serveManifest(req, res, manifest);
-}
-
 /** A manifest's exact bytes (none for HEAD), or 304 when the client has them. */
 export function serveManifest(req: Request, res: Response, manifest: { digest: string; mediaType: string; payload: Uint8Array }): void {
   const etag = `"${manifest.digest}"`;

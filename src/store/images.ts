@@ -44,18 +44,40 @@ const MANIFEST_COLUMNS = {
   subjectDigest: manifests.subjectDigest,
 };
 
+const RESOLVED_COLUMNS = { registry: registries, namespaceId: namespaces.id, repositoryId: repositories.id, upstreamName: repositories.upstreamName };
+
 /** The statements every pull runs, built once (see crud.ts getterById for why). */
 function pullQueries(db: Database) {
   const p = sql.placeholder;
   return {
     resolve: db
-      .select({ registry: registries, namespaceId: namespaces.id, repositoryId: repositories.id, upstreamName: repositories.upstreamName })
+      .select(RESOLVED_COLUMNS)
       .from(registries)
       .leftJoin(namespaces, and(eq(namespaces.registryId, registries.id), eq(namespaces.name, p("namespace"))))
       .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, p("repository"))))
       .where(eq(registries.name, p("registry")))
       .limit(1)
       .prepare("image_resolve"),
+    // A pull by tag or digest in one round trip: the name's parts and the manifest, each when it exists.
+    resolveWithManifestByTag: db
+      .select({ ...RESOLVED_COLUMNS, manifest: MANIFEST_COLUMNS })
+      .from(registries)
+      .leftJoin(namespaces, and(eq(namespaces.registryId, registries.id), eq(namespaces.name, p("namespace"))))
+      .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, p("repository"))))
+      .leftJoin(tags, and(eq(tags.repositoryId, repositories.id), eq(tags.name, p("tag"))))
+      .leftJoin(manifests, eq(manifests.id, tags.manifestId))
+      .where(eq(registries.name, p("registry")))
+      .limit(1)
+      .prepare("image_manifest_by_tag"),
+    resolveWithManifestByDigest: db
+      .select({ ...RESOLVED_COLUMNS, manifest: MANIFEST_COLUMNS })
+      .from(registries)
+      .leftJoin(namespaces, and(eq(namespaces.registryId, registries.id), eq(namespaces.name, p("namespace"))))
+      .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, p("repository"))))
+      .leftJoin(manifests, and(eq(manifests.repositoryId, repositories.id), eq(manifests.digest, p("digest"))))
+      .where(eq(registries.name, p("registry")))
+      .limit(1)
+      .prepare("image_manifest_by_digest"),
     manifestByDigest: db
       .select(MANIFEST_COLUMNS)
       .from(manifests)
@@ -104,6 +126,34 @@ export class ImageStore {
       namespaceId: row.namespaceId ?? undefined,
       repositoryId: row.repositoryId ?? undefined,
       upstreamName: row.upstreamName,
+    };
+  }
+
+  /**
+   * resolve() and getManifest() in one round trip, for pulls: the image (undefined when the
+   * registry does not exist) and the manifest when the repository holds it.
+   */
+  async resolveManifest(
+    registryName: string,
+    namespaceName: string,
+    repositoryName: string,
+    reference: { tag: string } | { digest: string },
+  ): Promise<{ image: ResolvedImage; manifest?: StoredManifest } | undefined> {
+    const names = { registry: registryName, namespace: namespaceName, repository: repositoryName };
+    const [row] = await guarded(() =>
+      "digest" in reference
+        ? this.queries.resolveWithManifestByDigest.execute({ ...names, digest: reference.digest })
+        : this.queries.resolveWithManifestByTag.execute({ ...names, tag: reference.tag }),
+    );
+    if (!row) return undefined;
+    return {
+      image: {
+        registry: row.registry,
+        namespaceId: row.namespaceId ?? undefined,
+        repositoryId: row.repositoryId ?? undefined,
+        upstreamName: row.upstreamName,
+      },
+      manifest: row.manifest ?? undefined,
     };
   }
 

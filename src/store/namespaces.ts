@@ -28,7 +28,7 @@ export class NamespaceStore {
 
   constructor(
     private readonly db: Database,
-    private readonly tokens: PageTokens,
+    tokens: PageTokens,
   ) {
     this.byId = getterById<NamespaceRow>(db, table);
     this.lister = new Lister<NamespaceRow>(db, tokens, {

@@ -34,7 +34,7 @@ export class RegistryStore {
 
   constructor(
     private readonly db: Database,
-    private readonly tokens: PageTokens,
+    tokens: PageTokens,
   ) {
     this.byId = getterById<RegistryRow>(db, table);
     this.lister = new Lister<RegistryRow>(db, tokens, {

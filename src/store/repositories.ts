@@ -29,7 +29,7 @@ export class RepositoryStore {
 
   constructor(
     private readonly db: Database,
-    private readonly tokens: PageTokens,
+    tokens: PageTokens,
   ) {
     this.byId = getterById<RepositoryRow>(db, table);
     this.lister = new Lister<RepositoryRow>(db, tokens, {

@@ -27,7 +27,7 @@ export class TagStore {
 
   constructor(
     private readonly db: Database,
-    private readonly tokens: PageTokens,
+    tokens: PageTokens,
   ) {
     this.byId = getterById<TagRow>(db, table);
     this.lister = new Lister<TagRow>(db, tokens, {
