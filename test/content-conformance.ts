@@ -1,7 +1,7 @@
 // The contract of src/content/driver.ts as tests: every content driver runs this suite unchanged
 // (test/content.test.ts runs it for each). A new driver (S3…) is done when this passes.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -136,6 +136,44 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         for (const range of [{ start: 0, end: 1000 }, { start: 1000, end: 1000 }, { start: 5, end: 4 }, { start: -1, end: 3 }, { start: 1.5, end: 3 }]) {
           await expectDomainError(driver.read(digest, range), "failed-precondition", "range-mismatch");
         }
+      });
+
+      it("serves through pipeTo, when the driver has it: whole, ranges, a slow sink, errors before ready", async (ctx) => {
+        if (!driver.pipeTo) return ctx.skip();
+        const bytes = randomBytes(9 * MiB + 123);
+        const digest = sha256(bytes);
+        await driver.write(digest, chunked(bytes, MiB));
+        const collect = async (range?: { start: number; end: number }, delayMs = 0) => {
+          const chunks: Buffer[] = [];
+          let readyCalls = 0;
+          const sink = new Writable({
+            highWaterMark: 1024,
+            write(chunk: Buffer, _encoding, callback) {
+              expect(readyCalls).toBe(1);
+              // The driver reuses its buffers once a write is done: keep a copy, as a socket would have sent it.
+              chunks.push(Buffer.from(chunk));
+              setTimeout(callback, delayMs);
+            },
+          });
+          await driver.pipeTo!(digest, range, sink, () => readyCalls++);
+          expect(readyCalls).toBe(1);
+          return Buffer.concat(chunks);
+        };
+        expect((await collect()).equals(bytes)).toBe(true);
+        expect((await collect(undefined, 5)).equals(bytes)).toBe(true);
+        const last = bytes.length - 1;
+        for (const [start, end] of [[0, 0], [last, last], [5 * MiB - 3, 5 * MiB + 3], [0, last]] as const) {
+          expect((await collect({ start, end })).equals(bytes.subarray(start, end + 1)), `range ${start}-${end}`).toBe(true);
+        }
+        const neverReady = () => {
+          throw new Error("ready must not be called");
+        };
+        await expectDomainError(driver.pipeTo(sha256(Buffer.from("absent")), undefined, new Writable({ write: (_c, _e, cb) => cb() }), neverReady), "not-found", "blob-unknown");
+        await expectDomainError(driver.pipeTo(digest, { start: 0, end: bytes.length }, new Writable({ write: (_c, _e, cb) => cb() }), neverReady), "failed-precondition", "range-mismatch");
+        // A sink that fails (a client gone) ends the copy with its error.
+        const broken = new Writable({ write: (_c, _e, cb) => cb(new Error("client went away")) });
+        broken.on("error", () => {}); // as an HTTP response's socket has
+        await expect(driver.pipeTo(digest, undefined, broken, () => {})).rejects.toThrow("client went away");
       });
 
       it("reports absent blobs: stat undefined, read not-found", async () => {

@@ -1,7 +1,7 @@
 // Blob storage behind one interface: content addressed by digest, immutable, verified. Drivers:
 // the filesystem under DATA_DIR/blobs now, object storage (S3) later. Every driver passes the
 // shared conformance suite in test/content-conformance.ts.
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 
 /** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
 export interface ByteRange {
@@ -33,6 +33,15 @@ export interface ContentDriver {
    * The stream is backpressured: memory stays flat whatever the size.
    */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+
+  /**
+   * Optional, for serving: writes the blob (or a range) into `sink` as fast as the store can,
+   * waiting for the sink to take each chunk (backpressure), and resolves when all was written.
+   * `ready` runs once the blob is found and the range checked, before the first byte (the
+   * place to send response headers); errors before it are read()'s. A driver without it is
+   * served through read().
+   */
+  pipeTo?(digest: string, range: ByteRange | undefined, sink: Writable, ready: () => void): Promise<void>;
 
   /**
    * Stores a whole blob from `body`: the bytes are verified against `digest` (and

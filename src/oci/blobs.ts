@@ -1,5 +1,6 @@
 // Blobs of HOSTED repositories (and blobs a pull-through proxy has cached): GET/HEAD with
 // ranges and conditional requests, delete.
+import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
 import { blobUnknown, OciError } from "./errors.js";
@@ -33,12 +34,17 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
       "content-range": `bytes */${size}`,
     });
   }
-  const stream = await deps.content.read(digest, range);
-  if (range) {
-    res.writeHead(206, { ...API_VERSION, ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` });
-  } else {
-    res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
+  const writeHead = () =>
+    range
+      ? res.writeHead(206, { ...API_VERSION, ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` })
+      : res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
+  if (deps.content.pipeTo) {
+    await deps.content.pipeTo(digest, range, res as unknown as Writable, writeHead);
+    res.end();
+    return;
   }
+  const stream = await deps.content.read(digest, range);
+  writeHead();
   await pipeline(stream, res as NodeJS.WritableStream);
 }
 
