@@ -88,3 +88,37 @@ export async function backgroundBusyPct(ms = 1000): Promise<number> {
     return NaN;
   }
 }
+
+/** Processes to watch: a pid alone, or with `tree` its children too (a PostgreSQL postmaster). */
+export type Watched = Record<string, { pid: number; tree?: boolean } | undefined>;
+
+/** CPU of each watched process (% of one core) and of the machine (% of all cores) while `during` runs. */
+export async function measureCpuOf<T>(watched: Watched, during: () => Promise<T>): Promise<{ value: T; pct: Record<string, number>; machinePct: number; seconds: number }> {
+  const ticksOf = (w: { pid: number; tree?: boolean }): Map<number, number> => {
+    try {
+      return w.tree ? treeTicks(w.pid) : new Map([[w.pid, stat(w.pid).ticks]]);
+    } catch {
+      return new Map();
+    }
+  };
+  const snapshot = () => ({
+    each: Object.fromEntries(Object.entries(watched).map(([k, w]) => [k, w ? ticksOf(w) : new Map<number, number>()])),
+    machine: machineTicks(),
+    at: performance.now(),
+  });
+  const before = snapshot();
+  const value = await during();
+  const after = snapshot();
+  const seconds = (after.at - before.at) / 1000;
+  const pct: Record<string, number> = {};
+  for (const [k, w] of Object.entries(watched)) {
+    if (!w) continue;
+    let ticks = 0;
+    // A child that appeared meanwhile (a new pool connection's backend) counts from zero; one that
+    // ended meanwhile is lost.
+    for (const [pid, t] of after.each[k]!) ticks += t - (before.each[k]!.get(pid) ?? (w.tree ? 0 : t));
+    pct[k] = (ticks / TICKS_PER_SECOND / seconds) * 100;
+  }
+  const machinePct = ((after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total)) * 100;
+  return { value, pct, machinePct, seconds };
+}

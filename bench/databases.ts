@@ -1,6 +1,6 @@
 // The databases a run measures against, as the environment the server process needs:
 // PGlite in a fresh temp DATA_DIR; PostgreSQL at BENCH_DATABASE_URL or a throwaway cluster.
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startThrowawayPostgres } from "../test/support/postgres.js";
 
@@ -19,19 +19,19 @@ export interface DatabaseTarget {
 
 export async function openTarget(kind: DatabaseKind, workDir: string): Promise<DatabaseTarget> {
   if (kind === "pglite") {
-    const dataDir = join(workDir, "pglite-data");
-    mkdirSync(dataDir, { recursive: true });
+    // A fresh one per server: suites of one run share the work dir.
+    const dataDir = mkdtempSync(join(workDir, "pglite-data-"));
     return { kind, description: "PGlite (embedded, in the server process)", env: { DATA_DIR: dataDir }, close() {} };
   }
   const given = process.env.BENCH_DATABASE_URL;
   if (given) {
-    return { kind, description: "PostgreSQL at BENCH_DATABASE_URL", env: { DATABASE_URL: given, DATA_DIR: workDir }, close() {} };
+    return { kind, description: "PostgreSQL at BENCH_DATABASE_URL", env: { DATABASE_URL: given, DATA_DIR: mkdtempSync(join(workDir, "data-")) }, close() {} };
   }
   const pg = await startThrowawayPostgres();
   return {
     kind,
     description: "PostgreSQL (throwaway local cluster, fsync=off, same machine)",
-    env: { DATABASE_URL: pg.url, DATA_DIR: workDir },
+    env: { DATABASE_URL: pg.url, DATA_DIR: mkdtempSync(join(workDir, "data-")) },
     postmasterPid: Number(readFileSync(join(pg.dir, "data", "postmaster.pid"), "utf8").split("\n")[0]),
     close: () => pg.destroy(),
   };

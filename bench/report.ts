@@ -1,4 +1,5 @@
-// Results as markdown: one table per database, each call beside the ceiling of its protocol.
+// Results as markdown: the machine, then each suite; the issue-2 tables (one per database, each
+// call beside the ceiling of its protocol) and the small table helpers the other suites use.
 import os from "node:os";
 import type { CpuUse } from "./cpu.js";
 import type { LoadResult, Protocol } from "./load/index.js";
@@ -51,8 +52,8 @@ export interface RunInfo {
 
 export const failed = (r: LoadResult) => r.errors > 0 || r.requests === 0;
 
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
-const PROTOCOL_LABEL: Record<Protocol, string> = { connect: "Connect JSON, HTTP/1.1", grpc: "gRPC, h2c", http: "REST, HTTP/1.1" };
+export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+export const PROTOCOL_LABEL: Record<Protocol, string> = { connect: "Connect JSON, HTTP/1.1", grpc: "gRPC, h2c", rest: "REST, HTTP/1.1" };
 
 function ratio(row: Row, rows: Row[]): number | undefined {
   const ceiling = rows.find((r) => r.protocol === row.protocol && r.isCeiling);
@@ -61,7 +62,7 @@ function ratio(row: Row, rows: Row[]): number | undefined {
 }
 
 /** CPU time per successful call: server process, and the database's processes when they are known. */
-function cpuPerCall(row: Row): string {
+export function cpuPerCall(row: Row): string {
   if (failed(row.result)) return "–";
   const ms = (pct: number) => (pct / 100 / row.result.rps) * 1000;
   const server = fmt(ms(row.cpu.serverPct), 3);
@@ -69,7 +70,7 @@ function cpuPerCall(row: Row): string {
 }
 
 export function renderSection(section: Section, info: RunInfo): string {
-  const lines = [`## ${section.title}`, "", ...section.notes.map((n) => `- ${n}`), ""];
+  const lines = [`### ${section.title}`, "", ...section.notes.map((n) => `- ${n}`), ""];
   lines.push("| protocol | call | req/s | p50 ms | p99 ms | errors | × ceiling | CPU ms/call server + db | server CPU | machine CPU | busy before |");
   lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const row of section.rows) {
@@ -98,20 +99,36 @@ export function renderSection(section: Section, info: RunInfo): string {
   return lines.join("\n");
 }
 
-export function renderReport(sections: Section[], info: RunInfo): string {
+/** A markdown table; cells are already formatted. `align` has "r" for right-aligned columns. */
+export function table(header: string[], rows: string[][], align = ""): string {
+  const sep = header.map((_, i) => (align[i] === "r" ? "--:" : "---"));
+  return [header, sep, ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
+export const verdict = (met: boolean | undefined) => (met === undefined ? "no figure" : met ? "met" : "**NOT met**");
+
+/** The top of the report: when, on what, and that client and server share the machine. */
+export function machineHeader(): string {
   const cpus = os.cpus();
-  const head = [
-    "# Benchmark: unary Tag reads against the no-database ceiling",
+  return [
+    "# Benchmarks",
     "",
     `${new Date().toISOString()} · Node ${process.version} · ${os.platform()} ${os.release()} · ${cpus.length} × ${cpus[0]?.model.trim() ?? "cpu"} · ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     "",
-    `**Client and server share this machine**: the load generator, the server (one Node thread, so at most 100% server CPU) and PostgreSQL compete for the same ${cpus.length} cores. Ratios between rows measured the same way mean more than absolute figures.`,
+    `**Client and server share this machine**: the load generators (wrk with 2 threads, curl, Node workers, skopeo), the server under test (one Node thread for JavaScript, so at most about 100% server CPU), PostgreSQL and docker-registry all compete for the same ${cpus.length} cores. Ratios between rows measured the same way in the same run mean more than absolute figures.`,
+    "- a row with any error (warm-up included) or a wrong answer is FAILED, not fast; every answer is checked (status, digest) before it is measured.",
+  ].join("\n");
+}
+
+/** The issue-2 tables: one section per database. */
+export function renderTagsSuite(sections: Section[], info: RunInfo): string {
+  const head = [
+    "## Unary Tag reads against the no-database ceiling (issue 2)",
     "",
     ...info.settings.map((s) => `- ${s}`),
     "- ceiling: `bench.v1.CeilingService/GetTag`, same request and response messages as TagService.GetTag, same listener, adapter and interceptors (log line included), no database; × ceiling compares with the ceiling of the same protocol.",
-    "- a row with any error (warm-up included; a call slower than the timeout counts as one) is FAILED, not fast.",
     "- CPU ms/call: CPU time of the server process (+ PostgreSQL's processes, when local) per successful call; other load on the machine disturbs it least. PGlite runs inside the server process.",
     "- server CPU: the server process, % of one core (its JavaScript runs on one thread; GC and I/O threads can push it a little past 100%); near 100% means the server is the bottleneck. machine CPU: all cores during the row. busy before: all cores in the second before the row, while the bench sent nothing, i.e. other work on the machine; a row with a high figure there is skewed.",
   ];
-  return [head.join("\n"), ...sections.map((s) => renderSection(s, info))].join("\n\n") + "\n";
+  return [head.join("\n"), ...sections.map((s) => renderSection(s, info))].join("\n\n");
 }

@@ -1,6 +1,6 @@
 // The calls a run measures, each with its request bodies in either encoding and a check that
 // one real call answers what it should (a fast wrong answer must not pass as a result).
-import { create, toBinary, toJsonString, type DescMethodUnary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromJson, toBinary, toJsonString, type DescMethodUnary, type DescMessage, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GetTagRequestSchema, ListTagsRequestSchema, TagService, type ListTagsResponse, type Tag } from "../gen/artifact/v1/tag_pb.js";
@@ -13,6 +13,8 @@ export interface Scenario {
   name: string;
   method: DescMethodUnary;
   requests: MessageShape<DescMessage>[];
+  /** The REST path (GET) of a request, when the call has a google.api.http GET binding. */
+  restPath?(request: MessageShape<DescMessage>): string;
   /** A problem with one answer, or undefined when it is right. */
   check(request: MessageShape<DescMessage>, response: MessageShape<DescMessage>): string | undefined;
 }
@@ -40,6 +42,8 @@ export function buildScenarios(seed: Seeded, which: readonly ScenarioName[], dee
       name: "GetTag",
       method: getTag,
       requests: getRequests,
+      // tag.proto: get: "/v1/tags/{id}"
+      restPath: (req) => `/v1/tags/${encodeURIComponent((req as unknown as { id: string }).id)}`,
       check: (req, res) => ((res as Tag).id === (req as unknown as { id: string }).id ? undefined : "GetTag returned another tag"),
     });
   }
@@ -75,9 +79,13 @@ export function pathOf(method: DescMethodUnary): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-/** The requests as the load generator sends them. (REST will map each to its own path here.) */
+/** The requests as the load generator sends them. */
 export function encodeRequests(scenario: Scenario, protocol: Protocol): PlannedRequest[] {
-  if (protocol === "http") throw new Error("REST calls are not benchmarked yet");
+  if (protocol === "rest") {
+    const restPath = scenario.restPath;
+    if (!restPath) throw new Error(`${scenario.name} has no REST binding in this bench`);
+    return scenario.requests.map((m) => ({ path: restPath(m), body: "" }));
+  }
   const schema = scenario.method.input;
   const path = pathOf(scenario.method);
   return scenario.requests.map((m) => ({
@@ -86,16 +94,27 @@ export function encodeRequests(scenario: Scenario, protocol: Protocol): PlannedR
   }));
 }
 
-function transportFor(protocol: Exclude<Protocol, "http">, baseUrl: string): Transport {
+export const httpMethodOf = (protocol: Protocol) => (protocol === "rest" ? "GET" : "POST");
+
+function transportFor(protocol: Exclude<Protocol, "rest">, baseUrl: string): Transport {
   return protocol === "grpc"
     ? createGrpcTransport({ baseUrl })
     : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
 }
 
 /** One real call over the protocol under test, checked; throws when the answer is wrong. */
-export async function verify(scenario: Scenario, protocol: Exclude<Protocol, "http">, baseUrl: string): Promise<void> {
+export async function verify(scenario: Scenario, protocol: Protocol, baseUrl: string): Promise<void> {
   const request = scenario.requests[0]!;
-  const res = await transportFor(protocol, baseUrl).unary(scenario.method, undefined, 10_000, undefined, request);
-  const problem = scenario.check(request, res.message);
+  let response: MessageShape<DescMessage>;
+  if (protocol === "rest") {
+    const [{ path }] = encodeRequests({ ...scenario, requests: [request] }, protocol) as [PlannedRequest];
+    const res = await fetch(new URL(path, baseUrl), { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${scenario.name} over REST: GET ${path} answered ${res.status}: ${text.slice(0, 200)}`);
+    response = fromJson(scenario.method.output, JSON.parse(text) as JsonValue);
+  } else {
+    response = (await transportFor(protocol, baseUrl).unary(scenario.method, undefined, 10_000, undefined, request)).message;
+  }
+  const problem = scenario.check(request, response);
   if (problem) throw new Error(`${scenario.name} over ${protocol}: ${problem}`);
 }

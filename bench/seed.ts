@@ -22,8 +22,10 @@ export async function seedTags(grpcUrl: string, count: number, tokenPages: numbe
   const started = performance.now();
   const transport = createGrpcTransport({ baseUrl: grpcUrl });
   const suffix = randomBytes(4).toString("hex");
+  // REMOTE: there a tag is a record of what the upstream says, so CreateTag takes any digest
+  // (a HOSTED registry wants the manifest pushed first). The upstream is never contacted.
   const registry = await createClient(RegistryService, transport).createRegistry({
-    registry: { name: `bench-${suffix}`, kind: RegistryKind.HOSTED },
+    registry: { name: `bench-${suffix}`, kind: RegistryKind.REMOTE, url: "http://127.0.0.1:9" },
   });
   const namespace = await createClient(NamespaceService, transport).createNamespace({
     namespace: { registryId: registry.id, name: "bench" },

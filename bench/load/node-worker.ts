@@ -67,7 +67,7 @@ function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
 
 function http1Caller(plan: LoadPlan): { call: Call; close(): void } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: plan.concurrency });
-  const base: Record<string, string> = plan.protocol === "connect" ? { "connect-protocol-version": "1" } : {};
+  const base: Record<string, string> = { ...(plan.protocol === "connect" ? { "connect-protocol-version": "1" } : {}), ...plan.headers };
   const call: Call = ({ path, body }, done) => {
     const headers: Record<string, string | number> = { ...base };
     if (body.length > 0) Object.assign(headers, { "content-type": "application/json", "content-length": body.length });

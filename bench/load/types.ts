@@ -1,12 +1,12 @@
 // What a load generator is asked to do and what it reports, whatever tool runs it.
 
-/** connect: Connect JSON over HTTP/1.1; grpc: gRPC (binary) over h2c; http: plain HTTP/1.1 (REST). */
-export type Protocol = "connect" | "grpc" | "http";
+/** connect: Connect JSON over HTTP/1.1; grpc: gRPC (binary) over h2c; rest: plain HTTP/1.1 (REST, /v2/). */
+export type Protocol = "connect" | "grpc" | "rest";
 
 export interface PlannedRequest {
   /** e.g. /artifact.v1.TagService/GetTag, or /v1/tags/{id} for REST */
   path: string;
-  /** JSON text (connect, http), base64 protobuf (grpc), "" for none. */
+  /** JSON text (connect, rest), base64 protobuf (grpc), "" for none. */
   body: string;
 }
 
@@ -14,8 +14,10 @@ export interface LoadPlan {
   protocol: Protocol;
   /** e.g. http://127.0.0.1:8080 */
   baseUrl: string;
-  /** POST for connect and grpc; any for http. */
+  /** POST for connect and grpc; any for rest. */
   method: string;
+  /** Extra request headers (e.g. Accept for /v2/ manifests). */
+  headers?: Record<string, string>;
   /** One picked at random per call. */
   requests: PlannedRequest[];
   /** Calls in flight at once (closed loop: each starts the next when it ends). */
@@ -26,6 +28,8 @@ export interface LoadPlan {
   timeoutSeconds: number;
   warmupSeconds: number;
   durationSeconds: number;
+  /** wrk threads (default 2: one per core of the machine the bench was written for). */
+  threads?: number;
 }
 
 export interface LoadResult {

@@ -25,6 +25,7 @@ function luaScript(plan: LoadPlan): string {
   const headers = [
     plan.requests.some((r) => r.body !== "") ? `wrk.headers["Content-Type"] = "application/json"` : "",
     plan.protocol === "connect" ? `wrk.headers["Connect-Protocol-Version"] = "1"` : "",
+    ...Object.entries(plan.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
   ].join("\n");
   return `
 local requests = {
@@ -78,7 +79,7 @@ async function wrk(plan: LoadPlan, script: string, seconds: number, threads: num
   return JSON.parse(line.slice("BENCH_JSON ".length)) as WrkFigures;
 }
 
-export async function runWrk(plan: LoadPlan, workDir: string, threads = 1): Promise<LoadResult> {
+export async function runWrk(plan: LoadPlan, workDir: string, threads = plan.threads ?? 2): Promise<LoadResult> {
   const script = join(workDir, "wrk-plan.lua");
   writeFileSync(script, luaScript(plan));
   const warm = plan.warmupSeconds > 0 ? await wrk(plan, script, plan.warmupSeconds, threads) : undefined;
