@@ -19,12 +19,12 @@ export const HELP = `usage: npm run bench -- [options]   (each option also as th
                                    skopeo push, memory while 8 clients pull the blob
   --db LIST            pglite,postgres (per suite: tags both, rest and images postgres,
                        registry postgres then pglite)  BENCH_DB
- tags and rest suites:
+ tags and rest suites (--duration, --rounds, --warmup, --timeout also for the wrk rows of registry):
   --protocols LIST     connect,grpc,rest (tags: connect,grpc)  BENCH_PROTOCOLS
   --calls LIST         ceiling,GetTag,ListTags         BENCH_CALLS
                        (+ diagnostics: GetTag's query run other ways, see bench/diagnostics.ts)
-  --duration S         measured seconds per row (10)   BENCH_DURATION
-  --rounds N           run every row N times, report the median (tags 1, rest 3)  BENCH_ROUNDS
+  --duration S         measured seconds per load row (tags, rest 10; registry 6)  BENCH_DURATION
+  --rounds N           run every row N times, report the median (tags 1, rest and registry 3)  BENCH_ROUNDS
   --warmup S           warm-up seconds per row (2)     BENCH_WARMUP
   --timeout S          a slower call is an error (5)   BENCH_TIMEOUT
   --concurrency N      calls in flight (32)            BENCH_CONCURRENCY
@@ -55,7 +55,8 @@ export interface Settings {
   databases?: DatabaseKind[];
   protocols?: Protocol[];
   calls: ScenarioName[];
-  durationSeconds: number;
+  /** Undefined: each suite's own default. */
+  durationSeconds?: number;
   rounds?: number;
   warmupSeconds: number;
   timeoutSeconds: number;
@@ -139,7 +140,7 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
     databases: optionalList("db", "BENCH_DB", ["pglite", "postgres"] as const),
     protocols: optionalList("protocols", "BENCH_PROTOCOLS", ["connect", "grpc", "rest"] as const),
     calls: list("calls", "BENCH_CALLS", SCENARIO_NAMES, DEFAULT_SCENARIOS),
-    durationSeconds: number("duration", "BENCH_DURATION", 10, 1),
+    durationSeconds: given("duration", "BENCH_DURATION") === undefined ? undefined : number("duration", "BENCH_DURATION", 10, 1),
     rounds: optionalInteger("rounds", "BENCH_ROUNDS", 1),
     warmupSeconds: number("warmup", "BENCH_WARMUP", 2, 0),
     timeoutSeconds: number("timeout", "BENCH_TIMEOUT", 5, 0.1),

@@ -8,7 +8,6 @@ import { RegistryService, type SyncRegistryProgress } from "../../gen/artifact/v
 import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { smallImage, type BuiltImage, type LayerFile } from "../../test/support/oci-images.js";
-import { seedRepositories } from "../../test/support/registry-seed.js";
 import { pushImage } from "../../test/support/skopeo.js";
 import { cachedLargeImage } from "../big-image.js";
 import { backgroundBusyPct, measureCpuOf } from "../cpu.js";
@@ -19,6 +18,7 @@ import { fmt, table, verdict } from "../report.js";
 import { measureRss } from "../rss.js";
 import { createRegistry, databaseLabel, profiled, withService, type Service } from "../service.js";
 import { CONNECT_STREAM_HEADERS, GET_BLOB_PATH, checkBlobDownload, checkConnectStream, connectGetBlob, curlGet, streamProblem, transferProblem, writeGetBlobRequest } from "../transfer.js";
+import { fillSyncUpstream } from "../sync-upstream.js";
 import { walkUpstream, type Walk } from "../upstream-walk.js";
 import type { SuiteRunner } from "./types.js";
 
@@ -52,7 +52,7 @@ export const runImagesSuite: SuiteRunner = async (s, workDir) => {
     `- upstream: Debian's docker-registry (CNCF Distribution 2.8), filesystem storage on the same disk, blobdescriptor cache inmemory, log level warn; the service reads it as a REMOTE registry.`,
     `- blob: the ${s.blobMiB} MiB layer of an image pushed to the upstream with skopeo; ${s.blobRounds} downloads per row with the rows in turn, median shown (range in brackets). MB = 10^6 bytes of the blob. curl (C, body discarded) for the raw GETs and for the Connect stream (binary Connect over HTTP/1.1, the enveloped request sent as is; curl offers no compression); the connect-node client (what a Node user of the typed client runs) once, in a worker process. Checked once per path before timing: status, Content-Length, Docker-Content-Digest and the sha256 of all bytes; for the stream every message decoded (offsets, size_bytes), the bytes hashed and the end-of-stream message free of errors.`,
     `- RSS growth: the highest resident set size during a download (VmHWM reset before it, and /proc sampled every 20 ms) minus the RSS just before it; the largest over the rounds. server CPU and docker-registry CPU: % of one core during the download; busy before: the machine in the half second before it, while nothing was sent (other work on the machine).`,
-    `- sync: ${s.syncRepos} repositories × ${s.syncTags} tags on a second docker-registry, seeded over HTTP (one upload, cross-repository mounts, manifest PUTs); SyncRegistry called over gRPC and read to its last message; server SYNC_CONCURRENCY=${SYNC_CONCURRENCY} (default). The upstream walk is the floor: the requests a sync sends (catalog, each tag list, a manifest HEAD per tag) from a bare Node client with the same concurrency, answers thrown away.`,
+    `- sync: ${s.syncRepos} repositories × ${s.syncTags} tags (one small image) on a second docker-registry; SyncRegistry called over gRPC and read to its last message; server SYNC_CONCURRENCY=${SYNC_CONCURRENCY} (default). The upstream walk is the floor: the requests a sync sends (catalog, each tag list, a manifest HEAD per tag) from a bare Node client with the same concurrency, answers thrown away.`,
   ];
   let anyFailed = false;
   await using(startPeerRegistry, (r) => r.stop(), async (upstream) => {
@@ -63,11 +63,9 @@ export const runImagesSuite: SuiteRunner = async (s, workDir) => {
       const small = await smallImage("bench-sync");
       const repos = Array.from({ length: s.syncRepos }, (_, i) => `sync/r${String(i).padStart(5, "0")}`);
       const tags = Array.from({ length: s.syncTags }, (_, i) => `v${i}`);
-      say(`images: seeding ${s.syncRepos} repositories × ${s.syncTags} tags into the sync upstream`);
-      const t0 = performance.now();
-      await seedRepositories(syncUpstream, small, { repos, tags, concurrency: 8 });
-      const seedSeconds = (performance.now() - t0) / 1000;
-      parts.push(`- sync upstream seeded in ${seedSeconds.toFixed(1)} s.`);
+      say(`images: filling the sync upstream with ${s.syncRepos} repositories × ${s.syncTags} tags`);
+      const filled = await fillSyncUpstream(syncUpstream, small, repos, tags, s.cacheDir);
+      parts.push(`- sync upstream: ${filled.how}, in ${filled.seconds.toFixed(1)} s.`);
       for (const kind of s.databases ?? ["postgres"]) {
         await withService(kind, workDir, s, "images", async (svc) => {
           const blobRows = await measureBlobs(svc, upstream, layer, s, workDir);

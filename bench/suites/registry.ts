@@ -23,6 +23,8 @@ import type { SuiteRunner } from "./types.js";
 /** What a client asking for an OCI image sends. */
 const ACCEPT_OCI = `${MediaType.ociManifest}, ${MediaType.ociIndex}`;
 const TARGETS = { manifest: 5, tags: 5, blob: 0.9, push: 1, rssMiB: 100 };
+/** Shorter rows than the other suites: 3 targets × 2 calls × 3 rounds, and the whole run should stay near 15 minutes. */
+const loadSeconds = (s: Settings) => s.durationSeconds ?? 6;
 
 interface Target {
   label: string;
@@ -192,7 +194,7 @@ async function measureLoad(kind: "manifest" | "tags", targets: Target[], app: Bu
         connections: 32,
         timeoutSeconds: s.timeoutSeconds,
         warmupSeconds: s.warmupSeconds,
-        durationSeconds: s.durationSeconds,
+        durationSeconds: loadSeconds(s),
         threads: 2,
       };
       const background = await backgroundBusyPct();
@@ -350,7 +352,7 @@ function render(targets: Target[], s: Settings, rounds: number): string {
     "",
     "- docker-registry: Debian's CNCF Distribution 2.8, filesystem storage on the same disk as the service's DATA_DIR, blobdescriptor cache inmemory (Debian's default config), log level warn, no access log. The service: HOSTED registry `local`, content on the filesystem driver (it fsyncs each blob; docker-registry does not), LOG_LEVEL=" + s.logLevel + " (a log line per request, to a file).",
     `- same images on every registry: a small OCI image (\`bench/app:latest\`), ${s.listTags} tags on it (\`bench/tags\`, seeded by manifest PUTs), and a ${s.blobMiB} MiB single-layer image pushed by skopeo (\`bench/big-N\`); on the service the names start with \`local/\`. Answers checked before timing: manifest status, Content-Type, Docker-Content-Digest and the sha256 of the body; tags/list exactly the ${s.listTags} tags; the blob's status, Content-Length, Docker-Content-Digest and sha256; skopeo's pushed digest.`,
-    `- manifest GET (Accept: OCI manifest and index) and tags/list: wrk, 2 threads, 32 connections, ${s.warmupSeconds} s warm-up + ${s.durationSeconds} s; ${rounds} rounds with the registries in turn (another order each round), the median round shown (range in brackets). Blob GET: curl, ${s.blobRounds} downloads each, median (range). Push: skopeo copy from the OCI layout, ${s.pushRounds} pushes each into a new repository after \`sync\`, median (range). ${s.blobClients} clients: ${s.blobClients} curl downloads at once, bytes of all ÷ wall time. RSS growth: the highest RSS while serving (VmHWM reset before, and sampled) minus the RSS before.`,
+    `- manifest GET (Accept: OCI manifest and index) and tags/list: wrk, 2 threads, 32 connections, ${s.warmupSeconds} s warm-up + ${loadSeconds(s)} s; ${rounds} rounds with the registries in turn (another order each round), the median round shown (range in brackets). Blob GET: curl, ${s.blobRounds} downloads each, median (range). Push: skopeo copy from the OCI layout, ${s.pushRounds} pushes each into a new repository after \`sync\`, median (range). ${s.blobClients} clients: ${s.blobClients} curl downloads at once, bytes of all ÷ wall time. RSS growth: the highest RSS while serving (VmHWM reset before, and sampled) minus the RSS before.`,
     "- × docker-registry divides the service's figure by docker-registry's; for push it is the ratio of the times (≤ 1 means no slower). Targets apply on PostgreSQL.",
     "",
     table(header, body, "l" + "r".repeat(header.length - 1)),

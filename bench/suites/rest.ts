@@ -14,7 +14,7 @@ export const runRestSuite: SuiteRunner = async (s, workDir) => {
   const o: ApiOptions = {
     protocols: s.protocols ?? ["connect", "grpc", "rest"],
     calls: ["GetTag"],
-    durationSeconds: s.durationSeconds,
+    durationSeconds: s.durationSeconds ?? 10,
     rounds: s.rounds ?? 3,
     warmupSeconds: s.warmupSeconds,
     timeoutSeconds: s.timeoutSeconds,

@@ -11,7 +11,7 @@ export const runTagsSuite: SuiteRunner = async (s, workDir) => {
   const o: ApiOptions = {
     protocols: s.protocols ?? ["connect", "grpc"],
     calls: s.calls,
-    durationSeconds: s.durationSeconds,
+    durationSeconds: s.durationSeconds ?? 10,
     rounds: s.rounds ?? 1,
     warmupSeconds: s.warmupSeconds,
     timeoutSeconds: s.timeoutSeconds,
