@@ -81,7 +81,7 @@ export const runRegistrySuite: SuiteRunner = async (s, workDir) => {
       for (const t of targets) if (t.svc) await createRegistry(t.svc, { name: "local", kind: "hosted" });
       await measurePush(targets, big, s);
       await seedSmall(targets, app, s);
-      for (const kind of ["manifest", "tags"] as const) await measureLoad(kind, targets, app, s, rounds, workDir);
+      for (const kind of ["manifest", "tags"] as const) await measureLoad(kind, targets, s, rounds, workDir);
       await measureBlob(targets, big, s);
       await measureMany(targets, big, s);
       const markdown = render(targets, s, rounds);
@@ -179,7 +179,7 @@ async function seedSmall(targets: Target[], app: BuiltImage, s: Settings): Promi
   }
 }
 
-async function measureLoad(kind: "manifest" | "tags", targets: Target[], app: BuiltImage, s: Settings, rounds: number, workDir: string): Promise<void> {
+async function measureLoad(kind: "manifest" | "tags", targets: Target[], s: Settings, rounds: number, workDir: string): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     for (const t of rotated(targets, round)) {
       const result = kind === "manifest" ? t.r.manifest : t.r.tags;
