@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { callInterceptor } from "../api/interceptors.js";
 import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
+import { ImageService } from "../../gen/artifact/v1/image_pb.js";
 import { connectHandler } from "./connect-adapter.js";
 import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
@@ -76,6 +77,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const restBlob = createRestBlobHandler({ routes, interceptors, shutdownSignal: options.shutdownSignal, log: options.log });
   const handler = connectHandler({
     routes,
+    uncompressedProcedures: new Set([`/${ImageService.typeName}/${ImageService.method.getBlob.name}`]),
     interceptors,
     readMaxBytes: maxRequestBytes,
     // A misspelt field is a mistake to report, not to ignore silently.

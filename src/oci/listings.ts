@@ -10,9 +10,12 @@ const INDEX = "application/vnd.oci.image.index.v1+json";
 export async function listTags(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, q: URLSearchParams): Promise<void> {
   const n = pageSize(q);
   const last = q.get("last") || undefined;
-  const rows = n === 0 ? [] : await deps.store.images.listTagNames(repositoryId, n + 1, last);
-  sendTags(res, name, rows, n);
+  const page = n === 0 ? { json: "[]" } : await deps.store.images.tagNamesPage(repositoryId, n, last);
+  const link = page.next === undefined ? undefined : tagsLink(name, n, page.next);
+  send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, `{"name":${JSON.stringify(name.full)},"tags":${page.json}}`);
 }
+
+const tagsLink = (name: ImageName, n: number, last: string) => `</v2/${name.full}/tags/list?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
 
 /** A page of tag names (up to n + 1 fetched, so a Link appears only when more exist). */
 export function sendTags(res: Response, name: ImageName, rows: string[], n: number): void {
