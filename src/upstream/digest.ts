@@ -5,6 +5,10 @@ import { createHash, type Hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { checkDigest } from "../domain/names.js";
 import { DomainError } from "../domain/errors.js";
+import { offThreadHash, type OffThreadHash } from "./hash-pool.js";
+
+/** From this size on, content is hashed off the event-loop thread. */
+const OFF_THREAD_MIN_BYTES = 8 << 20;
 
 export type DigestAlgorithm = "sha256" | "sha512";
 
@@ -35,7 +39,8 @@ export interface VerifyOptions {
  * silent truncation or a corrupted blob. Backpressure passes through unchanged.
  */
 export class DigestVerifier extends Transform {
-  private readonly hash: Hash;
+  private readonly hash?: Hash;
+  private readonly offThread?: OffThreadHash;
   private count = 0;
 
   constructor(
@@ -45,7 +50,9 @@ export class DigestVerifier extends Transform {
     super();
     const algorithm = digestAlgorithm(expected);
     if (!algorithm) throw new DomainError("invalid-argument", `${JSON.stringify(expected)} is not a digest (expected sha256:<64 hex> or sha512:<128 hex>)`);
-    this.hash = createHash(algorithm);
+    // Big content is hashed by a worker thread, so the event loop only moves the bytes.
+    if ((options.size ?? 0) >= OFF_THREAD_MIN_BYTES) this.offThread = offThreadHash(algorithm);
+    else this.hash = createHash(algorithm);
   }
 
   /** Bytes seen so far. */
@@ -54,23 +61,38 @@ export class DigestVerifier extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
     this.count += chunk.length;
-    done(null, chunk);
+    if (this.hash) {
+      this.hash.update(chunk);
+      done(null, chunk);
+    } else {
+      this.push(chunk);
+      this.offThread!.update(chunk).then(() => done(), done);
+    }
   }
 
   override _flush(done: TransformCallback): void {
     const what = this.options.what ?? `content ${this.expected}`;
     if (this.options.size !== undefined && this.count !== this.options.size) {
+      this.offThread?.drop();
       done(new DomainError("data-loss", `${what}: expected ${this.options.size} bytes, received ${this.count}`, { reason: "size-mismatch" }));
       return;
     }
-    const actual = `${this.expected.slice(0, this.expected.indexOf(":"))}:${this.hash.digest("hex")}`;
-    if (actual !== this.expected) {
-      done(new DomainError("data-loss", `${what}: the bytes received have digest ${actual}, not ${this.expected}`, { reason: "digest-mismatch" }));
-      return;
-    }
-    done();
+    const check = (hex: string) => {
+      const actual = `${this.expected.slice(0, this.expected.indexOf(":"))}:${hex}`;
+      if (actual !== this.expected) {
+        done(new DomainError("data-loss", `${what}: the bytes received have digest ${actual}, not ${this.expected}`, { reason: "digest-mismatch" }));
+      } else {
+        done();
+      }
+    };
+    if (this.hash) check(this.hash.digest("hex"));
+    else this.offThread!.digest().then(check, done);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.offThread?.drop();
+    callback(err);
   }
 }
 
