@@ -44,7 +44,7 @@ describe.each([
 
   it("fails with DATA_LOSS when one byte differs", async () => {
     const corrupt = Buffer.from(bytes);
-    corrupt[Math.floor(length / 2)] ^= 1;
+    corrupt[Math.floor(length / 2)]! ^= 1;
     const { error } = await run(corrupt, sha256(bytes), 64 * 1024);
     expect(error).toBeInstanceOf(DomainError);
     expect(error).toMatchObject({ kind: "data-loss", reason: "digest-mismatch" });

@@ -43,7 +43,10 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
         sendError(req, res, error);
       })
       .finally(() => {
-        deps.log.info(
+        // Successful pulls are the flood (every client, every layer): a line each at debug;
+        // pushes, deletes and every failure at info.
+        const pull = (req.method === "GET" || req.method === "HEAD") && res.statusCode < 400;
+        deps.log[pull ? "debug" : "info"](
           { requestId, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 },
           "registry request",
         );
