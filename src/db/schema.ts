@@ -106,6 +106,10 @@ export const repositories = pgTable(
     // REMOTE: the repository's path on the upstream (e.g. "testbox" or "library/ubuntu"), which
     // namespace/name alone cannot always restore.
     upstreamName: text("upstream_name"),
+    // Bumped by a trigger on tags (migration 0002) in the same transaction as any insert, update
+    // or delete of this repository's tags, cascades included: a cached tag list is current
+    // exactly while this number is unchanged, in every process that shares the database.
+    tagsVersion: bigint("tags_version", { mode: "number" }).notNull().default(0),
   },
   (t) => [
     uniqueIndex("repositories_namespace_name_unique").on(t.namespaceId, t.name),

@@ -144,7 +144,7 @@ class OciApi {
         break;
       case "tags":
         allow(method, path, ["GET"]);
-        return listTags(deps, res, route.name, existing(), q);
+        return listTags(deps, res, route.name, existing(), image.tagsVersion, q);
     }
     throw notAllowed(method, path);
   }

@@ -7,10 +7,10 @@ import { parseDigest, parseName, type ImageName } from "./routes.js";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 
-export async function listTags(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, q: URLSearchParams): Promise<void> {
+export async function listTags(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, tagsVersion: number | undefined, q: URLSearchParams): Promise<void> {
   const n = pageSize(q);
   const last = q.get("last") || undefined;
-  const page = n === 0 ? { json: "[]" } : await deps.store.images.tagNamesPage(repositoryId, n, last);
+  const page = n === 0 ? { json: "[]" } : await deps.store.images.tagNamesPage(repositoryId, n, last, tagsVersion);
   const link = page.next === undefined ? undefined : tagsLink(name, n, page.next);
   send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, `{"name":${JSON.stringify(name.full)},"tags":${page.json}}`);
 }

@@ -10,6 +10,7 @@ import { MAX_IMAGE_NAME } from "../domain/names.js";
 import { lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
+import { VersionedCache } from "./versioned-cache.js";
 
 export type ManifestRow = typeof manifests.$inferSelect;
 
@@ -18,6 +19,8 @@ export interface ResolvedImage {
   namespaceId?: string;
   repositoryId?: string;
   upstreamName?: string | null;
+  /** repositories.tags_version: changes whenever the repository's tags do. */
+  tagsVersion?: number;
 }
 
 export interface StoredManifest {
@@ -68,7 +71,21 @@ function tagNamesQuery(db: Database, after: boolean) {
     .prepare(after ? "tag_names_after" : "tag_names");
 }
 
-const RESOLVED_COLUMNS = { registry: registries, namespaceId: namespaces.id, repositoryId: repositories.id, upstreamName: repositories.upstreamName };
+const RESOLVED_COLUMNS = {
+  registry: registries,
+  namespaceId: namespaces.id,
+  repositoryId: repositories.id,
+  upstreamName: repositories.upstreamName,
+  tagsVersion: repositories.tagsVersion,
+};
+
+/** Tag-list pages kept per process (a page of 1,000 tags is ~20 KB). */
+const TAG_PAGE_CACHE_BYTES = 32 * 1024 * 1024;
+
+interface TagNamesPage {
+  json: string;
+  next?: string;
+}
 
 /** The statements every pull runs, built once (see crud.ts getterById for why). */
 function pullQueries(db: Database) {
@@ -122,6 +139,7 @@ function pullQueries(db: Database) {
 
 export class ImageStore {
   private readonly queries: ReturnType<typeof pullQueries>;
+  private readonly tagPages = new VersionedCache<TagNamesPage>(TAG_PAGE_CACHE_BYTES);
 
   constructor(private readonly db: Database) {
     this.queries = pullQueries(db);
@@ -138,6 +156,7 @@ export class ImageStore {
       namespaceId: row.namespaceId ?? undefined,
       repositoryId: row.repositoryId ?? undefined,
       upstreamName: row.upstreamName,
+      tagsVersion: row.tagsVersion ?? undefined,
     };
   }
 
@@ -164,6 +183,7 @@ export class ImageStore {
         namespaceId: row.namespaceId ?? undefined,
         repositoryId: row.repositoryId ?? undefined,
         upstreamName: row.upstreamName,
+        tagsVersion: row.tagsVersion ?? undefined,
       },
       manifest: row.manifest ?? undefined,
     };
@@ -326,17 +346,25 @@ export class ImageStore {
 
   /**
    * Tag names in lexical (byte) order after `last`, at most `n`, as a JSON array; `last` is the
-   * last name in it when another page follows.
+   * last name in it when another page follows. With the repository's tagsVersion (from
+   * resolve()), a page asked for again before any tag of the repository changed is answered
+   * from memory.
    */
-  async tagNamesPage(repositoryId: string, n: number, last?: string): Promise<{ json: string; next?: string }> {
+  async tagNamesPage(repositoryId: string, n: number, last?: string, tagsVersion?: number): Promise<TagNamesPage> {
+    const key = `${repositoryId}\n${n}\n${last ?? ""}`;
+    if (tagsVersion !== undefined) {
+      const cached = this.tagPages.get(key, tagsVersion);
+      if (cached !== undefined) return cached;
+    }
     const [row] = await guarded(() =>
       last === undefined
         ? this.queries.tagNames.execute({ repositoryId, n, nPlusOne: n + 1 })
         : this.queries.tagNamesAfter.execute({ repositoryId, n, nPlusOne: n + 1, last }),
     );
-    return { json: row?.json ?? "[]", next: row?.more ? (row.last ?? undefined) : undefined };
+    const page: TagNamesPage = { json: row?.json ?? "[]", next: row?.more ? (row.last ?? undefined) : undefined };
+    if (tagsVersion !== undefined) this.tagPages.set(key, tagsVersion, page, key.length + page.json.length + (page.next?.length ?? 0) + 64);
+    return page;
   }
-
 
   /**
    * Manifests of the repository whose subject is `digest` (the referrers API), in digest order
