@@ -1,6 +1,8 @@
 // Every setting, read from the environment once, validated, typed. A bad value stops the
-// start-up with a message naming the variable; nothing else reads process.env.
+// start-up with a message naming the variable; nothing else reads process.env (but src/cluster.ts,
+// for the worker number a primary process hands its workers).
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 
@@ -81,6 +83,8 @@ export interface Config {
   };
   /** METRICS_ENABLED: serve GET /metrics. */
   metricsEnabled: boolean;
+  /** WORKERS: server processes sharing the ports (1: this process serves). */
+  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -172,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAgeSeconds: integer("CORS_MAX_AGE_SECONDS", 7200, 0, 86_400),
     },
     metricsEnabled: oneOf("METRICS_ENABLED", "true", ["true", "false"]) === "true",
+    workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
   };
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;
   if (requestTimeoutMs > 0 && requestTimeoutMs < headersTimeoutMs) {
@@ -207,6 +212,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         prepareStatements,
       };
     }
+  }
+
+  if (config.workers > 1 && config.database.kind === "pglite") {
+    problems.push(`WORKERS=${JSON.stringify(read("WORKERS", "1"))}: more than one worker needs PostgreSQL (DATABASE_URL or DB_HOST); the embedded PGlite belongs to one process`);
   }
 
   const secret = read("SECRET_KEY", "");

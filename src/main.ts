@@ -1,4 +1,6 @@
 // Entry point: configuration → database → app → listen; a clean stop on SIGTERM/SIGINT.
+// With WORKERS > 1 this process becomes the primary of that many server processes (src/cluster.ts).
+import { isClusterWorker, runPrimary, runWorker } from "./cluster.js";
 import { ConfigError, loadConfig, loadDotEnv } from "./config.js";
 import { createLogger } from "./log.js";
 import { startServer } from "./server.js";
@@ -16,7 +18,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  if (isClusterWorker()) return runWorker(config, log);
   if (usedDotEnv) log.info("read settings from .env (the environment wins where both are set)");
+  if (config.workers > 1) return runPrimary(config, log);
   const server = await startServer(config, log);
 
   let signals = 0;

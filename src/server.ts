@@ -33,12 +33,15 @@ export interface StartOptions {
   extraRoutes?: (router: ConnectRouter) => void;
   /** Timeouts and retries for upstream registries (tests shorten them). */
   upstream?: UpstreamDefaults;
+  /** Called with the server's metrics before it listens (src/cluster.ts aggregates workers'). */
+  onMetrics?: (metrics: Metrics) => void;
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const database = options.database ?? (await openDatabase(config.database, log));
   const ownsDatabase = options.database === undefined;
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
+  if (metrics) options.onMetrics?.(metrics);
   const ping = () => database.ping();
   const health = new HealthMonitor(metrics?.timedPing(ping) ?? ping, { intervalMs: config.healthCheckIntervalMs, timeoutMs: config.healthCheckTimeoutMs }, log);
   metrics?.watchDatabase({

@@ -2,7 +2,7 @@
 // and the real entry point refusing to start on a bad value.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, describeDatabase, loadConfig, loadDotEnv } from "../src/config.js";
@@ -80,6 +80,16 @@ describe("loadConfig", () => {
     const found = problems({ HTTP_PORT: "abc", LOG_LEVEL: "loud", DATABASE_URL: "mysql://u:hunter2@x" });
     expect(found).toHaveLength(3);
     expect(found.join("\n")).not.toContain("hunter2");
+  });
+
+  it("runs one process by default; WORKERS takes a number or auto on PostgreSQL only", () => {
+    expect(loadConfig({}).workers).toBe(1);
+    const pg = { DATABASE_URL: "postgres://u@db/artifact" };
+    expect(loadConfig({ ...pg, WORKERS: "3" }).workers).toBe(3);
+    expect(loadConfig({ ...pg, WORKERS: "auto" }).workers).toBe(availableParallelism());
+    expect(problems({ ...pg, WORKERS: "0" })).toEqual(['WORKERS="0": expected an integer from 1 to 256']);
+    expect(problems({ ...pg, WORKERS: "many" })).toEqual(['WORKERS="many": expected an integer from 1 to 256']);
+    expect(problems({ WORKERS: "2" })[0]).toMatch(/^WORKERS="2": more than one worker needs PostgreSQL/);
   });
 
   it("accepts SECRET_KEY as 64 hex digits or 32 bytes of base64", () => {

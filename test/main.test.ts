@@ -15,7 +15,7 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(env: Record<string, string>): Promise<Started> {
+async function start(env: Record<string, string>, ready = '"msg":"listening'): Promise<Started> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
     env: { ...process.env, HTTP_PORT: String(httpPort), GRPC_PORT: String(grpcPort), LOG_LEVEL: "info", ...env },
@@ -26,7 +26,7 @@ async function start(env: Record<string, string>): Promise<Started> {
   child.stderr!.on("data", (d: Buffer) => output.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
-  while (!output.some((l) => l.includes('"msg":"listening'))) {
+  while (!output.some((l) => l.includes(ready))) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${output.join("\n")}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -82,4 +82,64 @@ describe("artifact-service process", () => {
       await scratch.drop();
     }
   });
+
+  it("refuses WORKERS above 1 on the embedded PGlite, naming the variable", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
+    dirs.push(dataDir);
+    const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
+      env: { ...process.env, DATA_DIR: dataDir, WORKERS: "2", DATABASE_URL: "", DB_HOST: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain("WORKERS=\"2\": more than one worker needs PostgreSQL");
+  });
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)(
+    "WORKERS=2: both workers serve one port, /metrics adds them up, a killed worker is replaced, SIGTERM stops all",
+    async () => {
+      const scratch = await createScratchDatabase();
+      const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
+      dirs.push(dataDir);
+      try {
+        const server = await start({ DATABASE_URL: scratch.url, DATA_DIR: dataDir, WORKERS: "2" }, '"msg":"listening with 2 workers');
+        const records = () => server.lines().flatMap((l) => (l.startsWith("{") ? [JSON.parse(l) as Record<string, unknown>] : []));
+        // A new connection per call: the primary hands connections to the workers in turn.
+        const call = () =>
+          fetch(`http://127.0.0.1:${server.httpPort}/artifact.v1.RegistryService/ListRegistries`, {
+            method: "POST",
+            headers: { "content-type": "application/json", connection: "close" },
+            body: "{}",
+          });
+        for (let i = 0; i < 6; i++) expect((await call()).status).toBe(200);
+        const served = records().filter((r) => r.msg === "call").map((r) => r.worker);
+        expect(new Set(served)).toEqual(new Set([0, 1]));
+
+        const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+        expect(metrics).toMatch(/^artifact_rpc_calls_total\{procedure="\/artifact.v1.RegistryService\/ListRegistries",code="ok"\} 6$/m);
+        expect(metrics).toMatch(/^artifact_database_up\{driver="postgres"\} 1$/m);
+
+        const victim = records().find((r) => r.worker === 1 && typeof r.msg === "string" && r.msg.startsWith("listening"))!.pid as number;
+        process.kill(victim, "SIGKILL");
+        const deadline = Date.now() + 30_000;
+        const replaced = () => records().some((r) => r.worker === 1 && r.pid !== victim && typeof r.msg === "string" && r.msg.startsWith("listening"));
+        while (!replaced()) {
+          if (Date.now() > deadline) throw new Error(`worker 1 was not replaced:\n${server.lines().join("\n")}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(records().some((r) => r.msg === "worker exited unexpectedly: starting another in 1000 ms" && r.signal === "SIGKILL")).toBe(true);
+        for (let i = 0; i < 4; i++) expect((await call()).status).toBe(200);
+
+        server.child.kill("SIGTERM");
+        expect(await server.exited).toBe(0);
+        const stopped = records().filter((r) => r.msg === "stopped").map((r) => r.worker ?? "primary");
+        expect(new Set(stopped)).toEqual(new Set([0, 1, "primary"]));
+      } finally {
+        await scratch.drop();
+      }
+    },
+    90_000,
+  );
 });

@@ -42,6 +42,7 @@ export interface DatabaseState {
 
 export class Metrics {
   readonly registry = new Registry();
+  private render = () => this.registry.metrics();
   private readonly calls: Counter<"procedure" | "code">;
   private readonly callSeconds: Histogram<"procedure">;
   private readonly callsInFlight: Gauge<"procedure">;
@@ -164,6 +165,8 @@ export class Metrics {
       name: `${PREFIX}database_up`,
       help: "1 when the last database health ping succeeded, else 0.",
       labelNames: ["driver"],
+      // Over cluster workers: 0 when any of them cannot reach the database.
+      aggregator: "min",
       registers: [this.registry],
       collect() {
         this.set({ driver: state.driver }, state.ready() ? 1 : 0);
@@ -201,6 +204,11 @@ export class Metrics {
     this.gcFreedBytes.inc(report.bytesFreed);
   }
 
+  /** GET /metrics answers with what `render` returns instead (the sum over cluster workers). */
+  renderWith(render: () => Promise<string>): void {
+    this.render = render;
+  }
+
   /** GET (or HEAD) /metrics; returns false for other paths. */
   serve(req: Request, res: Response, log?: Logger): boolean {
     if ((req.url ?? "").split("?", 1)[0] !== "/metrics") return false;
@@ -209,7 +217,7 @@ export class Metrics {
       res.end(JSON.stringify({ code: "method_not_allowed", message: `/metrics answers GET and HEAD, not ${req.method}` }));
       return true;
     }
-    this.registry.metrics().then(
+    this.render().then(
       (text) => {
         res.writeHead(200, { "content-type": this.registry.contentType, "cache-control": "no-store", "content-length": Buffer.byteLength(text) });
         if (req.method === "HEAD") res.end();

@@ -33,6 +33,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     limits: { maxRequestBytes: 4 * 1024 * 1024, headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 },
     cors: { allowedOrigins: [], maxAgeSeconds: 7200 },
     metricsEnabled: true,
+    workers: 1,
     sync: { concurrency: 4, pageSize: 1000 },
     ...overrides,
   };
