@@ -12,7 +12,11 @@ function stat(pid: number): { ppid: number; ticks: number } {
   return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
-/** A process and its children (PostgreSQL: the postmaster and its backends). */
+/** A process and its children (PostgreSQL: the postmaster and its backends; cluster workers). */
+export function processTree(root: number): number[] {
+  return [...treeTicks(root).keys()];
+}
+
 function treeTicks(root: number): Map<number, number> {
   const ticks = new Map<number, number>();
   for (const entry of readdirSync("/proc")) {

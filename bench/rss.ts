@@ -2,6 +2,7 @@
 // comes from VmHWM after resetting it (writing 5 to /proc/<pid>/clear_refs, Linux ≥ 4.0, needs
 // the right to) and from sampling every few milliseconds, whichever is higher.
 import { readFileSync, writeFileSync } from "node:fs";
+import { processTree } from "./cpu.js";
 
 const MiB = 1024 * 1024;
 
@@ -18,34 +19,38 @@ export interface RssUse {
   growthMiB: number;
 }
 
-export async function measureRss<T>(pid: number, during: () => Promise<T>, intervalMs = 20): Promise<{ value: T; rss: RssUse }> {
-  let hwmReset = false;
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    hwmReset = true;
-  } catch {
-    // not allowed: sampling only
-  }
-  const before = status(pid, "VmRSS");
+/**
+ * `tree`: the process and its children (a cluster primary and its workers), summed; the peak is
+ * then the sum of each process's own peak, an upper bound of their simultaneous peak.
+ */
+export async function measureRss<T>(pid: number, during: () => Promise<T>, options: { tree?: boolean; intervalMs?: number } = {}): Promise<{ value: T; rss: RssUse }> {
+  const pids = options.tree ? processTree(pid) : [pid];
+  const resettable = pids.filter((p) => {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, "5");
+      return true;
+    } catch {
+      return false; // not allowed: sampling only
+    }
+  });
+  const sum = (field: "VmRSS" | "VmHWM", of: number[]) =>
+    of.reduce((total, p) => {
+      try {
+        return total + status(p, field);
+      } catch {
+        return total; // the process ended; the caller will notice
+      }
+    }, 0);
+  const before = sum("VmRSS", pids);
   let peak = before;
   const sample = () => {
-    try {
-      peak = Math.max(peak, status(pid, "VmRSS"));
-    } catch {
-      // the process ended; the caller will notice
-    }
+    peak = Math.max(peak, sum("VmRSS", pids));
   };
-  const timer = setInterval(sample, intervalMs);
+  const timer = setInterval(sample, options.intervalMs ?? 20);
   try {
     const value = await during();
     sample();
-    if (hwmReset) {
-      try {
-        peak = Math.max(peak, status(pid, "VmHWM"));
-      } catch {
-        // ended
-      }
-    }
+    if (resettable.length === pids.length) peak = Math.max(peak, sum("VmHWM", pids));
     return { value, rss: { beforeMiB: before / MiB, peakMiB: peak / MiB, growthMiB: (peak - before) / MiB } };
   } finally {
     clearInterval(timer);

@@ -3,7 +3,10 @@
 // parent over IPC: "ready" with the ports, CPU profiles on request, a clean stop.
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { loadConfig } from "../src/config.js";
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { isClusterWorker, runPrimary, runWorker } from "../src/cluster.js";
+import { loadConfig, type Config } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
 import type { DatabaseHandle } from "../src/db/database.js";
@@ -24,12 +27,14 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let database: DatabaseHandle | undefined;
   const diagnostics = diagnosticRoutes(() => database!);
-  const server = await startServer(config, log, {
-    extraRoutes: (router) => {
-      ceilingRoutes(router);
-      diagnostics(router);
-    },
-  });
+  const extraRoutes = (router: ConnectRouter) => {
+    ceilingRoutes(router);
+    diagnostics(router);
+  };
+  // WORKERS > 1 (--workers): this process is the cluster's primary, as src/main.ts would be.
+  if (isClusterWorker()) return runWorker(config, log, { extraRoutes });
+  if (config.workers > 1) return primary(config, log);
+  const server = await startServer(config, log, { extraRoutes });
   database = server.database;
   let profiler: Session | undefined;
 
@@ -62,6 +67,20 @@ async function main(): Promise<void> {
     })().catch((err: unknown) => send({ type: "error", message: String(err) }));
   });
   send({ type: "ready", httpPort: server.http.port, grpcPort: server.grpc.port, database: server.database.kind });
+}
+
+function primary(config: Config, log: Logger): void {
+  const cluster = runPrimary(config, log, {
+    onReady: ({ http, grpc }) => {
+      const port = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
+      send({ type: "ready", httpPort: port(http), grpcPort: port(grpc), database: config.database.kind });
+    },
+  });
+  process.on("disconnect", () => cluster.stop());
+  process.on("message", (message: ToServer) => {
+    if (message.type === "stop") cluster.stop();
+    else send({ type: "error", message: "CPU profiles need --workers 1: the workers are other processes" });
+  });
 }
 
 main().catch((err: unknown) => {

@@ -13,8 +13,10 @@ import type { Settings } from "./settings.js";
 
 export interface Service {
   kind: DatabaseKind;
-  /** "service, PostgreSQL" */
+  /** "service, PostgreSQL" (", 2 workers") */
   label: string;
+  /** Server processes: with more than one, CPU and memory are those of the whole process tree. */
+  workers: number;
   server: BenchServer;
   target: DatabaseTarget;
   /** host:port of the HTTP listener, for docker:// references. */
@@ -30,13 +32,15 @@ export async function withService<R>(kind: DatabaseKind, workDir: string, s: Set
     () => openTarget(kind, workDir),
     (target) => target.close(),
     async (target) => {
-      const env = { ...target.env, LOG_LEVEL: s.logLevel, DB_POOL_MAX: s.poolMax, SECRET_KEY: "00".repeat(32) };
+      // Workers share a database only PostgreSQL can give them.
+      const workers = kind === "postgres" ? s.workers : 1;
+      const env = { ...target.env, LOG_LEVEL: s.logLevel, DB_POOL_MAX: s.poolMax, SECRET_KEY: "00".repeat(32), WORKERS: String(workers) };
       const logFile = join(workDir, `server-${suite}-${kind}.log`);
       return using(
         () => startBenchServer({ env, logFile }),
         (server) => server.stop(),
         (server) =>
-          body({ kind, label: `service, ${databaseLabel(kind)}`, server, target, host: server.httpUrl.replace(/^http:\/\//, ""), logFile }).catch((err: unknown) => {
+          body({ kind, label: `service, ${databaseLabel(kind)}${workers > 1 ? `, ${workers} workers` : ""}`, workers, server, target, host: server.httpUrl.replace(/^http:\/\//, ""), logFile }).catch((err: unknown) => {
             say(`${suite}: ${kind}: failed; the server's last log lines:\n${tail(logFile, 15)}`);
             throw err;
           }),
@@ -48,6 +52,10 @@ export async function withService<R>(kind: DatabaseKind, workDir: string, s: Set
 /** Runs `during` under the server's CPU profiler when --profile is set, and prints where the time went. */
 export async function profiled<T>(svc: Service, s: Settings, slug: string, during: () => Promise<T>): Promise<T> {
   if (!s.profileDir) return during();
+  if (svc.workers > 1) {
+    say(`  no profile of ${slug}: the ${svc.workers} workers are other processes (profiles need --workers 1)`);
+    return during();
+  }
   mkdirSync(s.profileDir, { recursive: true });
   const file = join(resolve(s.profileDir), `${slug}-${svc.kind}.cpuprofile`.toLowerCase().replace(/[^a-z0-9.]+/g, "-"));
   const value = await svc.server.profile(file, during);

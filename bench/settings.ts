@@ -44,6 +44,7 @@ export const HELP = `usage: npm run bench -- [options]   (each option also as th
  all suites:
   --log-level L        server LOG_LEVEL (info)         BENCH_LOG_LEVEL
   --pool N             server DB_POOL_MAX (10)         BENCH_DB_POOL_MAX
+  --workers N          server WORKERS on PostgreSQL, images and registry suites (1)  BENCH_WORKERS
   --profile DIR        write a server CPU profile per measured row into DIR   BENCH_PROFILE
   --out FILE           report file (bench/results/latest.md)                  BENCH_OUT
 PostgreSQL: BENCH_DATABASE_URL, or a throwaway cluster (Debian's postgresql).
@@ -66,6 +67,8 @@ export interface Settings {
   deepPage: number;
   logLevel: string;
   poolMax: string;
+  /** WORKERS of the service on PostgreSQL in the image and registry suites. */
+  workers: number;
   client: ClientChoice;
   blobMiB: number;
   blobRounds: number;
@@ -99,6 +102,7 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
       "deep-page": { type: "string" },
       "log-level": { type: "string" },
       pool: { type: "string" },
+      workers: { type: "string" },
       client: { type: "string" },
       "blob-mib": { type: "string" },
       "blob-rounds": { type: "string" },
@@ -150,6 +154,7 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
     deepPage: integer("deep-page", "BENCH_DEEP_PAGE", 90, 2),
     logLevel: setting("log-level", "BENCH_LOG_LEVEL", "info"),
     poolMax: setting("pool", "BENCH_DB_POOL_MAX", "10"),
+    workers: integer("workers", "BENCH_WORKERS", 1, 1),
     client: list<ClientChoice>("client", "BENCH_CLIENT", ["auto", "node"])[0] ?? "auto",
     blobMiB: integer("blob-mib", "BENCH_BLOB_MIB", 512, 1),
     blobRounds: integer("blob-rounds", "BENCH_BLOB_ROUNDS", 5, 1),

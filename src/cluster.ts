@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { AggregatorRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import type { Metrics } from "./http/metrics.js";
-import { startServer, type RunningServer } from "./server.js";
+import { startServer, type RunningServer, type StartOptions } from "./server.js";
 
 /** The worker number (0 … WORKERS-1) the primary hands each worker it forks. */
 const SLOT_VARIABLE = "ARTIFACT_WORKER_SLOT";
@@ -26,7 +26,13 @@ const RESTART_DELAY_MS = 1_000;
 
 export const isClusterWorker = () => cluster.isWorker;
 
-export async function runPrimary(config: Config, log: Logger): Promise<void> {
+export interface PrimaryHooks {
+  /** Once every worker listens, with the addresses they share. */
+  onReady?(addresses: { http: string; grpc: string }): void;
+}
+
+/** Starts the workers; `stop()` does what SIGTERM does. The process exits when they have all stopped. */
+export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}): { stop(): void } {
   const count = config.workers;
   const aggregator = new AggregatorRegistry();
   const workers = new Map<number, Worker>();
@@ -46,6 +52,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
         if (!announced && ready.size === count) {
           announced = true;
           log.info({ workers: count, http: message.http, grpc: message.grpc }, `listening with ${count} workers (gRPC, gRPC-Web, Connect and HTTP on both)`);
+          hooks.onReady?.({ http: message.http, grpc: message.grpc });
         }
       } else if (message?.type === "artifact:metrics-request") {
         const answer = (reply: ToWorker) => worker.isConnected() && worker.send(reply);
@@ -108,13 +115,14 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
 
   log.info({ workers: count }, `starting ${count} workers`);
   for (let slot = 0; slot < count; slot++) fork(slot);
+  return { stop: stopAll };
 }
 
 /**
  * A worker: the whole server, stopped by its primary (a terminal's Ctrl-C reaches every process
  * of the group; the primary alone decides), by SIGTERM sent to it alone, or when the primary is gone.
  */
-export async function runWorker(config: Config, baseLog: Logger): Promise<void> {
+export async function runWorker(config: Config, baseLog: Logger, options: StartOptions = {}): Promise<void> {
   const slot = Number(process.env[SLOT_VARIABLE] ?? "0");
   const log = baseLog.child({ worker: slot, pid: process.pid });
   const pending = new Map<number, { resolve(text: string): void; reject(err: Error): void }>();
@@ -154,6 +162,7 @@ export async function runWorker(config: Config, baseLog: Logger): Promise<void> 
   process.on("SIGINT", () => {});
 
   server = await startServer({ ...config, gc: { ...config.gc, intervalMs: slot === 0 ? config.gc.intervalMs : 0 } }, log, {
+    ...options,
     onMetrics: (metrics: Metrics) => {
       // prom-client answers the primary's AggregatorRegistry with these registries; it starts
       // listening for the primary's requests when a worker constructs one.

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   if (isClusterWorker()) return runWorker(config, log);
   if (usedDotEnv) log.info("read settings from .env (the environment wins where both are set)");
-  if (config.workers > 1) return runPrimary(config, log);
+  if (config.workers > 1) {
+    runPrimary(config, log);
+    return;
+  }
   const server = await startServer(config, log);
 
   let signals = 0;

@@ -101,11 +101,12 @@ async function measureBlobs(svc: Service, upstream: PeerRegistry, layer: LayerFi
   restRow.problem = await checkBlobDownload(rest, digest, size);
   connectRow.problem = await checkConnectStream(svc.server.httpUrl, repository, digest, size);
 
-  const watched = { server: { pid: svc.server.pid }, upstream: { pid: upstream.pid } };
+  const tree = svc.workers > 1;
+  const watched = { server: { pid: svc.server.pid, tree }, upstream: { pid: upstream.pid } };
   type Fetch = () => Promise<{ mbps: number; problem?: string }>;
   const measure = async (r: BlobRow, pid: number, slug: string, profile: boolean, fetchIt: Fetch) => {
     r.background.push(await backgroundBusyPct(500));
-    const go = () => measureCpuOf(watched, () => measureRss(pid, fetchIt));
+    const go = () => measureCpuOf(watched, () => measureRss(pid, fetchIt, { tree: tree && pid === svc.server.pid }));
     const { value, pct, machinePct } = profile ? await profiled(svc, s, slug, go) : await go();
     const { value: t, rss } = value;
     r.problem ??= t.problem;
@@ -161,7 +162,7 @@ async function measureSync(svc: Service, syncUpstream: PeerRegistry, small: Buil
   const walk = await walkUpstream(syncUpstream.url, { repositoryConcurrency: SYNC_CONCURRENCY, tagConcurrency: TAG_CONCURRENCY, pageSize: 1000 });
   if (walk.repositories !== n || walk.tags !== total) throw new Error(`images: the sync upstream lists ${walk.repositories} repositories and ${walk.tags} tags, expected ${n} and ${total}`);
   say(`  walk: ${walk.seconds.toFixed(1)} s, ${walk.requests} requests`);
-  const watched = { server: { pid: svc.server.pid }, database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined, upstream: { pid: syncUpstream.pid } };
+  const watched = { server: { pid: svc.server.pid, tree: svc.workers > 1 }, database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined, upstream: { pid: syncUpstream.pid } };
   const runs: SyncRun[] = [];
   for (const label of ["first sync", "re-sync (nothing changed)"]) {
     say(`images: ${svc.kind}: ${label}`);

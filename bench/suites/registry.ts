@@ -33,6 +33,8 @@ interface Target {
   /** Registry name in front of the repository: "" for docker-registry, "local/" for the service. */
   prefix: string;
   pid: number;
+  /** CPU and memory of pid's whole process tree (the service's cluster primary and workers). */
+  tree?: boolean;
   svc?: Service;
   watched: Watched;
   r: Results;
@@ -103,7 +105,8 @@ function serviceTarget(svc: Service): Target {
     prefix: "local/",
     pid: svc.server.pid,
     svc,
-    watched: { server: { pid: svc.server.pid }, database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined },
+    tree: svc.workers > 1,
+    watched: { server: { pid: svc.server.pid, tree: svc.workers > 1 }, database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined },
     r: emptyResults(),
   };
 }
@@ -125,11 +128,15 @@ async function measurePush(targets: Target[], big: BuiltImage, s: Settings): Pro
       const repo = `${t.prefix}bench/big-${round}`;
       const go = () =>
         measureCpuOf(t.watched, () =>
-          measureRss(t.pid, async () => {
-            const t0 = performance.now();
-            const digest = await pushImage(big, { host: t.host }, repo, "latest", { timeoutMs: 600_000 });
-            return { digest, seconds: (performance.now() - t0) / 1000 };
-          }),
+          measureRss(
+            t.pid,
+            async () => {
+              const t0 = performance.now();
+              const digest = await pushImage(big, { host: t.host }, repo, "latest", { timeoutMs: 600_000 });
+              return { digest, seconds: (performance.now() - t0) / 1000 };
+            },
+            { tree: t.tree },
+          ),
         );
       try {
         const { value, pct } = round === 1 ? await withProfile(t, s, "registry-push", go) : await go();
@@ -213,7 +220,7 @@ async function measureBlob(targets: Target[], big: BuiltImage, s: Settings): Pro
   for (const t of targets) t.r.blob.problem = (await checkBlobDownload(url(t), layer.digest, layer.size)) ?? (t.r.push.problem ? "the push failed" : undefined);
   for (let round = 1; round <= s.blobRounds; round++) {
     for (const t of rotated(targets, round)) {
-      const go = () => measureCpuOf(t.watched, () => measureRss(t.pid, () => curlGet(url(t))));
+      const go = () => measureCpuOf(t.watched, () => measureRss(t.pid, () => curlGet(url(t)), { tree: t.tree }));
       const { value, pct } = round === 1 ? await withProfile(t, s, "registry-blob", go) : await go();
       const { value: transfer, rss } = value;
       t.r.blob.problem ??= transferProblem(transfer, layer.size);
@@ -229,7 +236,7 @@ async function measureMany(targets: Target[], big: BuiltImage, s: Settings): Pro
   const layer = big.manifests[0]!.layers[0]!;
   for (const t of targets) {
     const url = `${t.url}/v2/${t.prefix}bench/big-1/blobs/${layer.digest}`;
-    const go = () => measureCpuOf(t.watched, () => measureRss(t.pid, () => curlMany(url, s.blobClients)));
+    const go = () => measureCpuOf(t.watched, () => measureRss(t.pid, () => curlMany(url, s.blobClients), { tree: t.tree }));
     const { value, pct } = await withProfile(t, s, "registry-blob-many", go);
     const { value: many, rss } = value;
     const problem = many.transfers.map((x) => transferProblem(x, layer.size)).find((p) => p !== undefined);
