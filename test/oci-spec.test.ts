@@ -2,6 +2,7 @@
 // against a real server on each database: every endpoint (end-1 … end-13), every error code with
 // its status and JSON body, the Docker Registry API parts tools rely on, the limits, and the
 // catalog API seeing what /v2/ does (one truth).
+import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -84,6 +85,28 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         expect(head.headers.get("content-length")).toBe(String(image.bytes.length));
         expect(head.headers.get("docker-content-digest")).toBe(image.digest);
         expect(head.headers.get("content-type")).toBe(MT.ociManifest);
+      }
+    });
+
+    it("returns a manifest with non-ASCII bytes exactly, over HTTP/1.1 and HTTP/2", async () => {
+      // UTF-8 in annotations, and bytes that are no JSON escape: the body is never re-encoded.
+      const unicode = await reg.pushImage(name, "unicode", { annotations: { "org.example.note": "Grüße, 東京, 🚢 \u00ff" } });
+      expect(unicode.bytes.toString("utf8")).toContain("🚢");
+      const got = await reg.req("GET", `/v2/${name}/manifests/unicode`, { headers: { accept: MT.ociManifest } });
+      expect(got.body.equals(unicode.bytes)).toBe(true);
+      expect(sha256(got.body)).toBe(unicode.digest);
+      const session = connect(server.httpUrl);
+      try {
+        const body = await new Promise<Buffer>((resolve, reject) => {
+          const stream = session.request({ ":path": `/v2/${name}/manifests/${unicode.digest}`, accept: MT.ociManifest });
+          const chunks: Buffer[] = [];
+          stream.on("data", (c: Buffer) => chunks.push(c));
+          stream.on("end", () => resolve(Buffer.concat(chunks)));
+          stream.on("error", reject);
+        });
+        expect(body.equals(unicode.bytes)).toBe(true);
+      } finally {
+        session.close();
       }
     });
 

@@ -13,10 +13,20 @@ export const API_VERSION = { "docker-distribution-api-version": "registry/2.0" }
 /** Largest page of tags, repositories or referrers one request returns. */
 export const MAX_LIST = 1000;
 
+/**
+ * Bytes up to this size go out as a latin1 string (one byte per char, so exactly the same
+ * bytes): Node's HTTP/1.1 response then sends head and body in one write, where a Buffer body
+ * costs a corked second chunk and a writev. Manifests are this size; 8% of a manifest GET's CPU
+ * was that writev.
+ */
+const ONE_WRITE_MAX = 64 * 1024;
+
 export function send(res: Response, status: number, headers: Headers, body?: string | Uint8Array): void {
   res.writeHead(status, { ...API_VERSION, ...headers });
   if (body === undefined) res.end();
-  else res.end(body);
+  else if (typeof body !== "string" && body.byteLength <= ONE_WRITE_MAX && !("stream" in res)) {
+    res.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1"), "latin1");
+  } else res.end(body);
 }
 
 export function header(req: Request, name: string): string | undefined {
