@@ -31,6 +31,13 @@ import { KeyedMutex } from "./mutex.js";
 
 /** Bytes per read and per write: large enough for disk throughput, small enough to keep memory flat. */
 const IO_CHUNK = 1 << 20;
+/**
+ * While a big body streams in, every this many bytes written start an fdatasync in the
+ * background: the disk writes behind the network instead of after it, and the fsync that makes
+ * the blob durable at the end finds little left to do (a 512 MiB push: the whole file was dirty
+ * at that point, about a second of waiting on this machine).
+ */
+const SYNC_BEHIND = 32 << 20;
 // Serving reads 4 MiB at a time into two buffers used in turn: no allocation and no page faults
 // per chunk, and the next read overlaps the socket write (about 2 GB/s here against about
 // 0.8 GB/s for a 64 KiB read stream).
@@ -399,10 +406,23 @@ async function streamInto(
   let batchBytes = 0;
   let inFlight: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;
+  let synced = 0;
+  let syncing: Promise<void> | undefined;
 
   const flush = async (): Promise<void> => {
     await inFlight;
     if (failure) throw failure.error;
+    if (syncing === undefined && flushed - synced >= SYNC_BEHIND) {
+      synced = flushed;
+      // An fsync error may be reported only once (and the pages dropped): it fails the write.
+      syncing = file.datasync().then(
+        () => (syncing = undefined),
+        (error: unknown) => {
+          failure ??= { error };
+          syncing = undefined;
+        },
+      );
+    }
     if (batchBytes === 0) return;
     const buffers = batch;
     const at = position + flushed;
@@ -425,11 +445,13 @@ async function streamInto(
     }
     await flush();
     await inFlight;
+    await syncing;
     if (failure) throw failure.error;
     return received;
   } finally {
-    // Never leave a write running: the caller truncates or removes the file next.
+    // Never leave a write or sync running: the caller truncates or removes the file next.
     await inFlight;
+    await syncing;
   }
 }
 
