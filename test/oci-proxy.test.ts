@@ -7,6 +7,8 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { ImageService } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, unique } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
@@ -137,6 +139,28 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
       const part = await reg.req("GET", `/v2/${mirror}/team/app/blobs/${layer.digest}`, { headers: { range: "bytes=0-9" } });
       expect(part.status).toBe(206);
       expect(part.body.equals((await readFile(layer.path)).subarray(0, 10))).toBe(true);
+    });
+  });
+
+  it("lets ImageService.GetBlob (Connect and REST) read what the pull-through cached, upstream gone", async () => {
+    const layer = small.manifests[0]!.layers[0]!;
+    const bytes = await readFile(layer.path);
+    // Cached by the skopeo pulls above; GetBlob read it from the upstream before.
+    expect(await server.content.stat(layer.digest)).toEqual({ size: layer.size });
+    const images = createClient(ImageService, transports["connect+proto over HTTP/2"]!(server.httpUrl));
+    await withUpstreamDown(async () => {
+      const chunks: Uint8Array[] = [];
+      for await (const message of images.getBlob({ repository: `${mirror}/team/app`, digest: layer.digest })) chunks.push(message.data);
+      expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+      const rest = await fetch(`${server.httpUrl}/v1/images/${mirror}/team/app/blobs/${layer.digest}`, { headers: { range: "bytes=2-5" } });
+      expect(rest.status).toBe(206);
+      expect(Buffer.from(await rest.arrayBuffer()).equals(bytes.subarray(2, 6))).toBe(true);
+      // Not cached: still the upstream's, which is down.
+      const missing = `sha256:${"a".repeat(64)}`;
+      const err = await (async () => {
+        for await (const _ of images.getBlob({ repository: `${mirror}/team/app`, digest: missing }));
+      })().catch((e: unknown) => e);
+      expect(ConnectError.from(err).code).toBe(Code.Unavailable);
     });
   });
 

@@ -1,6 +1,6 @@
 // A blob's bytes as a sequence of chunks for a server stream, verified on the way. Memory stays
 // flat: the source is pulled only as fast as the consumer takes chunks (the generator awaits
-// it), and at most about one chunk is held. Whole-blob reads are checked against the digest and
+// it), and at most about one chunk is held. Whole-blob reads from an upstream are checked against the digest and
 // size; the last bytes are released only after that check passed, so a consumer either gets
 // every correct byte or an error with the end of the blob missing, never a complete-looking
 // wrong body. Ranges cannot be checked against a digest; only their length is.
@@ -19,6 +19,11 @@ export interface ChunkSource {
   digest: string;
   /** The body is the whole blob (verified) rather than a range (length checked only). */
   whole: boolean;
+  /**
+   * Bytes from this service's content store, verified against the digest when they were
+   * stored (and served unhashed by /v2/ too): only their length is checked here.
+   */
+  stored?: boolean;
   /** Bytes the body must deliver. */
   length: number;
   /** For error messages: "blob sha256:… of team/app from upstream host:port". */
@@ -28,7 +33,7 @@ export interface ChunkSource {
 /** The body's bytes in chunks of MIN_CHUNK..MAX_CHUNK; throws DomainError data-loss on a mismatch. */
 export async function* blobChunks(source: ChunkSource): AsyncGenerator<Buffer> {
   const { body, length, what } = source;
-  const checked: Readable = source.whole ? pipeline(body, verifyDigest(source.digest, { size: length, what }), () => {}) : body;
+  const checked: Readable = source.whole && !source.stored ? pipeline(body, verifyDigest(source.digest, { size: length, what }), () => {}) : body;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let seen = 0;
@@ -44,7 +49,7 @@ export async function* blobChunks(source: ChunkSource): AsyncGenerator<Buffer> {
       }
       held = piece;
       if (pendingBytes >= MIN_CHUNK) {
-        yield* split(Buffer.concat(pending, pendingBytes));
+        yield* split(joined(pending, pendingBytes));
         pending = [];
         pendingBytes = 0;
       }
@@ -59,8 +64,11 @@ export async function* blobChunks(source: ChunkSource): AsyncGenerator<Buffer> {
     pending.push(held);
     pendingBytes += held.length;
   }
-  if (pendingBytes > 0) yield* split(Buffer.concat(pending, pendingBytes));
+  if (pendingBytes > 0) yield* split(joined(pending, pendingBytes));
 }
+
+/** One buffer as it is (a 1 MiB file read is one already): a copy per chunk doubled the garbage. */
+const joined = (pieces: Buffer[], bytes: number): Buffer => (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, bytes));
 
 function* split(buffer: Buffer): Generator<Buffer> {
   for (let at = 0; at < buffer.length; at += MAX_CHUNK) yield buffer.subarray(at, Math.min(at + MAX_CHUNK, buffer.length));

@@ -1,6 +1,8 @@
 // ImageService: manifests and blobs of HOSTED registries from this service's store, of REMOTE
-// registries from their upstream. Every byte handed out is checked against its digest where a
-// digest can tell (manifests always, whole blobs while streaming; ranges only by length).
+// registries from their upstream (blobs from the pull-through cache when it holds them). Every
+// byte from an upstream is checked against its digest where a digest can tell (manifests always,
+// whole blobs while streaming; ranges only by length). The content store verified its bytes when
+// it stored them: its blobs are served as /v2/ serves them, length-checked, not hashed again.
 import { Readable } from "node:stream";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -22,7 +24,7 @@ import { digestAlgorithm, digestOf } from "../upstream/digest.js";
 import type { Blob } from "../upstream/client.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { blobChunks } from "./blob-chunks.js";
-import { locateImage, parseImageName, type ImageSource } from "./image-source.js";
+import { locateImage, parseImageName, type ImageName, type ImageSource } from "./image-source.js";
 
 const OCTET_STREAM = "application/octet-stream";
 /** Metadata key of an OUT_OF_RANGE error: the blob's size, so a REST edge can answer 416 with it. */
@@ -48,7 +50,10 @@ export function imageService(store: Store, content: ContentDriver, upstreams: Re
       const offset = nonNegative("offset", req.offset);
       const length = nonNegative("length", req.length);
       const source = await locateImage(store, upstreams, name);
-      const blob = source.kind === "hosted" ? await hostedBlob(store, content, source, digest, offset, length) : await remoteBlob(source, digest, offset, length, ctx);
+      const blob =
+        source.kind === "hosted"
+          ? await storedBlob(store, content, source.repositoryId, source.name, digest, offset, length)
+          : ((await cachedBlob(store, content, source, digest, offset, length)) ?? (await remoteBlob(source, digest, offset, length, ctx)));
       let position = offset;
       let first = true;
       for await (const data of blobChunks(blob)) {
@@ -164,6 +169,8 @@ interface BlobRead {
   /** Bytes `body` delivers. */
   length: number;
   whole: boolean;
+  /** From the content store (see blob-chunks.ts). */
+  stored?: boolean;
   mediaType: string;
   what: string;
 }
@@ -186,15 +193,26 @@ function span(what: string, total: number, offset: number, length: number): { en
   return { end: length === 0 ? total : Math.min(total, offset + length) };
 }
 
-async function hostedBlob(store: Store, content: ContentDriver, source: Extract<ImageSource, { kind: "hosted" }>, digest: string, offset: number, length: number): Promise<BlobRead> {
-  const found = await store.blobs.find(source.repositoryId, digest);
-  const what = `blob ${digest} of ${source.name.full}`;
+async function storedBlob(store: Store, content: ContentDriver, repositoryId: string, name: ImageName, digest: string, offset: number, length: number): Promise<BlobRead> {
+  const found = await store.blobs.find(repositoryId, digest);
+  const what = `blob ${digest} of ${name.full}`;
   if (!found) throw new DomainError("not-found", `${what} not found`, { reason: "blob-unknown" });
   const total = found.size;
   const { end } = span(what, total, offset, length);
   const whole = offset === 0 && end === total;
   const body = await content.read(digest, whole ? undefined : { start: offset, end: end - 1 });
-  return { body, digest, total, length: end - offset, whole, mediaType: OCTET_STREAM, what };
+  return { body, digest, total, length: end - offset, whole, stored: true, mediaType: OCTET_STREAM, what };
+}
+
+/**
+ * A REMOTE blob that /v2/'s pull-through already cached (verified when it was stored) is read
+ * from the content store, as /v2/ reads it, instead of from the upstream again; undefined when
+ * it is not cached.
+ */
+async function cachedBlob(store: Store, content: ContentDriver, source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number): Promise<BlobRead | undefined> {
+  if (source.repositoryId === undefined || !(await store.blobs.find(source.repositoryId, digest))) return undefined;
+  await store.blobs.touch(digest);
+  return storedBlob(store, content, source.repositoryId, source.name, digest, offset, length);
 }
 
 async function remoteBlob(source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number, ctx: HandlerContext): Promise<BlobRead> {

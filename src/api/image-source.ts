@@ -17,7 +17,15 @@ export interface ImageName {
 
 export type ImageSource =
   | { kind: "hosted"; name: ImageName; registry: RegistryRow; repositoryId: string }
-  | { kind: "remote"; name: ImageName; registry: RegistryRow; client: UpstreamClient; path: string };
+  | {
+      kind: "remote";
+      name: ImageName;
+      registry: RegistryRow;
+      client: UpstreamClient;
+      path: string;
+      /** The repository in the catalog, when a sync or a /v2/ pull-through made it: its cache. */
+      repositoryId?: string;
+    };
 
 /** `registry/namespace/repository` checked against the grammar; INVALID_ARGUMENT naming `field` otherwise. */
 export function parseImageName(field: string, full: string): ImageName {
@@ -44,5 +52,5 @@ export async function locateImage(store: Store, upstreams: RegistryUpstreams, na
   }
   // A REMOTE image need not have been synced: without a recorded upstream name the rule decides.
   const path = upstreamPathOf(name.namespace, name.repository, { dockerHub: isDockerHub(registry.url), upstreamName: found.upstreamName });
-  return { kind: "remote", name, registry, client: upstreams.for(registry), path };
+  return { kind: "remote", name, registry, client: upstreams.for(registry), path, repositoryId: found.repositoryId };
 }
