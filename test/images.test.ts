@@ -446,9 +446,26 @@ describe.skipIf(!ready)("ImageService", () => {
         const { bytes, messages } = await readBlob(client.getBlob({ repository: "local/team/app", digest: layer.digest }));
         expect(sha256(bytes)).toBe(layer.digest);
         expect(Number(messages[0]!.sizeBytes)).toBe(layer.size);
-        const rest = await rawGet(`${server.httpUrl}/v1/images/local/team/app/blobs/${layer.digest}`, { range: "bytes=10-19" });
+        const layerBytes = await readFile(layer.path);
+        const restUrl = `${server.httpUrl}/v1/images/local/team/app/blobs/${layer.digest}`;
+        const rest = await rawGet(restUrl, { range: "bytes=10-19" });
         expect(rest.status).toBe(206);
-        expect(rest.body.equals((await readFile(layer.path)).subarray(10, 20))).toBe(true);
+        expect(rest.body.equals(layerBytes.subarray(10, 20))).toBe(true);
+        // REST reads of stored blobs come straight from the content store: whole, suffix, past the end.
+        const wholeRest = await rawGet(restUrl);
+        expect([wholeRest.status, wholeRest.complete, wholeRest.headers["content-length"], wholeRest.headers["docker-content-digest"]]).toEqual([200, true, String(layer.size), layer.digest]);
+        expect(wholeRest.body.equals(layerBytes)).toBe(true);
+        const suffix = await rawGet(restUrl, { range: "bytes=-7" });
+        expect([suffix.status, suffix.headers["content-range"]]).toEqual([206, `bytes ${layer.size - 7}-${layer.size - 1}/${layer.size}`]);
+        expect(suffix.body.equals(layerBytes.subarray(layer.size - 7))).toBe(true);
+        const past = await rawGet(restUrl, { range: `bytes=${layer.size}-` });
+        expect([past.status, past.headers["content-range"]]).toEqual([416, `bytes */${layer.size}`]);
+        // A 64 MiB layer, many times the store's 4 MiB read size, byte for byte.
+        await pushImage(images.multi, self, "local/team/big", "1.0");
+        const bigLayer = images.multi.manifests[0]!.layers.reduce((a, b) => (b.size > a.size ? b : a));
+        const big = await rawGet(`${server.httpUrl}/v1/images/local/team/big/blobs/${bigLayer.digest}`);
+        expect([big.status, big.complete, big.body.length]).toEqual([200, true, bigLayer.size]);
+        expect(sha256(big.body)).toBe(bigLayer.digest);
         const envelope = (await (await fetch(`${server.httpUrl}/v1/images/local/team/app/manifests/1.0`)).json()) as { raw: string };
         expect(Buffer.from(envelope.raw, "base64").equals(images.small.bytes)).toBe(true);
 

@@ -3,9 +3,9 @@
 // byte from an upstream is checked against its digest where a digest can tell (manifests always,
 // whole blobs while streaming; ranges only by length). The content store verified its bytes when
 // it stored them: its blobs are served as /v2/ serves them, length-checked, not hashed again.
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   DescriptorSchema,
   ImageService,
@@ -29,6 +29,13 @@ import { locateImage, parseImageName, type ImageName, type ImageSource } from ".
 const OCTET_STREAM = "application/octet-stream";
 /** Metadata key of an OUT_OF_RANGE error: the blob's size, so a REST edge can answer 416 with it. */
 export const BLOB_SIZE_KEY = "x-blob-size";
+/**
+ * Set by an in-process caller that sends a blob's raw bytes on (the REST blob route): a blob in
+ * the content store is then written into this sink after the first message, which has no data,
+ * instead of travelling as messages of copied chunks (a third of the speed). Over the wire
+ * (Connect, gRPC, gRPC-Web) there is no sink and every byte is in the messages.
+ */
+export const RAW_BLOB_SINK = createContextKey<Writable | undefined>(undefined, { description: "raw blob sink" });
 
 export function imageService(store: Store, content: ContentDriver, upstreams: RegistryUpstreams): ServiceImpl<typeof ImageService> {
   return {
@@ -50,10 +57,19 @@ export function imageService(store: Store, content: ContentDriver, upstreams: Re
       const offset = nonNegative("offset", req.offset);
       const length = nonNegative("length", req.length);
       const source = await locateImage(store, upstreams, name);
-      const blob =
+      const stored =
         source.kind === "hosted"
-          ? await storedBlob(store, content, source.repositoryId, source.name, digest, offset, length)
-          : ((await cachedBlob(store, content, source, digest, offset, length)) ?? (await remoteBlob(source, digest, offset, length, ctx)));
+          ? await storedSpan(store, source.repositoryId, source.name, digest, offset, length)
+          : await cachedSpan(store, source, digest, offset, length);
+      const sink = ctx.values.get(RAW_BLOB_SINK);
+      if (stored && sink && content.pipeTo) {
+        // An in-process caller that takes raw bytes: the first message says what the blob is,
+        // and the store writes the bytes straight into the caller's sink (as /v2/ serves them).
+        yield { sizeBytes: BigInt(stored.total), mediaType: OCTET_STREAM, offset: BigInt(offset), data: new Uint8Array() };
+        if (stored.end > offset) await content.pipeTo(digest, stored.whole ? undefined : { start: offset, end: stored.end - 1 }, sink, () => {});
+        return;
+      }
+      const blob = stored ? await readStored(content, stored) : await remoteBlob(source as Extract<ImageSource, { kind: "remote" }>, digest, offset, length, ctx);
       let position = offset;
       let first = true;
       for await (const data of blobChunks(blob)) {
@@ -193,15 +209,29 @@ function span(what: string, total: number, offset: number, length: number): { en
   return { end: length === 0 ? total : Math.min(total, offset + length) };
 }
 
-async function storedBlob(store: Store, content: ContentDriver, repositoryId: string, name: ImageName, digest: string, offset: number, length: number): Promise<BlobRead> {
+/** A blob in the content store, and the part of it a read covers. */
+interface StoredSpan {
+  digest: string;
+  total: number;
+  offset: number;
+  /** The read ends before this byte. */
+  end: number;
+  whole: boolean;
+  what: string;
+}
+
+async function storedSpan(store: Store, repositoryId: string, name: ImageName, digest: string, offset: number, length: number): Promise<StoredSpan> {
   const found = await store.blobs.find(repositoryId, digest);
   const what = `blob ${digest} of ${name.full}`;
   if (!found) throw new DomainError("not-found", `${what} not found`, { reason: "blob-unknown" });
   const total = found.size;
   const { end } = span(what, total, offset, length);
-  const whole = offset === 0 && end === total;
-  const body = await content.read(digest, whole ? undefined : { start: offset, end: end - 1 });
-  return { body, digest, total, length: end - offset, whole, stored: true, mediaType: OCTET_STREAM, what };
+  return { digest, total, offset, end, whole: offset === 0 && end === total, what };
+}
+
+async function readStored(content: ContentDriver, s: StoredSpan): Promise<BlobRead> {
+  const body = await content.read(s.digest, s.whole ? undefined : { start: s.offset, end: s.end - 1 });
+  return { body, digest: s.digest, total: s.total, length: s.end - s.offset, whole: s.whole, stored: true, mediaType: OCTET_STREAM, what: s.what };
 }
 
 /**
@@ -209,10 +239,10 @@ async function storedBlob(store: Store, content: ContentDriver, repositoryId: st
  * from the content store, as /v2/ reads it, instead of from the upstream again; undefined when
  * it is not cached.
  */
-async function cachedBlob(store: Store, content: ContentDriver, source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number): Promise<BlobRead | undefined> {
+async function cachedSpan(store: Store, source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number): Promise<StoredSpan | undefined> {
   if (source.repositoryId === undefined || !(await store.blobs.find(source.repositoryId, digest))) return undefined;
   await store.blobs.touch(digest);
-  return storedBlob(store, content, source.repositoryId, source.name, digest, offset, length);
+  return storedSpan(store, source.repositoryId, source.name, digest, offset, length);
 }
 
 async function remoteBlob(source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number, ctx: HandlerContext): Promise<BlobRead> {

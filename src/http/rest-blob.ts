@@ -11,11 +11,12 @@
 // complete-looking wrong body (the service releases the last bytes only after verifying).
 import http2 from "node:http2";
 import type http from "node:http";
+import type { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
-import { BLOB_SIZE_KEY } from "../api/image-service.js";
+import { BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
 import { pickRequestId, REQUEST_ID_HEADER, scrub } from "../api/interceptors.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
@@ -132,7 +133,10 @@ class BlobCall {
   /** Starts GetBlob and waits for its first message (errors before it become ordinary REST errors). */
   private async open(input: GetBlobRequest, offset: number, length: number) {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
-    const messages = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal })[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
+    // A blob in the content store is then written straight into the response after the first
+    // message (headers are sent by then), not as chunk messages.
+    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res as unknown as Writable);
+    const messages = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues })[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();
     if (first.done) throw new ConnectError("GetBlob ended without a message", Code.Internal);
     return { message: first.value, messages };

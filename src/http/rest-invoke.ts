@@ -15,6 +15,7 @@ import {
   createMethodImplSpec,
   createServiceImplSpec,
   type ConnectRouter,
+  type ContextValues,
   type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
@@ -28,6 +29,8 @@ export interface InvokeInit {
   timeoutMs?: number;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+  /** Values the implementation reads from its context (e.g. RAW_BLOB_SINK). */
+  contextValues?: ContextValues;
 }
 
 export interface MethodInvoker {
@@ -79,6 +82,7 @@ function invoker(spec: MethodImplSpec, interceptors: Interceptor[], shutdownSign
       shutdownSignal,
       requestSignal: init.signal,
       requestHeader: init.header,
+      contextValues: init.contextValues,
     });
 
   return {
