@@ -4,7 +4,7 @@ import { invalidArgument, notFound } from "../domain/errors.js";
 import { checkImageNameLength, checkPathComponent, checkRegistryName, checkRepositoryName } from "../domain/names.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { Store } from "../store/index.js";
-import type { RegistryRow } from "../store/registries.js";
+import type { ImageRegistry } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 
@@ -16,11 +16,11 @@ export interface ImageName {
 }
 
 export type ImageSource =
-  | { kind: "hosted"; name: ImageName; registry: RegistryRow; repositoryId: string }
+  | { kind: "hosted"; name: ImageName; registry: ImageRegistry; repositoryId: string }
   | {
       kind: "remote";
       name: ImageName;
-      registry: RegistryRow;
+      registry: ImageRegistry;
       client: UpstreamClient;
       path: string;
       /** The repository in the catalog, when a sync or a /v2/ pull-through made it: its cache. */

@@ -1,7 +1,8 @@
 // What the registry API needs from the rest of the service.
 import type { Logger } from "pino";
 import type { ContentDriver } from "../content/driver.js";
-import type { RegistryRow, Store } from "../store/index.js";
+import type { Store } from "../store/index.js";
+import type { ImageRegistry } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
 
 export interface OciLimits {
@@ -17,5 +18,5 @@ export interface OciDeps {
   log: Logger;
   limits: OciLimits;
   /** The upstream client of a REMOTE registry, for the pull-through proxy. */
-  upstreams?: { for(registry: RegistryRow): UpstreamClient };
+  upstreams?: { for(registry: ImageRegistry): UpstreamClient };
 }

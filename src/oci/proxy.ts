@@ -8,8 +8,7 @@ import { pipeline } from "node:stream/promises";
 import { isDomainError } from "../domain/errors.js";
 import { parseManifest } from "../domain/manifest.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
-import type { ResolvedImage } from "../store/images.js";
-import type { RegistryRow } from "../store/index.js";
+import type { ImageRegistry, ResolvedImage } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { verifyDigest } from "../upstream/digest.js";
 import { blobHeaders, serveStoredBlob } from "./blobs.js";
@@ -31,7 +30,7 @@ interface Upstream {
 export class PullThrough {
   constructor(
     private readonly deps: OciDeps,
-    private readonly upstreams: { for(registry: RegistryRow): UpstreamClient },
+    private readonly upstreams: { for(registry: ImageRegistry): UpstreamClient },
   ) {}
 
   async manifest(req: Request, res: Response, name: ImageName, image: ResolvedImage, reference: Reference): Promise<void> {

@@ -14,8 +14,11 @@ import { VersionedCache } from "./versioned-cache.js";
 
 export type ManifestRow = typeof manifests.$inferSelect;
 
+/** What a pull needs of its registry: enough to tell HOSTED from REMOTE and to reach the upstream. */
+export type ImageRegistry = Pick<RegistryRow, "id" | "name" | "kind" | "version" | "url" | "insecure" | "credentialSealed" | "autoCreate">;
+
 export interface ResolvedImage {
-  registry: RegistryRow;
+  registry: ImageRegistry;
   namespaceId?: string;
   repositoryId?: string;
   upstreamName?: string | null;
@@ -72,7 +75,18 @@ function tagNamesQuery(db: Database, after: boolean) {
 }
 
 const RESOLVED_COLUMNS = {
-  registry: registries,
+  // Not the whole row: every /v2/ request runs this, and a description and two timestamps
+  // parsed into Dates per request were a measurable part of a manifest GET.
+  registry: {
+    id: registries.id,
+    name: registries.name,
+    kind: registries.kind,
+    version: registries.version,
+    url: registries.url,
+    insecure: registries.insecure,
+    credentialSealed: registries.credentialSealed,
+    autoCreate: registries.autoCreate,
+  },
   namespaceId: namespaces.id,
   repositoryId: repositories.id,
   upstreamName: repositories.upstreamName,
@@ -190,7 +204,7 @@ export class ImageStore {
   }
 
   /** Creates the namespace and repository of a first push (both may already exist). */
-  async ensureRepository(registry: RegistryRow, namespaceName: string, repositoryName: string, upstreamName?: string): Promise<string> {
+  async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespaceName: string, repositoryName: string, upstreamName?: string): Promise<string> {
     const length = registry.name.length + namespaceName.length + repositoryName.length + 2;
     if (length > MAX_IMAGE_NAME) {
       throw new DomainError("invalid-argument", `image name is ${length} characters; at most ${MAX_IMAGE_NAME} allowed`, { reason: "name-unknown" });

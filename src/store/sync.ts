@@ -32,7 +32,7 @@ export class SyncStore {
    * made through the API (no upstream name yet) is adopted; one that already stands for another
    * upstream path (`testbox` and `library/testbox` map to the same name) → already-exists.
    */
-  async ensureRepository(registry: RegistryRow, namespace: string, repository: string, upstreamName: string): Promise<string> {
+  async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespace: string, repository: string, upstreamName: string): Promise<string> {
     const length = registry.name.length + namespace.length + repository.length + 2;
     if (length > MAX_IMAGE_NAME) {
       throw new DomainError("invalid-argument", `image name ${registry.name}/${namespace}/${repository} would be ${length} characters; at most ${MAX_IMAGE_NAME} allowed`);
