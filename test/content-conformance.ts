@@ -373,6 +373,21 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         expect(await driver.commit(id, sha256(bytes), 30)).toEqual({ size: 30 });
       });
 
+      it("drops an unrecorded tail when the only writer says so, and only then", async () => {
+        const bytes = randomBytes(40);
+        const id = randomUUID();
+        await driver.startUpload(id);
+        expect(await driver.append(id, 0, chunked(bytes.subarray(0, 10)))).toBe(10);
+        // An append that a crash cut short before its caller recorded it: 10 bytes nobody acknowledged.
+        expect(await driver.append(id, 10, chunked(randomBytes(10)))).toBe(20);
+        await expectDomainError(driver.append(id, 10, chunked(bytes.subarray(10))), "failed-precondition", "range-mismatch");
+        expect(await driver.append(id, 10, chunked(bytes.subarray(10, 30)), undefined, true)).toBe(30);
+        // Never grows an upload that holds less than the offset.
+        await expectDomainError(driver.append(id, 35, chunked(bytes.subarray(30)), undefined, true), "failed-precondition", "range-mismatch");
+        expect(await driver.append(id, 30, chunked(bytes.subarray(30)), undefined, true)).toBe(40);
+        expect(await driver.commit(id, sha256(bytes), 40)).toEqual({ size: 40 });
+      });
+
       it("lets exactly one of two appends at the same offset through", async () => {
         const id = randomUUID();
         await driver.startUpload(id);

@@ -9,6 +9,7 @@ import { readdir, utimes } from "node:fs/promises";
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { execFile } from "node:child_process";
@@ -161,6 +162,25 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
       expect(rest.status).toBe(202);
       const put = await reg.req("PUT", withDigest(location, sha256(blob)));
       expect(put.status).toBe(201);
+      expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
+    });
+
+    it("a server that died between writing a chunk and recording it: the unrecorded tail is dropped, the upload continues", async () => {
+      const name = repo();
+      const blob = randomBytes(64 * 1024);
+      const start = await reg.req("POST", `/v2/${name}/blobs/uploads/`);
+      const location = pathOf(start.headers.get("location"));
+      expect((await reg.req("PATCH", location, { body: blob.subarray(0, 1000), headers: { "content-range": "0-999" } })).status).toBe(202);
+      // What a crash leaves: bytes in the content store that the database never recorded.
+      const uploadId = location.split("/").pop()!;
+      expect(await server.content.append(uploadId, 1000, Readable.from([randomBytes(500)]))).toBe(1500);
+
+      const status = await reg.req("GET", location);
+      expect([status.status, status.headers.get("range")]).toEqual([204, "0-999"]);
+      const rest = await reg.req("PATCH", location, { body: blob.subarray(1000), headers: { "content-range": `1000-${blob.length - 1}` } });
+      expect(rest.status, rest.body.toString()).toBe(202);
+      expect(rest.headers.get("range")).toBe(`0-${blob.length - 1}`);
+      expect((await reg.req("PUT", withDigest(location, sha256(blob)))).status).toBe(201);
       expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
     });
 

@@ -70,8 +70,13 @@ export interface ContentDriver {
    * resource-exhausted (reason too-large) past `maxBytes` total. Returns the new size.
    * All or nothing: when the append fails for any reason (a limit, a broken body) the upload
    * is back at `offset` bytes, so a retry or a resumed upload continues from there.
+   *
+   * `dropTail`: the caller is the upload's only writer and knows `offset` bytes to be recorded
+   * (its database says so, under a lock). An upload holding more was cut short by a crash between
+   * an append and its record: the bytes past `offset` were never acknowledged, and are dropped
+   * instead of refusing the append (which would leave the session stuck until it expires).
    */
-  append(uploadId: string, offset: number, body: Body, maxBytes?: number): Promise<number>;
+  append(uploadId: string, offset: number, body: Body, maxBytes?: number, dropTail?: boolean): Promise<number>;
 
   /**
    * Turns a finished upload into the blob `digest`: verified like write(), then the upload is

@@ -216,7 +216,7 @@ export class FilesystemDriver implements ContentDriver {
     await syncDirectory(this.uploadsDir);
   }
 
-  async append(uploadId: string, offset: number, body: Body, maxBytes?: number): Promise<number> {
+  async append(uploadId: string, offset: number, body: Body, maxBytes?: number, dropTail = false): Promise<number> {
     const id = checkedUploadId(uploadId);
     const path = this.uploadPath(id);
     checkOffset(offset);
@@ -224,7 +224,13 @@ export class FilesystemDriver implements ContentDriver {
     return this.uploadLocks.run(id, async () => {
       const file = await this.openUpload(path, id, "r+");
       try {
-        const before = await file.stat({ bigint: true });
+        let before = await file.stat({ bigint: true });
+        if (dropTail && before.size > BigInt(offset)) {
+          await file.truncate(offset);
+          await file.sync();
+          this.progress.delete(id);
+          before = await file.stat({ bigint: true });
+        }
         if (before.size !== BigInt(offset)) throw offsetMismatch(id, offset, Number(before.size));
         const known = this.progress.get(id);
         const valid = known !== undefined && sameFile(known, before);

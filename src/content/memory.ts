@@ -80,13 +80,18 @@ export class MemoryDriver implements ContentDriver {
     this.uploads.set(id, { chunks: [], size: 0, modifiedTime: new Date() });
   }
 
-  async append(uploadId: string, offset: number, body: Body, maxBytes?: number): Promise<number> {
+  async append(uploadId: string, offset: number, body: Body, maxBytes?: number, dropTail = false): Promise<number> {
     const id = checkedUploadId(uploadId);
     checkOffset(offset);
     checkLimit("maxBytes", maxBytes);
     return this.uploadLocks.run(id, async () => {
       const upload = this.uploads.get(id);
       if (!upload) throw uploadUnknown(id);
+      if (dropTail && upload.size > offset) {
+        const kept = Buffer.concat(upload.chunks).subarray(0, offset);
+        upload.chunks = offset > 0 ? [kept] : [];
+        upload.size = offset;
+      }
       if (upload.size !== offset) throw offsetMismatch(id, offset, upload.size);
       const limit = maxBytes === undefined ? undefined : { bytes: maxBytes - offset, error: () => tooLarge(maxBytes) };
       // Collected first and added only when complete: an append is all or nothing.

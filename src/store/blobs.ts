@@ -7,6 +7,7 @@ import type { ContentDriver, Body } from "../content/driver.js";
 import type { Database } from "../db/database.js";
 import { blobs, repositoryBlobs, uploads } from "../db/schema.js";
 import { DomainError, isDomainError } from "../domain/errors.js";
+import { KeyedMutex } from "../content/mutex.js";
 import { lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 
@@ -27,6 +28,8 @@ const offsetMoved = (id: string, offset: number, size: number) =>
 
 export class BlobStore {
   private readonly findQuery;
+  /** PGlite: one writer per upload in this process (PostgreSQL uses the advisory lock). */
+  private readonly uploadWriters = new KeyedMutex();
 
   constructor(
     private readonly db: Database,
@@ -100,13 +103,13 @@ export class BlobStore {
 
   /**
    * Appends to an upload at `offset` (its current size, or range-mismatch) and records the new
-   * size, so the session survives a restart. One writer per upload at a time: in this process the
-   * content driver serialises appends; across replicas (PostgreSQL) the upload's advisory lock is
-   * held for the append, and a second writer is refused at once rather than queued.
+   * size, so the session survives a restart. One writer per upload at a time (see withUpload),
+   * which checked that the database records `offset` bytes: more bytes in the content store are
+   * the unrecorded tail of an append that a crash cut short, and the driver drops them.
    */
   async append(upload: UploadRow, offset: number, body: Body, maxBytes?: number): Promise<number> {
     return this.withUpload(upload.id, offset, async (db) => {
-      const size = await this.content.append(upload.id, offset, body, maxBytes);
+      const size = await this.content.append(upload.id, offset, body, maxBytes, true);
       await db.update(uploads).set({ sizeBytes: size, updateTime: sql`now()` }).where(eq(uploads.id, upload.id));
       return size;
     });
@@ -141,15 +144,19 @@ export class BlobStore {
   /**
    * Runs `work` as the upload's only writer, after checking it still holds `offset` bytes. On
    * PostgreSQL that is a transaction holding the upload's advisory lock (so it holds a pooled
-   * connection while the chunk streams in); the embedded database belongs to this one process,
-   * where the driver's per-upload mutex is enough and no transaction may stay open that long.
+   * connection while the chunk streams in, and a second writer is refused at once); the embedded
+   * database belongs to this one process, where a per-upload mutex around the check, the append
+   * and its record does (a second writer waits, then finds the offset moved), and no transaction
+   * may stay open that long.
    */
   private async withUpload<T>(uploadId: string, offset: number, work: (db: Database) => Promise<T>): Promise<T> {
     if (this.db instanceof PgliteDatabase) {
-      const [row] = await guarded(() => this.db.select({ size: uploads.sizeBytes }).from(uploads).where(eq(uploads.id, uploadId)));
-      if (!row) throw uploadUnknown(uploadId);
-      if (row.size !== offset) throw offsetMoved(uploadId, offset, row.size);
-      return guarded(() => work(this.db));
+      return this.uploadWriters.run(uploadId, async () => {
+        const [row] = await guarded(() => this.db.select({ size: uploads.sizeBytes }).from(uploads).where(eq(uploads.id, uploadId)));
+        if (!row) throw uploadUnknown(uploadId);
+        if (row.size !== offset) throw offsetMoved(uploadId, offset, row.size);
+        return guarded(() => work(this.db));
+      });
     }
     return guarded(() =>
       this.db.transaction(async (tx) => {
