@@ -312,7 +312,7 @@ describe.skipIf(!ready)("docker-registry storage and lifecycle helpers", () => {
   });
 
   it("freeze() hangs requests, thaw() answers them, kill() + restart() keep the storage", async () => {
-    reg.freeze();
+    await reg.freeze();
     await expect(fetch(`${reg.url}/v2/`, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
     reg.thaw();
     expect((await fetch(`${reg.url}/v2/`)).status).toBe(200);

@@ -519,7 +519,7 @@ describe.skipIf(!ready)("ImageService", () => {
 
       it("a hung upstream → DEADLINE_EXCEEDED naming the host; a client deadline is honoured too", async () => {
         await createRemote("up-frozen", frozen.url);
-        frozen.freeze();
+        await frozen.freeze();
         try {
           // SIGSTOP lands asynchronously: wait until the registry really stops answering.
           for (;;) {

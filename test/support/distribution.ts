@@ -8,7 +8,7 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { open, stat, truncate, writeFile } from "node:fs/promises";
+import { open, readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -67,8 +67,11 @@ export interface Distribution {
   kill(): Promise<void>;
   /** Starts it again on the same port and storage (after kill(), or stops it gracefully first). */
   restart(): Promise<void>;
-  /** SIGSTOP: connections are accepted by the kernel but never answered (a hung upstream). */
-  freeze(): void;
+  /**
+   * SIGSTOP: connections are accepted by the kernel but never answered (a hung upstream).
+   * Resolves once the process is really stopped (the signal lands asynchronously).
+   */
+  freeze(): Promise<void>;
   /** SIGCONT after freeze(). */
   thaw(): void;
 }
@@ -372,8 +375,18 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
       await stopWith("SIGTERM");
       await start(true);
     },
-    freeze() {
-      if (running) process.kill(running.pid, "SIGSTOP");
+    async freeze() {
+      if (!running) return;
+      const pid = running.pid;
+      process.kill(pid, "SIGSTOP");
+      // /proc/<pid>/stat: the state after the command name is "T" once every thread has stopped.
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+        if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("T")) return;
+        if (Date.now() > deadline) throw new Error(`docker-registry (pid ${pid}) did not stop after SIGSTOP`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
     },
     thaw() {
       if (running) process.kill(running.pid, "SIGCONT");
