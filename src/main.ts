@@ -3,7 +3,7 @@
 import { isClusterWorker, runPrimary, runWorker } from "./cluster.js";
 import { ConfigError, loadConfig, loadDotEnv } from "./config.js";
 import { createLogger } from "./log.js";
-import { startServer } from "./server.js";
+import { startServer, type RunningServer } from "./server.js";
 
 async function main(): Promise<void> {
   const usedDotEnv = loadDotEnv();
@@ -24,8 +24,18 @@ async function main(): Promise<void> {
     runPrimary(config, log);
     return;
   }
-  const server = await startServer(config, log);
-
+  // Handlers first: a signal that arrives while the server starts (its "listening" line may be
+  // out already) stops it once it is up, instead of killing the process mid-start.
+  let server: RunningServer | undefined;
+  let stopRequested = false;
+  const close = (running: RunningServer) =>
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "error while shutting down");
+        process.exit(1);
+      },
+    );
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
@@ -33,16 +43,13 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     log.info({ signal }, "signal received");
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "error while shutting down");
-        process.exit(1);
-      },
-    );
+    if (server) void close(server);
+    else stopRequested = true;
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  server = await startServer(config, log);
+  if (stopRequested) void close(server);
 }
 
 main().catch((err: unknown) => {
