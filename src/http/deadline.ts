@@ -9,22 +9,25 @@ export function deadlineInterceptor(): Interceptor {
   return (next) => (req) => {
     const call = next(req);
     // Streams end through their own signal handling; only unary calls are raced.
-    if (req.stream) return call;
-    const signal = req.signal;
-    if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(ConnectError.from(signal.reason));
-      signal.addEventListener("abort", onAbort, { once: true });
-      call.then(
-        (res) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(res);
-        },
-        (err: unknown) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      );
-    });
+    return req.stream ? call : untilAborted(call, req.signal);
   };
+}
+
+/** `promise`, or the signal's reason as a ConnectError as soon as the signal fires. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(ConnectError.from(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
