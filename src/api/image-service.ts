@@ -222,9 +222,12 @@ interface StoredSpan {
 
 async function storedSpan(store: Store, repositoryId: string, name: ImageName, digest: string, offset: number, length: number): Promise<StoredSpan> {
   const found = await store.blobs.find(repositoryId, digest);
+  if (!found) throw new DomainError("not-found", `blob ${digest} of ${name.full} not found`, { reason: "blob-unknown" });
+  return spanOf(found.size, name, digest, offset, length);
+}
+
+function spanOf(total: number, name: ImageName, digest: string, offset: number, length: number): StoredSpan {
   const what = `blob ${digest} of ${name.full}`;
-  if (!found) throw new DomainError("not-found", `${what} not found`, { reason: "blob-unknown" });
-  const total = found.size;
   const { end } = span(what, total, offset, length);
   return { digest, total, offset, end, whole: offset === 0 && end === total, what };
 }
@@ -240,9 +243,10 @@ async function readStored(content: ContentDriver, s: StoredSpan): Promise<BlobRe
  * it is not cached.
  */
 async function cachedSpan(store: Store, source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number): Promise<StoredSpan | undefined> {
-  if (source.repositoryId === undefined || !(await store.blobs.find(source.repositoryId, digest))) return undefined;
+  const found = source.repositoryId === undefined ? undefined : await store.blobs.find(source.repositoryId, digest);
+  if (!found) return undefined;
   await store.blobs.touch(digest);
-  return storedSpan(store, source.repositoryId, source.name, digest, offset, length);
+  return spanOf(found.size, source.name, digest, offset, length);
 }
 
 async function remoteBlob(source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number, ctx: HandlerContext): Promise<BlobRead> {
