@@ -10,7 +10,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetRegistryRequestSchema, RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
-import { databaseKinds } from "./support/database.js";
+import { databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 
@@ -117,23 +117,11 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
     async function whileDatabaseHeld(during: (id: string) => Promise<void>) {
       const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
       const { id } = await client.createRegistry({ registry: { name: unique("slow"), kind: RegistryKind.HOSTED } });
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      // PGlite has one connection, so any open transaction holds every other query; on
-      // PostgreSQL the table lock does.
-      const holder = server.database.db.transaction(async (tx) => {
-        await tx.execute("lock table registries in access exclusive mode");
-        locked();
-        await gate;
-      });
-      await isLocked;
+      const held = await holdRegistriesTable(server.database.db);
       try {
         await during(id);
       } finally {
-        release();
-        await holder;
+        await held.release();
       }
     }
 

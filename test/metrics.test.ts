@@ -11,7 +11,7 @@ import { GarbageCollectionService } from "../gen/artifact/v1/garbage_collection_
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { startServer } from "../src/server.js";
 import { expectCode, unique } from "./support/clients.js";
-import { databaseKinds, quietLog } from "./support/database.js";
+import { databaseKinds, holdRegistriesTable, quietLog } from "./support/database.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
 interface Sample {
@@ -184,16 +184,7 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
 
   it("shows calls in flight while they wait on the database", async () => {
     const { id } = await client("connect+json over HTTP/1.1").createRegistry({ registry: { name: unique("held"), kind: RegistryKind.HOSTED } });
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = server.database.db.transaction(async (tx) => {
-      await tx.execute("lock table registries in access exclusive mode");
-      locked();
-      await gate;
-    });
-    await isLocked;
+    const held = await holdRegistriesTable(server.database.db);
     const running = [client("grpc over HTTP/2 (h2c)").getRegistry({ id }), client("connect+json over HTTP/1.1").getRegistry({ id })];
     try {
       await eventually(async () => {
@@ -203,8 +194,7 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
         expect(now.value("artifact_http_requests_in_flight", { kind: "rpc", route: "connect" })).toBe(1);
       });
     } finally {
-      release();
-      await holder;
+      await held.release();
     }
     await Promise.all(running);
     await eventually(async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { toConnectError } from "../src/api/errors.js";
 import { startServer } from "../src/server.js";
-import { createScratchDatabase, databaseKinds } from "./support/database.js";
+import { createScratchDatabase, databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
@@ -123,16 +123,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
       const created = await client.createRegistry({ registry: { name: unique("stop"), kind: RegistryKind.HOSTED } });
 
       // Hold the registries table so the next call is still running when the stop begins.
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holder = server.store.db.transaction(async (tx) => {
-        await tx.execute("lock table registries in access exclusive mode");
-        locked();
-        await gate;
-      });
-      await isLocked;
+      const held = await holdRegistriesTable(server.database.db);
       const running = client.getRegistry({ id: created.id });
       await new Promise((r) => setTimeout(r, 200));
 
@@ -146,8 +137,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
       );
       expect(refused?.code).toBe(Code.Unavailable);
 
-      release();
-      await holder;
+      await held.release();
       expect((await running).id).toBe(created.id);
       await stopping;
       await expect(server.database.ping()).rejects.toThrow();

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import postgres from "postgres";
-import { openPglite, openPostgres, type DatabaseHandle } from "../../src/db/database.js";
+import { openPglite, openPostgres, type Database, type DatabaseHandle } from "../../src/db/database.js";
 
 export type DatabaseKind = "pglite" | "postgres";
 
@@ -48,4 +48,28 @@ export async function openTestDatabase(kind: DatabaseKind): Promise<DatabaseHand
 /** Empties every catalog table between tests, keeping the schema and the settings. */
 export async function truncateCatalog(db: DatabaseHandle): Promise<void> {
   await db.db.execute("truncate registries, namespaces, repositories, tags cascade");
+}
+
+/**
+ * Holds the registries table until release(): an exclusive lock in an open transaction, so
+ * every query on it waits (on PGlite, with its one connection, every query at all). Resolves
+ * once the lock is taken.
+ */
+export async function holdRegistriesTable(db: Database): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = db.transaction(async (tx) => {
+    await tx.execute("lock table registries in access exclusive mode");
+    locked();
+    await gate;
+  });
+  await Promise.race([isLocked, holder]);
+  return {
+    async release() {
+      release();
+      await holder;
+    },
+  };
 }
