@@ -11,6 +11,7 @@ import { failed, toRow, type Row, type Run } from "../report.js";
 import { buildScenarios, encodeRequests, httpMethodOf, verify, type Scenario, type ScenarioName } from "../scenarios.js";
 import { seedTags } from "../seed.js";
 import { startBenchServer, type BenchServer } from "../server-process.js";
+import type { Settings } from "../settings.js";
 
 export interface ApiOptions {
   protocols: Protocol[];
@@ -29,6 +30,30 @@ export interface ApiOptions {
   profileDir?: string;
   /** Prefix of profile file names. */
   suite: string;
+}
+
+/** ApiOptions from the command line, with a suite's own defaults where an option was not given. */
+export function apiOptions(
+  s: Settings,
+  suite: { suite: string; protocols: Protocol[]; calls: ScenarioName[]; rounds: number; tagCount: number },
+): ApiOptions {
+  return {
+    protocols: s.protocols ?? suite.protocols,
+    calls: suite.calls,
+    durationSeconds: s.durationSeconds ?? 10,
+    rounds: s.rounds ?? suite.rounds,
+    warmupSeconds: s.warmupSeconds,
+    timeoutSeconds: s.timeoutSeconds,
+    concurrency: s.concurrency,
+    connections: s.connections,
+    tagCount: s.tagCount ?? suite.tagCount,
+    deepPage: s.deepPage,
+    logLevel: s.logLevel,
+    poolMax: s.poolMax,
+    client: s.client,
+    profileDir: s.profileDir,
+    suite: suite.suite,
+  };
 }
 
 export interface ApiMeasurement {

@@ -118,15 +118,16 @@ async function measureBlobs(svc: Service, upstream: PeerRegistry, layer: LayerFi
     r.machinePct.push(machinePct);
     say(`  ${slug}: ${fmt(t.mbps, 0)} MB/s, ${r.rssOf} RSS +${fmt(rss.growthMiB, 1)} MiB, server CPU ${fmt(pct.server!, 0)}%, docker-registry CPU ${fmt(pct.upstream!, 0)}%${t.problem ? `, ${t.problem}` : ""}`);
   };
+  const rawGet = (url: string) => () => curlGet(url).then((t) => ({ mbps: t.mbps, problem: transferProblem(t, size) }));
+  // MB/s of blob bytes: the envelopes and message fields around them are not counted.
+  const streamGet = () =>
+    curlGet(stream, { method: "POST", headers: CONNECT_STREAM_HEADERS, dataFile: streamRequest }).then((t) => ({ mbps: size / t.seconds / 1e6, problem: transferProblem(t, size, true) }));
   for (let round = 1; round <= s.blobRounds; round++) {
     say(`images: ${svc.kind}: blob round ${round}/${s.blobRounds}`);
     const first = round === 1;
-    await measure(directRow, upstream.pid, "images-blob-direct", false, () => curlGet(direct).then((t) => ({ mbps: t.mbps, problem: transferProblem(t, size) })));
-    await measure(restRow, svc.server.pid, "images-blob-rest", first, () => curlGet(rest).then((t) => ({ mbps: t.mbps, problem: transferProblem(t, size) })));
-    await measure(connectRow, svc.server.pid, "images-blob-connect", first, () =>
-      // MB/s of blob bytes: the envelopes and message fields around them are not counted.
-      curlGet(stream, { method: "POST", headers: CONNECT_STREAM_HEADERS, dataFile: streamRequest }).then((t) => ({ mbps: (size / t.seconds) / 1e6, problem: transferProblem(t, size, true) })),
-    );
+    await measure(directRow, upstream.pid, "images-blob-direct", false, rawGet(direct));
+    await measure(restRow, svc.server.pid, "images-blob-rest", first, rawGet(rest));
+    await measure(connectRow, svc.server.pid, "images-blob-connect", first, streamGet);
   }
   say(`images: ${svc.kind}: the connect-node client, once`);
   await measure(clientRow, svc.server.pid, "images-blob-connect-node", true, () =>
@@ -145,11 +146,9 @@ async function measureBlobs(svc: Service, upstream: PeerRegistry, layer: LayerFi
     for (let round = 1; round <= s.blobRounds; round++) {
       say(`images: ${svc.kind}: cached blob round ${round}/${s.blobRounds}`);
       const first = round === 1;
-      await measure(directRow, upstream.pid, "images-blob-direct", false, () => curlGet(direct).then((t) => ({ mbps: t.mbps, problem: transferProblem(t, size) })));
-      await measure(cachedRestRow, svc.server.pid, "images-blob-rest-cached", first, () => curlGet(rest).then((t) => ({ mbps: t.mbps, problem: transferProblem(t, size) })));
-      await measure(cachedConnectRow, svc.server.pid, "images-blob-connect-cached", first, () =>
-        curlGet(stream, { method: "POST", headers: CONNECT_STREAM_HEADERS, dataFile: streamRequest }).then((t) => ({ mbps: (size / t.seconds) / 1e6, problem: transferProblem(t, size, true) })),
-      );
+      await measure(directRow, upstream.pid, "images-blob-direct", false, rawGet(direct));
+      await measure(cachedRestRow, svc.server.pid, "images-blob-rest-cached", first, rawGet(rest));
+      await measure(cachedConnectRow, svc.server.pid, "images-blob-connect-cached", first, streamGet);
     }
     return [cachedRestRow, cachedConnectRow];
   };

@@ -2,7 +2,7 @@
 // GetTag on the same server; REST ÷ Connect is the figure with a target.
 import { cpuPerCall, failed, fmt, PROTOCOL_LABEL, table, verdict, type Row } from "../report.js";
 import { say } from "../lifecycle.js";
-import { clientFor, measureApi, type ApiOptions } from "./api.js";
+import { apiOptions, clientFor, measureApi } from "./api.js";
 import type { SuiteRunner } from "./types.js";
 
 const TARGET = 0.8;
@@ -11,23 +11,7 @@ const TARGET = 0.8;
 const serverMsPerCall = (r: Row) => (failed(r.result) ? NaN : (r.cpu.serverPct / 100 / r.result.rps) * 1000);
 
 export const runRestSuite: SuiteRunner = async (s, workDir) => {
-  const o: ApiOptions = {
-    protocols: s.protocols ?? ["connect", "grpc", "rest"],
-    calls: ["GetTag"],
-    durationSeconds: s.durationSeconds ?? 10,
-    rounds: s.rounds ?? 3,
-    warmupSeconds: s.warmupSeconds,
-    timeoutSeconds: s.timeoutSeconds,
-    concurrency: s.concurrency,
-    connections: s.connections,
-    tagCount: s.tagCount ?? 2000,
-    deepPage: s.deepPage,
-    logLevel: s.logLevel,
-    poolMax: s.poolMax,
-    client: s.client,
-    profileDir: s.profileDir,
-    suite: "rest",
-  };
+  const o = apiOptions(s, { suite: "rest", protocols: ["connect", "grpc", "rest"], calls: ["GetTag"], rounds: 3, tagCount: 2000 });
   const parts = [
     "## REST beside Connect and gRPC: GetTag (issue 3)",
     "",

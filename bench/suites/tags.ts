@@ -2,30 +2,15 @@
 import { DATABASE_KINDS } from "../databases.js";
 import { usage } from "../settings.js";
 import { failed, renderSection, renderTagsSuite, type RunInfo, type Section } from "../report.js";
-import { clientFor, measureApi, type ApiOptions } from "./api.js";
+import { apiOptions, clientFor, measureApi } from "./api.js";
 import type { SuiteRunner } from "./types.js";
 
 const TARGET_RATIO = 0.4;
 
 export const runTagsSuite: SuiteRunner = async (s, workDir) => {
-  const o: ApiOptions = {
-    protocols: s.protocols ?? ["connect", "grpc"],
-    calls: s.calls,
-    durationSeconds: s.durationSeconds ?? 10,
-    rounds: s.rounds ?? 1,
-    warmupSeconds: s.warmupSeconds,
-    timeoutSeconds: s.timeoutSeconds,
-    concurrency: s.concurrency,
-    connections: s.connections,
-    tagCount: s.tagCount ?? 10_000,
-    deepPage: s.deepPage,
-    logLevel: s.logLevel,
-    poolMax: s.poolMax,
-    client: s.client,
-    profileDir: s.profileDir,
-    suite: "tags",
-  };
-  if (o.calls.includes("ListTags") && o.deepPage * 100 > o.tagCount) usage(`--deep-page ${o.deepPage} needs at least ${o.deepPage * 100} tags (--tags ${o.tagCount})`);
+  const o = apiOptions(s, { suite: "tags", protocols: ["connect", "grpc"], calls: s.calls, rounds: 1, tagCount: 10_000 });
+  // The deep page is checked to be full and followed by another: it needs more tags than it ends at.
+  if (o.calls.includes("ListTags") && o.deepPage * 100 >= o.tagCount) usage(`--deep-page ${o.deepPage} needs more than ${o.deepPage * 100} tags (--tags ${o.tagCount})`);
   const info: RunInfo = {
     targetRatio: TARGET_RATIO,
     settings: [
