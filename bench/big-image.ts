@@ -20,7 +20,9 @@ export async function cachedLargeImage(cacheDir: string, sizeMiB: number): Promi
       images: [
         {
           platform: { os: "linux", architecture: "amd64" },
-          layers: [{ compression: "none", files: [{ path: "blob.bin", type: "file", content: { seed: `bench-large-${sizeMiB}`, size: sizeMiB * 1024 * 1024 } }] }],
+          layers: [
+            { compression: "none", files: [{ path: "blob.bin", type: "file", content: { seed: `bench-large-${sizeMiB}`, size: sizeMiB * 1024 * 1024 } }] },
+          ],
         },
       ],
     },

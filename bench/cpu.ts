@@ -97,7 +97,10 @@ export async function backgroundBusyPct(ms = 1000): Promise<number> {
 export type Watched = Record<string, { pid: number; tree?: boolean } | undefined>;
 
 /** CPU of each watched process (% of one core) and of the machine (% of all cores) while `during` runs. */
-export async function measureCpuOf<T>(watched: Watched, during: () => Promise<T>): Promise<{ value: T; pct: Record<string, number>; machinePct: number; seconds: number }> {
+export async function measureCpuOf<T>(
+  watched: Watched,
+  during: () => Promise<T>,
+): Promise<{ value: T; pct: Record<string, number>; machinePct: number; seconds: number }> {
   const ticksOf = (w: { pid: number; tree?: boolean }): Map<number, number> => {
     try {
       return w.tree ? treeTicks(w.pid) : new Map([[w.pid, stat(w.pid).ticks]]);

@@ -67,7 +67,12 @@ export function diagnosticRoutes(database: () => DatabaseHandle) {
   return (router: ConnectRouter): void => {
     let prepared: { execute(values: { id: string }): Promise<unknown> } | undefined;
     const preparedGet = () =>
-      (prepared ??= database().db.select().from(tags).where(eq(tags.id, sql.placeholder("id"))).limit(1).prepare("bench_get_tag"));
+      (prepared ??= database()
+        .db.select()
+        .from(tags)
+        .where(eq(tags.id, sql.placeholder("id")))
+        .limit(1)
+        .prepare("bench_get_tag"));
 
     router.rpc(diagnosticMethods.GetTagDrizzlePrepared, async (req) => {
       const id = requireId("id", req.id);

@@ -54,7 +54,12 @@ try {
   ).map((r) => r.id as string);
 
   const store = await createStore(handle.db, new MemoryDriver());
-  const prepared = handle.db.select().from(tags).where(eq(tags.id, dsql.placeholder("id"))).limit(1).prepare("driver_get_tag");
+  const prepared = handle.db
+    .select()
+    .from(tags)
+    .where(eq(tags.id, dsql.placeholder("id")))
+    .limit(1)
+    .prepare("driver_get_tag");
   const variants: [string, (id: string) => Promise<unknown>][] = [
     ["store.tags.get (drizzle, as the service)", (id) => store.tags.get(id)],
     ["drizzle .prepare() + placeholder", (id) => prepared.execute({ id })],

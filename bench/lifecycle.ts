@@ -24,7 +24,10 @@ export function stopEverythingOnSignals(): void {
     process.once(signal, () => {
       // Newest first: the server before its database, the database before the work dir.
       void (async () => {
-        for (const stop of [...running].reverse()) await Promise.resolve().then(stop).catch(() => {});
+        for (const stop of [...running].reverse())
+          await Promise.resolve()
+            .then(stop)
+            .catch(() => {});
         process.exit(130);
       })();
     });

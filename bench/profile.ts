@@ -31,7 +31,10 @@ function area(frame: CallFrame): string {
 }
 
 function label(frame: CallFrame): string {
-  const file = frame.url.replace(/^.*node_modules\//, "").replace(/^.*\/(src|gen|bench)\//, "$1/").replace(/^file:\/\//, "");
+  const file = frame.url
+    .replace(/^.*node_modules\//, "")
+    .replace(/^.*\/(src|gen|bench)\//, "$1/")
+    .replace(/^file:\/\//, "");
   return `${frame.functionName || "(anonymous)"} ${file ? `${file}:${frame.lineNumber + 1}` : ""}`.trim();
 }
 
@@ -70,7 +73,10 @@ export function summarizeProfile(file: string, top = 15): string {
 
   const pct = (ms: number, of: number) => `${((ms / of) * 100).toFixed(1).padStart(5)}%`;
   const lines = [`${file}: ${total.toFixed(0)} ms sampled, ${busy.toFixed(0)} ms busy (not idle)`, "self time by area (% of busy):"];
-  for (const [a, ms] of [...selfByArea].filter(([a]) => a !== "(idle)").sort((x, y) => y[1] - x[1]).slice(0, top)) {
+  for (const [a, ms] of [...selfByArea]
+    .filter(([a]) => a !== "(idle)")
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, top)) {
     lines.push(`  ${pct(ms, busy)}  ${a}`);
   }
   lines.push("functions by self time (% of busy):");

@@ -84,7 +84,8 @@ export function renderSection(section: Section, info: RunInfo): string {
   const failures = section.rows.filter((r) => failed(r.result));
   if (failures.length > 0) {
     lines.push("", "Failed rows (their figures are not results):");
-    for (const f of failures) lines.push(`- ${PROTOCOL_LABEL[f.protocol]} ${f.call}: ${f.result.errors} errors; ${f.result.firstError ?? "no successful call"}`);
+    for (const f of failures)
+      lines.push(`- ${PROTOCOL_LABEL[f.protocol]} ${f.call}: ${f.result.errors} errors; ${f.result.firstError ?? "no successful call"}`);
   }
   if (section.targetApplies) {
     const verdicts = section.rows

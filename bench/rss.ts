@@ -23,7 +23,11 @@ export interface RssUse {
  * `tree`: the process and its children (a cluster primary and its workers), summed; the peak is
  * then the sum of each process's own peak, an upper bound of their simultaneous peak.
  */
-export async function measureRss<T>(pid: number, during: () => Promise<T>, options: { tree?: boolean; intervalMs?: number } = {}): Promise<{ value: T; rss: RssUse }> {
+export async function measureRss<T>(
+  pid: number,
+  during: () => Promise<T>,
+  options: { tree?: boolean; intervalMs?: number } = {},
+): Promise<{ value: T; rss: RssUse }> {
   const pids = options.tree ? processTree(pid) : [pid];
   const resettable = pids.filter((p) => {
     try {

@@ -21,7 +21,9 @@ const settings = parseSettings();
 
 async function main(): Promise<number> {
   if (!wrkAvailable()) {
-    say("wrk is NOT installed: HTTP/1.1 load (Connect, REST, /v2/) falls back to the Node worker, a slower client that takes CPU from the server; install it with: apt-get install wrk");
+    say(
+      "wrk is NOT installed: HTTP/1.1 load (Connect, REST, /v2/) falls back to the Node worker, a slower client that takes CPU from the server; install it with: apt-get install wrk",
+    );
   }
   const started = performance.now();
   const results = await using(
@@ -45,7 +47,10 @@ async function main(): Promise<number> {
     },
   );
   const minutes = (performance.now() - started) / 60_000;
-  const report = [machineHeader(), `- suites: ${settings.suites.join(", ")}; the whole run took ${minutes.toFixed(1)} min.`, ...results.map((r) => r.markdown)].join("\n\n") + "\n";
+  const report =
+    [machineHeader(), `- suites: ${settings.suites.join(", ")}; the whole run took ${minutes.toFixed(1)} min.`, ...results.map((r) => r.markdown)].join(
+      "\n\n",
+    ) + "\n";
   mkdirSync(dirname(settings.out), { recursive: true });
   writeFileSync(settings.out, report);
   say(`report written to ${settings.out}`);

@@ -97,9 +97,7 @@ export function encodeRequests(scenario: Scenario, protocol: Protocol): PlannedR
 export const httpMethodOf = (protocol: Protocol) => (protocol === "rest" ? "GET" : "POST");
 
 function transportFor(protocol: Exclude<Protocol, "rest">, baseUrl: string): Transport {
-  return protocol === "grpc"
-    ? createGrpcTransport({ baseUrl })
-    : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
+  return protocol === "grpc" ? createGrpcTransport({ baseUrl }) : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
 }
 
 /** One real call over the protocol under test, checked; throws when the answer is wrong. */

@@ -40,7 +40,15 @@ export async function withService<R>(kind: DatabaseKind, workDir: string, s: Set
         () => startBenchServer({ env, logFile }),
         (server) => server.stop(),
         (server) =>
-          body({ kind, label: `service, ${databaseLabel(kind)}${workers > 1 ? `, ${workers} workers` : ""}`, workers, server, target, host: server.httpUrl.replace(/^http:\/\//, ""), logFile }).catch((err: unknown) => {
+          body({
+            kind,
+            label: `service, ${databaseLabel(kind)}${workers > 1 ? `, ${workers} workers` : ""}`,
+            workers,
+            server,
+            target,
+            host: server.httpUrl.replace(/^http:\/\//, ""),
+            logFile,
+          }).catch((err: unknown) => {
             say(`${suite}: ${kind}: failed; the server's last log lines:\n${tail(logFile, 15)}`);
             throw err;
           }),
@@ -63,10 +71,14 @@ export async function profiled<T>(svc: Service, s: Settings, slug: string, durin
   return value;
 }
 
-export async function createRegistry(svc: Service, registry: { name: string; kind: "hosted" } | { name: string; kind: "remote"; url: string }): Promise<string> {
+export async function createRegistry(
+  svc: Service,
+  registry: { name: string; kind: "hosted" } | { name: string; kind: "remote"; url: string },
+): Promise<string> {
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: svc.server.grpcUrl }));
   const created = await client.createRegistry({
-    registry: registry.kind === "hosted" ? { name: registry.name, kind: RegistryKind.HOSTED } : { name: registry.name, kind: RegistryKind.REMOTE, url: registry.url },
+    registry:
+      registry.kind === "hosted" ? { name: registry.name, kind: RegistryKind.HOSTED } : { name: registry.name, kind: RegistryKind.REMOTE, url: registry.url },
   });
   return created.id;
 }

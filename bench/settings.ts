@@ -125,11 +125,15 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
   const given = (flag: Flag, env: string): string | undefined => (args[flag] as string | undefined) ?? (process.env[env] || undefined);
   const setting = (flag: Flag, env: string, fallback: string): string => given(flag, env) ?? fallback;
   function list<T extends string>(flag: Flag, env: string, allowed: readonly T[], defaults: readonly T[] = allowed): T[] {
-    const items = setting(flag, env, defaults.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+    const items = setting(flag, env, defaults.join(","))
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const item of items) if (!allowed.includes(item as T)) usage(`--${flag}: "${item}" is not one of ${allowed.join(", ")}`);
     return items as T[];
   }
-  const optionalList = <T extends string>(flag: Flag, env: string, allowed: readonly T[]) => (given(flag, env) === undefined ? undefined : list(flag, env, allowed));
+  const optionalList = <T extends string>(flag: Flag, env: string, allowed: readonly T[]) =>
+    given(flag, env) === undefined ? undefined : list(flag, env, allowed);
   function number(flag: Flag, env: string, fallback: number, min: number): number {
     const raw = setting(flag, env, String(fallback));
     const n = Number(raw);

@@ -9,7 +9,13 @@ import type { BuiltImage } from "../test/support/oci-images.js";
 import { seedRepositories } from "../test/support/registry-seed.js";
 import type { PeerRegistry } from "./peer.js";
 
-export async function fillSyncUpstream(upstream: PeerRegistry, image: BuiltImage, repos: string[], tags: string[], cacheDir: string): Promise<{ seconds: number; how: string }> {
+export async function fillSyncUpstream(
+  upstream: PeerRegistry,
+  image: BuiltImage,
+  repos: string[],
+  tags: string[],
+  cacheDir: string,
+): Promise<{ seconds: number; how: string }> {
   const t0 = performance.now();
   const dir = join(cacheDir, `sync-upstream-${repos.length}x${tags.length}-${image.digest.slice(7, 19)}`);
   const done = join(dir, "complete");

@@ -128,55 +128,59 @@ export function checkConnectStream(baseUrl: string, repository: string, digest: 
   envelope.writeUInt32BE(message.length, 1);
   envelope.set(message, 5);
   return new Promise((resolve) => {
-    const req = http.request(new URL(GET_BLOB_PATH, baseUrl), { method: "POST", headers: { ...CONNECT_STREAM_HEADERS, "content-length": envelope.length } }, (res) => {
-      const hash = createHash("sha256");
-      let parts: Buffer[] = [];
-      let have = 0;
-      let head: { flags: number; length: number } | undefined;
-      let messages = 0;
-      let bytes = 0;
-      let announced = -1;
-      let end: string | undefined;
-      let problem: string | undefined;
-      const ct = res.headers["content-type"];
-      if (res.statusCode !== 200 || ct !== "application/connect+proto") problem = `HTTP ${res.statusCode}, Content-Type ${ct}`;
-      res.on("data", (chunk: Buffer) => {
-        parts.push(chunk);
-        have += chunk.length;
-        for (;;) {
-          const need = head ? head.length : 5;
-          if (have < need) break;
-          // One copy per message at most: join what arrived only once a whole envelope is there.
-          const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
-          const piece = joined.subarray(0, need);
-          const rest = joined.subarray(need);
-          parts = rest.length > 0 ? [rest] : [];
-          have = rest.length;
-          if (!head) {
-            head = { flags: piece[0]!, length: piece.readUInt32BE(1) };
-            continue;
+    const req = http.request(
+      new URL(GET_BLOB_PATH, baseUrl),
+      { method: "POST", headers: { ...CONNECT_STREAM_HEADERS, "content-length": envelope.length } },
+      (res) => {
+        const hash = createHash("sha256");
+        let parts: Buffer[] = [];
+        let have = 0;
+        let head: { flags: number; length: number } | undefined;
+        let messages = 0;
+        let bytes = 0;
+        let announced = -1;
+        let end: string | undefined;
+        let problem: string | undefined;
+        const ct = res.headers["content-type"];
+        if (res.statusCode !== 200 || ct !== "application/connect+proto") problem = `HTTP ${res.statusCode}, Content-Type ${ct}`;
+        res.on("data", (chunk: Buffer) => {
+          parts.push(chunk);
+          have += chunk.length;
+          for (;;) {
+            const need = head ? head.length : 5;
+            if (have < need) break;
+            // One copy per message at most: join what arrived only once a whole envelope is there.
+            const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
+            const piece = joined.subarray(0, need);
+            const rest = joined.subarray(need);
+            parts = rest.length > 0 ? [rest] : [];
+            have = rest.length;
+            if (!head) {
+              head = { flags: piece[0]!, length: piece.readUInt32BE(1) };
+              continue;
+            }
+            if (head.flags & 0b10) end = piece.toString("utf8");
+            else {
+              const m = fromBinary(GetBlobResponseSchema, piece);
+              if (messages++ === 0) announced = Number(m.sizeBytes);
+              if (Number(m.offset) !== bytes) problem ??= `message ${messages} at offset ${m.offset}, expected ${bytes}`;
+              hash.update(m.data);
+              bytes += m.data.length;
+            }
+            head = undefined;
           }
-          if (head.flags & 0b10) end = piece.toString("utf8");
-          else {
-            const m = fromBinary(GetBlobResponseSchema, piece);
-            if (messages++ === 0) announced = Number(m.sizeBytes);
-            if (Number(m.offset) !== bytes) problem ??= `message ${messages} at offset ${m.offset}, expected ${bytes}`;
-            hash.update(m.data);
-            bytes += m.data.length;
-          }
-          head = undefined;
-        }
-      });
-      res.on("end", () => {
-        const actual = `sha256:${hash.digest("hex")}`;
-        if (!problem && end === undefined) problem = "the stream ended without its end-of-stream message";
-        if (!problem && end !== undefined && (JSON.parse(end) as { error?: unknown }).error) problem = `the stream ended with ${end}`;
-        if (!problem && announced !== size) problem = `size_bytes ${announced}, expected ${size}`;
-        if (!problem && (bytes !== size || actual !== digest)) problem = `${bytes} bytes with digest ${actual}, expected ${size} bytes with ${digest}`;
-        resolve(problem ? `Connect GetBlob: ${problem}` : undefined);
-      });
-      res.on("error", (err) => resolve(`Connect GetBlob: ${err.message}`));
-    });
+        });
+        res.on("end", () => {
+          const actual = `sha256:${hash.digest("hex")}`;
+          if (!problem && end === undefined) problem = "the stream ended without its end-of-stream message";
+          if (!problem && end !== undefined && (JSON.parse(end) as { error?: unknown }).error) problem = `the stream ended with ${end}`;
+          if (!problem && announced !== size) problem = `size_bytes ${announced}, expected ${size}`;
+          if (!problem && (bytes !== size || actual !== digest)) problem = `${bytes} bytes with digest ${actual}, expected ${size} bytes with ${digest}`;
+          resolve(problem ? `Connect GetBlob: ${problem}` : undefined);
+        });
+        res.on("error", (err) => resolve(`Connect GetBlob: ${err.message}`));
+      },
+    );
     req.on("error", (err) => resolve(`Connect GetBlob: ${err.message}`));
     req.end(envelope);
   });

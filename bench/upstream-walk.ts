@@ -27,7 +27,7 @@ export async function walkUpstream(url: string, o: { repositoryConcurrency: numb
   let requests = 0;
   let tags = 0;
   const repositories: string[] = [];
-  for (let page: string | undefined = `${url}/v2/_catalog?n=${o.pageSize}`; page; ) {
+  for (let page: string | undefined = `${url}/v2/_catalog?n=${o.pageSize}`; page;) {
     const answer: { body: { repositories: string[] }; next?: string } = await json(page);
     requests++;
     repositories.push(...answer.body.repositories);
@@ -38,7 +38,7 @@ export async function walkUpstream(url: string, o: { repositoryConcurrency: numb
     while (nextRepo < repositories.length) {
       const repo = repositories[nextRepo++]!;
       const names: string[] = [];
-      for (let page: string | undefined = `${url}/v2/${repo}/tags/list`; page; ) {
+      for (let page: string | undefined = `${url}/v2/${repo}/tags/list`; page;) {
         const answer: { body: { tags: string[] | null }; next?: string } = await json(page);
         requests++;
         names.push(...(answer.body.tags ?? []));

@@ -16,9 +16,7 @@ import { startServer, type RunningServer, type StartOptions } from "./server.js"
 /** The worker number (0 … WORKERS-1) the primary hands each worker it forks. */
 const SLOT_VARIABLE = "ARTIFACT_WORKER_SLOT";
 
-type ToPrimary =
-  | { type: "artifact:ready"; http: string; grpc: string }
-  | { type: "artifact:metrics-request"; id: number };
+type ToPrimary = { type: "artifact:ready"; http: string; grpc: string } | { type: "artifact:metrics-request"; id: number };
 type ToWorker = { type: "artifact:stop" } | { type: "artifact:metrics"; id: number; text?: string; error?: string };
 
 /** A crashed worker is replaced after this; a worker that never got ready stops everything instead. */

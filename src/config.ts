@@ -215,7 +215,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   if (config.workers > 1 && config.database.kind === "pglite") {
-    problems.push(`WORKERS=${JSON.stringify(read("WORKERS", "1"))}: more than one worker needs PostgreSQL (DATABASE_URL or DB_HOST); the embedded PGlite belongs to one process`);
+    problems.push(
+      `WORKERS=${JSON.stringify(read("WORKERS", "1"))}: more than one worker needs PostgreSQL (DATABASE_URL or DB_HOST); the embedded PGlite belongs to one process`,
+    );
   }
 
   const secret = read("SECRET_KEY", "");
@@ -234,7 +236,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** CORS_ALLOWED_ORIGINS: a comma list of origins (scheme://host[:port]), or "*" alone. */
 function origins(raw: string, problems: string[]): string[] {
-  const list = raw.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  const list = raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
   if (list.includes("*")) {
     if (list.length > 1) problems.push(`CORS_ALLOWED_ORIGINS=${JSON.stringify(raw)}: "*" allows every origin; list nothing else with it`);
     return ["*"];

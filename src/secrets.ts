@@ -41,9 +41,7 @@ export class Sealer {
 
   private requireKey(): Buffer {
     if (!this.key) {
-      throw failedPrecondition(
-        "credentials cannot be stored: set SECRET_KEY (32 bytes, e.g. `openssl rand -base64 32`) on every replica to enable them",
-      );
+      throw failedPrecondition("credentials cannot be stored: set SECRET_KEY (32 bytes, e.g. `openssl rand -base64 32`) on every replica to enable them");
     }
     return this.key;
   }

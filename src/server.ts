@@ -54,9 +54,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const store = await createStore(database.db, content);
     const collector = metrics ? new MeteredGarbageCollector(database.db, content, log, metrics) : new GarbageCollector(database.db, content, log);
     const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
-    const sealer = new Sealer(
-      resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
-    );
+    const sealer = new Sealer(resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }));
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
     const upstreams = new RegistryUpstreams(sealer, options.upstream);
     const shutdown = new AbortController();

@@ -166,7 +166,11 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         await expectCode(c.registries.updateRegistry({ registry: { id: a.id, name: b.name }, updateMask: { paths: ["name"] } }), Code.AlreadyExists);
         const remote = await c.registries.createRegistry({ registry: { name: unique("r"), kind: RegistryKind.REMOTE, url: "http://127.0.0.1:1" } });
         await expectCode(c.registries.updateRegistry({ registry: { id: remote.id, url: "" }, updateMask: { paths: ["url"] } }), Code.InvalidArgument, "url");
-        await expectCode(c.registries.updateRegistry({ registry: { id: a.id, insecure: true }, updateMask: { paths: ["insecure"] } }), Code.InvalidArgument, "REMOTE");
+        await expectCode(
+          c.registries.updateRegistry({ registry: { id: a.id, insecure: true }, updateMask: { paths: ["insecure"] } }),
+          Code.InvalidArgument,
+          "REMOTE",
+        );
       });
 
       it("refuses to delete a registry with namespaces unless forced, then deletes everything in it", async () => {
@@ -220,18 +224,19 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         await expectCode(c.namespaces.createNamespace({ namespace: { registryId: r1.id, name: "same" } }), Code.AlreadyExists, "same");
       });
 
-      it.each(["", "Team", "a..b", "a/b", "_a", "a_", "a___b", "a b", "..", "x".repeat(256)])(
-        "refuses namespace name %j",
-        async (name) => {
-          const registry = await c.registries.createRegistry({ registry: { name: unique("reg"), kind: RegistryKind.HOSTED } });
-          await expectCode(c.namespaces.createNamespace({ namespace: { registryId: registry.id, name } }), Code.InvalidArgument, "namespace.name");
-          expect((await c.namespaces.listNamespaces({ registryId: registry.id })).totalSize).toBe(0);
-        },
-      );
+      it.each(["", "Team", "a..b", "a/b", "_a", "a_", "a___b", "a b", "..", "x".repeat(256)])("refuses namespace name %j", async (name) => {
+        const registry = await c.registries.createRegistry({ registry: { name: unique("reg"), kind: RegistryKind.HOSTED } });
+        await expectCode(c.namespaces.createNamespace({ namespace: { registryId: registry.id, name } }), Code.InvalidArgument, "namespace.name");
+        expect((await c.namespaces.listNamespaces({ registryId: registry.id })).totalSize).toBe(0);
+      });
 
       it("refuses to change registry_id, and to delete a namespace with repositories unless forced", async () => {
         const { namespace, repository } = await createHierarchy(c);
-        await expectCode(c.namespaces.updateNamespace({ namespace: { id: namespace.id }, updateMask: { paths: ["registry_id"] } }), Code.InvalidArgument, "cannot be changed");
+        await expectCode(
+          c.namespaces.updateNamespace({ namespace: { id: namespace.id }, updateMask: { paths: ["registry_id"] } }),
+          Code.InvalidArgument,
+          "cannot be changed",
+        );
         await expectCode(c.namespaces.deleteNamespace({ id: namespace.id }), Code.FailedPrecondition, "repositories");
         await c.namespaces.deleteNamespace({ id: namespace.id, force: true });
         await expectCode(c.repositories.getRepository({ id: repository.id }), Code.NotFound);
@@ -266,7 +271,11 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         const room = 255 - registry.name.length - namespace.name.length - 2;
         const longest = await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "r".repeat(room) } });
         expect(longest.name.length).toBe(room);
-        await expectCode(c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "s".repeat(room + 1) } }), Code.InvalidArgument, "255");
+        await expectCode(
+          c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "s".repeat(room + 1) } }),
+          Code.InvalidArgument,
+          "255",
+        );
         await expectCode(
           c.namespaces.updateNamespace({ namespace: { id: namespace.id, name: `${namespace.name}x` }, updateMask: { paths: ["name"] } }),
           Code.InvalidArgument,
@@ -312,7 +321,10 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         expect(tag.pushTime).toEqual(tag.createTime);
         expect(await c.tags.getTag({ id: tag.id })).toEqual(tag);
 
-        const relabelled = await c.tags.updateTag({ tag: { id: tag.id, mediaType: "application/vnd.oci.image.index.v1+json" }, updateMask: { paths: ["media_type"] } });
+        const relabelled = await c.tags.updateTag({
+          tag: { id: tag.id, mediaType: "application/vnd.oci.image.index.v1+json" },
+          updateMask: { paths: ["media_type"] },
+        });
         expect(relabelled.pushTime).toEqual(tag.pushTime);
         await new Promise((r) => setTimeout(r, 5));
         const moved = await c.tags.updateTag({ tag: { id: tag.id, digest: digestOf(2), etag: relabelled.etag }, updateMask: { paths: ["digest"] } });

@@ -19,7 +19,15 @@ if (!haveChromium) {
 }
 
 // Flags this machine's closed network needs (no background connections to Google's hosts).
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const PACKAGES = ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web"];
 
 /** Bare specifiers → files under /node_modules, from each package's "exports" (import condition). */
@@ -69,7 +77,9 @@ async function pageServer(): Promise<{ origin: string; close(): Promise<void> }>
     if ((path.startsWith("/src/client/") || path.startsWith("/gen/")) && path.endsWith(".js")) {
       const file = join(packageRoot, path.replace(/\.js$/, ".ts"));
       if (!existsSync(file)) return send(404, "text/plain", "no such source");
-      const js = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+      const js = ts.transpileModule(readFileSync(file, "utf8"), {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      }).outputText;
       return send(200, "text/javascript", js);
     }
     send(404, "text/plain", "not found");

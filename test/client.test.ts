@@ -55,7 +55,11 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
       const seen: { protocol: string; timeout: string | null; method: string }[] = [];
       const record: Interceptor = (next) => async (req) => {
         const res = await next(req);
-        seen.push({ protocol: req.header.get("content-type") ?? "", timeout: req.header.get("grpc-timeout") ?? req.header.get("connect-timeout-ms"), method: req.requestMethod });
+        seen.push({
+          protocol: req.header.get("content-type") ?? "",
+          timeout: req.header.get("grpc-timeout") ?? req.header.get("connect-timeout-ms"),
+          method: req.requestMethod,
+        });
         return res;
       };
       const client = nodeClient(`${server.grpcUrl}/`, { protocol: "grpc", interceptors: [record], defaultTimeoutMs: 5_000 });

@@ -66,5 +66,4 @@ describe("response compression", () => {
     expect(((await zipped.json()) as { registries: unknown[] }).registries).toHaveLength(21);
     expect((await list("identity")).headers.get("content-encoding")).toBeNull();
   });
-
 });

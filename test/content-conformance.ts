@@ -109,7 +109,14 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         const small = Buffer.from("hello, content store\n");
         const empty = Buffer.alloc(0);
         expect(await driver.write(sha256(big), chunked(big, 7 * 1024), big.length)).toEqual({ size: big.length });
-        expect(await driver.write(sha256(small), (async function* () { yield small; })())).toEqual({ size: small.length });
+        expect(
+          await driver.write(
+            sha256(small),
+            (async function* () {
+              yield small;
+            })(),
+          ),
+        ).toEqual({ size: small.length });
         expect(await driver.write(sha256(empty), Readable.from([]), 0)).toEqual({ size: 0 });
 
         for (const bytes of [big, small, empty]) {
@@ -123,7 +130,13 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         const digest = sha256(bytes);
         await driver.write(digest, chunked(bytes, MiB));
         const last = bytes.length - 1;
-        for (const [start, end] of [[0, 0], [last, last], [100, 199], [MiB - 1, 2 * MiB + 5], [0, last]] as const) {
+        for (const [start, end] of [
+          [0, 0],
+          [last, last],
+          [100, 199],
+          [MiB - 1, 2 * MiB + 5],
+          [0, last],
+        ] as const) {
           const got = await readAll(await driver.read(digest, { start, end }));
           expect(got.equals(bytes.subarray(start, end + 1)), `range ${start}-${end}`).toBe(true);
         }
@@ -133,7 +146,13 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         const bytes = randomBytes(1000);
         const digest = sha256(bytes);
         await driver.write(digest, chunked(bytes));
-        for (const range of [{ start: 0, end: 1000 }, { start: 1000, end: 1000 }, { start: 5, end: 4 }, { start: -1, end: 3 }, { start: 1.5, end: 3 }]) {
+        for (const range of [
+          { start: 0, end: 1000 },
+          { start: 1000, end: 1000 },
+          { start: 5, end: 4 },
+          { start: -1, end: 3 },
+          { start: 1.5, end: 3 },
+        ]) {
           await expectDomainError(driver.read(digest, range), "failed-precondition", "range-mismatch");
         }
       });
@@ -162,14 +181,27 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         expect((await collect()).equals(bytes)).toBe(true);
         expect((await collect(undefined, 5)).equals(bytes)).toBe(true);
         const last = bytes.length - 1;
-        for (const [start, end] of [[0, 0], [last, last], [5 * MiB - 3, 5 * MiB + 3], [0, last]] as const) {
+        for (const [start, end] of [
+          [0, 0],
+          [last, last],
+          [5 * MiB - 3, 5 * MiB + 3],
+          [0, last],
+        ] as const) {
           expect((await collect({ start, end })).equals(bytes.subarray(start, end + 1)), `range ${start}-${end}`).toBe(true);
         }
         const neverReady = () => {
           throw new Error("ready must not be called");
         };
-        await expectDomainError(driver.pipeTo(sha256(Buffer.from("absent")), undefined, new Writable({ write: (_c, _e, cb) => cb() }), neverReady), "not-found", "blob-unknown");
-        await expectDomainError(driver.pipeTo(digest, { start: 0, end: bytes.length }, new Writable({ write: (_c, _e, cb) => cb() }), neverReady), "failed-precondition", "range-mismatch");
+        await expectDomainError(
+          driver.pipeTo(sha256(Buffer.from("absent")), undefined, new Writable({ write: (_c, _e, cb) => cb() }), neverReady),
+          "not-found",
+          "blob-unknown",
+        );
+        await expectDomainError(
+          driver.pipeTo(digest, { start: 0, end: bytes.length }, new Writable({ write: (_c, _e, cb) => cb() }), neverReady),
+          "failed-precondition",
+          "range-mismatch",
+        );
         // A sink that fails (a client gone) ends the copy with its error.
         const broken = new Writable({ write: (_c, _e, cb) => cb(new Error("client went away")) });
         broken.on("error", () => {}); // as an HTTP response's socket has
@@ -203,7 +235,15 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
 
         // A body far larger than announced is cut off after the announced size, not read to the end.
         let pulled = 0;
-        await expectDomainError(driver.write(digest, pattern(1024, (i) => (pulled = i + 1)), 10), "invalid-argument", "size-mismatch");
+        await expectDomainError(
+          driver.write(
+            digest,
+            pattern(1024, (i) => (pulled = i + 1)),
+            10,
+          ),
+          "invalid-argument",
+          "size-mismatch",
+        );
         expect(pulled).toBeLessThanOrEqual(2);
       });
 
@@ -224,7 +264,16 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
 
       it("refuses malformed digests before touching storage", async () => {
         const hex = "a".repeat(64);
-        const bad = ["", "sha256:abc", `md5:${hex}`, `SHA256:${hex}`, `sha256:${hex.toUpperCase()}`, "sha256:../../../../etc/passwd", `sha256:${hex}/../x`, `sha512:${hex}`];
+        const bad = [
+          "",
+          "sha256:abc",
+          `md5:${hex}`,
+          `SHA256:${hex}`,
+          `sha256:${hex.toUpperCase()}`,
+          "sha256:../../../../etc/passwd",
+          `sha256:${hex}/../x`,
+          `sha512:${hex}`,
+        ];
         for (const digest of bad) {
           await expectDomainError(driver.stat(digest), "invalid-argument");
           await expectDomainError(driver.read(digest), "invalid-argument");

@@ -166,10 +166,12 @@ describe("filesystem driver", () => {
       await append(id);
       return id;
     };
-    const inTwo = (driver: FilesystemDriver, second = driver) => async (id: string) => {
-      await driver.append(id, 0, chunked(bytes.subarray(0, half)));
-      await second.append(id, half, chunked(bytes.subarray(half)));
-    };
+    const inTwo =
+      (driver: FilesystemDriver, second = driver) =>
+      async (id: string) => {
+        await driver.append(id, 0, chunked(bytes.subarray(0, half)));
+        await second.append(id, half, chunked(bytes.subarray(half)));
+      };
 
     // Contiguous appends in this process, even across a failed append: no re-read.
     const one = await upload(async (id) => {

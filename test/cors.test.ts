@@ -255,8 +255,7 @@ describe("by default (no origin allowed)", () => {
 
     it("serves every List and Get method (idempotency_level = NO_SIDE_EFFECTS), errors included", async () => {
       const { repository } = await tagFixture();
-      const get = (procedure: string, body: object) =>
-        fetch(`${url}/${procedure}?encoding=json&message=${encodeURIComponent(JSON.stringify(body))}`);
+      const get = (procedure: string, body: object) => fetch(`${url}/${procedure}?encoding=json&message=${encodeURIComponent(JSON.stringify(body))}`);
       const list = await get("artifact.v1.TagService/ListTags", { repositoryId: repository.id });
       expect(list.status).toBe(200);
       expect(((await list.json()) as { tags: unknown[] }).tags).toHaveLength(1);

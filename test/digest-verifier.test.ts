@@ -11,9 +11,11 @@ const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("h
 const sha512 = (b: Buffer) => `sha512:${createHash("sha512").update(b).digest("hex")}`;
 
 function chunks(bytes: Buffer, size: number): Readable {
-  return Readable.from((function* () {
-    for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
-  })());
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    })(),
+  );
 }
 
 async function run(bytes: Buffer, digest: string, chunkSize: number, size = bytes.length): Promise<{ out: Buffer; error?: unknown }> {

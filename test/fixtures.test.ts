@@ -220,7 +220,13 @@ describe.skipIf(!ready).each(modes)("docker-registry with auth %s", (mode) => {
     const dir = mkdtempSync(join(tmpdir(), "artifact-pull-"));
     try {
       for (const image of images) {
-        const pulled = await pullImage(reg, repoOf(image), "v1", { dir: join(dir, image.name), transport: image.transport }, { all: image.manifests.length > 1 });
+        const pulled = await pullImage(
+          reg,
+          repoOf(image),
+          "v1",
+          { dir: join(dir, image.name), transport: image.transport },
+          { all: image.manifests.length > 1 },
+        );
         expect(pulled.digest).toBe(image.digest);
         expect(sha256(await skopeoInspectRaw(pulled.ref))).toBe(image.digest);
       }

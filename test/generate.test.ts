@@ -53,7 +53,9 @@ describe("generated code", () => {
   });
 
   it("buf lint proto passes", async () => {
-    const result = await run(join(packageRoot, "node_modules", ".bin", "buf"), ["lint", "proto"], { cwd: packageRoot }).catch((err: { stdout: string; code: number }) => err);
+    const result = await run(join(packageRoot, "node_modules", ".bin", "buf"), ["lint", "proto"], { cwd: packageRoot }).catch(
+      (err: { stdout: string; code: number }) => err,
+    );
     expect(result.stdout).toBe("");
     expect((result as { code?: number }).code ?? 0).toBe(0);
   });

@@ -27,7 +27,7 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
 };
 
 function call(client: GrpcClient, method: string, request: unknown, metadata = new grpc.Metadata()) {
-  return new Promise<{ res: Record<string, unknown>; }>((resolve, reject) => {
+  return new Promise<{ res: Record<string, unknown> }>((resolve, reject) => {
     client[method]!(request, metadata, (err, res) => (err ? reject(err) : resolve({ res })));
   });
 }

@@ -33,9 +33,7 @@ function healthClient(server: TestServer): HealthStub {
 }
 
 function check(client: HealthStub, service: string): Promise<Status> {
-  return new Promise((resolve, reject) =>
-    client.Check({ service }, { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res.status))),
-  );
+  return new Promise((resolve, reject) => client.Check({ service }, { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res.status))));
 }
 
 function checkError(client: HealthStub, service: string): Promise<grpc.ServiceError> {

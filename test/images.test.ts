@@ -64,10 +64,14 @@ const grpcDefinition = protoLoader.loadSync(["artifact/v1/image.proto"], {
   longs: String,
   defaults: true,
 });
-const GrpcImageService = (grpc.loadPackageDefinition(grpcDefinition) as unknown as { artifact: { v1: { ImageService: grpc.ServiceClientConstructor } } }).artifact.v1.ImageService;
+const GrpcImageService = (grpc.loadPackageDefinition(grpcDefinition) as unknown as { artifact: { v1: { ImageService: grpc.ServiceClientConstructor } } })
+  .artifact.v1.ImageService;
 
 /** A raw HTTP GET that records what arrived and whether the transfer ended cleanly. */
-function rawGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; complete: boolean }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; complete: boolean }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -160,33 +164,36 @@ describe.skipIf(!ready)("ImageService", () => {
     afterAll(() => server?.stop());
 
     describe.each(["none", "basic", "token"] as const)("REMOTE upstream with auth %s", (auth) => {
-      it.each(Object.keys(REPOS) as (keyof Images)[])("GetManifest of the %s image by tag and by digest: the exact bytes, digest, media type, summary", async (key) => {
-        const image = images[key];
-        const repository = `up-${auth}/${REPOS[key]}`;
-        const byTag = await client.getManifest({ repository, reference: "v1" });
-        expect(byTag.digest).toBe(image.digest);
-        expect(byTag.mediaType).toBe(image.mediaType);
-        expect(Number(byTag.sizeBytes)).toBe(image.size);
-        expect(Buffer.from(byTag.raw).equals(image.bytes)).toBe(true);
-        const byDigest = await client.getManifest({ repository, reference: image.digest });
-        expect(Buffer.from(byDigest.raw).equals(image.bytes)).toBe(true);
-        const s = byTag.summary!;
-        if (key === "index") {
-          expect(s.manifests.map((m) => m.digest)).toEqual(image.manifests.map((m) => m.digest));
-          expect(s.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}${m.platform?.variant ? `/${m.platform.variant}` : ""}`)).toEqual([
-            "linux/amd64",
-            "linux/arm64/v8",
-          ]);
-          expect(s.layers).toEqual([]);
-          expect(Number(s.referencedSizeBytes)).toBe(image.manifests.reduce((n, m) => n + m.size, 0));
-        } else {
-          const m = image.manifests[0]!;
-          expect(s.config?.digest).toBe(m.config.digest);
-          expect(s.config?.mediaType).toBe(m.config.mediaType);
-          expect(s.layers.map((l) => [l.digest, Number(l.sizeBytes), l.mediaType])).toEqual(m.layers.map((l) => [l.digest, l.size, l.mediaType]));
-          expect(Number(s.referencedSizeBytes)).toBe(m.config.size + m.layers.reduce((n, l) => n + l.size, 0));
-        }
-      });
+      it.each(Object.keys(REPOS) as (keyof Images)[])(
+        "GetManifest of the %s image by tag and by digest: the exact bytes, digest, media type, summary",
+        async (key) => {
+          const image = images[key];
+          const repository = `up-${auth}/${REPOS[key]}`;
+          const byTag = await client.getManifest({ repository, reference: "v1" });
+          expect(byTag.digest).toBe(image.digest);
+          expect(byTag.mediaType).toBe(image.mediaType);
+          expect(Number(byTag.sizeBytes)).toBe(image.size);
+          expect(Buffer.from(byTag.raw).equals(image.bytes)).toBe(true);
+          const byDigest = await client.getManifest({ repository, reference: image.digest });
+          expect(Buffer.from(byDigest.raw).equals(image.bytes)).toBe(true);
+          const s = byTag.summary!;
+          if (key === "index") {
+            expect(s.manifests.map((m) => m.digest)).toEqual(image.manifests.map((m) => m.digest));
+            expect(s.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}${m.platform?.variant ? `/${m.platform.variant}` : ""}`)).toEqual([
+              "linux/amd64",
+              "linux/arm64/v8",
+            ]);
+            expect(s.layers).toEqual([]);
+            expect(Number(s.referencedSizeBytes)).toBe(image.manifests.reduce((n, m) => n + m.size, 0));
+          } else {
+            const m = image.manifests[0]!;
+            expect(s.config?.digest).toBe(m.config.digest);
+            expect(s.config?.mediaType).toBe(m.config.mediaType);
+            expect(s.layers.map((l) => [l.digest, Number(l.sizeBytes), l.mediaType])).toEqual(m.layers.map((l) => [l.digest, l.size, l.mediaType]));
+            expect(Number(s.referencedSizeBytes)).toBe(m.config.size + m.layers.reduce((n, l) => n + l.size, 0));
+          }
+        },
+      );
 
       it("GetBlob streams the config and layers byte for byte, each verified", async () => {
         const m = images.docker.manifests[0]!;
@@ -282,7 +289,10 @@ describe.skipIf(!ready)("ImageService", () => {
         const stub = new GrpcImageService(target(server.grpcUrl), grpc.credentials.createInsecure());
         try {
           const layer = images.multi.manifests[0]!.layers[0]!;
-          const stream = (stub as unknown as Record<string, (req: unknown) => GrpcStream>).GetBlob!({ repository: `up-token/${REPOS.multi}`, digest: layer.digest });
+          const stream = (stub as unknown as Record<string, (req: unknown) => GrpcStream>).GetBlob!({
+            repository: `up-token/${REPOS.multi}`,
+            digest: layer.digest,
+          });
           const chunks: Buffer[] = [];
           for await (const m of stream as AsyncIterable<{ data: Buffer; size_bytes: string }>) chunks.push(m.data);
           expect(sha256(Buffer.concat(chunks))).toBe(layer.digest);
@@ -294,19 +304,31 @@ describe.skipIf(!ready)("ImageService", () => {
       it("offset and length read a range (not verifiable, so only its length is checked)", async () => {
         const layer = big();
         const whole = await readFile(layer.path);
-        const { messages, bytes } = await readBlob(client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: 10n * BigInt(MiB) + 7n, length: 3n * BigInt(MiB) }));
+        const { messages, bytes } = await readBlob(
+          client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: 10n * BigInt(MiB) + 7n, length: 3n * BigInt(MiB) }),
+        );
         expect(bytes.equals(whole.subarray(10 * MiB + 7, 13 * MiB + 7))).toBe(true);
         expect(Number(messages[0]!.offset)).toBe(10 * MiB + 7);
         expect(Number(messages[0]!.sizeBytes)).toBe(layer.size);
         // To the end, and a length past the end is cut at the end.
-        const tail = await readBlob(client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: BigInt(layer.size - 100), length: 1000n }));
+        const tail = await readBlob(
+          client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: BigInt(layer.size - 100), length: 1000n }),
+        );
         expect(tail.bytes.equals(whole.subarray(layer.size - 100))).toBe(true);
-        await expectCode(readBlob(client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: BigInt(layer.size) })).then((r) => {
-          if (r.error) throw r.error;
-        }), Code.OutOfRange, String(layer.size));
-        await expectCode(readBlob(client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: -1n })).then((r) => {
-          if (r.error) throw r.error;
-        }), Code.InvalidArgument, "offset");
+        await expectCode(
+          readBlob(client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: BigInt(layer.size) })).then((r) => {
+            if (r.error) throw r.error;
+          }),
+          Code.OutOfRange,
+          String(layer.size),
+        );
+        await expectCode(
+          readBlob(client.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest, offset: -1n })).then((r) => {
+            if (r.error) throw r.error;
+          }),
+          Code.InvalidArgument,
+          "offset",
+        );
       });
 
       it("REST streams raw bytes with Content-Length, Content-Type, Docker-Content-Digest, ETag, Accept-Ranges", async () => {
@@ -453,7 +475,12 @@ describe.skipIf(!ready)("ImageService", () => {
         expect(rest.body.equals(layerBytes.subarray(10, 20))).toBe(true);
         // REST reads of stored blobs come straight from the content store: whole, suffix, past the end.
         const wholeRest = await rawGet(restUrl);
-        expect([wholeRest.status, wholeRest.complete, wholeRest.headers["content-length"], wholeRest.headers["docker-content-digest"]]).toEqual([200, true, String(layer.size), layer.digest]);
+        expect([wholeRest.status, wholeRest.complete, wholeRest.headers["content-length"], wholeRest.headers["docker-content-digest"]]).toEqual([
+          200,
+          true,
+          String(layer.size),
+          layer.digest,
+        ]);
         expect(wholeRest.body.equals(layerBytes)).toBe(true);
         const suffix = await rawGet(restUrl, { range: "bytes=-7" });
         expect([suffix.status, suffix.headers["content-range"]]).toEqual([206, `bytes ${layer.size - 7}-${layer.size - 1}/${layer.size}`]);
@@ -471,9 +498,13 @@ describe.skipIf(!ready)("ImageService", () => {
 
         await expectCode(client.getManifest({ repository: "local/team/app", reference: "2.0" }), Code.NotFound, "local/team/app:2.0");
         await expectCode(client.getManifest({ repository: "local/team/nothing", reference: "1.0" }), Code.NotFound, "team/nothing");
-        await expectCode(readBlob(client.getBlob({ repository: "local/team/app", digest: images.index.manifests[0]!.layers[0]!.digest })).then((r) => {
-          if (r.error) throw r.error;
-        }), Code.NotFound, "not found");
+        await expectCode(
+          readBlob(client.getBlob({ repository: "local/team/app", digest: images.index.manifests[0]!.layers[0]!.digest })).then((r) => {
+            if (r.error) throw r.error;
+          }),
+          Code.NotFound,
+          "not found",
+        );
       });
     });
 
@@ -512,7 +543,12 @@ describe.skipIf(!ready)("ImageService", () => {
       it("PingRegistry of good upstreams: reachable, authenticated, round-trip time", async () => {
         for (const auth of ["none", "basic", "token"] as const) {
           const ping = await registries.pingRegistry({ id: remote[auth]! });
-          expect(ping).toMatchObject({ reachable: true, authenticated: true, status: 200, authScheme: auth === "none" ? "" : auth === "basic" ? "basic" : "bearer" });
+          expect(ping).toMatchObject({
+            reachable: true,
+            authenticated: true,
+            status: 200,
+            authScheme: auth === "none" ? "" : auth === "basic" ? "basic" : "bearer",
+          });
           expect(ping.roundTripMs).toBeGreaterThan(0);
         }
       });

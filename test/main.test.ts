@@ -94,7 +94,7 @@ describe("artifact-service process", () => {
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(2);
-    expect(stderr).toContain("WORKERS=\"2\": more than one worker needs PostgreSQL");
+    expect(stderr).toContain('WORKERS="2": more than one worker needs PostgreSQL');
   });
 
   it.skipIf(!process.env.TEST_DATABASE_URL)(
@@ -114,7 +114,9 @@ describe("artifact-service process", () => {
             body: "{}",
           });
         for (let i = 0; i < 6; i++) expect((await call()).status).toBe(200);
-        const served = records().filter((r) => r.msg === "call").map((r) => r.worker);
+        const served = records()
+          .filter((r) => r.msg === "call")
+          .map((r) => r.worker);
         expect(new Set(served)).toEqual(new Set([0, 1]));
 
         const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
@@ -134,7 +136,9 @@ describe("artifact-service process", () => {
 
         server.child.kill("SIGTERM");
         expect(await server.exited).toBe(0);
-        const stopped = records().filter((r) => r.msg === "stopped").map((r) => r.worker ?? "primary");
+        const stopped = records()
+          .filter((r) => r.msg === "stopped")
+          .map((r) => r.worker ?? "primary");
         expect(new Set(stopped)).toEqual(new Set([0, 1, "primary"]));
       } finally {
         await scratch.drop();

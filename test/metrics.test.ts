@@ -39,9 +39,7 @@ class Scrape {
   /** The sample with exactly these labels; 0 when absent (a counter not yet incremented). */
   value(name: string, labels: Record<string, string> = {}): number {
     const want = Object.entries(labels);
-    const found = this.samples.find(
-      (s) => s.name === name && Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v),
-    );
+    const found = this.samples.find((s) => s.name === name && Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v));
     return found?.value ?? 0;
   }
 }
@@ -135,7 +133,8 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
 
     await eventually(async () => {
       const after = await scrape(server.httpUrl);
-      const http = (labels: Record<string, string>) => after.value("artifact_http_requests_total", labels) - before.value("artifact_http_requests_total", labels);
+      const http = (labels: Record<string, string>) =>
+        after.value("artifact_http_requests_total", labels) - before.value("artifact_http_requests_total", labels);
       expect(http({ kind: "rest", route: "", method: "GET", status: "404" })).toBe(1);
       expect(http({ kind: "rest", route: "", method: "PATCH", status: "405" })).toBe(1);
       expect(http({ kind: "rest", route: "", method: "POST", status: "413" })).toBe(1);

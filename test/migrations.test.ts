@@ -70,9 +70,7 @@ describe("migrations/", () => {
     const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "artifact-race-")));
     try {
       const servers = await Promise.all(
-        dirs.map((dir) =>
-          startServer(testConfig(dir, { database: { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 2 } }), quietLog),
-        ),
+        dirs.map((dir) => startServer(testConfig(dir, { database: { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 2 } }), quietLog)),
       );
       const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
       const [row] = await sql<{ n: number }[]>`select count(*)::int as n from drizzle.__drizzle_migrations`;

@@ -170,7 +170,9 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
       expectOciError(res, 503, "UNAVAILABLE", new RegExp(`upstream ${upstream.host.replace(/\./g, "\\.")}`));
       expect((await reg.req("HEAD", `/v2/${mirror}/team/app/manifests/1.0`)).status).toBe(503);
       expectOciError(await reg.req("GET", `/v2/${mirror}/team/app/tags/list`), 503, "UNAVAILABLE");
-      await expect(skopeoInspectRaw(dockerRef(endpoint, `${mirror}/team/app`, "1.0"), { timeoutMs: 60_000 })).rejects.toThrow(/refused the connection|UNAVAILABLE|503/);
+      await expect(skopeoInspectRaw(dockerRef(endpoint, `${mirror}/team/app`, "1.0"), { timeoutMs: 60_000 })).rejects.toThrow(
+        /refused the connection|UNAVAILABLE|503/,
+      );
     });
   });
 

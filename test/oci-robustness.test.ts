@@ -316,7 +316,10 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
         expect((await reg.req("DELETE", `/v2/${name}/manifests/${tag}`)).status).toBe(202);
       }
       const all = [live, liveReferrer, untagged, child1, child2, subject, orphanReferrer, tagChild];
-      await age(all.flatMap((i) => i.blobs.map(sha256)), name);
+      await age(
+        all.flatMap((i) => i.blobs.map(sha256)),
+        name,
+      );
 
       const report = await gc.runGarbageCollection({});
       expect(Number(report.manifestsDeleted)).toBeGreaterThanOrEqual(6);
@@ -412,7 +415,9 @@ describe.each(databaseKinds())("uploads across restarts and replicas on %s", (ki
       replicas.push(await durable.start(), await durable.start());
       const [a, b] = replicas.map((r) => new RegistryClient(`http://127.0.0.1:${r.http.port}`)) as [RegistryClient, RegistryClient];
       const registry = unique("replicas");
-      await catalogClients(transports["connect+json over HTTP/1.1"]!(a.baseUrl)).registries.createRegistry({ registry: { name: registry, kind: RegistryKind.HOSTED } });
+      await catalogClients(transports["connect+json over HTTP/1.1"]!(a.baseUrl)).registries.createRegistry({
+        registry: { name: registry, kind: RegistryKind.HOSTED },
+      });
       const name = `${registry}/team/app`;
       const blob = randomBytes(1024 * 1024);
       const start = await a.req("POST", `/v2/${name}/blobs/uploads/`);

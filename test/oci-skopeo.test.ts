@@ -12,7 +12,17 @@ import { catalogClients, unique } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
 import { fileDigest, standardImage, STANDARD_IMAGE_NAMES, type BuiltImage, type StandardImageName } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
-import { dockerRef, pullImage, pushImage, skopeoCopy, skopeoDelete, skopeoInspect, skopeoInspectRaw, skopeoListTags, type RegistryEndpoint } from "./support/skopeo.js";
+import {
+  dockerRef,
+  pullImage,
+  pushImage,
+  skopeoCopy,
+  skopeoDelete,
+  skopeoInspect,
+  skopeoInspectRaw,
+  skopeoListTags,
+  type RegistryEndpoint,
+} from "./support/skopeo.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 
 const ready = havePeers("test/oci-skopeo.test.ts", "skopeo");
@@ -72,7 +82,8 @@ describe.skipIf(!ready).each(databaseKinds())("skopeo against /v2/ on %s", (kind
       const pulled = await pullImage(endpoint, repo(), "1.0", { dir, transport: image.transport }, { all: isIndex });
       expect(pulled.digest).toBe(image.digest);
       for (const m of image.manifests) {
-        const manifestPath = image.transport === "oci" ? pulledBlobPath(dir, "oci", m.digest) : join(dir, isIndex ? `${m.digest.split(":")[1]}.manifest.json` : "manifest.json");
+        const manifestPath =
+          image.transport === "oci" ? pulledBlobPath(dir, "oci", m.digest) : join(dir, isIndex ? `${m.digest.split(":")[1]}.manifest.json` : "manifest.json");
         expect((await readFile(manifestPath)).equals(m.bytes), `manifest ${m.digest}`).toBe(true);
         for (const blob of [m.config, ...m.layers]) {
           expect(await fileDigest(pulledBlobPath(dir, image.transport, blob.digest)), `blob ${blob.digest}`).toBe(blob.digest);

@@ -47,7 +47,11 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
 
   describe("end-1: GET /v2/", () => {
     it("answers 200 with Docker-Distribution-API-Version registry/2.0, also for HEAD and /v2", async () => {
-      for (const [method, path] of [["GET", "/v2/"], ["HEAD", "/v2/"], ["GET", "/v2"]] as const) {
+      for (const [method, path] of [
+        ["GET", "/v2/"],
+        ["HEAD", "/v2/"],
+        ["GET", "/v2"],
+      ] as const) {
         const res = await reg.req(method, path);
         expect(res.status, `${method} ${path}`).toBe(200);
         expect(res.headers.get("docker-distribution-api-version")).toBe("registry/2.0");
@@ -640,7 +644,13 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
 
   describe("error codes", () => {
     it("NAME_INVALID: names outside the grammar, too few components, too long", async () => {
-      for (const name of [`${hosted.toUpperCase()}/team/app`, `${hosted}/Team/app`, `${hosted}/team/app_`, `${hosted}/app`, `${hosted}/team/${"a".repeat(250)}`]) {
+      for (const name of [
+        `${hosted.toUpperCase()}/team/app`,
+        `${hosted}/Team/app`,
+        `${hosted}/team/app_`,
+        `${hosted}/app`,
+        `${hosted}/team/${"a".repeat(250)}`,
+      ]) {
         expectOciError(await reg.req("GET", `/v2/${name}/tags/list`), 400, "NAME_INVALID");
         expectOciError(await reg.req("POST", `/v2/${name}/blobs/uploads/`), 400, "NAME_INVALID");
       }
@@ -791,7 +801,11 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         ["PUT", `/v2/${name}/manifests/v2`, { body: "[]" }],
         ["PUT", `/v2/${name}/manifests/v2`, { body: JSON.stringify({ schemaVersion: 2, config: { digest: 5 }, layers: [] }) }],
         ["PUT", `/v2/${name}/manifests/v2`, { body: JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [null] }) }],
-        ["PUT", `/v2/${name}/manifests/v2`, { body: JSON.stringify({ schemaVersion: 2, config: { mediaType: "x/y", digest: image.digest, size: -1 }, layers: [] }) }],
+        [
+          "PUT",
+          `/v2/${name}/manifests/v2`,
+          { body: JSON.stringify({ schemaVersion: 2, config: { mediaType: "x/y", digest: image.digest, size: -1 }, layers: [] }) },
+        ],
         ["PUT", `/v2/${name}/manifests/v2`, { body: JSON.stringify({ ...JSON.parse(image.bytes.toString()), annotations: { a: 1 } }) }],
         ["PUT", `/v2/${name}/manifests/v2`, { body: JSON.stringify({ ...JSON.parse(image.bytes.toString()), subject: "x" }) }],
         ["GET", `/v2/${name}/tags/list?n=99999999999999999999999`],
@@ -852,7 +866,9 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         Code.FailedPrecondition,
         /push the manifest first/,
       );
-      const created = await c.tags.createTag({ tag: { repositoryId: repositoryIdOf, name: "v1-copy", digest: image.digest, mediaType: "application/x-wrong", sizeBytes: 1n } });
+      const created = await c.tags.createTag({
+        tag: { repositoryId: repositoryIdOf, name: "v1-copy", digest: image.digest, mediaType: "application/x-wrong", sizeBytes: 1n },
+      });
       expect(created.mediaType).toBe(MT.ociManifest);
       expect(Number(created.sizeBytes)).toBe(image.bytes.length + image.config.length + image.layer.length);
       const pulled = await reg.req("GET", `/v2/${name}/manifests/v1-copy`);
@@ -871,4 +887,3 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
     });
   });
 });
-

@@ -76,7 +76,10 @@ describe.each(databaseKinds())("pagination on %s", (kind) => {
   }
 
   it("filters by a query across pages and keeps total_size to the matches", async () => {
-    const matching = rows.filter((r) => r.name.toLowerCase().includes("-a")).map((r) => r.name).sort(bytewise);
+    const matching = rows
+      .filter((r) => r.name.toLowerCase().includes("-a"))
+      .map((r) => r.name)
+      .sort(bytewise);
     const names: string[] = [];
     let pageToken = "";
     do {

@@ -148,9 +148,13 @@ describe.each(["v1", "v1alpha"] as const)("reflection %s with a grpc-js client",
   });
 
   it("file_containing_extension finds the file that defines an extension", async () => {
-    const sent = files(await session.ask({ file_containing_extension: { containing_type: "google.protobuf.MethodOptions", extension_number: HTTP_RULE_EXTENSION } }));
+    const sent = files(
+      await session.ask({ file_containing_extension: { containing_type: "google.protobuf.MethodOptions", extension_number: HTTP_RULE_EXTENSION } }),
+    );
     expect(sent[0]!.name).toBe("google/api/annotations.proto");
-    const behavior = files(await session.ask({ file_containing_extension: { containing_type: "google.protobuf.FieldOptions", extension_number: FIELD_BEHAVIOR_EXTENSION } }));
+    const behavior = files(
+      await session.ask({ file_containing_extension: { containing_type: "google.protobuf.FieldOptions", extension_number: FIELD_BEHAVIOR_EXTENSION } }),
+    );
     expect(behavior[0]!.name).toBe("google/api/field_behavior.proto");
   });
 
@@ -225,7 +229,13 @@ describe("reflection with buf curl", () => {
     expect(created.code, created.stderr).toBe(0);
     const registry = JSON.parse(created.stdout) as { id: string; name: string; kind: string };
     expect(registry).toMatchObject({ name, kind: "REGISTRY_KIND_HOSTED" });
-    const got = await bufCurl(["--reflect-protocol", protocol, "--data", JSON.stringify({ id: registry.id }), `${server.grpcUrl}/artifact.v1.RegistryService/GetRegistry`]);
+    const got = await bufCurl([
+      "--reflect-protocol",
+      protocol,
+      "--data",
+      JSON.stringify({ id: registry.id }),
+      `${server.grpcUrl}/artifact.v1.RegistryService/GetRegistry`,
+    ]);
     expect(got.code, got.stderr).toBe(0);
     expect(JSON.parse(got.stdout)).toMatchObject({ id: registry.id, name });
   });

@@ -61,7 +61,16 @@ function echoService(methods = echoMethods()): DescService {
     package: "test.rest.v1",
     syntax: "proto3",
     dependency: ["google/protobuf/timestamp.proto", "google/protobuf/field_mask.proto", "google/api/httpbody.proto"],
-    enumType: [{ name: "Color", value: [{ name: "COLOR_UNSPECIFIED", number: 0 }, { name: "COLOR_RED", number: 1 }, { name: "COLOR_BLUE", number: 2 }] }],
+    enumType: [
+      {
+        name: "Color",
+        value: [
+          { name: "COLOR_UNSPECIFIED", number: 0 },
+          { name: "COLOR_RED", number: 1 },
+          { name: "COLOR_BLUE", number: 2 },
+        ],
+      },
+    ],
     messageType: [
       { name: "Inner", field: [field("a", 1, Type.STRING), field("b", 2, Type.INT64)] },
       {
@@ -142,24 +151,27 @@ function routes(router: ConnectRouter) {
     requestId: ctx.values.get(requestIdKey),
     timeoutMs: BigInt(ctx.timeoutMs() ?? 0),
   });
-  router.service(service as never, {
-    getManifest: reply("GetManifest"),
-    ping: reply("Ping"),
-    sync: reply("Sync"),
-    getThing: reply("GetThing"),
-    echo: reply("Echo"),
-    putInner: reply("PutInner"),
-    async *count(req: Echo, ctx: HandlerContext) {
-      for (let i = 0n; i < req.big; i++) yield { ...reply("Count")(req, ctx), timeoutMs: i };
-      if (req.flag) throw new ConnectError("the count failed", Code.FailedPrecondition);
-    },
-    async slow(req: Echo, ctx: HandlerContext) {
-      await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
-      return reply("Slow")(req, ctx);
-    },
-    download: () => ({}),
-    noRest: reply("NoRest"),
-  } as never);
+  router.service(
+    service as never,
+    {
+      getManifest: reply("GetManifest"),
+      ping: reply("Ping"),
+      sync: reply("Sync"),
+      getThing: reply("GetThing"),
+      echo: reply("Echo"),
+      putInner: reply("PutInner"),
+      async *count(req: Echo, ctx: HandlerContext) {
+        for (let i = 0n; i < req.big; i++) yield { ...reply("Count")(req, ctx), timeoutMs: i };
+        if (req.flag) throw new ConnectError("the count failed", Code.FailedPrecondition);
+      },
+      async slow(req: Echo, ctx: HandlerContext) {
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        return reply("Slow")(req, ctx);
+      },
+      download: () => ({}),
+      noRest: reply("NoRest"),
+    } as never,
+  );
 }
 
 describe("REST transcoder", () => {
@@ -287,7 +299,11 @@ describe("REST transcoder", () => {
     const unknown = await get("/v1/inner/n1", { method: "PUT", body: JSON.stringify({ a: "x", zzz: 1 }), headers: { "content-type": "application/json" } });
     expect(unknown.status).toBe(400);
     expect(unknown.json.message).toMatch(/zzz/);
-    const ping = await get("/v1/things/t1:ping", { method: "POST", body: JSON.stringify({ name: "body-name" }), headers: { "content-type": "application/json" } });
+    const ping = await get("/v1/things/t1:ping", {
+      method: "POST",
+      body: JSON.stringify({ name: "body-name" }),
+      headers: { "content-type": "application/json" },
+    });
     expect(ping.json.request.name).toBe("t1");
     const query = await get("/v1/things/t1:ping?ratio=2", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     expect(query.status).toBe(400);
@@ -322,10 +338,16 @@ describe("REST transcoder", () => {
     const ok = await fetch(`${base}/v1/count/c?big=3`);
     expect(ok.status).toBe(200);
     expect(ok.headers.get("content-type")).toBe("application/x-ndjson");
-    const lines = (await ok.text()).trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    const lines = (await ok.text())
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, any>);
     expect(lines.map((l) => l.timeoutMs ?? "0")).toEqual(["0", "1", "2"]);
     const failing = await fetch(`${base}/v1/count/c?big=2&flag=true`);
-    const failed = (await failing.text()).trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    const failed = (await failing.text())
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, any>);
     expect(failed).toHaveLength(3);
     expect(failed[2]).toEqual({ error: { code: "failed_precondition", message: "the count failed" } });
     // Failing before the first message: an ordinary error response with its status.
@@ -377,7 +399,10 @@ describe("REST transcoder", () => {
       const ok = await request({ ":path": "/v1/images/a/b/manifests/latest" });
       expect(ok.status).toBe(200);
       expect(JSON.parse(ok.body).request.name).toBe("a/b");
-      const big = await request({ ":method": "POST", ":path": "/v1/things/t:ping", "content-type": "application/json" }, JSON.stringify({ name: "y".repeat(5000) }));
+      const big = await request(
+        { ":method": "POST", ":path": "/v1/things/t:ping", "content-type": "application/json" },
+        JSON.stringify({ name: "y".repeat(5000) }),
+      );
       expect(big.status).toBe(413);
     } finally {
       session.close();
@@ -386,8 +411,10 @@ describe("REST transcoder", () => {
 });
 
 describe("bad google.api.http rules fail at start-up", () => {
-  const build = (...extra: ReturnType<typeof method>[]) => () =>
-    createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [] });
+  const build =
+    (...extra: ReturnType<typeof method>[]) =>
+    () =>
+      createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [] });
 
   it("accepts the fixture as it is", () => {
     expect(build()).not.toThrow();

@@ -91,8 +91,13 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     expect(await ok("GET", `/v1/tags/${tag.id}`)).toEqual(tag);
 
     expect(await ok("PUT", `/v1/namespaces/${namespace.id}`, { name: "team", description: "ns" })).toMatchObject({ description: "ns", etag: "2" });
-    expect(await ok("PUT", `/v1/repositories/${repository.id}?update_mask=description`, { description: "repo" })).toMatchObject({ name: "app", description: "repo" });
-    expect(await ok("PUT", `/v1/tags/${tag.id}?update_mask=media_type,size_bytes`, { mediaType: "application/vnd.oci.image.manifest.v1+json", sizeBytes: "99" })).toMatchObject({
+    expect(await ok("PUT", `/v1/repositories/${repository.id}?update_mask=description`, { description: "repo" })).toMatchObject({
+      name: "app",
+      description: "repo",
+    });
+    expect(
+      await ok("PUT", `/v1/tags/${tag.id}?update_mask=media_type,size_bytes`, { mediaType: "application/vnd.oci.image.manifest.v1+json", sizeBytes: "99" }),
+    ).toMatchObject({
       name: "1.0",
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       sizeBytes: "99",
@@ -227,7 +232,7 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     await ok("GET", "/v1/registries");
   });
 
-  it("a custom verb: POST /v1/garbage-collection:run with body \"*\"", async () => {
+  it('a custom verb: POST /v1/garbage-collection:run with body "*"', async () => {
     const dry = await ok("POST", "/v1/garbage-collection:run", { dryRun: true });
     expect(dry.dryRun).toBe(true);
     // The whole request is the body, so nothing may come from the query.

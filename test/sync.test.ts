@@ -163,7 +163,15 @@ describe.skipIf(!ready)("SyncRegistry", () => {
         const repoBefore = await repositoryService.getRepository({ id: (await repository(registryId, "proj", "app-100"))!.id });
         const again = await collect(registries.syncRegistry({ id: registryId }));
         expect(again.error).toBeUndefined();
-        expect(last(again.messages)).toMatchObject({ done: true, repositoriesFound: 203, repositoriesSynced: 202, tagsAdded: 0, tagsUpdated: 0, tagsRemoved: 0, errors: 1 });
+        expect(last(again.messages)).toMatchObject({
+          done: true,
+          repositoriesFound: 203,
+          repositoriesSynced: 202,
+          tagsAdded: 0,
+          tagsUpdated: 0,
+          tagsRemoved: 0,
+          errors: 1,
+        });
         const after = await tagsOf(registryId, "proj", "app-100");
         expect(after.map((t) => [t.name, t.etag, t.updateTime, t.pushTime])).toEqual(before.map((t) => [t.name, t.etag, t.updateTime, t.pushTime]));
         const repoAfter = await repositoryService.getRepository({ id: repoBefore.id });
@@ -187,7 +195,9 @@ describe.skipIf(!ready)("SyncRegistry", () => {
         const movedAfter = (await tagsOf(registryId, "proj", "app-001")).find((t) => t.name === "latest")!;
         expect(movedAfter.digest).toBe(moved.digest);
         expect(movedAfter.etag).not.toBe(movedBefore.etag);
-        expect(Number(movedAfter.pushTime!.seconds) * 1e9 + movedAfter.pushTime!.nanos).toBeGreaterThan(Number(movedBefore.pushTime!.seconds) * 1e9 + movedBefore.pushTime!.nanos);
+        expect(Number(movedAfter.pushTime!.seconds) * 1e9 + movedAfter.pushTime!.nanos).toBeGreaterThan(
+          Number(movedBefore.pushTime!.seconds) * 1e9 + movedBefore.pushTime!.nanos,
+        );
         expect((await tagsOf(registryId, "proj", "app-002")).map((t) => t.name)).toEqual(["latest"]);
         expect(await tagsOf(registryId, "proj", "app-003")).toEqual([]);
       });
@@ -206,7 +216,10 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       const res = await fetch(`${server.httpUrl}/v1/registries/${r.id}:sync`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("application/x-ndjson");
-      const lines = (await res.text()).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = (await res.text())
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines).toHaveLength(11);
       expect(lines.slice(0, -1).every((l) => String(l.repository).startsWith("proj/app-01"))).toBe(true);
       expect(lines[10]).toMatchObject({ done: true, repositoriesFound: 10, repositoriesSynced: 10, tagsAdded: 10 });
@@ -268,19 +281,31 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       const u = await startDistribution({ auth: "basic" });
       try {
         const r = await remote(unique("wrong"), u.url, { credential: { kind: { case: "basic", value: { username: "testuser", password: "wrong" } } } });
-        await expectCode(collect(registries.syncRegistry({ id: r.id })).then((x) => {
-          if (x.error) throw x.error;
-        }), Code.Unauthenticated, u.host);
+        await expectCode(
+          collect(registries.syncRegistry({ id: r.id })).then((x) => {
+            if (x.error) throw x.error;
+          }),
+          Code.Unauthenticated,
+          u.host,
+        );
       } finally {
         await u.stop();
       }
       const hosted = await registries.createRegistry({ registry: { name: unique("hosted"), kind: RegistryKind.HOSTED } });
-      await expectCode(collect(registries.syncRegistry({ id: hosted.id })).then((x) => {
-        if (x.error) throw x.error;
-      }), Code.FailedPrecondition, "HOSTED");
-      await expectCode(collect(registries.syncRegistry({ id: "not-a-uuid" })).then((x) => {
-        if (x.error) throw x.error;
-      }), Code.InvalidArgument, "id");
+      await expectCode(
+        collect(registries.syncRegistry({ id: hosted.id })).then((x) => {
+          if (x.error) throw x.error;
+        }),
+        Code.FailedPrecondition,
+        "HOSTED",
+      );
+      await expectCode(
+        collect(registries.syncRegistry({ id: "not-a-uuid" })).then((x) => {
+          if (x.error) throw x.error;
+        }),
+        Code.InvalidArgument,
+        "id",
+      );
     });
   });
 });

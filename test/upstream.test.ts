@@ -17,14 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError } from "../src/domain/errors.js";
-import {
-  parseChallenges,
-  UpstreamClient,
-  UpstreamClients,
-  UpstreamError,
-  verifyDigest,
-  type UpstreamSettings,
-} from "../src/upstream/index.js";
+import { parseChallenges, UpstreamClient, UpstreamClients, UpstreamError, verifyDigest, type UpstreamSettings } from "../src/upstream/index.js";
 import { scope, startDistribution, type Distribution } from "./support/distribution.js";
 import { dockerSchema2Image, largeImage, layoutBlobPath, MediaType, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
@@ -155,7 +148,12 @@ describe.skipIf(!ready)("challenge parsing", () => {
     ).toEqual([
       {
         scheme: "bearer",
-        params: { realm: "https://auth.example/token", service: "registry.example", scope: "repository:a/b:pull,push repository:c:pull", error: "insufficient_scope" },
+        params: {
+          realm: "https://auth.example/token",
+          service: "registry.example",
+          scope: "repository:a/b:pull,push repository:c:pull",
+          error: "insufficient_scope",
+        },
       },
       { scheme: "negotiate", params: { "": "abc==" } },
       { scheme: "basic", params: { realm: 'x, "y"', charset: "UTF-8" } },
@@ -179,7 +177,12 @@ describe.skipIf(!ready).each(["none", "basic", "token"] as const)("reads from do
 
   it("ping says the registry answers and the credential works", async () => {
     const p = await c.ping();
-    expect(p).toMatchObject({ reachable: true, authenticated: true, status: 200, authScheme: mode === "none" ? "none" : mode === "basic" ? "basic" : "bearer" });
+    expect(p).toMatchObject({
+      reachable: true,
+      authenticated: true,
+      status: 200,
+      authScheme: mode === "none" ? "none" : mode === "basic" ? "basic" : "bearer",
+    });
     expect(p.rttMs).toBeGreaterThan(0);
     expect(p.message).toContain(reg.host);
   });
@@ -504,7 +507,9 @@ describe.skipIf(!ready)("failure modes of an upstream", () => {
 
   it("a token service that is down is unavailable naming it and the upstream", async () => {
     const realmPort = await freePort();
-    const challenger = await serve((_req, res) => json(res, 401, {}, { "www-authenticate": `Bearer realm="http://127.0.0.1:${realmPort}/token",service="svc"` }));
+    const challenger = await serve((_req, res) =>
+      json(res, 401, {}, { "www-authenticate": `Bearer realm="http://127.0.0.1:${realmPort}/token",service="svc"` }),
+    );
     const err = await failure(client({ url: challenger.url }).getManifest("team/app", "v1"));
     expect(err.kind).toBe("unavailable");
     expect(err.message).toContain(`token service 127.0.0.1:${realmPort} of upstream ${challenger.host}`);
@@ -697,7 +702,23 @@ describe.skipIf(!ready)("failure modes of an upstream", () => {
   it("insecure skips TLS verification; without it a self-signed certificate is refused clearly", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artifact-upstream-tls-"));
     try {
-      await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"]);
+      await run("openssl", [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+      ]);
       const server = createHttpsServer({ key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) });
       const tls = await tiny((_req, res) => json(res, 200, {}, { "docker-distribution-api-version": "registry/2.0" }), "127.0.0.1", server, "https");
       servers.push(tls);

@@ -71,17 +71,13 @@ function http1Caller(plan: LoadPlan): { call: Call; close(): void } {
   const call: Call = ({ path, body }, done) => {
     const headers: Record<string, string | number> = { ...base };
     if (body.length > 0) Object.assign(headers, { "content-type": "application/json", "content-length": body.length });
-    const req = http.request(
-      new URL(path, plan.baseUrl),
-      { method: plan.method, agent, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => res.statusCode !== 200 && chunks.push(c));
-        res.on("end", () =>
-          done(res.statusCode === 200 ? { ok: true } : { ok: false, error: `http ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 200)}` }),
-        );
-      },
-    );
+    const req = http.request(new URL(path, plan.baseUrl), { method: plan.method, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => res.statusCode !== 200 && chunks.push(c));
+      res.on("end", () =>
+        done(res.statusCode === 200 ? { ok: true } : { ok: false, error: `http ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 200)}` }),
+      );
+    });
     req.on("error", (err) => done({ ok: false, error: `request: ${err.message}` }));
     req.end(body.length > 0 ? body : undefined);
   };

@@ -100,6 +100,12 @@ export async function runWrk(plan: LoadPlan, workDir: string, threads = plan.thr
     p50Ms: f.p50Us / 1000,
     p99Ms: f.p99Us / 1000,
     errors,
-    firstError: errors > 0 ? kinds.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`).join(", ") : undefined,
+    firstError:
+      errors > 0
+        ? kinds
+            .filter(([n]) => n > 0)
+            .map(([n, what]) => `${n} ${what}`)
+            .join(", ")
+        : undefined,
   };
 }

@@ -33,10 +33,7 @@ export interface ApiOptions {
 }
 
 /** ApiOptions from the command line, with a suite's own defaults where an option was not given. */
-export function apiOptions(
-  s: Settings,
-  suite: { suite: string; protocols: Protocol[]; calls: ScenarioName[]; rounds: number; tagCount: number },
-): ApiOptions {
+export function apiOptions(s: Settings, suite: { suite: string; protocols: Protocol[]; calls: ScenarioName[]; rounds: number; tagCount: number }): ApiOptions {
   return {
     protocols: s.protocols ?? suite.protocols,
     calls: suite.calls,
@@ -87,7 +84,13 @@ export function measureApi(kind: DatabaseKind, workDir: string, o: ApiOptions): 
   );
 }
 
-async function measureServer(kind: DatabaseKind, server: BenchServer, target: DatabaseTarget, workDir: string, o: ApiOptions): Promise<{ rows: Row[]; seedNote: string }> {
+async function measureServer(
+  kind: DatabaseKind,
+  server: BenchServer,
+  target: DatabaseTarget,
+  workDir: string,
+  o: ApiOptions,
+): Promise<{ rows: Row[]; seedNote: string }> {
   say(`${o.suite}: ${kind}: seeding ${o.tagCount} tags through the API`);
   const seed = await seedTags(server.grpcUrl, o.tagCount, [o.calls.includes("ListTags") ? o.deepPage : 1]);
   say(`${o.suite}: ${kind}: seeded in ${seed.seconds.toFixed(1)} s`);

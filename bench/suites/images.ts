@@ -17,7 +17,17 @@ import type { Settings } from "../settings.js";
 import { fmt, table, verdict } from "../report.js";
 import { measureRss } from "../rss.js";
 import { createRegistry, databaseLabel, profiled, withService, type Service } from "../service.js";
-import { CONNECT_STREAM_HEADERS, GET_BLOB_PATH, checkBlobDownload, checkConnectStream, connectGetBlob, curlGet, streamProblem, transferProblem, writeGetBlobRequest } from "../transfer.js";
+import {
+  CONNECT_STREAM_HEADERS,
+  GET_BLOB_PATH,
+  checkBlobDownload,
+  checkConnectStream,
+  connectGetBlob,
+  curlGet,
+  streamProblem,
+  transferProblem,
+  writeGetBlobRequest,
+} from "../transfer.js";
 import { fillSyncUpstream } from "../sync-upstream.js";
 import { walkUpstream, type Walk } from "../upstream-walk.js";
 import type { SuiteRunner } from "./types.js";
@@ -55,35 +65,49 @@ export const runImagesSuite: SuiteRunner = async (s, workDir) => {
     `- sync: ${s.syncRepos} repositories × ${s.syncTags} tags (one small image) on a second docker-registry; SyncRegistry called over gRPC and read to its last message; server SYNC_CONCURRENCY=${SYNC_CONCURRENCY} (default). The upstream walk is the floor: the requests a sync sends (catalog, each tag list, a manifest HEAD per tag) from a bare Node client with the same concurrency, answers thrown away.`,
   ];
   let anyFailed = false;
-  await using(startPeerRegistry, (r) => r.stop(), async (upstream) => {
-    say(`images: pushing the ${s.blobMiB} MiB image to the upstream with skopeo`);
-    const pushed = await pushImage(image, upstream, "bench/big", "latest");
-    if (pushed !== image.digest) throw new Error(`images: skopeo pushed ${pushed}, expected ${image.digest}`);
-    await using(startPeerRegistry, (r) => r.stop(), async (syncUpstream) => {
-      const small = await smallImage("bench-sync");
-      const repos = Array.from({ length: s.syncRepos }, (_, i) => `sync/r${String(i).padStart(5, "0")}`);
-      const tags = Array.from({ length: s.syncTags }, (_, i) => `v${i}`);
-      say(`images: filling the sync upstream with ${s.syncRepos} repositories × ${s.syncTags} tags`);
-      const filled = await fillSyncUpstream(syncUpstream, small, repos, tags, s.cacheDir);
-      parts.push(`- sync upstream: ${filled.how}, in ${filled.seconds.toFixed(1)} s.`);
-      for (const kind of s.databases ?? ["postgres"]) {
-        await withService(kind, workDir, s, "images", async (svc) => {
-          const blobs = await measureBlobs(svc, upstream, layer, s, workDir);
-          const sync = await measureSync(svc, syncUpstream, small, s);
-          const blobRows = [...blobs.rows, ...(await blobs.cached())];
-          const rendered = renderKind(svc, blobRows, sync, s);
-          anyFailed ||= rendered.failed;
-          parts.push("", rendered.markdown);
-        });
-      }
-    });
-  });
+  await using(
+    startPeerRegistry,
+    (r) => r.stop(),
+    async (upstream) => {
+      say(`images: pushing the ${s.blobMiB} MiB image to the upstream with skopeo`);
+      const pushed = await pushImage(image, upstream, "bench/big", "latest");
+      if (pushed !== image.digest) throw new Error(`images: skopeo pushed ${pushed}, expected ${image.digest}`);
+      await using(
+        startPeerRegistry,
+        (r) => r.stop(),
+        async (syncUpstream) => {
+          const small = await smallImage("bench-sync");
+          const repos = Array.from({ length: s.syncRepos }, (_, i) => `sync/r${String(i).padStart(5, "0")}`);
+          const tags = Array.from({ length: s.syncTags }, (_, i) => `v${i}`);
+          say(`images: filling the sync upstream with ${s.syncRepos} repositories × ${s.syncTags} tags`);
+          const filled = await fillSyncUpstream(syncUpstream, small, repos, tags, s.cacheDir);
+          parts.push(`- sync upstream: ${filled.how}, in ${filled.seconds.toFixed(1)} s.`);
+          for (const kind of s.databases ?? ["postgres"]) {
+            await withService(kind, workDir, s, "images", async (svc) => {
+              const blobs = await measureBlobs(svc, upstream, layer, s, workDir);
+              const sync = await measureSync(svc, syncUpstream, small, s);
+              const blobRows = [...blobs.rows, ...(await blobs.cached())];
+              const rendered = renderKind(svc, blobRows, sync, s);
+              anyFailed ||= rendered.failed;
+              parts.push("", rendered.markdown);
+            });
+          }
+        },
+      );
+    },
+  );
   const markdown = parts.join("\n");
   process.stdout.write(`\n${markdown}\n\n`);
   return { markdown, failed: anyFailed };
 };
 
-async function measureBlobs(svc: Service, upstream: PeerRegistry, layer: LayerFile, s: Settings, workDir: string): Promise<{ rows: BlobRow[]; cached: () => Promise<BlobRow[]> }> {
+async function measureBlobs(
+  svc: Service,
+  upstream: PeerRegistry,
+  layer: LayerFile,
+  s: Settings,
+  workDir: string,
+): Promise<{ rows: BlobRow[]; cached: () => Promise<BlobRow[]> }> {
   await createRegistry(svc, { name: "upstream", kind: "remote", url: upstream.url });
   const { digest, size } = layer;
   const repository = "upstream/bench/big";
@@ -91,11 +115,23 @@ async function measureBlobs(svc: Service, upstream: PeerRegistry, layer: LayerFi
   const rest = `${svc.server.httpUrl}/v1/images/${repository}/blobs/${digest}`;
   const stream = `${svc.server.httpUrl}${GET_BLOB_PATH}`;
   const streamRequest = writeGetBlobRequest(workDir, repository, digest);
-  const row = (label: string, rssOf: string): BlobRow => ({ label, rssOf, mbps: [], rssGrowthMiB: [], serverPct: [], upstreamPct: [], machinePct: [], background: [] });
+  const row = (label: string, rssOf: string): BlobRow => ({
+    label,
+    rssOf,
+    mbps: [],
+    rssGrowthMiB: [],
+    serverPct: [],
+    upstreamPct: [],
+    machinePct: [],
+    background: [],
+  });
   const directRow = row("docker-registry directly: `GET /v2/bench/big/blobs/{digest}`, curl", "docker-registry");
   const restRow = row("service, REST raw route: `GET /v1/images/upstream/bench/big/blobs/{digest}`, curl", "server");
   const connectRow = row("service, Connect server stream `ImageService.GetBlob`, curl (no compression offered)", "server");
-  const clientRow = row("service, Connect server stream, connect-node client with its defaults (offers gzip, so the server compresses), one download", "server");
+  const clientRow = row(
+    "service, Connect server stream, connect-node client with its defaults (offers gzip, so the server compresses), one download",
+    "server",
+  );
 
   say(`images: ${svc.kind}: checking the blob on each path (status, headers, sha256 of ${size} bytes)`);
   directRow.problem = await checkBlobDownload(direct, digest, size);
@@ -116,12 +152,17 @@ async function measureBlobs(svc: Service, upstream: PeerRegistry, layer: LayerFi
     r.serverPct.push(pct.server!);
     r.upstreamPct.push(pct.upstream!);
     r.machinePct.push(machinePct);
-    say(`  ${slug}: ${fmt(t.mbps, 0)} MB/s, ${r.rssOf} RSS +${fmt(rss.growthMiB, 1)} MiB, server CPU ${fmt(pct.server!, 0)}%, docker-registry CPU ${fmt(pct.upstream!, 0)}%${t.problem ? `, ${t.problem}` : ""}`);
+    say(
+      `  ${slug}: ${fmt(t.mbps, 0)} MB/s, ${r.rssOf} RSS +${fmt(rss.growthMiB, 1)} MiB, server CPU ${fmt(pct.server!, 0)}%, docker-registry CPU ${fmt(pct.upstream!, 0)}%${t.problem ? `, ${t.problem}` : ""}`,
+    );
   };
   const rawGet = (url: string) => () => curlGet(url).then((t) => ({ mbps: t.mbps, problem: transferProblem(t, size) }));
   // MB/s of blob bytes: the envelopes and message fields around them are not counted.
   const streamGet = () =>
-    curlGet(stream, { method: "POST", headers: CONNECT_STREAM_HEADERS, dataFile: streamRequest }).then((t) => ({ mbps: size / t.seconds / 1e6, problem: transferProblem(t, size, true) }));
+    curlGet(stream, { method: "POST", headers: CONNECT_STREAM_HEADERS, dataFile: streamRequest }).then((t) => ({
+      mbps: size / t.seconds / 1e6,
+      problem: transferProblem(t, size, true),
+    }));
   for (let round = 1; round <= s.blobRounds; round++) {
     say(`images: ${svc.kind}: blob round ${round}/${s.blobRounds}`);
     const first = round === 1;
@@ -181,9 +222,14 @@ async function measureSync(svc: Service, syncUpstream: PeerRegistry, small: Buil
   const total = s.syncRepos * s.syncTags;
   say(`images: ${svc.kind}: upstream walk`);
   const walk = await walkUpstream(syncUpstream.url, { repositoryConcurrency: SYNC_CONCURRENCY, tagConcurrency: TAG_CONCURRENCY, pageSize: 1000 });
-  if (walk.repositories !== n || walk.tags !== total) throw new Error(`images: the sync upstream lists ${walk.repositories} repositories and ${walk.tags} tags, expected ${n} and ${total}`);
+  if (walk.repositories !== n || walk.tags !== total)
+    throw new Error(`images: the sync upstream lists ${walk.repositories} repositories and ${walk.tags} tags, expected ${n} and ${total}`);
   say(`  walk: ${walk.seconds.toFixed(1)} s, ${walk.requests} requests`);
-  const watched = { server: { pid: svc.server.pid, tree: svc.workers > 1 }, database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined, upstream: { pid: syncUpstream.pid } };
+  const watched = {
+    server: { pid: svc.server.pid, tree: svc.workers > 1 },
+    database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined,
+    upstream: { pid: syncUpstream.pid },
+  };
   const runs: SyncRun[] = [];
   for (const label of ["first sync", "re-sync (nothing changed)"]) {
     say(`images: ${svc.kind}: ${label}`);
@@ -204,7 +250,8 @@ async function measureSync(svc: Service, syncUpstream: PeerRegistry, small: Buil
   const tagsPage = await createClient(TagService, transport).listTags({ pageSize: 1000 });
   const reposPage = await createClient(RepositoryService, transport).listRepositories({ pageSize: 1 });
   let spot: string | undefined;
-  if (tagsPage.totalSize !== total || reposPage.totalSize !== n) spot = `the catalog holds ${reposPage.totalSize} repositories and ${tagsPage.totalSize} tags, expected ${n} and ${total}`;
+  if (tagsPage.totalSize !== total || reposPage.totalSize !== n)
+    spot = `the catalog holds ${reposPage.totalSize} repositories and ${tagsPage.totalSize} tags, expected ${n} and ${total}`;
   else {
     const wrong = tagsPage.tags.find((t) => t.digest !== small.digest || t.mediaType !== small.mediaType);
     if (wrong) spot = `tag ${wrong.name} has ${wrong.digest} (${wrong.mediaType}), expected ${small.digest} (${small.mediaType})`;
@@ -234,17 +281,41 @@ function renderKind(svc: Service, rows: BlobRow[], sync: { walk: Walk; runs: Syn
     "lrrrrrrrl",
   );
   // The connect-node client with its defaults (row 3) is shown for what it costs, not judged.
-  const verdicts = rows.filter((_, i) => i > 0 && i !== 3).map((r) => {
-    const x = r.problem ? undefined : median(r.mbps) / directMbps;
-    const rss = Math.max(...r.rssGrowthMiB);
-    return `${r.label.split(/[:`]/)[0]!.trim()}: ${fmt(x ?? NaN, 2)}× direct — target ≥ ${TARGET_RATIO}×: ${verdict(x === undefined || !Number.isFinite(x) ? undefined : x >= TARGET_RATIO)}; RSS growth ${fmt(rss, 1)} MiB — target < ${TARGET_RSS_MIB} MiB: ${verdict(r.problem ? undefined : rss < TARGET_RSS_MIB)}`;
-  });
+  const verdicts = rows
+    .filter((_, i) => i > 0 && i !== 3)
+    .map((r) => {
+      const x = r.problem ? undefined : median(r.mbps) / directMbps;
+      const rss = Math.max(...r.rssGrowthMiB);
+      return `${r.label.split(/[:`]/)[0]!.trim()}: ${fmt(x ?? NaN, 2)}× direct — target ≥ ${TARGET_RATIO}×: ${verdict(x === undefined || !Number.isFinite(x) ? undefined : x >= TARGET_RATIO)}; RSS growth ${fmt(rss, 1)} MiB — target < ${TARGET_RSS_MIB} MiB: ${verdict(r.problem ? undefined : rss < TARGET_RSS_MIB)}`;
+    });
   const cpuSeconds = (pct: number | undefined, seconds: number) => (pct === undefined ? "–" : fmt((pct / 100) * seconds, 1));
   const walk = sync.walk;
   const syncTable = table(
-    ["run", "seconds", "× walk", "repositories", "tags added / updated / removed", "errors", "server CPU s", "PostgreSQL CPU s", "docker-registry CPU s", "check"],
     [
-      [`upstream walk (${walk.requests} requests)`, fmt(walk.seconds, 1), "1.00", String(walk.repositories), `${walk.tags} tags seen`, "0", "–", "–", "–", "ok"],
+      "run",
+      "seconds",
+      "× walk",
+      "repositories",
+      "tags added / updated / removed",
+      "errors",
+      "server CPU s",
+      "PostgreSQL CPU s",
+      "docker-registry CPU s",
+      "check",
+    ],
+    [
+      [
+        `upstream walk (${walk.requests} requests)`,
+        fmt(walk.seconds, 1),
+        "1.00",
+        String(walk.repositories),
+        `${walk.tags} tags seen`,
+        "0",
+        "–",
+        "–",
+        "–",
+        "ok",
+      ],
       ...sync.runs.map((r) => [
         r.label,
         r.problem ? `**FAILED** (${fmt(r.seconds, 1)})` : fmt(r.seconds, 1),

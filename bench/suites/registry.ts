@@ -77,19 +77,22 @@ export const runRegistrySuite: SuiteRunner = async (s, workDir) => {
   const app = await smallImage("bench-registry");
   const rounds = s.rounds ?? 3;
   const kinds = s.databases ?? ["postgres", "pglite"];
-  return using(startPeerRegistry, (p) => p.stop(), (peer) =>
-    withServices(kinds, workDir, s, async (services) => {
-      const targets: Target[] = [peerTarget(peer), ...services.map(serviceTarget)];
-      for (const t of targets) if (t.svc) await createRegistry(t.svc, { name: "local", kind: "hosted" });
-      await measurePush(targets, big, s);
-      await seedSmall(targets, app, s);
-      for (const kind of ["manifest", "tags"] as const) await measureLoad(kind, targets, s, rounds, workDir);
-      await measureBlob(targets, big, s);
-      await measureMany(targets, big, s);
-      const markdown = render(targets, s, rounds);
-      process.stdout.write(`\n${markdown}\n\n`);
-      return { markdown, failed: targets.some((t) => anyProblem(t.r)) };
-    }),
+  return using(
+    startPeerRegistry,
+    (p) => p.stop(),
+    (peer) =>
+      withServices(kinds, workDir, s, async (services) => {
+        const targets: Target[] = [peerTarget(peer), ...services.map(serviceTarget)];
+        for (const t of targets) if (t.svc) await createRegistry(t.svc, { name: "local", kind: "hosted" });
+        await measurePush(targets, big, s);
+        await seedSmall(targets, app, s);
+        for (const kind of ["manifest", "tags"] as const) await measureLoad(kind, targets, s, rounds, workDir);
+        await measureBlob(targets, big, s);
+        await measureMany(targets, big, s);
+        const markdown = render(targets, s, rounds);
+        process.stdout.write(`\n${markdown}\n\n`);
+        return { markdown, failed: targets.some((t) => anyProblem(t.r)) };
+      }),
   );
 };
 
@@ -106,7 +109,10 @@ function serviceTarget(svc: Service): Target {
     pid: svc.server.pid,
     svc,
     tree: svc.workers > 1,
-    watched: { server: { pid: svc.server.pid, tree: svc.workers > 1 }, database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined },
+    watched: {
+      server: { pid: svc.server.pid, tree: svc.workers > 1 },
+      database: svc.target.postmasterPid ? { pid: svc.target.postmasterPid, tree: true } : undefined,
+    },
     r: emptyResults(),
   };
 }
@@ -205,11 +211,15 @@ async function measureLoad(kind: "manifest" | "tags", targets: Target[], s: Sett
         threads: 2,
       };
       const background = await backgroundBusyPct();
-      say(`registry: ${kind === "manifest" ? "GET manifest by tag" : "tags/list"} on ${t.label}, round ${round}/${rounds} (machine ${fmt(background, 0)}% busy before)`);
+      say(
+        `registry: ${kind === "manifest" ? "GET manifest by tag" : "tags/list"} on ${t.label}, round ${round}/${rounds} (machine ${fmt(background, 0)}% busy before)`,
+      );
       const go = () => measureCpuOf(t.watched, () => runLoad(plan, workDir, s.client));
       const { value, pct, machinePct } = round === 1 ? await withProfile(t, s, `registry-${kind}`, go) : await go();
       result.runs.push({ result: value, serverPct: pct.server!, dbPct: pct.database, machinePct, background });
-      say(`  ${failed(value) ? `FAILED (${value.firstError})` : `${fmt(value.rps, 0)} req/s`}, p99 ${fmt(value.p99Ms, 2)} ms, server CPU ${fmt(pct.server!, 0)}%`);
+      say(
+        `  ${failed(value) ? `FAILED (${value.firstError})` : `${fmt(value.rps, 0)} req/s`}, p99 ${fmt(value.p99Ms, 2)} ms, server CPU ${fmt(pct.server!, 0)}%`,
+      );
     }
   }
 }
@@ -241,7 +251,9 @@ async function measureMany(targets: Target[], big: BuiltImage, s: Settings): Pro
     const { value: many, rss } = value;
     const problem = many.transfers.map((x) => transferProblem(x, layer.size)).find((p) => p !== undefined);
     t.r.many = { mbps: many.mbps, seconds: many.seconds, rssGrowthMiB: rss.growthMiB, serverPct: pct.server!, problem };
-    say(`registry: ${s.blobClients} clients pulling the blob from ${t.label}: ${fmt(many.mbps, 0)} MB/s in all, RSS +${fmt(rss.growthMiB, 1)} MiB${problem ? `, ${problem}` : ""}`);
+    say(
+      `registry: ${s.blobClients} clients pulling the blob from ${t.label}: ${fmt(many.mbps, 0)} MB/s in all, RSS +${fmt(rss.growthMiB, 1)} MiB${problem ? `, ${problem}` : ""}`,
+    );
   }
 }
 
@@ -251,13 +263,7 @@ const medianRun = (runs: LoadRun[]): LoadRun | undefined => [...runs].sort((a, b
 const loadFailed = (x: { runs: LoadRun[]; problem?: string }) => x.problem !== undefined || x.runs.length === 0 || x.runs.some((r) => failed(r.result));
 
 function anyProblem(r: Results): boolean {
-  return (
-    r.push.problem !== undefined ||
-    r.blob.problem !== undefined ||
-    r.many.problem !== undefined ||
-    loadFailed(r.manifest) ||
-    loadFailed(r.tags)
-  );
+  return r.push.problem !== undefined || r.blob.problem !== undefined || r.many.problem !== undefined || loadFailed(r.manifest) || loadFailed(r.tags);
 }
 
 interface Figure {
@@ -273,17 +279,34 @@ function render(targets: Target[], s: Settings, rounds: number): string {
   const loadFigure = (x: { runs: LoadRun[]; problem?: string }): Figure => {
     const m = medianRun(x.runs);
     const bad = loadFailed(x) || !m;
-    const spread = x.runs.length > 1 ? ` (${fmt(Math.min(...x.runs.map((r) => r.result.rps)), 0)}–${fmt(Math.max(...x.runs.map((r) => r.result.rps)), 0)})` : "";
+    const spread =
+      x.runs.length > 1 ? ` (${fmt(Math.min(...x.runs.map((r) => r.result.rps)), 0)}–${fmt(Math.max(...x.runs.map((r) => r.result.rps)), 0)})` : "";
     return { value: m?.result.rps ?? NaN, failed: bad, text: m ? `${fmt(m.result.rps, 0)}${spread}, p99 ${fmt(m.result.p99Ms, 1)} ms` : "–" };
   };
   const rows: { measure: string; of: (t: Target) => Figure; higherIsBetter: boolean; target: string; met: (ratio: number, t: Target) => boolean }[] = [
-    { measure: "GET manifest by tag, req/s (32 connections)", of: (t) => loadFigure(t.r.manifest), higherIsBetter: true, target: `≥ ${TARGETS.manifest}×`, met: (x) => x >= TARGETS.manifest },
-    { measure: `tags/list of ${s.listTags} tags, req/s (32 connections)`, of: (t) => loadFigure(t.r.tags), higherIsBetter: true, target: `≥ ${TARGETS.tags}×`, met: (x) => x >= TARGETS.tags },
+    {
+      measure: "GET manifest by tag, req/s (32 connections)",
+      of: (t) => loadFigure(t.r.manifest),
+      higherIsBetter: true,
+      target: `≥ ${TARGETS.manifest}×`,
+      met: (x) => x >= TARGETS.manifest,
+    },
+    {
+      measure: `tags/list of ${s.listTags} tags, req/s (32 connections)`,
+      of: (t) => loadFigure(t.r.tags),
+      higherIsBetter: true,
+      target: `≥ ${TARGETS.tags}×`,
+      met: (x) => x >= TARGETS.tags,
+    },
     {
       measure: `GET blob ${s.blobMiB} MiB, MB/s (one client)`,
       of: (t) => {
         const m = median(t.r.blob.mbps);
-        return { value: m, failed: t.r.blob.problem !== undefined, text: `${fmt(m, 0)} (${fmt(Math.min(...t.r.blob.mbps), 0)}–${fmt(Math.max(...t.r.blob.mbps), 0)})` };
+        return {
+          value: m,
+          failed: t.r.blob.problem !== undefined,
+          text: `${fmt(m, 0)} (${fmt(Math.min(...t.r.blob.mbps), 0)}–${fmt(Math.max(...t.r.blob.mbps), 0)})`,
+        };
       },
       higherIsBetter: true,
       target: `≥ ${TARGETS.blob}×`,
@@ -293,7 +316,11 @@ function render(targets: Target[], s: Settings, rounds: number): string {
       measure: `skopeo push of a ${s.blobMiB} MiB image, seconds`,
       of: (t) => {
         const m = median(t.r.push.seconds);
-        return { value: m, failed: t.r.push.problem !== undefined || t.r.push.seconds.length === 0, text: `${fmt(m, 2)} (${fmt(Math.min(...t.r.push.seconds), 2)}–${fmt(Math.max(...t.r.push.seconds), 2)})` };
+        return {
+          value: m,
+          failed: t.r.push.problem !== undefined || t.r.push.seconds.length === 0,
+          text: `${fmt(m, 2)} (${fmt(Math.min(...t.r.push.seconds), 2)}–${fmt(Math.max(...t.r.push.seconds), 2)})`,
+        };
       },
       higherIsBetter: false,
       target: `≤ ${TARGETS.push}× the time`,
@@ -314,7 +341,13 @@ function render(targets: Target[], s: Settings, rounds: number): string {
       met: (_x, t) => t.r.many.rssGrowthMiB < TARGETS.rssMiB,
     },
   ];
-  const header = ["measure", peer.label, ...services.flatMap((t) => [t.label, "× docker-registry"]), "target", ...services.filter((t) => t.svc?.kind === "postgres").map(() => "PostgreSQL")];
+  const header = [
+    "measure",
+    peer.label,
+    ...services.flatMap((t) => [t.label, "× docker-registry"]),
+    "target",
+    ...services.filter((t) => t.svc?.kind === "postgres").map(() => "PostgreSQL"),
+  ];
   const body = rows.map((row) => {
     const p = row.of(peer);
     const cells = [row.measure, p.failed ? "**FAILED**" : p.text];
@@ -323,22 +356,59 @@ function render(targets: Target[], s: Settings, rounds: number): string {
       const f = row.of(t);
       const ratio = f.value / p.value;
       cells.push(f.failed ? "**FAILED**" : f.text, f.failed || p.failed ? "–" : fmt(ratio, 2));
-      if (t.svc?.kind === "postgres") verdicts.push(row.target === "(none)" ? "–" : verdict(f.failed || p.failed || !Number.isFinite(ratio) ? undefined : row.met(ratio, t)));
+      if (t.svc?.kind === "postgres")
+        verdicts.push(row.target === "(none)" ? "–" : verdict(f.failed || p.failed || !Number.isFinite(ratio) ? undefined : row.met(ratio, t)));
     }
     return [...cells, row.target, ...verdicts];
   });
 
   const detail: string[][] = [];
   for (const t of targets) {
-    for (const [what, x] of [["GET manifest by tag", t.r.manifest], [`tags/list (${s.listTags})`, t.r.tags]] as const) {
+    for (const [what, x] of [
+      ["GET manifest by tag", t.r.manifest],
+      [`tags/list (${s.listTags})`, t.r.tags],
+    ] as const) {
       const m = medianRun(x.runs);
       if (!m) continue;
       const ms = (pct: number) => fmt((pct / 100 / m.result.rps) * 1000, 3);
       const cpu = m.dbPct === undefined ? ms(m.serverPct) : `${ms(m.serverPct)} + ${ms(m.dbPct)}`;
-      detail.push([t.label, what, loadFailed(x) ? "**FAILED**" : fmt(m.result.rps, 0), fmt(m.result.p50Ms, 2), fmt(m.result.p99Ms, 2), String(x.runs.reduce((n, r) => n + r.result.errors, 0)), cpu, `${fmt(m.serverPct, 0)}%`, `${fmt(m.machinePct, 0)}%`, `${fmt(m.background, 0)}%`]);
+      detail.push([
+        t.label,
+        what,
+        loadFailed(x) ? "**FAILED**" : fmt(m.result.rps, 0),
+        fmt(m.result.p50Ms, 2),
+        fmt(m.result.p99Ms, 2),
+        String(x.runs.reduce((n, r) => n + r.result.errors, 0)),
+        cpu,
+        `${fmt(m.serverPct, 0)}%`,
+        `${fmt(m.machinePct, 0)}%`,
+        `${fmt(m.background, 0)}%`,
+      ]);
     }
-    detail.push([t.label, `GET blob ${s.blobMiB} MiB`, t.r.blob.problem ? "**FAILED**" : `${fmt(median(t.r.blob.mbps), 0)} MB/s`, "", "", "", "", `${fmt(median(t.r.blob.serverPct), 0)}%`, "", ""]);
-    detail.push([t.label, `skopeo push ${s.blobMiB} MiB`, t.r.push.problem ? "**FAILED**" : `${fmt(median(t.r.push.seconds), 2)} s`, "", "", "", "", `${fmt(median(t.r.push.serverPct), 0)}%`, "", ""]);
+    detail.push([
+      t.label,
+      `GET blob ${s.blobMiB} MiB`,
+      t.r.blob.problem ? "**FAILED**" : `${fmt(median(t.r.blob.mbps), 0)} MB/s`,
+      "",
+      "",
+      "",
+      "",
+      `${fmt(median(t.r.blob.serverPct), 0)}%`,
+      "",
+      "",
+    ]);
+    detail.push([
+      t.label,
+      `skopeo push ${s.blobMiB} MiB`,
+      t.r.push.problem ? "**FAILED**" : `${fmt(median(t.r.push.seconds), 2)} s`,
+      "",
+      "",
+      "",
+      "",
+      `${fmt(median(t.r.push.serverPct), 0)}%`,
+      "",
+      "",
+    ]);
   }
   const problems = targets.flatMap((t) =>
     (
@@ -357,7 +427,9 @@ function render(targets: Target[], s: Settings, rounds: number): string {
   return [
     "## HOSTED registry: /v2/ beside docker-registry (issue 5)",
     "",
-    "- docker-registry: Debian's CNCF Distribution 2.8, filesystem storage on the same disk as the service's DATA_DIR, blobdescriptor cache inmemory (Debian's default config), log level warn, no access log. The service: HOSTED registry `local`, content on the filesystem driver (it fsyncs each blob; docker-registry does not), LOG_LEVEL=" + s.logLevel + " (a log line per request, to a file).",
+    "- docker-registry: Debian's CNCF Distribution 2.8, filesystem storage on the same disk as the service's DATA_DIR, blobdescriptor cache inmemory (Debian's default config), log level warn, no access log. The service: HOSTED registry `local`, content on the filesystem driver (it fsyncs each blob; docker-registry does not), LOG_LEVEL=" +
+      s.logLevel +
+      " (a log line per request, to a file).",
     `- same images on every registry: a small OCI image (\`bench/app:latest\`), ${s.listTags} tags on it (\`bench/tags\`, seeded by manifest PUTs), and a ${s.blobMiB} MiB single-layer image pushed by skopeo (\`bench/big-N\`); on the service the names start with \`local/\`. Answers checked before timing: manifest status, Content-Type, Docker-Content-Digest and the sha256 of the body; tags/list exactly the ${s.listTags} tags; the blob's status, Content-Length, Docker-Content-Digest and sha256; skopeo's pushed digest.`,
     `- manifest GET (Accept: OCI manifest and index) and tags/list: wrk, 2 threads, 32 connections, ${s.warmupSeconds} s warm-up + ${loadSeconds(s)} s; ${rounds} rounds with the registries in turn (another order each round), the median round shown (range in brackets). Blob GET: curl, ${s.blobRounds} downloads each, median (range). Push: skopeo copy from the OCI layout, ${s.pushRounds} pushes each into a new repository after \`sync\`, median (range). ${s.blobClients} clients: ${s.blobClients} curl downloads at once, bytes of all ÷ wall time. RSS growth: the highest RSS while serving (VmHWM reset before, and sampled) minus the RSS before.`,
     "- × docker-registry divides the service's figure by docker-registry's; for push it is the ratio of the times (≤ 1 means no slower). Targets apply on PostgreSQL.",
@@ -366,7 +438,11 @@ function render(targets: Target[], s: Settings, rounds: number): string {
     "",
     "Per registry (median rounds): CPU ms/request is the registry process's CPU time per request (for the service: the Node process + PostgreSQL's processes). registry CPU: % of one core (docker-registry is Go and uses both cores; the service's JavaScript runs on one thread). busy before: the machine in the second before the row, while the bench sent nothing (other work on the machine).",
     "",
-    table(["registry", "measure", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/request (+ PostgreSQL)", "registry CPU", "machine CPU", "busy before"], detail, "llrrrrrrrr"),
+    table(
+      ["registry", "measure", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/request (+ PostgreSQL)", "registry CPU", "machine CPU", "busy before"],
+      detail,
+      "llrrrrrrrr",
+    ),
     ...(problems.length > 0 ? ["", "Failed (these figures are not results):", ...problems] : []),
   ].join("\n");
 }

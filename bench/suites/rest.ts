@@ -48,7 +48,11 @@ export const runRestSuite: SuiteRunner = async (s, workDir) => {
       "",
       ...m.notes.map((n) => `- ${n}`),
       "",
-      table(["protocol", "req/s", "p50 ms", "p99 ms", "errors", "× Connect", "CPU ms/call server + db", "server CPU", "machine CPU", "busy before"], rows, "lrrrrrrrrr"),
+      table(
+        ["protocol", "req/s", "p50 ms", "p99 ms", "errors", "× Connect", "CPU ms/call server + db", "server CPU", "machine CPU", "busy before"],
+        rows,
+        "lrrrrrrrrr",
+      ),
       "",
       `REST ÷ Connect: ${fmt(ratio ?? NaN, 2)}× req/s, ${fmt(byCpu, 2)}× by server CPU per call${kind === "postgres" ? ` — target ≥ ${TARGET}×: ${verdict(ratio === undefined ? undefined : ratio >= TARGET)}` : ""}.`,
     );

@@ -10,7 +10,8 @@ const TARGET_RATIO = 0.4;
 export const runTagsSuite: SuiteRunner = async (s, workDir) => {
   const o = apiOptions(s, { suite: "tags", protocols: ["connect", "grpc"], calls: s.calls, rounds: 1, tagCount: 10_000 });
   // The deep page is checked to be full and followed by another: it needs more tags than it ends at.
-  if (o.calls.includes("ListTags") && o.deepPage * 100 >= o.tagCount) usage(`--deep-page ${o.deepPage} needs more than ${o.deepPage * 100} tags (--tags ${o.tagCount})`);
+  if (o.calls.includes("ListTags") && o.deepPage * 100 >= o.tagCount)
+    usage(`--deep-page ${o.deepPage} needs more than ${o.deepPage * 100} tags (--tags ${o.tagCount})`);
   const info: RunInfo = {
     targetRatio: TARGET_RATIO,
     settings: [

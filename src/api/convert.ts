@@ -32,8 +32,7 @@ export function registryToProto(row: RegistryRow): Registry {
     description: row.description,
     hasCredential: row.credentialSealed !== null,
     autoCreate: row.kind === "hosted" ? row.autoCreate : undefined,
-    syncFilter:
-      row.kind === "remote" ? { repositoryPrefix: row.syncRepositoryPrefix, tagPattern: row.syncTagPattern } : undefined,
+    syncFilter: row.kind === "remote" ? { repositoryPrefix: row.syncRepositoryPrefix, tagPattern: row.syncTagPattern } : undefined,
   });
 }
 

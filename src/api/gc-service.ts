@@ -2,10 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
 import type { GarbageCollector, GcOptions } from "../store/gc.js";
 
-export function garbageCollectionService(
-  collector: GarbageCollector,
-  settings: Omit<GcOptions, "dryRun">,
-): ServiceImpl<typeof GarbageCollectionService> {
+export function garbageCollectionService(collector: GarbageCollector, settings: Omit<GcOptions, "dryRun">): ServiceImpl<typeof GarbageCollectionService> {
   return {
     async runGarbageCollection(req) {
       const report = await collector.run({ ...settings, dryRun: req.dryRun });

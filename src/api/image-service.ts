@@ -69,7 +69,9 @@ export function imageService(store: Store, content: ContentDriver, upstreams: Re
         if (stored.end > offset) await content.pipeTo(digest, stored.whole ? undefined : { start: offset, end: stored.end - 1 }, sink, () => {});
         return;
       }
-      const blob = stored ? await readStored(content, stored) : await remoteBlob(source as Extract<ImageSource, { kind: "remote" }>, digest, offset, length, ctx);
+      const blob = stored
+        ? await readStored(content, stored)
+        : await remoteBlob(source as Extract<ImageSource, { kind: "remote" }>, digest, offset, length, ctx);
       let position = offset;
       let first = true;
       for await (const data of blobChunks(blob)) {
@@ -116,12 +118,19 @@ async function hostedManifest(store: Store, source: Extract<ImageSource, { kind:
   // The stored digest was computed at push; the bytes must still have it.
   const actual = digestOf(bytes, digestAlgorithm(stored.digest) ?? "sha256");
   if (actual !== stored.digest) {
-    throw new DomainError("data-loss", `manifest ${source.name.full}@${stored.digest} is damaged in the store: its bytes have digest ${actual}`, { reason: "digest-mismatch" });
+    throw new DomainError("data-loss", `manifest ${source.name.full}@${stored.digest} is damaged in the store: its bytes have digest ${actual}`, {
+      reason: "digest-mismatch",
+    });
   }
   return { digest: stored.digest, mediaType: stored.mediaType, size: bytes.byteLength, bytes };
 }
 
-async function remoteManifest(source: Extract<ImageSource, { kind: "remote" }>, reference: Reference, metadataOnly: boolean, ctx: HandlerContext): Promise<ManifestRead> {
+async function remoteManifest(
+  source: Extract<ImageSource, { kind: "remote" }>,
+  reference: Reference,
+  metadataOnly: boolean,
+  ctx: HandlerContext,
+): Promise<ManifestRead> {
   const ref = "tag" in reference ? reference.tag : reference.digest;
   const m = await source.client.getManifest(source.path, ref, { method: metadataOnly ? "HEAD" : "GET", signal: ctx.signal });
   return { digest: m.digest, mediaType: m.mediaType, size: m.size, bytes: m.bytes };
@@ -242,14 +251,26 @@ async function readStored(content: ContentDriver, s: StoredSpan): Promise<BlobRe
  * from the content store, as /v2/ reads it, instead of from the upstream again; undefined when
  * it is not cached.
  */
-async function cachedSpan(store: Store, source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number): Promise<StoredSpan | undefined> {
+async function cachedSpan(
+  store: Store,
+  source: Extract<ImageSource, { kind: "remote" }>,
+  digest: string,
+  offset: number,
+  length: number,
+): Promise<StoredSpan | undefined> {
   const found = source.repositoryId === undefined ? undefined : await store.blobs.find(source.repositoryId, digest);
   if (!found) return undefined;
   await store.blobs.touch(digest);
   return spanOf(found.size, source.name, digest, offset, length);
 }
 
-async function remoteBlob(source: Extract<ImageSource, { kind: "remote" }>, digest: string, offset: number, length: number, ctx: HandlerContext): Promise<BlobRead> {
+async function remoteBlob(
+  source: Extract<ImageSource, { kind: "remote" }>,
+  digest: string,
+  offset: number,
+  length: number,
+  ctx: HandlerContext,
+): Promise<BlobRead> {
   const { client, path } = source;
   const ranged = offset > 0 || length > 0;
   const range = ranged ? { start: offset, end: length > 0 ? offset + length - 1 : undefined } : undefined;

@@ -30,7 +30,8 @@ export type ImageSource =
 /** `registry/namespace/repository` checked against the grammar; INVALID_ARGUMENT naming `field` otherwise. */
 export function parseImageName(field: string, full: string): ImageName {
   const parts = full.split("/");
-  if (parts.length < 3) throw invalidArgument(`${field}: expected <registry>/<namespace>/<repository> (e.g. local/team/app), got ${JSON.stringify(full.slice(0, 255))}`);
+  if (parts.length < 3)
+    throw invalidArgument(`${field}: expected <registry>/<namespace>/<repository> (e.g. local/team/app), got ${JSON.stringify(full.slice(0, 255))}`);
   const [registry, namespace, ...rest] = parts as [string, string, ...string[]];
   const repository = rest.join("/");
   const problem =

@@ -76,11 +76,7 @@ function credentialFromProto(message: CredentialMessage): Credential | null {
 }
 
 // SyncRegistry is implemented in sync-service.ts and merged in routes.ts.
-export function registryService(
-  store: Store,
-  sealer: Sealer,
-  upstreams: RegistryUpstreams,
-): Omit<ServiceImpl<typeof RegistryService>, "syncRegistry"> {
+export function registryService(store: Store, sealer: Sealer, upstreams: RegistryUpstreams): Omit<ServiceImpl<typeof RegistryService>, "syncRegistry"> {
   const seal = (message: CredentialMessage | undefined): string | null => {
     const credential = message ? credentialFromProto(message) : null;
     return credential ? sealer.seal(credential) : null;

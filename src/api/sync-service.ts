@@ -51,7 +51,12 @@ const MAX_LISTED_REMOVALS = 100;
 /** Errors that say the upstream as a whole cannot be synced now. */
 const UPSTREAM_WIDE = new Set<ErrorKind>(["unavailable", "deadline-exceeded", "unauthenticated", "resource-exhausted"]);
 
-export function syncService(store: Store, syncStore: SyncStore, upstreams: RegistryUpstreams, settings: SyncSettings): Pick<ServiceImpl<typeof RegistryService>, "syncRegistry"> {
+export function syncService(
+  store: Store,
+  syncStore: SyncStore,
+  upstreams: RegistryUpstreams,
+  settings: SyncSettings,
+): Pick<ServiceImpl<typeof RegistryService>, "syncRegistry"> {
   return {
     async *syncRegistry(req, ctx) {
       const registry = await store.registries.get(requireId("id", req.id));

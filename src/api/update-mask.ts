@@ -23,11 +23,7 @@ function isMutable(field: DescField): boolean {
  * mutable field, except write-only ones, which change only when named or when `isSet` says
  * the request carries them.
  */
-export function fieldsToUpdate(
-  schema: DescMessage,
-  mask: FieldMask | undefined,
-  isSet: (field: string) => boolean,
-): Set<string> {
+export function fieldsToUpdate(schema: DescMessage, mask: FieldMask | undefined, isSet: (field: string) => boolean): Set<string> {
   const paths = mask?.paths ?? [];
   if (paths.length === 0 || (paths.length === 1 && paths[0] === "*")) {
     return new Set(

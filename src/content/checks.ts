@@ -29,19 +29,13 @@ export function checkLimit(name: string, value: number | undefined): void {
 export function checkRange(range: ByteRange, size: number, digest: string): void {
   const { start, end } = range;
   if (!isCount(start) || !isCount(end) || start > end || end >= size) {
-    throw new DomainError(
-      "failed-precondition",
-      `range ${start}-${end} is not satisfiable for blob ${digest} of ${size} bytes`,
-      { reason: "range-mismatch" },
-    );
+    throw new DomainError("failed-precondition", `range ${start}-${end} is not satisfiable for blob ${digest} of ${size} bytes`, { reason: "range-mismatch" });
   }
 }
 
-export const blobUnknown = (digest: string) =>
-  new DomainError("not-found", `blob ${digest} is not in the content store`, { reason: "blob-unknown" });
+export const blobUnknown = (digest: string) => new DomainError("not-found", `blob ${digest} is not in the content store`, { reason: "blob-unknown" });
 
-export const uploadUnknown = (uploadId: string) =>
-  new DomainError("not-found", `upload ${uploadId} does not exist`, { reason: "upload-unknown" });
+export const uploadUnknown = (uploadId: string) => new DomainError("not-found", `upload ${uploadId} does not exist`, { reason: "upload-unknown" });
 
 export const uploadExists = (uploadId: string) => new DomainError("already-exists", `upload ${uploadId} already exists`);
 
@@ -58,5 +52,4 @@ export const offsetMismatch = (uploadId: string, offset: number, size: number) =
     reason: "range-mismatch",
   });
 
-export const tooLarge = (maxBytes: number) =>
-  new DomainError("resource-exhausted", `content exceeds the limit of ${maxBytes} bytes`, { reason: "too-large" });
+export const tooLarge = (maxBytes: number) => new DomainError("resource-exhausted", `content exceeds the limit of ${maxBytes} bytes`, { reason: "too-large" });

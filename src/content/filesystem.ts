@@ -151,10 +151,7 @@ export class FilesystemDriver implements ContentDriver {
     let placed = false;
     try {
       const hash = createDigestHash(algorithm);
-      const limit =
-        expectedSize === undefined
-          ? undefined
-          : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
+      const limit = expectedSize === undefined ? undefined : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
       const size = await streamInto(file, 0, body, hash, limit);
       if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(expectedSize, size);
       const actual = formatDigest(algorithm, hash);
@@ -357,7 +354,7 @@ export class FilesystemDriver implements ContentDriver {
   private async hashFile(file: FileHandle, algorithm: DigestAlgorithm): Promise<string> {
     const hash = createDigestHash(algorithm);
     const buffer = Buffer.allocUnsafe(IO_CHUNK);
-    for (let position = 0; ; ) {
+    for (let position = 0; ;) {
       const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
@@ -385,7 +382,7 @@ export class FilesystemDriver implements ContentDriver {
     // Sync the blob's directory, and each parent whose entry for a directory created just now is new.
     const toSync = [dir];
     if (created !== undefined) {
-      for (let p = dir; p !== dirname(created) && p.startsWith(this.root + sep); ) {
+      for (let p = dir; p !== dirname(created) && p.startsWith(this.root + sep);) {
         p = dirname(p);
         toSync.push(p);
       }
@@ -399,13 +396,7 @@ export class FilesystemDriver implements ContentDriver {
  * about IO_CHUNK and keeps one write in flight while the next batch is read, so at most about
  * 2 × IO_CHUNK is held whatever the size. Returns the bytes written.
  */
-async function streamInto(
-  file: FileHandle,
-  position: number,
-  body: Body,
-  hash: Hash | undefined,
-  limit: Limit | undefined,
-): Promise<number> {
+async function streamInto(file: FileHandle, position: number, body: Body, hash: Hash | undefined, limit: Limit | undefined): Promise<number> {
   let received = 0;
   let flushed = 0;
   let batch: Uint8Array[] = [];

@@ -51,10 +51,7 @@ export class MemoryDriver implements ContentDriver {
   async write(digest: string, body: Body, expectedSize?: number): Promise<{ size: number }> {
     digestAlgorithm(digest);
     checkLimit("expected size", expectedSize);
-    const limit =
-      expectedSize === undefined
-        ? undefined
-        : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
+    const limit = expectedSize === undefined ? undefined : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
     const bytes = Buffer.concat(await collect(body, limit));
     verify(bytes, digest, expectedSize);
     if (!this.blobs.has(digest)) this.blobs.set(digest, { bytes, modifiedTime: new Date() });

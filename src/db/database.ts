@@ -155,4 +155,3 @@ async function migrateUnderLock(config: PostgresConfig, log: Logger): Promise<vo
     await client.end({ timeout: 5 });
   }
 }
-

@@ -32,8 +32,7 @@ const bytes = customType<{ data: Uint8Array; notNull: true }>({
 
 // Millisecond precision so a JavaScript Date holds the exact value and keyset
 // pagination on a timestamp never skips or repeats a row.
-const time = (column: string) =>
-  timestamp(column, { withTimezone: true, precision: 3, mode: "date" }).notNull().defaultNow();
+const time = (column: string) => timestamp(column, { withTimezone: true, precision: 3, mode: "date" }).notNull().defaultNow();
 
 const description = () => text("description").notNull().default("");
 

@@ -57,13 +57,8 @@ export function catalogNameOf(upstreamPath: string, options: { dockerHub: boolea
  * The upstream path of a catalog image name. `upstreamName` is the repository row's recorded
  * path (when the row exists); it wins, so whatever sync or the proxy recorded is what is asked for.
  */
-export function upstreamPathOf(
-  namespace: string,
-  repository: string,
-  options: { dockerHub: boolean; upstreamName?: string | null },
-): string {
+export function upstreamPathOf(namespace: string, repository: string, options: { dockerHub: boolean; upstreamName?: string | null }): string {
   if (options.upstreamName) return options.upstreamName;
   if (namespace === SINGLE_COMPONENT_NAMESPACE && !repository.includes("/") && !options.dockerHub) return repository;
   return `${namespace}/${repository}`;
 }
-

@@ -5,12 +5,7 @@
 // way out. (JSON bodies already get INVALID_ARGUMENT.)
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
-import {
-  compressionBrotli,
-  compressionGzip,
-  universalRequestFromNodeRequest,
-  universalResponseToNodeResponse,
-} from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
@@ -81,7 +76,13 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
   } catch {
     // not an error body we know; pass it on untouched
   }
-  return { ...res, status, body: (async function* () { yield bytes; })() };
+  return {
+    ...res,
+    status,
+    body: (async function* () {
+      yield bytes;
+    })(),
+  };
 }
 
 function grpcStatusIsParseError(status: string | null, message: string | null): boolean {

@@ -12,10 +12,7 @@ import type { AddressInfo } from "node:net";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
-export type RequestHandler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 export interface ListenerOptions {
   /** A connection that sends no complete request head in this time is closed. */
@@ -34,7 +31,10 @@ export class Listener {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private closing = false;
 
-  constructor(handler: RequestHandler, private readonly options: ListenerOptions) {
+  constructor(
+    handler: RequestHandler,
+    private readonly options: ListenerOptions,
+  ) {
     const serve: RequestHandler = (req, res) => {
       if (!this.closing) return handler(req, res);
       // A request that arrives on a kept-alive connection while we stop: try another replica.

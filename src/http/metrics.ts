@@ -235,7 +235,12 @@ export class Metrics {
 
 /** A garbage collector whose runs are counted: the background runs and the API's alike. */
 export class MeteredGarbageCollector extends GarbageCollector {
-  constructor(db: Database, content: ContentDriver, log: Logger, private readonly metrics: Metrics) {
+  constructor(
+    db: Database,
+    content: ContentDriver,
+    log: Logger,
+    private readonly metrics: Metrics,
+  ) {
     super(db, content, log);
   }
 

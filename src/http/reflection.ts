@@ -74,9 +74,7 @@ export class ReflectionIndex {
         const extendee = this.registry.getMessage(containingType);
         if (!extendee) return notFound(`message type ${JSON.stringify(containingType)} is not served here`);
         const extension = this.registry.getExtensionFor(extendee, extensionNumber);
-        return extension
-          ? this.files(extension.file, sent)
-          : notFound(`${containingType} has no extension number ${extensionNumber} here`);
+        return extension ? this.files(extension.file, sent) : notFound(`${containingType} has no extension number ${extensionNumber} here`);
       }
       case "allExtensionNumbersOfType": {
         const extendee = this.registry.getMessage(r.value);
@@ -86,7 +84,11 @@ export class ReflectionIndex {
       default:
         return {
           case: "errorResponse",
-          value: { errorCode: Code.InvalidArgument, errorMessage: "message_request is not set: expected one of file_by_filename, file_containing_symbol, file_containing_extension, all_extension_numbers_of_type, list_services" },
+          value: {
+            errorCode: Code.InvalidArgument,
+            errorMessage:
+              "message_request is not set: expected one of file_by_filename, file_containing_symbol, file_containing_extension, all_extension_numbers_of_type, list_services",
+          },
         };
     }
   }

@@ -136,7 +136,9 @@ class BlobCall {
     // A blob in the content store is then written straight into the response after the first
     // message (headers are sent by then), not as chunk messages.
     const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res as unknown as Writable);
-    const messages = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues })[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
+    const messages = this.invoker
+      .serverStream(request, { ...this.init, signal: this.abort.signal, contextValues })
+      [Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();
     if (first.done) throw new ConnectError("GetBlob ended without a message", Code.Internal);
     return { message: first.value, messages };

@@ -239,7 +239,9 @@ function checkDuplicates(bindings: RestBinding[]): void {
     const key = `${b.httpMethod} /${shape}:${b.template.verb}`;
     const other = seen.get(key);
     if (other) {
-      throw new Error(`google.api.http: ${b.method.parent.typeName}.${b.method.name} and ${other.method.parent.typeName}.${other.method.name} both bind ${b.httpMethod} ${b.template.source}`);
+      throw new Error(
+        `google.api.http: ${b.method.parent.typeName}.${b.method.name} and ${other.method.parent.typeName}.${other.method.name} both bind ${b.httpMethod} ${b.template.source}`,
+      );
     }
     seen.set(key, b);
   }

@@ -36,7 +36,12 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
   }
   const writeHead = () =>
     range
-      ? res.writeHead(206, { ...API_VERSION, ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` })
+      ? res.writeHead(206, {
+          ...API_VERSION,
+          ...headers,
+          "content-length": range.end - range.start + 1,
+          "content-range": `bytes ${range.start}-${range.end}/${size}`,
+        })
       : res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
   if (deps.content.pipeTo) {
     await deps.content.pipeTo(digest, range, res as unknown as Writable, writeHead);

@@ -47,7 +47,13 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
         // pushes, deletes and every failure at info.
         const pull = (req.method === "GET" || req.method === "HEAD") && res.statusCode < 400;
         deps.log[pull ? "debug" : "info"](
-          { requestId, method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 },
+          {
+            requestId,
+            method: req.method,
+            path: (req.url ?? "").split("?")[0],
+            status: res.statusCode,
+            ms: Math.round((performance.now() - started) * 10) / 10,
+          },
           "registry request",
         );
       });
@@ -104,7 +110,14 @@ class OciApi {
   }
 
   /** The most frequent request of all: name and manifest come in one database round trip. */
-  private async pullManifest(req: Request, res: Response, method: string, path: string, route: Extract<Named, { kind: "manifest" }>, q: URLSearchParams): Promise<void> {
+  private async pullManifest(
+    req: Request,
+    res: Response,
+    method: string,
+    path: string,
+    route: Extract<Named, { kind: "manifest" }>,
+    q: URLSearchParams,
+  ): Promise<void> {
     const { name, reference } = route;
     const found = await this.deps.store.images.resolveManifest(name.registry, name.namespace, name.repository, reference);
     if (!found) throw nameUnknown(name.full);

@@ -7,7 +7,14 @@ import { parseDigest, parseName, type ImageName } from "./routes.js";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 
-export async function listTags(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, tagsVersion: number | undefined, q: URLSearchParams): Promise<void> {
+export async function listTags(
+  deps: OciDeps,
+  res: Response,
+  name: ImageName,
+  repositoryId: string,
+  tagsVersion: number | undefined,
+  q: URLSearchParams,
+): Promise<void> {
   const n = pageSize(q);
   const last = q.get("last") || undefined;
   const page = n === 0 ? { json: "[]" } : await deps.store.images.tagNamesPage(repositoryId, n, last, tagsVersion);
@@ -19,7 +26,12 @@ const tagsLink = (name: ImageName, n: number, last: string) => `</v2/${name.full
 
 /** A page of tag names (up to n + 1 fetched, so a Link appears only when more exist). */
 export function sendTags(res: Response, name: ImageName, rows: string[], n: number): void {
-  const { items, link } = page(rows, n, (t) => t, (last) => `/v2/${name.full}/tags/list?n=${n}&last=${encodeURIComponent(last)}`);
+  const { items, link } = page(
+    rows,
+    n,
+    (t) => t,
+    (last) => `/v2/${name.full}/tags/list?n=${n}&last=${encodeURIComponent(last)}`,
+  );
   send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, JSON.stringify({ name: name.full, tags: items }));
 }
 
@@ -32,7 +44,12 @@ export async function catalog(deps: OciDeps, res: Response, q: URLSearchParams):
     after = [name.registry, name.namespace, name.repository];
   }
   const rows = n === 0 ? [] : await deps.store.images.catalog(n + 1, after);
-  const { items, link } = page(rows, n, (r) => r, (l) => `/v2/_catalog?n=${n}&last=${encodeURIComponent(l)}`);
+  const { items, link } = page(
+    rows,
+    n,
+    (r) => r,
+    (l) => `/v2/_catalog?n=${n}&last=${encodeURIComponent(l)}`,
+  );
   send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, JSON.stringify({ repositories: items }));
 }
 
@@ -49,7 +66,12 @@ export async function referrers(deps: OciDeps, res: Response, name: ImageName, d
   const image = await deps.store.images.resolve(name.registry, name.namespace, name.repository);
   const rows = image?.repositoryId ? await deps.store.images.referrers(image.repositoryId, digest, { artifactType, after, limit: MAX_LIST + 1 }) : [];
   const filter = artifactType === undefined ? "" : `&artifactType=${encodeURIComponent(artifactType)}`;
-  const { items, link } = page(rows, MAX_LIST, (d) => d.digest, (l) => `/v2/${name.full}/referrers/${digest}?last=${l}${filter}`);
+  const { items, link } = page(
+    rows,
+    MAX_LIST,
+    (d) => d.digest,
+    (l) => `/v2/${name.full}/referrers/${digest}?last=${l}${filter}`,
+  );
   const headers: Record<string, string> = { "content-type": INDEX, ...(link ? { link } : {}) };
   if (artifactType !== undefined) headers["oci-filters-applied"] = "artifactType";
   send(res, 200, headers, JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: items }));

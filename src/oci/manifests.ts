@@ -34,7 +34,11 @@ export async function putManifest(
   repositoryId: () => Promise<string>,
 ): Promise<void> {
   const max = deps.limits.manifestMaxBytes;
-  const bytes = await readLimited(req, max, (size) => new OciError(413, "MANIFEST_INVALID", `manifest invalid: it is ${size}; at most ${max} bytes are accepted (MANIFEST_MAX_BYTES)`));
+  const bytes = await readLimited(
+    req,
+    max,
+    (size) => new OciError(413, "MANIFEST_INVALID", `manifest invalid: it is ${size}; at most ${max} bytes are accepted (MANIFEST_MAX_BYTES)`),
+  );
   const manifest = parseManifest(bytes, header(req, "content-type"));
   let digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
   if ("digest" in reference) {

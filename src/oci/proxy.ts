@@ -144,7 +144,12 @@ export class PullThrough {
         cacheFailed = err;
         toCache.destroy();
       });
-    if (res) res.writeHead(200, { "docker-distribution-api-version": "registry/2.0", ...blobHeaders(digest), ...(size === undefined ? {} : { "content-length": size }) });
+    if (res)
+      res.writeHead(200, {
+        "docker-distribution-api-version": "registry/2.0",
+        ...blobHeaders(digest),
+        ...(size === undefined ? {} : { "content-length": size }),
+      });
     // The client gets each chunk one chunk late: the last one only once the digest is verified,
     // so a corrupt blob ends short of its Content-Length (an error for any HTTP client), never as
     // a complete 200 with the wrong bytes.
@@ -195,4 +200,3 @@ function write(stream: Writable, chunk: Buffer): Promise<void> {
     stream.on("close", done);
   });
 }
-

@@ -80,7 +80,12 @@ function checkChunk(req: Request, name: ImageName, upload: UploadRow): void {
   const range = parseContentRange(value);
   if (!range) throw outOfOrder(name, upload.id, offset, `Content-Range ${JSON.stringify(value.slice(0, 80))} is not <start>-<end>`);
   if (range.start !== offset) {
-    throw outOfOrder(name, upload.id, offset, `chunk ${range.start}-${range.end} is out of order: the upload holds ${offset} bytes, so the next chunk starts at ${offset}`);
+    throw outOfOrder(
+      name,
+      upload.id,
+      offset,
+      `chunk ${range.start}-${range.end} is out of order: the upload holds ${offset} bytes, so the next chunk starts at ${offset}`,
+    );
   }
   const length = contentLength(req);
   if (length !== undefined && length !== range.end - range.start + 1) {

@@ -13,8 +13,7 @@ import { guarded } from "./pg-errors.js";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
-export const uploadUnknown = (id: string) =>
-  new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
+export const uploadUnknown = (id: string) => new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
 
 const uploadBusy = (id: string) =>
   new DomainError("failed-precondition", `blob upload ${id} is being written by another request; ask for its status and continue from there`, {
@@ -69,7 +68,10 @@ export class BlobStore {
           : tx.select({ size: blobs.sizeBytes }).from(blobs).where(eq(blobs.digest, digest));
         const [row] = await source.limit(1);
         if (!row) return undefined;
-        await tx.update(blobs).set({ pushTime: sql`now()` }).where(eq(blobs.digest, digest));
+        await tx
+          .update(blobs)
+          .set({ pushTime: sql`now()` })
+          .where(eq(blobs.digest, digest));
         await tx.insert(repositoryBlobs).values({ repositoryId, digest }).onConflictDoNothing();
         return { size: row.size };
       }),
@@ -95,7 +97,11 @@ export class BlobStore {
 
   async getUpload(repositoryId: string, uploadId: string): Promise<UploadRow> {
     const [row] = await guarded(() =>
-      this.db.select().from(uploads).where(and(eq(uploads.id, uploadId), eq(uploads.repositoryId, repositoryId))).limit(1),
+      this.db
+        .select()
+        .from(uploads)
+        .where(and(eq(uploads.id, uploadId), eq(uploads.repositoryId, repositoryId)))
+        .limit(1),
     );
     if (!row) throw uploadUnknown(uploadId);
     return row;
@@ -110,7 +116,10 @@ export class BlobStore {
   async append(upload: UploadRow, offset: number, body: Body, maxBytes?: number): Promise<number> {
     return this.withUpload(upload.id, offset, async (db) => {
       const size = await this.content.append(upload.id, offset, body, maxBytes, true);
-      await db.update(uploads).set({ sizeBytes: size, updateTime: sql`now()` }).where(eq(uploads.id, upload.id));
+      await db
+        .update(uploads)
+        .set({ sizeBytes: size, updateTime: sql`now()` })
+        .where(eq(uploads.id, upload.id));
       return size;
     });
   }
@@ -170,7 +179,10 @@ export class BlobStore {
   /** Marks a cached blob as used (pull-through), at most one write a minute per blob. */
   async touch(digest: string): Promise<void> {
     await guarded(() =>
-      this.db.update(blobs).set({ pushTime: sql`now()` }).where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - interval '1 minute'`)),
+      this.db
+        .update(blobs)
+        .set({ pushTime: sql`now()` })
+        .where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - interval '1 minute'`)),
     );
   }
 

@@ -33,7 +33,12 @@ export function parseEtag(etag: string): number | undefined {
  * time building a query than PostgreSQL spends answering this one.
  */
 export function getterById<Row>(db: Database, t: CatalogTable): (id: string) => Promise<Row> {
-  const query = db.select().from(t.table).where(eq(t.id, sql.placeholder("id"))).limit(1).prepare(`${t.noun}_by_id`);
+  const query = db
+    .select()
+    .from(t.table)
+    .where(eq(t.id, sql.placeholder("id")))
+    .limit(1)
+    .prepare(`${t.noun}_by_id`);
   return async (id) => {
     const rows = (await query.execute({ id })) as Row[];
     if (rows.length === 0) throw notFound(`${t.noun} ${id} not found`);
@@ -48,13 +53,7 @@ async function missOrStale(db: Database, t: CatalogTable, id: string): Promise<n
   throw aborted(`${t.noun} ${id} was changed by someone else (etag is now "${rows[0]!.version}"); read it again and retry`);
 }
 
-export async function updateById<Row>(
-  db: Database,
-  t: CatalogTable,
-  id: string,
-  patch: Record<string, unknown>,
-  etag: string,
-): Promise<Row> {
+export async function updateById<Row>(db: Database, t: CatalogTable, id: string, patch: Record<string, unknown>, etag: string): Promise<Row> {
   const version = parseEtag(etag);
   const rows = (await db
     .update(t.table)
@@ -70,30 +69,23 @@ export async function updateById<Row>(
  * locked first, so a child inserted concurrently either commits before the check (and is
  * seen) or waits for the delete and then fails on its foreign key; none is lost silently.
  */
-export async function deleteById(
-  db: Database,
-  t: CatalogTable,
-  id: string,
-  options: { etag: string; force?: boolean; children?: Children },
-): Promise<void> {
+export async function deleteById(db: Database, t: CatalogTable, id: string, options: { etag: string; force?: boolean; children?: Children }): Promise<void> {
   const version = parseEtag(options.etag);
   await db.transaction(async (tx) => {
-    const locked = await tx
-      .select({ version: t.version })
-      .from(t.table)
-      .where(eq(t.id, id))
-      .for("update");
+    const locked = await tx.select({ version: t.version }).from(t.table).where(eq(t.id, id)).for("update");
     if (locked.length === 0) throw notFound(`${t.noun} ${id} not found`);
     if (version !== undefined && locked[0]!.version !== version) {
       throw aborted(`${t.noun} ${id} was changed by someone else (etag is now "${locked[0]!.version}"); read it again and retry`);
     }
     const children = options.children;
     if (children && !options.force) {
-      const child = await tx.select({ one: sql`1` }).from(children.table).where(eq(children.parentId, id)).limit(1);
+      const child = await tx
+        .select({ one: sql`1` })
+        .from(children.table)
+        .where(eq(children.parentId, id))
+        .limit(1);
       if (child.length > 0) {
-        throw failedPrecondition(
-          `${t.noun} ${id} still has ${children.nouns}; delete them first, or set force to delete it with everything in it`,
-        );
+        throw failedPrecondition(`${t.noun} ${id} still has ${children.nouns}; delete them first, or set force to delete it with everything in it`);
       }
     }
     await tx.delete(t.table).where(eq(t.id, id));

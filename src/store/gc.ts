@@ -50,12 +50,7 @@ function danglingManifest(m: typeof manifests, cutoff: Date) {
 }
 
 function danglingBlob(cutoff: Date) {
-  return and(
-    lt(blobs.pushTime, cutoff),
-    notExists(
-      sql`(select 1 from ${manifestReferences} r where r.digest = ${blobs.digest} and r.kind <> 'manifest')`,
-    ),
-  );
+  return and(lt(blobs.pushTime, cutoff), notExists(sql`(select 1 from ${manifestReferences} r where r.digest = ${blobs.digest} and r.kind <> 'manifest')`));
 }
 
 export class GarbageCollector {
@@ -141,9 +136,7 @@ export class GarbageCollector {
    */
   private async deleteBlobs(cutoff: Date, report: GcReport, note: (d: string) => void): Promise<void> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const candidates = await guarded(() =>
-        this.db.select({ digest: blobs.digest }).from(blobs).where(danglingBlob(cutoff)).limit(BATCH),
-      );
+      const candidates = await guarded(() => this.db.select({ digest: blobs.digest }).from(blobs).where(danglingBlob(cutoff)).limit(BATCH));
       let deletedThisRound = 0;
       for (const { digest } of candidates) {
         const size = await guarded(() =>
@@ -186,7 +179,10 @@ export class GarbageCollector {
     let expired = 0;
     for (;;) {
       const rows = await guarded(() =>
-        this.db.delete(uploads).where(sql`${uploads.id} in (select id from ${uploads} where ${uploads.updateTime} < ${cutoff.toISOString()}::timestamptz limit ${BATCH})`).returning({ id: uploads.id }),
+        this.db
+          .delete(uploads)
+          .where(sql`${uploads.id} in (select id from ${uploads} where ${uploads.updateTime} < ${cutoff.toISOString()}::timestamptz limit ${BATCH})`)
+          .returning({ id: uploads.id }),
       );
       for (const row of rows) await this.content.abort(row.id);
       expired += rows.length;

@@ -161,9 +161,7 @@ export class ImageStore {
 
   /** The registry, and the namespace and repository when they exist: one query. */
   async resolve(registryName: string, namespaceName: string, repositoryName: string): Promise<ResolvedImage | undefined> {
-    const [row] = await guarded(() =>
-      this.queries.resolve.execute({ registry: registryName, namespace: namespaceName, repository: repositoryName }),
-    );
+    const [row] = await guarded(() => this.queries.resolve.execute({ registry: registryName, namespace: namespaceName, repository: repositoryName }));
     if (!row) return undefined;
     return {
       registry: row.registry,
@@ -241,20 +239,17 @@ export class ImageStore {
    * must be a blob of this repository and every child of an index a manifest of it
    * (MANIFEST_BLOB_UNKNOWN otherwise). Idempotent for the same bytes.
    */
-  async pushManifest(input: {
-    repositoryId: string;
-    digest: string;
-    bytes: Uint8Array;
-    manifest: ParsedManifest;
-    tag?: string;
-  }): Promise<PushedManifest> {
+  async pushManifest(input: { repositoryId: string; digest: string; bytes: Uint8Array; manifest: ParsedManifest; tag?: string }): Promise<PushedManifest> {
     const { repositoryId, digest, bytes, manifest } = input;
     const blobDescriptors = [...(manifest.config ? [manifest.config] : []), ...manifest.layers];
     return guarded(() =>
       this.db.transaction(async (tx) => {
         // Shared with blob commits, exclusive in garbage collection: a blob checked here cannot be
         // collected before this transaction's references to it are committed (digest-locks.ts).
-        await lockDigestsShared(tx, blobDescriptors.map((d) => d.digest));
+        await lockDigestsShared(
+          tx,
+          blobDescriptors.map((d) => d.digest),
+        );
         const blobDigests = [...new Set(blobDescriptors.map((d) => d.digest))];
         if (blobDigests.length > 0) {
           const present = await tx
@@ -267,9 +262,13 @@ export class ImageStore {
           if (missing) throw blobUnknownInManifest(missing);
           const wrong = blobDescriptors.find((d) => sizes.get(d.digest) !== d.size);
           if (wrong) {
-            throw new DomainError("invalid-argument", `manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`, {
-              reason: "manifest-invalid",
-            });
+            throw new DomainError(
+              "invalid-argument",
+              `manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`,
+              {
+                reason: "manifest-invalid",
+              },
+            );
           }
         }
 
@@ -287,7 +286,15 @@ export class ImageStore {
           const have = new Map(children.map((c) => [c.digest, c.total]));
           const missing = childDigests.find((d) => !have.has(d));
           if (missing) throw blobUnknownInManifest(missing);
-          await tx.update(manifests).set({ pushTime: sql`now()` }).where(inArray(manifests.id, children.map((c) => c.id)));
+          await tx
+            .update(manifests)
+            .set({ pushTime: sql`now()` })
+            .where(
+              inArray(
+                manifests.id,
+                children.map((c) => c.id),
+              ),
+            );
           totalSize = bytes.byteLength + childDigests.reduce((sum, d) => sum + have.get(d)!, 0);
         }
 
@@ -353,7 +360,10 @@ export class ImageStore {
   /** Removes a tag (the manifest stays until garbage collection). False when there was none. */
   async deleteTag(repositoryId: string, name: string): Promise<boolean> {
     const rows = await guarded(() =>
-      this.db.delete(tags).where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name))).returning({ id: tags.id }),
+      this.db
+        .delete(tags)
+        .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
+        .returning({ id: tags.id }),
     );
     return rows.length > 0;
   }

@@ -70,9 +70,7 @@ function parseOrderBy(orderBy: string, sortable: Record<string, PgColumn>): { ke
   const match = /^\s*([a-z_]+)(?:\s+(asc|desc))?\s*$/i.exec(orderBy);
   const key = match ? match[1]!.toLowerCase() : orderBy.trim() === "" ? "name" : "";
   if (!(key in sortable)) {
-    throw invalidArgument(
-      `order_by: expected one of ${Object.keys(sortable).join(", ")}, optionally followed by " desc" (got "${orderBy.slice(0, 60)}")`,
-    );
+    throw invalidArgument(`order_by: expected one of ${Object.keys(sortable).join(", ")}, optionally followed by " desc" (got "${orderBy.slice(0, 60)}")`);
   }
   return { key, descending: match?.[2]?.toLowerCase() === "desc" };
 }
@@ -109,7 +107,9 @@ export class Lister<Row extends { id: string }> {
   async list(request: ListRequest, filter: ListFilter = {}): Promise<Page<Row>> {
     const pageSize = resolvePageSize(request.pageSize);
     const order = parseOrderBy(request.orderBy, this.spec.sortable);
-    const filters = Object.keys(this.spec.filters ?? {}).filter((f) => filter.values?.[f] !== undefined).sort();
+    const filters = Object.keys(this.spec.filters ?? {})
+      .filter((f) => filter.values?.[f] !== undefined)
+      .sort();
     const parent = filter.parent !== undefined && this.spec.parent !== undefined;
     const search = request.query !== "";
     const values: Record<string, unknown> = { limit: pageSize + 1 };
@@ -184,9 +184,7 @@ export class Lister<Row extends { id: string }> {
       const value = column.dataType === "date" ? sql`${sql.placeholder("cursorValue")}::timestamptz` : sql`${sql.placeholder("cursorValue")}`;
       const op = shape.descending ? sql`<` : sql`>`;
       conditions.push(
-        this.nameAlone(shape)
-          ? sql`${column} ${op} ${value}`
-          : sql`(${column}, ${spec.id}) ${op} (${value}, ${sql.placeholder("cursorId")}::uuid)`,
+        this.nameAlone(shape) ? sql`${column} ${op} ${value}` : sql`(${column}, ${spec.id}) ${op} (${value}, ${sql.placeholder("cursorId")}::uuid)`,
       );
     }
     return conditions;

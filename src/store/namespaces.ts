@@ -77,7 +77,6 @@ export class NamespaceStore {
   list(request: ListRequest, filter: { registryId?: string }): Promise<Page<NamespaceRow>> {
     return guarded(() => this.lister.list(request, { parent: filter.registryId }));
   }
-
 }
 
 /** A rename must keep every image name in the namespace within the limit. */

@@ -34,7 +34,18 @@ export function pgConstraint(err: unknown): string | undefined {
   return e?.constraint ?? e?.constraint_name;
 }
 
-const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EPIPE", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
 
 /**
  * Maps what the database said to a domain error when it is the caller's or the moment's
@@ -64,10 +75,7 @@ export function translate(err: unknown): unknown {
  * Runs a store operation and turns database failures into domain errors; `constraints`
  * names the violations the caller can explain better (e.g. a unique name → already-exists).
  */
-export async function guarded<T>(
-  work: () => Promise<T>,
-  constraints: Record<string, () => DomainError> = {},
-): Promise<T> {
+export async function guarded<T>(work: () => Promise<T>, constraints: Record<string, () => DomainError> = {}): Promise<T> {
   try {
     return await work();
   } catch (err) {

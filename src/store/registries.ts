@@ -23,8 +23,7 @@ const table: CatalogTable = {
 };
 
 const nameTaken = (name: string) => () => alreadyExists(`a registry named "${name}" already exists`);
-const urlRule = () =>
-  invalidArgument("url: a REMOTE registry needs the URL of its upstream, a HOSTED registry must not have one");
+const urlRule = () => invalidArgument("url: a REMOTE registry needs the URL of its upstream, a HOSTED registry must not have one");
 const hostedRule = () => invalidArgument("insecure, credential and sync_filter apply to REMOTE registries only");
 const rules = { registries_url_check: urlRule, registries_hosted_check: hostedRule };
 
@@ -49,10 +48,7 @@ export class RegistryStore {
   }
 
   create(input: NewRegistry): Promise<RegistryRow> {
-    return guarded(
-      async () => (await this.db.insert(registries).values(input).returning())[0]!,
-      { registries_name_unique: nameTaken(input.name), ...rules },
-    );
+    return guarded(async () => (await this.db.insert(registries).values(input).returning())[0]!, { registries_name_unique: nameTaken(input.name), ...rules });
   }
 
   get(id: string): Promise<RegistryRow> {
@@ -87,7 +83,6 @@ export class RegistryStore {
   list(request: ListRequest, filter: { kind?: RegistryKind }): Promise<Page<RegistryRow>> {
     return guarded(() => this.lister.list(request, { values: { kind: filter.kind } }));
   }
-
 }
 
 /** A rename must keep every image name in the registry within the limit. */

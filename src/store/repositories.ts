@@ -20,8 +20,7 @@ const table: CatalogTable = {
   noun: "repository",
 };
 
-const nameTaken = (name: string) => () =>
-  alreadyExists(`a repository named "${name}" already exists in this namespace`);
+const nameTaken = (name: string) => () => alreadyExists(`a repository named "${name}" already exists in this namespace`);
 
 export class RepositoryStore {
   private readonly byId: (id: string) => Promise<RepositoryRow>;
@@ -85,16 +84,10 @@ export class RepositoryStore {
   list(request: ListRequest, filter: { namespaceId?: string }): Promise<Page<RepositoryRow>> {
     return guarded(() => this.lister.list(request, { parent: filter.namespaceId }));
   }
-
 }
 
 /** `<registry>/<namespace>/<repository>` must stay within the OCI limit. */
-async function checkImageName(
-  db: Database,
-  namespaceId: string,
-  repositoryName: string,
-  missing: () => Error,
-): Promise<void> {
+async function checkImageName(db: Database, namespaceId: string, repositoryName: string, missing: () => Error): Promise<void> {
   const [parent] = await db
     .select({ registry: registries.name, namespace: namespaces.name })
     .from(namespaces)

@@ -35,7 +35,10 @@ export class SyncStore {
   async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespace: string, repository: string, upstreamName: string): Promise<string> {
     const length = registry.name.length + namespace.length + repository.length + 2;
     if (length > MAX_IMAGE_NAME) {
-      throw new DomainError("invalid-argument", `image name ${registry.name}/${namespace}/${repository} would be ${length} characters; at most ${MAX_IMAGE_NAME} allowed`);
+      throw new DomainError(
+        "invalid-argument",
+        `image name ${registry.name}/${namespace}/${repository} would be ${length} characters; at most ${MAX_IMAGE_NAME} allowed`,
+      );
     }
     return guarded(async () => {
       // Read first: the common case (synced before) then costs one query and writes nothing.
@@ -43,7 +46,10 @@ export class SyncStore {
       if (existing?.repositoryId && existing.upstreamName === upstreamName) return existing.repositoryId;
       return this.db.transaction(async (tx) => {
         await tx.insert(namespaces).values({ registryId: registry.id, name: namespace }).onConflictDoNothing();
-        const [ns] = await tx.select({ id: namespaces.id }).from(namespaces).where(and(eq(namespaces.registryId, registry.id), eq(namespaces.name, namespace)));
+        const [ns] = await tx
+          .select({ id: namespaces.id })
+          .from(namespaces)
+          .where(and(eq(namespaces.registryId, registry.id), eq(namespaces.name, namespace)));
         await tx.insert(repositories).values({ namespaceId: ns!.id, name: repository, upstreamName }).onConflictDoNothing();
         const [repo] = await tx
           .select({ id: repositories.id, upstreamName: repositories.upstreamName })

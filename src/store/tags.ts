@@ -46,7 +46,12 @@ export class TagStore {
       () =>
         this.db.transaction(async (tx) => {
           const manifest = await hostedManifest(tx, input.repositoryId, input.digest);
-          return (await tx.insert(tags).values({ ...input, ...manifest }).returning())[0]!;
+          return (
+            await tx
+              .insert(tags)
+              .values({ ...input, ...manifest })
+              .returning()
+          )[0]!;
         }),
       {
         tags_repository_name_unique: nameTaken(input.name),
@@ -85,9 +90,7 @@ export class TagStore {
   list(request: ListRequest, filter: { repositoryId?: string }): Promise<Page<TagRow>> {
     return guarded(() => this.lister.list(request, { parent: filter.repositoryId }));
   }
-
 }
-
 
 /**
  * In a HOSTED registry a tag can only name a manifest the repository holds: the tag then points
@@ -95,11 +98,7 @@ export class TagStore {
  * collection, racing, keeps it). Elsewhere (REMOTE catalogs) a tag is a record of what the
  * upstream says, and nothing is checked or overridden.
  */
-async function hostedManifest(
-  tx: Database,
-  repositoryId: string,
-  digest: string,
-): Promise<Pick<TagRow, "manifestId" | "mediaType" | "sizeBytes"> | undefined> {
+async function hostedManifest(tx: Database, repositoryId: string, digest: string): Promise<Pick<TagRow, "manifestId" | "mediaType" | "sizeBytes"> | undefined> {
   const [context] = await tx
     .select({ kind: registries.kind })
     .from(repositories)

@@ -122,7 +122,11 @@ export class Authenticator {
       realm = new URL(challenge.params.realm ?? "");
       if (realm.protocol !== "https:" && realm.protocol !== "http:") throw new Error("not http(s)");
     } catch {
-      throw malformed(host, "authentication challenge", `the Bearer realm ${JSON.stringify((challenge.params.realm ?? "").slice(0, 100))} is not an http(s) URL`);
+      throw malformed(
+        host,
+        "authentication challenge",
+        `the Bearer realm ${JSON.stringify((challenge.params.realm ?? "").slice(0, 100))} is not an http(s) URL`,
+      );
     }
     if (challenge.params.service) realm.searchParams.set("service", challenge.params.service);
     for (const s of scopes) realm.searchParams.append("scope", s);
@@ -153,10 +157,15 @@ export class Authenticator {
       );
     }
     if (res.status !== 200) {
-      const err = statusError(res.status, realm.host, { what: `a token for ${scopes.join(" ") || "the registry"}` }, {
-        body: res.body,
-        hasCredential: credential !== undefined,
-      });
+      const err = statusError(
+        res.status,
+        realm.host,
+        { what: `a token for ${scopes.join(" ") || "the registry"}` },
+        {
+          body: res.body,
+          hasCredential: credential !== undefined,
+        },
+      );
       throw new UpstreamError(err.kind, `${err.message} (${service})`, host, { status: res.status, retryable: false });
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };

@@ -191,8 +191,20 @@ export class UpstreamClient {
           return res.status;
         }),
       );
-      const how = this.auth.scheme === "none" ? "without authentication" : this.hasCredential ? `the credential was accepted (${this.auth.scheme})` : `anonymous ${this.auth.scheme} access is allowed`;
-      return { reachable: true, authenticated: true, status, rttMs: rtt(), message: `upstream ${this.host} answers the registry API; ${how}`, authScheme: this.auth.scheme };
+      const how =
+        this.auth.scheme === "none"
+          ? "without authentication"
+          : this.hasCredential
+            ? `the credential was accepted (${this.auth.scheme})`
+            : `anonymous ${this.auth.scheme} access is allowed`;
+      return {
+        reachable: true,
+        authenticated: true,
+        status,
+        rttMs: rtt(),
+        message: `upstream ${this.host} answers the registry API; ${how}`,
+        authScheme: this.auth.scheme,
+      };
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       const answered = err.status !== undefined;
@@ -214,7 +226,14 @@ export class UpstreamClient {
     const subject: Subject = { what: `manifest ${repository}${byDigest ? "@" : ":"}${reference}`, repository, notFound: "manifest-unknown" };
     return this.guard(async () => {
       const result = await this.exchange(
-        { method, url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: [pullScope(repository)], subject, signal: options.signal },
+        {
+          method,
+          url: this.url(`/v2/${repository}/manifests/${reference}`),
+          headers: { accept: MANIFEST_ACCEPT },
+          scopes: [pullScope(repository)],
+          subject,
+          signal: options.signal,
+        },
         async (res) => {
           const contentType = bareMediaType(header(res.headers, "content-type"));
           const served = header(res.headers, "docker-content-digest")?.trim();
@@ -262,25 +281,28 @@ export class UpstreamClient {
     }
     const subject: Subject = { what: `blob ${digest} of ${repository}`, repository, notFound: "blob-unknown" };
     return this.guard(() =>
-      this.exchange({ method: "GET", url: this.url(`/v2/${repository}/blobs/${digest}`), headers, scopes: [pullScope(repository)], subject, signal: options.signal }, async (res, url) => {
-        const length = header(res.headers, "content-length");
-        const blob: Blob = {
-          status: res.status === 206 ? 206 : 200,
-          body: forwardBody(res.body, (err) => scrub(networkError(err, url.host, subject, this.timeouts), this.auth.secrets())),
-          size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
-          mediaType: header(res.headers, "content-type"),
-          digest: header(res.headers, "docker-content-digest"),
-        };
-        if (res.status === 206) {
-          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers, "content-range")?.trim() ?? "");
-          if (!m) {
-            blob.body.destroy();
-            throw malformed(url.host, `answer for ${subject.what}`, "a 206 without a valid Content-Range");
+      this.exchange(
+        { method: "GET", url: this.url(`/v2/${repository}/blobs/${digest}`), headers, scopes: [pullScope(repository)], subject, signal: options.signal },
+        async (res, url) => {
+          const length = header(res.headers, "content-length");
+          const blob: Blob = {
+            status: res.status === 206 ? 206 : 200,
+            body: forwardBody(res.body, (err) => scrub(networkError(err, url.host, subject, this.timeouts), this.auth.secrets())),
+            size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+            mediaType: header(res.headers, "content-type"),
+            digest: header(res.headers, "docker-content-digest"),
+          };
+          if (res.status === 206) {
+            const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers, "content-range")?.trim() ?? "");
+            if (!m) {
+              blob.body.destroy();
+              throw malformed(url.host, `answer for ${subject.what}`, "a 206 without a valid Content-Range");
+            }
+            blob.contentRange = { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
           }
-          blob.contentRange = { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
-        }
-        return blob;
-      }),
+          return blob;
+        },
+      ),
     );
   }
 
@@ -290,15 +312,18 @@ export class UpstreamClient {
     if (!isDigest(digest)) throw new DomainError("invalid-argument", `${JSON.stringify(digest.slice(0, 200))} is not a digest`);
     const subject: Subject = { what: `blob ${digest} of ${repository}`, repository, notFound: "blob-unknown" };
     return this.guard(() =>
-      this.exchange({ method: "HEAD", url: this.url(`/v2/${repository}/blobs/${digest}`), scopes: [pullScope(repository)], subject, signal: options.signal }, async (res) => {
-        await discard(res.body);
-        const length = header(res.headers, "content-length");
-        return {
-          size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
-          mediaType: header(res.headers, "content-type"),
-          digest: header(res.headers, "docker-content-digest"),
-        };
-      }),
+      this.exchange(
+        { method: "HEAD", url: this.url(`/v2/${repository}/blobs/${digest}`), scopes: [pullScope(repository)], subject, signal: options.signal },
+        async (res) => {
+          await discard(res.body);
+          const length = header(res.headers, "content-length");
+          return {
+            size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined,
+            mediaType: header(res.headers, "content-type"),
+            digest: header(res.headers, "docker-content-digest"),
+          };
+        },
+      ),
     );
   }
 
@@ -361,7 +386,8 @@ export class UpstreamClient {
   private pageUrl(path: string, options: PageOptions): URL {
     const url = this.url(path);
     if (options.n !== undefined) {
-      if (!Number.isSafeInteger(options.n) || options.n < 1) throw new DomainError("invalid-argument", `page size n must be a positive integer, not ${options.n}`);
+      if (!Number.isSafeInteger(options.n) || options.n < 1)
+        throw new DomainError("invalid-argument", `page size n must be a positive integer, not ${options.n}`);
       url.searchParams.set("n", String(Math.min(options.n, MAX_PAGE_SIZE)));
     }
     if (options.last !== undefined && options.last !== "") url.searchParams.set("last", options.last);
@@ -458,7 +484,7 @@ export class UpstreamClient {
     let authorization = await this.auth.upfront(req.scopes, req.signal);
     let atRegistry = true;
     let renewed = false;
-    for (let hops = 0; ; ) {
+    for (let hops = 0; ;) {
       const headers: Record<string, string> = { "user-agent": this.userAgent, ...req.headers };
       if (atRegistry && authorization) headers.authorization = authorization;
       const res = await this.send(url, req, headers);
@@ -486,7 +512,8 @@ export class UpstreamClient {
         } catch {
           throw malformed(url.host, `answer for ${req.subject.what}`, "a redirect to something that is not a URL");
         }
-        if (target.protocol !== "http:" && target.protocol !== "https:") throw malformed(url.host, `answer for ${req.subject.what}`, `a redirect to ${target.protocol} (only http and https are followed)`);
+        if (target.protocol !== "http:" && target.protocol !== "https:")
+          throw malformed(url.host, `answer for ${req.subject.what}`, `a redirect to ${target.protocol} (only http and https are followed)`);
         // Credentials are for the registry alone: never forwarded to a storage backend.
         if (target.origin !== this.origin.origin) atRegistry = false;
         url = target;
@@ -512,7 +539,12 @@ export class UpstreamClient {
   private async send(url: URL, req: Exchange, headers: Record<string, string>): Promise<RawResponse> {
     const started = performance.now();
     try {
-      const res = await send(this.dispatchers.get(this.insecure, this.timeouts.connectMs), this.timeouts, { url, method: req.method, headers, signal: req.signal });
+      const res = await send(this.dispatchers.get(this.insecure, this.timeouts.connectMs), this.timeouts, {
+        url,
+        method: req.method,
+        headers,
+        signal: req.signal,
+      });
       req.onHeaders?.(performance.now() - started);
       return res;
     } catch (err) {
@@ -532,7 +564,11 @@ export class UpstreamClient {
   }
 
   /** A token realm GET. Not retried here: it runs inside an attempt, which the caller's retry repeats. */
-  private async getRealm(url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; headers: RawResponse["headers"]; body: Buffer }> {
+  private async getRealm(
+    url: URL,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; headers: RawResponse["headers"]; body: Buffer }> {
     const subject: Subject = { what: "a token" };
     const res = await this.send(url, { method: "GET", url, scopes: [], subject, signal }, { "user-agent": this.userAgent, ...headers });
     if (RETRY_STATUSES.has(res.status)) {
@@ -556,15 +592,20 @@ function validateRepository(repository: string): void {
 /** True for a digest reference, false for a tag; throws for anything else. */
 function validateReference(reference: string): boolean {
   if (isDigest(reference)) return true;
-  if (reference.includes(":")) throw new DomainError("invalid-argument", `reference ${JSON.stringify(reference.slice(0, 200))} is neither a tag nor a sha256/sha512 digest`);
+  if (reference.includes(":"))
+    throw new DomainError("invalid-argument", `reference ${JSON.stringify(reference.slice(0, 200))} is neither a tag nor a sha256/sha512 digest`);
   const problem = checkTagName(reference);
   if (problem) throw new DomainError("invalid-argument", `tag ${problem}`);
   return false;
 }
 
 function validateRange(range: BlobRange): void {
-  const ok = Number.isSafeInteger(range.start) && range.start >= 0 && (range.end === undefined || (Number.isSafeInteger(range.end) && range.end >= range.start));
-  if (!ok) throw new DomainError("invalid-argument", `byte range ${range.start}-${range.end ?? ""} is not valid (need 0 <= start <= end)`, { reason: "range-mismatch" });
+  const ok =
+    Number.isSafeInteger(range.start) && range.start >= 0 && (range.end === undefined || (Number.isSafeInteger(range.end) && range.end >= range.start));
+  if (!ok)
+    throw new DomainError("invalid-argument", `byte range ${range.start}-${range.end ?? ""} is not valid (need 0 <= start <= end)`, {
+      reason: "range-mismatch",
+    });
 }
 
 function isStringArray(v: unknown): v is string[] {
@@ -572,7 +613,9 @@ function isStringArray(v: unknown): v is string[] {
 }
 
 function mismatch(host: string, what: string, expected: string, actual: string): UpstreamError {
-  return new UpstreamError("data-loss", `upstream ${host} sent ${what} whose bytes have digest ${actual}, not ${expected}`, host, { reason: "digest-mismatch" });
+  return new UpstreamError("data-loss", `upstream ${host} sent ${what} whose bytes have digest ${actual}, not ${expected}`, host, {
+    reason: "digest-mismatch",
+  });
 }
 
 function schema1Error(host: string, what: string): UpstreamError {

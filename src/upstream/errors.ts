@@ -32,7 +32,17 @@ export interface Subject {
   notFound?: ErrorReason;
 }
 
-const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+const RETRYABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+]);
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_)/;
 
 function errorCode(err: unknown): string | undefined {
@@ -43,7 +53,12 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /** A thrown network-level error (undici or node) as a domain error naming `host`. */
-export function networkError(err: unknown, host: string, subject: Subject, timeouts: { connectMs: number; headersMs: number; bodyIdleMs: number }): UpstreamError {
+export function networkError(
+  err: unknown,
+  host: string,
+  subject: Subject,
+  timeouts: { connectMs: number; headersMs: number; bodyIdleMs: number },
+): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const code = errorCode(err) ?? "";
   const detail = err instanceof Error ? err.message : String(err);
@@ -66,7 +81,10 @@ export function networkError(err: unknown, host: string, subject: Subject, timeo
     case "UND_ERR_BODY_TIMEOUT":
       return new UpstreamError("deadline-exceeded", `upstream ${host} stopped sending ${subject.what} for ${timeouts.bodyIdleMs} ms`, host, opts);
     case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
-      return new UpstreamError("data-loss", `upstream ${host} sent ${subject.what} with a length other than it announced`, host, { ...opts, reason: "size-mismatch" });
+      return new UpstreamError("data-loss", `upstream ${host} sent ${subject.what} with a length other than it announced`, host, {
+        ...opts,
+        reason: "size-mismatch",
+      });
     case "ECONNRESET":
     case "EPIPE":
     case "UND_ERR_SOCKET":
@@ -130,7 +148,12 @@ export function statusError(
   ctx: { body?: Buffer; hasCredential: boolean; challengeError?: string; retryAfter?: string | string[] },
 ): UpstreamError {
   const errors = parseOciErrors(ctx.body);
-  const said = errors.length ? `: ${errors.map((e) => [e.code, e.message].filter(Boolean).join(" ")).join("; ").slice(0, 300)}` : "";
+  const said = errors.length
+    ? `: ${errors
+        .map((e) => [e.code, e.message].filter(Boolean).join(" "))
+        .join("; ")
+        .slice(0, 300)}`
+    : "";
   const base = { status };
   if (status === 401) {
     if (ctx.challengeError === "insufficient_scope" && ctx.hasCredential) {
@@ -150,7 +173,10 @@ export function statusError(
     return new UpstreamError("not-found", `${what} not found on upstream ${host}${said}`, host, { ...base, reason });
   }
   if (status === 416) {
-    return new UpstreamError("invalid-argument", `upstream ${host} cannot serve the requested range of ${subject.what}${said}`, host, { ...base, reason: "range-mismatch" });
+    return new UpstreamError("invalid-argument", `upstream ${host} cannot serve the requested range of ${subject.what}${said}`, host, {
+      ...base,
+      reason: "range-mismatch",
+    });
   }
   if (status === 429) {
     return new UpstreamError("resource-exhausted", `upstream ${host} is rate-limiting requests (429) for ${subject.what}${said}`, host, {
@@ -185,7 +211,11 @@ export function malformed(host: string, what: string, why: string): UpstreamErro
 export function scrub<E>(err: E, secrets: readonly string[]): E {
   const live = secrets.filter((s) => s.length >= 4);
   if (live.length === 0) return err;
-  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && typeof e === "object" && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && typeof e === "object" && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.message === "string") {
       let m = e.message;
       for (const s of live) m = m.split(s).join("[redacted]");

@@ -85,7 +85,7 @@ class Pool {
     };
     return {
       update: async (chunk: Uint8Array) => {
-        for (let at = 0; at < chunk.length; ) {
+        for (let at = 0; at < chunk.length;) {
           const n = Math.min(chunk.length - at, STAGE_BYTES - staged);
           stage.set(chunk.subarray(at, at + n), staged);
           staged += n;

@@ -48,9 +48,7 @@ export function checkManifest(bytes: Buffer, contentType: string | undefined): M
         ? MANIFEST_MEDIA_TYPES.ociIndex
         : MANIFEST_MEDIA_TYPES.ociManifest;
   const index = mediaType === MANIFEST_MEDIA_TYPES.ociIndex || mediaType === MANIFEST_MEDIA_TYPES.dockerManifestList;
-  const problem = index
-    ? listProblem(m.manifests, "manifests")
-    : (descriptorProblem(m.config, "config") ?? listProblem(m.layers, "layers"));
+  const problem = index ? listProblem(m.manifests, "manifests") : (descriptorProblem(m.config, "config") ?? listProblem(m.layers, "layers"));
   if (problem) return { ok: false, schema1: false, why: problem };
   return { ok: true, mediaType };
 }

@@ -3,7 +3,7 @@ export default function setup(): void {
   if (!process.env.TEST_DATABASE_URL) {
     process.stderr.write(
       "\n!!! TEST_DATABASE_URL is not set: every suite runs on PGlite only; the PostgreSQL runs are SKIPPED.\n" +
-        "!!! .ci/run starts a throwaway PostgreSQL and sets it; locally: eval \"$(npx tsx test/support/postgres.ts start)\"\n\n",
+        '!!! .ci/run starts a throwaway PostgreSQL and sets it; locally: eval "$(npx tsx test/support/postgres.ts start)"\n\n',
     );
   }
 }

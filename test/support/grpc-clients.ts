@@ -10,7 +10,14 @@ export const bufBin = join(packageRoot, "node_modules", ".bin", "buf");
 
 /** A grpc-js client class for `service` (e.g. "grpc.health.v1.Health") from a proto file in node_modules. */
 export function grpcJsClient(protoRoot: string, file: string, service: string): grpc.ServiceClientConstructor {
-  const definition = protoLoader.loadSync(file, { includeDirs: [join(packageRoot, "node_modules", protoRoot)], keepCase: true, enums: String, defaults: true, longs: Number, oneofs: true });
+  const definition = protoLoader.loadSync(file, {
+    includeDirs: [join(packageRoot, "node_modules", protoRoot)],
+    keepCase: true,
+    enums: String,
+    defaults: true,
+    longs: Number,
+    oneofs: true,
+  });
   let node: unknown = grpc.loadPackageDefinition(definition);
   for (const part of service.split(".")) node = (node as Record<string, unknown>)[part];
   if (typeof node !== "function") throw new Error(`${service} not found in ${file}`);

@@ -30,12 +30,7 @@ export const MediaType = {
 } as const;
 
 /** The `Accept` header a registry client sends to get any of the manifest kinds above. */
-export const ACCEPT_ANY_MANIFEST = [
-  MediaType.ociManifest,
-  MediaType.ociIndex,
-  MediaType.dockerManifest,
-  MediaType.dockerManifestList,
-].join(", ");
+export const ACCEPT_ANY_MANIFEST = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].join(", ");
 
 const CREATED = "2020-01-01T00:00:00Z";
 const REF_NAME = "org.opencontainers.image.ref.name";
@@ -160,8 +155,7 @@ async function streamBlob(layout: string, source: Iterable<Buffer>, gzip: boolea
 
 async function writeLayer(layout: string, spec: LayerSpec, format: ImageFormat): Promise<LayerFile> {
   const gzip = (spec.compression ?? "gzip") === "gzip";
-  const mediaType =
-    format === "docker" ? (gzip ? MediaType.dockerLayerGzip : MediaType.dockerLayer) : gzip ? MediaType.ociLayerGzip : MediaType.ociLayer;
+  const mediaType = format === "docker" ? (gzip ? MediaType.dockerLayerGzip : MediaType.dockerLayer) : gzip ? MediaType.ociLayerGzip : MediaType.ociLayer;
   const written = await streamBlob(layout, tarStream(spec.files), gzip);
   return { ...written, mediaType };
 }
@@ -315,7 +309,12 @@ export function standardImageSpec(name: StandardImageName, seed: string = name):
                   { path: "data/random.bin", type: "file", content: { seed: `${seed}/big`, size: BIG_LAYER_BYTES } },
                 ],
               },
-              { files: [{ path: "etc", type: "dir" }, { path: "etc/app.conf", type: "file", content: `mode=${seed}\n` }] },
+              {
+                files: [
+                  { path: "etc", type: "dir" },
+                  { path: "etc/app.conf", type: "file", content: `mode=${seed}\n` },
+                ],
+              },
             ],
           },
         ],
@@ -336,7 +335,12 @@ export function standardImageSpec(name: StandardImageName, seed: string = name):
             platform: AMD64,
             layers: [
               { files: smallRootfs(seed) },
-              { files: [{ path: "srv", type: "dir" }, { path: "srv/index.html", type: "file", content: `<h1>${seed}</h1>\n` }] },
+              {
+                files: [
+                  { path: "srv", type: "dir" },
+                  { path: "srv/index.html", type: "file", content: `<h1>${seed}</h1>\n` },
+                ],
+              },
             ],
           },
         ],

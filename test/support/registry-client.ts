@@ -47,7 +47,11 @@ export class RegistryClient {
    * A request sent byte for byte as written (fetch normalises paths: `..` and `%2e%2e` would never
    * reach the server as sent).
    */
-  raw(method: string, rawPath: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  raw(
+    method: string,
+    rawPath: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const url = new URL(this.baseUrl);
     return new Promise((resolve, reject) => {
       const req = httpRequest({ host: url.hostname, port: url.port, method, path: rawPath, headers }, (res) => {
@@ -76,7 +80,10 @@ export class RegistryClient {
 
   async putManifest(name: string, reference: string, manifest: Uint8Array | string | object, mediaType?: string): Promise<Answer> {
     const bytes = typeof manifest === "string" || manifest instanceof Uint8Array ? manifest : JSON.stringify(manifest);
-    const type = mediaType ?? (typeof manifest === "object" && !(manifest instanceof Uint8Array) ? (manifest as { mediaType?: string }).mediaType : undefined) ?? MT.ociManifest;
+    const type =
+      mediaType ??
+      (typeof manifest === "object" && !(manifest instanceof Uint8Array) ? (manifest as { mediaType?: string }).mediaType : undefined) ??
+      MT.ociManifest;
     return this.req("PUT", `/v2/${name}/manifests/${reference}`, { headers: { "content-type": type }, body: bytes });
   }
 
@@ -113,7 +120,9 @@ export interface PushedImage {
 /** An image manifest with one random layer and a config, all in memory. */
 export function makeImage(options: ImageOptions = {}): PushedImage {
   const layer = randomBytes(options.layerBytes ?? 1024);
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(layer)] }, nonce: randomBytes(8).toString("hex") }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(layer)] }, nonce: randomBytes(8).toString("hex") }),
+  );
   const mediaType = options.docker ? MT.dockerManifest : MT.ociManifest;
   const manifest: Record<string, unknown> = {
     schemaVersion: 2,
@@ -130,7 +139,10 @@ export function makeImage(options: ImageOptions = {}): PushedImage {
 }
 
 /** An index of the given manifests. */
-export function makeIndex(children: { mediaType: string; digest: string; size: number }[], options: { docker?: boolean; subject?: object; artifactType?: string } = {}): { bytes: Buffer; digest: string; mediaType: string } {
+export function makeIndex(
+  children: { mediaType: string; digest: string; size: number }[],
+  options: { docker?: boolean; subject?: object; artifactType?: string } = {},
+): { bytes: Buffer; digest: string; mediaType: string } {
   const mediaType = options.docker ? MT.dockerList : MT.ociIndex;
   const bytes = Buffer.from(
     JSON.stringify({

@@ -26,14 +26,20 @@ async function check(res: Response, what: string, ok: number[]): Promise<Respons
   return res;
 }
 
-async function uploadBlob(target: SeedTarget, repo: string, path: string, digest: string, size: number, from: string | undefined, auth: Record<string, string>): Promise<void> {
+async function uploadBlob(
+  target: SeedTarget,
+  repo: string,
+  path: string,
+  digest: string,
+  size: number,
+  from: string | undefined,
+  auth: Record<string, string>,
+): Promise<void> {
   if (!from) {
     const head = await fetch(`${target.url}/v2/${repo}/blobs/${digest}`, { method: "HEAD", headers: auth });
     if (head.status === 200) return;
   }
-  const start = from
-    ? `${target.url}/v2/${repo}/blobs/uploads/?mount=${digest}&from=${from}`
-    : `${target.url}/v2/${repo}/blobs/uploads/`;
+  const start = from ? `${target.url}/v2/${repo}/blobs/uploads/?mount=${digest}&from=${from}` : `${target.url}/v2/${repo}/blobs/uploads/`;
   const post = await check(await fetch(start, { method: "POST", headers: auth }), `POST ${start}`, [201, 202]);
   await post.arrayBuffer();
   if (post.status === 201) return; // mounted

@@ -39,10 +39,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
   };
 }
 
-export async function startTestServer(
-  kind: DatabaseKind,
-  options: { config?: Partial<Config> } & StartOptions = {},
-): Promise<TestServer> {
+export async function startTestServer(kind: DatabaseKind, options: { config?: Partial<Config> } & StartOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "artifact-test-"));
   // stop() removes it; this covers a worker killed before stop() runs.
   removeWhenProcessEnds(dataDir);

@@ -99,9 +99,12 @@ async function skopeo(
     };
     const prepared = await prepare(dir);
     const full = [
-      "--policy", join(dir, "policy.json"),
-      "--registries.d", join(dir, "registries.d"),
-      "--tmpdir", join(dir, "tmp"),
+      "--policy",
+      join(dir, "policy.json"),
+      "--registries.d",
+      join(dir, "registries.d"),
+      "--tmpdir",
+      join(dir, "tmp"),
       ...(opts.debug ? ["--debug"] : []),
       ...args,
       ...prepared,
@@ -143,15 +146,18 @@ export async function skopeoCopy(src: string, dest: string, opts: CopyOptions = 
       await writeFile(join(dir, "src-auth.json"), authFile(srcHost, opts.srcCreds));
       await writeFile(join(dir, "dest-auth.json"), authFile(destHost, opts.destCreds));
       return [
-        "--src-authfile", join(dir, "src-auth.json"),
-        "--dest-authfile", join(dir, "dest-auth.json"),
+        "--src-authfile",
+        join(dir, "src-auth.json"),
+        "--dest-authfile",
+        join(dir, "dest-auth.json"),
         ...(srcHost ? ["--src-tls-verify=false"] : []),
         ...(destHost ? ["--dest-tls-verify=false"] : []),
         ...(preserve ? ["--preserve-digests"] : []),
         ...(opts.all ? ["--all"] : []),
         ...(opts.format ? ["--format", opts.format] : []),
         ...(opts.retryTimes !== undefined ? ["--retry-times", String(opts.retryTimes)] : []),
-        "--digestfile", join(dir, "digest"),
+        "--digestfile",
+        join(dir, "digest"),
         ...(opts.extraArgs ?? []),
         src,
         dest,
@@ -178,7 +184,10 @@ export async function skopeoInspectRaw(ref: string, opts: SkopeoOptions & { cred
 }
 
 /** skopeo inspect (without listing tags): Digest, Layers, Architecture, Os… */
-export async function skopeoInspect(ref: string, opts: SkopeoOptions & { creds?: Credentials } = {}): Promise<Record<string, unknown> & { Digest: string; Layers: string[] }> {
+export async function skopeoInspect(
+  ref: string,
+  opts: SkopeoOptions & { creds?: Credentials } = {},
+): Promise<Record<string, unknown> & { Digest: string; Layers: string[] }> {
   const { stdout } = await single(["inspect", "--no-tags"], ref, opts.creds, opts);
   return JSON.parse(stdout) as Record<string, unknown> & { Digest: string; Layers: string[] };
 }

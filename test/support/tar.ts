@@ -31,7 +31,7 @@ export function* seededBytes(seed: string, size: number, chunkSize = CHUNK): Gen
   const key = createHash("sha256").update(`fixture-prng:${seed}`).digest();
   const cipher = createCipheriv("aes-256-ctr", key, Buffer.alloc(16));
   const zeros = Buffer.alloc(Math.min(chunkSize, Math.max(size, 1)));
-  for (let left = size; left > 0; ) {
+  for (let left = size; left > 0;) {
     const n = Math.min(left, zeros.length);
     yield cipher.update(n === zeros.length ? zeros : zeros.subarray(0, n));
     left -= n;

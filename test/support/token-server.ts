@@ -60,7 +60,14 @@ function parseScope(scope: string): { type: string; name: string; actions: strin
   const first = scope.indexOf(":");
   const last = scope.lastIndexOf(":");
   if (first <= 0 || last <= first) return undefined;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(",").filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(",")
+      .filter(Boolean),
+  };
 }
 
 function basicUser(req: IncomingMessage, expected: Credentials): { user?: string; bad: boolean } {
@@ -95,8 +102,21 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const certPath = join(opts.dir, "token-cert.pem");
   // P-256 key and a self-signed certificate valid from a minute ago (clock skew) for two days.
   await run("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-    "-keyout", keyPath, "-out", certPath, "-days", "2", "-subj", "/CN=artifact-test-token-issuer",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    keyPath,
+    "-out",
+    certPath,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=artifact-test-token-issuer",
   ]);
   const key: KeyObject = createPrivateKey(await readFile(keyPath));
   const certPem = await readFile(certPath, "utf8");
@@ -147,7 +167,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
         }
       }
       if (user === undefined && !bad) ({ user, bad } = basicUser(req, opts.credentials));
-      const scopes = params.getAll("scope").flatMap((s) => s.split(" ")).filter(Boolean);
+      const scopes = params
+        .getAll("scope")
+        .flatMap((s) => s.split(" "))
+        .filter(Boolean);
       const log: TokenRequest = { method: req.method, scopes, user, status: 200 };
       requests.push(log);
       if (params.get("service") !== null && params.get("service") !== service) {
@@ -164,7 +187,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       const granted = user
         ? scopes
         : opts.anonymousPull
-          ? scopes.map(parseScope).filter((s) => s?.type === "repository" && s.actions.includes("pull")).map((s) => `repository:${s!.name}:pull`)
+          ? scopes
+              .map(parseScope)
+              .filter((s) => s?.type === "repository" && s.actions.includes("pull"))
+              .map((s) => `repository:${s!.name}:pull`)
           : [];
       const token = issue(granted, user ?? "");
       respond(res, 200, { token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() });
