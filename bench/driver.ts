@@ -44,14 +44,14 @@ try {
   const handle = await openDatabase({ kind: "postgres", url, timeZone: "UTC", poolMax }, pino({ level: "silent" }));
   const client = (handle.db as unknown as { $client: Sql }).$client;
   const suffix = Math.random().toString(36).slice(2, 8);
-  const [registry] = await client`insert into registries (name, kind) values (${`driver-${suffix}`}, 'hosted') returning id`;
-  const [namespace] = await client`insert into namespaces (registry_id, name) values (${registry!.id}, 'n') returning id`;
-  const [repository] = await client`insert into repositories (namespace_id, name) values (${namespace!.id}, 'r') returning id`;
+  const [registry] = await client<{ id: string }[]>`insert into registries (name, kind) values (${`driver-${suffix}`}, 'hosted') returning id`;
+  const [namespace] = await client<{ id: string }[]>`insert into namespaces (registry_id, name) values (${registry!.id}, 'n') returning id`;
+  const [repository] = await client<{ id: string }[]>`insert into repositories (namespace_id, name) values (${namespace!.id}, 'r') returning id`;
   const ids = (
-    await client`insert into tags (repository_id, name, digest)
+    await client<{ id: string }[]>`insert into tags (repository_id, name, digest)
       select ${repository!.id}, 't-' || lpad(i::text, 6, '0'), 'sha256:' || md5(i::text) || md5(i::text)
       from generate_series(1, 10000) i returning id`
-  ).map((r) => r.id as string);
+  ).map((r) => r.id);
 
   const store = await createStore(handle.db, new MemoryDriver());
   const prepared = handle.db

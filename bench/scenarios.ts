@@ -14,7 +14,7 @@ export interface Scenario {
   method: DescMethodUnary;
   requests: MessageShape<DescMessage>[];
   /** The REST path (GET) of a request, when the call has a google.api.http GET binding. */
-  restPath?(request: MessageShape<DescMessage>): string;
+  restPath?: (request: MessageShape<DescMessage>) => string;
   /** A problem with one answer, or undefined when it is right. */
   check(request: MessageShape<DescMessage>, response: MessageShape<DescMessage>): string | undefined;
 }
@@ -32,7 +32,7 @@ export function buildScenarios(seed: Seeded, which: readonly ScenarioName[], dee
   if (which.includes("ceiling")) {
     scenarios.push({
       name: "ceiling (no database)",
-      method: ceilingGetTag as DescMethodUnary,
+      method: ceilingGetTag,
       requests: getRequests,
       check: (_req, res) => ((res as Tag).digest.startsWith("sha256:") ? undefined : "ceiling returned no tag"),
     });
@@ -51,7 +51,7 @@ export function buildScenarios(seed: Seeded, which: readonly ScenarioName[], dee
     for (const name of DIAGNOSTIC_METHODS) {
       scenarios.push({
         name: `diag ${name}`,
-        method: diagnosticMethods[name] as DescMethodUnary,
+        method: diagnosticMethods[name],
         requests: getRequests,
         check: (req, res) => ((res as Tag).id === (req as unknown as { id: string }).id ? undefined : `${name} returned another tag`),
       });

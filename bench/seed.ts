@@ -35,7 +35,7 @@ export async function seedTags(grpcUrl: string, count: number, tokenPages: numbe
   });
 
   const tags = createClient(TagService, transport);
-  const tagIds: string[] = new Array(count);
+  const tagIds = new Array<string>(count);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {

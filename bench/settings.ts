@@ -122,7 +122,7 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
     process.exit(0);
   }
   type Flag = Exclude<keyof typeof args, "help">;
-  const given = (flag: Flag, env: string): string | undefined => (args[flag] as string | undefined) ?? (process.env[env] || undefined);
+  const given = (flag: Flag, env: string): string | undefined => args[flag] ?? (process.env[env] || undefined);
   const setting = (flag: Flag, env: string, fallback: string): string => given(flag, env) ?? fallback;
   function list<T extends string>(flag: Flag, env: string, allowed: readonly T[], defaults: readonly T[] = allowed): T[] {
     const items = setting(flag, env, defaults.join(","))

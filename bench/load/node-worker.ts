@@ -47,12 +47,12 @@ function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
         grpcMessage = h["grpc-message"] as string | undefined;
       }
     });
-    stream.on("trailers", (t) => {
+    stream.on("trailers", (t: http2.IncomingHttpHeaders) => {
       grpcStatus = String(t["grpc-status"]);
       grpcMessage = t["grpc-message"] as string | undefined;
     });
     stream.on("data", () => {});
-    stream.on("error", (err) => finish({ ok: false, error: `stream: ${err.message}` }));
+    stream.on("error", (err: Error) => finish({ ok: false, error: `stream: ${err.message}` }));
     stream.on("close", () =>
       finish(
         httpStatus === 200 && grpcStatus === "0"

@@ -55,6 +55,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
       }
       return { ...res, message: observeStream(res.message, finish) };
     } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- a ConnectError unless err itself was undefined
       throw finish(err);
     }
   };
@@ -68,6 +69,7 @@ async function* observeStream<T>(messages: AsyncIterable<T>, finish: (err?: unkn
     finish();
   } catch (err) {
     ended = true;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a ConnectError unless err itself was undefined
     throw finish(err);
   } finally {
     // The client went away before the end: the generator is closed without an error.

@@ -143,6 +143,7 @@ class RegistrySync {
         wake = undefined;
       }
       await producer;
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
       if (this.fatal !== undefined) throw this.fatal;
       // Only a complete catalog tells which synced repositories are gone.
       if (listed) for await (const outcome of this.removeDeparted(seen)) yield this.progress(outcome);

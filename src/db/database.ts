@@ -61,7 +61,10 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
 
 type PostgresConfig = Extract<DatabaseConfig, { kind: "postgres" }>;
 
-function postgresOptions(config: PostgresConfig, max: number): postgres.Options<{}> {
+/** postgres.js without custom types (its own default type argument is the same empty object type). */
+type PgOptions = postgres.Options<Record<never, never>>;
+
+function postgresOptions(config: PostgresConfig, max: number): PgOptions {
   return {
     max,
     host: config.host,
@@ -75,7 +78,7 @@ function postgresOptions(config: PostgresConfig, max: number): postgres.Options<
   };
 }
 
-function sslOption(mode: SslMode): postgres.Options<{}>["ssl"] {
+function sslOption(mode: SslMode): PgOptions["ssl"] {
   switch (mode) {
     case "disable":
       return false;

@@ -59,7 +59,7 @@ function descriptor(value: unknown, where: string): Descriptor {
     mediaType: d.mediaType,
     digest: d.digest,
     size: d.size,
-    artifactType: d.artifactType as string | undefined,
+    artifactType: d.artifactType,
     annotations: annotations(d.annotations, `${where}.annotations`),
     platform: d.platform as Descriptor["platform"],
   };

@@ -41,7 +41,7 @@ export class HealthMonitor {
   start(): void {
     const tick = async () => {
       await this.check();
-      if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs).unref();
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.options.intervalMs).unref();
     };
     void tick();
   }

@@ -11,7 +11,6 @@
 // complete-looking wrong body (the service releases the last bytes only after verifying).
 import http2 from "node:http2";
 import type http from "node:http";
-import type { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -104,20 +103,19 @@ class BlobCall {
       return this.headers(304, { etag, [REQUEST_ID_HEADER]: this.requestId }, true);
     }
 
-    const r = range as { start: number; end?: number } | undefined;
-    const { message, messages } = await this.open(input, r?.start ?? 0, r ? (r.end === undefined ? 0 : r.end - r.start + 1) : 0);
+    const { message, messages } = await this.open(input, range?.start ?? 0, range ? (range.end === undefined ? 0 : range.end - range.start + 1) : 0);
     const size = Number(message.sizeBytes);
     const headers = this.baseHeaders(input.digest, message.mediaType, size);
-    if (r) {
+    if (range) {
       if (size === 0) {
         await messages.return?.();
         return this.unsatisfiable(size);
       }
-      const end = Math.min(r.end ?? size - 1, size - 1);
-      headers["content-length"] = end - r.start + 1;
-      headers["content-range"] = `bytes ${r.start}-${end}/${size}`;
+      const end = Math.min(range.end ?? size - 1, size - 1);
+      headers["content-length"] = end - range.start + 1;
+      headers["content-range"] = `bytes ${range.start}-${end}/${size}`;
     }
-    this.headers(r ? 206 : 200, headers, false);
+    this.headers(range ? 206 : 200, headers, false);
     try {
       await this.write(message.data);
       for (let next = await messages.next(); !next.done; next = await messages.next()) await this.write(next.value.data);
@@ -135,10 +133,9 @@ class BlobCall {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
     // A blob in the content store is then written straight into the response after the first
     // message (headers are sent by then), not as chunk messages.
-    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res as unknown as Writable);
-    const messages = this.invoker
-      .serverStream(request, { ...this.init, signal: this.abort.signal, contextValues })
-      [Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
+    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res);
+    const stream = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues });
+    const messages = stream[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();
     if (first.done) throw new ConnectError("GetBlob ended without a message", Code.Internal);
     return { message: first.value, messages };

@@ -63,7 +63,7 @@ export function collectInvokers(routes: (router: ConnectRouter) => void, options
       return recorder;
     },
     rpc(method: DescMethod, implementation, rpcOptions) {
-      add(createMethodImplSpec(method, implementation as never) as MethodImplSpec, rpcOptions?.interceptors);
+      add(createMethodImplSpec(method, implementation as never), rpcOptions?.interceptors);
       return recorder;
     },
   };

@@ -145,7 +145,7 @@ function leafJson(field: DescField, raw: string, what: string): JsonValue {
   }
   const message = field.message!;
   if (message.typeName === "google.protobuf.FieldMask") return fieldMaskJson(raw);
-  if (isWrapperDesc(message) && message.fields[0]!.scalar === ScalarType.BOOL) return boolValue(raw, what);
+  if (isWrapperDesc(message) && message.fields[0].scalar === ScalarType.BOOL) return boolValue(raw, what);
   return raw;
 }
 
@@ -167,7 +167,7 @@ function fieldMaskJson(raw: string): string {
 /** Merges {a: {b: value}} into the message, naming the parameter in any error. */
 function merge(input: DescMessage, message: Message, fields: DescField[], value: JsonValue, what: string): void {
   let json: JsonValue = value;
-  for (let k = fields.length - 1; k >= 0; k--) json = { [fields[k]!.name]: json } as JsonObject;
+  for (let k = fields.length - 1; k >= 0; k--) json = { [fields[k]!.name]: json };
   try {
     mergeFromJson(input, message, json as JsonObject, READ_OPTIONS);
   } catch (err) {

@@ -23,7 +23,7 @@ import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protoco
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
 import { pickRequestId, REQUEST_ID_HEADER, scrub } from "../api/interceptors.js";
-import { PathMatcher, type PathMatch } from "./path-template.js";
+import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { readJsonBody } from "./rest-body.js";
 import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest-invoke.js";
@@ -112,7 +112,7 @@ export function createRestHandler(options: RestOptions): RestHandler {
     const init: InvokeInit = { requestMethod: method, url: req.url ?? path, header: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
     const text = binding.body === undefined ? "" : await readJsonBody(req, maxBodyBytes);
     const input = messageFromBody(binding, text);
-    applyPath(binding, match as PathMatch<unknown>, input);
+    applyPath(binding, match, input);
     applyQuery(binding, input, query);
     if (binding.method.methodKind === "server_streaming") {
       await stream(res, binding, invoker, input, init, requestId);

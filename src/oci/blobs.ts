@@ -1,6 +1,5 @@
 // Blobs of HOSTED repositories (and blobs a pull-through proxy has cached): GET/HEAD with
 // ranges and conditional requests, delete.
-import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
 import { blobUnknown, OciError } from "./errors.js";
@@ -44,7 +43,7 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
         })
       : res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
   if (deps.content.pipeTo) {
-    await deps.content.pipeTo(digest, range, res as unknown as Writable, writeHead);
+    await deps.content.pipeTo(digest, range, res, writeHead);
     res.end();
     return;
   }

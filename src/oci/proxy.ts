@@ -155,7 +155,7 @@ export class PullThrough {
     // a complete 200 with the wrong bytes.
     let held: Buffer | undefined;
     const forward = async (chunk: Buffer) => {
-      if (res && !res.destroyed) await write(res as Writable, chunk);
+      if (res && !res.destroyed) await write(res, chunk);
     };
     try {
       for await (const chunk of verifier as AsyncIterable<Buffer>) {
@@ -176,6 +176,7 @@ export class PullThrough {
     if (cacheFailed !== undefined) {
       log.warn({ err: cacheFailed, image: name.full, digest }, "pull-through: blob served but not cached");
       await store.blobs.cancel(upload).catch(() => undefined);
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
       if (!res) throw cacheFailed;
     }
     return size ?? verifier.bytes;

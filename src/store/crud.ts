@@ -50,7 +50,7 @@ export function getterById<Row>(db: Database, t: CatalogTable): (id: string) => 
 async function missOrStale(db: Database, t: CatalogTable, id: string): Promise<never> {
   const rows = await db.select({ version: t.version }).from(t.table).where(eq(t.id, id)).limit(1);
   if (rows.length === 0) throw notFound(`${t.noun} ${id} not found`);
-  throw aborted(`${t.noun} ${id} was changed by someone else (etag is now "${rows[0]!.version}"); read it again and retry`);
+  throw aborted(`${t.noun} ${id} was changed by someone else (etag is now "${String(rows[0]!.version)}"); read it again and retry`);
 }
 
 export async function updateById<Row>(db: Database, t: CatalogTable, id: string, patch: Record<string, unknown>, etag: string): Promise<Row> {
@@ -75,7 +75,7 @@ export async function deleteById(db: Database, t: CatalogTable, id: string, opti
     const locked = await tx.select({ version: t.version }).from(t.table).where(eq(t.id, id)).for("update");
     if (locked.length === 0) throw notFound(`${t.noun} ${id} not found`);
     if (version !== undefined && locked[0]!.version !== version) {
-      throw aborted(`${t.noun} ${id} was changed by someone else (etag is now "${locked[0]!.version}"); read it again and retry`);
+      throw aborted(`${t.noun} ${id} was changed by someone else (etag is now "${String(locked[0]!.version)}"); read it again and retry`);
     }
     const children = options.children;
     if (children && !options.force) {

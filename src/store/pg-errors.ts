@@ -12,7 +12,7 @@ interface PgErrorFields {
 function pgError(err: unknown): PgErrorFields | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as PgErrorFields).code;
-    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return e as PgErrorFields;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return e;
   }
   return undefined;
 }

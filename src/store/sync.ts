@@ -117,7 +117,10 @@ export class SyncStore {
               setWhere: sql`(${tags.digest}, ${tags.mediaType}, ${tags.sizeBytes}) is distinct from (excluded.digest, excluded.media_type, excluded.size_bytes)`,
             })
             .returning({ inserted: sql<boolean>`(xmax = 0)` });
-          for (const r of rows) r.inserted ? result.added++ : result.updated++;
+          for (const r of rows) {
+            if (r.inserted) result.added++;
+            else result.updated++;
+          }
         }
         for (let i = 0; i < vanished.length; i += BATCH) {
           const rows = await tx

@@ -77,7 +77,7 @@ class Pool {
     let staged = 0;
     const send = () => {
       if (staged === 0) return;
-      const data = stage.buffer as ArrayBuffer;
+      const data = stage.buffer;
       state.inFlight += staged;
       worker.postMessage({ type: "update", id, algorithm, data, length: staged }, [data]);
       stage = new Uint8Array(state.free.pop() ?? new ArrayBuffer(STAGE_BYTES));

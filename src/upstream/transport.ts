@@ -62,7 +62,7 @@ export async function send(
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyIdleMs,
   });
-  return { status: res.statusCode, headers: res.headers as Headers, body: res.body };
+  return { status: res.statusCode, headers: res.headers, body: res.body };
 }
 
 export function header(headers: Headers, name: string): string | undefined {
