@@ -68,7 +68,9 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         expect(created.url).toBe("https://registry.example.com:5000");
         expect(created.hasCredential).toBe(true);
         expect(created.credential).toBeUndefined();
-        expect(JSON.stringify(await c.registries.getRegistry({ id: created.id }), (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain("s3cret");
+        expect(JSON.stringify(await c.registries.getRegistry({ id: created.id }), (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))).not.toContain(
+          "s3cret",
+        );
 
         // An update without the credential keeps it; naming it in the mask with no value removes it.
         const kept = await c.registries.updateRegistry({
@@ -353,7 +355,7 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         [{ digest: `sha256:${"A".repeat(64)}` }, "tag.digest"],
         [{ digest: `md5:${"a".repeat(32)}` }, "tag.digest"],
         [{ mediaType: "not a media type" }, "tag.media_type"],
-        [{ sizeBytes: -1n } as Record<string, unknown>, "tag.size_bytes"],
+        [{ sizeBytes: -1n }, "tag.size_bytes"],
         [{ repositoryId: "nope" }, "tag.repository_id"],
       ])("refuses tag %o", async (fields, mentions) => {
         const { repository } = await createHierarchy(c);

@@ -34,7 +34,9 @@ const PACKAGES = ["@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/conn
 function importMap(): Record<string, string> {
   const imports: Record<string, string> = {};
   for (const pkg of PACKAGES) {
-    const exports = JSON.parse(readFileSync(join(packageRoot, "node_modules", pkg, "package.json"), "utf8")).exports as Record<string, { import: string }>;
+    const { exports } = JSON.parse(readFileSync(join(packageRoot, "node_modules", pkg, "package.json"), "utf8")) as {
+      exports: Record<string, { import: string }>;
+    };
     for (const [key, target] of Object.entries(exports)) {
       if (typeof target === "object" && target.import) imports[pkg + key.slice(1)] = `/node_modules/${pkg}/${target.import.slice(2)}`;
     }
@@ -126,7 +128,7 @@ describe.skipIf(!haveChromium)("a browser page on another origin", () => {
       await page.goto(`${origin}/`);
       await page.waitForFunction("typeof window.scenario === 'function'");
       // A string, so the test runner's transform leaves the page's code alone.
-      return (await page.evaluate(`window.scenario(${JSON.stringify(api.httpUrl)}, ${JSON.stringify(protocol)}, ${JSON.stringify(name)})`)) as Outcome;
+      return await page.evaluate<Outcome>(`window.scenario(${JSON.stringify(api.httpUrl)}, ${JSON.stringify(protocol)}, ${JSON.stringify(name)})`);
     } finally {
       await page.close();
     }

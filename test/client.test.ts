@@ -64,7 +64,7 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
       };
       const client = nodeClient(`${server.grpcUrl}/`, { protocol: "grpc", interceptors: [record], defaultTimeoutMs: 5_000 });
       await client.registries.listRegistries({});
-      expect(seen).toEqual([{ protocol: "application/grpc+proto", timeout: expect.stringMatching(/^\d+m$/), method: "POST" }]);
+      expect(seen).toEqual([{ protocol: "application/grpc+proto", timeout: expect.stringMatching(/^\d+m$/) as unknown, method: "POST" }]);
     });
 
     it("refuses a bad base URL or protocol with a message naming it", () => {

@@ -444,7 +444,7 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         const b = randomBytes(300_000);
         const results = await Promise.allSettled([driver.append(id, 0, chunked(a, 50_000)), driver.append(id, 0, chunked(b, 50_000))]);
         const won = results.findIndex((r) => r.status === "fulfilled");
-        const lost = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+        const lost = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
         expect(won).toBeGreaterThanOrEqual(0);
         expect(lost?.reason).toBeInstanceOf(DomainError);
         expect((lost?.reason as DomainError).reason).toBe("range-mismatch");

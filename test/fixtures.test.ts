@@ -312,7 +312,10 @@ describe.skipIf(!ready)("docker-registry storage and lifecycle helpers", () => {
     const config = image.manifests[0]!.config;
     await reg.corruptBlob(config.digest, "truncate");
     const res = await fetch(`${reg.url}/v2/fixtures/corrupt/blobs/${config.digest}`);
-    const body = await res.arrayBuffer().then(Buffer.from, () => undefined);
+    const body = await res.arrayBuffer().then(
+      (bytes) => Buffer.from(bytes),
+      () => undefined,
+    );
     // Distribution stats the file: either a short, wrong body or a broken response; never the blob.
     expect(body === undefined || sha256(body) !== config.digest).toBe(true);
   });

@@ -49,7 +49,7 @@ function checkError(client: HealthStub, service: string): Promise<grpc.ServiceEr
 function watch(client: HealthStub, service: string) {
   const statuses: Status[] = [];
   const call = client.Watch({ service });
-  call.on("data", (res) => statuses.push(res.status));
+  call.on("data", (res: { status: Status }) => statuses.push(res.status));
   const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
     call.on("error", (err: grpc.ServiceError) => resolve(err));
     call.on("end", () => resolve(undefined));

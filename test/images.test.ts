@@ -107,7 +107,7 @@ describe.skipIf(!ready)("ImageService", () => {
     broken = { manifest: brokenManifest, blob: brokenBlob };
     for (const auth of ["none", "basic", "token"] as const) {
       upstreams[auth] = await startDistribution({ auth });
-      await pushAll(images, upstreams[auth]!);
+      await pushAll(images, upstreams[auth]);
     }
     // Images only the damage tests use: their files are damaged on the upstream's disk.
     const none = upstreams.none!;
@@ -234,16 +234,22 @@ describe.skipIf(!ready)("ImageService", () => {
         const res = await fetch(`${server.httpUrl}/v1/images/up-basic/${REPOS.multi}/manifests/v1`);
         expect(res.status).toBe(200);
         expect(res.headers.get("content-type")).toBe("application/json");
-        const body = (await res.json()) as Record<string, any>;
+        const body = (await res.json()) as {
+          digest: string;
+          mediaType: string;
+          sizeBytes: string;
+          raw: string;
+          summary: { layers: unknown[]; config: { digest: string } };
+        };
         expect(body.digest).toBe(images.multi.digest);
         expect(body.mediaType).toBe(MediaType.ociManifest);
         expect(body.sizeBytes).toBe(String(images.multi.size));
-        expect(Buffer.from(body.raw as string, "base64").equals(images.multi.bytes)).toBe(true);
+        expect(Buffer.from(body.raw, "base64").equals(images.multi.bytes)).toBe(true);
         expect(body.summary.layers).toHaveLength(3);
         expect(body.summary.config.digest).toBe(images.multi.manifests[0]!.config.digest);
 
         const head = await fetch(`${server.httpUrl}/v1/images/up-none/${REPOS.index}/manifests/${images.index.digest}?metadata_only=true`);
-        const meta = (await head.json()) as Record<string, any>;
+        const meta: unknown = await head.json();
         expect(meta).toEqual({ digest: images.index.digest, mediaType: MediaType.ociIndex, sizeBytes: String(images.index.size) });
       });
 
@@ -363,7 +369,7 @@ describe.skipIf(!ready)("ImageService", () => {
         const past = await rawGet(url, { range: `bytes=${layer.size}-` });
         expect(past.status).toBe(416);
         expect(past.headers["content-range"]).toBe(`bytes */${layer.size}`);
-        expect(JSON.parse(past.body.toString()).code).toBe("out_of_range");
+        expect((JSON.parse(past.body.toString()) as { code: string }).code).toBe("out_of_range");
 
         const head = await fetch(url, { method: "HEAD" });
         expect(head.status).toBe(200);

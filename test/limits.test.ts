@@ -92,7 +92,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         headers: { "content-type": "application/json" },
         body: ReadableStream.from(chunks),
         duplex: "half",
-      } as RequestInit);
+      });
       expect(streamed.status).toBe(413);
     });
 

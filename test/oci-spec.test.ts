@@ -9,7 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, expectCode, unique, type Clients } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
-import { expectOciError, makeImage, makeIndex, MT, pathOf, RegistryClient, sha256, withDigest } from "./support/registry-client.js";
+import {
+  expectOciError,
+  makeImage,
+  makeIndex,
+  MT,
+  pathOf,
+  RegistryClient,
+  sha256,
+  withDigest,
+  type OciDescriptor,
+  type OciErrors,
+} from "./support/registry-client.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
 const MANIFEST_MAX = 64 * 1024;
@@ -266,7 +277,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         expect(wrong.status, range).toBe(416);
         expect(wrong.headers.get("range")).toBe("0-99");
         expect(pathOf(wrong.headers.get("location"))).toBe(location);
-        expect(wrong.json.errors[0].code).toBe("BLOB_UPLOAD_INVALID");
+        expect(wrong.json?.errors?.[0]?.code).toBe("BLOB_UPLOAD_INVALID");
       }
       for (const range of ["abc", "100-", "249-100"]) {
         const malformed = await reg.req("PATCH", location, { headers: { "content-range": range }, body: b });
@@ -460,26 +471,27 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       while (path) {
         const res = await reg.req("GET", path);
         expect(res.status).toBe(200);
-        seen.push(...res.json.tags);
+        const tags = res.json?.tags ?? [];
+        seen.push(...tags);
         pages++;
         const link = res.headers.get("link");
         if (!link) break;
         const m = /^<([^>]+)>; rel="next"$/.exec(link);
         expect(m, link).not.toBeNull();
-        expect(m![1]).toBe(`/v2/${name}/tags/list?n=3&last=${encodeURIComponent(res.json.tags[res.json.tags.length - 1])}`);
+        expect(m![1]).toBe(`/v2/${name}/tags/list?n=3&last=${encodeURIComponent(tags[tags.length - 1]!)}`);
         path = m![1];
       }
       expect(seen).toEqual(sorted);
       expect(pages).toBe(Math.ceil(sorted.length / 3));
       // Exactly n left: the page holds them and no Link promises more.
       const tail = await reg.req("GET", `/v2/${name}/tags/list?n=2&last=${sorted[sorted.length - 3]}`);
-      expect(tail.json.tags).toEqual(sorted.slice(-2));
+      expect(tail.json?.tags).toEqual(sorted.slice(-2));
       expect(tail.headers.get("link")).toBeNull();
     });
 
     it("last without n starts after last; n=0 is an empty list without Link", async () => {
       const after = await reg.req("GET", `/v2/${name}/tags/list?last=b`);
-      expect(after.json.tags).toEqual(sorted.filter((t) => t > "b"));
+      expect(after.json?.tags).toEqual(sorted.filter((t) => t > "b"));
       const zero = await reg.req("GET", `/v2/${name}/tags/list?n=0`);
       expect(zero.status).toBe(200);
       expect(zero.json).toEqual({ name, tags: [] });
@@ -509,13 +521,13 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         from tags t, generate_series(1, 1000) i where t.repository_id = ${id} and t.name = 't0000'`);
       expect(image.digest).toBe((await reg.req("HEAD", `/v2/${big}/manifests/t1000`)).headers.get("docker-content-digest"));
       const first = await reg.req("GET", `/v2/${big}/tags/list?n=5000`);
-      expect(first.json.tags).toHaveLength(1000);
+      expect(first.json?.tags).toHaveLength(1000);
       expect(first.headers.get("link")).toBe(`</v2/${big}/tags/list?n=1000&last=t0999>; rel="next"`);
       const unbounded = await reg.req("GET", `/v2/${big}/tags/list`);
-      expect(unbounded.json.tags).toHaveLength(1000);
+      expect(unbounded.json?.tags).toHaveLength(1000);
       expect(unbounded.headers.get("link")).toMatch(/last=t0999/);
       const rest = await reg.req("GET", `/v2/${big}/tags/list?n=1000&last=t0999`);
-      expect(rest.json.tags).toEqual(["t1000"]);
+      expect(rest.json?.tags).toEqual(["t1000"]);
       expect(rest.headers.get("link")).toBeNull();
     });
   });
@@ -545,9 +557,9 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       expect(all.status).toBe(200);
       expect(all.headers.get("content-type")).toBe(MT.ociIndex);
       expect(all.headers.get("oci-filters-applied")).toBeNull();
-      expect(all.json.schemaVersion).toBe(2);
-      expect(all.json.mediaType).toBe(MT.ociIndex);
-      const byDigest = new Map((all.json.manifests as any[]).map((d) => [d.digest, d]));
+      expect(all.json?.schemaVersion).toBe(2);
+      expect(all.json?.mediaType).toBe(MT.ociIndex);
+      const byDigest = new Map((all.json?.manifests ?? []).map((d) => [d.digest, d]));
       expect(byDigest.size).toBe(3);
       expect(byDigest.get(early.digest)).toEqual({
         mediaType: MT.ociManifest,
@@ -561,7 +573,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
 
       const filtered = await reg.req("GET", `/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent("application/vnd.example.sbom")}`);
       expect(filtered.headers.get("oci-filters-applied")).toBe("artifactType");
-      expect(filtered.json.manifests.map((d: { digest: string }) => d.digest)).toEqual([early.digest]);
+      expect(filtered.json?.manifests?.map((d) => d.digest)).toEqual([early.digest]);
     });
 
     it("answers an empty index (never 404) for a digest without referrers or an unknown repository; 400 for a bad digest", async () => {
@@ -586,7 +598,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       expect(del.status).toBe(202);
       expectOciError(await reg.req("GET", `/v2/${name}/manifests/${image.digest}`), 404, "MANIFEST_UNKNOWN");
       expectOciError(await reg.req("GET", `/v2/${name}/manifests/one`), 404, "MANIFEST_UNKNOWN");
-      expect((await reg.req("GET", `/v2/${name}/tags/list`)).json.tags).toEqual(["keep"]);
+      expect((await reg.req("GET", `/v2/${name}/tags/list`)).json?.tags).toEqual(["keep"]);
       expect((await reg.req("GET", `/v2/${name}/manifests/keep`)).headers.get("docker-content-digest")).toBe(keep.digest);
       expectOciError(await reg.req("DELETE", `/v2/${name}/manifests/${image.digest}`), 404, "MANIFEST_UNKNOWN");
     });
@@ -626,15 +638,15 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       for (const n of names) await reg.uploadBlob(n, "catalog");
       const all = await reg.req("GET", `/v2/_catalog`);
       expect(all.status).toBe(200);
-      const listed = (all.json.repositories as string[]).filter((r) => r.startsWith(`${registry}/`));
+      const listed = (all.json?.repositories ?? []).filter((r) => r.startsWith(`${registry}/`));
       expect(listed).toEqual(names);
 
       const first = await reg.req("GET", `/v2/_catalog?n=2&last=${encodeURIComponent(names[0]!.replace(/\/a\/x$/, "/a/w"))}`);
-      expect(first.json.repositories).toEqual(names.slice(0, 2));
+      expect(first.json?.repositories).toEqual(names.slice(0, 2));
       const link = first.headers.get("link");
       expect(link).toBe(`</v2/_catalog?n=2&last=${encodeURIComponent(names[1]!)}>; rel="next"`);
       const second = await reg.req("GET", /^<([^>]+)>/.exec(link!)![1]!);
-      expect(second.json.repositories.slice(0, 2)).toEqual(names.slice(2));
+      expect(second.json?.repositories?.slice(0, 2)).toEqual(names.slice(2));
       const zero = await reg.req("GET", "/v2/_catalog?n=0");
       expect(zero.json).toEqual({ repositories: [] });
       expect(zero.headers.get("link")).toBeNull();
@@ -660,7 +672,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       const name = repo();
       const image = makeImage();
       for (const blob of image.blobs) await reg.uploadBlob(name, blob);
-      const doc = JSON.parse(image.bytes.toString());
+      const doc = JSON.parse(image.bytes.toString()) as { layers: OciDescriptor[] };
       const bad: [string, string | object, string][] = [
         ["not json", "{not json", MT.ociManifest],
         ["schema 1", { ...doc, schemaVersion: 1 }, MT.ociManifest],
@@ -668,7 +680,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         ["layers not a list", { ...doc, layers: {} }, MT.ociManifest],
         ["bad layer digest", { ...doc, layers: [{ ...doc.layers[0], digest: "sha256:xyz" }] }, MT.ociManifest],
         ["type mismatch", doc, MT.dockerManifest],
-        ["size disagrees with the blob", { ...doc, layers: [{ ...doc.layers[0], size: doc.layers[0].size + 1 }] }, MT.ociManifest],
+        ["size disagrees with the blob", { ...doc, layers: [{ ...doc.layers[0], size: doc.layers[0]!.size + 1 }] }, MT.ociManifest],
         ["unknown type", { ...doc, mediaType: "text/plain" }, "text/plain"],
       ];
       for (const [what, manifest, type] of bad) {
@@ -689,9 +701,9 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         headers: { "content-type": image.mediaType },
         body: new Blob([image.bytes]).stream(),
         duplex: "half",
-      } as RequestInit);
+      });
       expect(streamed.status).toBe(413);
-      expect(((await streamed.json()) as any).errors[0].code).toBe("MANIFEST_INVALID");
+      expect(((await streamed.json()) as OciErrors).errors[0]?.code).toBe("MANIFEST_INVALID");
     });
 
     it("413 SIZE_INVALID for a blob over BLOB_MAX_BYTES; the session survives at its old offset", async () => {
@@ -787,7 +799,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         const res = await reg.raw("GET", path);
         expect(res.status, path).toBeGreaterThanOrEqual(400);
         expect(res.status, path).toBeLessThan(500);
-        const code = JSON.parse(res.body.toString()).errors[0].code;
+        const code = (JSON.parse(res.body.toString()) as OciErrors).errors[0]?.code;
         expect(["NAME_INVALID", "DIGEST_INVALID", "BLOB_UPLOAD_UNKNOWN"], `${path}: ${code}`).toContain(code);
       }
     });
@@ -853,7 +865,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       const { tags } = await c.tags.listTags({ repositoryId: await repositoryId(name) });
       await c.tags.deleteTag({ id: tags[0]!.id });
       expectOciError(await reg.req("GET", `/v2/${name}/manifests/v1`), 404, "MANIFEST_UNKNOWN");
-      expect((await reg.req("GET", `/v2/${name}/tags/list`)).json.tags).toEqual([]);
+      expect((await reg.req("GET", `/v2/${name}/tags/list`)).json?.tags).toEqual([]);
       expect((await reg.req("GET", `/v2/${name}/manifests/${image.digest}`)).status).toBe(200);
     });
 
@@ -883,7 +895,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       const namespace = await c.namespaces.createNamespace({ namespace: { registryId: registry.id, name: "team" } });
       await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "app" } });
       await reg.pushImage(name, "v1");
-      expect((await reg.req("GET", `/v2/${name}/tags/list`)).json.tags).toEqual(["v1"]);
+      expect((await reg.req("GET", `/v2/${name}/tags/list`)).json?.tags).toEqual(["v1"]);
     });
   });
 });

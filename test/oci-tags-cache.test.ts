@@ -55,7 +55,7 @@ describe.each(databaseKinds())("tags/list stays current on %s", (kind) => {
   beforeAll(async () => {
     if (kind === "postgres") {
       const scratch = await createScratchDatabase();
-      dropScratch = scratch.drop;
+      dropScratch = () => scratch.drop();
       const open = () => openPostgres({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 }, quietLog);
       reader = await startTestServer(kind, { database: await open() });
       writer = await startTestServer(kind, { database: await open() });

@@ -20,7 +20,7 @@ import {
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http } from "../gen/google/api/annotations_pb.js";
-import { HttpRuleSchema, type HttpRule } from "../gen/google/api/http_pb.js";
+import { HttpRuleSchema } from "../gen/google/api/http_pb.js";
 import { callInterceptor, requestIdKey } from "../src/api/interceptors.js";
 import { Listener } from "../src/http/listener.js";
 import { createRestHandler } from "../src/http/rest.js";
@@ -28,9 +28,20 @@ import { quietLog } from "./support/database.js";
 
 type Rule = Parameters<typeof create<typeof HttpRuleSchema>>[1];
 
+/** The echo service's JSON answer: the call it saw (or, with response_body, the request alone), or a Connect error. */
+interface EchoJson {
+  [field: string]: unknown;
+  method?: string;
+  request?: { [field: string]: unknown; name?: string; reference?: string };
+  requestId?: string;
+  timeoutMs?: string;
+  code?: string;
+  message?: string;
+}
+
 function method(name: string, rule: Rule | undefined, opts: { output?: string; serverStreaming?: boolean } = {}) {
   const options = create(MethodOptionsSchema);
-  if (rule) setExtension(options, http, create(HttpRuleSchema, rule) as HttpRule);
+  if (rule) setExtension(options, http, create(HttpRuleSchema, rule));
   return {
     name,
     inputType: ".test.rest.v1.EchoRequest",
@@ -151,27 +162,24 @@ function routes(router: ConnectRouter) {
     requestId: ctx.values.get(requestIdKey),
     timeoutMs: BigInt(ctx.timeoutMs() ?? 0),
   });
-  router.service(
-    service as never,
-    {
-      getManifest: reply("GetManifest"),
-      ping: reply("Ping"),
-      sync: reply("Sync"),
-      getThing: reply("GetThing"),
-      echo: reply("Echo"),
-      putInner: reply("PutInner"),
-      async *count(req: Echo, ctx: HandlerContext) {
-        for (let i = 0n; i < req.big; i++) yield { ...reply("Count")(req, ctx), timeoutMs: i };
-        if (req.flag) throw new ConnectError("the count failed", Code.FailedPrecondition);
-      },
-      async slow(req: Echo, ctx: HandlerContext) {
-        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
-        return reply("Slow")(req, ctx);
-      },
-      download: () => ({}),
-      noRest: reply("NoRest"),
-    } as never,
-  );
+  router.service(service as never, {
+    getManifest: reply("GetManifest"),
+    ping: reply("Ping"),
+    sync: reply("Sync"),
+    getThing: reply("GetThing"),
+    echo: reply("Echo"),
+    putInner: reply("PutInner"),
+    async *count(req: Echo, ctx: HandlerContext) {
+      for (let i = 0n; i < req.big; i++) yield { ...reply("Count")(req, ctx), timeoutMs: i };
+      if (req.flag) throw new ConnectError("the count failed", Code.FailedPrecondition);
+    },
+    async slow(req: Echo, ctx: HandlerContext) {
+      await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+      return reply("Slow")(req, ctx);
+    },
+    download: () => ({}),
+    noRest: reply("NoRest"),
+  });
 }
 
 describe("REST transcoder", () => {
@@ -199,7 +207,7 @@ describe("REST transcoder", () => {
 
   const get = async (path: string, init?: RequestInit) => {
     const res = await fetch(base + path, init);
-    return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, any> };
+    return { status: res.status, headers: res.headers, json: (await res.json()) as EchoJson };
   };
 
   it("captures a multi-segment ** followed by literal segments", async () => {
@@ -207,14 +215,14 @@ describe("REST transcoder", () => {
     expect(r.status).toBe(200);
     expect(r.json.method).toBe("GetManifest");
     // A repository component may itself be called "manifests": the literal tail decides.
-    expect(r.json.request.name).toBe("local/team/manifests/app");
-    expect(r.json.request.reference).toBe("sha256:abc");
+    expect(r.json.request?.name).toBe("local/team/manifests/app");
+    expect(r.json.request?.reference).toBe("sha256:abc");
   });
 
   it("decodes ** captures but keeps an encoded slash encoded; decodes single segments fully", async () => {
     const multi = await get("/v1/images/a%20b/c%2Fd/manifests/v%2F1");
-    expect(multi.json.request.name).toBe("a b/c%2Fd");
-    expect(multi.json.request.reference).toBe("v/1");
+    expect(multi.json.request?.name).toBe("a b/c%2Fd");
+    expect(multi.json.request?.reference).toBe("v/1");
     const single = await get("/v1/things/caf%C3%A9%3Aping");
     expect(single.json).toMatchObject({ method: "GetThing", request: { name: "café:ping" } });
   });
@@ -253,7 +261,7 @@ describe("REST transcoder", () => {
       ["mask", "inner.b,media_type,createTime"],
       ["ratio", "1.25"],
     ]);
-    const r = await get(`/v1/echo?${q}`);
+    const r = await get(`/v1/echo?${q.toString()}`);
     expect(r.status).toBe(200);
     // response_body: the body is the `request` field, not the whole response.
     expect(r.json).toEqual({
@@ -304,7 +312,7 @@ describe("REST transcoder", () => {
       body: JSON.stringify({ name: "body-name" }),
       headers: { "content-type": "application/json" },
     });
-    expect(ping.json.request.name).toBe("t1");
+    expect(ping.json.request?.name).toBe("t1");
     const query = await get("/v1/things/t1:ping?ratio=2", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     expect(query.status).toBe(400);
     expect(query.json.message).toMatch(/the body carries the whole request/);
@@ -341,13 +349,13 @@ describe("REST transcoder", () => {
     const lines = (await ok.text())
       .trimEnd()
       .split("\n")
-      .map((l) => JSON.parse(l) as Record<string, any>);
+      .map((l) => JSON.parse(l) as EchoJson);
     expect(lines.map((l) => l.timeoutMs ?? "0")).toEqual(["0", "1", "2"]);
     const failing = await fetch(`${base}/v1/count/c?big=2&flag=true`);
     const failed = (await failing.text())
       .trimEnd()
       .split("\n")
-      .map((l) => JSON.parse(l) as Record<string, any>);
+      .map((l) => JSON.parse(l) as EchoJson);
     expect(failed).toHaveLength(3);
     expect(failed[2]).toEqual({ error: { code: "failed_precondition", message: "the count failed" } });
     // Failing before the first message: an ordinary error response with its status.
@@ -398,7 +406,7 @@ describe("REST transcoder", () => {
         });
       const ok = await request({ ":path": "/v1/images/a/b/manifests/latest" });
       expect(ok.status).toBe(200);
-      expect(JSON.parse(ok.body).request.name).toBe("a/b");
+      expect((JSON.parse(ok.body) as EchoJson).request?.name).toBe("a/b");
       const big = await request(
         { ":method": "POST", ":path": "/v1/things/t:ping", "content-type": "application/json" },
         JSON.stringify({ name: "y".repeat(5000) }),

@@ -81,7 +81,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
       });
       let result: string | undefined;
       stream.on("response", (headers) => (result = headers["grpc-status"] as string | undefined));
-      stream.on("trailers", (trailers) => (result = trailers["grpc-status"] as string));
+      stream.on("trailers", (trailers: http2.IncomingHttpHeaders) => (result = trailers["grpc-status"] as string));
       stream.on("data", () => {});
       stream.on("end", () => resolve(result));
       stream.on("error", reject);

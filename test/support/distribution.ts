@@ -237,19 +237,19 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
       log.push(chunk.toString());
       if (log.length > 200) log.splice(0, log.length - 200);
     };
-    child.stderr!.on("data", keep);
+    child.stderr.on("data", keep);
     const pid = await new Promise<number>((resolve, reject) => {
       let first = "";
       const onData = (chunk: Buffer) => {
         first += chunk.toString();
         const nl = first.indexOf("\n");
         if (nl < 0) return;
-        child.stdout!.off("data", onData);
-        child.stdout!.on("data", keep);
+        child.stdout.off("data", onData);
+        child.stdout.on("data", keep);
         keep(Buffer.from(first.slice(nl + 1)));
         resolve(Number(first.slice(0, nl)));
       };
-      child.stdout!.on("data", onData);
+      child.stdout.on("data", onData);
       child.once("error", reject);
       void exited.then(() => reject(new Error(`docker-registry exited at once:\n${output()}`)));
     });
@@ -346,7 +346,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
     const headers: Record<string, string> = opts.anonymous
       ? {}
       : { authorization: `Basic ${Buffer.from(`${credentials!.username}:${credentials!.password}`).toString("base64")}` };
-    const res = await fetch(`${tokenServer!.realm}?${q}`, { headers });
+    const res = await fetch(`${tokenServer!.realm}?${q.toString()}`, { headers });
     if (!res.ok) throw new Error(`token server answered ${res.status}: ${await res.text()}`);
     const body = (await res.json()) as { token: string };
     return { authorization: `Bearer ${body.token}` };

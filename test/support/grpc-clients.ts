@@ -39,7 +39,10 @@ export interface CurlResult {
 export function bufCurl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
   return new Promise((resolve, reject) => {
     execFile(bufBin, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: timeoutMs, cwd: packageRoot }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== "number") return reject(err);
+      if (err && typeof err.code !== "number") {
+        const error: Error = err; // it is one; @types/node builds its type with Omit, which hides that from the linter
+        return reject(error);
+      }
       resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
     });
   });

@@ -11,7 +11,31 @@ export interface Answer {
   headers: Headers;
   body: Buffer;
   /** The body parsed as JSON (undefined when it is not JSON). */
-  json: any;
+  json: OciJson | undefined;
+}
+
+/** A descriptor as the referrers index lists it. */
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** The body of an OCI error answer. */
+export interface OciErrors {
+  errors: { code: string; message: string; detail?: unknown }[];
+}
+
+/** The JSON bodies of /v2/ answers (errors, tag and catalog lists, the referrers index): every field optional, as which one a body has is what a test asserts. */
+export interface OciJson extends Partial<OciErrors> {
+  name?: string;
+  tags?: string[];
+  repositories?: string[];
+  schemaVersion?: number;
+  mediaType?: string;
+  manifests?: OciDescriptor[];
 }
 
 export const sha256 = (bytes: Uint8Array | string) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -34,9 +58,9 @@ export class RegistryClient {
   async req(method: string, path: string, init: { headers?: Record<string, string>; body?: Uint8Array | string } = {}): Promise<Answer> {
     const res = await fetch(`${this.baseUrl}${path}`, { method, headers: init.headers, body: init.body, redirect: "manual" });
     const body = Buffer.from(await res.arrayBuffer());
-    let json: unknown;
+    let json: OciJson | undefined;
     try {
-      json = body.length > 0 ? JSON.parse(body.toString("utf8")) : undefined;
+      json = body.length > 0 ? (JSON.parse(body.toString("utf8")) as OciJson) : undefined;
     } catch {
       json = undefined;
     }
@@ -174,7 +198,7 @@ export function pathOf(location: string | null): string {
 export function expectOciError(res: Answer, status: number, code: string, mentions?: string | RegExp): void {
   expect({ status: res.status, code: res.json?.errors?.[0]?.code }, res.body.toString().slice(0, 500)).toEqual({ status, code });
   expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-  expect(Array.isArray(res.json.errors)).toBe(true);
-  expect(typeof res.json.errors[0].message).toBe("string");
-  if (mentions !== undefined) expect(res.json.errors[0].message).toMatch(mentions);
+  expect(Array.isArray(res.json?.errors)).toBe(true);
+  expect(typeof res.json?.errors?.[0]?.message).toBe("string");
+  if (mentions !== undefined) expect(res.json?.errors?.[0]?.message).toMatch(mentions);
 }

@@ -52,7 +52,7 @@ async function uploadBlob(
     headers: { ...auth, "content-type": "application/octet-stream", "content-length": String(size) },
     body,
     duplex: "half",
-  } as RequestInit);
+  });
   await check(put, `PUT blob ${digest} to ${repo}`, [201]);
   await put.arrayBuffer();
 }

@@ -121,7 +121,7 @@ async function skopeo(
     } catch (err) {
       const e = err as { stderr?: string; killed?: boolean; code?: unknown };
       const why = e.killed ? `timed out after ${opts.timeoutMs ?? 120_000} ms` : `exit ${String(e.code)}`;
-      throw new Error(`skopeo ${[...args, ...prepared].join(" ")}: ${why}\n${e.stderr ?? String(err)}`);
+      throw new Error(`skopeo ${[...args, ...prepared].join(" ")}: ${why}\n${e.stderr ?? String(err)}`, { cause: err });
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -147,7 +147,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     res.end(JSON.stringify(body));
   };
 
-  const server = createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
       if (url.pathname !== "/token" || (req.method !== "GET" && req.method !== "POST")) {
@@ -197,7 +197,9 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     } catch (err) {
       respond(res, 500, { errors: [{ code: "UNKNOWN", message: String(err) }] });
     }
-  });
+  };
+  // handle() answers its own errors.
+  const server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
 
