@@ -8,7 +8,7 @@ import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { GetRegistryRequestSchema, RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
@@ -209,6 +209,106 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         const body = Buffer.from(await res.arrayBuffer()).toString("latin1");
         const status = res.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1];
         expect(status).toBe(String(Code.DeadlineExceeded));
+      });
+    });
+
+    describe("a deadline that has passed, or passes while a failing call runs, never ends the process", () => {
+      const unhandled: unknown[] = [];
+      const record = (reason: unknown) => unhandled.push(reason);
+      beforeAll(() => process.on("unhandledRejection", record));
+      afterAll(() => process.off("unhandledRejection", record));
+      beforeEach(() => void unhandled.splice(0));
+
+      /** One GetRegistry (bad id or unknown id) with a deadline, sent as each protocol puts it on the wire. */
+      const calls: Record<string, (id: string, timeout: string) => Promise<string>> = {
+        connect: async (id, timeout) => {
+          const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "connect-timeout-ms": timeout },
+            body: JSON.stringify({ id }),
+          });
+          return ((await res.json()) as { code?: string }).code ?? "ok";
+        },
+        "connect GET": async (id, timeout) => {
+          const message = encodeURIComponent(JSON.stringify({ id }));
+          const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry?connect=v1&encoding=json&message=${message}`, {
+            headers: { "connect-timeout-ms": timeout },
+          });
+          return ((await res.json()) as { code?: string }).code ?? "ok";
+        },
+        rest: async (id, timeout) => {
+          const res = await fetch(`${server.httpUrl}/v1/registries/${encodeURIComponent(id)}`, { headers: { "grpc-timeout": `${timeout}m` } });
+          return ((await res.json()) as { code?: string }).code ?? "ok";
+        },
+        grpc: (id, timeout) =>
+          new Promise((resolve, reject) => {
+            const session = http2.connect(server.grpcUrl);
+            session.on("error", reject);
+            const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
+            const frame = Buffer.alloc(5 + message.length);
+            frame.writeUInt32BE(message.length, 1);
+            frame.set(message, 5);
+            const stream = session.request({
+              ":method": "POST",
+              ":path": "/artifact.v1.RegistryService/GetRegistry",
+              "content-type": "application/grpc",
+              te: "trailers",
+              "grpc-timeout": `${timeout}m`,
+            });
+            let status: string | undefined;
+            stream.once("response", (h) => (status ??= h["grpc-status"] as string | undefined));
+            stream.once("trailers", (h: http2.IncomingHttpHeaders) => (status ??= h["grpc-status"] as string | undefined));
+            stream.once("close", () => {
+              session.close();
+              resolve(status === undefined ? "no status" : Code[Number(status)]!);
+            });
+            stream.resume();
+            stream.end(frame);
+          }),
+        "grpc-web": async (id, timeout) => {
+          const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
+          const frame = Buffer.alloc(5 + message.length);
+          frame.writeUInt32BE(message.length, 1);
+          frame.set(message, 5);
+          const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "grpc-timeout": `${timeout}m` },
+            body: frame,
+          });
+          const body = Buffer.from(await res.arrayBuffer()).toString("latin1");
+          const status = res.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1];
+          return status === undefined ? "no status" : Code[Number(status)]!;
+        },
+      };
+
+      /** Lets rejections of abandoned calls surface (Node reports them after the microtask queue drains). */
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 200));
+
+      it.each(Object.keys(calls))("over %s: deadlines 0 and 1 ms on calls that fail", async (protocol) => {
+        const call = calls[protocol]!;
+        for (const timeout of ["0", "1"]) {
+          for (const id of ["not-a-uuid", "00000000-0000-4000-8000-000000000000"]) {
+            for (let i = 0; i < 5; i++) {
+              const code = await call(id, timeout);
+              // Either the deadline or the call's own failure wins the race; both are answers.
+              expect(["deadline_exceeded", "invalid_argument", "not_found", "DeadlineExceeded", "InvalidArgument", "NotFound"]).toContain(code);
+            }
+          }
+        }
+        await settle();
+        expect(unhandled).toEqual([]);
+        // The process is alive and serving.
+        expect(await call("00000000-0000-4000-8000-000000000000", "10000")).toMatch(/not_?found/i);
+      });
+
+      it("a deadline that fires while a failing call waits on the database", async () => {
+        await whileDatabaseHeld(async () => {
+          const answers = await Promise.all(Object.values(calls).map((call) => guarded("held", call("00000000-0000-4000-8000-000000000000", "200"))));
+          expect(answers.every((a) => /deadline_?exceeded/i.test(a))).toBe(true);
+        });
+        // Released: the abandoned calls now fail with NOT_FOUND, and nobody is listening any more.
+        await settle();
+        expect(unhandled).toEqual([]);
       });
     });
 

@@ -13,12 +13,14 @@ export function deadlineInterceptor(): Interceptor {
   };
 }
 
-/** `promise`, or the signal's reason as a ConnectError as soon as the signal fires. */
+/**
+ * `promise`, or the signal's reason as a ConnectError as soon as the signal fires. The abandoned
+ * promise is always observed: when it fails after the signal won (or the signal had fired before
+ * we got here), nobody awaits it any more, and an unobserved rejection would end the process.
+ */
 export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(ConnectError.from(signal.reason));
-    signal.addEventListener("abort", onAbort, { once: true });
     promise.then(
       (value) => {
         signal.removeEventListener("abort", onAbort);
@@ -29,5 +31,7 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
         reject(err);
       },
     );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
   });
 }
