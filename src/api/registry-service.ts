@@ -9,6 +9,7 @@ import {
 } from "../../gen/artifact/v1/registry_pb.js";
 import { invalidArgument } from "../domain/errors.js";
 import { checkDescription, checkRegistryName } from "../domain/names.js";
+import { hasControlCharacter } from "../domain/text.js";
 import type { Credential, Sealer } from "../secrets.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import type { Store } from "../store/index.js";
@@ -37,9 +38,6 @@ export function normaliseUpstreamUrl(value: string): string {
   return `${url.protocol}//${url.host}`;
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 /** A REMOTE registry's sync filter, checked: a path prefix and a regular expression that compiles. */
 function syncFilter(filter: SyncFilter | undefined): { syncRepositoryPrefix: string; syncTagPattern: string } {
   const prefix = filter?.repositoryPrefix ?? "";
@@ -60,16 +58,16 @@ function credentialFromProto(message: CredentialMessage): Credential | null {
   const c = message.kind;
   if (c.case === undefined) return null;
   if (c.case === "token") {
-    if (c.value === "" || c.value.length > 8192 || CONTROL.test(c.value)) {
+    if (c.value === "" || c.value.length > 8192 || hasControlCharacter(c.value)) {
       throw invalidArgument("registry.credential.token: must be 1 to 8192 printable characters");
     }
     return { kind: "token", token: c.value };
   }
   const { username, password } = c.value;
-  if (username === "" || username.length > 256 || username.includes(":") || CONTROL.test(username)) {
+  if (username === "" || username.length > 256 || username.includes(":") || hasControlCharacter(username)) {
     throw invalidArgument('registry.credential.basic.username: must be 1 to 256 printable characters without ":"');
   }
-  if (password === "" || password.length > 4096 || CONTROL.test(password)) {
+  if (password === "" || password.length > 4096 || hasControlCharacter(password)) {
     throw invalidArgument("registry.credential.basic.password: must be 1 to 4096 printable characters");
   }
   return { kind: "basic", username, password };

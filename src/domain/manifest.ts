@@ -54,15 +54,21 @@ function descriptor(value: unknown, where: string): Descriptor {
   }
   if (typeof d.digest !== "string" || checkDigest(d.digest) !== undefined) throw invalid(`${where}.digest is missing or not a digest`);
   if (typeof d.size !== "number" || !Number.isSafeInteger(d.size) || d.size < 0) throw invalid(`${where}.size is missing or not a size`);
-  if (d.artifactType !== undefined && typeof d.artifactType !== "string") throw invalid(`${where}.artifactType is not a string`);
   return {
     mediaType: d.mediaType,
     digest: d.digest,
     size: d.size,
-    artifactType: d.artifactType,
+    artifactType: artifactType(d.artifactType, `${where}.artifactType`),
     annotations: annotations(d.annotations, `${where}.annotations`),
     platform: d.platform as Descriptor["platform"],
   };
+}
+
+/** An artifact type is a media type (OCI image-spec: it MUST comply with RFC 6838); "" counts as absent. */
+function artifactType(value: unknown, where: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (typeof value !== "string" || checkMediaType(value) !== undefined) throw invalid(`${where} is not a media type`);
+  return value;
 }
 
 function annotations(value: unknown, where: string): Record<string, string> | undefined {
@@ -106,7 +112,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     layers: isIndex ? [] : list("layers"),
     manifests: isIndex ? list("manifests") : [],
     subject: m.subject === undefined ? undefined : descriptor(m.subject, "subject"),
-    artifactType: typeof m.artifactType === "string" ? m.artifactType : undefined,
+    artifactType: artifactType(m.artifactType, "artifactType"),
     annotations: annotations(m.annotations, "annotations"),
   };
   if (!isIndex) {
@@ -115,7 +121,6 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   } else if (m.manifests === undefined) {
     throw invalid("manifests is required in an index");
   }
-  if (m.artifactType !== undefined && typeof m.artifactType !== "string") throw invalid("artifactType must be a string");
   return parsed;
 }
 

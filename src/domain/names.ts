@@ -1,5 +1,6 @@
 // The name grammar, in one place. Everything that reaches SQL or the file system has passed
 // through here first.
+import { hasControlCharacter } from "./text.js";
 
 const REGISTRY = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 // One path component of an OCI repository name (distribution-spec §Pulling manifests).
@@ -19,8 +20,7 @@ export type Check = (value: string) => string | undefined;
 
 function describe(value: string): string {
   // Show the value only when it is short and printable, never control characters.
-  // eslint-disable-next-line no-control-regex
-  return value.length <= 80 && !/[\u0000-\u001f\u007f]/.test(value) ? `"${value}" is not valid` : "is not valid";
+  return value.length <= 80 && !hasControlCharacter(value) ? `"${value}" is not valid` : "is not valid";
 }
 
 const EMPTY = "must not be empty";

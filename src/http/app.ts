@@ -4,6 +4,7 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { callInterceptor } from "../api/interceptors.js";
+import { textInterceptor } from "../api/text-interceptor.js";
 import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
@@ -45,7 +46,7 @@ export interface App {
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const { metrics } = options;
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const interceptors: Interceptor[] = [callInterceptor(options.log, metrics?.callObserver), deadlineInterceptor()];
+  const interceptors: Interceptor[] = [callInterceptor(options.log, metrics?.callObserver), deadlineInterceptor(), textInterceptor()];
   const independent = [Health, ...reflectionServices].map((s) => s.typeName);
   const dependent = apiServices.map((s) => s.typeName);
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);

@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import type { ImageName, OciRoute, Reference } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
-import { errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
+import { badRequest, errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
 import { API_VERSION, send, type Request, type Response } from "./http.js";
 import { deleteManifest, putManifest, referenceText, serveManifest } from "./manifests.js";
 import { deleteBlob, getBlob } from "./blobs.js";
@@ -14,6 +14,7 @@ import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } fr
 import { catalog, listTags, referrers } from "./listings.js";
 import { PullThrough } from "./proxy.js";
 import type { ResolvedImage } from "../store/images.js";
+import { hasControlCharacter } from "../domain/text.js";
 
 export type { OciDeps, OciLimits } from "./deps.js";
 
@@ -86,6 +87,13 @@ class OciApi {
     const queryAt = raw.indexOf("?");
     const path = queryAt < 0 ? raw : raw.slice(0, queryAt);
     const q = new URLSearchParams(queryAt < 0 ? "" : raw.slice(queryAt + 1));
+    // No parameter of this API (n, last, digest, mount, from, artifactType) has a use for them,
+    // and a NUL would otherwise reach the database.
+    for (const [key, value] of q) {
+      if (hasControlCharacter(key) || hasControlCharacter(value)) {
+        throw badRequest(`query parameter ${JSON.stringify(key.slice(0, 40))} must not contain control characters`);
+      }
+    }
     const route = parseOciPath(path === "/v2" || path === "/v2/" ? "" : path.slice("/v2/".length));
     if (!route) throw new OciError(404, "NAME_UNKNOWN", `no registry API at ${path.slice(0, 200)}`);
     await this.authorize(req, route);

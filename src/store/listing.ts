@@ -7,6 +7,7 @@ import { and, asc, desc, eq, getTableColumns, sql, type SQL } from "drizzle-orm"
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/database.js";
 import { invalidArgument, notFound } from "../domain/errors.js";
+import { hasControlCharacter } from "../domain/text.js";
 import type { PageTokens } from "./page-token.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -77,8 +78,7 @@ function parseOrderBy(orderBy: string, sortable: Record<string, PgColumn>): { ke
 
 function likePattern(query: string): string {
   if (query.length > MAX_QUERY) throw invalidArgument(`query: must be at most ${MAX_QUERY} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(query)) throw invalidArgument("query: must not contain control characters");
+  if (hasControlCharacter(query)) throw invalidArgument("query: must not contain control characters");
   return `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
