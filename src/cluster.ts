@@ -1,57 +1,126 @@
-// WORKERS=N: N server processes share the two ports (node:cluster; the primary accepts each
-// connection and hands it to the workers in turn). Each worker is a whole server with its own
-// database pool, exactly like N replicas behind a load balancer: nothing is shared in memory.
-// The primary serves nothing itself; it starts the workers, replaces one that dies, stops them
-// all on SIGTERM/SIGINT, and adds up their metrics for GET /metrics.
+// The service always runs as a small primary process that supervises WORKERS server processes
+// (default 1). The primary owns the two listening ports: it accepts each connection and hands it
+// to a worker that is ready, in turn, and answers itself (503, or a clean close for HTTP/2) when
+// none is, so no connection waits on a worker that is not there. A worker that dies is replaced
+// at once (later ones back off), so a bug that ends a worker costs the clients of that moment
+// their connections, not the service. Each worker is a whole server with its own database pool,
+// exactly like replicas behind a load balancer: nothing is shared in memory. The primary adds
+// up their metrics for GET /metrics.
 //
 // Only worker 0 runs the background garbage collection (any replica could: every deletion is
 // re-checked under locks, so this only saves the others the work).
 import cluster, { type Worker } from "node:cluster";
+import net, { type AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { AggregatorRegistry } from "prom-client";
 import type { Config } from "./config.js";
+import { onEscapedErrors } from "./crash.js";
 import type { Metrics } from "./http/metrics.js";
-import { startServer, type RunningServer, type StartOptions } from "./server.js";
+import { prepareServer, type PreparedServer, type StartOptions } from "./server.js";
 
 /** The worker number (0 … WORKERS-1) the primary hands each worker it forks. */
 const SLOT_VARIABLE = "ARTIFACT_WORKER_SLOT";
 
-type ToPrimary = { type: "artifact:ready"; http: string; grpc: string } | { type: "artifact:metrics-request"; id: number };
-type ToWorker = { type: "artifact:stop" } | { type: "artifact:metrics"; id: number; text?: string; error?: string };
+type ToPrimary = { type: "artifact:ready" } | { type: "artifact:metrics-request"; id: number } | { type: "artifact:dying" };
+type ToWorker = { type: "artifact:stop" } | { type: "artifact:connection" } | { type: "artifact:metrics"; id: number; text?: string; error?: string };
 
-/** A crashed worker is replaced after this; a worker that never got ready stops everything instead. */
-const RESTART_DELAY_MS = 1_000;
+/** Restarts of one slot within this window count as a crash loop and back off. */
+const CRASH_WINDOW_MS = 60_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/** 0 ms for the first crash in a while, then 500 ms, 1 s, 2 s … up to 30 s while it keeps crashing. */
+export function restartDelay(recentCrashes: number): number {
+  return recentCrashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (recentCrashes - 1));
+}
 
 export const isClusterWorker = () => cluster.isWorker;
 
 export interface PrimaryHooks {
-  /** Once every worker listens, with the addresses they share. */
+  /** Once every worker is ready and the ports listen, with their addresses. */
   onReady?(addresses: { http: string; grpc: string }): void;
 }
 
-/** Starts the workers; `stop()` does what SIGTERM does. The process exits when they have all stopped. */
+interface Slot {
+  worker?: Worker;
+  ready: boolean;
+  /** Connections being passed to the worker, not yet in its hands. */
+  handing: Set<net.Socket>;
+  /** When this slot's workers died unexpectedly, within CRASH_WINDOW_MS. */
+  crashes: number[];
+}
+
+/** Starts the workers, then the ports; `stop()` does what SIGTERM does. The process exits when all have stopped. */
 export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}): { stop(): void } {
   const count = config.workers;
   const aggregator = new AggregatorRegistry();
-  const workers = new Map<number, Worker>();
-  const ready = new Set<number>();
-  let announced = false;
+  const slots: Slot[] = Array.from({ length: count }, () => ({ ready: false, handing: new Set<net.Socket>(), crashes: [] }));
+  const servers: net.Server[] = [];
+  let listening = false;
   let stopping = false;
   let failed = false;
+  let turn = 0;
 
-  const fork = (slot: number) => {
-    const worker = cluster.fork({ [SLOT_VARIABLE]: String(slot) });
-    workers.set(slot, worker);
-    let wasReady = false;
+  onEscapedErrors(log, { inFlight: () => [], fatal: () => undefined });
+
+  const ready = () => slots.filter((s): s is Slot & { worker: Worker } => s.ready && s.worker !== undefined && s.worker.isConnected());
+
+  const dispatch = (socket: net.Socket) => {
+    socket.on("error", () => socket.destroy());
+    const serving = ready();
+    if (serving.length === 0 || stopping) return refuse(socket, stopping ? "the server is shutting down" : "no worker is ready; retry");
+    const slot = serving[turn++ % serving.length]!;
+    // Node passes one handle at a time per worker and queues the rest; a worker that dies would
+    // strand the queued ones (their clients would wait for ever), so each stays ours until sent.
+    slot.handing.add(socket);
+    slot.worker.send({ type: "artifact:connection" } satisfies ToWorker, socket, { keepOpen: true }, () => {
+      slot.handing.delete(socket);
+      // Sent, the worker has its own descriptor (closing ours does not end the connection); not
+      // sent, the client sees a closed connection and retries.
+      socket.destroy();
+    });
+  };
+
+  const listen = async () => {
+    const bind = (host: string, port: number) =>
+      new Promise<AddressInfo>((resolve, reject) => {
+        // Paused: the worker reads the first byte, not us.
+        const server = net.createServer({ pauseOnConnect: true, noDelay: true }, dispatch);
+        servers.push(server);
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    const http = await bind(config.http.host, config.http.port);
+    const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
+    const grpc = samePort ? http : await bind(config.grpc.host, config.grpc.port);
+    const addresses = { http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` };
+    log.info({ workers: count, ...addresses }, `listening with ${count} worker${count > 1 ? "s" : ""} (gRPC, gRPC-Web, Connect and HTTP on both)`);
+    hooks.onReady?.(addresses);
+  };
+
+  const fork = (index: number) => {
+    const slot = slots[index]!;
+    const worker = cluster.fork({ [SLOT_VARIABLE]: String(index) });
+    slot.worker = worker;
+    slot.ready = false;
     worker.on("message", (message: ToPrimary) => {
       if (message?.type === "artifact:ready") {
-        wasReady = true;
-        ready.add(slot);
-        if (!announced && ready.size === count) {
-          announced = true;
-          log.info({ workers: count, http: message.http, grpc: message.grpc }, `listening with ${count} workers (gRPC, gRPC-Web, Connect and HTTP on both)`);
-          hooks.onReady?.({ http: message.http, grpc: message.grpc });
+        // A stop sent while it was still loading its modules may have found no listener yet.
+        if (stopping) return void worker.send({ type: "artifact:stop" } satisfies ToWorker);
+        slot.ready = true;
+        if (!listening && slots.every((s) => s.ready)) {
+          listening = true;
+          listen().catch((err: unknown) => {
+            log.error({ err: (err as Error).message }, "cannot listen: stopping");
+            failed = true;
+            stopAll();
+          });
         }
+      } else if (message?.type === "artifact:dying") {
+        // It is going: route no more connections to it; its exit starts the replacement.
+        slot.ready = false;
       } else if (message?.type === "artifact:metrics-request") {
         const answer = (reply: ToWorker) => worker.isConnected() && worker.send(reply);
         aggregator.clusterMetrics().then(
@@ -61,22 +130,30 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
       }
     });
     worker.on("exit", (code, signal) => {
-      workers.delete(slot);
-      ready.delete(slot);
+      if (slot.worker === worker) {
+        slot.worker = undefined;
+        slot.ready = false;
+      }
+      for (const socket of slot.handing) socket.destroy();
+      slot.handing.clear();
       if (stopping) {
         if (code !== 0) failed = true;
-        if (workers.size === 0) finish();
+        if (slots.every((s) => !s.worker)) finish();
         return;
       }
-      if (!wasReady) {
-        // Same as a single process whose start fails (bad database URL, port taken): stop.
-        log.error({ worker: slot, code, signal }, "a worker failed to start: stopping");
+      if (!listening) {
+        // The service never started (bad database URL, a migration that fails): as a single
+        // process whose start fails, stop.
+        log.error({ worker: index, code, signal }, "a worker failed to start: stopping");
         failed = true;
         stopAll();
         return;
       }
-      log.error({ worker: slot, code, signal }, `worker exited unexpectedly: starting another in ${RESTART_DELAY_MS} ms`);
-      setTimeout(() => stopping || fork(slot), RESTART_DELAY_MS);
+      const now = Date.now();
+      slot.crashes = [...slot.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+      const delay = restartDelay(slot.crashes.length);
+      log.error({ worker: index, code, signal, restartInMs: delay }, `worker exited unexpectedly: starting another${delay ? ` in ${delay} ms` : ""}`);
+      setTimeout(() => stopping || fork(index), delay);
     });
   };
 
@@ -89,20 +166,22 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
   const stopAll = () => {
     if (stopping) return;
     stopping = true;
-    if (workers.size === 0) return finish();
-    for (const worker of workers.values()) if (worker.isConnected()) worker.send({ type: "artifact:stop" } satisfies ToWorker);
+    for (const server of servers) server.close();
+    const running = slots.flatMap((s) => (s.worker ? [s.worker] : []));
+    if (running.length === 0) return finish();
+    for (const worker of running) if (worker.isConnected()) worker.send({ type: "artifact:stop" } satisfies ToWorker);
     // Each worker drains for up to SHUTDOWN_TIMEOUT_MS; past that and a margin, end them.
     forceTimer = setTimeout(() => {
       log.warn("workers did not stop in time: killing them");
-      for (const worker of workers.values()) worker.process.kill("SIGKILL");
-    }, config.shutdownTimeoutMs + 10_000);
+      for (const worker of running) worker.process.kill("SIGKILL");
+    }, config.shutdownTimeoutMs + 5_000);
   };
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
       log.warn({ signal }, "second signal: exiting now");
-      for (const worker of workers.values()) worker.process.kill("SIGKILL");
+      for (const slot of slots) slot.worker?.process.kill("SIGKILL");
       process.exit(1);
     }
     log.info({ signal }, "signal received: stopping the workers");
@@ -111,14 +190,33 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
-  log.info({ workers: count }, `starting ${count} workers`);
-  for (let slot = 0; slot < count; slot++) fork(slot);
+  log.info({ workers: count }, `starting ${count} worker${count > 1 ? "s" : ""}`);
+  for (let index = 0; index < count; index++) fork(index);
   return { stop: stopAll };
 }
 
+const REFUSAL = JSON.stringify({ code: "unavailable", message: "" });
+
 /**
- * A worker: the whole server, stopped by its primary (a terminal's Ctrl-C reaches every process
- * of the group; the primary alone decides), by SIGTERM sent to it alone, or when the primary is gone.
+ * Answers a connection no worker can take: HTTP/1.x gets a 503 it can retry, an HTTP/2 client
+ * (which would not read an HTTP/1.1 answer) a closed connection, which gRPC clients retry too.
+ */
+function refuse(socket: net.Socket, why: string): void {
+  socket.setTimeout(1_000, () => socket.destroy());
+  socket.once("data", (chunk: Buffer) => {
+    if (chunk.subarray(0, 3).toString("latin1") === "PRI") return socket.destroy();
+    const body = REFUSAL.replace('"message":""', `"message":${JSON.stringify(why)}`);
+    socket.end(
+      `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+  socket.resume();
+}
+
+/**
+ * A worker: the whole server, fed the connections its primary accepts, stopped by its primary
+ * (a terminal's Ctrl-C reaches every process of the group; the primary alone decides), by
+ * SIGTERM sent to it alone, or when the primary is gone.
  */
 export async function runWorker(config: Config, baseLog: Logger, options: StartOptions = {}): Promise<void> {
   const slot = Number(process.env[SLOT_VARIABLE] ?? "0");
@@ -133,7 +231,7 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
       setTimeout(() => pending.delete(id) && reject(new Error("the primary process did not answer with the metrics")), 10_000).unref();
     });
 
-  let server: RunningServer | undefined;
+  let server: PreparedServer | undefined;
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -146,9 +244,23 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
       },
     );
   };
-  process.on("message", (message: ToWorker) => {
-    if (message?.type === "artifact:stop") stop();
-    if (message?.type === "artifact:metrics") {
+  onEscapedErrors(log, {
+    inFlight: () => server?.inFlight.list() ?? [],
+    fatal: () => {
+      // Stop taking connections; the primary starts a replacement when this process is gone.
+      // Nothing to drain: the state of this process is not to be trusted any more.
+      stopping = true;
+      if (process.connected) process.send!({ type: "artifact:dying" } satisfies ToPrimary, () => process.exit(70));
+      setTimeout(() => process.exit(70), 500).unref();
+    },
+  });
+  process.on("message", (message: ToWorker, handle?: net.Socket) => {
+    if (message?.type === "artifact:connection" && handle) {
+      if (server && !stopping) server.listener.accept(handle);
+      else handle.destroy();
+    } else if (message?.type === "artifact:stop") {
+      stop();
+    } else if (message?.type === "artifact:metrics") {
       const waiting = pending.get(message.id);
       pending.delete(message.id);
       if (message.text !== undefined) waiting?.resolve(message.text);
@@ -159,7 +271,7 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
   process.on("SIGTERM", stop);
   process.on("SIGINT", () => {});
 
-  server = await startServer({ ...config, gc: { ...config.gc, intervalMs: slot === 0 ? config.gc.intervalMs : 0 } }, log, {
+  server = await prepareServer({ ...config, gc: { ...config.gc, intervalMs: slot === 0 ? config.gc.intervalMs : 0 } }, log, {
     ...options,
     onMetrics: (metrics: Metrics) => {
       // prom-client answers the primary's AggregatorRegistry with these registries; it starts
@@ -170,9 +282,6 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
     },
   });
   if (stopping) return;
-  process.send!({
-    type: "artifact:ready",
-    http: `${server.http.address}:${server.http.port}`,
-    grpc: `${server.grpc.address}:${server.grpc.port}`,
-  } satisfies ToPrimary);
+  log.info("worker ready");
+  process.send!({ type: "artifact:ready" } satisfies ToPrimary);
 }

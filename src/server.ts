@@ -6,6 +6,7 @@ import type { Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { buildApp } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
+import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
 import { MeteredGarbageCollector, Metrics } from "./http/metrics.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
@@ -16,15 +17,22 @@ import { GarbageCollector } from "./store/gc.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import type { UpstreamDefaults } from "./upstream/clients.js";
 
-export interface RunningServer {
-  http: AddressInfo;
-  grpc: AddressInfo;
+export interface PreparedServer {
+  /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
+  listener: Listener;
+  /** The requests being served now (what a crash report names). */
+  inFlight: InFlight;
   store: Store;
   database: DatabaseHandle;
   content: ContentDriver;
   gc: GarbageCollector;
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
   close(): Promise<void>;
+}
+
+export interface RunningServer extends PreparedServer {
+  http: AddressInfo;
+  grpc: AddressInfo;
 }
 
 export interface StartOptions {
@@ -38,6 +46,24 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  const server = await prepareServer(config, log, options);
+  try {
+    const http = await server.listener.listen(config.http.host, config.http.port);
+    const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
+    const grpc = samePort ? http : await server.listener.listen(config.grpc.host, config.grpc.port);
+    log.info({ http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` }, "listening (gRPC, gRPC-Web, Connect and HTTP on both)");
+    return { ...server, http, grpc };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+}
+
+/**
+ * The whole server without its own ports: a worker of src/cluster.ts is handed the connections
+ * its primary accepted, and feeds them to `listener.accept`.
+ */
+export async function prepareServer(config: Config, log: Logger, options: StartOptions = {}): Promise<PreparedServer> {
   const database = options.database ?? (await openDatabase(config.database, log));
   const ownsDatabase = options.database === undefined;
   const metrics = config.metricsEnabled ? new Metrics() : undefined;
@@ -58,6 +84,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
     const upstreams = new RegistryUpstreams(sealer, options.upstream);
     const shutdown = new AbortController();
+    const inFlight = new InFlight();
     const app = buildApp(
       { store, sealer, gc: { collector, settings: gcSettings }, upstreams, content, sync: config.sync },
       {
@@ -69,6 +96,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
         maxRequestBytes: config.limits.maxRequestBytes,
         cors: config.cors,
         metrics,
+        inFlight,
       },
     );
     const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;
@@ -76,15 +104,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
 
     health.start();
     const background = config.gc.intervalMs > 0 ? backgroundGc(collector, gcSettings, config.gc.intervalMs, log) : undefined;
-    const http = await listener.listen(config.http.host, config.http.port);
-    const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
-    const grpc = samePort ? http : await listener.listen(config.grpc.host, config.grpc.port);
-    log.info({ http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` }, "listening (gRPC, gRPC-Web, Connect and HTTP on both)");
 
     let closing: Promise<void> | undefined;
     return {
-      http,
-      grpc,
+      listener,
+      inFlight,
       store,
       database,
       content,

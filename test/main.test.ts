@@ -1,6 +1,7 @@
 // The real entry point as an operator runs it: a process, its log, its signals.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
+import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,14 +16,25 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(env: Record<string, string>, ready = '"msg":"listening'): Promise<Started> {
+async function start(env: Record<string, string>, ready = '"msg":"listening', imports: string[] = []): Promise<Started> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
+  const child = spawn(process.execPath, ["--import", "tsx", ...imports.flatMap((i) => ["--import", i]), join(packageRoot, "src/main.ts")], {
     env: { ...process.env, HTTP_PORT: String(httpPort), GRPC_PORT: String(grpcPort), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
-  child.stdout.on("data", (d: Buffer) => output.push(...d.toString().split("\n").filter(Boolean)));
+  let partial = "";
+  child.stdout.on("data", (d: Buffer) => {
+    const text = partial + d.toString();
+    const cut = text.lastIndexOf("\n");
+    partial = text.slice(cut + 1);
+    output.push(
+      ...text
+        .slice(0, cut + 1)
+        .split("\n")
+        .filter(Boolean),
+    );
+  });
   child.stderr.on("data", (d: Buffer) => output.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
@@ -107,11 +119,12 @@ describe("artifact-service process", () => {
         const server = await start({ DATABASE_URL: scratch.url, DATA_DIR: dataDir, WORKERS: "2" }, '"msg":"listening with 2 workers');
         const records = () => server.lines().flatMap((l) => (l.startsWith("{") ? [JSON.parse(l) as Record<string, unknown>] : []));
         // A new connection per call: the primary hands connections to the workers in turn.
-        const call = () =>
+        const call = (init: RequestInit = {}) =>
           fetch(`http://127.0.0.1:${server.httpPort}/artifact.v1.RegistryService/ListRegistries`, {
             method: "POST",
             headers: { "content-type": "application/json", connection: "close" },
             body: "{}",
+            ...init,
           });
         for (let i = 0; i < 6; i++) expect((await call()).status).toBe(200);
         const served = records()
@@ -123,16 +136,37 @@ describe("artifact-service process", () => {
         expect(metrics).toMatch(/^artifact_rpc_calls_total\{procedure="\/artifact.v1.RegistryService\/ListRegistries",code="ok"\} 6$/m);
         expect(metrics).toMatch(/^artifact_database_up\{driver="postgres"\} 1$/m);
 
-        const victim = records().find((r) => r.worker === 1 && typeof r.msg === "string" && r.msg.startsWith("listening"))!.pid as number;
+        const victim = records().find((r) => r.worker === 1 && r.msg === "worker ready")!.pid as number;
         process.kill(victim, "SIGKILL");
         const deadline = Date.now() + 30_000;
-        const replaced = () => records().some((r) => r.worker === 1 && r.pid !== victim && typeof r.msg === "string" && r.msg.startsWith("listening"));
+        const replaced = () => records().some((r) => r.worker === 1 && r.pid !== victim && r.msg === "worker ready");
         while (!replaced()) {
           if (Date.now() > deadline) throw new Error(`worker 1 was not replaced:\n${server.lines().join("\n")}`);
           await new Promise((r) => setTimeout(r, 100));
         }
-        expect(records().some((r) => r.msg === "worker exited unexpectedly: starting another in 1000 ms" && r.signal === "SIGKILL")).toBe(true);
+        expect(records().some((r) => r.msg === "worker exited unexpectedly: starting another" && r.signal === "SIGKILL")).toBe(true);
         for (let i = 0; i < 4; i++) expect((await call()).status).toBe(200);
+
+        // Both workers gone at once: a connection is never left waiting on the primary. It gets a
+        // 503 from the primary, a closed connection, or (once a replacement is up) its answer.
+        const live = records()
+          .filter((r) => r.msg === "worker ready")
+          .map((r) => r.pid as number);
+        for (const pid of live.slice(-2)) process.kill(pid, "SIGKILL");
+        const answers = new Set<number>();
+        for (let i = 0; i < 40; i++) {
+          const status = await call({ signal: AbortSignal.timeout(5_000) }).then(
+            (res) => res.status,
+            (err: unknown) => ((err as Error).name === "TimeoutError" ? -1 : 0),
+          );
+          answers.add(status);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(
+          [...answers].filter((a) => ![0, 200, 503].includes(a)),
+          "answers other than 0, 200 and 503 (-1: no answer in 5 s)",
+        ).toEqual([]);
+        expect(answers.has(503)).toBe(true);
 
         server.child.kill("SIGTERM");
         expect(await server.exited).toBe(0);
@@ -146,4 +180,142 @@ describe("artifact-service process", () => {
     },
     90_000,
   );
+
+  describe("a bug that escapes every handler, a reader that goes away", () => {
+    const records = (server: Started) => server.lines().flatMap((l) => (l.startsWith("{") ? [JSON.parse(l) as Record<string, unknown>] : []));
+    const faultInjection = join(packageRoot, "test/support/fault-injection.ts");
+    /** A call that fails (status 0) instead of hanging when nothing answers. */
+    const call = (port: number, headers: Record<string, string> = {}) =>
+      fetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/ListRegistries`, {
+        method: "POST",
+        headers: { "content-type": "application/json", connection: "close", ...headers },
+        body: "{}",
+        signal: AbortSignal.timeout(10_000),
+      }).then(
+        async (res) => ({ status: res.status, body: await res.text() }),
+        (err: unknown) => ({ status: 0, body: String(err) }),
+      );
+    /** A call whose body takes a moment to arrive: it is surely in flight when the fault strikes. */
+    const slowCall = (port: number, headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const req = request(
+          {
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path: "/artifact.v1.RegistryService/ListRegistries",
+            headers: { "content-type": "application/json", ...headers },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", () => resolve(0));
+        req.write("{");
+        setTimeout(() => req.end("}"), 500);
+      });
+    const createRegistry = (port: number, name: string) =>
+      fetch(`http://127.0.0.1:${port}/v1/registries`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name, kind: "REGISTRY_KIND_HOSTED" }),
+      });
+
+    it("an unhandled rejection is logged at fatal with the request in flight, and the same worker goes on", async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
+      dirs.push(dataDir);
+      const server = await start({ DATA_DIR: dataDir }, '"msg":"listening', [faultInjection]);
+      try {
+        const worker = records(server).find((r) => r.msg === "worker ready")!.pid;
+        expect(await slowCall(server.httpPort, { "x-fault-injection": "reject", "x-request-id": "the-faulty-one" })).toBe(200);
+        expect((await call(server.httpPort)).status).toBe(200);
+        const fatal = records(server).find((r) => r.level === 60)!;
+        expect(fatal).toMatchObject({ worker: 0, pid: worker, err: { message: "injected unhandled rejection" } });
+        expect(fatal.inFlight).toEqual([
+          expect.objectContaining({ method: "POST", path: "/artifact.v1.RegistryService/ListRegistries", requestId: "the-faulty-one" }),
+        ]);
+        expect(records(server).filter((r) => r.msg === "worker ready")).toHaveLength(1);
+      } finally {
+        server.child.kill("SIGTERM");
+        expect(await server.exited).toBe(0);
+      }
+    });
+
+    it("an uncaught exception ends the worker; another answers, nothing committed is lost, and no request waits on the gap", async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
+      dirs.push(dataDir);
+      const server = await start({ DATA_DIR: dataDir }, '"msg":"listening', [faultInjection]);
+      try {
+        expect((await createRegistry(server.httpPort, "before-the-crash")).status).toBe(200);
+        const first = records(server).find((r) => r.msg === "worker ready")!.pid;
+        await slowCall(server.httpPort, { "x-fault-injection": "throw", "x-request-id": "the-faulty-one" });
+        // Until the new worker is ready every call gets an answer or a closed connection at once:
+        // 200 from the worker, 503 from the primary, or 0 for a connection the dying worker held.
+        const seen = new Set<number>();
+        for (let i = 0; i < 600; i++) {
+          const { status } = await call(server.httpPort);
+          seen.add(status);
+          if (status === 200 && records(server).some((r) => r.msg === "worker ready" && r.pid !== first)) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(
+          [...seen].every((s) => [0, 200, 503].includes(s)),
+          `answers seen: ${[...seen].join(", ")}`,
+        ).toBe(true);
+        const fatal = records(server).find((r) => r.level === 60)!;
+        expect(fatal).toMatchObject({ worker: 0, pid: first, err: { message: "injected uncaught exception" } });
+        expect(fatal.inFlight).toEqual(expect.arrayContaining([expect.objectContaining({ requestId: "the-faulty-one" })]));
+        expect(records(server).some((r) => r.msg === "worker exited unexpectedly: starting another" && r.restartInMs === 0)).toBe(true);
+        const replacement = records(server).find((r) => r.msg === "worker ready" && r.pid !== first);
+        expect(replacement, server.lines().join("\n")).toBeDefined();
+        const listed = (await call(server.httpPort)).body;
+        expect(listed).toContain("before-the-crash");
+      } finally {
+        server.child.kill("SIGTERM");
+        expect(await server.exited).toBe(0);
+      }
+    });
+
+    it("stops on SIGTERM after whatever read its stdout went away (npm start | head -3)", { timeout: 120_000 }, async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
+      dirs.push(dataDir);
+      // A real pipe into a real `head -n 3`, as a shell builds it.
+      const fifo = join(dataDir, "stdout");
+      execFileSync("mkfifo", [fifo]);
+      // Opened read-write so that neither open waits for the other end; the test keeps no end of it.
+      const headIn = openSync(fifo, "r+");
+      const head = spawn("head", ["-n", "3"], { stdio: [headIn, "ignore", "ignore"] });
+      closeSync(headIn);
+      const headDone = new Promise((resolve) => head.once("exit", resolve));
+      const out = openSync(fifo, "w");
+      const httpPort = await freePort();
+      // What `npm start` runs: the compiled service (under tsx the stdout failure did not show).
+      execFileSync(process.execPath, [join(packageRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: packageRoot });
+      const child = spawn(process.execPath, [join(packageRoot, "dist/src/main.js")], {
+        env: { ...process.env, DATA_DIR: dataDir, HTTP_PORT: String(httpPort), GRPC_PORT: String(await freePort()), SHUTDOWN_TIMEOUT_MS: "2000" },
+        stdio: ["ignore", out, "ignore"],
+        // Its own process group, so that the whole tree can be killed if it hangs.
+        detached: true,
+      });
+      closeSync(out);
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      try {
+        await headDone;
+        // The reader is gone: every line the service writes from now on meets EPIPE.
+        let ready = false;
+        for (let i = 0; i < 600 && !ready; i++) {
+          ready = (await call(httpPort)).status === 200;
+          if (!ready) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(ready).toBe(true);
+        for (let i = 0; i < 5; i++) expect((await call(httpPort)).status).toBe(200);
+        child.kill("SIGTERM");
+        const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 20_000))]);
+        expect(code).toBe(0);
+      } finally {
+        if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+      }
+    });
+  });
 });

@@ -1,18 +1,12 @@
 // What every call goes through, in one place: a request id, one log line with procedure,
 // code and duration, and the translation of domain errors to Connect codes. Identity and
 // permissions will be decided here too, later.
-import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { toConnectError } from "./errors.js";
+import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 
-export const REQUEST_ID_HEADER = "x-request-id";
 export const requestIdKey = createContextKey<string>("");
-
-/** A caller's id is kept when it is a sane token; otherwise we make one. */
-export function pickRequestId(candidate: string | null | undefined): string {
-  return candidate && /^[A-Za-z0-9._:-]{1,128}$/.test(candidate) ? candidate : randomUUID();
-}
 
 /** Hooks for metrics. */
 export interface CallObserver {

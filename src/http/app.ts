@@ -20,6 +20,7 @@ import { parseOciPath } from "../oci/routes.js";
 import { deadlineInterceptor } from "./deadline.js";
 import { corsHandler, type CorsOptions } from "./cors.js";
 import type { Metrics, RequestLabels } from "./metrics.js";
+import type { InFlight } from "./in-flight.js";
 
 export interface AppOptions {
   log: Logger;
@@ -37,6 +38,8 @@ export interface AppOptions {
   cors?: CorsOptions;
   /** Counts calls and requests, and serves GET /metrics. */
   metrics?: Metrics;
+  /** Every request is registered here while it runs. */
+  inFlight?: InFlight;
 }
 
 export interface App {
@@ -111,6 +114,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
   return {
     handler: (req, res) => {
       const url = req.url ?? "";
+      options.inFlight?.track(req, res);
       const labels = metrics?.request(req, res);
       // The registry API has its own paths and error format, and no CORS (container tools are
       // not browsers); everything else is Connect, REST, probes and metrics.

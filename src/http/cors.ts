@@ -9,7 +9,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { cors as connectCors } from "@connectrpc/connect";
-import { REQUEST_ID_HEADER } from "../api/interceptors.js";
+import { REQUEST_ID_HEADER } from "../request-id.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;

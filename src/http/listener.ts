@@ -81,7 +81,8 @@ export class Listener {
     });
   }
 
-  private accept(socket: net.Socket): void {
+  /** Serves a connection accepted elsewhere (a cluster primary hands its workers theirs). */
+  accept(socket: net.Socket): void {
     if (this.closing) {
       socket.destroy();
       return;

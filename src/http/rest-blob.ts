@@ -16,7 +16,8 @@ import { Code, ConnectError, createContextValues, type ConnectRouter, type Inter
 import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
 import { BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
-import { pickRequestId, REQUEST_ID_HEADER, scrub } from "../api/interceptors.js";
+import { scrub } from "../api/interceptors.js";
+import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { errorObject, errorStatus, RestError, type EdgeError } from "./rest-error.js";

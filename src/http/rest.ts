@@ -22,7 +22,8 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
-import { pickRequestId, REQUEST_ID_HEADER, scrub } from "../api/interceptors.js";
+import { scrub } from "../api/interceptors.js";
+import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { readJsonBody } from "./rest-body.js";

@@ -2,7 +2,7 @@
 // and the content store (manifests.ts, blobs.ts, uploads.ts, listings.ts), REMOTE ones through
 // the pull-through proxy (proxy.ts). One middleware in front of it (authorize) is where identity
 // and permissions will be decided.
-import { randomUUID } from "node:crypto";
+import { pickRequestId } from "../request-id.js";
 import type { ImageName, OciRoute, Reference } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
@@ -59,10 +59,6 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
         );
       });
   };
-}
-
-function pickRequestId(value: string | string[] | undefined): string {
-  return typeof value === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : randomUUID();
 }
 
 function sendError(req: Request, res: Response, error: OciError): void {
