@@ -5,7 +5,8 @@
 // all on SIGTERM/SIGINT, and adds up their metrics for GET /metrics.
 //
 // Only worker 0 runs the background garbage collection (any replica could: every deletion is
-// re-checked under locks, so this only saves the others the work).
+// re-checked under locks, so this only saves the others the work), and only worker 0 logs which
+// stored credentials the keys cannot open.
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "pino";
 import { AggregatorRegistry } from "prom-client";
@@ -160,6 +161,7 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
   process.on("SIGINT", () => {});
 
   server = await startServer({ ...config, gc: { ...config.gc, intervalMs: slot === 0 ? config.gc.intervalMs : 0 } }, log, {
+    reportCredentials: slot === 0,
     ...options,
     onMetrics: (metrics: Metrics) => {
       // prom-client answers the primary's AggregatorRegistry with these registries; it starts
