@@ -139,7 +139,7 @@ describe.skipIf(!ready).each(databaseKinds())("SECRET_KEY rotation on %s", (kind
     if (kind === "postgres") {
       const scratch = await createScratchDatabase();
       database = { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 };
-      dropDatabase = scratch.drop;
+      dropDatabase = () => scratch.drop();
     } else {
       // On disk: the reseal process opens it after the service has stopped.
       database = { kind: "pglite", dataDir: join(dir, "pglite") };
