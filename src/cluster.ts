@@ -8,7 +8,8 @@
 // up their metrics for GET /metrics.
 //
 // Only worker 0 runs the background garbage collection (any replica could: every deletion is
-// re-checked under locks, so this only saves the others the work).
+// re-checked under locks, so this only saves the others the work), and only worker 0 logs which
+// stored credentials the keys cannot open.
 import cluster, { type Worker } from "node:cluster";
 import net, { type AddressInfo } from "node:net";
 import type { Logger } from "pino";
@@ -272,6 +273,7 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
   process.on("SIGINT", () => {});
 
   server = await prepareServer({ ...config, gc: { ...config.gc, intervalMs: slot === 0 ? config.gc.intervalMs : 0 } }, log, {
+    reportCredentials: slot === 0,
     ...options,
     onMetrics: (metrics: Metrics) => {
       // prom-client answers the primary's AggregatorRegistry with these registries; it starts

@@ -38,8 +38,10 @@ export interface Config {
   dataDir: string;
   database: DatabaseConfig;
   logLevel: LogLevel;
-  /** 32-byte key that seals stored credentials; absent means "derive per deployment" (see secrets). */
+  /** SECRET_KEY: 32-byte key that seals stored credentials; absent means "derive per deployment" (see secrets). */
   secretKey?: Buffer;
+  /** SECRET_KEY_PREVIOUS: older keys, only for opening credentials sealed before a rotation. */
+  previousSecretKeys: Buffer[];
   shutdownTimeoutMs: number;
   /** HEALTH_CHECK_INTERVAL_MS (default 5000): how often the database is pinged for gRPC health and /readyz. */
   healthCheckIntervalMs: number;
@@ -175,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // Chromium caps it at 7200, Firefox at 86400.
       maxAgeSeconds: integer("CORS_MAX_AGE_SECONDS", 7200, 0, 86_400),
     },
+    previousSecretKeys: [],
     metricsEnabled: oneOf("METRICS_ENABLED", "true", ["true", "false"]) === "true",
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
   };
@@ -220,18 +223,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
 
+  // Never echo a key, not even a malformed one: it may be a real key pasted into the wrong place.
   const secret = read("SECRET_KEY", "");
   if (secret) {
-    const key = /^[0-9a-fA-F]{64}$/.test(secret) ? Buffer.from(secret, "hex") : Buffer.from(secret, "base64");
-    if (key.length !== 32) {
-      problems.push("SECRET_KEY: expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)");
-    } else {
-      config.secretKey = key;
-    }
+    config.secretKey = secretKey(secret);
+    if (!config.secretKey) problems.push(`SECRET_KEY: ${KEY_FORMAT}`);
   }
+  const previous = read("SECRET_KEY_PREVIOUS", "")
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k !== "");
+  previous.forEach((raw, i) => {
+    const key = secretKey(raw);
+    if (key) config.previousSecretKeys.push(key);
+    else problems.push(`SECRET_KEY_PREVIOUS: entry ${i + 1} of ${previous.length}: ${KEY_FORMAT}`);
+  });
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+const KEY_FORMAT = "expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)";
+
+/** A 32-byte key from 64 hex digits or base64 (standard or URL alphabet, padding optional); undefined otherwise. */
+function secretKey(raw: string): Buffer | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(raw)) return Buffer.from(raw, "hex");
+  // Checked strictly: Buffer.from(…, "base64") skips characters it does not know.
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(raw)) return undefined;
+  const key = Buffer.from(raw, "base64");
+  return key.length === 32 ? key : undefined;
 }
 
 /** CORS_ALLOWED_ORIGINS: a comma list of origins (scheme://host[:port]), or "*" alone. */

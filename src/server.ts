@@ -9,6 +9,7 @@ import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
 import { MeteredGarbageCollector, Metrics } from "./http/metrics.js";
+import { reportCredentials } from "./key-rotation.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
@@ -43,6 +44,8 @@ export interface StartOptions {
   upstream?: UpstreamDefaults;
   /** Called with the server's metrics before it listens (src/cluster.ts aggregates workers'). */
   onMetrics?: (metrics: Metrics) => void;
+  /** Log which stored credentials the keys cannot open (default true; src/cluster.ts: worker 0 only). */
+  reportCredentials?: boolean;
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -80,8 +83,15 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const store = await createStore(database.db, content);
     const collector = metrics ? new MeteredGarbageCollector(database.db, content, log, metrics) : new GarbageCollector(database.db, content, log);
     const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
-    const sealer = new Sealer(resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }));
+    const sealer = new Sealer({
+      sealing: resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
+      previous: config.previousSecretKeys,
+    });
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
+    if (options.reportCredentials ?? true) {
+      // A check for the operator: it must not stop the service from starting.
+      await reportCredentials(store.credentials, sealer, log).catch((err: unknown) => log.warn({ err }, "could not check the stored credentials"));
+    }
     const upstreams = new RegistryUpstreams(sealer, options.upstream);
     const shutdown = new AbortController();
     const inFlight = new InFlight();

@@ -95,6 +95,35 @@ describe("loadConfig", () => {
   it("accepts SECRET_KEY as 64 hex digits or 32 bytes of base64", () => {
     expect(loadConfig({ SECRET_KEY: "ab".repeat(32) }).secretKey).toEqual(Buffer.alloc(32, 0xab));
     expect(loadConfig({ SECRET_KEY: Buffer.alloc(32, 1).toString("base64") }).secretKey).toEqual(Buffer.alloc(32, 1));
+    expect(loadConfig({ SECRET_KEY: Buffer.alloc(32, 0xfb).toString("base64url") }).secretKey).toEqual(Buffer.alloc(32, 0xfb));
+  });
+
+  it("refuses a SECRET_KEY that only looks like base64 of 32 bytes, without echoing it", () => {
+    // Buffer.from(…, "base64") skips unknown characters: these would decode to 32 bytes.
+    const key = Buffer.alloc(32, 2).toString("base64");
+    for (const bad of [`${key.slice(0, 20)} ${key.slice(20)}`, `${key}!!`, key.slice(0, 40), "ab".repeat(31)]) {
+      const found = problems({ SECRET_KEY: bad });
+      expect(found).toEqual(["SECRET_KEY: expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)"]);
+    }
+  });
+
+  it("reads SECRET_KEY_PREVIOUS as a comma list of keys in either encoding, in order", () => {
+    expect(loadConfig({}).previousSecretKeys).toEqual([]);
+    const config = loadConfig({
+      SECRET_KEY: "ab".repeat(32),
+      SECRET_KEY_PREVIOUS: ` ${"cd".repeat(32)} ,${Buffer.alloc(32, 3).toString("base64")},`,
+    });
+    expect(config.previousSecretKeys).toEqual([Buffer.alloc(32, 0xcd), Buffer.alloc(32, 3)]);
+  });
+
+  it("names each bad SECRET_KEY_PREVIOUS entry by its place, never by its value", () => {
+    const good = Buffer.alloc(32, 4).toString("base64");
+    const found = problems({ SECRET_KEY_PREVIOUS: `${good},not-a-key-SECRETVALUE,${good},${"ef".repeat(16)}` });
+    expect(found).toEqual([
+      "SECRET_KEY_PREVIOUS: entry 2 of 4: expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)",
+      "SECRET_KEY_PREVIOUS: entry 4 of 4: expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)",
+    ]);
+    expect(found.join("\n")).not.toContain("SECRETVALUE");
   });
 });
 

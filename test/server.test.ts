@@ -11,6 +11,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { toConnectError } from "../src/api/errors.js";
+import { keyId } from "../src/secrets.js";
 import { startServer } from "../src/server.js";
 import { createScratchDatabase, databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
@@ -182,7 +183,8 @@ describe("credentials at rest", () => {
       },
     });
     const row = await server.store.registries.get(r.id);
-    expect(row.credentialSealed).toMatch(/^v1:/);
+    // Sealed under the test key, named by its key id (a hash, never the key).
+    expect(row.credentialSealed).toMatch(new RegExp(`^v2:${keyId(Buffer.alloc(32, 7))}:`));
     expect(row.credentialSealed).not.toContain("PLAINTEXT");
   });
 });

@@ -33,7 +33,10 @@ export type ErrorReason =
   | "name-unknown"
   | "tag-invalid"
   | "too-large"
-  | "unsupported";
+  | "unsupported"
+  // The service's own settings stop the request (a stored credential SECRET_KEY cannot open):
+  // the operator must act, not the client.
+  | "misconfigured";
 
 export class DomainError extends Error {
   readonly reason?: ErrorReason;

@@ -53,6 +53,9 @@ const TABLE: Row[] = [
   ["failed-precondition", "range-mismatch", 416, "BLOB_UPLOAD_INVALID"],
   ["failed-precondition", "manifest-blob-unknown", 400, "MANIFEST_BLOB_UNKNOWN"],
   ["failed-precondition", "unsupported", 405, "UNSUPPORTED"],
+  // Not the client's mistake (4xx) nor a bug (500): this service cannot serve the repository until
+  // its operator fixes a setting. 503 says "not now, not your fault" and names no upstream fault.
+  ["failed-precondition", "misconfigured", 503, "UNAVAILABLE"],
   ["failed-precondition", "*", 400, "UNSUPPORTED"],
   ["not-found", "blob-unknown", 404, "BLOB_UNKNOWN"],
   ["not-found", "manifest-unknown", 404, "MANIFEST_UNKNOWN"],

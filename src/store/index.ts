@@ -10,6 +10,7 @@ import { RegistryStore } from "./registries.js";
 import { RepositoryStore } from "./repositories.js";
 import { TagStore } from "./tags.js";
 import { BlobStore } from "./blobs.js";
+import { CredentialStore } from "./credentials.js";
 import { ImageStore } from "./images.js";
 import type { ContentDriver } from "../content/driver.js";
 
@@ -21,6 +22,7 @@ export interface Store {
   tags: TagStore;
   images: ImageStore;
   blobs: BlobStore;
+  credentials: CredentialStore;
 }
 
 export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
@@ -33,6 +35,7 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     tags: new TagStore(db, tokens),
     images: new ImageStore(db),
     blobs: new BlobStore(db, content),
+    credentials: new CredentialStore(db),
   };
 }
 

@@ -1,7 +1,8 @@
 // The upstream client of a REMOTE registry row: built from its url, insecure flag and sealed
-// credential, rebuilt when the row's version moves. The one place a credential is opened.
+// credential, rebuilt when the row's version or its sealed credential moves. The one place a
+// credential is opened.
 import { DomainError } from "../domain/errors.js";
-import type { Sealer } from "../secrets.js";
+import { UnopenableCredential, type Sealer } from "../secrets.js";
 import type { UpstreamClient } from "./client.js";
 import { UpstreamClients, type UpstreamDefaults } from "./clients.js";
 
@@ -25,15 +26,21 @@ export class RegistryUpstreams {
     this.clients = new UpstreamClients(defaults);
   }
 
-  /** The client for a REMOTE registry; FAILED_PRECONDITION for a HOSTED one. */
+  /**
+   * The client for a REMOTE registry; FAILED_PRECONDITION for a HOSTED one, and for one whose
+   * stored credential no configured key opens (the message names the registry and the remedy).
+   */
   for(registry: RemoteRegistry): UpstreamClient {
     if (registry.kind !== "remote") {
       throw new DomainError("failed-precondition", `registry "${registry.name}" is HOSTED: it has no upstream (this needs a REMOTE registry)`);
     }
-    return this.clients.get({ id: registry.id, version: String(registry.version) }, () => ({
+    // `npm run reseal` rewrites the sealed value without moving the version (nothing a client can
+    // see changes), so the sealed value is part of what the cached client was built from.
+    const version = `${registry.version}:${registry.credentialSealed ?? ""}`;
+    return this.clients.get({ id: registry.id, version }, () => ({
       url: registry.url,
       insecure: registry.insecure,
-      credential: registry.credentialSealed ? this.sealer.open(registry.credentialSealed) : undefined,
+      credential: registry.credentialSealed ? this.open(registry.name, registry.credentialSealed) : undefined,
     }));
   }
 
@@ -43,5 +50,14 @@ export class RegistryUpstreams {
 
   close(): Promise<void> {
     return this.clients.close();
+  }
+
+  private open(name: string, sealed: string) {
+    try {
+      return this.sealer.open(sealed);
+    } catch (err) {
+      if (err instanceof UnopenableCredential) throw new DomainError("failed-precondition", err.explain(name), { reason: "misconfigured", cause: err });
+      throw err;
+    }
   }
 }

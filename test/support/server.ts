@@ -25,6 +25,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     database: { kind: "pglite", dataDir: "memory://" },
     logLevel: "silent",
     secretKey: Buffer.alloc(32, 7),
+    previousSecretKeys: [],
     shutdownTimeoutMs: 5_000,
     healthCheckIntervalMs: 5_000,
     healthCheckTimeoutMs: 2_000,
