@@ -13,6 +13,7 @@ import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import { GarbageCollector } from "./store/gc.js";
+import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import type { UpstreamDefaults } from "./upstream/clients.js";
 
@@ -56,7 +57,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
     const sealer = new Sealer(resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }));
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
-    const upstreams = new RegistryUpstreams(sealer, options.upstream);
+    // Filled in once the listeners are bound; an upstream can never be the service itself.
+    const listening: Listening[] = [];
+    const policy = new AddressPolicy({ allowed: config.upstream.allowedNetworks, ownListeners: () => listening });
+    const upstreams = new RegistryUpstreams(sealer, options.upstream, policy);
     const shutdown = new AbortController();
     const app = buildApp(
       { store, sealer, gc: { collector, settings: gcSettings }, upstreams, content, sync: config.sync },
@@ -79,6 +83,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const http = await listener.listen(config.http.host, config.http.port);
     const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
     const grpc = samePort ? http : await listener.listen(config.grpc.host, config.grpc.port);
+    listening.push({ address: http.address, port: http.port }, { address: grpc.address, port: grpc.port });
     log.info({ http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` }, "listening (gRPC, gRPC-Web, Connect and HTTP on both)");
 
     let closing: Promise<void> | undefined;

@@ -2,6 +2,7 @@
 // credential, rebuilt when the row's version moves. The one place a credential is opened.
 import { DomainError } from "../domain/errors.js";
 import type { Sealer } from "../secrets.js";
+import type { AddressPolicy } from "./address-policy.js";
 import type { UpstreamClient } from "./client.js";
 import { UpstreamClients, type UpstreamDefaults } from "./clients.js";
 
@@ -21,8 +22,9 @@ export class RegistryUpstreams {
   constructor(
     private readonly sealer: Sealer,
     defaults: UpstreamDefaults = {},
+    policy?: AddressPolicy,
   ) {
-    this.clients = new UpstreamClients(defaults);
+    this.clients = new UpstreamClients(defaults, policy);
   }
 
   /** The client for a REMOTE registry; FAILED_PRECONDITION for a HOSTED one. */
