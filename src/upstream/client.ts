@@ -180,7 +180,10 @@ export class UpstreamClient {
     if (this.ownsDispatchers) await this.dispatchers.close();
   }
 
-  /** Does the upstream answer `/v2/`, and does it accept the credential (or anonymous access)? Never throws for upstream trouble. */
+  /**
+   * Does the upstream answer `/v2/`, and does it accept the credential (or anonymous access)? Never
+   * throws for upstream trouble; a refusal of the address policy is not that, and is thrown.
+   */
   async ping(options: CallOptions = {}): Promise<PingResult> {
     let rttMs: number | undefined;
     const started = performance.now();
