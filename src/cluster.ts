@@ -18,12 +18,17 @@ import type { Config } from "./config.js";
 import { onEscapedErrors } from "./crash.js";
 import type { Metrics } from "./http/metrics.js";
 import { prepareServer, type PreparedServer, type StartOptions } from "./server.js";
+import type { Listening } from "./upstream/address-policy.js";
 
 /** The worker number (0 … WORKERS-1) the primary hands each worker it forks. */
 const SLOT_VARIABLE = "ARTIFACT_WORKER_SLOT";
 
 type ToPrimary = { type: "artifact:ready" } | { type: "artifact:metrics-request"; id: number } | { type: "artifact:dying" };
-type ToWorker = { type: "artifact:stop" } | { type: "artifact:connection" } | { type: "artifact:metrics"; id: number; text?: string; error?: string };
+type ToWorker =
+  | { type: "artifact:stop" }
+  | { type: "artifact:connection" }
+  | { type: "artifact:listening"; addresses: Listening[] }
+  | { type: "artifact:metrics"; id: number; text?: string; error?: string };
 
 /** Restarts of one slot within this window count as a crash loop and back off. */
 const CRASH_WINDOW_MS = 60_000;
@@ -57,6 +62,8 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
   const slots: Slot[] = Array.from({ length: count }, () => ({ ready: false, handing: new Set<net.Socket>(), crashes: [] }));
   const servers: net.Server[] = [];
   let listening = false;
+  /** Where the ports are bound; every worker learns it (its upstream clients must never dial it). */
+  let bound: Listening[] | undefined;
   let stopping = false;
   let failed = false;
   let turn = 0;
@@ -96,6 +103,11 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
     const http = await bind(config.http.host, config.http.port);
     const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
     const grpc = samePort ? http : await bind(config.grpc.host, config.grpc.port);
+    bound = [
+      { address: http.address, port: http.port },
+      { address: grpc.address, port: grpc.port },
+    ];
+    for (const { worker } of ready()) worker.send({ type: "artifact:listening", addresses: bound } satisfies ToWorker);
     const addresses = { http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` };
     log.info({ workers: count, ...addresses }, `listening with ${count} worker${count > 1 ? "s" : ""} (gRPC, gRPC-Web, Connect and HTTP on both)`);
     hooks.onReady?.(addresses);
@@ -111,6 +123,7 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
         // A stop sent while it was still loading its modules may have found no listener yet.
         if (stopping) return void worker.send({ type: "artifact:stop" } satisfies ToWorker);
         slot.ready = true;
+        if (bound) worker.send({ type: "artifact:listening", addresses: bound } satisfies ToWorker);
         if (!listening && slots.every((s) => s.ready)) {
           listening = true;
           listen().catch((err: unknown) => {
@@ -259,6 +272,8 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
     if (message?.type === "artifact:connection" && handle) {
       if (server && !stopping) server.listener.accept(handle);
       else handle.destroy();
+    } else if (message?.type === "artifact:listening") {
+      server?.listeningOn(message.addresses);
     } else if (message?.type === "artifact:stop") {
       stop();
     } else if (message?.type === "artifact:metrics") {

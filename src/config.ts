@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
+import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-policy.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
@@ -54,6 +55,13 @@ export interface Config {
     blobMaxBytes: number;
     /** An upload session idle this long expires and its bytes are removed. */
     uploadTtlMs: number;
+  };
+  upstream: {
+    /**
+     * UPSTREAM_ALLOWED_NETWORKS: networks and host names REMOTE registries may reach although they
+     * are loopback, private, link-local… (default: none; the service's own listeners never).
+     */
+    allowedNetworks: AllowedNetwork[];
   };
   sync: {
     /** SYNC_CONCURRENCY (default 4): repositories a SyncRegistry reads from the upstream at once. */
@@ -157,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       blobMaxBytes: integer("BLOB_MAX_BYTES", 64 * GiB, 1, Number.MAX_SAFE_INTEGER),
       uploadTtlMs: integer("UPLOAD_TTL_MS", 24 * HOUR, 60_000, 30 * 24 * HOUR),
     },
+    upstream: { allowedNetworks: allowedNetworks(read("UPSTREAM_ALLOWED_NETWORKS", ""), problems) },
     sync: {
       concurrency: integer("SYNC_CONCURRENCY", 4, 1, 64),
       pageSize: integer("SYNC_PAGE_SIZE", 1000, 1, 1000),
@@ -280,6 +289,12 @@ function origins(raw: string, problems: string[]): string[] {
     result.push(parsed.origin);
   }
   return result;
+}
+
+function allowedNetworks(raw: string, problems: string[]): AllowedNetwork[] {
+  const parsed = parseAllowedNetworks(raw);
+  problems.push(...parsed.problems);
+  return parsed.networks;
 }
 
 /** Where the database is, for logs: never the password. */

@@ -15,6 +15,7 @@ import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import { GarbageCollector } from "./store/gc.js";
+import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import type { UpstreamDefaults } from "./upstream/clients.js";
 
@@ -23,6 +24,8 @@ export interface PreparedServer {
   listener: Listener;
   /** The requests being served now (what a crash report names). */
   inFlight: InFlight;
+  /** Where the ports are bound, once they are: upstream connections to them are refused. */
+  listeningOn(addresses: Listening[]): void;
   store: Store;
   database: DatabaseHandle;
   content: ContentDriver;
@@ -54,6 +57,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     const http = await server.listener.listen(config.http.host, config.http.port);
     const samePort = config.grpc.host === config.http.host && config.grpc.port === config.http.port && config.http.port !== 0;
     const grpc = samePort ? http : await server.listener.listen(config.grpc.host, config.grpc.port);
+    server.listeningOn([
+      { address: http.address, port: http.port },
+      { address: grpc.address, port: grpc.port },
+    ]);
     log.info({ http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` }, "listening (gRPC, gRPC-Web, Connect and HTTP on both)");
     return { ...server, http, grpc };
   } catch (err) {
@@ -92,7 +99,10 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       // A check for the operator: it must not stop the service from starting.
       await reportCredentials(store.credentials, sealer, log).catch((err: unknown) => log.warn({ err }, "could not check the stored credentials"));
     }
-    const upstreams = new RegistryUpstreams(sealer, options.upstream);
+    // Filled in once the ports are bound (here or by the cluster's primary): an upstream can never be the service itself.
+    const listening: Listening[] = [];
+    const policy = new AddressPolicy({ allowed: config.upstream.allowedNetworks, ownListeners: () => listening });
+    const upstreams = new RegistryUpstreams(sealer, options.upstream, policy);
     const shutdown = new AbortController();
     const inFlight = new InFlight();
     const app = buildApp(
@@ -119,6 +129,9 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     return {
       listener,
       inFlight,
+      listeningOn(addresses) {
+        listening.splice(0, listening.length, ...addresses);
+      },
       store,
       database,
       content,

@@ -122,8 +122,38 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
           "username",
         ],
         [{ kind: RegistryKind.HOSTED, description: "d".repeat(1025) }, "registry.description"],
+        [
+          { kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "(v)\\1" } },
+          /sync_filter\.tag_pattern: .*invalid escape sequence: `\\1`/,
+        ],
+        [
+          { kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "(?=v1)v.*" } },
+          /sync_filter\.tag_pattern: .*unsupported Perl syntax: `\(\?=`/,
+        ],
+        [{ kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "(?<!x)v" } }, "registry.sync_filter.tag_pattern"],
+        [{ kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "v{1001}" } }, /sync_filter\.tag_pattern: .*invalid repeat count/],
+        [{ kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "a)|(b" } }, "registry.sync_filter.tag_pattern"],
+        [{ kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "v".repeat(257) } }, "at most 256 characters"],
       ])("refuses inconsistent registry %j", async (fields, mentions) => {
         await expectCode(c.registries.createRegistry({ registry: { name: unique("bad"), ...fields } }), Code.InvalidArgument, mentions);
+      });
+
+      it("takes RE2 tag patterns on update too, and refuses what RE2 cannot take, changing nothing", async () => {
+        const r = await c.registries.createRegistry({
+          registry: { name: unique("pattern"), kind: RegistryKind.REMOTE, url: "https://e.com", syncFilter: { tagPattern: "v1\\..*" } },
+        });
+        await expectCode(
+          c.registries.updateRegistry({ registry: { id: r.id, syncFilter: { tagPattern: "(?=v)v.*" } }, updateMask: { paths: ["sync_filter"] } }),
+          Code.InvalidArgument,
+          "registry.sync_filter.tag_pattern",
+        );
+        const kept = await c.registries.getRegistry({ id: r.id });
+        expect({ pattern: kept.syncFilter?.tagPattern, etag: kept.etag }).toEqual({ pattern: "v1\\..*", etag: "1" });
+        const named = await c.registries.updateRegistry({
+          registry: { id: r.id, syncFilter: { tagPattern: "(?P<major>v[0-9]+)\\.[0-9]+|latest" } },
+          updateMask: { paths: ["sync_filter"] },
+        });
+        expect(named.syncFilter?.tagPattern).toBe("(?P<major>v[0-9]+)\\.[0-9]+|latest");
       });
 
       it("answers NOT_FOUND for an unknown id and INVALID_ARGUMENT for a malformed one", async () => {

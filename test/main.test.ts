@@ -225,7 +225,7 @@ describe("artifact-service process", () => {
     it("an unhandled rejection is logged at fatal with the request in flight, and the same worker goes on", async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
       dirs.push(dataDir);
-      const server = await start({ DATA_DIR: dataDir }, '"msg":"listening', [faultInjection]);
+      const server = await start({ DATA_DIR: dataDir, UPSTREAM_ALLOWED_NETWORKS: "127.0.0.0/8" }, '"msg":"listening', [faultInjection]);
       try {
         const worker = records(server).find((r) => r.msg === "worker ready")!.pid;
         expect(await slowCall(server.httpPort, { "x-fault-injection": "reject", "x-request-id": "the-faulty-one" })).toBe(200);
@@ -236,6 +236,18 @@ describe("artifact-service process", () => {
           expect.objectContaining({ method: "POST", path: "/artifact.v1.RegistryService/ListRegistries", requestId: "the-faulty-one" }),
         ]);
         expect(records(server).filter((r) => r.msg === "worker ready")).toHaveLength(1);
+
+        // The worker knows the ports its primary bound: an upstream there is refused even though
+        // UPSTREAM_ALLOWED_NETWORKS allows loopback (a REMOTE registry pointing at itself loops).
+        const created = await fetch(`http://127.0.0.1:${server.httpPort}/v1/registries`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: "itself", kind: "REGISTRY_KIND_REMOTE", url: `http://127.0.0.1:${server.httpPort}` }),
+        });
+        const { id } = (await created.json()) as { id: string };
+        const ping = await fetch(`http://127.0.0.1:${server.httpPort}/v1/registries/${id}:ping`, { method: "POST" });
+        expect(ping.status).toBe(403);
+        expect(((await ping.json()) as { message: string }).message).toMatch(/this service's own listener/);
       } finally {
         server.child.kill("SIGTERM");
         expect(await server.exited).toBe(0);

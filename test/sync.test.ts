@@ -227,6 +227,40 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       expect(await repository(r.id, "proj", "app-020")).toBeUndefined();
     });
 
+    it("tag patterns are RE2, matched in linear time: (a+)+$ and (a|aa)*b against 128-character tags", async () => {
+      // Both take exponential time in a backtracking engine (JavaScript's RegExp) on these tags.
+      const allA = "a".repeat(128);
+      const thenB = `${"a".repeat(127)}b`;
+      const u = await startDistribution();
+      try {
+        await seedRepositories(u, small, { repos: ["proj/pattern"], tags: [allA, thenB, "latest"] });
+        for (const [pattern, imported] of [
+          ["(a+)+$", allA],
+          ["(a|aa)*b", thenB],
+        ] as const) {
+          const r = await remote(unique("pattern"), u.url, { syncFilter: { tagPattern: pattern } });
+          const run = await collect(registries.syncRegistry({ id: r.id }));
+          expect(run.error).toBeUndefined();
+          expect(last(run.messages)).toMatchObject({ done: true, repositoriesSynced: 1, tagsAdded: 1, errors: 0 });
+          expect((await tagsOf(r.id, "proj", "pattern")).map((t) => t.name)).toEqual([imported]);
+        }
+      } finally {
+        await u.stop();
+      }
+    });
+
+    it("a stored tag pattern RE2 cannot take (JavaScript lookahead from before) fails that sync with FAILED_PRECONDITION, nothing read", async () => {
+      const r = await remote(unique("legacy"), catalog.url, { syncFilter: { tagPattern: "latest" } });
+      // Written past the API, as an older version (JavaScript RegExp syntax) could have stored it.
+      await server.store.db.update(registriesTable).set({ syncTagPattern: "(?!v0)v.*" }).where(eq(registriesTable.id, r.id));
+      const run = await collect(registries.syncRegistry({ id: r.id }));
+      expect(run.messages).toEqual([]);
+      expect(run.error?.code).toBe(Code.FailedPrecondition);
+      expect(run.error?.rawMessage).toContain('sync_filter.tag_pattern "(?!v0)v.*"');
+      expect(run.error?.rawMessage).toContain("RE2");
+      expect(await repository(r.id, "proj", "app-000")).toBeUndefined();
+    });
+
     it("a registry killed mid-sync: progress so far, then UNAVAILABLE naming the host; the next run completes", async () => {
       const doomed = await startDistribution();
       try {

@@ -17,7 +17,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError } from "../src/domain/errors.js";
-import { parseChallenges, UpstreamClient, UpstreamClients, UpstreamError, verifyDigest, type UpstreamSettings } from "../src/upstream/index.js";
+import {
+  AddressPolicy,
+  parseAllowedNetworks,
+  parseChallenges,
+  UpstreamClient,
+  UpstreamClients,
+  UpstreamError,
+  verifyDigest,
+  type UpstreamSettings,
+} from "../src/upstream/index.js";
 import { scope, startDistribution, type Distribution } from "./support/distribution.js";
 import { dockerSchema2Image, largeImage, layoutBlobPath, MediaType, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
@@ -30,9 +39,12 @@ const ready = havePeers("test/upstream.test.ts", "skopeo", "docker-registry", "h
 const FAST_RETRY = { attempts: 3, baseDelayMs: 10, maxDelayMs: 1_000 };
 const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
+// Every upstream here listens on loopback, which the default address policy refuses (test/upstream-fence.test.ts).
+const LOOPBACK = new AddressPolicy({ allowed: parseAllowedNetworks("127.0.0.0/8").networks });
+
 const open: UpstreamClient[] = [];
 function client(settings: UpstreamSettings, options?: ConstructorParameters<typeof UpstreamClient>[1]): UpstreamClient {
-  const c = new UpstreamClient({ retry: FAST_RETRY, ...settings }, options);
+  const c = new UpstreamClient({ retry: FAST_RETRY, ...settings }, { policy: LOOPBACK, ...options });
   open.push(c);
   return c;
 }
@@ -742,7 +754,7 @@ describe.skipIf(!ready)("failure modes of an upstream", () => {
 
 describe.skipIf(!ready)("UpstreamClients", () => {
   let reg: Distribution;
-  const clients = new UpstreamClients({ retry: FAST_RETRY });
+  const clients = new UpstreamClients({ retry: FAST_RETRY }, LOOPBACK);
   beforeAll(async () => {
     reg = await startDistribution({ auth: "basic" });
   });

@@ -9,6 +9,7 @@ import {
 } from "../../gen/artifact/v1/registry_pb.js";
 import { invalidArgument } from "../domain/errors.js";
 import { checkDescription, checkRegistryName } from "../domain/names.js";
+import { checkTagPattern } from "../domain/tag-pattern.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { Credential, Sealer } from "../secrets.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
@@ -38,20 +39,13 @@ export function normaliseUpstreamUrl(value: string): string {
   return `${url.protocol}//${url.host}`;
 }
 
-/** A REMOTE registry's sync filter, checked: a path prefix and a regular expression that compiles. */
+/** A REMOTE registry's sync filter, checked: a path prefix and an RE2 pattern the engine takes. */
 function syncFilter(filter: SyncFilter | undefined): { syncRepositoryPrefix: string; syncTagPattern: string } {
   const prefix = filter?.repositoryPrefix ?? "";
-  const pattern = filter?.tagPattern ?? "";
   if (prefix.length > 255 || !/^[a-z0-9._/-]*$/.test(prefix)) {
     throw invalidArgument("registry.sync_filter.repository_prefix: at most 255 of lower-case letters, digits, '.', '_', '-' and '/'");
   }
-  if (pattern.length > 256) throw invalidArgument("registry.sync_filter.tag_pattern: at most 256 characters");
-  try {
-    new RegExp(`^(?:${pattern})$`);
-  } catch (err) {
-    throw invalidArgument(`registry.sync_filter.tag_pattern: not a valid regular expression (${(err as Error).message})`);
-  }
-  return { syncRepositoryPrefix: prefix, syncTagPattern: pattern };
+  return { syncRepositoryPrefix: prefix, syncTagPattern: validate("registry.sync_filter.tag_pattern", filter?.tagPattern ?? "", checkTagPattern) };
 }
 
 function credentialFromProto(message: CredentialMessage): Credential | null {

@@ -27,6 +27,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { RegistryService, SyncRegistryProgressSchema } from "../../gen/artifact/v1/registry_pb.js";
 import { DomainError, isDomainError, type ErrorKind } from "../domain/errors.js";
 import { parseManifest, type ParsedManifest } from "../domain/manifest.js";
+import { compileTagPattern, type TagPattern } from "../domain/tag-pattern.js";
 import { catalogNameOf, isDockerHub, type CatalogImageName } from "../domain/upstream-names.js";
 import type { Store } from "../store/index.js";
 import type { RegistryRow } from "../store/registries.js";
@@ -77,7 +78,7 @@ interface RepositoryOutcome {
 class RegistrySync {
   private readonly prefix: string;
   private readonly dockerHub: boolean;
-  private readonly tagPattern?: RegExp;
+  private readonly tagPattern?: TagPattern;
   private readonly abort = new AbortController();
   private readonly signal: AbortSignal;
   private readonly sizes = new Map<string, Promise<number>>();
@@ -93,7 +94,7 @@ class RegistrySync {
   ) {
     this.prefix = registry.syncRepositoryPrefix;
     this.dockerHub = isDockerHub(registry.url);
-    this.tagPattern = registry.syncTagPattern ? new RegExp(`^(?:${registry.syncTagPattern})$`) : undefined;
+    this.tagPattern = registry.syncTagPattern ? storedTagPattern(registry) : undefined;
     this.signal = AbortSignal.any([ctx.signal, this.abort.signal]);
   }
 
@@ -187,7 +188,7 @@ class RegistrySync {
     try {
       const upstreamTags: string[] = [];
       for await (const tag of this.client.allTags(path, { signal: this.signal })) {
-        if (!this.tagPattern || this.tagPattern.test(tag)) upstreamTags.push(tag);
+        if (this.wanted(tag)) upstreamTags.push(tag);
       }
       const repositoryId = await this.store.ensureRepository(this.registry, name.namespace, name.repository, name.upstreamName);
       const stored = await this.store.tagsOf(repositoryId);
@@ -210,7 +211,7 @@ class RegistrySync {
   }
 
   private wanted(tag: string): boolean {
-    return !this.tagPattern || this.tagPattern.test(tag);
+    return !this.tagPattern || this.tagPattern.matches(tag);
   }
 
   /**
@@ -291,4 +292,17 @@ class RegistrySync {
       yield { path: repo.upstreamName, added: 0, updated: 0, removed: changes.removed };
     }
   }
+}
+
+/**
+ * The stored tag pattern, compiled. One stored before patterns were RE2 (JavaScript syntax) may use
+ * what RE2 refuses: that sync fails, saying what to change, before anything is read or written.
+ */
+function storedTagPattern(registry: RegistryRow): TagPattern {
+  const compiled = compileTagPattern(registry.syncTagPattern);
+  if (!("problem" in compiled)) return compiled;
+  throw new DomainError(
+    "failed-precondition",
+    `registry "${registry.name}" has sync_filter.tag_pattern ${JSON.stringify(registry.syncTagPattern)}: ${compiled.problem}; update the registry's sync_filter.tag_pattern`,
+  );
 }

@@ -59,11 +59,25 @@ export class RegistryStore {
     return guarded(async () => (await this.db.select().from(registries).where(eq(registries.name, name)).limit(1))[0]);
   }
 
+  /**
+   * A credential belongs to the upstream it was given for: an update that moves `url` to another
+   * scheme, host or port without setting `credential` too drops the stored one, so the old secret
+   * is never sent to the new host. Decided in the UPDATE itself, against the row's url at that
+   * moment (urls are stored normalised, `scheme://host[:port]`, so equal strings mean the same
+   * origin).
+   */
   update(id: string, patch: RegistryPatch, etag: string): Promise<RegistryRow> {
+    const set: Record<string, unknown> =
+      patch.url !== undefined && patch.credentialSealed === undefined
+        ? {
+            ...patch,
+            credentialSealed: sql`case when ${registries.url} = ${patch.url} then ${registries.credentialSealed} else null end`,
+          }
+        : patch;
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
-          const row = await updateById<RegistryRow>(tx, table, id, patch, etag);
+          const row = await updateById<RegistryRow>(tx, table, id, set, etag);
           if (patch.name !== undefined) await checkLongestImageName(tx, row.id, patch.name);
           return row;
         }),

@@ -4,6 +4,7 @@ import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { DomainError } from "../domain/errors.js";
 import { checkRepositoryName, checkTagName } from "../domain/names.js";
+import { AddressRefused, type AddressPolicy } from "./address-policy.js";
 import { Authenticator } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
 import { digestAlgorithm, digestOf, isDigest } from "./digest.js";
@@ -127,6 +128,8 @@ interface Exchange {
 export interface ClientOptions {
   /** Shared connection pools (UpstreamClients passes its own); by default the client owns one. */
   dispatchers?: Dispatchers;
+  /** Which addresses the client's own pools may reach (ignored with `dispatchers`); by default public ones only. */
+  policy?: AddressPolicy;
   /** Clock for token expiry (tests). */
   now?: () => number;
   /** Jitter source (tests). */
@@ -161,7 +164,7 @@ export class UpstreamClient {
     this.userAgent = settings.userAgent ?? DEFAULT_USER_AGENT;
     this.maxManifestBytes = settings.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
     this.ownsDispatchers = options.dispatchers === undefined;
-    this.dispatchers = options.dispatchers ?? new Dispatchers();
+    this.dispatchers = options.dispatchers ?? new Dispatchers({ policy: options.policy });
     this.random = options.random ?? Math.random;
     this.hasCredential = settings.credential !== undefined;
     this.auth = new Authenticator({
@@ -177,7 +180,10 @@ export class UpstreamClient {
     if (this.ownsDispatchers) await this.dispatchers.close();
   }
 
-  /** Does the upstream answer `/v2/`, and does it accept the credential (or anonymous access)? Never throws for upstream trouble. */
+  /**
+   * Does the upstream answer `/v2/`, and does it accept the credential (or anonymous access)? Never
+   * throws for upstream trouble; a refusal of the address policy is not that, and is thrown.
+   */
   async ping(options: CallOptions = {}): Promise<PingResult> {
     let rttMs: number | undefined;
     const started = performance.now();
@@ -549,6 +555,12 @@ export class UpstreamClient {
       return res;
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason ?? err;
+      // A refusal of the address policy is the operator's rule, not the upstream failing: kept as it is, never retried.
+      if (err instanceof AddressRefused) {
+        throw url.origin === this.origin.origin
+          ? err
+          : new AddressRefused(`${req.subject.what} from upstream ${this.host} led to ${url.origin}: ${err.message}`);
+      }
       throw networkError(err, url.host, req.subject, this.timeouts);
     }
   }

@@ -1,6 +1,7 @@
 // One client per REMOTE registry, made again when the registry's settings change (its version
 // moves), all sharing connection pools per upstream origin. Callers pass a factory for the
 // settings so a sealed credential is opened only when a client is actually (re)built.
+import type { AddressPolicy } from "./address-policy.js";
 import { UpstreamClient } from "./client.js";
 import type { RetryPolicy, UpstreamSettings, UpstreamTimeouts } from "./settings.js";
 import { Dispatchers } from "./transport.js";
@@ -19,10 +20,16 @@ export interface UpstreamDefaults {
 }
 
 export class UpstreamClients {
-  private readonly dispatchers = new Dispatchers();
+  private readonly dispatchers: Dispatchers;
   private readonly clients = new Map<string, { version: string; client: UpstreamClient }>();
 
-  constructor(private readonly defaults: UpstreamDefaults = {}) {}
+  /** `policy`: which addresses upstream connections may reach (by default public ones only). */
+  constructor(
+    private readonly defaults: UpstreamDefaults = {},
+    policy?: AddressPolicy,
+  ) {
+    this.dispatchers = new Dispatchers({ policy });
+  }
 
   /** The client for `key`, built from `settings()` unless one for this exact version exists. */
   get(key: ClientKey, settings: () => UpstreamSettings): UpstreamClient {

@@ -3,6 +3,7 @@
 // credential is opened.
 import { DomainError } from "../domain/errors.js";
 import { UnopenableCredential, type Sealer } from "../secrets.js";
+import type { AddressPolicy } from "./address-policy.js";
 import type { UpstreamClient } from "./client.js";
 import { UpstreamClients, type UpstreamDefaults } from "./clients.js";
 
@@ -22,8 +23,9 @@ export class RegistryUpstreams {
   constructor(
     private readonly sealer: Sealer,
     defaults: UpstreamDefaults = {},
+    policy?: AddressPolicy,
   ) {
-    this.clients = new UpstreamClients(defaults);
+    this.clients = new UpstreamClients(defaults, policy);
   }
 
   /**

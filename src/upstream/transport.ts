@@ -2,7 +2,9 @@
 // one-shot requests with the three timeouts, bounded body reads, and retry with backoff.
 import { PassThrough, type Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Agent, request, type Dispatcher } from "undici";
+import { isIP } from "node:net";
+import { Agent, buildConnector, request, type Dispatcher } from "undici";
+import { AddressPolicy } from "./address-policy.js";
 import { UpstreamError } from "./errors.js";
 import type { RetryPolicy, UpstreamTimeouts } from "./settings.js";
 
@@ -10,19 +12,23 @@ import type { RetryPolicy, UpstreamTimeouts } from "./settings.js";
  * undici Agents shared by many clients: an Agent keeps one connection pool per origin, so every
  * client of the same upstream (old and new settings versions, the token realm, storage redirect
  * targets) reuses its connections. Certificate checking and the connect timeout are properties of
- * a connection, so they pick the Agent.
+ * a connection, so they pick the Agent. Every connection any of them opens passes the address
+ * policy (the default one when none is given: nothing but public addresses).
  */
 export class Dispatchers {
   private readonly agents = new Map<string, Agent>();
+  private readonly policy: AddressPolicy;
 
-  constructor(private readonly options: { connectionsPerOrigin?: number; keepAliveMs?: number } = {}) {}
+  constructor(private readonly options: { connectionsPerOrigin?: number; keepAliveMs?: number; policy?: AddressPolicy } = {}) {
+    this.policy = options.policy ?? new AddressPolicy();
+  }
 
   get(insecure: boolean, connectMs: number): Dispatcher {
     const key = `${insecure ? "insecure" : "verified"}:${connectMs}`;
     let agent = this.agents.get(key);
     if (!agent) {
       agent = new Agent({
-        connect: { timeout: connectMs, rejectUnauthorized: !insecure },
+        connect: fencedConnector(this.policy, { timeout: connectMs, rejectUnauthorized: !insecure }),
         connections: this.options.connectionsPerOrigin ?? 64,
         keepAliveTimeout: this.options.keepAliveMs ?? 10_000,
         // Per-request values are passed with each request; these are only the fallbacks.
@@ -39,6 +45,37 @@ export class Dispatchers {
     this.agents.clear();
     await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
   }
+}
+
+/** Connectors kept per destination port; past this many the oldest is dropped (its sockets live on). */
+const MAX_PORT_CONNECTORS = 64;
+
+/**
+ * undici's connector with the address policy in front of every connection: an IP literal is
+ * judged before dialling (Node skips `lookup` for those), a host name through the `lookup` Node
+ * calls with the addresses it is about to dial. The own-listener rule needs the port, which Node
+ * does not pass to `lookup`, hence one connector per port.
+ */
+export function fencedConnector(policy: AddressPolicy, options: buildConnector.BuildOptions): buildConnector.connector {
+  const byPort = new Map<number, buildConnector.connector>();
+  return (opts, callback) => {
+    const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);
+    if (isIP(opts.hostname)) {
+      const refusal = policy.check(opts.hostname, port, opts.hostname);
+      if (refusal) {
+        // Asynchronously, as a failed dial would: undici expects the callback after it returns.
+        process.nextTick(() => callback(refusal, null));
+        return;
+      }
+    }
+    let connect = byPort.get(port);
+    if (!connect) {
+      if (byPort.size >= MAX_PORT_CONNECTORS) byPort.delete(byPort.keys().next().value!);
+      connect = buildConnector({ ...options, lookup: policy.lookupFor(port) });
+      byPort.set(port, connect);
+    }
+    connect(opts, callback);
+  };
 }
 
 export type Headers = Record<string, string | string[] | undefined>;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
+import { parseAllowedNetworks } from "../../src/upstream/address-policy.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
 import { openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
 import { removeWhenProcessEnds } from "./reaper.js";
@@ -36,6 +37,8 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     metricsEnabled: true,
     workers: 1,
     sync: { concurrency: 4, pageSize: 1000 },
+    // Every upstream of the tests (docker-registry, tiny servers) listens on loopback.
+    upstream: { allowedNetworks: parseAllowedNetworks("127.0.0.0/8").networks },
     ...overrides,
   };
 }

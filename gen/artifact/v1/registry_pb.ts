@@ -48,7 +48,11 @@ export type Registry = Message<"artifact.v1.Registry"> & {
   /**
    * Base URL of a REMOTE registry (`http://` or `https://`, no query or
    * fragment), e.g. `https://registry.example.com`. Required for REMOTE,
-   * must be empty for HOSTED.
+   * must be empty for HOSTED. An update that changes its scheme, host or port
+   * without setting `credential` too removes the stored credential. Loopback,
+   * private, link-local and other special addresses are refused when the
+   * service connects (PERMISSION_DENIED) unless the operator allows them in
+   * UPSTREAM_ALLOWED_NETWORKS.
    *
    * @generated from field: string url = 4;
    */
@@ -71,7 +75,9 @@ export type Registry = Message<"artifact.v1.Registry"> & {
   /**
    * Credential for a REMOTE registry. Write-only: stored encrypted and never
    * returned; `has_credential` tells whether one is stored. On update, put
-   * `credential` in the mask with an empty value to remove it.
+   * `credential` in the mask with an empty value to remove it. It is sent to
+   * `url`'s origin only, never to redirect targets, and is dropped when `url`
+   * moves to another origin without a new one.
    *
    * @generated from field: artifact.v1.Credential credential = 7;
    */
@@ -145,8 +151,10 @@ export type SyncFilter = Message<"artifact.v1.SyncFilter"> & {
   repositoryPrefix: string;
 
   /**
-   * Only tags matching this regular expression (JavaScript syntax, matched against the whole
-   * tag, e.g. `latest|v1\..*`). At most 256 characters.
+   * Only tags matching this regular expression, matched against the whole tag (e.g.
+   * `latest|v1\..*`). RE2 syntax (https://github.com/google/re2/wiki/Syntax), matched in time
+   * linear in the tag: no backreferences, lookahead or lookbehind, repeat counts up to 1000.
+   * At most 256 characters; a pattern RE2 cannot take is INVALID_ARGUMENT.
    *
    * @generated from field: string tag_pattern = 2;
    */
@@ -724,7 +732,8 @@ export const RegistryService: GenService<{
   /**
    * Asks a REMOTE registry's upstream whether it answers `/v2/` and whether the stored
    * credential is accepted, and how long that took. An upstream that does not answer is a
-   * result (`reachable: false`), not an error. HOSTED registry → FAILED_PRECONDITION.
+   * result (`reachable: false`), not an error. HOSTED registry → FAILED_PRECONDITION; an upstream
+   * address the service may not reach (UPSTREAM_ALLOWED_NETWORKS) → PERMISSION_DENIED.
    *
    * @generated from rpc artifact.v1.RegistryService.PingRegistry
    */
