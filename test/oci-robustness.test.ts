@@ -153,10 +153,15 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
       doomed.kill();
       await expect(doomed.answered).rejects.toThrow();
 
-      // The server notices, rolls the bytes back and keeps the session where the client left it.
+      // The server notices, rolls the bytes back, keeps the session where the client left it and
+      // gives up the dead request's claim on it.
       await waitFor(async () => (await reg.req("GET", location)).headers.get("range") === `0-${first.length - 1}`, "the session to settle");
       const uploadId = location.split("/").pop()!;
       await waitFor(async () => (await server.content.uploadSize(uploadId)) === first.length, "the bytes to be rolled back");
+      await waitFor(
+        async () => JSON.stringify(await exec(sql`select writer from uploads where id = ${uploadId}`)).includes('"writer":null'),
+        "the claim to go",
+      );
 
       const rest = await reg.req("PATCH", location, { body: blob.subarray(first.length), headers: { "content-range": `${first.length}-${blob.length - 1}` } });
       expect(rest.status).toBe(202);

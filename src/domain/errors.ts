@@ -33,7 +33,8 @@ export type ErrorReason =
   | "name-unknown"
   | "tag-invalid"
   | "too-large"
-  | "unsupported";
+  | "unsupported"
+  | "body-idle";
 
 export class DomainError extends Error {
   readonly reason?: ErrorReason;

@@ -7,7 +7,7 @@ import type { ImageName, OciRoute, Reference } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
 import { errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
-import { API_VERSION, send, type Request, type Response } from "./http.js";
+import { API_VERSION, closeAfter, send, type Headers, type Request, type Response } from "./http.js";
 import { deleteManifest, putManifest, referenceText, serveManifest } from "./manifests.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
@@ -66,7 +66,12 @@ function pickRequestId(value: string | string[] | undefined): string {
 
 function sendError(req: Request, res: Response, error: OciError): void {
   const body = errorBody(error);
-  res.writeHead(error.status, { ...API_VERSION, ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  // 408: the rest of the request body is not coming, so the connection cannot carry another
+  // request (RFC 9110 §15.5.9: the server closes it, and says so).
+  const closing = error.status === 408;
+  const headers: Headers = { ...API_VERSION, ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  if (closing) closeAfter(req, headers);
+  res.writeHead(error.status, headers);
   if (req.method === "HEAD") res.end();
   else res.end(body);
 }
