@@ -149,7 +149,7 @@ class OciApi {
         break;
       case "blob":
         if (method === "GET" || method === "HEAD") return getBlob(deps, req, res, existing(), route.digest);
-        if (method === "DELETE") return deleteBlob(deps, res, existing(), route.digest);
+        if (method === "DELETE") return deleteBlob(deps, res, route.name, existing(), route.digest);
         break;
       case "uploads":
         if (method === "POST") return startUpload(deps, req, res, route.name, await this.forPush(route.name, image), q);

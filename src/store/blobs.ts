@@ -2,13 +2,13 @@
 // driver; a blob row is written only after the bytes are in place and verified, under the
 // digest's shared lock (see digest-locks.ts), so a row never points at missing bytes.
 import { randomUUID } from "node:crypto";
-import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { watchBody } from "../content/body.js";
 import type { ContentDriver, Body } from "../content/driver.js";
 import type { Database } from "../db/database.js";
-import { blobs, repositoryBlobs, uploads } from "../db/schema.js";
+import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
 import { DomainError, isDomainError, unavailable } from "../domain/errors.js";
-import { lockDigestsShared } from "./digest-locks.js";
+import { lockDigestExclusive, lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 
 export type UploadRow = typeof uploads.$inferSelect;
@@ -46,6 +46,9 @@ export interface BlobStoreOptions {
   /** Tests only: a shorter writer lease than WRITER_LEASE_MS, so a dead writer's claim runs out quickly. */
   writerLeaseMs?: number;
 }
+
+/** What deleting a blob from a repository did. */
+export type UnlinkResult = { outcome: "deleted" } | { outcome: "unknown" } | { outcome: "in-use"; manifest: string };
 
 export class BlobStore {
   private readonly findQuery;
@@ -101,15 +104,38 @@ export class BlobStore {
     );
   }
 
-  /** Removes the repository's link to a blob; the bytes go when garbage collection finds them unused. */
-  async unlink(repositoryId: string, digest: string): Promise<boolean> {
-    const rows = await guarded(() =>
-      this.db
-        .delete(repositoryBlobs)
-        .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
-        .returning({ digest: repositoryBlobs.digest }),
+  /**
+   * Removes the repository's link to a blob (the bytes go when garbage collection finds them
+   * unused), unless a manifest of the repository still lists it as config or layer: then the
+   * manifest would stay pullable without its content. The check and the delete run under the
+   * digest's exclusive lock, which manifest pushes take shared (digest-locks.ts), so a push that
+   * references the blob either committed before (and is seen) or checks the link after (and fails).
+   */
+  async unlink(repositoryId: string, digest: string): Promise<UnlinkResult> {
+    return guarded(() =>
+      this.db.transaction(async (tx): Promise<UnlinkResult> => {
+        await lockDigestExclusive(tx, digest);
+        const [user] = await tx
+          .select({ digest: manifests.digest })
+          .from(manifestReferences)
+          .innerJoin(manifests, eq(manifests.id, manifestReferences.manifestId))
+          .where(and(eq(manifests.repositoryId, repositoryId), eq(manifestReferences.digest, digest), ne(manifestReferences.kind, "manifest")))
+          .orderBy(asc(manifests.digest))
+          .limit(1);
+        if (user) {
+          const [linked] = await tx
+            .select({ digest: repositoryBlobs.digest })
+            .from(repositoryBlobs)
+            .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)));
+          return linked ? { outcome: "in-use", manifest: user.digest } : { outcome: "unknown" };
+        }
+        const rows = await tx
+          .delete(repositoryBlobs)
+          .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
+          .returning({ digest: repositoryBlobs.digest });
+        return { outcome: rows.length > 0 ? "deleted" : "unknown" };
+      }),
     );
-    return rows.length > 0;
   }
 
   async startUpload(repositoryId: string): Promise<UploadRow> {
