@@ -6,15 +6,18 @@
 // pool of 4 connections either. A writer whose process dies mid-chunk keeps the upload only until
 // its lease runs out.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createClient } from "@connectrpc/connect";
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GarbageCollectionService } from "../gen/artifact/v1/garbage_collection_pb.js";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import type { Config } from "../src/config.js";
 import { FilesystemDriver } from "../src/content/filesystem.js";
@@ -22,6 +25,7 @@ import type { Database } from "../src/db/database.js";
 import { uploads } from "../src/db/schema.js";
 import { packageRoot } from "../src/paths.js";
 import { startServer, type RunningServer } from "../src/server.js";
+import { BlobStore } from "../src/store/blobs.js";
 import { catalogClients, unique, type Clients } from "./support/clients.js";
 import { createScratchDatabase, databaseKinds, openTestDatabase, quietLog, type DatabaseKind } from "./support/database.js";
 import type { DyingWriterJob } from "./support/dying-writer.js";
@@ -127,6 +131,7 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
   let quickReg: RegistryClient;
   let quickUrl: string;
   let catalog: Clients;
+  let gc: ReturnType<typeof createClient<typeof GarbageCollectionService>>;
   let hosted: string;
   const repo = () => `${hosted}/team/${unique("app").replace(/-/g, ".")}`;
 
@@ -138,7 +143,9 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
     reg = new RegistryClient(server.httpUrl);
     quickUrl = `http://127.0.0.1:${quick.http.port}`;
     quickReg = new RegistryClient(quickUrl);
-    catalog = catalogClients(transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+    const transport = transports["connect+json over HTTP/1.1"]!(server.httpUrl);
+    catalog = catalogClients(transport);
+    gc = createClient(GarbageCollectionService, transport);
     hosted = unique("writers");
     await catalog.registries.createRegistry({ registry: { name: hosted, kind: RegistryKind.HOSTED } });
   });
@@ -281,6 +288,47 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
     const left = await server.database.db.select({ id: uploads.id }).from(uploads).where(eq(uploads.repositoryId, image!.repositoryId!));
     expect(left).toEqual([]);
     expectOciError(await quickReg.req("GET", `/v2/${name}/blobs/${sha256(other)}`), 404, "BLOB_UNKNOWN");
+  });
+
+  it("a writer whose lease is taken over stops at once; its chunk is dropped as a whole", async () => {
+    const name = repo();
+    const blob = randomBytes(8192);
+    const location = await session(reg, name, blob, 1000);
+    const uploadId = uploadIdOf(location);
+    const [registry, namespace, ...rest] = name.split("/");
+    const upload = await server.store.blobs.getUpload((await server.store.images.resolve(registry!, namespace!, rest.join("/")))!.repositoryId!, uploadId);
+    // A writer with a short lease (renewed every 100 ms) whose body sends a little, then nothing.
+    const store = new BlobStore(server.database.db, server.content, { writerLeaseMs: 600 });
+    const body = new PassThrough();
+    body.write(blob.subarray(1000, 1100));
+    const appending = store.append(upload, 1000, body);
+    appending.catch(() => undefined);
+    await waitFor(async () => (await writers(server.database.db, [uploadId])).get(uploadId) !== null, "the claim");
+    // Another replica took the upload over (as it may once a lease has run out).
+    await server.database.db.update(uploads).set({ writer: randomUUID() }).where(eq(uploads.id, uploadId));
+    await expect(appending).rejects.toMatchObject({ reason: "range-mismatch", message: expect.stringMatching(/taken over/) as unknown });
+    expect(await server.content.uploadSize(uploadId)).toBe(1000);
+    expect(body.destroyed).toBe(false);
+    await server.database.db.update(uploads).set({ writer: null }).where(eq(uploads.id, uploadId));
+    await resume(reg, name, location, blob);
+  });
+
+  it("garbage collection does not expire an upload under a live writer, however old its session", async () => {
+    const name = repo();
+    const blob = randomBytes(8192);
+    const location = await session(reg, name, blob, 1000);
+    const uploadId = uploadIdOf(location);
+    const stalled = stalledRequest(server.httpUrl, "PATCH", location, chunk(1000, blob.length - 1000), blob.subarray(1000, 1010));
+    await waitFor(async () => (await writers(server.database.db, [uploadId])).get(uploadId) !== null, "the claim");
+    await server.database.db
+      .update(uploads)
+      .set({ updateTime: sql`now() - interval '2 days'` })
+      .where(eq(uploads.id, uploadId));
+    await gc.runGarbageCollection({});
+    const done = await stalled.finish(blob.subarray(1010));
+    expect(done.status, done.body).toBe(202);
+    expect((await reg.req("PUT", withDigest(location, sha256(blob)))).status).toBe(201);
+    expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
   });
 
   it(
