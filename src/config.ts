@@ -55,6 +55,8 @@ export interface Config {
     blobMaxBytes: number;
     /** An upload session idle this long expires and its bytes are removed. */
     uploadTtlMs: number;
+    /** UPLOAD_IDLE_TIMEOUT_MS: an upload body that delivers no byte this long is cut (the session stays). */
+    uploadIdleTimeoutMs: number;
   };
   upstream: {
     /**
@@ -164,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       manifestMaxBytes: integer("MANIFEST_MAX_BYTES", 4 * MiB, 1024, 64 * MiB),
       blobMaxBytes: integer("BLOB_MAX_BYTES", 64 * GiB, 1, Number.MAX_SAFE_INTEGER),
       uploadTtlMs: integer("UPLOAD_TTL_MS", 24 * HOUR, 60_000, 30 * 24 * HOUR),
+      uploadIdleTimeoutMs: integer("UPLOAD_IDLE_TIMEOUT_MS", 60_000, 1_000, HOUR),
     },
     upstream: { allowedNetworks: allowedNetworks(read("UPSTREAM_ALLOWED_NETWORKS", ""), problems) },
     sync: {

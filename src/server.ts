@@ -112,7 +112,14 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         health,
         extraRoutes: options.extraRoutes,
         shutdownSignal: shutdown.signal,
-        registry: { content, limits: { manifestMaxBytes: config.registry.manifestMaxBytes, blobMaxBytes: config.registry.blobMaxBytes } },
+        registry: {
+          content,
+          limits: {
+            manifestMaxBytes: config.registry.manifestMaxBytes,
+            blobMaxBytes: config.registry.blobMaxBytes,
+            uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs,
+          },
+        },
         maxRequestBytes: config.limits.maxRequestBytes,
         cors: config.cors,
         metrics,

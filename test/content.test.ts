@@ -1,12 +1,14 @@
 // Content drivers: the shared conformance suite for each, then what only the filesystem driver
-// promises (atomic visibility, no leftovers, no path traversal, uploads that survive a killed write).
+// promises (atomic visibility, no leftovers, no path traversal, uploads that survive a killed write),
+// and the guard that cuts a body that stops sending.
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { watchBody } from "../src/content/body.js";
 import { createContentDriver, FilesystemDriver, MemoryDriver } from "../src/content/index.js";
 import { chunked, collect, contentDriverConformance, expectDomainError, readAll, sha256, sha512 } from "./content-conformance.js";
 
@@ -229,5 +231,49 @@ describe("filesystem driver", () => {
     await writeFile(join(fs.root, "uploads", "not-a-uuid"), "x");
     expect((await collect(fs.driver.list())).map((b) => b.digest)).toEqual([sha256(bytes)]);
     expect(await collect(fs.driver.listUploads())).toEqual([]);
+  });
+});
+
+describe("watchBody (a body that stops sending)", () => {
+  const idleError = () => new Error("went silent");
+
+  it("passes every byte through, in order", async () => {
+    const parts = [randomBytes(10), randomBytes(70_000), randomBytes(1)];
+    const out: Buffer[] = [];
+    for await (const chunk of watchBody(Readable.from(parts), { idleMs: 1000, idleError })) out.push(Buffer.from(chunk));
+    expect(Buffer.concat(out).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it("fails with the idle error when no byte comes, and leaves the source as it was (not destroyed)", async () => {
+    const source = new PassThrough();
+    source.write(Buffer.from("first"));
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of watchBody(source, { idleMs: 50, idleError })) seen.push(Buffer.from(chunk).toString());
+    })();
+    await expect(reading).rejects.toThrow("went silent");
+    expect(seen).toEqual(["first"]);
+    expect(source.destroyed).toBe(false);
+  });
+
+  it("does not count time the reader takes between reads (a slow disk is not a silent client)", async () => {
+    const source = new PassThrough();
+    source.end(Buffer.alloc(64 * 1024));
+    let chunks = 0;
+    for await (const _ of watchBody(source, { idleMs: 20, idleError })) {
+      chunks++;
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    expect(chunks).toBeGreaterThan(0);
+  });
+
+  it("fails with the signal's reason when it fires", async () => {
+    const controller = new AbortController();
+    const source = new PassThrough();
+    const reading = (async () => {
+      for await (const _ of watchBody(source, { signal: controller.signal })) void _;
+    })();
+    controller.abort(new Error("lease lost"));
+    await expect(reading).rejects.toThrow("lease lost");
   });
 });

@@ -1,5 +1,5 @@
 // /v2/ under stress and failure: an upload resumed after a restart of the server, concurrent pushes
-// of one tag and of one blob, a client that dies mid-chunk, two replicas appending to one upload,
+// of one tag and of one blob, a blob delete racing a manifest push, a client that dies mid-chunk, two replicas appending to one upload,
 // a manifest whose blob is missing, garbage collection racing pushes (the digest lock protocol),
 // what GC deletes and keeps (dry run, cascades, referrers), and upload expiry.
 import { createClient } from "@connectrpc/connect";
@@ -137,6 +137,32 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
       expect(JSON.stringify(uploads)).toMatch(/"n":0\b/);
       expect((await reg.req("GET", `/v2/${name}/blobs/${digest}`)).body.equals(bytes)).toBe(true);
     });
+
+    it("a blob delete racing a push of a manifest that lists the blob: one of them loses, never a manifest without its blob", async () => {
+      const outcomes = { pushed: 0, deleted: 0 };
+      for (let i = 0; i < 20; i++) {
+        const name = repo();
+        const image = makeImage({ layerBytes: 2048 });
+        for (const b of image.blobs) await reg.uploadBlob(name, b);
+        const delay = i % 4;
+        const [push, del] = await Promise.all([
+          sleep(delay).then(() => reg.putManifest(name, "v1", image.bytes, image.mediaType)),
+          sleep(3 - delay).then(() => reg.req("DELETE", `/v2/${name}/blobs/${sha256(image.layer)}`)),
+        ]);
+        if (push.status === 201) {
+          outcomes.pushed++;
+          expectOciError(del, 405, "UNSUPPORTED", new RegExp(image.digest));
+          expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(image.layer)}`)).body.equals(image.layer)).toBe(true);
+        } else {
+          outcomes.deleted++;
+          expect(del.status).toBe(202);
+          expectOciError(push, 400, "MANIFEST_BLOB_UNKNOWN", new RegExp(sha256(image.layer)));
+          expectOciError(await reg.req("GET", `/v2/${name}/manifests/v1`), 404, "MANIFEST_UNKNOWN");
+        }
+      }
+      expect(outcomes.pushed + outcomes.deleted).toBe(20);
+      console.log(`blob delete against manifest push on ${kind}: ${JSON.stringify(outcomes)}`);
+    });
   });
 
   describe("interrupted uploads", () => {
@@ -153,10 +179,15 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
       doomed.kill();
       await expect(doomed.answered).rejects.toThrow();
 
-      // The server notices, rolls the bytes back and keeps the session where the client left it.
+      // The server notices, rolls the bytes back, keeps the session where the client left it and
+      // gives up the dead request's claim on it.
       await waitFor(async () => (await reg.req("GET", location)).headers.get("range") === `0-${first.length - 1}`, "the session to settle");
       const uploadId = location.split("/").pop()!;
       await waitFor(async () => (await server.content.uploadSize(uploadId)) === first.length, "the bytes to be rolled back");
+      await waitFor(
+        async () => JSON.stringify(await exec(sql`select writer from uploads where id = ${uploadId}`)).includes('"writer":null'),
+        "the claim to go",
+      );
 
       const rest = await reg.req("PATCH", location, { body: blob.subarray(first.length), headers: { "content-range": `${first.length}-${blob.length - 1}` } });
       expect(rest.status).toBe(202);

@@ -624,6 +624,48 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       expect((await reg.req("GET", `/v2/${other}/blobs/${digest}`)).body.equals(bytes)).toBe(true);
     });
 
+    it("DELETE a blob a manifest of the repository lists (tagged or not, config or layer): 405 UNSUPPORTED saying which; 202 once no manifest does", async () => {
+      const name = repo();
+      const other = repo();
+      const image = await reg.pushImage(name, "v1");
+      // The same blobs and manifest in another repository: its manifest does not hold these links.
+      for (const b of image.blobs) await reg.uploadBlob(other, b);
+      expect((await reg.putManifest(other, "v1", image.bytes, image.mediaType)).status).toBe(201);
+      // A second, untagged manifest of `name` that uses the same layer.
+      const untagged = makeImage();
+      const sharing = Buffer.from(
+        JSON.stringify({
+          ...(JSON.parse(untagged.bytes.toString()) as object),
+          layers: [{ mediaType: MT.ociLayer, digest: sha256(image.layer), size: image.layer.length }],
+        }),
+      );
+      await reg.uploadBlob(name, untagged.config);
+      expect((await reg.putManifest(name, sha256(sharing), sharing, MT.ociManifest)).status).toBe(201);
+      expect((await reg.req("DELETE", `/v2/${name}/manifests/v1`)).status).toBe(202);
+
+      for (const [blob, users] of [
+        [image.config, [image.digest]],
+        [image.layer, [image.digest, sha256(sharing)].sort()],
+      ] as const) {
+        const refused = await reg.req("DELETE", `/v2/${name}/blobs/${sha256(blob)}`);
+        expectOciError(refused, 405, "UNSUPPORTED", `blob ${sha256(blob)} is still used by manifest ${users[0]} of ${name}; delete the manifest first`);
+        expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
+      }
+      // The manifest stays pullable with everything it lists.
+      expect((await reg.req("GET", `/v2/${name}/manifests/${image.digest}`)).status).toBe(200);
+
+      expect((await reg.req("DELETE", `/v2/${name}/manifests/${image.digest}`)).status).toBe(202);
+      expect((await reg.req("DELETE", `/v2/${name}/blobs/${sha256(image.config)}`)).status).toBe(202);
+      expectOciError(await reg.req("DELETE", `/v2/${name}/blobs/${sha256(image.layer)}`), 405, "UNSUPPORTED", new RegExp(sha256(sharing)));
+      expect((await reg.req("DELETE", `/v2/${name}/manifests/${sha256(sharing)}`)).status).toBe(202);
+      expect((await reg.req("DELETE", `/v2/${name}/blobs/${sha256(image.layer)}`)).status).toBe(202);
+      expectOciError(await reg.req("GET", `/v2/${name}/blobs/${sha256(image.layer)}`), 404, "BLOB_UNKNOWN");
+      // The other repository's links and manifest are untouched.
+      expect((await reg.req("GET", `/v2/${other}/manifests/v1`)).status).toBe(200);
+      for (const b of image.blobs) expect((await reg.req("GET", `/v2/${other}/blobs/${sha256(b)}`)).body.equals(b)).toBe(true);
+      expectOciError(await reg.req("DELETE", `/v2/${other}/blobs/${sha256(image.layer)}`), 405, "UNSUPPORTED", new RegExp(image.digest));
+    });
+
     it("deletes in an unknown repository are NAME_UNKNOWN", async () => {
       expectOciError(await reg.req("DELETE", `/v2/${repo()}/manifests/${ZERO_DIGEST}`), 404, "NAME_UNKNOWN");
       expectOciError(await reg.req("DELETE", `/v2/${repo()}/blobs/${ZERO_DIGEST}`), 404, "NAME_UNKNOWN");

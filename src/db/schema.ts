@@ -238,6 +238,11 @@ export const uploads = pgTable(
     sizeBytes: bigint("size_bytes", { mode: "number" }).notNull().default(0),
     createTime: time("create_time"),
     updateTime: time("update_time"),
+    // The one request appending to the upload, as a lease: claimed by one short UPDATE, renewed
+    // while its body streams, released with the new size. No database connection is held while
+    // bytes arrive; a writer whose process died loses the upload when writer_until passes.
+    writer: uuid("writer"),
+    writerUntil: timestamp("writer_until", { withTimezone: true, precision: 3, mode: "date" }),
   },
   (t) => [index("uploads_update_time_idx").on(t.updateTime)],
 );

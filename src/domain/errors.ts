@@ -36,7 +36,8 @@ export type ErrorReason =
   | "unsupported"
   // The service's own settings stop the request (a stored credential SECRET_KEY cannot open):
   // the operator must act, not the client.
-  | "misconfigured";
+  | "misconfigured"
+  | "body-idle";
 
 export class DomainError extends Error {
   readonly reason?: ErrorReason;

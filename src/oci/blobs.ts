@@ -2,8 +2,9 @@
 // ranges and conditional requests, delete.
 import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
-import { blobUnknown, OciError } from "./errors.js";
+import { blobUnknown, OciError, unsupported } from "./errors.js";
 import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
+import type { ImageName } from "./routes.js";
 
 export async function getBlob(deps: OciDeps, req: Request, res: Response, repositoryId: string, digest: string): Promise<void> {
   const blob = await deps.store.blobs.find(repositoryId, digest);
@@ -52,8 +53,16 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
   await pipeline(stream, res as NodeJS.WritableStream);
 }
 
-/** Unlinks the blob from the repository; the bytes go when garbage collection finds them unused. */
-export async function deleteBlob(deps: OciDeps, res: Response, repositoryId: string, digest: string): Promise<void> {
-  if (!(await deps.store.blobs.unlink(repositoryId, digest))) throw blobUnknown(digest);
+/**
+ * Unlinks the blob from the repository; the bytes go when garbage collection finds them unused.
+ * A blob that a manifest of the repository still lists is refused the way the spec refuses a
+ * blob delete (405 UNSUPPORTED): deleting it would leave that manifest pullable without it.
+ */
+export async function deleteBlob(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, digest: string): Promise<void> {
+  const result = await deps.store.blobs.unlink(repositoryId, digest);
+  if (result.outcome === "unknown") throw blobUnknown(digest);
+  if (result.outcome === "in-use") {
+    throw unsupported(`blob ${digest} is still used by manifest ${result.manifest} of ${name.full}; delete the manifest first`);
+  }
   send(res, 202, { "content-length": 0 });
 }

@@ -10,6 +10,8 @@ export interface OciLimits {
   manifestMaxBytes: number;
   /** Largest blob one upload may carry (413 SIZE_INVALID beyond). */
   blobMaxBytes: number;
+  /** An upload body that delivers no byte this long is cut; its session stays where it was. */
+  uploadIdleTimeoutMs: number;
 }
 
 export interface OciDeps {

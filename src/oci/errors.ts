@@ -41,7 +41,8 @@ type Row = [ErrorKind, ErrorReason | "*", number, OciCode];
 
 // Most specific first: a (kind, reason) row wins over the kind's "*" row. Failures of an upstream
 // (data-loss, unavailable, deadline-exceeded, unknown) are 5xx whatever their reason, so a corrupt
-// upstream blob never reads as the client's DIGEST_INVALID.
+// upstream blob never reads as the client's DIGEST_INVALID; the one exception is the client's own
+// upload body going silent (body-idle), which only the client's side can cause.
 const TABLE: Row[] = [
   ["invalid-argument", "digest-mismatch", 400, "DIGEST_INVALID"],
   ["invalid-argument", "size-mismatch", 400, "SIZE_INVALID"],
@@ -63,6 +64,8 @@ const TABLE: Row[] = [
   ["not-found", "*", 404, "NAME_UNKNOWN"],
   ["already-exists", "*", 409, "UNSUPPORTED"],
   ["resource-exhausted", "too-large", 413, "SIZE_INVALID"],
+  // The client stopped sending an upload's body; 408 also tells it the connection is closed.
+  ["deadline-exceeded", "body-idle", 408, "BLOB_UPLOAD_INVALID"],
   ["resource-exhausted", "*", 429, "TOOMANYREQUESTS"],
   ["unimplemented", "*", 405, "UNSUPPORTED"],
   ["unauthenticated", "*", 401, "UNAUTHORIZED"],

@@ -7,7 +7,7 @@ import type { ImageName, OciRoute, Reference } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
 import { badRequest, errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
-import { API_VERSION, send, type Request, type Response } from "./http.js";
+import { API_VERSION, closeAfter, send, type Headers, type Request, type Response } from "./http.js";
 import { deleteManifest, putManifest, referenceText, serveManifest } from "./manifests.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
@@ -63,7 +63,12 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
 
 function sendError(req: Request, res: Response, error: OciError): void {
   const body = errorBody(error);
-  res.writeHead(error.status, { ...API_VERSION, ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  // 408: the rest of the request body is not coming, so the connection cannot carry another
+  // request (RFC 9110 §15.5.9: the server closes it, and says so).
+  const closing = error.status === 408;
+  const headers: Headers = { ...API_VERSION, ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  if (closing) closeAfter(req, headers);
+  res.writeHead(error.status, headers);
   if (req.method === "HEAD") res.end();
   else res.end(body);
 }
@@ -148,7 +153,7 @@ class OciApi {
         break;
       case "blob":
         if (method === "GET" || method === "HEAD") return getBlob(deps, req, res, existing(), route.digest);
-        if (method === "DELETE") return deleteBlob(deps, res, existing(), route.digest);
+        if (method === "DELETE") return deleteBlob(deps, res, route.name, existing(), route.digest);
         break;
       case "uploads":
         if (method === "POST") return startUpload(deps, req, res, route.name, await this.forPush(route.name, image), q);

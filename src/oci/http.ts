@@ -1,7 +1,7 @@
 // HTTP details of the registry API: headers every answer carries, request headers read the way
 // the spec (and RFC 9110) mean them, bounded body reads, list paging.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { constants as http2, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { ByteRange } from "../content/driver.js";
 import { badRequest, OciError } from "./errors.js";
 
@@ -27,6 +27,25 @@ export function send(res: Response, status: number, headers: Headers, body?: str
   else if (typeof body !== "string" && body.byteLength <= ONE_WRITE_MAX && !("stream" in res)) {
     res.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1"), "latin1");
   } else res.end(body);
+}
+
+/**
+ * Ends the request's exchange with this response, whatever is left of the request body: HTTP/1.1
+ * says `Connection: close` (Node then closes the socket once the answer is out, without reading
+ * the rest); HTTP/2 resets the stream with NO_ERROR once the answer is out (RFC 9113 §8.1), and
+ * the connection's other streams go on.
+ */
+export function closeAfter(req: Request, headers: Headers): void {
+  if (!("stream" in req)) {
+    headers.connection = "close";
+    return;
+  }
+  const { stream } = req;
+  // The stream's writable side finishes once the answer is handed over; the response's own
+  // "finish" would wait for the stream to close, which the client's unfinished body prevents.
+  stream.once("finish", () => {
+    if (!stream.closed && !stream.destroyed) stream.close(http2.NGHTTP2_NO_ERROR);
+  });
 }
 
 export function header(req: Request, name: string): string | undefined {

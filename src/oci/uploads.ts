@@ -2,7 +2,8 @@
 // ?digest=), chunks (PATCH with Content-Range, in order), status, close (PUT ?digest=), cancel.
 // Sessions live in the uploads table and their bytes in the content store, so an upload resumes
 // after a restart or on another replica.
-import { isDomainError } from "../domain/errors.js";
+import { watchBody } from "../content/body.js";
+import { DomainError, isDomainError } from "../domain/errors.js";
 import { checkDigest } from "../domain/names.js";
 import type { UploadRow } from "../store/blobs.js";
 import type { OciDeps } from "./deps.js";
@@ -31,6 +32,19 @@ function outOfOrder(name: ImageName, uploadId: string, size: number, message: st
   return new OciError(416, "BLOB_UPLOAD_INVALID", message, { location: String(location), range: String(range), "docker-upload-uuid": uploadId });
 }
 
+/**
+ * The request's body, cut when it delivers no byte for the configured idle time: a client that
+ * stops sending must not keep an upload (and a file, and its request) for ever. The append then
+ * fails as a whole, so the session is back at its offset.
+ */
+function uploadBody(deps: OciDeps, req: Request): AsyncIterable<Uint8Array> {
+  const idleMs = deps.limits.uploadIdleTimeoutMs;
+  return watchBody(req, {
+    idleMs,
+    idleError: () => new DomainError("deadline-exceeded", `no byte of the upload's body arrived for ${idleMs} ms`, { reason: "body-idle" }),
+  });
+}
+
 export async function startUpload(deps: OciDeps, req: Request, res: Response, name: ImageName, repositoryId: string, q: URLSearchParams): Promise<void> {
   const { store } = deps;
   const mount = q.get("mount");
@@ -39,9 +53,10 @@ export async function startUpload(deps: OciDeps, req: Request, res: Response, na
   const digest = digestParam === null ? undefined : parseDigest(digestParam);
   const upload = await store.blobs.startUpload(repositoryId);
   if (digest === undefined) return send(res, 202, uploadHeaders(name, upload.id, 0));
-  // Monolithic: the whole blob in this request; a failure leaves no session behind.
+  // Monolithic: the whole blob in this request; a failure leaves no session behind (the client
+  // never learnt of it), so a body that went silent is answered 408 and must be sent again.
   try {
-    await store.blobs.append(upload, 0, req, deps.limits.blobMaxBytes);
+    await store.blobs.append(upload, 0, uploadBody(deps, req), deps.limits.blobMaxBytes);
     await store.blobs.commit(upload, digest, contentLength(req));
   } catch (err) {
     await store.blobs.cancel(upload).catch(() => undefined);
@@ -93,17 +108,32 @@ function checkChunk(req: Request, name: ImageName, upload: UploadRow): void {
   }
 }
 
-/** Appends the request body; an offset that moved meanwhile is answered like an out-of-order chunk. */
+/**
+ * Appends the request body. An offset that moved meanwhile, or another request writing, is
+ * answered like an out-of-order chunk; a body that went silent is a 408 that says where the
+ * session stands (the append failed as a whole), so the client can continue from there.
+ */
 async function appendBody(deps: OciDeps, req: Request, name: ImageName, upload: UploadRow): Promise<number> {
   try {
-    return await deps.store.blobs.append(upload, upload.sizeBytes, req, deps.limits.blobMaxBytes);
+    return await deps.store.blobs.append(upload, upload.sizeBytes, uploadBody(deps, req), deps.limits.blobMaxBytes);
   } catch (err) {
-    if (isDomainError(err) && err.reason === "range-mismatch") {
-      const current = await deps.store.blobs.getUpload(upload.repositoryId, upload.id);
-      throw outOfOrder(name, upload.id, current.sizeBytes, err.message);
-    }
-    throw err;
+    throw await withSessionState(deps, name, upload, err);
   }
+}
+
+/** `err`, with the session's Location and Range when the client can continue the upload after it. */
+async function withSessionState(deps: OciDeps, name: ImageName, upload: UploadRow, err: unknown): Promise<unknown> {
+  if (!isDomainError(err) || (err.reason !== "range-mismatch" && err.reason !== "body-idle")) return err;
+  // A session that is gone by now is BLOB_UPLOAD_UNKNOWN instead.
+  const current = await deps.store.blobs.getUpload(upload.repositoryId, upload.id);
+  if (err.reason === "range-mismatch") return outOfOrder(name, upload.id, current.sizeBytes, err.message);
+  const { location, range } = uploadHeaders(name, upload.id, current.sizeBytes);
+  return new OciError(
+    408,
+    "BLOB_UPLOAD_INVALID",
+    `${err.message}; the upload holds ${current.sizeBytes} bytes: continue from there (GET ${location} tells where it stands)`,
+    { location: String(location), range: String(range), "docker-upload-uuid": upload.id },
+  );
 }
 
 export async function patchUpload(deps: OciDeps, req: Request, res: Response, name: ImageName, repositoryId: string, uploadId: string): Promise<void> {
@@ -129,7 +159,11 @@ export async function finishUpload(
   checkChunk(req, name, upload);
   // The last chunk may come with the PUT.
   if ((contentLength(req) ?? 1) > 0) await appendBody(deps, req, name, upload);
-  await deps.store.blobs.commit(upload, digest);
+  try {
+    await deps.store.blobs.commit(upload, digest);
+  } catch (err) {
+    throw await withSessionState(deps, name, upload, err);
+  }
   blobCreated(res, name, digest);
 }
 

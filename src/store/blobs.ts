@@ -1,14 +1,14 @@
 // Blob rows, their links to repositories, and upload sessions. The bytes are in the content
 // driver; a blob row is written only after the bytes are in place and verified, under the
 // digest's shared lock (see digest-locks.ts), so a row never points at missing bytes.
-import { and, eq, lt, sql } from "drizzle-orm";
-import { PgliteDatabase } from "drizzle-orm/pglite";
+import { randomUUID } from "node:crypto";
+import { and, asc, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { watchBody } from "../content/body.js";
 import type { ContentDriver, Body } from "../content/driver.js";
 import type { Database } from "../db/database.js";
-import { blobs, repositoryBlobs, uploads } from "../db/schema.js";
-import { DomainError, isDomainError } from "../domain/errors.js";
-import { KeyedMutex } from "../content/mutex.js";
-import { lockDigestsShared } from "./digest-locks.js";
+import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
+import { DomainError, isDomainError, unavailable } from "../domain/errors.js";
+import { lockDigestExclusive, lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 
 export type UploadRow = typeof uploads.$inferSelect;
@@ -25,15 +25,41 @@ const offsetMoved = (id: string, offset: number, size: number) =>
     reason: "range-mismatch",
   });
 
+const leaseLost = (id: string) =>
+  new DomainError(
+    "failed-precondition",
+    `blob upload ${id} was taken over by another request while this chunk was arriving; ask for its status and continue from there`,
+    {
+      reason: "range-mismatch",
+    },
+  );
+
+/**
+ * How long a writer's claim on an upload lasts unless renewed. Long enough that renewals delayed by
+ * a busy database or event loop do not lose it (it is renewed every WRITER_LEASE_MS / 6); short
+ * enough that the clients of a replica that died resume their uploads within half a minute.
+ */
+export const WRITER_LEASE_MS = 30_000;
+const RENEWALS_PER_LEASE = 6;
+
+export interface BlobStoreOptions {
+  /** Tests only: a shorter writer lease than WRITER_LEASE_MS, so a dead writer's claim runs out quickly. */
+  writerLeaseMs?: number;
+}
+
+/** What deleting a blob from a repository did. */
+export type UnlinkResult = { outcome: "deleted" } | { outcome: "unknown" } | { outcome: "in-use"; manifest: string };
+
 export class BlobStore {
   private readonly findQuery;
-  /** PGlite: one writer per upload in this process (PostgreSQL uses the advisory lock). */
-  private readonly uploadWriters = new KeyedMutex();
+  private readonly writerLeaseMs: number;
 
   constructor(
     private readonly db: Database,
     private readonly content: ContentDriver,
+    options: BlobStoreOptions = {},
   ) {
+    this.writerLeaseMs = options.writerLeaseMs ?? WRITER_LEASE_MS;
     // Every blob pull asks this; built once.
     this.findQuery = db
       .select({ size: blobs.sizeBytes })
@@ -78,15 +104,38 @@ export class BlobStore {
     );
   }
 
-  /** Removes the repository's link to a blob; the bytes go when garbage collection finds them unused. */
-  async unlink(repositoryId: string, digest: string): Promise<boolean> {
-    const rows = await guarded(() =>
-      this.db
-        .delete(repositoryBlobs)
-        .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
-        .returning({ digest: repositoryBlobs.digest }),
+  /**
+   * Removes the repository's link to a blob (the bytes go when garbage collection finds them
+   * unused), unless a manifest of the repository still lists it as config or layer: then the
+   * manifest would stay pullable without its content. The check and the delete run under the
+   * digest's exclusive lock, which manifest pushes take shared (digest-locks.ts), so a push that
+   * references the blob either committed before (and is seen) or checks the link after (and fails).
+   */
+  async unlink(repositoryId: string, digest: string): Promise<UnlinkResult> {
+    return guarded(() =>
+      this.db.transaction(async (tx): Promise<UnlinkResult> => {
+        await lockDigestExclusive(tx, digest);
+        const [user] = await tx
+          .select({ digest: manifests.digest })
+          .from(manifestReferences)
+          .innerJoin(manifests, eq(manifests.id, manifestReferences.manifestId))
+          .where(and(eq(manifests.repositoryId, repositoryId), eq(manifestReferences.digest, digest), ne(manifestReferences.kind, "manifest")))
+          .orderBy(asc(manifests.digest))
+          .limit(1);
+        if (user) {
+          const [linked] = await tx
+            .select({ digest: repositoryBlobs.digest })
+            .from(repositoryBlobs)
+            .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)));
+          return linked ? { outcome: "in-use", manifest: user.digest } : { outcome: "unknown" };
+        }
+        const rows = await tx
+          .delete(repositoryBlobs)
+          .where(and(eq(repositoryBlobs.repositoryId, repositoryId), eq(repositoryBlobs.digest, digest)))
+          .returning({ digest: repositoryBlobs.digest });
+        return { outcome: rows.length > 0 ? "deleted" : "unknown" };
+      }),
     );
-    return rows.length > 0;
   }
 
   async startUpload(repositoryId: string): Promise<UploadRow> {
@@ -109,19 +158,20 @@ export class BlobStore {
 
   /**
    * Appends to an upload at `offset` (its current size, or range-mismatch) and records the new
-   * size, so the session survives a restart. One writer per upload at a time (see withUpload),
-   * which checked that the database records `offset` bytes: more bytes in the content store are
-   * the unrecorded tail of an append that a crash cut short, and the driver drops them.
+   * size, so the session survives a restart. The request is the upload's only writer while it
+   * holds the upload's lease (see claim()), and holds no database connection while the body
+   * streams in. Being the only writer with the recorded offset in hand, it lets the driver drop
+   * bytes past `offset`: they are the unrecorded tail of an append that a crash cut short.
    */
   async append(upload: UploadRow, offset: number, body: Body, maxBytes?: number): Promise<number> {
-    return this.withUpload(upload.id, offset, async (db) => {
-      const size = await this.content.append(upload.id, offset, body, maxBytes, true);
-      await db
-        .update(uploads)
-        .set({ sizeBytes: size, updateTime: sql`now()` })
-        .where(eq(uploads.id, upload.id));
+    const lease = await this.claim(upload.id, offset);
+    try {
+      const size = await this.content.append(upload.id, offset, watchBody(body, { signal: lease.lost }), maxBytes, true);
+      await lease.record(size);
       return size;
-    });
+    } finally {
+      await lease.release();
+    }
   }
 
   /** Verifies and publishes the upload as blob `digest`, readable by the upload's repository. */
@@ -129,7 +179,15 @@ export class BlobStore {
     try {
       return await guarded(() =>
         this.db.transaction(async (tx) => {
-          await lockUpload(tx, upload.id);
+          // The row lock keeps writers from claiming the upload until it is gone; a writer that
+          // holds it now must finish first.
+          const [row] = await tx
+            .select({ leased: sql<boolean>`${uploads.writer} is not null and ${uploads.writerUntil} >= now()` })
+            .from(uploads)
+            .where(eq(uploads.id, upload.id))
+            .for("update");
+          if (!row) throw uploadUnknown(upload.id);
+          if (row.leased) throw uploadBusy(upload.id);
           await lockDigestsShared(tx, [digest]);
           const stored = await this.content.commit(upload.id, digest, expectedSize);
           await tx.delete(uploads).where(eq(uploads.id, upload.id));
@@ -151,29 +209,91 @@ export class BlobStore {
   }
 
   /**
-   * Runs `work` as the upload's only writer, after checking it still holds `offset` bytes. On
-   * PostgreSQL that is a transaction holding the upload's advisory lock (so it holds a pooled
-   * connection while the chunk streams in, and a second writer is refused at once); the embedded
-   * database belongs to this one process, where a per-upload mutex around the check, the append
-   * and its record does (a second writer waits, then finds the offset moved), and no transaction
-   * may stay open that long.
+   * Makes this request the upload's only writer: one short UPDATE takes the lease when nobody
+   * holds it or its holder let it run out (a dead replica), then checks the recorded size. The
+   * lease is renewed on a timer for as long as the append runs (a stalled body is cut by the
+   * edge's idle timeout, not here); when a renewal finds it taken over, or cannot reach the
+   * database before it runs out, `lost` fires and the append fails (all or nothing).
    */
-  private async withUpload<T>(uploadId: string, offset: number, work: (db: Database) => Promise<T>): Promise<T> {
-    if (this.db instanceof PgliteDatabase) {
-      return this.uploadWriters.run(uploadId, async () => {
-        const [row] = await guarded(() => this.db.select({ size: uploads.sizeBytes }).from(uploads).where(eq(uploads.id, uploadId)));
-        if (!row) throw uploadUnknown(uploadId);
-        if (row.size !== offset) throw offsetMoved(uploadId, offset, row.size);
-        return guarded(() => work(this.db));
-      });
-    }
-    return guarded(() =>
-      this.db.transaction(async (tx) => {
-        const size = await lockUpload(tx, uploadId);
-        if (size !== offset) throw offsetMoved(uploadId, offset, size);
-        return work(tx);
-      }),
+  private async claim(uploadId: string, offset: number): Promise<WriterLease> {
+    const token = randomUUID();
+    const leaseMs = this.writerLeaseMs;
+    const until = sql`now() + ${leaseMs}::integer * interval '1 millisecond'`;
+    const [claimed] = await guarded(() =>
+      this.db
+        .update(uploads)
+        .set({ writer: token, writerUntil: until, updateTime: sql`now()` })
+        .where(and(eq(uploads.id, uploadId), or(isNull(uploads.writer), lt(uploads.writerUntil, sql`now()`))))
+        .returning({ size: uploads.sizeBytes }),
     );
+    if (!claimed) throw (await this.exists(uploadId)) ? uploadBusy(uploadId) : uploadUnknown(uploadId);
+
+    const controller = new AbortController();
+    let heldUntil = Date.now() + leaseMs;
+    let renewing: Promise<void> | undefined;
+    const mine = and(eq(uploads.id, uploadId), eq(uploads.writer, token));
+    const renew = async () => {
+      try {
+        const started = Date.now();
+        // Renewals also move update_time, which upload expiry looks at.
+        const rows = await this.db
+          .update(uploads)
+          .set({ writerUntil: until, updateTime: sql`now()` })
+          .where(mine)
+          .returning({ id: uploads.id });
+        if (rows.length === 0) controller.abort(leaseLost(uploadId));
+        else heldUntil = started + leaseMs;
+      } catch (err) {
+        if (Date.now() >= heldUntil) controller.abort(unavailable("the database could not be reached to keep this upload's claim; retry the chunk", err));
+      }
+    };
+    const timer = setInterval(
+      () => {
+        renewing ??= renew().finally(() => (renewing = undefined));
+      },
+      Math.max(1, Math.floor(leaseMs / RENEWALS_PER_LEASE)),
+    );
+    timer.unref();
+    let released = false;
+    const lease: WriterLease = {
+      lost: controller.signal,
+      record: async (size) => {
+        clearInterval(timer);
+        await renewing;
+        const rows = await guarded(() =>
+          this.db
+            .update(uploads)
+            .set({ sizeBytes: size, writer: null, writerUntil: null, updateTime: sql`now()` })
+            .where(mine)
+            .returning({ id: uploads.id }),
+        );
+        // Taken over meanwhile: these bytes were never recorded, and the next writer drops them.
+        if (rows.length === 0) throw (await this.exists(uploadId)) ? leaseLost(uploadId) : uploadUnknown(uploadId);
+        released = true;
+      },
+      release: async () => {
+        clearInterval(timer);
+        await renewing;
+        if (released) return;
+        released = true;
+        // Best effort: a lease that cannot be released runs out by itself.
+        await this.db
+          .update(uploads)
+          .set({ writer: null, writerUntil: null })
+          .where(mine)
+          .catch(() => undefined);
+      },
+    };
+    if (claimed.size !== offset) {
+      await lease.release();
+      throw offsetMoved(uploadId, offset, claimed.size);
+    }
+    return lease;
+  }
+
+  private async exists(uploadId: string): Promise<boolean> {
+    const [row] = await guarded(() => this.db.select({ id: uploads.id }).from(uploads).where(eq(uploads.id, uploadId)));
+    return row !== undefined;
   }
 
   /** Marks a cached blob as used (pull-through), at most one write a minute per blob. */
@@ -191,22 +311,24 @@ export class BlobStore {
     await this.content.abort(upload.id);
   }
 
-  /** Upload sessions idle since before `cutoff`. */
+  /** Upload sessions idle since before `cutoff` that no writer holds. */
   async expiredUploads(cutoff: Date, limit: number): Promise<UploadRow[]> {
-    return guarded(() => this.db.select().from(uploads).where(lt(uploads.updateTime, cutoff)).limit(limit));
+    return guarded(() =>
+      this.db
+        .select()
+        .from(uploads)
+        .where(and(lt(uploads.updateTime, cutoff), or(isNull(uploads.writer), lt(uploads.writerUntil, sql`now()`))))
+        .limit(limit),
+    );
   }
 }
 
-/**
- * Takes the upload's advisory lock for the transaction without waiting and returns the upload's
- * recorded size; upload-unknown when the session is gone, busy when another request holds it.
- */
-async function lockUpload(tx: Database, uploadId: string): Promise<number> {
-  const [row] = await tx
-    .select({ size: uploads.sizeBytes, locked: sql<boolean>`pg_try_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))` })
-    .from(uploads)
-    .where(eq(uploads.id, uploadId));
-  if (!row) throw uploadUnknown(uploadId);
-  if (!row.locked) throw uploadBusy(uploadId);
-  return row.size;
+/** A writer's claim on an upload (see BlobStore.claim). */
+interface WriterLease {
+  /** Fires when the claim is lost; the append must stop. */
+  readonly lost: AbortSignal;
+  /** Records the upload's new size and gives the claim up, in one statement. */
+  record(size: number): Promise<void>;
+  /** Gives the claim up without recording anything (after a failure); harmless after record(). */
+  release(): Promise<void>;
 }

@@ -53,6 +53,15 @@ function danglingBlob(cutoff: Date) {
   return and(lt(blobs.pushTime, cutoff), notExists(sql`(select 1 from ${manifestReferences} r where r.digest = ${blobs.digest} and r.kind <> 'manifest')`));
 }
 
+/**
+ * An upload session idle since before `cutoff` that no writer holds: a writer renewing its lease
+ * also moves update_time, and a live lease is skipped besides, so a chunk in flight never loses
+ * its session.
+ */
+function expiredUpload(cutoff: Date) {
+  return sql`${uploads.updateTime} < ${cutoff.toISOString()}::timestamptz and (${uploads.writer} is null or ${uploads.writerUntil} < now())`;
+}
+
 export class GarbageCollector {
   constructor(
     private readonly db: Database,
@@ -90,7 +99,7 @@ export class GarbageCollector {
             const [expired] = await tx
               .select({ n: sql<number>`count(*)::int` })
               .from(uploads)
-              .where(lt(uploads.updateTime, new Date(Date.now() - options.uploadTtlMs)));
+              .where(expiredUpload(new Date(Date.now() - options.uploadTtlMs)));
             report.uploadsExpired = expired?.n ?? 0;
             throw new DryRunRollback();
           })
@@ -181,7 +190,7 @@ export class GarbageCollector {
       const rows = await guarded(() =>
         this.db
           .delete(uploads)
-          .where(sql`${uploads.id} in (select id from ${uploads} where ${uploads.updateTime} < ${cutoff.toISOString()}::timestamptz limit ${BATCH})`)
+          .where(and(sql`${uploads.id} in (select id from ${uploads} where ${expiredUpload(cutoff)} limit ${BATCH})`, expiredUpload(cutoff)))
           .returning({ id: uploads.id }),
       );
       for (const row of rows) await this.content.abort(row.id);

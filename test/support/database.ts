@@ -32,10 +32,11 @@ export async function createScratchDatabase(baseUrl = process.env.TEST_DATABASE_
   };
 }
 
-export async function openTestDatabase(kind: DatabaseKind): Promise<DatabaseHandle> {
+/** A fresh database of `kind`; `poolMax` sizes the PostgreSQL pool (default 10, as the service's). */
+export async function openTestDatabase(kind: DatabaseKind, options: { poolMax?: number } = {}): Promise<DatabaseHandle> {
   if (kind === "pglite") return openPglite("memory://", quietLog);
   const scratch = await createScratchDatabase();
-  const handle = await openPostgres({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 10 }, quietLog);
+  const handle = await openPostgres({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: options.poolMax ?? 10 }, quietLog);
   return {
     ...handle,
     async close() {

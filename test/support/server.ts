@@ -30,7 +30,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     shutdownTimeoutMs: 5_000,
     healthCheckIntervalMs: 5_000,
     healthCheckTimeoutMs: 2_000,
-    registry: { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 1024 * 1024 * 1024, uploadTtlMs: 3_600_000 },
+    registry: { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 1024 * 1024 * 1024, uploadTtlMs: 3_600_000, uploadIdleTimeoutMs: 60_000 },
     gc: { intervalMs: 0, graceMs: 3_600_000 },
     limits: { maxRequestBytes: 4 * 1024 * 1024, headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 },
     cors: { allowedOrigins: [], maxAgeSeconds: 7200 },
