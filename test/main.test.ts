@@ -149,10 +149,9 @@ describe("artifact-service process", () => {
 
         // Both workers gone at once: a connection is never left waiting on the primary. It gets a
         // 503 from the primary, a closed connection, or (once a replacement is up) its answer.
-        const live = records()
-          .filter((r) => r.msg === "worker ready")
-          .map((r) => r.pid as number);
-        for (const pid of live.slice(-2)) process.kill(pid, "SIGKILL");
+        const live = records().flatMap((r) => (r.msg === "worker ready" && r.pid !== victim ? [r.pid as number] : []));
+        expect(live).toHaveLength(2);
+        for (const pid of live) process.kill(pid, "SIGKILL");
         const answers = new Set<number>();
         for (let i = 0; i < 40; i++) {
           const status = await call({ signal: AbortSignal.timeout(5_000) }).then(
