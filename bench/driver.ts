@@ -41,7 +41,7 @@ const pg = given ? undefined : await startThrowawayPostgres();
 try {
   const url = given ?? pg!.url;
   const postmaster = pg ? Number(readFileSync(`${pg.dir}/data/postmaster.pid`, "utf8").split("\n")[0]) : undefined;
-  const handle = await openDatabase({ kind: "postgres", url, timeZone: "UTC", poolMax }, pino({ level: "silent" }));
+  const handle = await openDatabase({ kind: "postgres", url, timeZone: "UTC", poolMax, connectTimeoutMs: 5_000 }, pino({ level: "silent" }));
   const client = (handle.db as unknown as { $client: Sql }).$client;
   const suffix = Math.random().toString(36).slice(2, 8);
   const [registry] = await client<{ id: string }[]>`insert into registries (name, kind) values (${`driver-${suffix}`}, 'hosted') returning id`;

@@ -29,6 +29,8 @@ export type DatabaseConfig =
       sslMode?: SslMode;
       timeZone: string;
       poolMax: number;
+      /** DB_CONNECT_TIMEOUT_MS: a connection not established in this time fails (the database is unreachable). */
+      connectTimeoutMs: number;
       /** Prepare every statement on the server (default; off behind poolers that cannot keep them). */
       prepareStatements?: boolean;
     };
@@ -44,9 +46,9 @@ export interface Config {
   /** SECRET_KEY_PREVIOUS: older keys, only for opening credentials sealed before a rotation. */
   previousSecretKeys: Buffer[];
   shutdownTimeoutMs: number;
-  /** HEALTH_CHECK_INTERVAL_MS (default 5000): how often the database is pinged for gRPC health and /readyz. */
+  /** HEALTH_CHECK_INTERVAL_MS (default 1000): how often the database is pinged for gRPC health and /readyz. */
   healthCheckIntervalMs: number;
-  /** HEALTH_CHECK_TIMEOUT_MS (default 2000): a ping slower than this counts as "database unreachable". */
+  /** HEALTH_CHECK_TIMEOUT_MS (default 1000): a ping slower than this counts as "database unreachable". */
   healthCheckTimeoutMs: number;
   registry: {
     /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond). */
@@ -160,8 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     database: { kind: "pglite", dataDir: resolve(dataDir, "pglite") },
     logLevel: oneOf("LOG_LEVEL", "info", LOG_LEVELS),
     shutdownTimeoutMs: integer("SHUTDOWN_TIMEOUT_MS", 15_000, 0, 600_000),
-    healthCheckIntervalMs: integer("HEALTH_CHECK_INTERVAL_MS", 5_000, 50, 3_600_000),
-    healthCheckTimeoutMs: integer("HEALTH_CHECK_TIMEOUT_MS", 2_000, 10, 600_000),
+    healthCheckIntervalMs: integer("HEALTH_CHECK_INTERVAL_MS", 1_000, 50, 3_600_000),
+    healthCheckTimeoutMs: integer("HEALTH_CHECK_TIMEOUT_MS", 1_000, 10, 600_000),
     registry: {
       manifestMaxBytes: integer("MANIFEST_MAX_BYTES", 4 * MiB, 1024, 64 * MiB),
       blobMaxBytes: integer("BLOB_MAX_BYTES", 64 * GiB, 1, Number.MAX_SAFE_INTEGER),
@@ -206,13 +208,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`DB_TIMEZONE=${JSON.stringify(timeZone)}: expected a time zone name such as UTC or Europe/Berlin`);
     }
     const poolMax = integer("DB_POOL_MAX", 10, 1, 1000);
+    const connectTimeoutMs = integer("DB_CONNECT_TIMEOUT_MS", 1_000, 50, 120_000);
     const prepareStatements = oneOf("DB_PREPARE_STATEMENTS", "true", ["true", "false"]) === "true";
     if (databaseUrl) {
       if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
         // Do not echo the value: it may hold a password.
         problems.push("DATABASE_URL: expected a postgres:// or postgresql:// URL");
       }
-      config.database = { kind: "postgres", url: databaseUrl, timeZone, poolMax, prepareStatements };
+      config.database = { kind: "postgres", url: databaseUrl, timeZone, poolMax, connectTimeoutMs, prepareStatements };
     } else {
       config.database = {
         kind: "postgres",
@@ -224,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         sslMode: oneOf("DB_SSLMODE", "disable", SSL_MODES),
         timeZone,
         poolMax,
+        connectTimeoutMs,
         prepareStatements,
       };
     }

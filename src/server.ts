@@ -124,6 +124,8 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         cors: config.cors,
         metrics,
         inFlight,
+        // PGlite lives in this process: a slow ping there means busy, not gone.
+        databaseDown: database.kind === "postgres" ? () => !health.databaseReachable : undefined,
       },
     );
     const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;

@@ -48,6 +48,7 @@ describe("loadConfig", () => {
       sslMode: "require",
       timeZone: "Europe/Berlin",
       poolMax: 10,
+      connectTimeoutMs: 1000,
       prepareStatements: true,
     });
     expect(describeDatabase(config.database)).not.toContain("pw");
@@ -56,6 +57,7 @@ describe("loadConfig", () => {
   it("prefers DATABASE_URL and never shows its password", () => {
     const config = loadConfig({ DATABASE_URL: "postgres://svc:topsecret@db:5432/catalog?sslmode=require", DB_HOST: "ignored" });
     expect(config.database).toMatchObject({ kind: "postgres", url: "postgres://svc:topsecret@db:5432/catalog?sslmode=require" });
+    expect(loadConfig({ DATABASE_URL: "postgres://db/x", DB_CONNECT_TIMEOUT_MS: "250" }).database).toMatchObject({ connectTimeoutMs: 250 });
     expect(describeDatabase(config.database)).toBe("PostgreSQL at db:5432/catalog as svc");
   });
 
@@ -70,6 +72,7 @@ describe("loadConfig", () => {
     [{ SECRET_KEY: "short" }, "SECRET_KEY"],
     [{ HTTP_HOST: "bad host" }, "HTTP_HOST"],
     [{ SHUTDOWN_TIMEOUT_MS: "soon" }, "SHUTDOWN_TIMEOUT_MS"],
+    [{ DB_HOST: "h", DB_CONNECT_TIMEOUT_MS: "0" }, "DB_CONNECT_TIMEOUT_MS"],
   ])("refuses %j naming the variable", (env, variable) => {
     const found = problems(env);
     expect(found).toHaveLength(1);

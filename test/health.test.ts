@@ -1,17 +1,18 @@
 // gRPC health and the HTTP probes, seen by independent clients (@grpc/grpc-js, buf curl, fetch)
 // against a real server, including real database outages: a PostgreSQL cluster stopped and
 // started again, a PGlite handle closed, a PGlite connection held by a long transaction.
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { apiServices } from "../src/api/routes.js";
 import { openPglite, openPostgres } from "../src/db/database.js";
-import { databaseKinds, quietLog } from "./support/database.js";
+import { databaseKinds, postgresConfig, quietLog } from "./support/database.js";
 import { bufCurl, bufCurlStream, eventually, grpcJsClient, target } from "./support/grpc-clients.js";
 import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from "./support/postgres.js";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { expectCode } from "./support/clients.js";
+import { startTestServer, transports, type TestServer } from "./support/server.js";
 
 const HealthClient = grpcJsClient("grpc-health-check/proto", "health/v1/health.proto", "grpc.health.v1.Health");
 const HEALTH = "grpc.health.v1.Health";
@@ -153,7 +154,7 @@ describe.skipIf(!findPostgresBin() && !process.env.TEST_DATABASE_URL)("health wh
   let client: HealthStub;
   beforeAll(async () => {
     pg = await startThrowawayPostgres();
-    const database = await openPostgres({ kind: "postgres", url: pg.url, timeZone: "UTC", poolMax: 4 }, quietLog);
+    const database = await openPostgres(postgresConfig(pg.url, 4), quietLog);
     server = await startTestServer("postgres", { database, config: FAST });
     client = healthClient(server);
   });
@@ -196,6 +197,69 @@ describe.skipIf(!findPostgresBin() && !process.env.TEST_DATABASE_URL)("health wh
     watchCatalog.cancel();
     curlWatch.child.kill();
     await curlWatch.exited;
+  });
+});
+
+describe.skipIf(!findPostgresBin())("calls while PostgreSQL hangs (no answer, connections open)", () => {
+  let pg: ThrowawayPostgres;
+  let server: TestServer;
+  beforeAll(async () => {
+    pg = await startThrowawayPostgres();
+    const database = await openPostgres({ ...postgresConfig(pg.url, 4), connectTimeoutMs: 500 }, quietLog);
+    server = await startTestServer("postgres", { database, config: FAST });
+  });
+  afterAll(async () => {
+    pg?.thaw();
+    await server?.stop();
+    pg?.destroy();
+  });
+
+  it("fail at once with UNAVAILABLE on every protocol, REST and /v2/ once health has noticed, and work again after", async () => {
+    const registries = (name: string) => createClient(RegistryService, transports[name]!(server.httpUrl));
+    const { id } = await registries("connect+json over HTTP/1.1").createRegistry({ registry: { name: "hung-db", kind: RegistryKind.HOSTED } });
+    pg.freeze();
+    const client = healthClient(server);
+    try {
+      await eventually(async () => (await check(client, "")) === "NOT_SERVING", "Check to say NOT_SERVING while PostgreSQL hangs");
+      // Each call is bounded by a guard far above what "at once" means: hanging until PostgreSQL answers would fail it.
+      const guard = { signal: AbortSignal.timeout(5_000) };
+      for (const name of Object.keys(transports)) {
+        await expectCode(registries(name).getRegistry({ id }, guard), Code.Unavailable, /database is not available/);
+      }
+      const rest = await fetch(`${server.httpUrl}/v1/registries/${id}`, guard);
+      expect(rest.status).toBe(503);
+      const v2 = await fetch(`${server.httpUrl}/v2/hung-db/team/app/tags/list`, guard);
+      expect(v2.status).toBe(503);
+      expect(((await v2.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("UNAVAILABLE");
+      // What does not need the database still answers.
+      expect((await fetch(`${server.httpUrl}/v2/`, guard)).status).toBe(200);
+      expect(await check(client, HEALTH)).toBe("SERVING");
+    } finally {
+      pg.thaw();
+    }
+    await eventually(async () => (await check(client, "")) === "SERVING", "Check to say SERVING once PostgreSQL answers");
+    expect((await registries("grpc over HTTP/2 (h2c)").getRegistry({ id })).name).toBe("hung-db");
+    client.close();
+  });
+
+  it("a connection that cannot be made fails after DB_CONNECT_TIMEOUT_MS, not postgres.js's 30 s", async () => {
+    pg.freeze();
+    try {
+      const opening = openPostgres({ ...postgresConfig(pg.url, 1), connectTimeoutMs: 500 }, quietLog);
+      const outcome = await Promise.race([
+        opening.then(
+          async (db) => {
+            await db.close();
+            return "opened";
+          },
+          (err: unknown) => String((err as { code?: string }).code ?? (err as Error).message),
+        ),
+        new Promise<string>((resolve) => setTimeout(() => resolve("still waiting after 10 s"), 10_000)),
+      ]);
+      expect(outcome).toBe("CONNECT_TIMEOUT");
+    } finally {
+      pg.thaw();
+    }
   });
 });
 

@@ -25,7 +25,7 @@ import { startServer, type RunningServer } from "../src/server.js";
 import { CredentialStore } from "../src/store/credentials.js";
 import { RegistryUpstreams } from "../src/upstream/registries.js";
 import { catalogClients, expectCode, unique, type Clients } from "./support/clients.js";
-import { createScratchDatabase, databaseKinds } from "./support/database.js";
+import { createScratchDatabase, databaseKinds, postgresConfig } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
 import { smallImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
@@ -138,7 +138,7 @@ describe.skipIf(!ready).each(databaseKinds())("SECRET_KEY rotation on %s", (kind
     await seedRepositories(upstream, await smallImage(), { repos: ["team/app"], tags: ["v1"] });
     if (kind === "postgres") {
       const scratch = await createScratchDatabase();
-      database = { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 };
+      database = postgresConfig(scratch.url, 4);
       dropDatabase = () => scratch.drop();
     } else {
       // On disk: the reseal process opens it after the service has stopped.

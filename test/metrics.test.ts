@@ -11,7 +11,7 @@ import { GarbageCollectionService } from "../gen/artifact/v1/garbage_collection_
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { startServer } from "../src/server.js";
 import { expectCode, unique } from "./support/clients.js";
-import { databaseKinds, holdRegistriesTable, quietLog } from "./support/database.js";
+import { databaseKinds, holdRegistriesTable, postgresConfig, quietLog } from "./support/database.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
 interface Sample {
@@ -79,7 +79,7 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
         gc: { intervalMs: 0, graceMs: 0 },
         limits: { maxRequestBytes: 1024, headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 },
         // The pool size the metric reports comes from the configuration.
-        ...(kind === "postgres" ? { database: { kind: "postgres", url: "postgres://configured-by-test", timeZone: "UTC", poolMax: 10 } } : {}),
+        ...(kind === "postgres" ? { database: postgresConfig("postgres://configured-by-test", 10) } : {}),
       },
     });
   });

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { openPglite } from "../src/db/database.js";
 import { migrationsFolder, packageRoot } from "../src/paths.js";
 import { startServer } from "../src/server.js";
-import { createScratchDatabase, quietLog } from "./support/database.js";
+import { createScratchDatabase, postgresConfig, quietLog } from "./support/database.js";
 import { testConfig } from "./support/server.js";
 
 interface Journal {
@@ -69,9 +69,7 @@ describe("migrations/", () => {
     const scratch = await createScratchDatabase();
     const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "artifact-race-")));
     try {
-      const servers = await Promise.all(
-        dirs.map((dir) => startServer(testConfig(dir, { database: { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 2 } }), quietLog)),
-      );
+      const servers = await Promise.all(dirs.map((dir) => startServer(testConfig(dir, { database: postgresConfig(scratch.url, 2) }), quietLog)));
       const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
       const [row] = await sql<{ n: number }[]>`select count(*)::int as n from drizzle.__drizzle_migrations`;
       await sql.end();

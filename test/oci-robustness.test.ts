@@ -20,7 +20,7 @@ import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import type { Config } from "../src/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { catalogClients, unique } from "./support/clients.js";
-import { createScratchDatabase, databaseKinds, quietLog, type DatabaseKind } from "./support/database.js";
+import { createScratchDatabase, type DatabaseKind, databaseKinds, postgresConfig, quietLog } from "./support/database.js";
 import { expectOciError, makeImage, makeIndex, MT, pathOf, RegistryClient, sha256, withDigest } from "./support/registry-client.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
@@ -391,7 +391,7 @@ async function durableServer(kind: DatabaseKind): Promise<{ config: Config; star
   const dataDir = mkdtempSync(join(tmpdir(), "artifact-durable-"));
   const scratch = kind === "postgres" ? await createScratchDatabase() : undefined;
   const config = testConfig(dataDir, {
-    database: scratch ? { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 10 } : { kind: "pglite", dataDir: join(dataDir, "pglite") },
+    database: scratch ? postgresConfig(scratch.url, 10) : { kind: "pglite", dataDir: join(dataDir, "pglite") },
   });
   return {
     config,

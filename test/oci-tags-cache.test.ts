@@ -9,7 +9,7 @@ import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { openPostgres } from "../src/db/database.js";
 import { VersionedCache } from "../src/store/versioned-cache.js";
 import { catalogClients, unique, type Clients } from "./support/clients.js";
-import { createScratchDatabase, databaseKinds, quietLog } from "./support/database.js";
+import { createScratchDatabase, databaseKinds, postgresConfig, quietLog } from "./support/database.js";
 import { RegistryClient } from "./support/registry-client.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 
@@ -56,7 +56,7 @@ describe.each(databaseKinds())("tags/list stays current on %s", (kind) => {
     if (kind === "postgres") {
       const scratch = await createScratchDatabase();
       dropScratch = () => scratch.drop();
-      const open = () => openPostgres({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 }, quietLog);
+      const open = () => openPostgres(postgresConfig(scratch.url, 4), quietLog);
       reader = await startTestServer(kind, { database: await open() });
       writer = await startTestServer(kind, { database: await open() });
     } else {

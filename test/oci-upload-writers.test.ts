@@ -27,7 +27,7 @@ import { packageRoot } from "../src/paths.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { BlobStore } from "../src/store/blobs.js";
 import { catalogClients, unique, type Clients } from "./support/clients.js";
-import { createScratchDatabase, databaseKinds, openTestDatabase, quietLog, type DatabaseKind } from "./support/database.js";
+import { createScratchDatabase, type DatabaseKind, databaseKinds, openTestDatabase, postgresConfig, quietLog } from "./support/database.js";
 import type { DyingWriterJob } from "./support/dying-writer.js";
 import { smallImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
@@ -406,7 +406,7 @@ describe.each(databaseKinds())("a writer whose process dies mid-chunk on %s", (k
     const dataDir = mkdtempSync(join(tmpdir(), "artifact-dying-writer-"));
     const scratch = kind === "postgres" ? await createScratchDatabase() : undefined;
     const config: Config = testConfig(dataDir, {
-      database: scratch ? { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 } : { kind: "pglite", dataDir: join(dataDir, "pglite") },
+      database: scratch ? postgresConfig(scratch.url, 4) : { kind: "pglite", dataDir: join(dataDir, "pglite") },
     });
     const blobsRoot = join(dataDir, "blobs");
     let server: RunningServer | undefined = await startServer(config, quietLog);

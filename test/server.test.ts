@@ -13,7 +13,7 @@ import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js
 import { toConnectError } from "../src/api/errors.js";
 import { keyId } from "../src/secrets.js";
 import { startServer } from "../src/server.js";
-import { createScratchDatabase, databaseKinds, holdRegistriesTable } from "./support/database.js";
+import { createScratchDatabase, databaseKinds, holdRegistriesTable, postgresConfig } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
@@ -112,9 +112,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
   it("lets a running call finish, refuses new ones, and closes the database", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artifact-stop-"));
     const scratch = kind === "postgres" ? await createScratchDatabase() : undefined;
-    const database = scratch
-      ? ({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 4 } as const)
-      : ({ kind: "pglite", dataDir: "memory://" } as const);
+    const database = scratch ? postgresConfig(scratch.url, 4) : ({ kind: "pglite", dataDir: "memory://" } as const);
     const lines: string[] = [];
     const log = pino({ level: "info" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
     const server = await startServer(testConfig(dir, { database, shutdownTimeoutMs: 10_000 }), log);
@@ -193,10 +191,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("PostgreSQL without SECRET_KEY",
   it("refuses to store a credential with FAILED_PRECONDITION naming SECRET_KEY, and still serves the rest", async () => {
     const scratch = await createScratchDatabase();
     const dir = mkdtempSync(join(tmpdir(), "artifact-nokey-"));
-    const server = await startServer(
-      testConfig(dir, { secretKey: undefined, database: { kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: 2 } }),
-      pino({ level: "silent" }),
-    );
+    const server = await startServer(testConfig(dir, { secretKey: undefined, database: postgresConfig(scratch.url, 2) }), pino({ level: "silent" }));
     try {
       const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(`http://127.0.0.1:${server.http.port}`));
       const name = unique("nokey");

@@ -74,6 +74,8 @@ function postgresOptions(config: PostgresConfig, max: number): PgOptions {
     database: config.database,
     ssl: config.sslMode ? sslOption(config.sslMode) : undefined,
     connection: { TimeZone: config.timeZone, application_name: "artifact-service" },
+    // While the database is unreachable, calls fail in about this long instead of postgres.js's 30 s.
+    connect_timeout: config.connectTimeoutMs / 1000,
     onnotice: () => {},
   };
 }
@@ -98,15 +100,18 @@ function connect(config: PostgresConfig, max: number): postgres.Sql {
 export async function openPostgres(config: PostgresConfig, log: Logger): Promise<DatabaseHandle> {
   await migrateUnderLock(config, log);
   const client = connect(config, config.poolMax);
+  // Health pings get a connection of their own: they ask "does the database answer?", which a pool
+  // busy with slow queries must not turn into "no".
+  const pinger = connect(config, 1);
   const db = drizzlePostgres({ client: config.prepareStatements === false ? client : preparing(client), schema });
   return {
     db,
     kind: "postgres",
     async ping() {
-      await client`select 1`;
+      await pinger`select 1`;
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), pinger.end({ timeout: 1 })]);
     },
   };
 }

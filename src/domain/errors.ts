@@ -59,6 +59,7 @@ export const alreadyExists = (message: string) => new DomainError("already-exist
 export const failedPrecondition = (message: string) => new DomainError("failed-precondition", message);
 export const aborted = (message: string) => new DomainError("aborted", message);
 export const unavailable = (message: string, cause?: unknown) => new DomainError("unavailable", message, { cause });
+export const databaseUnavailable = (cause?: unknown) => unavailable("the database is not available; retry later", cause);
 
 export function isDomainError(err: unknown, kind?: ErrorKind): err is DomainError {
   return err instanceof DomainError && (kind === undefined || err.kind === kind);

@@ -18,6 +18,7 @@ import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 import { parseOciPath } from "../oci/routes.js";
 import { deadlineInterceptor } from "./deadline.js";
+import { databaseGateInterceptor } from "./database-gate.js";
 import { corsHandler, type CorsOptions } from "./cors.js";
 import type { Metrics, RequestLabels } from "./metrics.js";
 import type { InFlight } from "./in-flight.js";
@@ -40,6 +41,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** Every request is registered here while it runs. */
   inFlight?: InFlight;
+  /** True while the database is known not to answer: calls that need it fail at once. */
+  databaseDown?: () => boolean;
 }
 
 export interface App {
@@ -49,9 +52,15 @@ export interface App {
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const { metrics } = options;
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const interceptors: Interceptor[] = [callInterceptor(options.log, metrics?.callObserver), deadlineInterceptor(), textInterceptor()];
   const independent = [Health, ...reflectionServices].map((s) => s.typeName);
   const dependent = apiServices.map((s) => s.typeName);
+  const databaseDown = options.databaseDown ?? (() => false);
+  const interceptors: Interceptor[] = [
+    callInterceptor(options.log, metrics?.callObserver),
+    deadlineInterceptor(),
+    databaseGateInterceptor(databaseDown, new Set(dependent)),
+    textInterceptor(),
+  ];
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
   const probes = healthProbes(options.health);
   const routes = (router: ConnectRouter) => {
@@ -109,6 +118,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     log: options.log,
     limits: options.registry.limits,
     upstreams: deps.upstreams,
+    databaseDown,
   });
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {

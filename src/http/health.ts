@@ -51,6 +51,11 @@ export class HealthMonitor {
     return this.reachable && !this.stopped;
   }
 
+  /** Whether the database answered the last ping, stopping or not. */
+  get databaseReachable(): boolean {
+    return this.reachable;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }

@@ -19,6 +19,8 @@ export interface OciDeps {
   content: ContentDriver;
   log: Logger;
   limits: OciLimits;
+  /** True while the database is known not to answer: requests fail at once with 503. */
+  databaseDown?: () => boolean;
   /** The upstream client of a REMOTE registry, for the pull-through proxy. */
   upstreams?: { for(registry: ImageRegistry): UpstreamClient };
 }

@@ -15,6 +15,7 @@ import { catalog, listTags, referrers } from "./listings.js";
 import { PullThrough } from "./proxy.js";
 import type { ResolvedImage } from "../store/images.js";
 import { hasControlCharacter } from "../domain/text.js";
+import { databaseUnavailable } from "../domain/errors.js";
 
 export type { OciDeps, OciLimits } from "./deps.js";
 
@@ -98,6 +99,8 @@ class OciApi {
     const route = parseOciPath(path === "/v2" || path === "/v2/" ? "" : path.slice("/v2/".length));
     if (!route) throw new OciError(404, "NAME_UNKNOWN", `no registry API at ${path.slice(0, 200)}`);
     await this.authorize(req, route);
+    // Every route but the API's own ping reads the database.
+    if (route.kind !== "base" && this.deps.databaseDown?.()) throw databaseUnavailable();
     const method = req.method ?? "GET";
     if (route.kind === "manifest" && route.tagProblem !== undefined) refuseTag(method, route.reference, route.tagProblem);
     switch (route.kind) {

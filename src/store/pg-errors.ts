@@ -1,6 +1,6 @@
 // Database failures become domain errors here, and only here. The driver's own error (which
 // carries the SQL text and its parameters) never reaches a client or a log line as is.
-import { DomainError, isDomainError, unavailable } from "../domain/errors.js";
+import { databaseUnavailable, DomainError, isDomainError } from "../domain/errors.js";
 
 interface PgErrorFields {
   code?: string;
@@ -58,14 +58,14 @@ export function translate(err: unknown): unknown {
     return new DomainError("aborted", "the change collided with a concurrent one; retry", { cause: err });
   }
   // Class 08 (connection exception), 57P (operator intervention: shutdown, crash recovery), 53 (insufficient resources).
-  if (code && /^(08|57P0[1-3]|53)/.test(code)) return unavailable("the database is not available; retry later", err);
+  if (code && /^(08|57P0[1-3]|53)/.test(code)) return databaseUnavailable(err);
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const errno = (e as { code?: unknown }).code;
     if (typeof errno === "string" && CONNECTION_CODES.has(errno)) {
-      return unavailable("the database is not available; retry later", err);
+      return databaseUnavailable(err);
     }
     if (e instanceof Error && /PGlite is closed|embedded database is closed/i.test(e.message)) {
-      return unavailable("the database is not available; retry later", err);
+      return databaseUnavailable(err);
     }
   }
   return err;

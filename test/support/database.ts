@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import postgres from "postgres";
+import type { DatabaseConfig } from "../../src/config.js";
 import { openPglite, openPostgres, type Database, type DatabaseHandle } from "../../src/db/database.js";
 
 export type DatabaseKind = "pglite" | "postgres";
@@ -33,10 +34,15 @@ export async function createScratchDatabase(baseUrl = process.env.TEST_DATABASE_
 }
 
 /** A fresh database of `kind`; `poolMax` sizes the PostgreSQL pool (default 10, as the service's). */
+/** PostgreSQL settings for tests: as an operator would give them, with room for a loaded machine. */
+export function postgresConfig(url: string, poolMax = 10): Extract<DatabaseConfig, { kind: "postgres" }> {
+  return { kind: "postgres", url, timeZone: "UTC", poolMax, connectTimeoutMs: 5_000 };
+}
+
 export async function openTestDatabase(kind: DatabaseKind, options: { poolMax?: number } = {}): Promise<DatabaseHandle> {
   if (kind === "pglite") return openPglite("memory://", quietLog);
   const scratch = await createScratchDatabase();
-  const handle = await openPostgres({ kind: "postgres", url: scratch.url, timeZone: "UTC", poolMax: options.poolMax ?? 10 }, quietLog);
+  const handle = await openPostgres(postgresConfig(scratch.url, options.poolMax ?? 10), quietLog);
   return {
     ...handle,
     async close() {

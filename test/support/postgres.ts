@@ -2,8 +2,8 @@
 // Used by tests that must stop and restart "their" database, and as a CLI by .ci/run:
 //   tsx test/support/postgres.ts start   → prints TEST_DATABASE_URL=… and PGDATA_DIR=…
 //   tsx test/support/postgres.ts stop <dir>
-import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,13 @@ export interface ThrowawayPostgres {
   stop(): void;
   /** Starts it again on the same port and data. */
   start(): void;
+  /**
+   * SIGSTOP to the server and every backend: a database that is there (connections open, the
+   * port accepts) but answers nothing, as a hung host or a network partition looks to a client.
+   */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   /** Stops it and removes its files. */
   destroy(): void;
 }
@@ -71,13 +78,29 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     }
   };
   start();
+  const processes = () => {
+    const postmaster = readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]!;
+    const children = spawnSync("pgrep", ["-P", postmaster]).stdout.toString().split("\n").filter(Boolean);
+    return [postmaster, ...children].map(Number);
+  };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     dir,
     port,
     stop,
     start,
+    freeze() {
+      for (const pid of processes()) process.kill(pid, "SIGSTOP");
+    },
+    thaw() {
+      for (const pid of processes()) process.kill(pid, "SIGCONT");
+    },
     destroy() {
+      try {
+        for (const pid of processes()) process.kill(pid, "SIGCONT");
+      } catch {
+        // not running
+      }
       stop();
       rmSync(dir, { recursive: true, force: true });
     },
