@@ -189,11 +189,10 @@ describe.skipIf(!ready).each(databaseKinds())("SECRET_KEY rotation on %s", (kind
       }),
     ]);
     if (kind === "pglite") {
-      // The embedded database belongs to the running service: the command must not open it.
+      // The embedded database belongs to the running service: its lock keeps the command out.
       const refused = await reseal(cliEnv(B, [A], { http: s.running.http.port, grpc: s.running.grpc.port }));
       expect(refused.code).toBe(2);
-      expect(refused.stderr).toContain(`something listens on 127.0.0.1:${s.running.http.port} (HTTP_HOST:HTTP_PORT)`);
-      expect(refused.stderr).toContain("Stop the service");
+      expect(refused.stderr).toContain(`the embedded database in ${join(dir, "pglite")} is in use by another artifact-service process (pid ${process.pid}`);
     }
   });
 

@@ -67,6 +67,19 @@ describe("artifact-service process", () => {
     expect(first.lines().join("\n")).toMatch(/"procedure":"\/artifact.v1.RegistryService\/ListRegistries","code":"ok","ms":[\d.]+/);
     // The generated credential key is private to the service's user.
     expect(statSync(join(dataDir, "secret.key")).mode & 0o777).toBe(0o600);
+
+    // A second service on the same DATA_DIR refuses to start, naming the directory and the holder.
+    const holder = first.lines().find((l) => l.includes('"msg":"worker ready"'))!;
+    const holderPid = (JSON.parse(holder) as { pid: number }).pid;
+    const intruder = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
+      env: { ...process.env, DATA_DIR: dataDir, HTTP_PORT: String(await freePort()), GRPC_PORT: String(await freePort()), LOG_LEVEL: "info" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let refusal = "";
+    intruder.stderr.on("data", (d: Buffer) => (refusal += d.toString()));
+    expect(await new Promise((resolve) => intruder.once("exit", resolve))).toBe(1);
+    expect(refusal).toContain(`the embedded database in ${join(dataDir, "pglite")} is in use by another artifact-service process (pid ${holderPid}`);
+    expect((await listRegistries(first.httpPort)).status).toBe(200);
     first.child.kill("SIGTERM");
     expect(await first.exited).toBe(0);
     expect(first.lines().join("\n")).toContain('"msg":"stopped"');

@@ -2,12 +2,11 @@
 // upstream credential that is still under a key of SECRET_KEY_PREVIOUS (or in the first format)
 // under SECRET_KEY, so the old key can be dropped. It needs the keys, so it reads the service's
 // settings and works on the database directly, never through the API.
-import { connect } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { loadConfig, loadDotEnv, type Config, type Listen } from "../config.js";
+import { loadConfig, loadDotEnv } from "../config.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { resealCredentials, type ResealReport } from "../key-rotation.js";
 import { resolveSecretKey, Sealer } from "../secrets.js";
@@ -53,7 +52,6 @@ async function main(): Promise<number> {
       process.stdout.write(`no embedded database in ${config.database.dataDir}: nothing to re-seal (is DATA_DIR right?)\n`);
       return 0;
     }
-    await refuseIfServing(config);
   }
   const sealing = resolveSecretKey({ secretKey: config.secretKey, embedded: config.database.kind === "pglite", dataDir: config.dataDir });
   if (!sealing) throw new Error("SECRET_KEY is not set: there is no key to seal under (set it, and the old key in SECRET_KEY_PREVIOUS)");
@@ -85,41 +83,6 @@ function describe(r: ResealReport): string {
     `  cannot be opened: ${r.unopenable.length}${r.unopenable.length > 0 ? " (put their key in SECRET_KEY_PREVIOUS, or set their credentials again)" : ""}\n${names(r.unopenable)}` +
     (r.contended.length > 0 ? `  changed while re-sealing, left as they are (run again): ${r.contended.length}\n${names(r.contended)}` : "")
   );
-}
-
-/**
- * PGlite has no lock on its directory: a second process opening it while the service runs would
- * corrupt it. The service listens on its configured address while it runs, so a connection there
- * means "stop it first".
- */
-async function refuseIfServing(config: Config): Promise<void> {
-  for (const [variable, listen] of [
-    ["HTTP", config.http],
-    ["GRPC", config.grpc],
-  ] as const) {
-    if (listen.port === 0) continue;
-    const address = await answers(listen);
-    if (address) {
-      throw new Error(
-        `something listens on ${address} (${variable}_HOST:${variable}_PORT): the service seems to be running on the embedded database in ${config.dataDir}, ` +
-          "which belongs to one process. Stop the service, then run this again.",
-      );
-    }
-  }
-}
-
-/** The address when something accepts a connection at `listen` within a second, else undefined. */
-function answers(listen: Listen): Promise<string | undefined> {
-  const host = listen.host === "0.0.0.0" || listen.host === "::" ? "127.0.0.1" : listen.host;
-  const address = `${host.includes(":") ? `[${host}]` : host}:${listen.port}`;
-  return new Promise((resolve) => {
-    const socket = connect({ host, port: listen.port, timeout: 1_000 });
-    socket.once("connect", () => (socket.destroy(), resolve(address)));
-    // Refused (nothing listens) or unreachable: the service is not there.
-    socket.once("error", () => resolve(undefined));
-    // A host that swallows the connection: something is there, we cannot tell what.
-    socket.once("timeout", () => (socket.destroy(), resolve(address)));
-  });
 }
 
 main().then(

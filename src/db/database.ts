@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { DatabaseConfig, SslMode } from "../config.js";
 import { describeDatabase } from "../config.js";
 import { migrationsFolder } from "../paths.js";
+import { lockDataDir } from "./data-dir-lock.js";
 import * as schema from "./schema.js";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -38,10 +39,19 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
   const fresh = !dataDir.startsWith("memory://") && !existsSync(join(dataDir, "PG_VERSION"));
   if (fresh) log.info({ dataDir }, "first start: creating the embedded PGlite cluster, this takes a few seconds");
   const started = performance.now();
-  if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
-  const db = drizzlePglite({ client, schema });
-  await migratePglite(db, { migrationsFolder });
+  const inMemory = dataDir.startsWith("memory://");
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  const lock = inMemory ? undefined : lockDataDir(dataDir);
+  let client: PGlite;
+  let db;
+  try {
+    client = await PGlite.create(dataDir);
+    db = drizzlePglite({ client, schema });
+    await migratePglite(db, { migrationsFolder });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   log.info({ ms: Math.round(performance.now() - started) }, "embedded database ready");
   let closed = false;
   return {
@@ -54,7 +64,11 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
     async close() {
       if (closed) return;
       closed = true;
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }
