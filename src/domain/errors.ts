@@ -33,19 +33,26 @@ export type ErrorReason =
   | "name-unknown"
   | "tag-invalid"
   | "too-large"
+  | "storage-full"
   | "unsupported";
 
 export class DomainError extends Error {
   readonly reason?: ErrorReason;
+  /**
+   * What an operator needs to act on the error (a file path, the database's own words), for the
+   * log only: never part of a response. An edge that answers with such an error logs it once.
+   */
+  readonly logDetails?: Record<string, unknown>;
 
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    options?: { cause?: unknown; reason?: ErrorReason },
+    options?: { cause?: unknown; reason?: ErrorReason; logDetails?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = "DomainError";
     this.reason = options?.reason;
+    this.logDetails = options?.logDetails;
   }
 }
 
@@ -58,4 +65,9 @@ export const unavailable = (message: string, cause?: unknown) => new DomainError
 
 export function isDomainError(err: unknown, kind?: ErrorKind): err is DomainError {
   return err instanceof DomainError && (kind === undefined || err.kind === kind);
+}
+
+/** The storage (content store or database disk) has no room left. */
+export function isStorageFull(err: unknown): err is DomainError {
+  return isDomainError(err, "resource-exhausted") && err.reason === "storage-full";
 }
