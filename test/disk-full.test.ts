@@ -4,18 +4,22 @@
 // new one succeeds); committed blobs stay intact. The pull-through proxy keeps serving pulls
 // from its upstream, verified, while its cache cannot be written.
 import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import type { FilesystemDriver } from "../src/content/index.js";
+import { openPostgres } from "../src/db/database.js";
 import { uploads } from "../src/db/schema.js";
 import { catalogClients, unique } from "./support/clients.js";
-import { databaseKinds } from "./support/database.js";
+import { databaseKinds, quietLog } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
 import { smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
+import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from "./support/postgres.js";
 import { expectOciError, pathOf, RegistryClient, sha256, withDigest, type Answer } from "./support/registry-client.js";
 import { dockerRef, pullImage, pushImage, skopeoCopy } from "./support/skopeo.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
@@ -276,5 +280,66 @@ describe.skipIf(!peers).each(databaseKinds())("skopeo and the pull-through proxy
     const dir = join(server.dataDir, "..", unique("pulled"));
     const pulled = await pullImage({ host: `127.0.0.1:${server.http.port}` }, `${mirror}/team/app`, "1.0", { dir, transport: "oci" });
     expect(pulled.digest).toBe(image.digest);
+  });
+});
+
+const postgresHere = mountable && findPostgresBin() !== undefined;
+if (mountable && !postgresHere)
+  console.warn("\n!!! test/disk-full.test.ts (PostgreSQL on a full disk): SKIPPED, PostgreSQL server binaries not found (apt-get install postgresql)\n");
+
+describe.skipIf(!postgresHere)("PostgreSQL on a full disk (its cluster on a small tmpfs)", () => {
+  let disk: Tmpfs;
+  let pg: ThrowawayPostgres;
+  let server: TestServer;
+  let logs: LogLine[];
+  let reg: RegistryClient;
+  let hosted: string;
+  const root = mkdtempSync(join(tmpdir(), "artifact-pg-full-"));
+
+  beforeAll(async () => {
+    disk = Tmpfs.mount(root, 96 * MiB);
+    pg = await startThrowawayPostgres({ parent: root });
+    const database = await openPostgres({ kind: "postgres", url: pg.url, timeZone: "UTC", poolMax: 4 }, quietLog);
+    logs = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+    server = await startTestServer("postgres", { database, log });
+    reg = new RegistryClient(server.httpUrl);
+    hosted = unique("hosted");
+  });
+  afterAll(async () => {
+    await server?.stop();
+    pg?.destroy();
+    disk?.unmount();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("answers RESOURCE_EXHAUSTED on the API and 507 on /v2/ while its disk is full, and carries on once there is room", async () => {
+    const c = catalogClients(transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+    await c.registries.createRegistry({ registry: { name: hosted, kind: RegistryKind.HOSTED } });
+    const full = "the database is full (no space left on the disk that holds it): free space or raise the quota, then retry";
+    disk.fill();
+
+    // Rows go into pages that have room until a table has to grow.
+    let refused: ConnectError | undefined;
+    for (let i = 0; i < 5000 && !refused; i++) {
+      refused = await c.registries.createRegistry({ registry: { name: unique("filler"), kind: RegistryKind.HOSTED } }).then(
+        () => undefined,
+        (err: unknown) => ConnectError.from(err),
+      );
+    }
+    expect({ code: refused?.code, message: refused?.rawMessage }).toEqual({ code: Code.ResourceExhausted, message: full });
+    const warning = logs.find((l) => l.level === 40 && l.procedure === "/artifact.v1.RegistryService/CreateRegistry");
+    expect(warning).toMatchObject({ msg: full, database: expect.stringMatching(/could not extend file .*No space left on device/) as unknown });
+
+    let rejected: Answer | undefined;
+    for (let i = 0; i < 5000 && !rejected; i++) {
+      const res = await reg.req("POST", `/v2/${hosted}/team/app/blobs/uploads/`);
+      if (res.status !== 202) rejected = res;
+    }
+    expectOciError(rejected!, 507, "UNKNOWN", full);
+
+    disk.free();
+    expect((await c.registries.createRegistry({ registry: { name: unique("after"), kind: RegistryKind.HOSTED } })).name).toMatch(/^after-/);
+    expect((await reg.req("POST", `/v2/${hosted}/team/app/blobs/uploads/`)).status).toBe(202);
   });
 });

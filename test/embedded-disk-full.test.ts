@@ -110,7 +110,7 @@ describe.skipIf(!mountable)("the embedded database on a full disk", () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it("refuses to start on a full disk, saying so, with exit code 1", async () => {
+  it("refuses to start on a full disk, saying so, with exit code 1", { timeout: 240_000 }, async () => {
     const disk = Tmpfs.mount(join(root, "small"), 2 * MiB);
     disks.push(disk);
     const proc = start("src/main.ts", disk.dir);
