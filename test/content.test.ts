@@ -1,6 +1,7 @@
 // Content drivers: the shared conformance suite for each, then what only the filesystem driver
 // promises (atomic visibility, no leftovers, no path traversal, uploads that survive a killed write),
-// and the guard that cuts a body that stops sending.
+// the guard that cuts a body that stops sending, and a full disk.
+import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
@@ -10,7 +11,9 @@ import { PassThrough, Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { watchBody } from "../src/content/body.js";
 import { createContentDriver, FilesystemDriver, MemoryDriver } from "../src/content/index.js";
+import { packageRoot } from "../src/paths.js";
 import { chunked, collect, contentDriverConformance, expectDomainError, readAll, sha256, sha512 } from "./content-conformance.js";
+import { canMountTmpfs, Tmpfs } from "./support/tmpfs.js";
 
 async function filesystemSubject() {
   const dataDir = await mkdtemp(join(tmpdir(), "content-test-"));
@@ -275,5 +278,125 @@ describe("watchBody (a body that stops sending)", () => {
     })();
     controller.abort(new Error("lease lost"));
     await expect(reading).rejects.toThrow("lease lost");
+  });
+});
+
+describe.skipIf(!canMountTmpfs("test/content.test.ts (full disk)"))("filesystem driver on a full disk (a small tmpfs)", () => {
+  const MiB = 1024 * 1024;
+  let dataDir: string;
+  let disk: Tmpfs;
+  let driver: FilesystemDriver;
+  let root: string;
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "content-full-"));
+    disk = Tmpfs.mount(dataDir, 2 * MiB, 64);
+    driver = (await createContentDriver({ dataDir })) as FilesystemDriver;
+    root = driver.root;
+  });
+  afterEach(async () => {
+    disk.unmount();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** storage-full, saying so without the machine's paths; the log details name the file. */
+  async function expectFull(promise: Promise<unknown>, file: string): Promise<void> {
+    const err = await expectDomainError(promise, "resource-exhausted", "storage-full");
+    expect(err.message).toMatch(
+      /^the content store is full \(no space left on the device holding DATA_DIR\/blobs\): free space or raise the quota, then retry the upload$/,
+    );
+    expect(err.message).not.toContain(dataDir);
+    expect(err.logDetails).toMatchObject({ code: "ENOSPC", path: expect.stringContaining(file) as unknown });
+  }
+
+  it("refuses a blob that does not fit, keeps no partial file, and stores it once there is room", async () => {
+    const bytes = randomBytes(3 * MiB);
+    const free = disk.freeBytes;
+    await expectFull(driver.write(sha256(bytes), chunked(bytes)), join(root, "tmp"));
+    expect(await readdir(join(root, "tmp"))).toEqual([]);
+    expect(await driver.stat(sha256(bytes))).toBeUndefined();
+    expect(disk.freeBytes).toBe(free);
+
+    disk.resize(8 * MiB);
+    expect(await driver.write(sha256(bytes), chunked(bytes), bytes.length)).toEqual({ size: bytes.length });
+    expect((await readAll(await driver.read(sha256(bytes)))).equals(bytes)).toBe(true);
+  });
+
+  it("rolls an append that does not fit back to its offset, and the upload continues from there once there is room", async () => {
+    const bytes = randomBytes(3 * MiB);
+    const first = 512 * 1024;
+    const id = randomUUID();
+    await driver.startUpload(id);
+    expect(await driver.append(id, 0, chunked(bytes.subarray(0, first)))).toBe(first);
+    const free = disk.freeBytes;
+    await expectFull(driver.append(id, first, chunked(bytes.subarray(first)), undefined, true), join(root, "uploads", id));
+    expect(await driver.uploadSize(id)).toBe(first);
+    expect(disk.freeBytes).toBe(free);
+
+    disk.resize(8 * MiB);
+    expect(await driver.append(id, first, chunked(bytes.subarray(first)))).toBe(bytes.length);
+    expect(await driver.commit(id, sha256(bytes), bytes.length)).toEqual({ size: bytes.length });
+    expect((await readAll(await driver.read(sha256(bytes)))).equals(bytes)).toBe(true);
+  });
+
+  it("with no inode left, refuses a new upload and a commit into a new shard directory, keeping the upload to commit later", async () => {
+    const committed = Buffer.from("committed before the disk filled up");
+    await driver.write(sha256(committed), Readable.from([committed]));
+    const bytes = randomBytes(100_000);
+    const id = randomUUID();
+    await driver.startUpload(id);
+    await driver.append(id, 0, chunked(bytes));
+    disk.fillInodes();
+
+    const other = randomUUID();
+    await expectFull(driver.startUpload(other), join(root, "uploads", other));
+    expect(await driver.uploadSize(other)).toBeUndefined();
+    // A new shard directory needs an inode (the committed blob's shard differs, but for 1 in 256).
+    const shardTaken = sha256(bytes).slice(7, 9) === sha256(committed).slice(7, 9);
+    if (!shardTaken) {
+      await expectFull(driver.commit(id, sha256(bytes), bytes.length), sha256(bytes).slice(7, 9));
+      expect(await driver.uploadSize(id)).toBe(bytes.length);
+    }
+    expect((await readAll(await driver.read(sha256(committed)))).equals(committed)).toBe(true);
+
+    disk.free();
+    if (!shardTaken) expect(await driver.commit(id, sha256(bytes), bytes.length)).toEqual({ size: bytes.length });
+    expect((await readAll(await driver.read(sha256(bytes)))).equals(bytes)).toBe(true);
+    await driver.startUpload(other);
+    expect(await driver.uploadSize(other)).toBe(0);
+  });
+});
+
+describe("filesystem driver past the process's file size limit", () => {
+  it("answers EFBIG with too-large, not storage-full, and keeps no partial file", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "content-efbig-"));
+    try {
+      // RLIMIT_FSIZE applies to a whole process, so the driver runs in a child under `ulimit -f`.
+      const script = `
+        const { randomBytes, createHash } = await import("node:crypto");
+        const { readdir } = await import("node:fs/promises");
+        const { Readable } = await import("node:stream");
+        const { createContentDriver } = await import(${JSON.stringify(join(packageRoot, "src/content/index.ts"))});
+        const driver = await createContentDriver({ dataDir: process.env.DATA_DIR });
+        const bytes = randomBytes(1024 * 1024);
+        const digest = "sha256:" + createHash("sha256").update(bytes).digest("hex");
+        const err = await driver.write(digest, Readable.from([bytes])).then(() => undefined, (e) => e);
+        const temps = await readdir(driver.root + "/tmp");
+        process.stdout.write(JSON.stringify({ kind: err?.kind, reason: err?.reason, message: err?.message, code: err?.logDetails?.code, temps }));
+      `;
+      const run = spawnSync("bash", ["-c", `ulimit -f 256 && exec "$0" --import tsx --input-type=module -e "$1"`, process.execPath, script], {
+        cwd: packageRoot,
+        env: { ...process.env, DATA_DIR: dataDir },
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(run.status, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as Record<string, unknown>;
+      expect(result).toMatchObject({ kind: "resource-exhausted", reason: "too-large", code: "EFBIG", temps: [] });
+      expect(result.message).toContain("larger than the largest file that can be written under DATA_DIR/blobs");
+      expect(result.message).not.toContain(dataDir);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

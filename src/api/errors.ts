@@ -23,10 +23,13 @@ export const CONNECT_CODES: Record<ErrorKind, Code> = {
   unknown: Code.Unknown,
 };
 
-/** The error the client sees, and whether it was unexpected (to be logged in full). */
-export function toConnectError(err: unknown, requestId: string): { error: ConnectError; unexpected: boolean } {
+/**
+ * The error the client sees, whether it was unexpected (to be logged in full), and what an
+ * operator must act on (`logDetails`: a full disk's path), to be logged once at warn.
+ */
+export function toConnectError(err: unknown, requestId: string): { error: ConnectError; unexpected: boolean; logDetails?: Record<string, unknown> } {
   if (err instanceof ConnectError) return { error: err, unexpected: false };
   const known = translate(err);
-  if (isDomainError(known)) return { error: new ConnectError(known.message, CONNECT_CODES[known.kind]), unexpected: false };
+  if (isDomainError(known)) return { error: new ConnectError(known.message, CONNECT_CODES[known.kind]), unexpected: false, logDetails: known.logDetails };
   return { error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal), unexpected: true };
 }

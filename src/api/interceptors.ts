@@ -31,6 +31,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
         error = mapped.error;
         error.metadata.set(REQUEST_ID_HEADER, requestId);
         if (mapped.unexpected) log.error({ requestId, procedure, err: scrub(err) }, "unexpected error");
+        else if (mapped.logDetails) log.warn({ requestId, procedure, ...mapped.logDetails }, error.rawMessage);
       }
       const code = error ? Code[error.code] : "OK";
       const codeName = code.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();

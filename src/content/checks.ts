@@ -53,3 +53,27 @@ export const offsetMismatch = (uploadId: string, offset: number, size: number) =
   });
 
 export const tooLarge = (maxBytes: number) => new DomainError("resource-exhausted", `content exceeds the limit of ${maxBytes} bytes`, { reason: "too-large" });
+
+/**
+ * The store has no room for more bytes. `why` names the condition and the place the way an
+ * operator knows it ("no space left on the device holding DATA_DIR/blobs"), never an absolute
+ * path: that goes to the log only, in `logDetails`.
+ */
+export const storageFull = (why: string, logDetails: Record<string, unknown>, cause?: unknown) =>
+  new DomainError("resource-exhausted", `the content store is full (${why}): free space or raise the quota, then retry the upload`, {
+    reason: "storage-full",
+    logDetails,
+    cause,
+  });
+
+/** The store cannot hold a file this large at all (a file system's or process's file size limit): no retry helps. */
+export const fileTooLarge = (where: string, logDetails: Record<string, unknown>, cause?: unknown) =>
+  new DomainError(
+    "resource-exhausted",
+    `content is larger than the largest file that can be written under ${where} (a file size limit of the file system or the process)`,
+    {
+      reason: "too-large",
+      logDetails,
+      cause,
+    },
+  );

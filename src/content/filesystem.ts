@@ -19,8 +19,10 @@ import {
   checkRange,
   checkedUploadId,
   digestMismatch,
+  fileTooLarge,
   offsetMismatch,
   sizeMismatch,
+  storageFull,
   tooLarge,
   uploadExists,
   uploadUnknown,
@@ -58,17 +60,27 @@ interface Progress {
   mtimeNs: bigint;
 }
 
+export interface FilesystemDriverOptions {
+  /**
+   * How errors that reach clients name the root: the setting an operator knows it by
+   * ("DATA_DIR/blobs"), never the machine's absolute path (that goes to the log).
+   */
+  label?: string;
+}
+
 export class FilesystemDriver implements ContentDriver {
   readonly name = "filesystem";
   readonly root: string;
+  private readonly label: string;
   private readonly uploadsDir: string;
   private readonly tmpDir: string;
   private readonly progress = new Map<string, Progress>();
   private readonly uploadLocks = new KeyedMutex();
   private rehashed = 0;
 
-  constructor(root: string) {
+  constructor(root: string, options: FilesystemDriverOptions = {}) {
     this.root = resolve(root);
+    this.label = options.label ?? "the content store's directory";
     this.uploadsDir = join(this.root, "uploads");
     this.tmpDir = join(this.root, "tmp");
   }
@@ -81,7 +93,7 @@ export class FilesystemDriver implements ContentDriver {
   /** Creates the directory layout, so a root that cannot be written fails at start-up, not at the first push. */
   async init(): Promise<void> {
     for (const dir of [this.tmpDir, this.uploadsDir, ...ALGORITHMS.map((a) => join(this.root, a))]) {
-      await mkdir(dir, { recursive: true });
+      await makeDirectory(dir);
     }
   }
 
@@ -141,11 +153,15 @@ export class FilesystemDriver implements ContentDriver {
   }
 
   async write(digest: string, body: Body, expectedSize?: number): Promise<{ size: number }> {
+    const temp = join(this.tmpDir, randomUUID());
+    return this.writeBlob(temp, digest, body, expectedSize).catch(this.storageFailure(temp));
+  }
+
+  private async writeBlob(temp: string, digest: string, body: Body, expectedSize: number | undefined): Promise<{ size: number }> {
     const algorithm = digestAlgorithm(digest);
     checkLimit("expected size", expectedSize);
     const target = this.blobPath(digest);
-    await mkdir(this.tmpDir, { recursive: true });
-    const temp = join(this.tmpDir, randomUUID());
+    await makeDirectory(this.tmpDir);
     const file = await open(temp, "wx", 0o644);
     let closed = false;
     let placed = false;
@@ -164,13 +180,15 @@ export class FilesystemDriver implements ContentDriver {
       placed = true;
       return { size };
     } finally {
+      // Removing the partial file frees its space, so this works on a full disk too.
       if (!closed) await file.close().catch(() => undefined);
       if (!placed) await rm(temp, { force: true }).catch(() => undefined);
     }
   }
 
   async delete(digest: string): Promise<void> {
-    await rm(this.blobPath(digest), { force: true });
+    const path = this.blobPath(digest);
+    await rm(path, { force: true }).catch(this.storageFailure(path));
   }
 
   async *list(): AsyncIterable<{ digest: string; modifiedTime: Date }> {
@@ -203,14 +221,16 @@ export class FilesystemDriver implements ContentDriver {
 
   async startUpload(uploadId: string): Promise<void> {
     const path = this.uploadPath(uploadId);
-    await mkdir(this.uploadsDir, { recursive: true });
+    const fail = this.storageFailure(path);
+    await makeDirectory(this.uploadsDir).catch(fail);
     const file = await open(path, "wx", 0o644).catch((err: unknown) => {
-      throw (err as NodeJS.ErrnoException).code === "EEXIST" ? uploadExists(uploadId) : err;
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw uploadExists(uploadId);
+      return fail(err);
     });
     await file.close();
     this.progress.delete(checkedUploadId(uploadId));
     // The upload must survive a crash: its directory entry is durable before the client hears of it.
-    await syncDirectory(this.uploadsDir);
+    await syncDirectory(this.uploadsDir).catch(fail);
   }
 
   async append(uploadId: string, offset: number, body: Body, maxBytes?: number, dropTail = false): Promise<number> {
@@ -218,7 +238,7 @@ export class FilesystemDriver implements ContentDriver {
     const path = this.uploadPath(id);
     checkOffset(offset);
     checkLimit("maxBytes", maxBytes);
-    return this.uploadLocks.run(id, async () => {
+    const appending = this.uploadLocks.run(id, async () => {
       const file = await this.openUpload(path, id, "r+");
       try {
         let before = await file.stat({ bigint: true });
@@ -242,7 +262,8 @@ export class FilesystemDriver implements ContentDriver {
           return offset + added;
         } catch (err) {
           // All or nothing: back to the size the caller (and the database) knows, so a retry or a
-          // resumed upload continues from `offset`.
+          // resumed upload continues from `offset`. Shrinking a file needs no space; should it fail
+          // anyway, the caller's next append (dropTail) cuts the bytes it never recorded.
           try {
             await file.truncate(offset);
             await file.sync();
@@ -256,6 +277,7 @@ export class FilesystemDriver implements ContentDriver {
         await file.close();
       }
     });
+    return appending.catch(this.storageFailure(path));
   }
 
   async commit(uploadId: string, digest: string, expectedSize?: number): Promise<{ size: number }> {
@@ -263,7 +285,8 @@ export class FilesystemDriver implements ContentDriver {
     const path = this.uploadPath(id);
     const algorithm = digestAlgorithm(digest);
     checkLimit("expected size", expectedSize);
-    return this.uploadLocks.run(id, async () => {
+    const target = this.blobPath(digest);
+    const committing = this.uploadLocks.run(id, async () => {
       const file = await this.openUpload(path, id, "r");
       let size: number;
       try {
@@ -278,7 +301,7 @@ export class FilesystemDriver implements ContentDriver {
         if (actual !== digest) throw digestMismatch(digest, actual);
         await file.sync();
       } catch (err) {
-        if (isDomainError(err)) {
+        if (isDomainError(err, "invalid-argument")) {
           // The client sent the wrong bytes or the wrong digest: it has to start again.
           this.progress.delete(id);
           await rm(path, { force: true });
@@ -287,17 +310,19 @@ export class FilesystemDriver implements ContentDriver {
       } finally {
         await file.close();
       }
-      await this.place(path, this.blobPath(digest));
+      // Failing here (no room for a new shard directory) keeps the upload: a retry commits it.
+      await this.place(path, target);
       this.progress.delete(id);
       await syncDirectory(this.uploadsDir);
       return { size };
     });
+    return committing.catch(this.storageFailure(target));
   }
 
   async abort(uploadId: string): Promise<void> {
     const path = this.uploadPath(uploadId);
     this.progress.delete(checkedUploadId(uploadId));
-    await rm(path, { force: true });
+    await rm(path, { force: true }).catch(this.storageFailure(path));
   }
 
   async *listUploads(): AsyncIterable<{ uploadId: string; modifiedTime: Date }> {
@@ -324,6 +349,27 @@ export class FilesystemDriver implements ContentDriver {
       }
     }
     return removed;
+  }
+
+  /**
+   * A rejection handler for a change to the store: what the file system says when it has no
+   * room, from whichever call (ENOSPC, EDQUOT: storage-full; EFBIG: too-large), becomes the
+   * domain error that says so; anything else is rethrown as it is. `path` (the file being
+   * written) is for the operator's log only.
+   */
+  private storageFailure(path: string): (err: unknown) => never {
+    return (err) => {
+      const e = err as NodeJS.ErrnoException | undefined;
+      const code = e?.code;
+      if (code !== "ENOSPC" && code !== "EDQUOT" && code !== "EFBIG") throw err;
+      const logDetails = { path: e?.path ?? path, code, syscall: e?.syscall };
+      if (code === "EFBIG") throw fileTooLarge(this.label, logDetails, err);
+      throw storageFull(
+        code === "ENOSPC" ? `no space left on the device holding ${this.label}` : `the disk quota for ${this.label} is used up`,
+        logDetails,
+        err,
+      );
+    };
   }
 
   private blobPath(digest: string): string {
@@ -377,7 +423,7 @@ export class FilesystemDriver implements ContentDriver {
   /** Renames a complete, fsynced file to `target` and makes the new directory entry durable. */
   private async place(source: string, target: string): Promise<void> {
     const dir = dirname(target);
-    const created = await mkdir(dir, { recursive: true });
+    const created = await makeDirectory(dir);
     await rename(source, target);
     // Sync the blob's directory, and each parent whose entry for a directory created just now is new.
     const toSync = [dir];
@@ -480,6 +526,27 @@ function sameFile(known: Progress, info: BigIntStats): boolean {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/**
+ * `mkdir -p`, returning the first directory it created. Node's asynchronous recursive mkdir
+ * reports a parent it failed to create as ENOENT whatever the cause (ENOSPC on a full disk
+ * included), so on ENOENT the levels are made one at a time, which surfaces the real error.
+ */
+async function makeDirectory(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if (!isMissing(err) || dirname(dir) === dir) throw err;
+    const created = await makeDirectory(dirname(dir));
+    try {
+      await mkdir(dir);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== "EEXIST") throw again;
+      return created;
+    }
+    return created ?? dir;
+  }
 }
 
 /** Directory entries, read a batch at a time; a missing directory has none. */

@@ -6,12 +6,12 @@ import { FilesystemDriver } from "./filesystem.js";
 
 export type { Body, ByteRange, ContentDriver } from "./driver.js";
 export { createDigestHash, digestAlgorithm, digestOf, formatDigest, type DigestAlgorithm } from "./digest.js";
-export { FilesystemDriver } from "./filesystem.js";
+export { FilesystemDriver, type FilesystemDriverOptions } from "./filesystem.js";
 export { MemoryDriver } from "./memory.js";
 
 /** The configured content store, with its directories created (so a bad DATA_DIR fails at start-up). */
 export async function createContentDriver(config: Pick<Config, "dataDir">): Promise<ContentDriver> {
-  const driver = new FilesystemDriver(join(config.dataDir, "blobs"));
+  const driver = new FilesystemDriver(join(config.dataDir, "blobs"), { label: "DATA_DIR/blobs" });
   await driver.init();
   return driver;
 }

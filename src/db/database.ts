@@ -13,7 +13,8 @@ import type { Logger } from "pino";
 import type { DatabaseConfig, SslMode } from "../config.js";
 import { describeDatabase } from "../config.js";
 import { migrationsFolder } from "../paths.js";
-import { lockDataDir } from "./data-dir-lock.js";
+import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
+import { startFailure, watchForAbort } from "./pglite-failures.js";
 import * as schema from "./schema.js";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -34,38 +35,51 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
   return config.kind === "pglite" ? openPglite(config.dataDir, log) : openPostgres(config, log);
 }
 
-/** dataDir "memory://" keeps everything in memory (tests). */
+/**
+ * dataDir "memory://" keeps everything in memory (tests). A failure to start on a full disk
+ * says so; a PANIC while running (a full disk) stops the instance, and every later query then
+ * fails with a clear error instead of hanging the process (see pglite-failures.ts).
+ */
 export async function openPglite(dataDir: string, log: Logger): Promise<DatabaseHandle> {
-  const fresh = !dataDir.startsWith("memory://") && !existsSync(join(dataDir, "PG_VERSION"));
+  const inMemory = dataDir.startsWith("memory://");
+  const fresh = !inMemory && !existsSync(join(dataDir, "PG_VERSION"));
   if (fresh) log.info({ dataDir }, "first start: creating the embedded PGlite cluster, this takes a few seconds");
   const started = performance.now();
-  const inMemory = dataDir.startsWith("memory://");
-  if (!inMemory) mkdirSync(dataDir, { recursive: true });
-  const lock = inMemory ? undefined : lockDataDir(dataDir);
-  let client: PGlite;
+  const watch = watchForAbort((stopped) => log.error({ panic: stopped.panic }, stopped.message));
+  let lock: DataDirLock | undefined;
+  let client: PGlite | undefined;
   let db;
   try {
-    client = await PGlite.create(dataDir);
+    if (!inMemory) {
+      mkdirSync(dataDir, { recursive: true });
+      lock = lockDataDir(dataDir);
+    }
+    client = await PGlite.create(dataDir, watch.options);
+    watch.guard(client);
     db = drizzlePglite({ client, schema });
     await migratePglite(db, { migrationsFolder });
   } catch (err) {
+    if (client && !watch.stopped) await client.close().catch(() => undefined);
     lock?.release();
-    throw err;
+    throw inMemory ? err : await startFailure(dataDir, err);
   }
   log.info({ ms: Math.round(performance.now() - started) }, "embedded database ready");
+  const pglite = client;
   let closed = false;
   return {
     db,
     kind: "pglite",
     async ping() {
-      if (closed || client.closed) throw new Error("embedded database is closed");
-      await client.query("select 1");
+      if (watch.stopped) throw watch.stopped;
+      if (closed || pglite.closed) throw new Error("embedded database is closed");
+      await pglite.query("select 1");
     },
     async close() {
       if (closed) return;
       closed = true;
       try {
-        await client.close();
+        // A stopped instance cannot be closed: closing it would enter it again.
+        if (!watch.stopped) await pglite.close();
       } finally {
         lock?.release();
       }

@@ -37,19 +37,26 @@ export type ErrorReason =
   // The service's own settings stop the request (a stored credential SECRET_KEY cannot open):
   // the operator must act, not the client.
   | "misconfigured"
-  | "body-idle";
+  | "body-idle"
+  | "storage-full";
 
 export class DomainError extends Error {
   readonly reason?: ErrorReason;
+  /**
+   * What an operator needs to act on the error (a file path, the database's own words), for the
+   * log only: never part of a response. An edge that answers with such an error logs it once.
+   */
+  readonly logDetails?: Record<string, unknown>;
 
   constructor(
     readonly kind: ErrorKind,
     message: string,
-    options?: { cause?: unknown; reason?: ErrorReason },
+    options?: { cause?: unknown; reason?: ErrorReason; logDetails?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = "DomainError";
     this.reason = options?.reason;
+    this.logDetails = options?.logDetails;
   }
 }
 
@@ -63,4 +70,9 @@ export const databaseUnavailable = (cause?: unknown) => unavailable("the databas
 
 export function isDomainError(err: unknown, kind?: ErrorKind): err is DomainError {
   return err instanceof DomainError && (kind === undefined || err.kind === kind);
+}
+
+/** The storage (content store or database disk) has no room left. */
+export function isStorageFull(err: unknown): err is DomainError {
+  return isDomainError(err, "resource-exhausted") && err.reason === "storage-full";
 }

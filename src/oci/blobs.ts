@@ -2,7 +2,7 @@
 // ranges and conditional requests, delete.
 import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
-import { blobUnknown, OciError, unsupported } from "./errors.js";
+import { blobUnknown, rangeNotSatisfiable, unsupported } from "./errors.js";
 import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
 import type { ImageName } from "./routes.js";
 
@@ -29,11 +29,7 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
   if (notModified(req, headers.etag!)) return send(res, 304, { "docker-content-digest": digest, etag: headers.etag! });
   if (req.method === "HEAD") return send(res, 200, { ...headers, "content-length": size });
   const range = parseRange(header(req, "range"), size);
-  if (range === "unsatisfiable") {
-    throw new OciError(416, "UNSUPPORTED", `range ${header(req, "range")} is not satisfiable for a blob of ${size} bytes`, {
-      "content-range": `bytes */${size}`,
-    });
-  }
+  if (range === "unsatisfiable") throw rangeNotSatisfiable(header(req, "range"), size);
   const writeHead = () =>
     range
       ? res.writeHead(206, {

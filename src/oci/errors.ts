@@ -66,6 +66,10 @@ const TABLE: Row[] = [
   ["resource-exhausted", "too-large", 413, "SIZE_INVALID"],
   // The client stopped sending an upload's body; 408 also tells it the connection is closed.
   ["deadline-exceeded", "body-idle", 408, "BLOB_UPLOAD_INVALID"],
+  // The server cannot store the representation (RFC 4918 §11.5). The spec's codes are for 4xx
+  // answers; UNKNOWN is Distribution's code for a server-side failure, and clients that read
+  // bodies of 5xx answers (go-containerregistry) retry it (see docs/design-notes.md).
+  ["resource-exhausted", "storage-full", 507, "UNKNOWN"],
   ["resource-exhausted", "*", 429, "TOOMANYREQUESTS"],
   ["unimplemented", "*", 405, "UNSUPPORTED"],
   ["unauthenticated", "*", 401, "UNAUTHORIZED"],
@@ -83,12 +87,16 @@ function lookup(kind: ErrorKind, reason: ErrorReason | undefined): [number, OciC
   return row ? [row[2], row[3]] : [500, "UNKNOWN"];
 }
 
-export function toOciError(err: unknown, requestId: string): { error: OciError; unexpected: boolean } {
+/**
+ * The answer for `err`; `unexpected` errors are logged in full by the caller, and `logDetails`
+ * (what an operator must act on: a full disk's path) once, at warn.
+ */
+export function toOciError(err: unknown, requestId: string): { error: OciError; unexpected: boolean; logDetails?: Record<string, unknown> } {
   if (err instanceof OciError) return { error: err, unexpected: false };
   const known = translate(err);
   if (isDomainError(known)) {
     const [status, code] = lookup(known.kind, known.reason);
-    return { error: new OciError(status, code, known.message), unexpected: status === 500 };
+    return { error: new OciError(status, code, known.message), unexpected: status === 500, logDetails: known.logDetails };
   }
   return { error: new OciError(500, "UNKNOWN", `internal error (request id ${requestId})`), unexpected: true };
 }
@@ -105,5 +113,7 @@ export const digestInvalid = (message: string) => new OciError(400, "DIGEST_INVA
 export const sizeInvalid = (message: string) => new OciError(400, "SIZE_INVALID", message);
 export const unsupported = (message: string) => new OciError(405, "UNSUPPORTED", message);
 export const badRequest = (message: string) => new OciError(400, "UNSUPPORTED", message);
+export const rangeNotSatisfiable = (range: string | undefined, size: number) =>
+  new OciError(416, "UNSUPPORTED", `range ${range} is not satisfiable for a blob of ${size} bytes`, { "content-range": `bytes */${size}` });
 export const readOnly = (registry: string) =>
   unsupported(`registry "${registry}" is REMOTE: it is a read-only pull-through cache of its upstream here; push to a HOSTED registry`);

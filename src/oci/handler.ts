@@ -40,8 +40,9 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
           res.destroy?.();
           return;
         }
-        const { error, unexpected } = toOciError(err, requestId);
+        const { error, unexpected, logDetails } = toOciError(err, requestId);
         if (unexpected) deps.log.error({ requestId, err }, "unexpected error on /v2/");
+        else if (logDetails) deps.log.warn({ requestId, ...logDetails }, error.message);
         sendError(req, res, error);
       })
       .finally(() => {
@@ -64,11 +65,19 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
 
 function sendError(req: Request, res: Response, error: OciError): void {
   const body = errorBody(error);
-  // 408: the rest of the request body is not coming, so the connection cannot carry another
-  // request (RFC 9110 §15.5.9: the server closes it, and says so).
-  const closing = error.status === 408;
   const headers: Headers = { ...API_VERSION, ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
-  if (closing) closeAfter(req, headers);
+  if (error.status === 408) {
+    // 408: the rest of the request body is not coming, so the connection cannot carry another
+    // request (RFC 9110 §15.5.9: the server closes it, and says so).
+    closeAfter(req, headers);
+  } else if (!req.complete) {
+    // Refused before its body was read (a blob that does not fit): the rest of the body is still
+    // on its way. On HTTP/1.1 the connection cannot carry another request, so it closes after
+    // this answer (without, the next request on it would wait behind the unread bytes for ever);
+    // an HTTP/2 stream drains them instead.
+    if (req.httpVersionMajor === 1) headers.connection = "close";
+    else req.resume();
+  }
   res.writeHead(error.status, headers);
   if (req.method === "HEAD") res.end();
   else res.end(body);

@@ -5,15 +5,17 @@
 // holds); what a tag means is always asked upstream, never cached. Tag lists are the upstream's.
 import { PassThrough, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isDomainError } from "../domain/errors.js";
+import { isDomainError, isStorageFull } from "../domain/errors.js";
 import { parseManifest } from "../domain/manifest.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { ImageRegistry, ResolvedImage } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { verifyDigest } from "../upstream/digest.js";
+import type { ByteRange } from "../content/driver.js";
 import { blobHeaders, serveStoredBlob } from "./blobs.js";
 import type { OciDeps } from "./deps.js";
-import { header, pageSize, send, type Request, type Response } from "./http.js";
+import { rangeNotSatisfiable } from "./errors.js";
+import { API_VERSION, header, pageSize, parseRange, send, type Request, type Response } from "./http.js";
 import { sendTags } from "./listings.js";
 import { serveManifest } from "./manifests.js";
 import type { ImageName, Reference } from "./routes.js";
@@ -72,12 +74,25 @@ export class PullThrough {
       const info = await upstream.client.headBlob(upstream.path, digest);
       return send(res, 200, { ...blobHeaders(digest), ...(info.size === undefined ? {} : { "content-length": info.size }) });
     }
-    if (header(req, "range") !== undefined) {
+    const range = header(req, "range");
+    if (range !== undefined) {
       // A part of a blob cannot be verified: fetch the whole blob into the cache, then serve the part.
-      const size = await this.fetchBlob(name, image, upstream, digest, undefined);
-      return serveStoredBlob(this.deps, req, res, digest, size);
+      try {
+        const size = await this.fetchBlob(name, image, upstream, digest, undefined);
+        return await serveStoredBlob(this.deps, req, res, digest, size);
+      } catch (err) {
+        if (!isStorageFull(err)) throw err;
+        // Caching is an optimisation: with the store full, stream the whole blob from the upstream
+        // again through the verifier and send the client its part.
+        this.deps.log.warn(
+          { image: name.full, digest, ...err.logDetails },
+          "pull-through: the content store is full; range served from the upstream, not cached",
+        );
+        await this.fetchBlob(name, image, upstream, digest, { res, range }, false);
+        return;
+      }
     }
-    await this.fetchBlob(name, image, upstream, digest, res);
+    await this.fetchBlob(name, image, upstream, digest, { res });
   }
 
   async tags(res: Response, name: ImageName, image: ResolvedImage, q: URLSearchParams): Promise<void> {
@@ -120,71 +135,122 @@ export class PullThrough {
   }
 
   /**
-   * Fetches a whole blob from the upstream into the cache, verifying its digest on the way, and,
-   * when `res` is given, streams it to the client at the same time. The cached copy is committed
-   * only when every byte matched; a mismatch or a broken upstream ends the client's response
-   * early (never a silent truncation) and caches nothing. A client that goes away does not stop
-   * the caching. Returns the blob's size.
+   * Fetches a whole blob from the upstream, verifying its digest on the way, into the cache
+   * (unless `cache` is false) and, when `out` is given, to the client at the same time: all of
+   * it, or the part `out.range` (a Range header) names. The cached copy is committed only when
+   * every byte matched; a mismatch or a broken upstream ends the client's response early (never
+   * a silent truncation) and caches nothing. A client that goes away does not stop the caching;
+   * a cache that cannot be written (the store is full) does not stop the client's pull. Returns
+   * the blob's size.
    */
-  private async fetchBlob(name: ImageName, image: ResolvedImage, upstream: Upstream, digest: string, res: Response | undefined): Promise<number> {
+  private async fetchBlob(
+    name: ImageName,
+    image: ResolvedImage,
+    upstream: Upstream,
+    digest: string,
+    out: { res: Response; range?: string } | undefined,
+    cache = true,
+  ): Promise<number> {
     const { store, limits, log } = this.deps;
     const blob = await upstream.client.getBlob(upstream.path, digest);
     const size = blob.size;
+    // An upstream that did not say the size gets the whole blob sent (a server may ignore Range).
+    const range = out?.range === undefined || size === undefined ? undefined : parseRange(out.range, size);
+    if (range === "unsatisfiable") {
+      blob.body.destroy();
+      throw rangeNotSatisfiable(out?.range, size!);
+    }
     const verifier = verifyDigest(digest, { size, what: `blob ${digest} of ${upstream.path} from upstream ${upstream.client.host}` });
     // Errors (a broken upstream, a digest mismatch) surface through the loop over the verifier below.
     pipeline(blob.body, verifier).catch(() => undefined);
-    const upload = await store.blobs.startUpload(await this.repositoryId(name, image, upstream));
+    let upload;
+    try {
+      upload = cache ? await this.startCaching(name, image, upstream, digest, out !== undefined) : undefined;
+    } catch (err) {
+      blob.body.destroy();
+      throw err;
+    }
     const toCache = new PassThrough();
     toCache.on("error", () => undefined); // reported by the append below
     let cacheFailed: unknown;
-    const caching = store.blobs
-      .append(upload, 0, toCache, limits.blobMaxBytes)
-      .then(() => store.blobs.commit(upload, digest, size))
-      .catch((err: unknown) => {
-        cacheFailed = err;
-        toCache.destroy();
-      });
-    if (res)
-      res.writeHead(200, {
-        "docker-distribution-api-version": "registry/2.0",
-        ...blobHeaders(digest),
-        ...(size === undefined ? {} : { "content-length": size }),
-      });
-    // The client gets each chunk one chunk late: the last one only once the digest is verified,
+    const caching = upload
+      ? store.blobs
+          .append(upload, 0, toCache, limits.blobMaxBytes)
+          .then(() => store.blobs.commit(upload, digest, size))
+          .catch((err: unknown) => {
+            cacheFailed = err;
+            toCache.destroy();
+          })
+      : undefined;
+    const res = out?.res;
+    if (res) {
+      const headers = { ...API_VERSION, ...blobHeaders(digest) };
+      if (range)
+        res.writeHead(206, { ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` });
+      else res.writeHead(200, { ...headers, ...(size === undefined ? {} : { "content-length": size }) });
+    }
+    // The client gets each piece one piece late: the last one only once the digest is verified,
     // so a corrupt blob ends short of its Content-Length (an error for any HTTP client), never as
-    // a complete 200 with the wrong bytes.
+    // a complete answer with the wrong bytes.
     let held: Buffer | undefined;
-    const forward = async (chunk: Buffer) => {
-      if (res && !res.destroyed) await write(res, chunk);
+    let position = 0;
+    const forward = async (piece: Buffer) => {
+      if (res && !res.destroyed) await write(res, piece);
     };
     try {
       for await (const chunk of verifier as AsyncIterable<Buffer>) {
-        if (cacheFailed === undefined) await write(toCache, chunk);
+        if (caching && cacheFailed === undefined) await write(toCache, chunk);
+        const piece = range ? part(chunk, position, range) : chunk;
+        position += chunk.length;
+        if (piece.length === 0) continue;
         if (held) await forward(held);
-        held = chunk;
+        held = piece;
       }
       if (held) await forward(held);
     } catch (err) {
       toCache.destroy(isDomainError(err) ? err : new Error("upstream read failed"));
       await caching;
-      await store.blobs.cancel(upload).catch(() => undefined);
+      if (upload) await store.blobs.cancel(upload).catch(() => undefined);
       throw err;
     }
     toCache.end();
     res?.end();
     await caching;
-    if (cacheFailed !== undefined) {
-      log.warn({ err: cacheFailed, image: name.full, digest }, "pull-through: blob served but not cached");
+    if (upload && cacheFailed !== undefined) {
       await store.blobs.cancel(upload).catch(() => undefined);
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
       if (!res) throw cacheFailed;
+      const logDetails = isDomainError(cacheFailed) ? cacheFailed.logDetails : undefined;
+      log.warn({ err: cacheFailed, image: name.full, digest, ...logDetails }, "pull-through: blob served but not cached");
     }
     return size ?? verifier.bytes;
+  }
+
+  /**
+   * An upload session for caching a blob; when the store is full and a client is waiting for
+   * the bytes, undefined (the pull goes on uncached, and the log says why).
+   */
+  private async startCaching(name: ImageName, image: ResolvedImage, upstream: Upstream, digest: string, serving: boolean) {
+    const { store, log } = this.deps;
+    try {
+      return await store.blobs.startUpload(await this.repositoryId(name, image, upstream));
+    } catch (err) {
+      if (!serving || !isStorageFull(err)) throw err;
+      log.warn({ image: name.full, digest, ...err.logDetails }, "pull-through: the content store is full; blob served from the upstream, not cached");
+      return undefined;
+    }
   }
 }
 
 function sendManifestHead(res: Response, m: { digest: string; mediaType: string; size: number }): void {
   send(res, 200, { "content-type": m.mediaType, "content-length": m.size, "docker-content-digest": m.digest, etag: `"${m.digest}"` });
+}
+
+/** The bytes of `chunk` (which starts `position` bytes into the blob) that lie inside `range`. */
+function part(chunk: Buffer, position: number, range: ByteRange): Buffer {
+  const from = Math.max(range.start - position, 0);
+  const to = Math.min(range.end + 1 - position, chunk.length);
+  return to > from ? chunk.subarray(from, to) : chunk.subarray(0, 0);
 }
 
 /** Writes one chunk, waiting for drain (or for the stream to close) when it is full. */

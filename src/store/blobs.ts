@@ -140,7 +140,13 @@ export class BlobStore {
 
   async startUpload(repositoryId: string): Promise<UploadRow> {
     const [row] = await guarded(() => this.db.insert(uploads).values({ repositoryId }).returning());
-    await this.content.startUpload(row!.id);
+    try {
+      await this.content.startUpload(row!.id);
+    } catch (err) {
+      // No session without its bytes (the store may be full): the client can start again.
+      await guarded(() => this.db.delete(uploads).where(eq(uploads.id, row!.id))).catch(() => undefined);
+      throw err;
+    }
     return row!;
   }
 

@@ -1,9 +1,11 @@
 // Database failures become domain errors here, and only here. The driver's own error (which
 // carries the SQL text and its parameters) never reaches a client or a log line as is.
+import { EmbeddedDatabaseStopped } from "../db/pglite-failures.js";
 import { databaseUnavailable, DomainError, isDomainError } from "../domain/errors.js";
 
 interface PgErrorFields {
   code?: string;
+  message?: string;
   constraint?: string;
   constraint_name?: string;
 }
@@ -23,6 +25,7 @@ export const PG = {
   checkViolation: "23514",
   serializationFailure: "40001",
   deadlockDetected: "40P01",
+  diskFull: "53100",
 } as const;
 
 export function pgCode(err: unknown): string | undefined {
@@ -57,12 +60,26 @@ export function translate(err: unknown): unknown {
   if (code === PG.serializationFailure || code === PG.deadlockDetected) {
     return new DomainError("aborted", "the change collided with a concurrent one; retry", { cause: err });
   }
-  // Class 08 (connection exception), 57P (operator intervention: shutdown, crash recovery), 53 (insufficient resources).
+  if (code === PG.diskFull) {
+    // The database's own words name a file inside its cluster: for the operator's log only.
+    return new DomainError("resource-exhausted", "the database is full (no space left on the disk that holds it): free space or raise the quota, then retry", {
+      reason: "storage-full",
+      logDetails: { database: pgError(err)?.message },
+      cause: err,
+    });
+  }
+  // Class 08 (connection exception), 57P (operator intervention: shutdown, crash recovery), 53 (insufficient resources but a full disk).
   if (code && /^(08|57P0[1-3]|53)/.test(code)) return databaseUnavailable(err);
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const errno = (e as { code?: unknown }).code;
     if (typeof errno === "string" && CONNECTION_CODES.has(errno)) {
       return databaseUnavailable(err);
+    }
+    if (e instanceof EmbeddedDatabaseStopped) {
+      const logDetails = { database: e.panic };
+      return e.diskFull
+        ? new DomainError("resource-exhausted", e.message, { reason: "storage-full", logDetails, cause: err })
+        : new DomainError("unavailable", e.message, { logDetails, cause: err });
     }
     if (e instanceof Error && /PGlite is closed|embedded database is closed/i.test(e.message)) {
       return databaseUnavailable(err);

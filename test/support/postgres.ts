@@ -53,7 +53,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+/** `parent`: the directory to make the cluster's directory in (default: the system's temp dir). */
+export async function startThrowawayPostgres(where: { parent?: string } = {}): Promise<ThrowawayPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new Error("PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql");
   // initdb refuses to run as root: run the cluster as the postgres system user then.
@@ -63,7 +64,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       ? execFileSync("runuser", ["-u", "postgres", "--", join(bin, cmd), ...args], { stdio: "pipe" })
       : execFileSync(join(bin, cmd), args, { stdio: "pipe" });
 
-  const dir = mkdtempSync(join(tmpdir(), "artifact-pg-"));
+  const dir = mkdtempSync(join(where.parent ?? tmpdir(), "artifact-pg-"));
   if (asRoot) chownSync(dir, Number(execFileSync("id", ["-u", "postgres"]).toString()), Number(execFileSync("id", ["-g", "postgres"]).toString()));
   const data = join(dir, "data");
   const port = await freePort();
