@@ -4,7 +4,7 @@
 // at fatal and `fatal()` decides: a worker ends, to be replaced by its primary (src/cluster.ts).
 // Both lines name the requests that were in flight, since nothing else ties the failure to one.
 import type { Logger } from "pino";
-import { scrub } from "./api/interceptors.js";
+import { scrub } from "./api/interceptors/call.js";
 import type { RequestInFlight } from "./http/in-flight.js";
 
 export interface EscapedErrorHooks {

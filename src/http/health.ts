@@ -10,7 +10,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/health/v1/health_pb.js";
-import { scrub } from "../api/interceptors.js";
+import { scrub } from "../api/interceptors/call.js";
 
 export { ServingStatus };
 

@@ -10,7 +10,7 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { CallObserver } from "../api/interceptors.js";
+import type { CallObserver } from "../api/interceptors/call.js";
 import type { ContentDriver } from "../content/driver.js";
 import type { Database } from "../db/database.js";
 import { GarbageCollector, type GcOptions, type GcReport } from "../store/gc.js";

@@ -1,10 +1,17 @@
+// The Connect interceptors, all in src/api/interceptors/. Every call, whichever way it came in
+// (gRPC, gRPC-Web, Connect, or REST through src/http/rest/invoke.ts), passes them in the order
+// src/http/app.ts lists them, outermost first: call.ts (request id, the log line, metrics, domain
+// errors → Connect codes), deadline.ts, database-gate.ts, text.ts; then the service in src/api/.
+// They sit between the edge (src/http/, which mounts them) and the services, and import only
+// src/api/errors.ts, src/domain/ and src/request-id.ts: nothing below src/api/ knows of them.
+//
 // What every call goes through, in one place: a request id, one log line with procedure,
 // code and duration, and the translation of domain errors to Connect codes. Identity and
-// permissions will be decided here too, later.
+// permissions will be one more interceptor of this chain.
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { toConnectError } from "./errors.js";
-import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
+import { toConnectError } from "../errors.js";
+import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
 
 export const requestIdKey = createContextKey<string>("");
 

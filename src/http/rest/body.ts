@@ -1,8 +1,10 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // Reading a REST request body: JSON only, UTF-8, uncompressed, at most `limit` bytes.
 import type http from "node:http";
 import type http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { invalidRequest, RestError } from "./rest-error.js";
+import { invalidRequest, RestError } from "./error.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 
