@@ -88,7 +88,7 @@ describe.skipIf(!ready)("SyncRegistry", () => {
 
     /** namespace/repository → its row id and upstream name, straight from the database. */
     async function repository(registryId: string, namespace: string, name: string) {
-      const [row] = await server.store.db
+      const [row] = await server.database.db
         .select({ id: repositories.id, upstreamName: repositories.upstreamName })
         .from(repositories)
         .innerJoin(namespaces, eq(namespaces.id, repositories.namespaceId))
@@ -252,7 +252,7 @@ describe.skipIf(!ready)("SyncRegistry", () => {
     it("a stored tag pattern RE2 cannot take (JavaScript lookahead from before) fails that sync with FAILED_PRECONDITION, nothing read", async () => {
       const r = await remote(unique("legacy"), catalog.url, { syncFilter: { tagPattern: "latest" } });
       // Written past the API, as an older version (JavaScript RegExp syntax) could have stored it.
-      await server.store.db.update(registriesTable).set({ syncTagPattern: "(?!v0)v.*" }).where(eq(registriesTable.id, r.id));
+      await server.database.db.update(registriesTable).set({ syncTagPattern: "(?!v0)v.*" }).where(eq(registriesTable.id, r.id));
       const run = await collect(registries.syncRegistry({ id: r.id }));
       expect(run.messages).toEqual([]);
       expect(run.error?.code).toBe(Code.FailedPrecondition);

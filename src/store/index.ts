@@ -12,10 +12,10 @@ import { TagStore } from "./tags.js";
 import { BlobStore } from "./blobs.js";
 import { CredentialStore } from "./credentials.js";
 import { ImageStore } from "./images.js";
+import { SyncStore } from "./sync.js";
 import type { ContentDriver } from "../content/driver.js";
 
 export interface Store {
-  db: Database;
   registries: RegistryStore;
   namespaces: NamespaceStore;
   repositories: RepositoryStore;
@@ -23,12 +23,13 @@ export interface Store {
   images: ImageStore;
   blobs: BlobStore;
   credentials: CredentialStore;
+  /** What a sync of a REMOTE registry reads and writes (src/sync/). */
+  sync: SyncStore;
 }
 
 export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
   const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
   return {
-    db,
     registries: new RegistryStore(db, tokens),
     namespaces: new NamespaceStore(db, tokens),
     repositories: new RepositoryStore(db, tokens),
@@ -36,6 +37,7 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     images: new ImageStore(db),
     blobs: new BlobStore(db, content),
     credentials: new CredentialStore(db),
+    sync: new SyncStore(db),
   };
 }
 
