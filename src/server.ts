@@ -8,13 +8,13 @@ import { buildApp } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
-import { MeteredGarbageCollector, Metrics } from "./http/metrics.js";
+import { Metrics } from "./http/metrics.js";
 import { reportCredentials } from "./key-rotation.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
-import { GarbageCollector } from "./store/gc.js";
+import type { GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import type { UpstreamDefaults } from "./upstream/clients.js";
@@ -29,7 +29,6 @@ export interface PreparedServer {
   store: Store;
   database: DatabaseHandle;
   content: ContentDriver;
-  gc: GarbageCollector;
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
   close(): Promise<void>;
 }
@@ -88,7 +87,13 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
   try {
     const content = await createContentDriver(config);
     const store = await createStore(database.db, content);
-    const collector = metrics ? new MeteredGarbageCollector(database.db, content, log, metrics) : new GarbageCollector(database.db, content, log);
+    const collector = store.gc;
+    collector.observe({
+      ran: (options, outcome) => {
+        if ("report" in outcome) log.info({ gc: outcome.report }, options.dryRun ? "garbage collection (dry run)" : "garbage collection");
+      },
+    });
+    if (metrics) collector.observe(metrics.gcObserver);
     const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
     const sealer = new Sealer({
       sealing: resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
@@ -106,7 +111,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const shutdown = new AbortController();
     const inFlight = new InFlight();
     const app = buildApp(
-      { store, sealer, gc: { collector, settings: gcSettings }, upstreams, content, sync: config.sync },
+      { store, sealer, gc: gcSettings, upstreams, content, sync: config.sync },
       {
         log,
         health,
@@ -144,7 +149,6 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       store,
       database,
       content,
-      gc: collector,
       close() {
         closing ??= (async () => {
           log.info("shutting down: refusing new calls, letting running ones finish");

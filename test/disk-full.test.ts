@@ -94,7 +94,7 @@ describe.skipIf(!mountable).each(databaseKinds())("pushing into a full content s
     for await (const u of server.content.listUploads()) files.push(u.uploadId);
     expect(files.sort()).toEqual(sessions);
     expect(readdirSync(join(server.dataDir, "blobs", "tmp"))).toEqual([]);
-    const report = await server.gc.run({ dryRun: true, graceMs: 0, uploadTtlMs: 3_600_000 });
+    const report = await server.store.gc.run({ dryRun: true, graceMs: 0, uploadTtlMs: 3_600_000 });
     expect({ orphans: report.orphansRemoved, uploads: report.uploadsExpired }).toEqual({ orphans: 0, uploads: 0 });
   }
 

@@ -7,7 +7,7 @@ import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collecti
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
 import type { ContentDriver } from "../content/driver.js";
 import type { Sealer } from "../secrets.js";
-import type { GarbageCollector, GcOptions } from "../store/gc.js";
+import type { GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { garbageCollectionService } from "./gc-service.js";
@@ -22,7 +22,8 @@ import { tagService } from "./tag-service.js";
 export interface ApiDeps {
   store: Store;
   sealer: Sealer;
-  gc: { collector: GarbageCollector; settings: Omit<GcOptions, "dryRun"> };
+  /** Grace period and upload expiry for RunGarbageCollection (the collector is store.gc). */
+  gc: Omit<GcOptions, "dryRun">;
   upstreams: RegistryUpstreams;
   /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
   content: ContentDriver;
@@ -39,7 +40,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(NamespaceService, namespaceService(deps.store));
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
-    router.service(GarbageCollectionService, garbageCollectionService(deps.gc.collector, deps.gc.settings));
+    router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
     router.service(ImageService, imageService(deps.store, deps.content, deps.upstreams));
   };
 }

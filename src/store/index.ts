@@ -1,4 +1,6 @@
 // The store: the only code that speaks SQL. It returns plain rows and throws domain errors.
+// createStore hands out everything above it needs (the catalog, images and blobs, sync, garbage
+// collection); none of it exposes the database handle.
 import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
@@ -13,6 +15,7 @@ import { BlobStore } from "./blobs.js";
 import { CredentialStore } from "./credentials.js";
 import { ImageStore } from "./images.js";
 import { SyncStore } from "./sync.js";
+import { GarbageCollector } from "./gc.js";
 import type { ContentDriver } from "../content/driver.js";
 
 export interface Store {
@@ -25,6 +28,8 @@ export interface Store {
   credentials: CredentialStore;
   /** What a sync of a REMOTE registry reads and writes (src/sync/). */
   sync: SyncStore;
+  /** Garbage collection of manifests, blobs and uploads; observe it to hear of its runs. */
+  gc: GarbageCollector;
 }
 
 export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
@@ -38,6 +43,7 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     blobs: new BlobStore(db, content),
     credentials: new CredentialStore(db),
     sync: new SyncStore(db),
+    gc: new GarbageCollector(db, content),
   };
 }
 
