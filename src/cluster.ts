@@ -127,7 +127,7 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
         if (!listening && slots.every((s) => s.ready)) {
           listening = true;
           listen().catch((err: unknown) => {
-            log.error({ err: (err as Error).message }, "cannot listen: stopping");
+            log.error({ err }, "cannot listen: stopping");
             failed = true;
             stopAll();
           });

@@ -13,7 +13,7 @@ import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { Code, createClient } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
-import { pino } from "pino";
+import { createLogger } from "../src/log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind, type Registry } from "../gen/artifact/v1/registry_pb.js";
@@ -104,7 +104,7 @@ describe.skipIf(!ready).each(databaseKinds())("SECRET_KEY rotation on %s", (kind
   async function boot(secretKey: Buffer, previous: Buffer[] = []): Promise<Booted> {
     const logged: Booted["logged"] = [];
     const sink = new Writable({ write: (chunk, _enc, done) => (logged.push(JSON.parse(String(chunk)) as Booted["logged"][number]), done()) });
-    const running = await startServer(testConfig(dir, { database, secretKey, previousSecretKeys: previous }), pino({ level: "info" }, sink));
+    const running = await startServer(testConfig(dir, { database, secretKey, previousSecretKeys: previous }), createLogger("info", sink));
     const url = `http://127.0.0.1:${running.http.port}`;
     const transport = transports["connect+json over HTTP/1.1"]!(url);
     server = { running, clients: catalogClients(transport), v2: new RegistryClient(url), images: createClient(ImageService, transport), logged };

@@ -37,7 +37,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
         const mapped = toConnectError(err, requestId);
         error = mapped.error;
         error.metadata.set(REQUEST_ID_HEADER, requestId);
-        if (mapped.unexpected) log.error({ requestId, procedure, err: scrub(err) }, "unexpected error");
+        if (mapped.unexpected) log.error({ requestId, procedure, err }, "unexpected error");
         else if (mapped.logDetails) log.warn({ requestId, procedure, ...mapped.logDetails }, error.rawMessage);
       }
       const code = error ? Code[error.code] : "OK";
@@ -77,17 +77,4 @@ async function* observeStream<T>(messages: AsyncIterable<T>, finish: (err?: unkn
     // The client went away before the end: the generator is closed without an error.
     if (!ended) finish(new ConnectError("the client closed the stream", Code.Canceled));
   }
-}
-
-/** Error details for the log without the SQL parameters a driver error carries. */
-export function scrub(err: unknown): { name: string; message: string; code?: unknown; stack?: string } {
-  if (!(err instanceof Error)) return { name: typeof err, message: String(err).slice(0, 500) };
-  const firstLine = (text: string) => text.split("\nparams:")[0]!.slice(0, 2000);
-  const cause = (err as { cause?: { code?: unknown; message?: string } }).cause;
-  return {
-    name: err.name,
-    message: firstLine(err.message) + (cause?.message ? ` (cause: ${firstLine(cause.message)})` : ""),
-    code: (err as { code?: unknown }).code ?? cause?.code,
-    stack: err.stack?.split("\n").slice(1, 8).join("\n"),
-  };
 }

@@ -29,7 +29,6 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
-import { scrub } from "../../api/interceptors/call.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./bindings.js";
@@ -102,7 +101,7 @@ export function createRestHandler(options: RestOptions): RestHandler {
     serve(req, res, path, q < 0 ? "" : url.slice(q + 1), requestId).catch((err: unknown) => {
       const known = err instanceof RestError || err instanceof ConnectError;
       const error = known ? err : new ConnectError(`internal error (request id ${requestId})`, Code.Internal);
-      if (!known) options.log?.error({ requestId, err: scrub(err) }, "REST: unexpected error");
+      if (!known) options.log?.error({ requestId, err }, "REST: unexpected error");
       sendError(res, error, requestId);
     });
   };
