@@ -17,7 +17,6 @@ import type { ContentDriver } from "./content/driver.js";
 import type { GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
-import type { UpstreamDefaults } from "./upstream/clients.js";
 
 export interface PreparedServer {
   /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
@@ -42,8 +41,6 @@ export interface StartOptions {
   /** An already open database (tests share one per file); otherwise the configured one is opened and owned. */
   database?: DatabaseHandle;
   extraRoutes?: (router: ConnectRouter) => void;
-  /** Timeouts and retries for upstream registries (tests shorten them). */
-  upstream?: UpstreamDefaults;
   /** Called with the server's metrics before it listens (src/cluster.ts aggregates workers'). */
   onMetrics?: (metrics: Metrics) => void;
   /** Log which stored credentials the keys cannot open (default true; src/cluster.ts: worker 0 only). */
@@ -107,7 +104,11 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     // Filled in once the ports are bound (here or by the cluster's primary): an upstream can never be the service itself.
     const listening: Listening[] = [];
     const policy = new AddressPolicy({ allowed: config.upstream.allowedNetworks, ownListeners: () => listening });
-    const upstreams = new RegistryUpstreams(sealer, options.upstream, policy);
+    const upstreams = new RegistryUpstreams(
+      sealer,
+      { timeouts: config.upstream.timeouts, retry: config.upstream.retry, maxManifestBytes: config.registry.manifestMaxBytes },
+      policy,
+    );
     const shutdown = new AbortController();
     const inFlight = new InFlight();
     const app = buildApp(

@@ -34,6 +34,8 @@ import { seedRepositories } from "./support/registry-seed.js";
 import { expectOciError, RegistryClient } from "./support/registry-client.js";
 import { sealV1 } from "./support/sealing.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
+import { testUpstreamLimits } from "./support/upstream-settings.js";
+import { AddressPolicy } from "../src/upstream/address-policy.js";
 
 const ready = havePeers("test/key-rotation.test.ts", "docker-registry", "htpasswd");
 
@@ -337,7 +339,7 @@ describe.each(databaseKinds())("re-sealing against concurrent changes on %s", (k
   });
 
   it("rebuilds a registry's upstream client when its sealed value changes, even at the same version", () => {
-    const upstreams = new RegistryUpstreams(sealer);
+    const upstreams = new RegistryUpstreams(sealer, testUpstreamLimits(), new AddressPolicy());
     const row = { id: "r1", name: "r1", kind: "remote" as const, version: 3, url: "http://127.0.0.1:9", insecure: false };
     const underA = new Sealer({ sealing: A }).seal(credential);
     const first = upstreams.for({ ...row, credentialSealed: underA });

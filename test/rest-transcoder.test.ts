@@ -422,7 +422,7 @@ describe("bad google.api.http rules fail at start-up", () => {
   const build =
     (...extra: ReturnType<typeof method>[]) =>
     () =>
-      createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [] });
+      createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [], maxBodyBytes: 1024 });
 
   it("accepts the fixture as it is", () => {
     expect(build()).not.toThrow();

@@ -19,6 +19,7 @@ import { scope, startDistribution, type Distribution } from "./support/distribut
 import { multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { seedRepositories } from "./support/registry-seed.js";
+import { testUpstream } from "./support/upstream-settings.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const ready = havePeers("test/sync.test.ts", "docker-registry", "htpasswd", "openssl");
@@ -69,8 +70,13 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       expect(res.status).toBe(201);
       server = await startTestServer(kind, {
         // Catalog pages of 50: 203 repositories take five pages.
-        config: { sync: { concurrency: 4, pageSize: 50 } },
-        upstream: { timeouts: { connectMs: 2_000, headersMs: 5_000, bodyIdleMs: 5_000 }, retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
+        config: {
+          sync: { concurrency: 4, pageSize: 50 },
+          upstream: testUpstream({
+            timeouts: { connectMs: 2_000, headersMs: 5_000, bodyIdleMs: 5_000 },
+            retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
+          }),
+        },
       });
       const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
       registries = createClient(RegistryService, transport);

@@ -50,15 +50,13 @@ interface Response {
 }
 export type RestHandler = (req: Request, res: Response, next: () => void) => void;
 
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-
 export interface RestOptions {
   services: readonly DescService[];
   /** The same routes the RPC protocols serve. */
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
-  /** Larger request bodies are refused with 413. */
-  maxBodyBytes?: number;
+  /** Larger request bodies are refused with 413 (MAX_REQUEST_BYTES). */
+  maxBodyBytes: number;
   shutdownSignal?: AbortSignal;
   log?: Logger;
 }
@@ -69,7 +67,7 @@ interface Route {
 }
 
 export function createRestHandler(options: RestOptions): RestHandler {
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const { maxBodyBytes } = options;
   const invokers = collectInvokers(options.routes, { interceptors: options.interceptors, shutdownSignal: options.shutdownSignal });
   const { bindings, skipped } = readBindings(options.services);
   for (const s of skipped) options.log?.debug({ method: `${s.method.parent.typeName}/${s.method.name}`, reason: s.reason }, "REST: skipped");
