@@ -35,7 +35,7 @@ const CRASH_WINDOW_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /** 0 ms for the first crash in a while, then 500 ms, 1 s, 2 s … up to 30 s while it keeps crashing. */
-export function restartDelay(recentCrashes: number): number {
+function restartDelay(recentCrashes: number): number {
   return recentCrashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (recentCrashes - 1));
 }
 

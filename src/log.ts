@@ -43,7 +43,7 @@ const MAX_MESSAGE = 2000;
 const MAX_STACK_LINES = 10;
 const MAX_CAUSES = 3;
 
-export function serializeError(err: unknown): LoggedError {
+function serializeError(err: unknown): LoggedError {
   return serialize(err, 0);
 }
 
@@ -71,7 +71,7 @@ function serialize(err: unknown, depth: number): LoggedError {
 }
 
 /** Credentials that text about a request may carry, replaced by [redacted]. */
-export function redactSecrets(text: string): string {
+function redactSecrets(text: string): string {
   return (
     text
       // scheme://user:password@host

@@ -23,7 +23,7 @@ export interface Children {
 }
 
 /** Etags are the row version in decimal. A malformed one can never match, so it is refused up front. */
-export function parseEtag(etag: string): number | undefined {
+function parseEtag(etag: string): number | undefined {
   if (etag === "") return undefined;
   return /^[1-9][0-9]{0,9}$/.test(etag) ? Number(etag) : -1;
 }

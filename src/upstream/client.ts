@@ -97,7 +97,7 @@ export interface CallOptions {
 }
 
 /** Distribution answers 400 PAGINATION_NUMBER_INVALID above this. */
-export const MAX_PAGE_SIZE = 1000;
+const MAX_PAGE_SIZE = 1000;
 const MAX_LIST_BYTES = 64 * 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 const MAX_REDIRECTS = 5;
@@ -134,8 +134,8 @@ export type ClientOptions = {
     }
 );
 
-export const pullScope = (repository: string) => `repository:${repository}:pull`;
-export const CATALOG_SCOPE = "registry:catalog:*";
+const pullScope = (repository: string) => `repository:${repository}:pull`;
+const CATALOG_SCOPE = "registry:catalog:*";
 
 export class UpstreamClient {
   /** The registry root, e.g. https://registry.example.com */

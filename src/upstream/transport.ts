@@ -55,7 +55,7 @@ const MAX_PORT_CONNECTORS = 64;
  * calls with the addresses it is about to dial. The own-listener rule needs the port, which Node
  * does not pass to `lookup`, hence one connector per port.
  */
-export function fencedConnector(policy: AddressPolicy, options: buildConnector.BuildOptions): buildConnector.connector {
+function fencedConnector(policy: AddressPolicy, options: buildConnector.BuildOptions): buildConnector.connector {
   const byPort = new Map<number, buildConnector.connector>();
   return (opts, callback) => {
     const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);

@@ -33,12 +33,12 @@ export async function createScratchDatabase(baseUrl = process.env.TEST_DATABASE_
   };
 }
 
-/** A fresh database of `kind`; `poolMax` sizes the PostgreSQL pool (default 10, as the service's). */
 /** PostgreSQL settings for tests: as an operator would give them, with room for a loaded machine. */
 export function postgresConfig(url: string, poolMax = 10): Extract<DatabaseConfig, { kind: "postgres" }> {
   return { kind: "postgres", url, timeZone: "UTC", poolMax, connectTimeoutMs: 5_000 };
 }
 
+/** A fresh database of `kind`; `poolMax` sizes the PostgreSQL pool (default 10, as the service's). */
 export async function openTestDatabase(kind: DatabaseKind, options: { poolMax?: number } = {}): Promise<DatabaseHandle> {
   if (kind === "pglite") return openPglite("memory://", quietLog);
   const scratch = await createScratchDatabase();

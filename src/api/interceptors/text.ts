@@ -27,7 +27,7 @@ async function* checked<T extends Message>(schema: DescMessage, messages: AsyncI
 }
 
 /** Throws INVALID_ARGUMENT `path.to.field: problem` for the first string that cannot be stored. */
-export function checkMessage(schema: DescMessage, message: Message): void {
+function checkMessage(schema: DescMessage, message: Message): void {
   walk(reflect(schema, message), "");
 }
 

@@ -122,7 +122,7 @@ function binding(service: DescService, method: DescMethod, rule: HttpRule): Rest
 }
 
 /** Field descriptors along a dotted path; every step but the last must be a singular message. */
-export function resolvePath(message: DescMessage, path: string[], fail: (why: string) => Error): DescField[] {
+function resolvePath(message: DescMessage, path: string[], fail: (why: string) => Error): DescField[] {
   const fields: DescField[] = [];
   let current: DescMessage | undefined = message;
   for (const part of path) {

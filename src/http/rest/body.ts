@@ -11,7 +11,7 @@ type Request = http.IncomingMessage | http2.Http2ServerRequest;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** `application/json` or `application/<anything>+json`; a charset, if given, must be UTF-8. */
-export function isJsonContentType(value: string): boolean {
+function isJsonContentType(value: string): boolean {
   const [type = "", ...params] = value.split(";");
   const t = type.trim().toLowerCase();
   if (t !== "application/json" && !(t.startsWith("application/") && t.endsWith("+json"))) return false;
