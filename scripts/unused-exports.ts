@@ -31,23 +31,34 @@ const resolve = (symbol: ts.Symbol): ts.Symbol => (symbol.flags & ts.SymbolFlags
 
 /** Every symbol some file imports (or re-exports) from another. */
 const imported = new Set<ts.Symbol>();
+/** `file#name` for every name imported through that file (`file#*`: all of them), for re-exports. */
+const importedVia = new Set<string>();
+const fileOf = (specifier: ts.Expression) => checker.getSymbolAtLocation(specifier)?.declarations?.[0]?.getSourceFile().fileName;
 function markModule(specifier: ts.Expression): void {
   const module = checker.getSymbolAtLocation(specifier);
   if (module) for (const s of checker.getExportsOfModule(module)) imported.add(resolve(s));
+  importedVia.add(`${fileOf(specifier)}#*`);
+}
+function markName(specifier: ts.Expression, element: ts.ImportSpecifier | ts.ExportSpecifier): void {
+  imported.add(resolve(checker.getSymbolAtLocation(element.name)!));
+  importedVia.add(`${fileOf(specifier)}#${(element.propertyName ?? element.name).text}`);
 }
 for (const sf of own) {
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) && node.importClause) {
       const { name, namedBindings } = node.importClause;
-      if (name) imported.add(resolve(checker.getSymbolAtLocation(name)!));
+      if (name) {
+        imported.add(resolve(checker.getSymbolAtLocation(name)!));
+        importedVia.add(`${fileOf(node.moduleSpecifier)}#default`);
+      }
       if (namedBindings && ts.isNamespaceImport(namedBindings)) markModule(node.moduleSpecifier);
       if (namedBindings && ts.isNamedImports(namedBindings)) {
-        for (const element of namedBindings.elements) imported.add(resolve(checker.getSymbolAtLocation(element.name)!));
+        for (const element of namedBindings.elements) markName(node.moduleSpecifier, element);
       }
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
       if (!node.exportClause) markModule(node.moduleSpecifier);
       else if (ts.isNamedExports(node.exportClause)) {
-        for (const element of node.exportClause.elements) imported.add(resolve(checker.getSymbolAtLocation(element.name)!));
+        for (const element of node.exportClause.elements) markName(node.moduleSpecifier, element);
       }
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0]) {
       markModule(node.arguments[0]);
@@ -85,6 +96,15 @@ for (const sf of own) {
   if (!module) continue;
   const exports = checker.getExportsOfModule(module).map(resolve);
   const signatures = namedInSignatures(sf, exports);
+  // `export { x } from "./y.js"`: passed on, but does anyone take it from here?
+  for (const statement of sf.statements) {
+    if (!ts.isExportDeclaration(statement) || !statement.moduleSpecifier || !statement.exportClause || !ts.isNamedExports(statement.exportClause)) continue;
+    for (const element of statement.exportClause.elements) {
+      if (importedVia.has(`${sf.fileName}#${element.name.text}`) || importedVia.has(`${sf.fileName}#*`)) continue;
+      const line = sf.getLineAndCharacterOfPosition(element.getStart()).line + 1;
+      unused.push(`${file}:${line}: ${element.name.text} (re-exported)`);
+    }
+  }
   for (const symbol of exports) {
     if (imported.has(symbol) || signatures.has(symbol)) continue;
     const declaration = symbol.declarations?.find((d) => d.getSourceFile() === sf);

@@ -60,4 +60,4 @@ export type { RegistryRow } from "./registries.js";
 export type { NamespaceRow } from "./namespaces.js";
 export type { RepositoryRow } from "./repositories.js";
 export type { TagRow } from "./tags.js";
-export type { ListRequest, Page } from "./listing.js";
+export type { ListRequest } from "./listing.js";
