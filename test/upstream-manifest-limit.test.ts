@@ -4,8 +4,9 @@
 //
 // The upstream is a second instance of this service (a HOSTED registry with the limit raised):
 // Distribution 2.8, the docker-registry the other upstream tests use, refuses manifest bodies over
-// 4 MiB on PUT ("http: request body too large") and will not read one from its own storage either
-// ("storage: read exceeds limit"), both checked here, so it cannot hold the manifest at issue.
+// 4 MiB on PUT ("http: request body too large", asserted below: when a Debian update lifts that,
+// make it the upstream here) and will not read one from its own storage either ("storage: read
+// exceeds limit"), so it cannot hold the manifest at issue.
 import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../gen/artifact/v1/image_pb.js";
@@ -15,6 +16,8 @@ import { AddressPolicy, parseAllowedNetworks } from "../src/upstream/address-pol
 import { UpstreamClient } from "../src/upstream/client.js";
 import { catalogClients } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
+import { startDistribution } from "./support/distribution.js";
+import { havePeers } from "./support/peers.js";
 import { MT, RegistryClient, type PushedImage } from "./support/registry-client.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 import { testUpstreamLimits } from "./support/upstream-settings.js";
@@ -92,6 +95,22 @@ describe.each(databaseKinds())("a manifest over 4 MiB from an upstream, with MAN
       await expect(client.getManifest("origin/team/app", "big")).rejects.toThrow(`larger than ${4 * MiB} bytes`);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe.skipIf(!havePeers("test/upstream-manifest-limit.test.ts", "docker-registry"))("Distribution 2.8 as that upstream", () => {
+  it("refuses a manifest over 4 MiB, so it cannot be the upstream of the tests above", async () => {
+    const distribution = await startDistribution();
+    try {
+      const reg = new RegistryClient(distribution.url);
+      const small = await reg.pushImage("team/app", "small");
+      const big = JSON.parse(small.bytes.toString()) as Record<string, unknown>;
+      big.annotations = { pad: "x".repeat(5 * MiB) };
+      const res = await reg.putManifest("team/app", "big", big);
+      expect({ status: res.status, code: res.json?.errors?.[0]?.code }).toEqual({ status: 400, code: "MANIFEST_INVALID" });
+    } finally {
+      await distribution.stop();
     }
   });
 });
