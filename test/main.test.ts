@@ -52,7 +52,8 @@ const listRegistries = (port: number) =>
     body: "{}",
   });
 
-describe("artifact-service process", () => {
+// Every test here starts whole processes (a first PGlite start alone takes 15 s on a busy machine).
+describe("artifact-service process", { timeout: 180_000 }, () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -190,7 +191,6 @@ describe("artifact-service process", () => {
         await scratch.drop();
       }
     },
-    90_000,
   );
 
   describe("a bug that escapes every handler, a reader that goes away", () => {
@@ -301,7 +301,7 @@ describe("artifact-service process", () => {
       }
     });
 
-    it("stops on SIGTERM after whatever read its stdout went away (npm start | head -3)", { timeout: 120_000 }, async () => {
+    it("stops on SIGTERM after whatever read its stdout went away (npm start | head -3)", async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
       dirs.push(dataDir);
       // A real pipe into a real `head -n 3`, as a shell builds it.
