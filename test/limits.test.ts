@@ -14,6 +14,15 @@ import { databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 
+/** A GetRegistry request as one gRPC / gRPC-Web message frame (flag, length, protobuf). */
+function getRegistryFrame(id: string): Buffer {
+  const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
 const LIMIT = 64 * 1024;
 const HEADERS_TIMEOUT = 600;
 const REQUEST_TIMEOUT = 1500;
@@ -169,10 +178,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       await whileDatabaseHeld(async (id) => {
         const session = http2.connect(server.grpcUrl);
         try {
-          const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-          const frame = Buffer.alloc(5 + message.length);
-          frame.writeUInt32BE(message.length, 1);
-          frame.set(message, 5);
+          const frame = getRegistryFrame(id);
           const stream = session.request({
             ":method": "POST",
             ":path": "/artifact.v1.RegistryService/GetRegistry",
@@ -193,10 +199,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
 
     it("gRPC-Web (raw fetch) ends with grpc-status 4 from grpc-timeout", async () => {
       await whileDatabaseHeld(async (id) => {
-        const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-        const frame = Buffer.alloc(5 + message.length);
-        frame.writeUInt32BE(message.length, 1);
-        frame.set(message, 5);
+        const frame = getRegistryFrame(id);
         const res = await guarded(
           "gRPC-Web",
           fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
@@ -244,10 +247,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
           new Promise((resolve, reject) => {
             const session = http2.connect(server.grpcUrl);
             session.on("error", reject);
-            const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-            const frame = Buffer.alloc(5 + message.length);
-            frame.writeUInt32BE(message.length, 1);
-            frame.set(message, 5);
+            const frame = getRegistryFrame(id);
             const stream = session.request({
               ":method": "POST",
               ":path": "/artifact.v1.RegistryService/GetRegistry",
@@ -266,10 +266,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
             stream.end(frame);
           }),
         "grpc-web": async (id, timeout) => {
-          const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-          const frame = Buffer.alloc(5 + message.length);
-          frame.writeUInt32BE(message.length, 1);
-          frame.set(message, 5);
+          const frame = getRegistryFrame(id);
           const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "grpc-timeout": `${timeout}m` },
