@@ -1,14 +1,16 @@
-// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus one
-// repair. connect-es reports a request body that is not valid protobuf binary as INTERNAL
+// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus two
+// repairs. connect-es reports a request body that is not valid protobuf binary as INTERNAL
 // ("parse binary: …", HTTP 500 on the Connect protocol) — a client's mistake answered as a
 // server fault. We turn exactly that error into INVALID_ARGUMENT, for every protocol, on its
-// way out. (JSON bodies already get INVALID_ARGUMENT.)
+// way out. (JSON bodies already get INVALID_ARGUMENT.) And a client deadline too far for a Node
+// timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { clampDeadlineHeaders } from "./deadline.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -33,6 +35,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
     const handler = handlers.get((req.url ?? "").split("?", 1)[0]!);
     if (!handler) return options.fallback(req, res);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+    clampDeadlineHeaders(uReq.header);
     if (options.uncompressedProcedures?.has(handler.requestPath)) {
       for (const name of ACCEPT_ENCODING_HEADERS) uReq.header.delete(name);
     }
