@@ -67,15 +67,19 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     expect(after).toBe(before);
   });
 
-  it("answers invalid_argument, never internal, to a body that is not protobuf, over gRPC and gRPC-Web", async () => {
-    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
-    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+  const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
+  const listRequest = Buffer.from([0x08, 0x01]); // ListRegistriesRequest{page_size: 1}
+  it.each([
+    ["a body that is not protobuf", Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage])],
+    // Found by test/bad-input.test.ts: the compressed flag set on an envelope while the request names no compression.
+    ["an envelope flagged compressed without a compression", Buffer.concat([Buffer.from([1, 0, 0, 0, listRequest.length]), listRequest])],
+  ])("answers invalid_argument, never internal, to %s, over gRPC, gRPC-Web and Connect streaming", async (_what, frame) => {
     // gRPC over h2c, by hand: status travels in the trailers.
     const session = http2.connect(server.grpcUrl);
     const status = await new Promise<string | undefined>((resolve, reject) => {
       const stream = session.request({
         ":method": "POST",
-        ":path": "/artifact.v1.RegistryService/CreateRegistry",
+        ":path": "/artifact.v1.RegistryService/ListRegistries",
         "content-type": "application/grpc+proto",
         te: "trailers",
       });
@@ -90,7 +94,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     session.close();
     expect(status).toBe(String(Code.InvalidArgument));
 
-    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/CreateRegistry`, {
+    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto" },
       body: frame,
@@ -98,6 +102,16 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     const body = Buffer.from(await web.arrayBuffer());
     const trailer = (web.headers.get("grpc-status") ?? "") + body.toString("latin1");
     expect(trailer).toMatch(new RegExp(`grpc-status:\\s*${Code.InvalidArgument}|^${Code.InvalidArgument}`));
+
+    // Connect's streaming protocol (a server-streaming method): the error is in the end-of-stream message.
+    const stream = await fetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto" },
+      body: frame,
+    });
+    const end = Buffer.from(await stream.arrayBuffer());
+    expect(end[0]! & 0x02, "an end-of-stream message").toBe(0x02);
+    expect(JSON.parse(end.subarray(5).toString("utf8"))).toMatchObject({ error: { code: "invalid_argument" } });
   });
 
   it("answers 404 JSON for paths nothing serves", async () => {

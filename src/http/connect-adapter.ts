@@ -1,9 +1,10 @@
 // The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus two
-// repairs. connect-es reports a request body that is not valid protobuf binary as INTERNAL
-// ("parse binary: …", HTTP 500 on the Connect protocol) — a client's mistake answered as a
-// server fault. We turn exactly that error into INVALID_ARGUMENT, for every protocol, on its
-// way out. (JSON bodies already get INVALID_ARGUMENT.) And a client deadline too far for a Node
-// timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
+// repairs. connect-es reports two client mistakes as INTERNAL (HTTP 500 on the Connect
+// protocol): a request body that is not valid protobuf binary ("parse binary: …") and an envelope
+// flagged compressed when the request names no compression ("received compressed envelope, but
+// do not know how to decompress"). We turn exactly those errors into INVALID_ARGUMENT, for every
+// protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) And a client deadline
+// too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -50,7 +51,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
   };
 }
 
-const PARSE_ERROR = /^parse binary/;
+const CLIENT_MISTAKE = /^(parse binary|received compressed envelope, but do not know how to decompress)/;
 const ACCEPT_ENCODING_HEADERS = ["connect-accept-encoding", "grpc-accept-encoding", "accept-encoding"];
 
 async function repairParseError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -71,7 +72,7 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
   let status = res.status;
   try {
     const error = JSON.parse(bytes.toString("utf8")) as { code?: string; message?: string };
-    if (error.code === "internal" && PARSE_ERROR.test(error.message ?? "")) {
+    if (error.code === "internal" && CLIENT_MISTAKE.test(error.message ?? "")) {
       status = 400;
       bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message: `request is not a valid protobuf message: ${error.message}` }));
       res.header?.delete("content-length");
@@ -89,7 +90,7 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
 }
 
 function grpcStatusIsParseError(status: string | null, message: string | null): boolean {
-  return status === String(Code.Internal) && PARSE_ERROR.test(decodeURIComponent(message ?? ""));
+  return status === String(Code.Internal) && CLIENT_MISTAKE.test(decodeURIComponent(message ?? ""));
 }
 
 async function* fixGrpcTrailerAfter(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>) {
@@ -146,7 +147,7 @@ function grpcTrailerFix(payload: string): string | undefined {
 function connectEndStreamFix(payload: string): string | undefined {
   try {
     const end = JSON.parse(payload) as { error?: { code?: string; message?: string } };
-    if (end.error?.code !== "internal" || !PARSE_ERROR.test(end.error.message ?? "")) return undefined;
+    if (end.error?.code !== "internal" || !CLIENT_MISTAKE.test(end.error.message ?? "")) return undefined;
     end.error.code = "invalid_argument";
     return JSON.stringify(end);
   } catch {
