@@ -114,6 +114,40 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     expect(JSON.parse(end.subarray(5).toString("utf8"))).toMatchObject({ error: { code: "invalid_argument" } });
   });
 
+  it("answers invalid_argument over gRPC and gRPC-Web when the error would quote a lone surrogate the client sent", async () => {
+    // Found by test/bad-input.test.ts: protobuf-es quotes an unknown JSON key raw, connect-es then
+    // failed to percent-encode grpc-message and the call got no answer at all.
+    const json = Buffer.from('{"\\ud800":1}');
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, json.length]), json]);
+    const session = http2.connect(server.grpcUrl);
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/artifact.v1.RegistryService/ListRegistries",
+        "content-type": "application/grpc+json",
+        te: "trailers",
+      });
+      let result: string | undefined;
+      stream.setTimeout(5_000, () => reject(new Error("no answer over gRPC")));
+      stream.on("response", (headers) => (result = headers["grpc-status"] as string | undefined));
+      stream.on("trailers", (trailers: http2.IncomingHttpHeaders) => (result = trailers["grpc-status"] as string));
+      stream.on("data", () => {});
+      stream.on("end", () => resolve(result));
+      stream.on("error", reject);
+      stream.end(frame);
+    }).finally(() => session.close());
+    expect(status).toBe(String(Code.InvalidArgument));
+
+    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+json" },
+      body: frame,
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = Buffer.from(await web.arrayBuffer()).toString("latin1");
+    expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1]).toBe(String(Code.InvalidArgument));
+  });
+
   it("answers 404 JSON for paths nothing serves", async () => {
     const res = await fetch(`${server.httpUrl}/no/such/path`);
     expect(res.status).toBe(404);

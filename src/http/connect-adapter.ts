@@ -1,10 +1,11 @@
-// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus two
+// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus three
 // repairs. connect-es reports two client mistakes as INTERNAL (HTTP 500 on the Connect
 // protocol): a request body that is not valid protobuf binary ("parse binary: …") and an envelope
 // flagged compressed when the request names no compression ("received compressed envelope, but
 // do not know how to decompress"). We turn exactly those errors into INVALID_ARGUMENT, for every
-// protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) And a client deadline
-// too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
+// protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) A gRPC error whose
+// message connect-es cannot put in a trailer gets an answer (answerUnencodable). And a client
+// deadline too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -43,12 +44,32 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
     handler(uReq)
       .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(uRes), res))
       .catch((reason: unknown) => {
+        if (reason instanceof URIError && answerUnencodable(req, res)) return;
         // Aborted: the client went away mid-response; nothing to report.
         if (ConnectError.from(reason).code !== Code.Aborted) {
           options.onHandlerFailure?.(`/${handler.service.typeName}/${handler.method.name}`, reason);
         }
       });
   };
+}
+
+/**
+ * connect-es percent-encodes an error's message into grpc-message with encodeURIComponent, which
+ * throws on a lone surrogate; the call then ended with no answer at all (found by the bad-input
+ * suite). Such a message quotes what a client sent as JSON to gRPC or gRPC-Web ("key \"\ud800\" is
+ * unknown"), and only the request parser quotes client text that way (values are checked to be
+ * well-formed Unicode before our code sees them), so the answer is INVALID_ARGUMENT, trailers-only.
+ */
+function answerUnencodable(req: NodeRequest, res: NodeResponse): boolean {
+  const type = req.headers["content-type"] ?? "";
+  if (res.headersSent || !/^application\/grpc(-web)?([+;]|$)/.test(type)) return false;
+  res.writeHead(200, {
+    "content-type": type.split(";")[0]!,
+    "grpc-status": String(Code.InvalidArgument),
+    "grpc-message": encodeURIComponent("invalid request; its error message quotes text that is not well-formed Unicode"),
+  });
+  res.end();
+  return true;
 }
 
 const CLIENT_MISTAKE = /^(parse binary|received compressed envelope, but do not know how to decompress)/;
