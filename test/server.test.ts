@@ -148,6 +148,46 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1]).toBe(String(Code.InvalidArgument));
   });
 
+  it("survives an HTTP/2 request with `expect: 100-continue` that is reset before it is served", async () => {
+    // Found by test/bad-input.test.ts: nghttp2 resets the stream (a body longer than its
+    // Content-Length), then Node's own 100-continue answer wrote to the dead stream and threw an
+    // uncaught exception, which ends the process.
+    const thrown: unknown[] = [];
+    const onUncaught = (err: unknown) => thrown.push(err);
+    const saved = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException").on("uncaughtException", onUncaught);
+    try {
+      const session = http2.connect(server.httpUrl);
+      const closed = new Promise<void>((resolve) => {
+        const stream = session.request({ ":method": "PATCH", ":path": "/v2/a/b/c/blobs/uploads/x", "content-length": "0", expect: "100-continue" });
+        stream.on("error", () => {});
+        stream.on("close", resolve);
+        stream.end(Buffer.from([0]));
+      });
+      await closed;
+      // A live stream that expects 100-continue is still served.
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/artifact.v1.RegistryService/ListRegistries",
+          "content-type": "application/json",
+          expect: "100-continue",
+        });
+        stream.on("response", (headers) => resolve(Number(headers[":status"])));
+        stream.on("error", reject);
+        stream.resume();
+        stream.end("{}");
+      });
+      expect(status).toBe(200);
+      session.close();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      for (const listener of saved) process.on("uncaughtException", listener);
+    }
+    expect(thrown).toEqual([]);
+  });
+
   it("answers 404 JSON for paths nothing serves", async () => {
     const res = await fetch(`${server.httpUrl}/no/such/path`);
     expect(res.status).toBe(404);
