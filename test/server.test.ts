@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import http2 from "node:http2";
 import { Writable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
@@ -69,11 +70,13 @@ describe.each(databaseKinds())("server on %s", (kind) => {
 
   const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
   const listRequest = Buffer.from([0x08, 0x01]); // ListRegistriesRequest{page_size: 1}
-  it.each([
-    ["a body that is not protobuf", Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage])],
+  it.each<[string, Buffer, { gzip?: boolean }]>([
+    ["a body that is not protobuf", Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]), {}],
     // Found by test/bad-input.test.ts: the compressed flag set on an envelope while the request names no compression.
-    ["an envelope flagged compressed without a compression", Buffer.concat([Buffer.from([1, 0, 0, 0, listRequest.length]), listRequest])],
-  ])("answers invalid_argument, never internal, to %s, over gRPC, gRPC-Web and Connect streaming", async (_what, frame) => {
+    ["an envelope flagged compressed without a compression", Buffer.concat([Buffer.from([1, 0, 0, 0, listRequest.length]), listRequest]), {}],
+    // Also found by it: a gzip stream cut short ("unexpected end of file" in zlib).
+    ["a gzip-compressed envelope cut short", Buffer.concat([Buffer.from([1, 0, 0, 0, 12]), gzipSync(listRequest).subarray(0, 12)]), { gzip: true }],
+  ])("answers invalid_argument, never internal, to %s, over gRPC, gRPC-Web and Connect streaming", async (_what, frame, { gzip }) => {
     // gRPC over h2c, by hand: status travels in the trailers.
     const session = http2.connect(server.grpcUrl);
     const status = await new Promise<string | undefined>((resolve, reject) => {
@@ -82,6 +85,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
         ":path": "/artifact.v1.RegistryService/ListRegistries",
         "content-type": "application/grpc+proto",
         te: "trailers",
+        ...(gzip ? { "grpc-encoding": "gzip" } : {}),
       });
       let result: string | undefined;
       stream.on("response", (headers) => (result = headers["grpc-status"] as string | undefined));
@@ -96,7 +100,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
 
     const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
       method: "POST",
-      headers: { "content-type": "application/grpc-web+proto" },
+      headers: { "content-type": "application/grpc-web+proto", ...(gzip ? { "grpc-encoding": "gzip" } : {}) },
       body: frame,
     });
     const body = Buffer.from(await web.arrayBuffer());
@@ -106,12 +110,22 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     // Connect's streaming protocol (a server-streaming method): the error is in the end-of-stream message.
     const stream = await fetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
       method: "POST",
-      headers: { "content-type": "application/connect+proto" },
+      headers: { "content-type": "application/connect+proto", ...(gzip ? { "connect-content-encoding": "gzip" } : {}) },
       body: frame,
     });
     const end = Buffer.from(await stream.arrayBuffer());
     expect(end[0]! & 0x02, "an end-of-stream message").toBe(0x02);
     expect(JSON.parse(end.subarray(5).toString("utf8"))).toMatchObject({ error: { code: "invalid_argument" } });
+
+    if (gzip) {
+      // Connect unary: the whole body is the compressed message.
+      const unary = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+        method: "POST",
+        headers: { "content-type": "application/proto", "content-encoding": "gzip" },
+        body: frame.subarray(5),
+      });
+      expect({ status: unary.status, body: await unary.json() }).toMatchObject({ status: 400, body: { code: "invalid_argument" } });
+    }
   });
 
   it("answers invalid_argument over gRPC and gRPC-Web when the error would quote a lone surrogate the client sent", async () => {

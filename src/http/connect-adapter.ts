@@ -1,8 +1,9 @@
 // The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus three
-// repairs. connect-es reports two client mistakes as INTERNAL (HTTP 500 on the Connect
-// protocol): a request body that is not valid protobuf binary ("parse binary: …") and an envelope
+// repairs. connect-es reports three client mistakes as INTERNAL (HTTP 500 on the Connect
+// protocol): a request body that is not valid protobuf binary ("parse binary: …"), an envelope
 // flagged compressed when the request names no compression ("received compressed envelope, but
-// do not know how to decompress"). We turn exactly those errors into INVALID_ARGUMENT, for every
+// do not know how to decompress") and compressed bytes zlib cannot finish ("decompression
+// failed": a gzip stream cut short). We turn exactly those errors into INVALID_ARGUMENT, for every
 // protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) A gRPC error whose
 // message connect-es cannot put in a trailer gets an answer (answerUnencodable). And a client
 // deadline too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
@@ -72,7 +73,7 @@ function answerUnencodable(req: NodeRequest, res: NodeResponse): boolean {
   return true;
 }
 
-const CLIENT_MISTAKE = /^(parse binary|received compressed envelope, but do not know how to decompress)/;
+const CLIENT_MISTAKE = /^(parse binary|received compressed envelope, but do not know how to decompress|decompression failed)/;
 const ACCEPT_ENCODING_HEADERS = ["connect-accept-encoding", "grpc-accept-encoding", "accept-encoding"];
 
 async function repairParseError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -95,7 +96,8 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
     const error = JSON.parse(bytes.toString("utf8")) as { code?: string; message?: string };
     if (error.code === "internal" && CLIENT_MISTAKE.test(error.message ?? "")) {
       status = 400;
-      bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message: `request is not a valid protobuf message: ${error.message}` }));
+      const message = error.message!.startsWith("parse binary") ? `request is not a valid protobuf message: ${error.message}` : error.message;
+      bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message }));
       res.header?.delete("content-length");
     }
   } catch {
