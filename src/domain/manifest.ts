@@ -70,6 +70,10 @@ function annotations(value: unknown, where: string): Record<string, string> | un
   if (typeof value !== "object" || Array.isArray(value) || !Object.values(value).every((v) => typeof v === "string")) {
     throw invalid(`${where} must map strings to strings`);
   }
+  // Annotations are stored in PostgreSQL (jsonb), which cannot hold U+0000.
+  if (Object.entries(value as Record<string, string>).some(([k, v]) => k.includes("\u0000") || v.includes("\u0000"))) {
+    throw invalid(`${where} must not contain NUL (U+0000)`);
+  }
   return value as Record<string, string>;
 }
 
@@ -115,7 +119,10 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   } else if (m.manifests === undefined) {
     throw invalid("manifests is required in an index");
   }
-  if (m.artifactType !== undefined && typeof m.artifactType !== "string") throw invalid("artifactType must be a string");
+  // A media type (OCI image spec: RFC 6838), which also keeps NUL out of the column it is stored in.
+  if (m.artifactType !== undefined && (typeof m.artifactType !== "string" || checkMediaType(m.artifactType) !== undefined)) {
+    throw invalid("artifactType must be a media type such as application/vnd.example+json");
+  }
   return parsed;
 }
 
