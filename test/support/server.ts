@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Transport } from "@connectrpc/connect";
+import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
@@ -39,12 +40,12 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
   };
 }
 
-export async function startTestServer(kind: DatabaseKind, options: { config?: Partial<Config> } & StartOptions = {}): Promise<TestServer> {
+export async function startTestServer(kind: DatabaseKind, options: { config?: Partial<Config>; log?: Logger } & StartOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "artifact-test-"));
   // stop() removes it; this covers a worker killed before stop() runs.
   removeWhenProcessEnds(dataDir);
   const database = options.database ?? (await openTestDatabase(kind));
-  const server = await startServer(testConfig(dataDir, options.config), quietLog, { ...options, database });
+  const server = await startServer(testConfig(dataDir, options.config), options.log ?? quietLog, { ...options, database });
   return {
     ...server,
     kind,
