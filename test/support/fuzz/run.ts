@@ -56,8 +56,8 @@ const recentDeadlines: { at: number; ms: number }[] = [];
 
 function recentDeadlineMs(): number | undefined {
   const since = Date.now() - 10_000;
-  const recent = recentDeadlines.filter((d) => d.at >= since).map((d) => d.ms);
-  return recent.length ? Math.min(...recent) : undefined;
+  while (recentDeadlines.length > 0 && recentDeadlines[0]!.at < since) recentDeadlines.shift();
+  return recentDeadlines.length ? Math.min(...recentDeadlines.map((d) => d.ms)) : undefined;
 }
 
 /** Process events since the last batch that are not of a known class (after the runs, there must be none). */
@@ -198,7 +198,10 @@ export async function fuzz(o: FuzzOptions): Promise<Stats> {
     for (const c of batch) {
       const req = withImpliedCut(encodeCase(c, o.world.resolve));
       const deadline = deadlineMs(req.headers);
-      if (deadline !== undefined) recentDeadlines.push({ at: Date.now(), ms: deadline });
+      if (deadline !== undefined) {
+        recentDeadlineMs(); // drops the old ones
+        recentDeadlines.push({ at: Date.now(), ms: deadline });
+      }
       const sentAt = Date.now();
       const res = await send(port, req);
       const ms = Date.now() - sentAt;
