@@ -309,6 +309,54 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       });
     });
 
+    it("a deadline longer than a Node timer holds (2^31 ms and more) is not cut to 1 ms, on any protocol", async () => {
+      // Found by test/bad-input.test.ts: such a timer fires after 1 ms, so the call ended at once.
+      const far = { connect: "9999999999", grpc: "99999999H" };
+      const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+      const { id } = await client.createRegistry({ registry: { name: unique("far"), kind: RegistryKind.HOSTED } });
+      // The database is held for a moment: a call that honours its deadline waits, then succeeds.
+      const held = await holdRegistriesTable(server.database.db);
+      const release = setTimeout(() => void held.release(), 100);
+      try {
+        const frame = getRegistryFrame(id);
+        const [post, rest, web, grpcStatus] = await Promise.all([
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "connect-timeout-ms": far.connect },
+            body: JSON.stringify({ id }),
+          }),
+          fetch(`${server.httpUrl}/v1/registries/${id}`, { headers: { "grpc-timeout": far.grpc } }),
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/grpc-web+proto", "grpc-timeout": far.grpc },
+            body: frame,
+          }),
+          new Promise<string | undefined>((resolve, reject) => {
+            const session = http2.connect(server.grpcUrl);
+            const stream = session.request({
+              ":method": "POST",
+              ":path": "/artifact.v1.RegistryService/GetRegistry",
+              "content-type": "application/grpc",
+              te: "trailers",
+              "grpc-timeout": far.grpc,
+            });
+            stream.once("trailers", (t: http2.IncomingHttpHeaders) => resolve(t["grpc-status"] as string | undefined));
+            stream.on("error", reject);
+            stream.on("close", () => session.close());
+            stream.resume();
+            stream.end(frame);
+          }),
+        ]);
+        expect({ post: post.status, rest: rest.status, web: web.status }).toEqual({ post: 200, rest: 200, web: 200 });
+        const webBody = Buffer.from(await web.arrayBuffer()).toString("latin1");
+        expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(webBody)?.[1]).toBe("0");
+        expect(grpcStatus).toBe("0");
+      } finally {
+        clearTimeout(release);
+        await held.release();
+      }
+    });
+
     it("a call that finishes before its deadline is unaffected", async () => {
       const client = createClient(RegistryService, transports["grpc over HTTP/2 (h2c)"]!(server.grpcUrl));
       const { id } = await client.createRegistry({ registry: { name: unique("fast"), kind: RegistryKind.HOSTED } });

@@ -24,6 +24,7 @@ import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-g
 import type { Logger } from "pino";
 import { scrub } from "../api/interceptors.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
+import { MAX_DEADLINE_MS } from "./deadline.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { readJsonBody } from "./rest-body.js";
@@ -209,7 +210,7 @@ function deadline(req: Request): number | undefined {
   if (connect === undefined && grpc === undefined) return undefined;
   const parsed = connect !== undefined ? parseConnectTimeout(connect, Number.MAX_SAFE_INTEGER) : parseGrpcTimeout(grpc!, Number.MAX_SAFE_INTEGER);
   if (parsed.error) throw new RestError(400, Code.InvalidArgument, parsed.error.rawMessage);
-  return parsed.timeoutMs;
+  return parsed.timeoutMs === undefined ? undefined : Math.min(parsed.timeoutMs, MAX_DEADLINE_MS);
 }
 
 function header(req: Request, name: string): string | undefined {
