@@ -273,6 +273,10 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
       try {
         expect((await createRegistry(server.httpPort, "before-the-crash")).status).toBe(200);
         const first = records(server).find((r) => r.msg === "worker ready")!.pid;
+        // A spare (modules loaded, database not opened) stands by once the service is up.
+        for (let i = 0; i < 600 && !records(server).some((r) => r.msg === "a spare worker is ready to take over from one that fails"); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
         await slowCall(server.httpPort, { "x-fault-injection": "throw", "x-request-id": "the-faulty-one" });
         // Until the new worker is ready every call gets an answer or a closed connection at once:
         // 200 from the worker, 503 from the primary, or 0 for a connection the dying worker held.
@@ -293,6 +297,8 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
         expect(records(server).some((r) => r.msg === "worker exited unexpectedly: starting another" && r.restartInMs === 0)).toBe(true);
         const replacement = records(server).find((r) => r.msg === "worker ready" && r.pid !== first);
         expect(replacement, server.lines().join("\n")).toBeDefined();
+        // It was the spare.
+        expect(records(server).find((r) => r.msg === "the spare worker takes over")?.pid).toBe(replacement!.pid);
         const listed = (await call(server.httpPort)).body;
         expect(listed).toContain("before-the-crash");
       } finally {
