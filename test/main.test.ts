@@ -181,6 +181,14 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
         ).toEqual([]);
         expect(answers.has(503)).toBe(true);
 
+        // Both slots serve again (a replacement may still be backing off or starting after the
+        // answers above); then SIGTERM must stop every one of them cleanly.
+        const gone = new Set([victim, ...live]);
+        const serving = () => new Set(records().flatMap((r) => (r.msg === "worker ready" && !gone.has(r.pid as number) ? [r.worker] : [])));
+        while (serving().size < 2) {
+          if (Date.now() > deadline + 60_000) throw new Error(`the workers were not replaced:\n${server.lines().join("\n")}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         server.child.kill("SIGTERM");
         expect(await server.exited).toBe(0);
         const stopped = records()
