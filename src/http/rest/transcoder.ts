@@ -29,6 +29,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
+import { MAX_DEADLINE_MS } from "../../api/interceptors/deadline.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./bindings.js";
@@ -213,7 +214,7 @@ function deadline(req: Request): number | undefined {
   if (connect === undefined && grpc === undefined) return undefined;
   const parsed = connect !== undefined ? parseConnectTimeout(connect, Number.MAX_SAFE_INTEGER) : parseGrpcTimeout(grpc!, Number.MAX_SAFE_INTEGER);
   if (parsed.error) throw new RestError(400, Code.InvalidArgument, parsed.error.rawMessage);
-  return parsed.timeoutMs;
+  return parsed.timeoutMs === undefined ? undefined : Math.min(parsed.timeoutMs, MAX_DEADLINE_MS);
 }
 
 function header(req: Request, name: string): string | undefined {
