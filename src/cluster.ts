@@ -51,7 +51,7 @@ const CRASH_WINDOW_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /** 0 ms for the first crash in a while, then 500 ms, 1 s, 2 s … up to 30 s while it keeps crashing. */
-export function restartDelay(recentCrashes: number): number {
+function restartDelay(recentCrashes: number): number {
   return recentCrashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (recentCrashes - 1));
 }
 
@@ -200,7 +200,7 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
         if (!listening && slots.every((s) => s.ready)) {
           listening = true;
           listen().catch((err: unknown) => {
-            log.error({ err: (err as Error).message }, "cannot listen: stopping");
+            log.error({ err }, "cannot listen: stopping");
             failed = true;
             stopAll();
           });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/health/v1/health_pb.js";
 import { apiServices } from "../src/api/routes.js";
 import { reflectionServices } from "../src/http/reflection.js";
-import { readBindings } from "../src/http/rest-bindings.js";
+import { readBindings } from "../src/http/rest/bindings.js";
 import { databaseKinds } from "./support/database.js";
 import { OCI_ROUTE_KINDS, ociCase } from "./support/fuzz/oci.js";
 import type { FuzzCase } from "./support/fuzz/oracle.js";
@@ -22,6 +22,7 @@ import { LogSink, ProcessWatch } from "./support/fuzz/watch.js";
 import { ANSWER_TIMEOUT_MS } from "./support/fuzz/wire.js";
 import { World } from "./support/fuzz/world.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { testUpstream } from "./support/upstream-settings.js";
 
 const settings = fuzzSettings();
 const budgetMs = settings.seconds * 1000;
@@ -52,7 +53,13 @@ describe.each(databaseKinds())("bad input on %s", (kind) => {
     server = await startTestServer(kind, {
       log: logs.logger,
       // The playground's REMOTE registry points at a closed port: fail fast, never retry.
-      upstream: { timeouts: { connectMs: 1_000, headersMs: 1_000, bodyIdleMs: 1_000 }, retry: { attempts: 1 } },
+      config: {
+        upstream: {
+          ...testUpstream(),
+          timeouts: { connectMs: 1_000, headersMs: 1_000, bodyIdleMs: 1_000 },
+          retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+        },
+      },
     });
     world = new World(server);
     await world.seedProtected();

@@ -8,7 +8,7 @@ import { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { pino } from "pino";
+import { createLogger } from "../src/log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { toConnectError } from "../src/api/errors.js";
@@ -216,7 +216,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
     const scratch = kind === "postgres" ? await createScratchDatabase() : undefined;
     const database = scratch ? postgresConfig(scratch.url, 4) : ({ kind: "pglite", dataDir: "memory://" } as const);
     const lines: string[] = [];
-    const log = pino({ level: "info" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const log = createLogger("info", new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
     const server = await startServer(testConfig(dir, { database, shutdownTimeoutMs: 10_000 }), log);
     try {
       const url = `http://127.0.0.1:${server.http.port}`;
@@ -293,7 +293,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("PostgreSQL without SECRET_KEY",
   it("refuses to store a credential with FAILED_PRECONDITION naming SECRET_KEY, and still serves the rest", async () => {
     const scratch = await createScratchDatabase();
     const dir = mkdtempSync(join(tmpdir(), "artifact-nokey-"));
-    const server = await startServer(testConfig(dir, { secretKey: undefined, database: postgresConfig(scratch.url, 2) }), pino({ level: "silent" }));
+    const server = await startServer(testConfig(dir, { secretKey: undefined, database: postgresConfig(scratch.url, 2) }), createLogger("silent"));
     try {
       const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(`http://127.0.0.1:${server.http.port}`));
       const name = unique("nokey");

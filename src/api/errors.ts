@@ -6,7 +6,7 @@ import type { ErrorKind } from "../domain/errors.js";
 import { isDomainError } from "../domain/errors.js";
 import { translate } from "../store/pg-errors.js";
 
-export const CONNECT_CODES: Record<ErrorKind, Code> = {
+const CONNECT_CODES: Record<ErrorKind, Code> = {
   "invalid-argument": Code.InvalidArgument,
   "not-found": Code.NotFound,
   "already-exists": Code.AlreadyExists,

@@ -13,7 +13,7 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { clampDeadlineHeaders } from "./deadline.js";
+import { clampDeadlineHeaders } from "../api/interceptors/deadline.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 type NodeResponse = ServerResponse | Http2ServerResponse;

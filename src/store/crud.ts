@@ -29,7 +29,7 @@ const MAX_VERSION = 2 ** 31 - 1;
  * Etags are the row version in decimal. A malformed one, or one past any version a row can have,
  * can never match, so it is refused up front (and never reaches the integer column).
  */
-export function parseEtag(etag: string): number | undefined {
+function parseEtag(etag: string): number | undefined {
   if (etag === "") return undefined;
   return /^[1-9][0-9]{0,9}$/.test(etag) && Number(etag) <= MAX_VERSION ? Number(etag) : -1;
 }

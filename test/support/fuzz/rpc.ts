@@ -1,12 +1,12 @@
 // Fuzzed calls of every method of every service the server offers, over Connect (JSON, binary,
 // unary POST and GET, streaming envelopes), gRPC and gRPC-Web, on HTTP/1.1 and HTTP/2, and over
-// the REST paths the google.api.http annotations bind (read by src/http/rest-bindings.ts, the
+// the REST paths the google.api.http annotations bind (read by src/http/rest/bindings.ts, the
 // same reader the server uses). Methods, fields and REST rules all come from the descriptors.
 import { gzipSync } from "node:zlib";
 import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
-import { readBindings, type RestBinding } from "../../../src/http/rest-bindings.js";
+import { readBindings, type RestBinding } from "../../../src/http/rest/bindings.js";
 import { bodyMutation, deadlineHeader, envelope, extraHeaders, mutate, oddContentType, type BodyMutation } from "./framing.js";
 import { encodeWire, jsonRequest, jsonText, wireRequest, type JsonTree, type WireField } from "./messages.js";
 import { hostileShortText, oneIn, pct, plausibleText, Ref, textFor, type Leaf } from "./values.js";

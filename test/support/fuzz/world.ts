@@ -147,7 +147,7 @@ export class World {
 
   private async check(): Promise<void> {
     // One query for both tags and everything above them: a tag that exists has its parents.
-    const rows = await this.server.store.db
+    const rows = await this.server.database.db
       .select({
         tagId: tags.id,
         tagName: tags.name,

@@ -1,3 +1,5 @@
+// One of the Connect interceptors (their order and layering: src/api/interceptors/call.ts).
+//
 // Client deadlines (`grpc-timeout`, `connect-timeout-ms`) answered on time. connect-es turns the
 // deadline into the call's abort signal but still waits for the implementation to return, and
 // our store does not cancel queries: a call stuck behind a database lock would outlive its
