@@ -2,13 +2,13 @@
 // ranges and conditional requests, delete.
 import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
-import { blobUnknown, rangeNotSatisfiable, unsupported } from "./errors.js";
+import { blobUnknown, RangeNotSatisfiable, unsupported } from "../domain/errors.js";
 import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
 import type { ImageName } from "./routes.js";
 
 export async function getBlob(deps: OciDeps, req: Request, res: Response, repositoryId: string, digest: string): Promise<void> {
   const blob = await deps.store.blobs.find(repositoryId, digest);
-  if (!blob) throw blobUnknown(digest);
+  if (!blob) throw blobUnknown(`blob unknown to registry: ${digest}`);
   await serveStoredBlob(deps, req, res, digest, blob.size);
 }
 
@@ -29,7 +29,7 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
   if (notModified(req, headers.etag!)) return send(res, 304, { "docker-content-digest": digest, etag: headers.etag! });
   if (req.method === "HEAD") return send(res, 200, { ...headers, "content-length": size });
   const range = parseRange(header(req, "range"), size);
-  if (range === "unsatisfiable") throw rangeNotSatisfiable(header(req, "range"), size);
+  if (range === "unsatisfiable") throw new RangeNotSatisfiable(`range ${header(req, "range")} is not satisfiable for a blob of ${size} bytes`, size);
   const writeHead = () =>
     range
       ? res.writeHead(206, {
@@ -56,7 +56,7 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
  */
 export async function deleteBlob(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, digest: string): Promise<void> {
   const result = await deps.store.blobs.unlink(repositoryId, digest);
-  if (result.outcome === "unknown") throw blobUnknown(digest);
+  if (result.outcome === "unknown") throw blobUnknown(`blob unknown to registry: ${digest}`);
   if (result.outcome === "in-use") {
     throw unsupported(`blob ${digest} is still used by manifest ${result.manifest} of ${name.full}; delete the manifest first`);
   }

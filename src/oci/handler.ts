@@ -6,7 +6,7 @@ import { pickRequestId } from "../request-id.js";
 import type { ImageName, OciRoute, Reference } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
-import { badRequest, errorBody, manifestUnknown, nameUnknown, OciError, readOnly, toOciError, unsupported } from "./errors.js";
+import { errorBody, OciError, toOciError } from "./errors.js";
 import { API_VERSION, closeAfter, send, type Headers, type Request, type Response } from "./http.js";
 import { deleteManifest, putManifest, referenceText, serveManifest } from "./manifests.js";
 import { deleteBlob, getBlob } from "./blobs.js";
@@ -15,7 +15,7 @@ import { catalog, listTags, referrers } from "./listings.js";
 import { PullThrough } from "./proxy.js";
 import type { ResolvedImage } from "../store/images.js";
 import { hasControlCharacter } from "../domain/text.js";
-import { databaseUnavailable } from "../domain/errors.js";
+import { databaseUnavailable, invalidArgument, manifestUnknown, nameUnknown, tagInvalid, unsupported } from "../domain/errors.js";
 
 export type { OciDeps, OciLimits } from "./deps.js";
 
@@ -102,11 +102,11 @@ class OciApi {
     // and a NUL would otherwise reach the database.
     for (const [key, value] of q) {
       if (hasControlCharacter(key) || hasControlCharacter(value)) {
-        throw badRequest(`query parameter ${JSON.stringify(key.slice(0, 40))} must not contain control characters`);
+        throw invalidArgument(`query parameter ${JSON.stringify(key.slice(0, 40))} must not contain control characters`);
       }
     }
     const route = parseOciPath(path === "/v2" || path === "/v2/" ? "" : path.slice("/v2/".length));
-    if (!route) throw new OciError(404, "NAME_UNKNOWN", `no registry API at ${path.slice(0, 200)}`);
+    if (!route) throw nameUnknown(`no registry API at ${path.slice(0, 200)}`);
     await this.authorize(req, route);
     // Every route but the API's own ping reads the database.
     if (route.kind !== "base" && this.deps.databaseDown?.()) throw databaseUnavailable();
@@ -125,7 +125,7 @@ class OciApi {
     }
     if (route.kind === "manifest" && (method === "GET" || method === "HEAD")) return this.pullManifest(req, res, method, path, route, q);
     const image = await this.deps.store.images.resolve(route.name.registry, route.name.namespace, route.name.repository);
-    if (!image) throw nameUnknown(route.name.full);
+    if (!image) throw unknownName(route.name.full);
     if (image.registry.kind === "remote") return this.remote(req, res, method, path, route, image, q);
     return this.hosted(req, res, method, path, route, image, q);
   }
@@ -141,10 +141,10 @@ class OciApi {
   ): Promise<void> {
     const { name, reference } = route;
     const found = await this.deps.store.images.resolveManifest(name.registry, name.namespace, name.repository, reference);
-    if (!found) throw nameUnknown(name.full);
+    if (!found) throw unknownName(name.full);
     if (found.image.registry.kind === "remote") return this.remote(req, res, method, path, route, found.image, q);
-    if (!found.image.repositoryId) throw nameUnknown(name.full);
-    if (!found.manifest) throw manifestUnknown(referenceText(reference));
+    if (!found.image.repositoryId) throw unknownName(name.full);
+    if (!found.manifest) throw manifestUnknown(`manifest unknown: ${referenceText(reference)}`);
     serveManifest(req, res, found.manifest);
   }
 
@@ -154,7 +154,7 @@ class OciApi {
   private async hosted(req: Request, res: Response, method: string, path: string, route: Named, image: ResolvedImage, q: URLSearchParams): Promise<void> {
     const deps = this.deps;
     const existing = () => {
-      if (!image.repositoryId) throw nameUnknown(route.name.full);
+      if (!image.repositoryId) throw unknownName(route.name.full);
       return image.repositoryId;
     };
     switch (route.kind) {
@@ -200,7 +200,7 @@ class OciApi {
   /** For a push: the repository, created on first push when the HOSTED registry allows it. */
   private async forPush(name: ImageName, image: ResolvedImage): Promise<string> {
     if (image.repositoryId) return image.repositoryId;
-    if (!image.registry.autoCreate) throw nameUnknown(name.full);
+    if (!image.registry.autoCreate) throw unknownName(name.full);
     return this.deps.store.images.ensureRepository(image.registry, name.namespace, name.repository);
   }
 }
@@ -211,14 +211,18 @@ class OciApi {
  * and accepts only 404). Other methods go on to their 405.
  */
 function refuseTag(method: string, reference: Reference, problem: string): void {
-  if (method === "PUT") throw new OciError(400, "TAG_INVALID", `invalid tag: ${problem}`);
-  if (method === "GET" || method === "HEAD" || method === "DELETE") throw manifestUnknown(referenceText(reference).slice(0, 200));
+  if (method === "PUT") throw tagInvalid(`invalid tag: ${problem}`);
+  if (method === "GET" || method === "HEAD" || method === "DELETE") throw manifestUnknown(`manifest unknown: ${referenceText(reference).slice(0, 200)}`);
 }
 
 function allow(method: string, path: string, methods: string[]): void {
   if (!methods.includes(method)) throw notAllowed(method, path, methods);
 }
 
-function notAllowed(method: string, path: string, methods?: string[]): OciError {
+const unknownName = (name: string) => nameUnknown(`repository name not known to registry: ${name}`);
+const readOnly = (registry: string) =>
+  unsupported(`registry "${registry}" is REMOTE: it is a read-only pull-through cache of its upstream here; push to a HOSTED registry`);
+
+function notAllowed(method: string, path: string, methods?: string[]) {
   return unsupported(`${method} is not supported on ${path.slice(0, 200)}${methods ? `; use ${methods.join(" or ")}` : ""}`);
 }

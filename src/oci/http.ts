@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants as http2, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { ByteRange } from "../content/driver.js";
-import { badRequest, OciError } from "./errors.js";
+import { invalidArgument } from "../domain/errors.js";
 
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
@@ -93,7 +93,7 @@ export function parseContentRange(value: string): { start: number; end: number }
 }
 
 /** Reads a request body of at most `max` bytes; past that `tooLarge()` is thrown. */
-export async function readLimited(req: Request, max: number, tooLarge: (size: string) => OciError): Promise<Buffer> {
+export async function readLimited(req: Request, max: number, tooLarge: (size: string) => Error): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > max) throw tooLarge(`${declared} bytes`);
   const chunks: Buffer[] = [];
@@ -110,7 +110,7 @@ export async function readLimited(req: Request, max: number, tooLarge: (size: st
 export function pageSize(q: URLSearchParams): number {
   const raw = q.get("n");
   if (raw === null || raw === "") return MAX_LIST;
-  if (!/^\d{1,15}$/.test(raw)) throw badRequest(`n must be a non-negative integer (got ${JSON.stringify(raw.slice(0, 20))})`);
+  if (!/^\d{1,15}$/.test(raw)) throw invalidArgument(`n must be a non-negative integer (got ${JSON.stringify(raw.slice(0, 20))})`);
   return Math.min(Number(raw), MAX_LIST);
 }
 

@@ -1,7 +1,7 @@
 // Listings: a HOSTED repository's tags, the catalog of every repository, and referrers. Keyset
 // pages of at most MAX_LIST, with a Link to the next page only when there is one.
 import type { OciDeps } from "./deps.js";
-import { badRequest } from "./errors.js";
+import { invalidArgument } from "../domain/errors.js";
 import { MAX_LIST, page, pageSize, send, type Response } from "./http.js";
 import { parseDigest, parseName, type ImageName } from "./routes.js";
 
@@ -62,7 +62,7 @@ export async function referrers(deps: OciDeps, res: Response, name: ImageName, d
   const artifactType = q.get("artifactType") || undefined;
   const lastParam = q.get("last");
   const after = lastParam === null || lastParam === "" ? undefined : parseDigest(lastParam);
-  if (artifactType !== undefined && artifactType.length > 255) throw badRequest("artifactType is longer than 255 characters");
+  if (artifactType !== undefined && artifactType.length > 255) throw invalidArgument("artifactType is longer than 255 characters");
   const image = await deps.store.images.resolve(name.registry, name.namespace, name.repository);
   const rows = image?.repositoryId ? await deps.store.images.referrers(image.repositoryId, digest, { artifactType, after, limit: MAX_LIST + 1 }) : [];
   const filter = artifactType === undefined ? "" : `&artifactType=${encodeURIComponent(artifactType)}`;

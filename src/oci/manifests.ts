@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { parseManifest } from "../domain/manifest.js";
 import type { OciDeps } from "./deps.js";
-import { digestInvalid, manifestUnknown, OciError } from "./errors.js";
+import { digestInvalid, manifestTooLarge, manifestUnknown } from "../domain/errors.js";
 import { header, notModified, readLimited, send, type Request, type Response } from "./http.js";
 import type { ImageName, Reference } from "./routes.js";
 
@@ -34,10 +34,8 @@ export async function putManifest(
   repositoryId: () => Promise<string>,
 ): Promise<void> {
   const max = deps.limits.manifestMaxBytes;
-  const bytes = await readLimited(
-    req,
-    max,
-    (size) => new OciError(413, "MANIFEST_INVALID", `manifest invalid: it is ${size}; at most ${max} bytes are accepted (MANIFEST_MAX_BYTES)`),
+  const bytes = await readLimited(req, max, (size) =>
+    manifestTooLarge(`manifest invalid: it is ${size}; at most ${max} bytes are accepted (MANIFEST_MAX_BYTES)`),
   );
   const manifest = parseManifest(bytes, header(req, "content-type"));
   let digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -68,6 +66,6 @@ export async function deleteManifest(deps: OciDeps, res: Response, repositoryId:
     "digest" in reference
       ? await deps.store.images.deleteManifest(repositoryId, reference.digest)
       : await deps.store.images.deleteTag(repositoryId, reference.tag);
-  if (!deleted) throw manifestUnknown(referenceText(reference));
+  if (!deleted) throw manifestUnknown(`manifest unknown: ${referenceText(reference)}`);
   send(res, 202, { "content-length": 0 });
 }

@@ -5,7 +5,7 @@
 // holds); what a tag means is always asked upstream, never cached. Tag lists are the upstream's.
 import { PassThrough, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isDomainError, isStorageFull } from "../domain/errors.js";
+import { isDomainError, isStorageFull, RangeNotSatisfiable } from "../domain/errors.js";
 import { parseManifest } from "../domain/manifest.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { ImageRegistry, ResolvedImage } from "../store/images.js";
@@ -14,7 +14,6 @@ import { verifyDigest } from "../upstream/digest.js";
 import type { ByteRange } from "../content/driver.js";
 import { blobHeaders, serveStoredBlob } from "./blobs.js";
 import type { OciDeps } from "./deps.js";
-import { rangeNotSatisfiable } from "./errors.js";
 import { API_VERSION, header, pageSize, parseRange, send, type Request, type Response } from "./http.js";
 import { sendTags } from "./listings.js";
 import { serveManifest } from "./manifests.js";
@@ -158,7 +157,7 @@ export class PullThrough {
     const range = out?.range === undefined || size === undefined ? undefined : parseRange(out.range, size);
     if (range === "unsatisfiable") {
       blob.body.destroy();
-      throw rangeNotSatisfiable(out?.range, size!);
+      throw new RangeNotSatisfiable(`range ${out?.range} is not satisfiable for a blob of ${size} bytes`, size!);
     }
     const verifier = verifyDigest(digest, { size, what: `blob ${digest} of ${upstream.path} from upstream ${upstream.client.host}` });
     // Errors (a broken upstream, a digest mismatch) surface through the loop over the verifier below.

@@ -2,7 +2,7 @@
 // found from the end, so repositories may have components such as "manifests" or "blobs".
 // Names are checked against the grammar here, before any storage access.
 import { checkDigest, checkPathComponent, checkRegistryName, checkRepositoryName, checkTagName } from "../domain/names.js";
-import { digestInvalid, nameInvalid, OciError } from "./errors.js";
+import { digestInvalid, invalidArgument, nameInvalid, uploadUnknown } from "../domain/errors.js";
 
 // Paths are taken as the client sent them, never normalised: "..", "." and percent-encoded
 // variants are not path components of the grammar, so they are refused (NAME_INVALID) instead of
@@ -53,7 +53,7 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new OciError(400, "UNSUPPORTED", `malformed percent-encoding in ${JSON.stringify(segment.slice(0, 80))}`);
+    throw invalidArgument(`malformed percent-encoding in ${JSON.stringify(segment.slice(0, 80))}`);
   }
 }
 
@@ -87,7 +87,7 @@ function manifestRoute(name: ImageName, value: string): OciRoute {
 
 function parseUploadId(value: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) {
-    throw new OciError(404, "BLOB_UPLOAD_UNKNOWN", `blob upload unknown: ${value.slice(0, 80)}`);
+    throw uploadUnknown(`blob upload unknown: ${value.slice(0, 80)}`);
   }
   return value;
 }

@@ -3,11 +3,11 @@
 // Sessions live in the uploads table and their bytes in the content store, so an upload resumes
 // after a restart or on another replica.
 import { watchBody } from "../content/body.js";
-import { DomainError, isDomainError } from "../domain/errors.js";
+import { bodyIdle, digestInvalid, isDomainError, rangeMismatch, sizeMismatch } from "../domain/errors.js";
 import { checkDigest } from "../domain/names.js";
 import type { UploadRow } from "../store/blobs.js";
 import type { OciDeps } from "./deps.js";
-import { digestInvalid, OciError, sizeInvalid } from "./errors.js";
+import { ociErrorOf, type OciError } from "./errors.js";
 import { contentLength, header, parseContentRange, send, type Request, type Response } from "./http.js";
 import { parseDigest, parseName, type ImageName } from "./routes.js";
 
@@ -29,7 +29,7 @@ function blobCreated(res: Response, name: ImageName, digest: string): void {
 /** 416 with the session's Location and Range, so the client can continue from the right offset. */
 function outOfOrder(name: ImageName, uploadId: string, size: number, message: string): OciError {
   const { location, range } = uploadHeaders(name, uploadId, size);
-  return new OciError(416, "BLOB_UPLOAD_INVALID", message, { location: String(location), range: String(range), "docker-upload-uuid": uploadId });
+  return ociErrorOf(rangeMismatch(message), { location: String(location), range: String(range), "docker-upload-uuid": uploadId });
 }
 
 /**
@@ -41,7 +41,7 @@ function uploadBody(deps: OciDeps, req: Request): AsyncIterable<Uint8Array> {
   const idleMs = deps.limits.uploadIdleTimeoutMs;
   return watchBody(req, {
     idleMs,
-    idleError: () => new DomainError("deadline-exceeded", `no byte of the upload's body arrived for ${idleMs} ms`, { reason: "body-idle" }),
+    idleError: () => bodyIdle(`no byte of the upload's body arrived for ${idleMs} ms`),
   });
 }
 
@@ -104,7 +104,7 @@ function checkChunk(req: Request, name: ImageName, upload: UploadRow): void {
   }
   const length = contentLength(req);
   if (length !== undefined && length !== range.end - range.start + 1) {
-    throw sizeInvalid(`Content-Range ${value} announces ${range.end - range.start + 1} bytes but Content-Length is ${length}`);
+    throw sizeMismatch(`Content-Range ${value} announces ${range.end - range.start + 1} bytes but Content-Length is ${length}`);
   }
 }
 
@@ -128,12 +128,11 @@ async function withSessionState(deps: OciDeps, name: ImageName, upload: UploadRo
   const current = await deps.store.blobs.getUpload(upload.repositoryId, upload.id);
   if (err.reason === "range-mismatch") return outOfOrder(name, upload.id, current.sizeBytes, err.message);
   const { location, range } = uploadHeaders(name, upload.id, current.sizeBytes);
-  return new OciError(
-    408,
-    "BLOB_UPLOAD_INVALID",
-    `${err.message}; the upload holds ${current.sizeBytes} bytes: continue from there (GET ${location} tells where it stands)`,
-    { location: String(location), range: String(range), "docker-upload-uuid": upload.id },
-  );
+  return ociErrorOf(bodyIdle(`${err.message}; the upload holds ${current.sizeBytes} bytes: continue from there (GET ${location} tells where it stands)`), {
+    location: String(location),
+    range: String(range),
+    "docker-upload-uuid": upload.id,
+  });
 }
 
 export async function patchUpload(deps: OciDeps, req: Request, res: Response, name: ImageName, repositoryId: string, uploadId: string): Promise<void> {

@@ -4,7 +4,7 @@
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, namespaces, registries, repositories, repositoryBlobs, tags } from "../db/schema.js";
-import { DomainError } from "../domain/errors.js";
+import { DomainError, nameInvalid } from "../domain/errors.js";
 import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
 import { lockDigestsShared } from "./digest-locks.js";
@@ -205,7 +205,7 @@ export class ImageStore {
   async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespaceName: string, repositoryName: string, upstreamName?: string): Promise<string> {
     const length = registry.name.length + namespaceName.length + repositoryName.length + 2;
     if (length > MAX_IMAGE_NAME) {
-      throw new DomainError("invalid-argument", `image name is ${length} characters; at most ${MAX_IMAGE_NAME} allowed`, { reason: "name-unknown" });
+      throw nameInvalid(`image name is ${length} characters; at most ${MAX_IMAGE_NAME} allowed`);
     }
     return guarded(() =>
       this.db.transaction(async (tx) => {
