@@ -6,7 +6,7 @@
 // wrong body. Ranges cannot be checked against a digest; only their length is.
 import { pipeline, type Readable } from "node:stream";
 import { DomainError } from "../domain/errors.js";
-import { verifyDigest } from "../upstream/digest.js";
+import { verifyDigest } from "../domain/digest.js";
 
 /** Chunks are at least this big (but the last), so small network reads do not become messages. */
 export const MIN_CHUNK = 64 * 1024;

@@ -20,7 +20,7 @@ import { DomainError, invalidArgument, isDomainError, notFound } from "../domain
 import { parseManifest, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { checkDigest, checkMediaType, checkTagName } from "../domain/names.js";
 import type { Store } from "../store/index.js";
-import { digestAlgorithm, digestOf } from "../upstream/digest.js";
+import { digestAlgorithm, digestOf } from "../domain/digest.js";
 import type { Blob } from "../upstream/client.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { blobChunks } from "./blob-chunks.js";
@@ -116,7 +116,7 @@ async function hostedManifest(store: Store, source: Extract<ImageSource, { kind:
   if (!stored) throw notFound(`manifest ${source.name.full}${describeReference(reference)} not found`);
   const bytes = stored.payload;
   // The stored digest was computed at push; the bytes must still have it.
-  const actual = digestOf(bytes, digestAlgorithm(stored.digest) ?? "sha256");
+  const actual = digestOf(bytes, digestAlgorithm(stored.digest));
   if (actual !== stored.digest) {
     throw new DomainError("data-loss", `manifest ${source.name.full}@${stored.digest} is damaged in the store: its bytes have digest ${actual}`, {
       reason: "digest-mismatch",

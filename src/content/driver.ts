@@ -16,8 +16,8 @@ export interface ByteRange {
 export type Body = Readable | AsyncIterable<Uint8Array>;
 
 /**
- * Malformed digests (src/domain/names.ts checkDigest) and upload ids (UUIDs) are refused with
- * DomainError invalid-argument before any storage is touched. append() and commit() of an
+ * Malformed digests (src/domain/digest.ts: reason digest-invalid) and upload ids (UUIDs) are
+ * refused with DomainError invalid-argument before any storage is touched. append() and commit() of an
  * upload the store does not hold → DomainError not-found (reason upload-unknown). A store with
  * no room left → DomainError resource-exhausted (reason storage-full), its message free of the
  * machine's paths (they go in logDetails); what failed left nothing partial behind, so the same

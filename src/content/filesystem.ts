@@ -27,7 +27,7 @@ import {
   uploadExists,
   uploadUnknown,
 } from "./checks.js";
-import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "./digest.js";
+import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "../domain/digest.js";
 import type { Body, ByteRange, ContentDriver } from "./driver.js";
 import { KeyedMutex } from "./mutex.js";
 

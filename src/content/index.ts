@@ -5,7 +5,6 @@ import type { ContentDriver } from "./driver.js";
 import { FilesystemDriver } from "./filesystem.js";
 
 export type { Body, ByteRange, ContentDriver } from "./driver.js";
-export { createDigestHash, digestAlgorithm, digestOf, formatDigest, type DigestAlgorithm } from "./digest.js";
 export { FilesystemDriver, type FilesystemDriverOptions } from "./filesystem.js";
 export { MemoryDriver } from "./memory.js";
 

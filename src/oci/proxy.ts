@@ -10,7 +10,7 @@ import { parseManifest } from "../domain/manifest.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { ImageRegistry, ResolvedImage } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
-import { verifyDigest } from "../upstream/digest.js";
+import { verifyDigest } from "../domain/digest.js";
 import type { ByteRange } from "../content/driver.js";
 import { blobHeaders, serveStoredBlob } from "./blobs.js";
 import type { OciDeps } from "./deps.js";

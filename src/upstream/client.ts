@@ -7,7 +7,7 @@ import { checkRepositoryName, checkTagName } from "../domain/names.js";
 import { AddressRefused, type AddressPolicy } from "./address-policy.js";
 import { Authenticator } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
-import { digestAlgorithm, digestOf, isDigest } from "./digest.js";
+import { digestAlgorithm, digestOf, isDigest } from "../domain/digest.js";
 import { UpstreamError, malformed, networkError, scrub, statusError, type Subject } from "./errors.js";
 import { nextLink } from "./link.js";
 import { checkManifest } from "./manifest.js";
@@ -449,11 +449,11 @@ export class UpstreamClient {
   private checkManifestBytes(bytes: Buffer, contentType: string | undefined, served: string | undefined, reference: string, what: string): Manifest {
     const byDigest = isDigest(reference);
     // Hash with the algorithm the reference (or the upstream) uses, sha256 otherwise.
-    const algorithm = (byDigest ? digestAlgorithm(reference) : served ? digestAlgorithm(served) : undefined) ?? "sha256";
+    const algorithm = byDigest ? digestAlgorithm(reference) : served && isDigest(served) ? digestAlgorithm(served) : "sha256";
     const digest = digestOf(bytes, algorithm);
     if (byDigest && digest !== reference) throw mismatch(this.host, what, reference, digest);
     // The upstream's own claim must hold too (a tag's digest is what the catalog will record).
-    const servedAlgorithm = served ? digestAlgorithm(served) : undefined;
+    const servedAlgorithm = served && isDigest(served) ? digestAlgorithm(served) : undefined;
     if (served && servedAlgorithm) {
       const actual = servedAlgorithm === algorithm ? digest : digestOf(bytes, servedAlgorithm);
       if (actual !== served) throw mismatch(this.host, what, served, actual);

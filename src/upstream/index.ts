@@ -19,7 +19,7 @@ export {
 } from "./client.js";
 export { UpstreamClients, type ClientKey, type UpstreamDefaults } from "./clients.js";
 export { AddressPolicy, AddressRefused, ALLOW_SETTING, parseAllowedNetworks, type AllowedNetwork, type Listening } from "./address-policy.js";
-export { DigestVerifier, verifyDigest, digestOf, digestAlgorithm, isDigest, type DigestAlgorithm, type VerifyOptions } from "./digest.js";
+export { DigestVerifier, verifyDigest, digestOf, digestAlgorithm, isDigest, type DigestAlgorithm, type VerifyOptions } from "../domain/digest.js";
 export { UpstreamError } from "./errors.js";
 export { parseChallenges, type Challenge } from "./challenge.js";
 export { MANIFEST_ACCEPT, MANIFEST_MEDIA_TYPES } from "./media-types.js";
