@@ -18,13 +18,15 @@ import {
 import type { ContentDriver } from "../content/driver.js";
 import { DomainError, invalidArgument, isDomainError, notFound } from "../domain/errors.js";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
-import { checkDigest, checkMediaType, checkTagName } from "../domain/names.js";
+import { checkDigest, checkMediaType } from "../domain/names.js";
 import type { Store } from "../store/index.js";
 import { digestAlgorithm, digestOf } from "../domain/digest.js";
 import type { Blob } from "../upstream/client.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { blobChunks } from "./blob-chunks.js";
-import { locateImage, parseImageName, type ImageName, type ImageSource } from "./image-source.js";
+import { locateImage, type ImageSource } from "./image-source.js";
+import { parseImageName, type ImageName } from "../domain/image-name.js";
+import { parseReference, referenceSuffix, type Reference } from "../domain/reference.js";
 
 const OCTET_STREAM = "application/octet-stream";
 /** Metadata key of an OUT_OF_RANGE error: the blob's size, so a REST edge can answer 416 with it. */
@@ -40,8 +42,8 @@ export const RAW_BLOB_SINK = createContextKey<Writable | undefined>(undefined, {
 export function imageService(store: Store, content: ContentDriver, upstreams: RegistryUpstreams): ServiceImpl<typeof ImageService> {
   return {
     async getManifest(req, ctx): Promise<MessageInitShape<typeof GetManifestResponseSchema>> {
-      const name = parseImageName("repository", req.repository);
-      const reference = parseReference(req.reference);
+      const name = parseImageName(req.repository, "repository");
+      const reference = parseReference(req.reference, "reference");
       const source = await locateImage(store, upstreams, name);
       const m = source.kind === "hosted" ? await hostedManifest(store, source, reference) : await remoteManifest(source, reference, req.metadataOnly, ctx);
       const response: MessageInitShape<typeof GetManifestResponseSchema> = { digest: m.digest, mediaType: m.mediaType, sizeBytes: BigInt(m.size) };
@@ -50,7 +52,7 @@ export function imageService(store: Store, content: ContentDriver, upstreams: Re
     },
 
     async *getBlob(req, ctx): AsyncGenerator<MessageInitShape<typeof GetBlobResponseSchema>> {
-      const name = parseImageName("repository", req.repository);
+      const name = parseImageName(req.repository, "repository");
       const digest = req.digest;
       const problem = checkDigest(digest);
       if (problem) throw invalidArgument(`digest: ${problem}`);
@@ -87,8 +89,6 @@ export function imageService(store: Store, content: ContentDriver, upstreams: Re
 
 // ---- manifests ---------------------------------------------------------------------------------
 
-type Reference = { tag: string } | { digest: string };
-
 interface ManifestRead {
   digest: string;
   mediaType: string;
@@ -97,23 +97,9 @@ interface ManifestRead {
   bytes?: Uint8Array;
 }
 
-function parseReference(reference: string): Reference {
-  if (reference === "") throw invalidArgument("reference: must not be empty (a tag such as 1.0, or a digest sha256:…)");
-  if (reference.includes(":")) {
-    const problem = checkDigest(reference);
-    if (problem) throw invalidArgument(`reference: neither a tag nor a digest: ${problem}`);
-    return { digest: reference };
-  }
-  const problem = checkTagName(reference);
-  if (problem) throw invalidArgument(`reference: ${problem}`);
-  return { tag: reference };
-}
-
-const describeReference = (r: Reference) => ("tag" in r ? `:${r.tag}` : `@${r.digest}`);
-
 async function hostedManifest(store: Store, source: Extract<ImageSource, { kind: "hosted" }>, reference: Reference): Promise<ManifestRead> {
   const stored = await store.images.getManifest(source.repositoryId, reference);
-  if (!stored) throw notFound(`manifest ${source.name.full}${describeReference(reference)} not found`);
+  if (!stored) throw notFound(`manifest ${source.name.full}${referenceSuffix(reference)} not found`);
   const bytes = stored.payload;
   // The stored digest was computed at push; the bytes must still have it.
   const actual = digestOf(bytes, digestAlgorithm(stored.digest));
@@ -142,7 +128,7 @@ function summaryOf(m: ManifestRead & { bytes: Uint8Array }, source: ImageSource,
     return parseManifest(m.bytes, m.mediaType);
   } catch (err) {
     if (!isDomainError(err)) throw err;
-    const what = `manifest ${source.name.full}${describeReference(reference)}`;
+    const what = `manifest ${source.name.full}${referenceSuffix(reference)}`;
     if (source.kind === "remote") throw new DomainError("unknown", `upstream ${source.client.host} sent ${what} that is not valid (${err.message})`);
     throw new DomainError("data-loss", `${what} is damaged in the store (${err.message})`);
   }

@@ -1,19 +1,12 @@
 // Where an image named `registry/namespace/repository` lives: in this service's store (HOSTED)
 // or on an upstream registry (REMOTE, under the upstream path the naming rule gives).
-import { invalidArgument, notFound } from "../domain/errors.js";
-import { checkImageNameLength, checkPathComponent, checkRegistryName, checkRepositoryName } from "../domain/names.js";
+import { notFound } from "../domain/errors.js";
+import type { ImageName } from "../domain/image-name.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { Store } from "../store/index.js";
 import type { ImageRegistry } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
-
-export interface ImageName {
-  registry: string;
-  namespace: string;
-  repository: string;
-  full: string;
-}
 
 export type ImageSource =
   | { kind: "hosted"; name: ImageName; registry: ImageRegistry; repositoryId: string }
@@ -26,22 +19,6 @@ export type ImageSource =
       /** The repository in the catalog, when a sync or a /v2/ pull-through made it: its cache. */
       repositoryId?: string;
     };
-
-/** `registry/namespace/repository` checked against the grammar; INVALID_ARGUMENT naming `field` otherwise. */
-export function parseImageName(field: string, full: string): ImageName {
-  const parts = full.split("/");
-  if (parts.length < 3)
-    throw invalidArgument(`${field}: expected <registry>/<namespace>/<repository> (e.g. local/team/app), got ${JSON.stringify(full.slice(0, 255))}`);
-  const [registry, namespace, ...rest] = parts as [string, string, ...string[]];
-  const repository = rest.join("/");
-  const problem =
-    (checkRegistryName(registry) && `registry ${checkRegistryName(registry)}`) ||
-    (checkPathComponent(namespace) && `namespace ${checkPathComponent(namespace)}`) ||
-    (checkRepositoryName(repository) && `repository ${checkRepositoryName(repository)}`) ||
-    checkImageNameLength(full);
-  if (problem) throw invalidArgument(`${field}: ${problem}`);
-  return { registry, namespace, repository, full };
-}
 
 export async function locateImage(store: Store, upstreams: RegistryUpstreams, name: ImageName): Promise<ImageSource> {
   const found = await store.images.resolve(name.registry, name.namespace, name.repository);

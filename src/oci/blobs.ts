@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
 import { blobUnknown, RangeNotSatisfiable, unsupported } from "../domain/errors.js";
 import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
-import type { ImageName } from "./routes.js";
+import type { ImageName } from "../domain/image-name.js";
 
 export async function getBlob(deps: OciDeps, req: Request, res: Response, repositoryId: string, digest: string): Promise<void> {
   const blob = await deps.store.blobs.find(repositoryId, digest);

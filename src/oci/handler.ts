@@ -3,12 +3,15 @@
 // the pull-through proxy (proxy.ts). One middleware in front of it (authorize) is where identity
 // and permissions will be decided.
 import { pickRequestId } from "../request-id.js";
-import type { ImageName, OciRoute, Reference } from "./routes.js";
+import type { ImageName } from "../domain/image-name.js";
+import type { Reference } from "../domain/reference.js";
+import type { OciRoute } from "./routes.js";
 import { parseOciPath } from "./routes.js";
 import type { OciDeps } from "./deps.js";
 import { errorBody, OciError, toOciError } from "./errors.js";
 import { API_VERSION, closeAfter, send, type Headers, type Request, type Response } from "./http.js";
-import { deleteManifest, putManifest, referenceText, serveManifest } from "./manifests.js";
+import { deleteManifest, putManifest, serveManifest } from "./manifests.js";
+import { referenceText } from "../domain/reference.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 import { catalog, listTags, referrers } from "./listings.js";
@@ -211,7 +214,7 @@ class OciApi {
  * and accepts only 404). Other methods go on to their 405.
  */
 function refuseTag(method: string, reference: Reference, problem: string): void {
-  if (method === "PUT") throw tagInvalid(`invalid tag: ${problem}`);
+  if (method === "PUT") throw tagInvalid(`invalid ${problem}`);
   if (method === "GET" || method === "HEAD" || method === "DELETE") throw manifestUnknown(`manifest unknown: ${referenceText(reference).slice(0, 200)}`);
 }
 

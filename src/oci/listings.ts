@@ -3,7 +3,8 @@
 import type { OciDeps } from "./deps.js";
 import { invalidArgument } from "../domain/errors.js";
 import { MAX_LIST, page, pageSize, send, type Response } from "./http.js";
-import { parseDigest, parseName, type ImageName } from "./routes.js";
+import { parseDigest } from "../domain/digest.js";
+import { parseImageName, type ImageName } from "../domain/image-name.js";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 
@@ -40,7 +41,7 @@ export async function catalog(deps: OciDeps, res: Response, q: URLSearchParams):
   const last = q.get("last");
   let after: [string, string, string] | undefined;
   if (last !== null && last !== "") {
-    const name = parseName(last);
+    const name = parseImageName(last);
     after = [name.registry, name.namespace, name.repository];
   }
   const rows = n === 0 ? [] : await deps.store.images.catalog(n + 1, after);

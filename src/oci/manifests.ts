@@ -4,9 +4,8 @@ import { parseManifest } from "../domain/manifest.js";
 import type { OciDeps } from "./deps.js";
 import { digestInvalid, manifestTooLarge, manifestUnknown } from "../domain/errors.js";
 import { header, notModified, readLimited, send, type Request, type Response } from "./http.js";
-import type { ImageName, Reference } from "./routes.js";
-
-export const referenceText = (reference: Reference) => ("tag" in reference ? reference.tag : reference.digest);
+import type { ImageName } from "../domain/image-name.js";
+import { referenceText, type Reference } from "../domain/reference.js";
 
 /** A manifest's exact bytes (none for HEAD), or 304 when the client has them. */
 export function serveManifest(req: Request, res: Response, manifest: { digest: string; mediaType: string; payload: Uint8Array }): void {

@@ -17,7 +17,8 @@ import type { OciDeps } from "./deps.js";
 import { API_VERSION, header, pageSize, parseRange, send, type Request, type Response } from "./http.js";
 import { sendTags } from "./listings.js";
 import { serveManifest } from "./manifests.js";
-import type { ImageName, Reference } from "./routes.js";
+import type { ImageName } from "../domain/image-name.js";
+import type { Reference } from "../domain/reference.js";
 
 /** Tags of one upstream repository read for a listing, at most (a runaway upstream cannot exhaust memory). */
 const MAX_UPSTREAM_TAGS = 100_000;

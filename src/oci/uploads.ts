@@ -4,12 +4,12 @@
 // after a restart or on another replica.
 import { watchBody } from "../content/body.js";
 import { bodyIdle, digestInvalid, isDomainError, rangeMismatch, sizeMismatch } from "../domain/errors.js";
-import { checkDigest } from "../domain/names.js";
 import type { UploadRow } from "../store/blobs.js";
 import type { OciDeps } from "./deps.js";
 import { ociErrorOf, type OciError } from "./errors.js";
 import { contentLength, header, parseContentRange, send, type Request, type Response } from "./http.js";
-import { parseDigest, parseName, type ImageName } from "./routes.js";
+import { isDigest, parseDigest } from "../domain/digest.js";
+import { parseImageName, type ImageName } from "../domain/image-name.js";
 
 function uploadHeaders(name: ImageName, uploadId: string, size: number): Record<string, string | number> {
   return {
@@ -72,12 +72,12 @@ export async function startUpload(deps: OciDeps, req: Request, res: Response, na
  * gets an ordinary upload session instead, as the spec and Distribution do.
  */
 async function tryMount(deps: OciDeps, repositoryId: string, digest: string, fromName: string | null): Promise<boolean> {
-  if (checkDigest(digest) !== undefined) return false;
+  if (!isDigest(digest)) return false;
   let fromRepositoryId: string | undefined;
   if (fromName !== null) {
     let from;
     try {
-      from = parseName(fromName);
+      from = parseImageName(fromName);
     } catch {
       return false;
     }

@@ -4,9 +4,9 @@
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, namespaces, registries, repositories, repositoryBlobs, tags } from "../db/schema.js";
-import { DomainError, nameInvalid } from "../domain/errors.js";
+import { DomainError } from "../domain/errors.js";
 import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
-import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
@@ -203,10 +203,7 @@ export class ImageStore {
 
   /** Creates the namespace and repository of a first push (both may already exist). */
   async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespaceName: string, repositoryName: string, upstreamName?: string): Promise<string> {
-    const length = registry.name.length + namespaceName.length + repositoryName.length + 2;
-    if (length > MAX_IMAGE_NAME) {
-      throw nameInvalid(`image name is ${length} characters; at most ${MAX_IMAGE_NAME} allowed`);
-    }
+    checkImageNameLength(imageNameLength(registry.name, namespaceName, repositoryName), `the image name ${registry.name}/${namespaceName}/${repositoryName}`);
     return guarded(() =>
       this.db.transaction(async (tx) => {
         await tx.insert(namespaces).values({ registryId: registry.id, name: namespaceName }).onConflictDoNothing();

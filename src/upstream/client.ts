@@ -3,11 +3,12 @@
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { DomainError } from "../domain/errors.js";
-import { checkRepositoryName, checkTagName } from "../domain/names.js";
+import { checkRepositoryName } from "../domain/names.js";
+import { parseReference } from "../domain/reference.js";
 import { AddressRefused, type AddressPolicy } from "./address-policy.js";
 import { Authenticator } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
-import { digestAlgorithm, digestOf, isDigest } from "../domain/digest.js";
+import { digestAlgorithm, digestOf, isDigest, parseDigest } from "../domain/digest.js";
 import { UpstreamError, malformed, networkError, scrub, statusError, type Subject } from "./errors.js";
 import { nextLink } from "./link.js";
 import { checkManifest } from "./manifest.js";
@@ -227,7 +228,7 @@ export class UpstreamClient {
    */
   async getManifest(repository: string, reference: string, options: CallOptions & { method?: "GET" | "HEAD" } = {}): Promise<Manifest> {
     validateRepository(repository);
-    const byDigest = validateReference(reference);
+    const byDigest = "digest" in parseReference(reference);
     const method = options.method ?? "GET";
     const subject: Subject = { what: `manifest ${repository}${byDigest ? "@" : ":"}${reference}`, repository, notFound: "manifest-unknown" };
     return this.guard(async () => {
@@ -278,7 +279,7 @@ export class UpstreamClient {
    */
   async getBlob(repository: string, digest: string, options: CallOptions & { range?: BlobRange } = {}): Promise<Blob> {
     validateRepository(repository);
-    if (!isDigest(digest)) throw new DomainError("invalid-argument", `${JSON.stringify(digest.slice(0, 200))} is not a digest`);
+    parseDigest(digest);
     const range = options.range;
     const headers: Record<string, string> = {};
     if (range) {
@@ -315,7 +316,7 @@ export class UpstreamClient {
   /** A blob's size and what the upstream says of it, without its bytes (HEAD). */
   async headBlob(repository: string, digest: string, options: CallOptions = {}): Promise<BlobInfo> {
     validateRepository(repository);
-    if (!isDigest(digest)) throw new DomainError("invalid-argument", `${JSON.stringify(digest.slice(0, 200))} is not a digest`);
+    parseDigest(digest);
     const subject: Subject = { what: `blob ${digest} of ${repository}`, repository, notFound: "blob-unknown" };
     return this.guard(() =>
       this.exchange(
@@ -599,16 +600,6 @@ export class UpstreamClient {
 function validateRepository(repository: string): void {
   const problem = checkRepositoryName(repository);
   if (problem) throw new DomainError("invalid-argument", `repository ${problem}`);
-}
-
-/** True for a digest reference, false for a tag; throws for anything else. */
-function validateReference(reference: string): boolean {
-  if (isDigest(reference)) return true;
-  if (reference.includes(":"))
-    throw new DomainError("invalid-argument", `reference ${JSON.stringify(reference.slice(0, 200))} is neither a tag nor a sha256/sha512 digest`);
-  const problem = checkTagName(reference);
-  if (problem) throw new DomainError("invalid-argument", `tag ${problem}`);
-  return false;
 }
 
 function validateRange(range: BlobRange): void {
