@@ -16,7 +16,8 @@ import {
   type ManifestSummary,
 } from "../../gen/artifact/v1/image_pb.js";
 import type { ContentDriver } from "../content/driver.js";
-import { DomainError, invalidArgument, isDomainError, notFound } from "../domain/errors.js";
+import { DomainError, invalidArgument, isDomainError, notFound, RangeNotSatisfiable } from "../domain/errors.js";
+import { resolveRange } from "../domain/byte-range.js";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { checkDigest, checkMediaType } from "../domain/names.js";
 import type { Store } from "../store/index.js";
@@ -193,15 +194,18 @@ function nonNegative(field: string, value: bigint): number {
 }
 
 /** OUT_OF_RANGE, with the blob's size in the metadata (a REST edge answers 416 with it). */
-function outOfRange(what: string, offset: number, total: number): ConnectError {
-  return new ConnectError(`offset ${offset} is beyond the end of ${what} (${total} bytes)`, Code.OutOfRange, { [BLOB_SIZE_KEY]: String(total) });
+function outOfRange(err: RangeNotSatisfiable): ConnectError {
+  return new ConnectError(err.message, Code.OutOfRange, { [BLOB_SIZE_KEY]: String(err.size) });
 }
 
 /** The bytes [offset, end) of a blob of `total` bytes that a read of `length` (0: to the end) covers. */
 function span(what: string, total: number, offset: number, length: number): { end: number } {
-  // Offset 0 of an empty blob is its (empty) whole; past the last byte there is nothing to read.
-  if (offset > 0 && offset >= total) throw outOfRange(what, offset, total);
-  return { end: length === 0 ? total : Math.min(total, offset + length) };
+  try {
+    const range = resolveRange({ offset, length }, total, what);
+    return { end: range ? range.end + 1 : total };
+  } catch (err) {
+    throw err instanceof RangeNotSatisfiable ? outOfRange(err) : err;
+  }
 }
 
 /** A blob in the content store, and the part of it a read covers. */
@@ -267,7 +271,7 @@ async function remoteBlob(
     // 416 from the upstream: say how big the blob is, as for HOSTED blobs.
     if (!isDomainError(err) || err.reason !== "range-mismatch") throw err;
     const info = await client.headBlob(path, digest, { signal: ctx.signal });
-    throw outOfRange(`blob ${digest} of ${source.name.full}`, offset, info.size ?? 0);
+    throw outOfRange(new RangeNotSatisfiable(`offset ${offset} is beyond the end of blob ${digest} of ${source.name.full}`, info.size ?? 0));
   }
   const what = `blob ${digest} of ${path} from upstream ${client.host}`;
   const mediaType = blob.mediaType && !checkMediaType(blob.mediaType) ? blob.mediaType : OCTET_STREAM;

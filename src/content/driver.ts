@@ -2,12 +2,9 @@
 // the filesystem under DATA_DIR/blobs now, object storage (S3) later. Every driver passes the
 // shared conformance suite in test/content-conformance.ts.
 import type { Readable, Writable } from "node:stream";
+import type { ByteRange } from "../domain/byte-range.js";
 
-/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
+export type { ByteRange } from "../domain/byte-range.js";
 
 /**
  * Bytes to store. A driver that stops reading early (a mismatch, a limit) leaves a Readable

@@ -23,6 +23,7 @@ import { readBindings, type RestBinding } from "./rest-bindings.js";
 import { errorObject, errorStatus, RestError, type EdgeError } from "./rest-error.js";
 import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest-invoke.js";
 import { applyPath } from "./rest-request.js";
+import { parseRangeHeader } from "../domain/byte-range.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -35,8 +36,6 @@ export interface RestBlobOptions {
   shutdownSignal?: AbortSignal;
   log?: Logger;
 }
-
-type ByteRange = { start: number; end?: number } | { suffix: number };
 
 export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler {
   const method = ImageService.method.getBlob;
@@ -82,7 +81,7 @@ class BlobCall {
     fillFromPath();
     const head = this.req.method === "HEAD";
     const etag = `"${input.digest}"`;
-    let range = head ? undefined : parseRange(header(this.req, "range"));
+    let range = head ? undefined : parseRangeHeader(header(this.req, "range"));
     // If-Range with another validator: the client's partial copy is stale, send everything.
     const ifRange = header(this.req, "if-range");
     if (range && ifRange !== undefined && ifRange !== etag) range = undefined;
@@ -212,19 +211,6 @@ class BlobCall {
     if (this.req.method === "HEAD") this.res.end();
     else this.res.end(body);
   }
-}
-
-/** A single `bytes=` range; anything else (several ranges, other units, garbage) is ignored, as RFC 9110 allows. */
-function parseRange(value: string | undefined): ByteRange | undefined {
-  if (value === undefined) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") return { suffix: Number(m[2]) };
-  const start = Number(m[1]);
-  if (m[2] === "") return { start };
-  const end = Number(m[2]);
-  if (end < start || !Number.isSafeInteger(end)) return undefined;
-  return { start, end };
 }
 
 function header(req: Request, name: string): string | undefined {

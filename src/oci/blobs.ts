@@ -2,8 +2,9 @@
 // ranges and conditional requests, delete.
 import { pipeline } from "node:stream/promises";
 import type { OciDeps } from "./deps.js";
-import { blobUnknown, RangeNotSatisfiable, unsupported } from "../domain/errors.js";
-import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
+import { blobUnknown, unsupported } from "../domain/errors.js";
+import { contentRange, parseRangeHeader, resolveRange } from "../domain/byte-range.js";
+import { header, notModified, send, API_VERSION, type Request, type Response } from "./http.js";
 import type { ImageName } from "../domain/image-name.js";
 
 export async function getBlob(deps: OciDeps, req: Request, res: Response, repositoryId: string, digest: string): Promise<void> {
@@ -28,15 +29,15 @@ export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response
   const headers = blobHeaders(digest);
   if (notModified(req, headers.etag!)) return send(res, 304, { "docker-content-digest": digest, etag: headers.etag! });
   if (req.method === "HEAD") return send(res, 200, { ...headers, "content-length": size });
-  const range = parseRange(header(req, "range"), size);
-  if (range === "unsatisfiable") throw new RangeNotSatisfiable(`range ${header(req, "range")} is not satisfiable for a blob of ${size} bytes`, size);
+  const request = parseRangeHeader(header(req, "range"));
+  const range = request && resolveRange(request, size);
   const writeHead = () =>
     range
       ? res.writeHead(206, {
           ...API_VERSION,
           ...headers,
           "content-length": range.end - range.start + 1,
-          "content-range": `bytes ${range.start}-${range.end}/${size}`,
+          "content-range": contentRange(range, size),
         })
       : res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
   if (deps.content.pipeTo) {

@@ -5,16 +5,16 @@
 // holds); what a tag means is always asked upstream, never cached. Tag lists are the upstream's.
 import { PassThrough, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isDomainError, isStorageFull, RangeNotSatisfiable } from "../domain/errors.js";
+import { isDomainError, isStorageFull } from "../domain/errors.js";
+import { contentRange, parseRangeHeader, resolveRange, sliceOf } from "../domain/byte-range.js";
 import { parseManifest } from "../domain/manifest.js";
 import { isDockerHub, upstreamPathOf } from "../domain/upstream-names.js";
 import type { ImageRegistry, ResolvedImage } from "../store/images.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import { verifyDigest } from "../domain/digest.js";
-import type { ByteRange } from "../content/driver.js";
 import { blobHeaders, serveStoredBlob } from "./blobs.js";
 import type { OciDeps } from "./deps.js";
-import { API_VERSION, header, pageSize, parseRange, send, type Request, type Response } from "./http.js";
+import { API_VERSION, header, pageSize, send, type Request, type Response } from "./http.js";
 import { sendTags } from "./listings.js";
 import { serveManifest } from "./manifests.js";
 import type { ImageName } from "../domain/image-name.js";
@@ -155,10 +155,13 @@ export class PullThrough {
     const blob = await upstream.client.getBlob(upstream.path, digest);
     const size = blob.size;
     // An upstream that did not say the size gets the whole blob sent (a server may ignore Range).
-    const range = out?.range === undefined || size === undefined ? undefined : parseRange(out.range, size);
-    if (range === "unsatisfiable") {
+    let range;
+    try {
+      const request = out?.range === undefined || size === undefined ? undefined : parseRangeHeader(out.range);
+      range = request && resolveRange(request, size!);
+    } catch (err) {
       blob.body.destroy();
-      throw new RangeNotSatisfiable(`range ${out?.range} is not satisfiable for a blob of ${size} bytes`, size!);
+      throw err;
     }
     const verifier = verifyDigest(digest, { size, what: `blob ${digest} of ${upstream.path} from upstream ${upstream.client.host}` });
     // Errors (a broken upstream, a digest mismatch) surface through the loop over the verifier below.
@@ -185,8 +188,7 @@ export class PullThrough {
     const res = out?.res;
     if (res) {
       const headers = { ...API_VERSION, ...blobHeaders(digest) };
-      if (range)
-        res.writeHead(206, { ...headers, "content-length": range.end - range.start + 1, "content-range": `bytes ${range.start}-${range.end}/${size}` });
+      if (range) res.writeHead(206, { ...headers, "content-length": range.end - range.start + 1, "content-range": contentRange(range, size!) });
       else res.writeHead(200, { ...headers, ...(size === undefined ? {} : { "content-length": size }) });
     }
     // The client gets each piece one piece late: the last one only once the digest is verified,
@@ -200,7 +202,7 @@ export class PullThrough {
     try {
       for await (const chunk of verifier as AsyncIterable<Buffer>) {
         if (caching && cacheFailed === undefined) await write(toCache, chunk);
-        const piece = range ? part(chunk, position, range) : chunk;
+        const piece = range ? sliceOf(chunk, position, range) : chunk;
         position += chunk.length;
         if (piece.length === 0) continue;
         if (held) await forward(held);
@@ -244,13 +246,6 @@ export class PullThrough {
 
 function sendManifestHead(res: Response, m: { digest: string; mediaType: string; size: number }): void {
   send(res, 200, { "content-type": m.mediaType, "content-length": m.size, "docker-content-digest": m.digest, etag: `"${m.digest}"` });
-}
-
-/** The bytes of `chunk` (which starts `position` bytes into the blob) that lie inside `range`. */
-function part(chunk: Buffer, position: number, range: ByteRange): Buffer {
-  const from = Math.max(range.start - position, 0);
-  const to = Math.min(range.end + 1 - position, chunk.length);
-  return to > from ? chunk.subarray(from, to) : chunk.subarray(0, 0);
 }
 
 /** Writes one chunk, waiting for drain (or for the stream to close) when it is full. */

@@ -7,7 +7,8 @@ import { bodyIdle, digestInvalid, isDomainError, rangeMismatch, sizeMismatch } f
 import type { UploadRow } from "../store/blobs.js";
 import type { OciDeps } from "./deps.js";
 import { ociErrorOf, type OciError } from "./errors.js";
-import { contentLength, header, parseContentRange, send, type Request, type Response } from "./http.js";
+import { contentLength, header, send, type Request, type Response } from "./http.js";
+import { parseChunkRange } from "../domain/byte-range.js";
 import { isDigest, parseDigest } from "../domain/digest.js";
 import { parseImageName, type ImageName } from "../domain/image-name.js";
 
@@ -92,7 +93,7 @@ function checkChunk(req: Request, name: ImageName, upload: UploadRow): void {
   const value = header(req, "content-range");
   if (value === undefined) return;
   const offset = upload.sizeBytes;
-  const range = parseContentRange(value);
+  const range = parseChunkRange(value);
   if (!range) throw outOfOrder(name, upload.id, offset, `Content-Range ${JSON.stringify(value.slice(0, 80))} is not <start>-<end>`);
   if (range.start !== offset) {
     throw outOfOrder(

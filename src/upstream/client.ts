@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { DomainError } from "../domain/errors.js";
 import { checkRepositoryName } from "../domain/names.js";
 import { parseReference } from "../domain/reference.js";
+import { parsePartialContentRange } from "../domain/byte-range.js";
 import { AddressRefused, type AddressPolicy } from "./address-policy.js";
 import { Authenticator } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
@@ -300,12 +301,12 @@ export class UpstreamClient {
             digest: header(res.headers, "docker-content-digest"),
           };
           if (res.status === 206) {
-            const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers, "content-range")?.trim() ?? "");
-            if (!m) {
+            const range = parsePartialContentRange(header(res.headers, "content-range"));
+            if (!range) {
               blob.body.destroy();
               throw malformed(url.host, `answer for ${subject.what}`, "a 206 without a valid Content-Range");
             }
-            blob.contentRange = { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
+            blob.contentRange = range;
           }
           return blob;
         },
