@@ -6,6 +6,7 @@ import { DomainError } from "../domain/errors.js";
 import { checkRepositoryName } from "../domain/names.js";
 import { parseReference } from "../domain/reference.js";
 import { parsePartialContentRange } from "../domain/byte-range.js";
+import { parseRegistryUrl } from "../domain/registry-url.js";
 import { AddressRefused, type AddressPolicy } from "./address-policy.js";
 import { Authenticator } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
@@ -19,7 +20,6 @@ import {
   DEFAULT_RETRY,
   DEFAULT_TIMEOUTS,
   DEFAULT_USER_AGENT,
-  parseUpstreamUrl,
   type RetryPolicy,
   type UpstreamSettings,
   type UpstreamTimeouts,
@@ -158,7 +158,7 @@ export class UpstreamClient {
   private readonly random: () => number;
 
   constructor(settings: UpstreamSettings, options: ClientOptions = {}) {
-    this.origin = parseUpstreamUrl(settings.url);
+    this.origin = parseRegistryUrl(settings.url, { acceptApiPath: true });
     this.host = this.origin.host;
     this.insecure = settings.insecure ?? false;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };

@@ -23,4 +23,4 @@ export { DigestVerifier, verifyDigest, digestOf, digestAlgorithm, isDigest, type
 export { UpstreamError } from "./errors.js";
 export { parseChallenges, type Challenge } from "./challenge.js";
 export { MANIFEST_ACCEPT, MANIFEST_MEDIA_TYPES } from "./media-types.js";
-export { parseUpstreamUrl, DEFAULT_RETRY, DEFAULT_TIMEOUTS, type RetryPolicy, type UpstreamSettings, type UpstreamTimeouts } from "./settings.js";
+export { DEFAULT_RETRY, DEFAULT_TIMEOUTS, type RetryPolicy, type UpstreamSettings, type UpstreamTimeouts } from "./settings.js";

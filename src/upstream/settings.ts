@@ -1,6 +1,5 @@
 // What a client needs to know about one upstream registry, and the defaults for what it may omit.
 import type { Credential } from "../secrets.js";
-import { DomainError } from "../domain/errors.js";
 
 export interface UpstreamTimeouts {
   /** TCP (and TLS) connection set-up. */
@@ -38,28 +37,3 @@ export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, headersMs
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
 export const DEFAULT_USER_AGENT = "artifact-service";
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-
-/**
- * The registry root as a URL with an empty path. Accepts "https://host[:port]" with an optional
- * trailing "/" or "/v2/"; refuses other paths (the API lives at the root), credentials in the URL
- * (they belong in the credential, sealed) and anything but http/https.
- */
-export function parseUpstreamUrl(url: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new DomainError("invalid-argument", `url ${JSON.stringify(url.slice(0, 200))} is not a URL; expected e.g. https://registry.example.com`);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new DomainError("invalid-argument", `url must use http or https, not ${parsed.protocol.replace(/:$/, "")}`);
-  }
-  if (parsed.username || parsed.password) {
-    throw new DomainError("invalid-argument", "url must not contain a user name or password; set the registry's credential instead");
-  }
-  if (parsed.search || parsed.hash) throw new DomainError("invalid-argument", "url must not have a query or fragment");
-  if (!/^\/?(v2\/?)?$/.test(parsed.pathname)) {
-    throw new DomainError("invalid-argument", `url must be the registry's root (e.g. ${parsed.origin}), not a path below it (${parsed.pathname})`);
-  }
-  return new URL(parsed.origin);
-}
