@@ -18,6 +18,7 @@ import {
 import type { ContentDriver } from "../content/driver.js";
 import { DomainError, invalidArgument, isDomainError, notFound, RangeNotSatisfiable } from "../domain/errors.js";
 import { resolveRange } from "../domain/byte-range.js";
+import { DEFAULT_CACHE_POLICY } from "../registry/index.js";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { checkDigest, checkMediaType } from "../domain/names.js";
 import type { Store } from "../store/index.js";
@@ -250,7 +251,7 @@ async function cachedSpan(
 ): Promise<StoredSpan | undefined> {
   const found = source.repositoryId === undefined ? undefined : await store.blobs.find(source.repositoryId, digest);
   if (!found) return undefined;
-  await store.blobs.touch(digest);
+  await store.blobs.touch(digest, DEFAULT_CACHE_POLICY.touchIntervalMs);
   return spanOf(found.size, source.name, digest, offset, length);
 }
 

@@ -18,6 +18,7 @@ import { API_VERSION, header, pageSize, send, type Request, type Response } from
 import { sendTags } from "./listings.js";
 import { serveManifest } from "./manifests.js";
 import type { ImageName } from "../domain/image-name.js";
+import { DEFAULT_CACHE_POLICY } from "../registry/index.js";
 import type { Reference } from "../domain/reference.js";
 
 /** Tags of one upstream repository read for a listing, at most (a runaway upstream cannot exhaust memory). */
@@ -50,7 +51,7 @@ export class PullThrough {
     if (image.repositoryId) {
       const cached = await this.deps.store.images.getManifest(image.repositoryId, { digest });
       if (cached) {
-        await this.deps.store.images.touch(image.repositoryId, digest);
+        await this.deps.store.images.touch(image.repositoryId, digest, DEFAULT_CACHE_POLICY.touchIntervalMs);
         return serveManifest(req, res, cached);
       }
     }
@@ -65,7 +66,7 @@ export class PullThrough {
     if (image.repositoryId) {
       const found = await this.deps.store.blobs.find(image.repositoryId, digest);
       if (found) {
-        await this.deps.store.blobs.touch(digest);
+        await this.deps.store.blobs.touch(digest, DEFAULT_CACHE_POLICY.touchIntervalMs);
         return serveStoredBlob(this.deps, req, res, digest, found.size);
       }
     }

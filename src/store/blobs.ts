@@ -302,13 +302,13 @@ export class BlobStore {
     return row !== undefined;
   }
 
-  /** Marks a cached blob as used (pull-through), at most one write a minute per blob. */
-  async touch(digest: string): Promise<void> {
+  /** Marks a cached blob as used (pull-through), at most one write per `intervalMs` per blob. */
+  async touch(digest: string, intervalMs: number): Promise<void> {
     await guarded(() =>
       this.db
         .update(blobs)
         .set({ pushTime: sql`now()` })
-        .where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - interval '1 minute'`)),
+        .where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - ${intervalMs}::integer * interval '1 millisecond'`)),
     );
   }
 

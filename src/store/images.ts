@@ -332,14 +332,20 @@ export class ImageStore {
 
   /**
    * Marks a cached manifest as used, so garbage collection keeps it another grace period. At most
-   * one write a minute per manifest, however often it is pulled.
+   * one write per `intervalMs` per manifest, however often it is pulled.
    */
-  async touch(repositoryId: string, digest: string): Promise<void> {
+  async touch(repositoryId: string, digest: string, intervalMs: number): Promise<void> {
     await guarded(() =>
       this.db
         .update(manifests)
         .set({ pushTime: sql`now()` })
-        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest), sql`${manifests.pushTime} < now() - interval '1 minute'`)),
+        .where(
+          and(
+            eq(manifests.repositoryId, repositoryId),
+            eq(manifests.digest, digest),
+            sql`${manifests.pushTime} < now() - ${intervalMs}::integer * interval '1 millisecond'`,
+          ),
+        ),
     );
   }
 
