@@ -6,6 +6,7 @@ import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
 import type { ContentDriver } from "../content/driver.js";
+import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GarbageCollector, GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
@@ -26,6 +27,8 @@ export interface ApiDeps {
   upstreams: RegistryUpstreams;
   /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
   content: ContentDriver;
+  /** The image core (src/registry): what /v2/ and ImageService read and write images through. */
+  registries: Registries;
   sync: SyncSettings;
 }
 

@@ -5,7 +5,7 @@
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { ContentDriver } from "../content/driver.js";
 import { rangeLength, type ByteRange } from "../domain/byte-range.js";
-import type { BlobContent } from "./index.js";
+import type { BlobContent, PipeHooks } from "./index.js";
 
 /** Writes one chunk, waiting for drain (or for the stream to close) when it is full. A closed stream takes nothing. */
 export function write(stream: Writable, chunk: Buffer): Promise<void> {
@@ -51,9 +51,13 @@ abstract class OnceContent implements BlobContent {
     return rangeLength(this.range, this.size);
   }
 
-  pipeTo(sink: Writable, ready: () => void = () => undefined): Promise<void> {
+  pipeTo(sink: Writable, hooks: PipeHooks = {}): Promise<void> {
     this.use();
-    return this.writeInto(sink, ready);
+    return this.writeInto(
+      sink,
+      () => hooks.ready?.(),
+      () => hooks.delivered?.(),
+    );
   }
 
   read(): Promise<Readable> {
@@ -67,7 +71,7 @@ abstract class OnceContent implements BlobContent {
     this.release();
   }
 
-  protected abstract writeInto(sink: Writable, ready: () => void): Promise<void>;
+  protected abstract writeInto(sink: Writable, ready: () => void, delivered: () => void): Promise<void>;
   protected abstract open(): Promise<Readable>;
   protected abstract release(): void;
 
@@ -91,18 +95,22 @@ export class StoredBlob extends OnceContent {
     super(digest, size, range);
   }
 
-  protected async writeInto(sink: Writable, ready: () => void): Promise<void> {
-    if (this.content.pipeTo) return this.content.pipeTo(this.digest, this.range, sink, ready);
+  protected async writeInto(sink: Writable, ready: () => void, delivered: () => void): Promise<void> {
+    if (this.content.pipeTo) {
+      await this.content.pipeTo(this.digest, this.range, sink, ready);
+      return delivered();
+    }
     const stream = await this.content.read(this.digest, this.range);
     ready();
     try {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (sink.destroyed) break;
+        if (sink.destroyed) return;
         await write(sink, chunk);
       }
     } finally {
       stream.destroy();
     }
+    delivered();
   }
 
   protected open(): Promise<Readable> {
@@ -128,19 +136,18 @@ export class StreamedBlob extends OnceContent {
     super(digest, size, range);
   }
 
-  protected writeInto(sink: Writable, ready: () => void): Promise<void> {
+  protected writeInto(sink: Writable, ready: () => void, delivered: () => void): Promise<void> {
     ready();
-    return new Promise((resolve, reject) => {
-      this.run(sink, resolve).then(resolve, reject);
-    });
+    return this.run(sink, delivered);
   }
 
   protected async open(): Promise<Readable> {
     const out = new PassThrough();
-    this.writeInto(out, () => undefined).then(
+    this.writeInto(
+      out,
+      () => undefined,
       () => out.end(),
-      (err: Error) => out.destroy(err),
-    );
+    ).catch((err: Error) => out.destroy(err));
     return out;
   }
 

@@ -140,15 +140,22 @@ export interface BlobContent {
   /** Bytes this read delivers. */
   readonly length: number;
   /**
-   * Writes the bytes into `sink` (not ending it) as fast as it takes them. `ready` runs once the
-   * bytes are found, before the first one (where headers go); a failure before it is an ordinary
-   * error, one after it leaves the sink short.
+   * Writes the bytes into `sink` (not ending it) as fast as it takes them, and resolves once they
+   * are written and the work behind them is done (keeping them in the cache). `ready` runs once
+   * the bytes are found, before the first one (where headers go): a failure before it is an
+   * ordinary error, one after it leaves the sink short. `delivered` runs once the sink holds every
+   * byte, right (where the response ends: a client need not wait for the cache).
    */
-  pipeTo(sink: Writable, ready?: () => void): Promise<void>;
+  pipeTo(sink: Writable, hooks?: PipeHooks): Promise<void>;
   /** The bytes as a stream (opened before the first byte, so a missing blob fails here). */
   read(): Promise<Readable>;
   /** Lets go of the bytes unread. */
   discard(): void;
+}
+
+export interface PipeHooks {
+  ready?(): void;
+  delivered?(): void;
 }
 
 /** A page of tag names. */
