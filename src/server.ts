@@ -108,7 +108,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const inFlight = new InFlight();
     const registries = createRegistries({ store, content, log, upstreams, blobMaxBytes: config.registry.blobMaxBytes });
     const app = buildApp(
-      { store, sealer, gc: { collector, settings: gcSettings }, upstreams, content, registries, sync: config.sync },
+      { store, sealer, gc: { collector, settings: gcSettings }, upstreams, registries, sync: config.sync },
       {
         log,
         health,

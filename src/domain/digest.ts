@@ -14,10 +14,10 @@ const OFF_THREAD_MIN_BYTES = 8 << 20;
 
 export type DigestAlgorithm = "sha256" | "sha512";
 
-/** `value` when it is a digest of the grammar; DomainError digest-invalid otherwise. */
-export function parseDigest(value: string): string {
+/** `value` when it is a digest of the grammar; DomainError digest-invalid, its message starting with `field`, otherwise. */
+export function parseDigest(value: string, field = "digest"): string {
   const problem = checkDigest(value);
-  if (problem !== undefined) throw digestInvalid(`invalid digest: ${problem}`);
+  if (problem !== undefined) throw digestInvalid(`${field}: ${problem}`);
   return value;
 }
 

@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
-import { BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
+import { BLOB_METADATA_ONLY, BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
 import { scrub } from "../api/interceptors.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./path-template.js";
@@ -87,19 +87,17 @@ class BlobCall {
     if (range && ifRange !== undefined && ifRange !== etag) range = undefined;
 
     if (head || (range && "suffix" in range)) {
-      // The size first: one byte read (HEAD), or to place a suffix range.
-      const first = await this.open(input, 0, 1);
-      await first.messages.return?.();
-      const size = Number(first.message.sizeBytes);
-      if (head) return this.headers(200, this.baseHeaders(input.digest, first.message.mediaType, size), true);
+      // What the blob is, without its bytes: for HEAD, or to place a suffix range.
+      const info = await this.stat(input);
+      const size = Number(info.sizeBytes);
+      if (head) return this.headers(200, this.baseHeaders(input.digest, info.mediaType, size), true);
       const suffix = (range as { suffix: number }).suffix;
       if (suffix === 0 || size === 0) return this.unsatisfiable(size);
       range = { start: Math.max(0, size - suffix), end: size - 1 };
     }
     if (header(this.req, "if-none-match") === etag && !range) {
       // Content is immutable: a client holding this digest has the bytes. Still say 404 for a blob that is not there.
-      const first = await this.open(input, 0, 1);
-      await first.messages.return?.();
+      await this.stat(input);
       return this.headers(304, { etag, [REQUEST_ID_HEADER]: this.requestId }, true);
     }
 
@@ -128,12 +126,19 @@ class BlobCall {
     this.res.end();
   }
 
+  /** GetBlob's one message for what the blob is (size, media type), without its bytes. */
+  private async stat(input: GetBlobRequest): Promise<GetBlobResponse> {
+    const { message, messages } = await this.open(input, 0, 0, true);
+    await messages.return?.();
+    return message;
+  }
+
   /** Starts GetBlob and waits for its first message (errors before it become ordinary REST errors). */
-  private async open(input: GetBlobRequest, offset: number, length: number) {
+  private async open(input: GetBlobRequest, offset: number, length: number, metadataOnly = false) {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
-    // A blob in the content store is then written straight into the response after the first
-    // message (headers are sent by then), not as chunk messages.
-    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res);
+    // The blob's bytes are then written straight into the response after the first message
+    // (headers are sent by then), not as chunk messages.
+    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res).set(BLOB_METADATA_ONLY, metadataOnly);
     const stream = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues });
     const messages = stream[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();

@@ -142,12 +142,17 @@ export class StreamedBlob extends OnceContent {
   }
 
   protected async open(): Promise<Readable> {
+    // Ends once the work behind the bytes is done too: a reader that reached the end finds the
+    // blob cached.
     const out = new PassThrough();
     this.writeInto(
       out,
       () => undefined,
+      () => undefined,
+    ).then(
       () => out.end(),
-    ).catch((err: Error) => out.destroy(err));
+      (err: Error) => out.destroy(err),
+    );
     return out;
   }
 

@@ -147,7 +147,10 @@ export interface BlobContent {
    * byte, right (where the response ends: a client need not wait for the cache).
    */
   pipeTo(sink: Writable, hooks?: PipeHooks): Promise<void>;
-  /** The bytes as a stream (opened before the first byte, so a missing blob fails here). */
+  /**
+   * The bytes as a stream, opened before the first byte (a missing blob fails here), ending once
+   * the work behind them is done (a reader that reached the end finds the blob cached).
+   */
   read(): Promise<Readable>;
   /** Lets go of the bytes unread. */
   discard(): void;
