@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-policy.js";
+import type { RetryPolicy, UpstreamTimeouts } from "./upstream/settings.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
@@ -51,7 +52,7 @@ export interface Config {
   /** HEALTH_CHECK_TIMEOUT_MS (default 1000): a ping slower than this counts as "database unreachable". */
   healthCheckTimeoutMs: number;
   registry: {
-    /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond). */
+    /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond), and read from an upstream. */
     manifestMaxBytes: number;
     /** Largest blob one upload may carry (413 SIZE_INVALID beyond). */
     blobMaxBytes: number;
@@ -66,6 +67,10 @@ export interface Config {
      * are loopback, private, link-local… (default: none; the service's own listeners never).
      */
     allowedNetworks: AllowedNetwork[];
+    /** UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_HEADERS_TIMEOUT_MS, UPSTREAM_BODY_IDLE_TIMEOUT_MS. */
+    timeouts: UpstreamTimeouts;
+    /** UPSTREAM_RETRY_ATTEMPTS, UPSTREAM_RETRY_BASE_DELAY_MS, UPSTREAM_RETRY_MAX_DELAY_MS. */
+    retry: RetryPolicy;
   };
   sync: {
     /** SYNC_CONCURRENCY (default 4): repositories a SyncRegistry reads from the upstream at once. */
@@ -170,7 +175,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uploadTtlMs: integer("UPLOAD_TTL_MS", 24 * HOUR, 60_000, 30 * 24 * HOUR),
       uploadIdleTimeoutMs: integer("UPLOAD_IDLE_TIMEOUT_MS", 60_000, 1_000, HOUR),
     },
-    upstream: { allowedNetworks: allowedNetworks(read("UPSTREAM_ALLOWED_NETWORKS", ""), problems) },
+    upstream: {
+      allowedNetworks: allowedNetworks(read("UPSTREAM_ALLOWED_NETWORKS", ""), problems),
+      timeouts: {
+        connectMs: integer("UPSTREAM_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
+        headersMs: integer("UPSTREAM_HEADERS_TIMEOUT_MS", 30_000, 100, HOUR),
+        bodyIdleMs: integer("UPSTREAM_BODY_IDLE_TIMEOUT_MS", 30_000, 100, HOUR),
+      },
+      retry: {
+        attempts: integer("UPSTREAM_RETRY_ATTEMPTS", 3, 1, 10),
+        baseDelayMs: integer("UPSTREAM_RETRY_BASE_DELAY_MS", 200, 1, 60_000),
+        maxDelayMs: integer("UPSTREAM_RETRY_MAX_DELAY_MS", 10_000, 1, 600_000),
+      },
+    },
     sync: {
       concurrency: integer("SYNC_CONCURRENCY", 4, 1, 64),
       pageSize: integer("SYNC_PAGE_SIZE", 1000, 1, 1000),
@@ -195,6 +212,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsEnabled: oneOf("METRICS_ENABLED", "true", ["true", "false"]) === "true",
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
   };
+  const { baseDelayMs, maxDelayMs } = config.upstream.retry;
+  if (maxDelayMs < baseDelayMs) {
+    problems.push(`UPSTREAM_RETRY_MAX_DELAY_MS=${maxDelayMs}: must be at least UPSTREAM_RETRY_BASE_DELAY_MS (${baseDelayMs})`);
+  }
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;
   if (requestTimeoutMs > 0 && requestTimeoutMs < headersTimeoutMs) {
     problems.push(`HTTP_REQUEST_TIMEOUT_MS=${requestTimeoutMs}: must be 0 (no limit) or at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);

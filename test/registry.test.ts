@@ -21,6 +21,7 @@ import { havePeers } from "./support/peers.js";
 import { removeWhenProcessEnds } from "./support/reaper.js";
 import { RegistryClient, sha256 } from "./support/registry-client.js";
 import { expectDomainError, readAll } from "./content-conformance.js";
+import { testUpstreamLimits } from "./support/upstream-settings.js";
 import { registryCoreConformance, seedContent, type CoreSubject, type SeedContent } from "./registry-conformance.js";
 
 const ready = havePeers("test/registry.test.ts", "docker-registry");
@@ -41,7 +42,11 @@ async function openCore(kind: DatabaseKind) {
   const store = await createStore(database.db, content);
   // Every upstream of the tests listens on loopback.
   const policy = new AddressPolicy({ allowed: parseAllowedNetworks("127.0.0.0/8").networks });
-  const upstreams = new RegistryUpstreams(new Sealer({ sealing: randomBytes(32) }), { retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 } }, policy);
+  const upstreams = new RegistryUpstreams(
+    new Sealer({ sealing: randomBytes(32) }),
+    testUpstreamLimits({ retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 } }),
+    policy,
+  );
   const registries = createRegistries({ store, content, log: quietLog, upstreams, blobMaxBytes: 1 << 30 });
   return {
     store,

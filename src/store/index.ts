@@ -1,4 +1,6 @@
 // The store: the only code that speaks SQL. It returns plain rows and throws domain errors.
+// createStore hands out everything above it needs (the catalog, images and blobs, sync, garbage
+// collection); none of it exposes the database handle.
 import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
@@ -12,10 +14,11 @@ import { TagStore } from "./tags.js";
 import { BlobStore } from "./blobs.js";
 import { CredentialStore } from "./credentials.js";
 import { ImageStore } from "./images.js";
+import { SyncStore } from "./sync.js";
+import { GarbageCollector } from "./gc.js";
 import type { ContentDriver } from "../content/driver.js";
 
 export interface Store {
-  db: Database;
   registries: RegistryStore;
   namespaces: NamespaceStore;
   repositories: RepositoryStore;
@@ -23,12 +26,15 @@ export interface Store {
   images: ImageStore;
   blobs: BlobStore;
   credentials: CredentialStore;
+  /** What a sync of a REMOTE registry reads and writes (src/sync/). */
+  sync: SyncStore;
+  /** Garbage collection of manifests, blobs and uploads; observe it to hear of its runs. */
+  gc: GarbageCollector;
 }
 
 export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
   const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
   return {
-    db,
     registries: new RegistryStore(db, tokens),
     namespaces: new NamespaceStore(db, tokens),
     repositories: new RepositoryStore(db, tokens),
@@ -36,6 +42,8 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     images: new ImageStore(db),
     blobs: new BlobStore(db, content),
     credentials: new CredentialStore(db),
+    sync: new SyncStore(db),
+    gc: new GarbageCollector(db, content),
   };
 }
 
@@ -52,4 +60,4 @@ export type { RegistryRow } from "./registries.js";
 export type { NamespaceRow } from "./namespaces.js";
 export type { RepositoryRow } from "./repositories.js";
 export type { TagRow } from "./tags.js";
-export type { ListRequest, Page } from "./listing.js";
+export type { ListRequest } from "./listing.js";

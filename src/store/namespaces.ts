@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories } from "../db/schema.js";
+import { constraints, namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, notFound } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -44,7 +44,7 @@ export class NamespaceStore {
 
   create(input: NewNamespace): Promise<NamespaceRow> {
     return guarded(async () => (await this.db.insert(namespaces).values(input).returning())[0]!, {
-      namespaces_registry_name_unique: nameTaken(input.name),
+      [constraints.namespaceName]: nameTaken(input.name),
       namespaces_registry_id_registries_id_fk: () => notFound(`registry ${input.registryId} not found`),
     });
   }
@@ -61,7 +61,7 @@ export class NamespaceStore {
           if (patch.name !== undefined) await checkLongestImageName(tx, row);
           return row;
         }),
-      { namespaces_registry_name_unique: nameTaken(patch.name ?? "") },
+      { [constraints.namespaceName]: nameTaken(patch.name ?? "") },
     );
   }
 

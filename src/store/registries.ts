@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories } from "../db/schema.js";
+import { constraints, namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, invalidArgument } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -25,7 +25,7 @@ const table: CatalogTable = {
 const nameTaken = (name: string) => () => alreadyExists(`a registry named "${name}" already exists`);
 const urlRule = () => invalidArgument("url: a REMOTE registry needs the URL of its upstream, a HOSTED registry must not have one");
 const hostedRule = () => invalidArgument("insecure, credential and sync_filter apply to REMOTE registries only");
-const rules = { registries_url_check: urlRule, registries_hosted_check: hostedRule };
+const rules = { [constraints.registryUrl]: urlRule, [constraints.registryHosted]: hostedRule };
 
 export class RegistryStore {
   private readonly byId: (id: string) => Promise<RegistryRow>;
@@ -48,7 +48,10 @@ export class RegistryStore {
   }
 
   create(input: NewRegistry): Promise<RegistryRow> {
-    return guarded(async () => (await this.db.insert(registries).values(input).returning())[0]!, { registries_name_unique: nameTaken(input.name), ...rules });
+    return guarded(async () => (await this.db.insert(registries).values(input).returning())[0]!, {
+      [constraints.registryName]: nameTaken(input.name),
+      ...rules,
+    });
   }
 
   get(id: string): Promise<RegistryRow> {
@@ -81,7 +84,7 @@ export class RegistryStore {
           if (patch.name !== undefined) await checkLongestImageName(tx, row.id, patch.name);
           return row;
         }),
-      { registries_name_unique: nameTaken(patch.name ?? ""), ...rules },
+      { [constraints.registryName]: nameTaken(patch.name ?? ""), ...rules },
     );
   }
 

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories, tags } from "../db/schema.js";
+import { constraints, namespaces, registries, repositories, tags } from "../db/schema.js";
 import { alreadyExists, notFound } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -50,7 +50,7 @@ export class RepositoryStore {
         return (await this.db.insert(repositories).values(input).returning())[0]!;
       },
       {
-        repositories_namespace_name_unique: nameTaken(input.name),
+        [constraints.repositoryName]: nameTaken(input.name),
         repositories_namespace_id_namespaces_id_fk: missingNamespace,
       },
     );
@@ -68,7 +68,7 @@ export class RepositoryStore {
           if (patch.name !== undefined) await checkImageName(tx, row.namespaceId, row.name, () => notFound(`repository ${id} not found`));
           return row;
         }),
-      { repositories_namespace_name_unique: nameTaken(patch.name ?? "") },
+      { [constraints.repositoryName]: nameTaken(patch.name ?? "") },
     );
   }
 
