@@ -93,8 +93,9 @@ export const invalidArgument = (message: string) => new DomainError("invalid-arg
 export const notFound = (message: string) => new DomainError("not-found", message);
 export const alreadyExists = (message: string) => new DomainError("already-exists", message);
 export const failedPrecondition = (message: string) => new DomainError("failed-precondition", message);
-export const aborted = (message: string) => new DomainError("aborted", message);
-export const unavailable = (message: string, cause?: unknown) => new DomainError("unavailable", message, { cause });
+export const aborted = (message: string, options?: Options) => new DomainError("aborted", message, options);
+export const unavailable = (message: string, cause?: unknown, logDetails?: Record<string, unknown>) =>
+  new DomainError("unavailable", message, { cause, logDetails });
 export const databaseUnavailable = (cause?: unknown) => unavailable("the database is not available; retry later", cause);
 
 // Names and the things they name.

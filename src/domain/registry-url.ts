@@ -4,7 +4,7 @@
 // credentials: those belong in the sealed credential).
 import { invalidArgument } from "./errors.js";
 
-export const MAX_REGISTRY_URL = 2048;
+const MAX_REGISTRY_URL = 2048;
 
 export interface RegistryUrlOptions {
   /** Starts every message (`registry.url` on the API). */

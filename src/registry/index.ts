@@ -192,4 +192,4 @@ export interface CachePolicy {
 
 export const DEFAULT_CACHE_POLICY: CachePolicy = { manifests: true, blobs: true, tags: false, touchIntervalMs: 60_000 };
 
-export { createRegistries, type RegistriesOptions } from "./resolver.js";
+export { createRegistries } from "./resolver.js";

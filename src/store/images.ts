@@ -4,7 +4,7 @@
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, namespaces, registries, repositories, repositoryBlobs, tags } from "../db/schema.js";
-import { DomainError } from "../domain/errors.js";
+import { manifestBlobUnknown, manifestInvalid } from "../domain/errors.js";
 import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { lockDigestsShared } from "./digest-locks.js";
@@ -36,10 +36,7 @@ export interface PushedManifest {
   subjectDigest?: string;
 }
 
-const blobUnknownInManifest = (digest: string) =>
-  new DomainError("failed-precondition", `manifest references ${digest}, which is not in this repository`, {
-    reason: "manifest-blob-unknown",
-  });
+const blobUnknownInManifest = (digest: string) => manifestBlobUnknown(`manifest references ${digest}, which is not in this repository`);
 
 const MANIFEST_COLUMNS = {
   digest: manifests.digest,
@@ -257,13 +254,7 @@ export class ImageStore {
           if (missing) throw blobUnknownInManifest(missing);
           const wrong = blobDescriptors.find((d) => sizes.get(d.digest) !== d.size);
           if (wrong) {
-            throw new DomainError(
-              "invalid-argument",
-              `manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`,
-              {
-                reason: "manifest-invalid",
-              },
-            );
+            throw manifestInvalid(`manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`);
           }
         }
 

@@ -4,7 +4,7 @@
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { namespaces, repositories, tags } from "../db/schema.js";
-import { DomainError } from "../domain/errors.js";
+import { alreadyExists } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
@@ -53,8 +53,7 @@ export class SyncStore {
         if (repo!.upstreamName === null) {
           await tx.update(repositories).set({ upstreamName }).where(eq(repositories.id, repo!.id));
         } else if (repo!.upstreamName !== upstreamName) {
-          throw new DomainError(
-            "already-exists",
+          throw alreadyExists(
             `${namespace}/${repository} already stands for upstream repository ${repo!.upstreamName}, so upstream ${upstreamName} cannot be imported under the same name`,
           );
         }

@@ -2,7 +2,7 @@
 // ping, manifests, blobs, tag lists and the catalog. Reads only; no database access.
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
-import { DomainError } from "../domain/errors.js";
+import { DomainError, invalidArgument } from "../domain/errors.js";
 import { checkRepositoryName } from "../domain/names.js";
 import { parseReference } from "../domain/reference.js";
 import { parsePartialContentRange } from "../domain/byte-range.js";
@@ -389,8 +389,7 @@ export class UpstreamClient {
   private pageUrl(path: string, options: PageOptions): URL {
     const url = this.url(path);
     if (options.n !== undefined) {
-      if (!Number.isSafeInteger(options.n) || options.n < 1)
-        throw new DomainError("invalid-argument", `page size n must be a positive integer, not ${options.n}`);
+      if (!Number.isSafeInteger(options.n) || options.n < 1) throw invalidArgument(`page size n must be a positive integer, not ${options.n}`);
       url.searchParams.set("n", String(Math.min(options.n, MAX_PAGE_SIZE)));
     }
     if (options.last !== undefined && options.last !== "") url.searchParams.set("last", options.last);
@@ -401,7 +400,7 @@ export class UpstreamClient {
   private continuation(next: string): URL {
     const url = new URL(next, this.origin);
     if (url.origin !== this.origin.origin || !url.pathname.startsWith("/v2/")) {
-      throw new DomainError("invalid-argument", "page token does not belong to this upstream");
+      throw invalidArgument("page token does not belong to this upstream");
     }
     return url;
   }
@@ -595,7 +594,7 @@ export class UpstreamClient {
 
 function validateRepository(repository: string): void {
   const problem = checkRepositoryName(repository);
-  if (problem) throw new DomainError("invalid-argument", `repository ${problem}`);
+  if (problem) throw invalidArgument(`repository ${problem}`);
 }
 
 function validateRange(range: BlobRange): void {
