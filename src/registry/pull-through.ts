@@ -92,9 +92,10 @@ export class PullThroughRepository implements Repository {
     const client = this.upstream.client();
     const { path } = this.upstream;
     if (options.range && options.partial === "direct") return directPart(client, path, digest, options.range, options.signal);
-    // The whole blob, so it can be verified and kept. A reader that goes away does not stop the
-    // caching, so the caller's signal is not passed on (the client's own timeouts still apply).
-    const answer = await client.getBlob(path, digest);
+    // The whole blob, so it can be verified and kept. Until the upstream answers there is nothing
+    // to keep, so a caller that goes away cancels the request (else it waits, and retries, for
+    // nobody); once bytes flow, a reader that goes away no longer stops the caching.
+    const answer = await untilAnswered(options.signal, (signal) => client.getBlob(path, digest, { signal }));
     const t: Transfer = {
       body: answer.body,
       digest,
@@ -219,5 +220,19 @@ export class PullThroughRepository implements Repository {
         }
       },
     };
+  }
+}
+
+/** Runs `request` with a signal that follows `caller`'s only until the request resolves. */
+async function untilAnswered<T>(caller: AbortSignal | undefined, request: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  if (!caller) return request(undefined);
+  const controller = new AbortController();
+  const abort = () => controller.abort(caller.reason);
+  if (caller.aborted) abort();
+  else caller.addEventListener("abort", abort, { once: true });
+  try {
+    return await request(controller.signal);
+  } finally {
+    caller.removeEventListener("abort", abort);
   }
 }
