@@ -17,6 +17,7 @@ import type { ContentDriver } from "./content/driver.js";
 import type { GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
+import { createRegistries } from "./registry/index.js";
 
 export interface PreparedServer {
   /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
@@ -111,21 +112,15 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     );
     const shutdown = new AbortController();
     const inFlight = new InFlight();
+    const registries = createRegistries({ store, content, log, upstreams, blobMaxBytes: config.registry.blobMaxBytes });
     const app = buildApp(
-      { store, sealer, gc: gcSettings, upstreams, content, sync: config.sync },
+      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync },
       {
         log,
         health,
         extraRoutes: options.extraRoutes,
         shutdownSignal: shutdown.signal,
-        registry: {
-          content,
-          limits: {
-            manifestMaxBytes: config.registry.manifestMaxBytes,
-            blobMaxBytes: config.registry.blobMaxBytes,
-            uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs,
-          },
-        },
+        registry: { limits: { manifestMaxBytes: config.registry.manifestMaxBytes, uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs } },
         maxRequestBytes: config.limits.maxRequestBytes,
         cors: config.cors,
         metrics,

@@ -5,7 +5,7 @@ import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
-import type { ContentDriver } from "../content/driver.js";
+import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
@@ -25,8 +25,8 @@ export interface ApiDeps {
   /** Grace period and upload expiry for RunGarbageCollection (the collector is store.gc). */
   gc: Omit<GcOptions, "dryRun">;
   upstreams: RegistryUpstreams;
-  /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
-  content: ContentDriver;
+  /** The image core (src/registry): what /v2/ and ImageService read and write images through. */
+  registries: Registries;
   sync: SyncSettings;
 }
 
@@ -41,7 +41,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
-    router.service(ImageService, imageService(deps.store, deps.content, deps.upstreams));
+    router.service(ImageService, imageService(deps.registries));
   };
 }
 

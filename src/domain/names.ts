@@ -62,11 +62,3 @@ export const checkMediaType: Check = (v) =>
   v === "" || MEDIA_TYPE.test(v) ? undefined : `${describe(v)}: expected a media type such as application/vnd.oci.image.manifest.v1+json`;
 
 export const checkDescription: Check = (v) => (v.length > MAX_DESCRIPTION ? `must be at most ${MAX_DESCRIPTION} characters (got ${v.length})` : undefined);
-
-/** The full image name `<registry>/<namespace>/<repository>` is limited as a whole. */
-export function imageName(registry: string, namespace: string, repository: string): string {
-  return `${registry}/${namespace}/${repository}`;
-}
-
-export const checkImageNameLength: Check = (v) =>
-  v.length > MAX_IMAGE_NAME ? `image name "${v.slice(0, 40)}…" is ${v.length} characters; at most ${MAX_IMAGE_NAME} allowed` : undefined;

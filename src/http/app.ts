@@ -14,7 +14,6 @@ import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionService
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
 import { createRestBlobHandler } from "./rest-blob.js";
-import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 import { parseOciPath } from "../oci/routes.js";
 import { deadlineInterceptor } from "../api/interceptors/deadline.js";
@@ -31,8 +30,8 @@ export interface AppOptions {
   extraRoutes?: (router: ConnectRouter) => void;
   /** Aborted when the server stops: running handlers see it in their context signal. */
   shutdownSignal?: AbortSignal;
-  /** Blob storage and limits for the registry API on /v2/. */
-  registry: { content: ContentDriver; limits: OciLimits };
+  /** Limits of the registry API on /v2/. */
+  registry: { limits: OciLimits };
   /** Largest RPC or REST request body (MAX_REQUEST_BYTES; the registry API has its own limits). */
   maxRequestBytes: number;
   /** Off when no origin is allowed. Covers everything but /v2/. */
@@ -112,14 +111,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       );
     },
   });
-  const registry = ociHandler({
-    store: deps.store,
-    content: options.registry.content,
-    log: options.log,
-    limits: options.registry.limits,
-    upstreams: deps.upstreams,
-    databaseDown,
-  });
+  const registry = ociHandler({ registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown });
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
     handler: (req, res) => {
