@@ -4,7 +4,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
-import { buildApp } from "./http/app.js";
+import { buildApp, type App } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
@@ -29,6 +29,8 @@ export interface PreparedServer {
   store: Store;
   database: DatabaseHandle;
   content: ContentDriver;
+  /** The Connect services and interceptors, for in-process clients (see App.connect). */
+  connect: App["connect"];
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
   close(): Promise<void>;
 }
@@ -145,6 +147,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       store,
       database,
       content,
+      connect: app.connect,
       close() {
         closing ??= (async () => {
           log.info("shutting down: refusing new calls, letting running ones finish");

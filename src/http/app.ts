@@ -46,6 +46,11 @@ export interface AppOptions {
 
 export interface App {
   handler: RequestHandler;
+  /**
+   * The Connect services and the interceptors every call goes through, as the HTTP handler serves
+   * them: what an in-process client needs (`createRouterTransport(routes, { router: { interceptors } })`).
+   */
+  connect: { routes: (router: ConnectRouter) => void; interceptors: Interceptor[] };
 }
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
@@ -114,6 +119,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const registry = ociHandler({ registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown });
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
+    connect: { routes, interceptors },
     handler: (req, res) => {
       const url = req.url ?? "";
       options.inFlight?.track(req, res);
