@@ -16,7 +16,7 @@ import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { parseOciPath, type OciRoute } from "./routes.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 
-export type { OciDeps, OciLimits } from "./deps.js";
+export type { OciLimits } from "./deps.js";
 
 /** Returns a handler for paths under /v2/ (the caller routes them here). */
 export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void {
