@@ -222,6 +222,56 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     }
   });
 
+  it("names the valid values of an enum name it cannot decode, in every protocol's JSON form", async () => {
+    const expected = "expected one of REGISTRY_KIND_HOSTED, REGISTRY_KIND_REMOTE";
+    const create = JSON.stringify({ registry: { name: unique("enum"), kind: "REGISTRY_KIND_FOO" } });
+    const frame = (json: string) => {
+      const body = Buffer.from(json);
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(body.length, 1);
+      return Buffer.concat([head, body]);
+    };
+    const path = "/artifact.v1.RegistryService/CreateRegistry";
+
+    const connect = await fetch(`${server.httpUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: create });
+    expect(connect.status).toBe(400);
+    expect(((await connect.json()) as { message: string }).message).toContain(expected);
+
+    const rest = await fetch(`${server.httpUrl}/v1/registries`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: unique("enum"), kind: "FOO" }),
+    });
+    expect(rest.status).toBe(400);
+    expect(((await rest.json()) as { message: string }).message).toContain(expected);
+    const query = await fetch(`${server.httpUrl}/v1/registries?kind=FOO`);
+    expect(query.status).toBe(400);
+    expect(((await query.json()) as { message: string }).message).toContain(expected);
+
+    const grpcWeb = await fetch(`${server.httpUrl}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: frame(create) });
+    const trailer = Buffer.from(await grpcWeb.arrayBuffer()).toString("utf8");
+    expect(trailer).toMatch(new RegExp(`grpc-status: ${Code.InvalidArgument}\\b`));
+    expect(decodeURIComponent(/grpc-message: ([^\r\n]*)/.exec(trailer)?.[1] ?? "")).toContain(expected);
+
+    const session = http2.connect(server.grpcUrl);
+    try {
+      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc+json", te: "trailers" });
+        let last: http2.IncomingHttpHeaders = {};
+        stream.on("response", (headers) => (last = headers));
+        stream.on("trailers", (headers: http2.IncomingHttpHeaders) => (last = headers));
+        stream.on("data", () => {});
+        stream.on("end", () => resolve(last));
+        stream.on("error", reject);
+        stream.end(frame(create));
+      });
+      expect(trailers["grpc-status"]).toBe(String(Code.InvalidArgument));
+      expect(decodeURIComponent(String(trailers["grpc-message"]))).toContain(expected);
+    } finally {
+      session.close();
+    }
+  });
+
   it("answers 404 JSON for paths nothing serves", async () => {
     const res = await fetch(`${server.httpUrl}/no/such/path`);
     expect(res.status).toBe(404);

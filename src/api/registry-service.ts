@@ -120,7 +120,8 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
 
     async listRegistries(req) {
       const kind = req.kind === RegistryKind.UNSPECIFIED ? undefined : registryKindFromProto(req.kind);
-      if (req.kind !== RegistryKind.UNSPECIFIED && !kind) throw invalidArgument(`kind: unknown value ${req.kind}`);
+      if (req.kind !== RegistryKind.UNSPECIFIED && !kind)
+        throw invalidArgument(`kind: unknown value ${req.kind}; expected REGISTRY_KIND_HOSTED or REGISTRY_KIND_REMOTE`);
       const page = await store.registries.list(listRequest(req), { kind });
       return { registries: page.items.map(registryToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },

@@ -7,7 +7,9 @@
 // protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) A gRPC error whose
 // message connect-es cannot put in a trailer gets an answer (answerUnencodable). And a client
 // deadline too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
-// Its bare 405 gets the Allow header HTTP requires.
+// Its bare 405 gets the Allow header HTTP requires, and its refusal of an unknown JSON enum name
+// gets the valid names (./enum-values.ts), in every protocol's error form.
+import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -15,6 +17,7 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { clampDeadlineHeaders } from "../api/interceptors/deadline.js";
+import { withEnumValues } from "./enum-values.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -44,7 +47,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
       for (const name of ACCEPT_ENCODING_HEADERS) uReq.header.delete(name);
     }
     handler(uReq)
-      .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(withAllow(uRes, handler.allowedMethods)), res))
+      .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(withAllow(uRes, handler.allowedMethods), handler.service), res))
       .catch((reason: unknown) => {
         if (reason instanceof URIError && answerUnencodable(req, res)) return;
         // Aborted: the client went away mid-response; nothing to report.
@@ -85,18 +88,18 @@ function answerUnencodable(req: NodeRequest, res: NodeResponse): boolean {
 const CLIENT_MISTAKE = /^(parse binary|received compressed envelope, but do not know how to decompress|decompression failed)/;
 const ACCEPT_ENCODING_HEADERS = ["connect-accept-encoding", "grpc-accept-encoding", "accept-encoding"];
 
-async function repairParseError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
+async function repairParseError(res: UniversalServerResponse, service: DescService): Promise<UniversalServerResponse> {
   const contentType = res.header?.get("content-type") ?? "";
   if (!res.body) return res;
   // The status line goes out before the body, so this one error body is read up front.
-  if (res.status === 500 && contentType.startsWith("application/json")) return rewriteConnectUnary(res, res.body);
-  if (contentType.startsWith("application/grpc-web")) return { ...res, body: rewriteFrames(res.body, 0x80, grpcTrailerFix) };
-  if (contentType.startsWith("application/grpc")) return { ...res, body: fixGrpcTrailerAfter(res, res.body) };
-  if (contentType.startsWith("application/connect+")) return { ...res, body: rewriteFrames(res.body, 0x02, connectEndStreamFix) };
+  if ((res.status === 500 || res.status === 400) && contentType.startsWith("application/json")) return rewriteConnectUnary(res, res.body, service);
+  if (contentType.startsWith("application/grpc-web")) return { ...res, body: rewriteFrames(res.body, 0x80, (p) => grpcTrailerFix(p, service)) };
+  if (contentType.startsWith("application/grpc")) return { ...res, body: fixGrpcTrailerAfter(res, res.body, service) };
+  if (contentType.startsWith("application/connect+")) return { ...res, body: rewriteFrames(res.body, 0x02, (p) => connectEndStreamFix(p, service)) };
   return res;
 }
 
-async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
+async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>, service: DescService): Promise<UniversalServerResponse> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of body) chunks.push(chunk);
   let bytes = Buffer.concat(chunks);
@@ -108,6 +111,12 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
       const message = error.message!.startsWith("parse binary") ? `request is not a valid protobuf message: ${error.message}` : error.message;
       bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message }));
       res.header?.delete("content-length");
+    } else if (error.code === "invalid_argument" && error.message !== undefined) {
+      const message = withEnumValues(error.message, service);
+      if (message !== error.message) {
+        bytes = Buffer.from(JSON.stringify({ ...error, message }));
+        res.header?.delete("content-length");
+      }
     }
   } catch {
     // not an error body we know; pass it on untouched
@@ -125,13 +134,15 @@ function grpcStatusIsParseError(status: string | null, message: string | null): 
   return status === String(Code.Internal) && CLIENT_MISTAKE.test(decodeURIComponent(message ?? ""));
 }
 
-async function* fixGrpcTrailerAfter(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>) {
+async function* fixGrpcTrailerAfter(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>, service: DescService) {
   yield* body;
   // The trailer is filled while the body is read, so look once it is done.
   for (const headers of [res.trailer, res.header]) {
     if (headers && grpcStatusIsParseError(headers.get("grpc-status"), headers.get("grpc-message"))) {
       headers.set("grpc-status", String(Code.InvalidArgument));
     }
+    const hinted = hintedGrpcMessage(headers?.get("grpc-message"), service);
+    if (hinted !== undefined) headers!.set("grpc-message", hinted);
   }
 }
 
@@ -169,18 +180,36 @@ async function* rewriteFrames(body: AsyncIterable<Uint8Array>, flag: number, fix
   }
 }
 
-function grpcTrailerFix(payload: string): string | undefined {
+function grpcTrailerFix(payload: string, service: DescService): string | undefined {
   const status = /grpc-status:\s*(\d+)/i.exec(payload)?.[1] ?? null;
   const message = /grpc-message:\s*([^\r\n]*)/i.exec(payload)?.[1] ?? null;
-  if (!grpcStatusIsParseError(status, message)) return undefined;
-  return payload.replace(/grpc-status:\s*\d+/i, `grpc-status: ${Code.InvalidArgument}`);
+  let fixed = payload;
+  if (grpcStatusIsParseError(status, message)) fixed = fixed.replace(/grpc-status:\s*\d+/i, `grpc-status: ${Code.InvalidArgument}`);
+  const hinted = hintedGrpcMessage(message, service);
+  if (hinted !== undefined) fixed = fixed.replace(/grpc-message:\s*[^\r\n]*/i, () => `grpc-message: ${hinted}`);
+  return fixed === payload ? undefined : fixed;
 }
 
-function connectEndStreamFix(payload: string): string | undefined {
+/** A percent-encoded grpc-message with the valid enum names added, or undefined when it needs none. */
+function hintedGrpcMessage(encoded: string | null | undefined, service: DescService): string | undefined {
+  if (!encoded) return undefined;
+  try {
+    const decoded = decodeURIComponent(encoded);
+    const hinted = withEnumValues(decoded, service);
+    return hinted === decoded ? undefined : encodeURIComponent(hinted);
+  } catch {
+    return undefined;
+  }
+}
+
+function connectEndStreamFix(payload: string, service: DescService): string | undefined {
   try {
     const end = JSON.parse(payload) as { error?: { code?: string; message?: string } };
-    if (end.error?.code !== "internal" || !CLIENT_MISTAKE.test(end.error.message ?? "")) return undefined;
-    end.error.code = "invalid_argument";
+    if (!end.error) return undefined;
+    const { code, message = "" } = end.error;
+    if (code === "internal" && CLIENT_MISTAKE.test(message)) end.error.code = "invalid_argument";
+    else if (code === "invalid_argument" && withEnumValues(message, service) !== message) end.error.message = withEnumValues(message, service);
+    else return undefined;
     return JSON.stringify(end);
   } catch {
     return undefined;

@@ -21,6 +21,7 @@ import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { capturedValue, PathDecodeError, type PathMatch } from "./path-template.js";
 import { fieldByName, type RestBinding } from "./bindings.js";
 import { invalidRequest } from "./error.js";
+import { withEnumValues } from "../enum-values.js";
 
 /** Like the Connect handler: a misspelt field is a mistake to report, not to ignore. */
 const READ_OPTIONS = { ignoreUnknownFields: false } as const;
@@ -40,7 +41,7 @@ export function messageFromBody(binding: RestBinding, text: string): Message {
     // A repeated or scalar body: parse it first, so no text can close the wrapper object early.
     return fromJson(input, { [body.name]: JSON.parse(text) as JsonValue }, READ_OPTIONS);
   } catch (err) {
-    throw invalidRequest(bodyProblem(err));
+    throw invalidRequest(withEnumValues(bodyProblem(err), binding.method.parent));
   }
 }
 
@@ -173,6 +174,6 @@ function merge(input: DescMessage, message: Message, fields: DescField[], value:
   try {
     mergeFromJson(input, message, json as JsonObject, READ_OPTIONS);
   } catch (err) {
-    throw invalidRequest(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    throw invalidRequest(withEnumValues(`${what}: ${err instanceof Error ? err.message : String(err)}`, input));
   }
 }
