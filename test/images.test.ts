@@ -276,6 +276,22 @@ describe.skipIf(!ready)("ImageService", () => {
 
     describe("blobs", () => {
       const big = () => images.multi.manifests[0]!.layers[1]!;
+      beforeAll(async () => {
+        // Its manifest pulled through (and so cached by digest): GetBlob knows the layer's media type.
+        for (const registry of ["up-none", "up-basic"])
+          await client.getManifest({ repository: `${registry}/${REPOS.multi}`, reference: images.multi.manifests[0]!.digest });
+      });
+
+      it("reports a blob's media type from the manifests that list it, application/octet-stream when none does", async () => {
+        const manifest = images.small.manifests[0]!;
+        // A registry of its own over the same upstream: nothing pulled through it yet.
+        await createRemote("up-media", upstreams.none!.url);
+        const blob = (digest: string) => readBlob(client.getBlob({ repository: `up-media/${REPOS.small}`, digest, length: 1n }));
+        expect((await blob(manifest.config.digest)).messages[0]!.mediaType).toBe("application/octet-stream");
+        await client.getManifest({ repository: `up-media/${REPOS.small}`, reference: manifest.digest });
+        expect((await blob(manifest.config.digest)).messages[0]!.mediaType).toBe(manifest.config.mediaType);
+        expect((await blob(manifest.layers[0]!.digest)).messages[0]!.mediaType).toBe(manifest.layers[0]!.mediaType);
+      });
 
       it.each(Object.entries(transports))("the 64 MiB layer byte for byte over %s, in chunks of at most 1 MiB", async (name, make) => {
         const c = createClient(ImageService, make(name.startsWith("grpc over") ? server.grpcUrl : server.httpUrl));
@@ -285,7 +301,7 @@ describe.skipIf(!ready)("ImageService", () => {
         expect(bytes.length).toBe(layer.size);
         expect(sha256(bytes)).toBe(layer.digest);
         expect(Number(messages[0]!.sizeBytes)).toBe(layer.size);
-        expect(messages[0]!.mediaType).toBe("application/octet-stream");
+        expect(messages[0]!.mediaType).toBe(layer.mediaType);
         expect(messages.length).toBeGreaterThanOrEqual(64);
         let offset = 0;
         for (const m of messages) {
@@ -349,7 +365,7 @@ describe.skipIf(!ready)("ImageService", () => {
         expect(res.status).toBe(200);
         expect(res.complete).toBe(true);
         expect(res.headers["content-length"]).toBe(String(layer.size));
-        expect(res.headers["content-type"]).toBe("application/octet-stream");
+        expect(res.headers["content-type"]).toBe(layer.mediaType);
         expect(res.headers["docker-content-digest"]).toBe(layer.digest);
         expect(res.headers.etag).toBe(`"${layer.digest}"`);
         expect(res.headers["accept-ranges"]).toBe("bytes");

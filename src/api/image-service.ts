@@ -59,9 +59,12 @@ export function imageService(registries: Registries): ServiceImpl<typeof ImageSe
       const offset = nonNegative("offset", req.offset);
       const length = nonNegative("length", req.length);
       const repository = await registries.repository(name);
+      // What the repository's manifests call the blob, asked beside the read (no added round trip).
+      const mediaType = repository.blobMediaType(digest).then((type) => type ?? OCTET_STREAM);
+      mediaType.catch(() => {}); // a failed read below is the error to report
       if (ctx.values.get(BLOB_METADATA_ONLY)) {
         const info = await repository.statBlob(digest, { signal: ctx.signal });
-        yield { sizeBytes: BigInt(info.size), mediaType: OCTET_STREAM, offset: 0n, data: new Uint8Array() };
+        yield { sizeBytes: BigInt(info.size), mediaType: await mediaType, offset: 0n, data: new Uint8Array() };
         return;
       }
       const range = offset === 0 && length === 0 ? undefined : { offset, length };
@@ -69,7 +72,13 @@ export function imageService(registries: Registries): ServiceImpl<typeof ImageSe
       const blob = await repository.getBlob(digest, { range, partial: "direct", signal: ctx.signal }).catch((err: unknown) => {
         throw err instanceof RangeNotSatisfiable ? outOfRange(err) : err;
       });
-      const first = { sizeBytes: BigInt(blob.size), mediaType: OCTET_STREAM };
+      let first: { sizeBytes: bigint; mediaType: string };
+      try {
+        first = { sizeBytes: BigInt(blob.size), mediaType: await mediaType };
+      } catch (err) {
+        blob.discard();
+        throw err;
+      }
       const start = blob.range?.start ?? 0;
       const sink = ctx.values.get(RAW_BLOB_SINK);
       if (sink) {

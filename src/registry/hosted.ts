@@ -107,6 +107,11 @@ export class HostedRepository implements Repository {
     return this.deps.store.images.tagNamesPage(id, page.n, page.last, this.image.tagsVersion);
   }
 
+  async blobMediaType(digest: string): Promise<string | undefined> {
+    const id = this.repositoryId;
+    return id === undefined ? undefined : this.deps.store.images.blobMediaType(id, digest);
+  }
+
   async referrers(digest: string, filter: { artifactType?: string; after?: string; limit: number }): Promise<Descriptor[]> {
     const id = this.repositoryId;
     return id === undefined ? [] : this.deps.store.images.referrers(id, digest, filter);

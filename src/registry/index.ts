@@ -53,6 +53,8 @@ export interface Repository {
   getManifest(reference: Reference, options?: ManifestReadOptions): Promise<Manifest>;
   /** What a blob is, without its bytes (HEAD). */
   statBlob(digest: string, options?: CallOptions): Promise<BlobInfo>;
+  /** The media type the manifests here give a blob (config or layer), when one lists it. */
+  blobMediaType(digest: string): Promise<string | undefined>;
   /** A blob, or a part of it; its size is known before the first byte. */
   getBlob(digest: string, options?: BlobReadOptions): Promise<BlobContent>;
   /** Tag names in byte order after `last`, at most `n`. */

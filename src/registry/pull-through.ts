@@ -143,6 +143,11 @@ export class PullThroughRepository implements Repository {
     return { json: JSON.stringify(items), next: after.length > page.n ? items[items.length - 1] : undefined };
   }
 
+  /** What the cached manifests say (a manifest pulled through is cached by digest). */
+  blobMediaType(digest: string): Promise<string | undefined> {
+    return this.cache.blobMediaType(digest);
+  }
+
   /** Only what the cache holds: referrers are not asked upstream. */
   referrers(digest: string, filter: { artifactType?: string; after?: string; limit: number }): Promise<Descriptor[]> {
     return this.cache.referrers(digest, filter);

@@ -388,6 +388,19 @@ export class ImageStore {
    * Manifests of the repository whose subject is `digest` (the referrers API), in digest order
    * after `after`, at most `limit`.
    */
+  /** The media type a manifest of the repository gives blob `digest` (config or layer), if one lists it. */
+  async blobMediaType(repositoryId: string, digest: string): Promise<string | undefined> {
+    const [row] = await guarded(() =>
+      this.db
+        .select({ mediaType: manifestReferences.mediaType })
+        .from(manifestReferences)
+        .innerJoin(manifests, eq(manifests.id, manifestReferences.manifestId))
+        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifestReferences.digest, digest)))
+        .limit(1),
+    );
+    return row?.mediaType;
+  }
+
   async referrers(repositoryId: string, digest: string, options: { artifactType?: string; after?: string; limit: number }): Promise<Descriptor[]> {
     const rows = await guarded(() =>
       this.db
