@@ -235,6 +235,14 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
     it("404 NAME_UNKNOWN for an unknown repository or registry", async () => {
       expectOciError(await reg.req("GET", `/v2/${repo()}/manifests/latest`), 404, "NAME_UNKNOWN");
       expectOciError(await reg.req("GET", `/v2/${unique("nosuch")}/team/app/blobs/${ZERO_DIGEST}`), 404, "NAME_UNKNOWN");
+      // A first push to a registry nobody created says how to create it.
+      const registry = unique("nosuch");
+      expectOciError(
+        await reg.req("POST", `/v2/${registry}/team/app/blobs/uploads/`),
+        404,
+        "NAME_UNKNOWN",
+        new RegExp(`create it first: POST /v1/registries \\{"name":"${registry}","kind":"REGISTRY_KIND_HOSTED"\\}`),
+      );
     });
   });
 

@@ -54,4 +54,9 @@ export function createRegistries(options: RegistriesOptions): Registries {
   };
 }
 
-const unknownRegistry = (name: ImageName) => nameUnknown(`registry "${name.registry}" not found (repository name ${name.full})`);
+/** Says how to make the registry, since a first push to a name nobody created ends here. */
+const unknownRegistry = (name: ImageName) =>
+  nameUnknown(
+    `registry "${name.registry}" not found (repository name ${name.full}); to push there, create it first: ` +
+      `POST /v1/registries {"name":"${name.registry}","kind":"REGISTRY_KIND_HOSTED"} (RegistryService.CreateRegistry)`,
+  );
