@@ -9,6 +9,8 @@ import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-po
 import type { RetryPolicy, UpstreamTimeouts } from "./upstream/settings.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+/** LOG_FORMAT: JSON lines, readable lines, or readable when stdout is a terminal (auto). */
+export type LogFormat = "json" | "pretty" | "auto";
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
 
 export interface Listen {
@@ -42,6 +44,7 @@ export interface Config {
   dataDir: string;
   database: DatabaseConfig;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /** SECRET_KEY: 32-byte key that seals stored credentials; absent means "derive per deployment" (see secrets). */
   secretKey?: Buffer;
   /** SECRET_KEY_PREVIOUS: older keys, only for opening credentials sealed before a rotation. */
@@ -128,6 +131,7 @@ const GiB = 1024 * MiB;
 const HOUR = 3_600_000;
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const LOG_FORMATS: readonly LogFormat[] = ["auto", "json", "pretty"];
 const SSL_MODES: readonly SslMode[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -166,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     database: { kind: "pglite", dataDir: resolve(dataDir, "pglite") },
     logLevel: oneOf("LOG_LEVEL", "info", LOG_LEVELS),
+    logFormat: oneOf("LOG_FORMAT", "auto", LOG_FORMATS),
     shutdownTimeoutMs: integer("SHUTDOWN_TIMEOUT_MS", 15_000, 0, 600_000),
     healthCheckIntervalMs: integer("HEALTH_CHECK_INTERVAL_MS", 1_000, 50, 3_600_000),
     healthCheckTimeoutMs: integer("HEALTH_CHECK_TIMEOUT_MS", 1_000, 10, 600_000),

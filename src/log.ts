@@ -8,11 +8,12 @@
 // URLs, Authorization values, signed-URL query parameters). Fields are picked, never copied
 // wholesale, so a new field on some library's error cannot leak.
 import { writeSync } from "node:fs";
+import { isatty } from "node:tty";
 import { pino, type DestinationStream, type Logger } from "pino";
-import type { LogLevel } from "./config.js";
+import type { LogFormat, LogLevel } from "./config.js";
 
 /** JSON lines on stdout. Credentials never reach a log call; the redaction is a second fence. */
-export function createLogger(level: LogLevel, destination: DestinationStream = new StdoutLines()): Logger {
+export function createLogger(level: LogLevel, destination: DestinationStream = new StdoutLines(1, "json")): Logger {
   return pino(
     {
       level,
@@ -95,8 +96,15 @@ function redactSecrets(text: string): string {
  */
 export class StdoutLines implements DestinationStream {
   private gone = false;
+  private readonly pretty: boolean;
 
-  constructor(private readonly fd = 1) {}
+  /** `format` auto: readable lines when the descriptor is a terminal, JSON otherwise. */
+  constructor(
+    private readonly fd = 1,
+    format: LogFormat = "json",
+  ) {
+    this.pretty = format === "pretty" || (format === "auto" && isatty(fd));
+  }
 
   /** True once stdout is given up on. */
   get broken(): boolean {
@@ -105,7 +113,7 @@ export class StdoutLines implements DestinationStream {
 
   write(line: string): void {
     if (this.gone) return;
-    const bytes = Buffer.from(line);
+    const bytes = Buffer.from(this.pretty ? prettyLine(line) : line);
     let offset = 0;
     let waitedMs = 0;
     while (offset < bytes.length) {
@@ -125,3 +133,37 @@ export class StdoutLines implements DestinationStream {
 
 const MAX_WAIT_MS = 1000;
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO ", 40: "WARN ", 50: "ERROR", 60: "FATAL" };
+/** Fields every line has, or that the readable line shows in its own place. */
+const SHOWN = new Set(["level", "time", "msg", "service", "pid", "hostname", "worker", "err"]);
+
+/**
+ * A JSON log line as a person reads it in a terminal: time, level, worker, message, then the other
+ * fields as key=value (strings quoted only when they must be), and an error's type, message and
+ * stack below. The same fields as the JSON line, nothing dropped but the constant ones.
+ */
+export function prettyLine(json: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const time = typeof record.time === "number" ? new Date(record.time).toISOString().slice(11, 23) : "";
+  const level = LEVELS[record.level as number] ?? String(record.level);
+  const worker = record.worker === undefined ? "" : ` [${asText(record.worker)}]`;
+  const fields = Object.entries(record)
+    .filter(([key]) => !SHOWN.has(key))
+    .map(([key, value]) => `${key}=${typeof value === "string" && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)}`);
+  let text = `${time} ${level}${worker} ${asText(record.msg ?? "")}${fields.length ? `  ${fields.join(" ")}` : ""}`;
+  for (let err = record.err as LoggedError | undefined, depth = 0; err; err = err.cause, depth++) {
+    text += `\n    ${depth ? "caused by " : ""}${err.type}: ${err.message}${err.code !== undefined ? ` (${err.code})` : ""}`;
+    if (err.stack) text += `\n${err.stack.replace(/^\s*/gm, "      ")}`;
+  }
+  return `${text}\n`;
+}
+
+function asText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}

@@ -2,7 +2,7 @@
 // server processes (src/cluster.ts), or, in a process the primary forked, one of those servers.
 import { isClusterWorker, runPrimary, runWorker } from "./cluster.js";
 import { ConfigError, loadConfig, loadDotEnv } from "./config.js";
-import { createLogger } from "./log.js";
+import { createLogger, StdoutLines } from "./log.js";
 
 async function main(): Promise<void> {
   const usedDotEnv = loadDotEnv();
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, new StdoutLines(1, config.logFormat));
   if (isClusterWorker()) return runWorker(config, log);
   if (usedDotEnv) log.info("read settings from .env (the environment wins where both are set)");
   runPrimary(config, log);

@@ -25,6 +25,8 @@ describe("loadConfig", () => {
     expect(config.grpc).toEqual({ host: "127.0.0.1", port: 9090 });
     expect(config.database).toEqual({ kind: "pglite", dataDir: join(process.cwd(), "data", "pglite") });
     expect(config.logLevel).toBe("info");
+    expect(config.logFormat).toBe("auto");
+    expect(loadConfig({ LOG_FORMAT: "json" }).logFormat).toBe("json");
     expect(config.secretKey).toBeUndefined();
   });
 
@@ -66,6 +68,7 @@ describe("loadConfig", () => {
     [{ GRPC_PORT: "70000" }, "GRPC_PORT"],
     [{ HTTP_PORT: "-1" }, "HTTP_PORT"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ LOG_FORMAT: "xml" }, "LOG_FORMAT"],
     [{ DB_HOST: "h", DB_SSLMODE: "maybe" }, "DB_SSLMODE"],
     [{ DB_HOST: "h", DB_PORT: "x" }, "DB_PORT"],
     [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],

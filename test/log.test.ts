@@ -3,7 +3,7 @@
 // signal even when whatever read its stdout has exited (test/main.test.ts runs the whole scenario
 // with `head -n 3`).
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
@@ -12,7 +12,7 @@ import { RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { callInterceptor } from "../src/api/interceptors/call.js";
 import type { DatabaseHandle } from "../src/db/database.js";
 import { registries } from "../src/db/schema.js";
-import { createLogger, StdoutLines, type LoggedError } from "../src/log.js";
+import { createLogger, prettyLine, StdoutLines, type LoggedError } from "../src/log.js";
 import { statusError } from "../src/upstream/errors.js";
 import { databaseKinds, openTestDatabase } from "./support/database.js";
 
@@ -142,4 +142,51 @@ it("an upstream error never writes the credentials a URL, a header value or a si
   expect(text).not.toContain("eyJhbGciOiJFUzI1NiJ9");
   expect(text).not.toContain("signed-secret");
   expect((JSON.parse(lines[0]!) as { err: LoggedError }).err).toMatchObject({ type: "UpstreamError", kind: "unavailable", cause: { code: "ERR_INVALID_URL" } });
+});
+
+describe("readable lines (LOG_FORMAT)", () => {
+  it("writes JSON to a file with auto, readable lines with pretty: time, level, worker, message, every other field, the error and its cause", () => {
+    const path = join(dir, "auto.log");
+    const auto = openSync(path, "w");
+    createLogger("info", new StdoutLines(auto, "auto")).info({ n: 1 }, "to a file");
+    closeSync(auto);
+    expect(JSON.parse(readFileSync(path, "utf8"))).toMatchObject({ msg: "to a file", n: 1 });
+
+    const prettyPath = join(dir, "pretty.log");
+    const fd = openSync(prettyPath, "w");
+    const log = createLogger("info", new StdoutLines(fd, "pretty"));
+    const err = Object.assign(new Error("outer failure"), { code: "E_OUTER", cause: new TypeError("inner cause") });
+    log.child({ worker: 1 }).warn({ requestId: "r-1", procedure: "/a.B/C", path: "/with space", ms: 1.5, err }, "call");
+    closeSync(fd);
+    const text = readFileSync(prettyPath, "utf8");
+    expect(text).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}\[1\] call {2}requestId=r-1 procedure=\/a\.B\/C path="\/with space" ms=1\.5\n/);
+    expect(text).toContain("\n    Error: outer failure (E_OUTER)\n      at ");
+    expect(text).toContain("\n    caused by TypeError: inner cause");
+    expect(text).not.toContain("artifact-service");
+    expect(prettyLine("not json\n")).toBe("not json\n");
+  });
+
+  it("a refused call's line says why, as the client was told; an unexpected one does not repeat its masked message", async () => {
+    const lines: string[] = [];
+    const log = createLogger("info", { write: (line: string) => void lines.push(line) });
+    const transport = createRouterTransport(
+      (router) =>
+        router.service(RegistryService, {
+          getRegistry() {
+            throw new ConnectError("registry.name: must not be empty", Code.InvalidArgument);
+          },
+          listRegistries() {
+            throw new Error("a bug");
+          },
+        }),
+      { router: { interceptors: [callInterceptor(log)] } },
+    );
+    const client = createClient(RegistryService, transport);
+    await expect(client.getRegistry({})).rejects.toThrow(/must not be empty/);
+    await expect(client.listRegistries({})).rejects.toThrow(/internal error/);
+    const calls = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === "call");
+    expect(calls[0]).toMatchObject({ code: "invalid_argument", error: "registry.name: must not be empty" });
+    expect(calls[1]).toMatchObject({ code: "internal" });
+    expect(calls[1]).not.toHaveProperty("error");
+  });
 });

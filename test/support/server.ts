@@ -26,6 +26,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     dataDir,
     database: { kind: "pglite", dataDir: "memory://" },
     logLevel: "silent",
+    logFormat: "json",
     secretKey: Buffer.alloc(32, 7),
     previousSecretKeys: [],
     shutdownTimeoutMs: 5_000,

@@ -33,9 +33,12 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
     const finish = (err?: unknown): ConnectError | undefined => {
       const seconds = (performance.now() - started) / 1000;
       let error: ConnectError | undefined;
+      let why: { error?: string } = {};
       if (err !== undefined) {
         const mapped = toConnectError(err, requestId);
         error = mapped.error;
+        // A refused call says why, as the client was told (an unexpected error gets its own line).
+        if (!mapped.unexpected) why = { error: error.rawMessage.slice(0, 500) };
         error.metadata.set(REQUEST_ID_HEADER, requestId);
         if (mapped.unexpected) log.error({ requestId, procedure, err }, "unexpected error");
         else if (mapped.logDetails) log.warn({ requestId, procedure, ...mapped.logDetails }, error.rawMessage);
@@ -44,7 +47,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
       const codeName = code.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
       // Probes and reflection run all day long; their successes are not worth a line at info.
       const quiet = codeName === "ok" && (procedure.startsWith("/grpc.health.") || procedure.startsWith("/grpc.reflection."));
-      log[quiet ? "debug" : "info"]({ requestId, procedure, code: codeName, ms: Math.round(seconds * 10_000) / 10 }, "call");
+      log[quiet ? "debug" : "info"]({ requestId, procedure, code: codeName, ...why, ms: Math.round(seconds * 10_000) / 10 }, "call");
       observe?.ended(procedure, codeName, seconds);
       return error;
     };
