@@ -70,3 +70,22 @@ export function imageName(registry: string, namespace: string, repository: strin
 
 export const checkImageNameLength: Check = (v) =>
   v.length > MAX_IMAGE_NAME ? `image name "${v.slice(0, 40)}…" is ${v.length} characters; at most ${MAX_IMAGE_NAME} allowed` : undefined;
+
+// Accounts (users and robots share one name space): docs/identity.md.
+const ACCOUNT = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
+export const MAX_TOKEN_NAME = 128;
+
+export const checkAccountName: Check = (v) =>
+  v === ""
+    ? EMPTY
+    : ACCOUNT.test(v)
+      ? undefined
+      : `${describe(v)}: 1 to 64 of lower-case letters, digits, ".", "_" and "-", starting and ending with a letter or digit`;
+
+/** What an API token is for: printable text for people. */
+export const checkTokenName: Check = (v) => {
+  if (v === "") return EMPTY;
+  if (v.length > MAX_TOKEN_NAME) return `must be at most ${MAX_TOKEN_NAME} characters (got ${v.length})`;
+  if (hasControlCharacter(v)) return "must not contain control characters";
+  return undefined;
+};
