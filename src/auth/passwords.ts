@@ -1,20 +1,8 @@
 // Passwords: argon2id (OWASP's minimum parameters: 19 MiB, 2 passes, 1 lane — about 20 ms here),
 // checked in constant time by argon2 itself.
 import argon2 from "argon2";
-import type { Check } from "../domain/names.js";
-import { hasControlCharacter } from "../domain/text.js";
-
-export const MIN_PASSWORD = 10;
-export const MAX_PASSWORD = 1024;
 
 const OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
-
-export const checkPassword: Check = (v) => {
-  if (v.length < MIN_PASSWORD) return `must be at least ${MIN_PASSWORD} characters`;
-  if (v.length > MAX_PASSWORD) return `must be at most ${MAX_PASSWORD} characters`;
-  if (hasControlCharacter(v)) return "must not contain control characters";
-  return undefined;
-};
 
 export function hashPassword(password: string): Promise<string> {
   return argon2.hash(password, OPTIONS);

@@ -368,7 +368,7 @@ export const signingKeys = pgTable("signing_keys", {
   // RFC 7638 thumbprint of the public key: the JWT header's kid.
   kid: text("kid").primaryKey(),
   privateKey: text("private_key").notNull(),
-  publicKey: jsonb("public_key").$type<Record<string, string>>().notNull(),
+  publicKey: jsonb("public_key").$type<Record<string, unknown>>().notNull(),
   createTime: time("create_time"),
   // When it stopped signing; it verifies until the tokens it signed have expired.
   retireTime: timestamp("retire_time", { withTimezone: true, precision: 3, mode: "date" }),

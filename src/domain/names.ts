@@ -89,3 +89,23 @@ export const checkTokenName: Check = (v) => {
   if (hasControlCharacter(v)) return "must not contain control characters";
   return undefined;
 };
+
+export const MIN_PASSWORD = 10;
+export const MAX_PASSWORD = 1024;
+export const MIN_OPERATOR_TOKEN = 32;
+
+/** Passwords: long enough, and text a form or a header can carry. The value is never echoed. */
+export const checkPassword: Check = (v) => {
+  if (v.length < MIN_PASSWORD) return `must be at least ${MIN_PASSWORD} characters`;
+  if (v.length > MAX_PASSWORD) return `must be at most ${MAX_PASSWORD} characters`;
+  if (hasControlCharacter(v)) return "must not contain control characters";
+  return undefined;
+};
+
+/** A token an operator chose (ADMIN_TOKEN): long enough to be a secret, and sendable in a header. Never echoed. */
+export const checkOperatorToken: Check = (v) => {
+  if (v.length < MIN_OPERATOR_TOKEN) return `must be at least ${MIN_OPERATOR_TOKEN} characters`;
+  if (v.length > 512) return "must be at most 512 characters";
+  if (hasControlCharacter(v) || /\s/.test(v)) return "must not contain spaces or control characters";
+  return undefined;
+};

@@ -3,7 +3,7 @@
 // prepared query (asked on every call whose principal has no global role that decides alone).
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories, tags } from "../db/schema.js";
+import { apiTokens, namespaces, registries, repositories, roleBindings, tags } from "../db/schema.js";
 import { guarded } from "./pg-errors.js";
 
 export interface RegistryPlace {
@@ -80,6 +80,16 @@ export class AccessStore {
         .leftJoin(repositories, and(eq(repositories.namespaceId, namespaces.id), eq(repositories.name, p("repository"))))
         .where(eq(registries.name, p("registry")))
         .prepare("access_image"),
+      tokenAccount: db
+        .select({ accountId: apiTokens.accountId })
+        .from(apiTokens)
+        .where(eq(apiTokens.id, p("id")))
+        .prepare("access_token_account"),
+      roleBinding: db
+        .select({ accountId: roleBindings.accountId, registryId: roleBindings.registryId, namespaceId: roleBindings.namespaceId })
+        .from(roleBindings)
+        .where(eq(roleBindings.id, p("id")))
+        .prepare("access_role_binding"),
       tagDigest: db
         .select({ digest: tags.digest })
         .from(tags)
@@ -113,6 +123,16 @@ export class AccessStore {
       namespace: row.namespaceId ? { id: row.namespaceId, name: row.namespaceName!, public: row.namespacePublic! } : undefined,
       repository: row.repositoryId ? { id: row.repositoryId, name: row.repositoryName! } : undefined,
     };
+  }
+
+  /** The account an API token belongs to. */
+  async tokenAccount(id: string): Promise<string | undefined> {
+    return (await guarded(() => this.queries.tokenAccount.execute({ id })))[0]?.accountId;
+  }
+
+  /** A role binding's account and scope ids. */
+  async roleBinding(id: string): Promise<{ accountId: string; registryId: string | null; namespaceId: string | null } | undefined> {
+    return (await guarded(() => this.queries.roleBinding.execute({ id })))[0];
   }
 
   /** The digest a tag points at now, if the tag exists (an audit event tells a push from a move). */

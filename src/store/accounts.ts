@@ -2,7 +2,7 @@
 // in its own transaction.
 import { count, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { accounts } from "../db/schema.js";
+import { accounts, apiTokens, roleBindings } from "../db/schema.js";
 import { alreadyExists, invalidArgument } from "../domain/errors.js";
 import { writeAudit, type AuditTrail } from "./audit.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -89,6 +89,35 @@ export class AccountStore {
     return guarded(() => this.lister.list(request, { values: { kind: filter.kind } }));
   }
 
+  /**
+   * The first start: when no account exists, the admin user with a global admin binding (and an
+   * API token when one is given), in one transaction under an advisory lock, so replicas starting
+   * together create it once. Returns whether this call created it.
+   */
+  bootstrap(input: { name: string; passwordHash: string | null; tokenHash?: string }): Promise<boolean> {
+    return guarded(() =>
+      this.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`);
+        if ((await this.count(tx)) > 0) return false;
+        const [admin] = await tx
+          .insert(accounts)
+          .values({ name: input.name, kind: "user", passwordHash: input.passwordHash, description: "created at first start" })
+          .returning();
+        await tx.insert(roleBindings).values({ accountId: admin!.id, role: "admin" });
+        if (input.tokenHash) await tx.insert(apiTokens).values({ accountId: admin!.id, name: "bootstrap", secretHash: input.tokenHash });
+        const trail = { actorId: null, actorName: "bootstrap", requestId: "", clientAddress: "" };
+        await writeAudit(tx, trail, {
+          action: "account.create",
+          resourceType: "account",
+          resourceId: admin!.id,
+          resourceName: input.name,
+          detail: "first start: global admin",
+        });
+        return true;
+      }),
+    );
+  }
+
   /** How many accounts exist (the bootstrap creates the first). */
   async count(db: Database = this.db): Promise<number> {
     return guarded(async () => (await db.select({ n: count() }).from(accounts))[0]?.n ?? 0);
@@ -106,3 +135,6 @@ export class AccountStore {
     });
   }
 }
+
+// Any constant, the same in every replica ("ARTB").
+const BOOTSTRAP_LOCK = 0x41525442;

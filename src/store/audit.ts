@@ -95,17 +95,17 @@ export class AuditStore {
   list(request: ListRequest, filter: AuditFilter): Promise<Page<AuditRow>> {
     return guarded(() => this.lister.list(request, { values: { ...filter } }));
   }
+}
 
-  /** Deletes events older than `before` (retention); returns how many. */
-  prune(before: Date): Promise<number> {
-    return guarded(async () => {
-      const rows = await this.db
-        .delete(auditEvents)
-        .where(lt(auditEvents.eventTime, sql`${before.toISOString()}::timestamptz`))
-        .returning({ id: auditEvents.id });
-      return rows.length;
-    });
-  }
+/** Deletes events older than `before` (retention; garbage collection runs it); returns how many. */
+export function pruneAuditEvents(db: Database, before: Date): Promise<number> {
+  return guarded(async () => {
+    const rows = await db
+      .delete(auditEvents)
+      .where(lt(auditEvents.eventTime, sql`${before.toISOString()}::timestamptz`))
+      .returning({ id: auditEvents.id });
+    return rows.length;
+  });
 }
 
 /** `<registry>/<namespace>` of a namespace, for events about it (its id when it is gone). */

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { namespaces, registries, repositories, tags } from "../db/schema.js";
 import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
@@ -8,6 +8,7 @@ import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./au
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
+import { repositoryVisible } from "./visibility.js";
 
 export type RepositoryRow = typeof repositories.$inferSelect;
 export type NewRepository = Pick<RepositoryRow, "namespaceId" | "name" | "description">;
@@ -40,8 +41,7 @@ export class RepositoryStore {
       sortable: { name: repositories.name, create_time: repositories.createTime, update_time: repositories.updateTime },
       uniqueName: "parent",
       parent: { column: repositories.namespaceId, parentId: namespaces.id, noun: "namespace" },
-      visible: (v) => sql`exists (select 1 from ${namespaces} n join ${registries} r on r.id = n.registry_id where n.id = ${repositories.namespaceId}
-        and (n.public or r.public or n.id = any(${v.namespaces}) or r.id = any(${v.registries})))`,
+      visible: (v) => repositoryVisible(repositories.id, v),
     });
   }
 

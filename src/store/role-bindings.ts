@@ -144,15 +144,26 @@ export class RoleBindingStore {
     return rows.map((r) => ({ role: r.role, scope: scopeOf(r) }));
   }
 
-  /** Whether any global admin binding exists (the bootstrap's question on later starts). */
-  async hasGlobalAdmin(): Promise<boolean> {
+  /**
+   * The enabled accounts with a global admin binding, other than `exceptAccountId` and than the
+   * binding `exceptBindingId`: what would be left after a change (no one must lock everyone out).
+   */
+  async otherGlobalAdmins(options: { exceptAccountId?: string; exceptBindingId?: string }): Promise<number> {
     return guarded(async () => {
-      const rows = await this.db
-        .select({ id: roleBindings.id })
+      const [row] = await this.db
+        .select({ n: sql<number>`count(distinct ${roleBindings.accountId})::int` })
         .from(roleBindings)
-        .where(and(eq(roleBindings.role, "admin"), isNull(roleBindings.registryId)))
-        .limit(1);
-      return rows.length > 0;
+        .innerJoin(accounts, eq(accounts.id, roleBindings.accountId))
+        .where(
+          and(
+            eq(roleBindings.role, "admin"),
+            isNull(roleBindings.registryId),
+            eq(accounts.disabled, false),
+            options.exceptAccountId ? sql`${roleBindings.accountId} <> ${options.exceptAccountId}::uuid` : undefined,
+            options.exceptBindingId ? sql`${roleBindings.id} <> ${options.exceptBindingId}::uuid` : undefined,
+          ),
+        );
+      return row?.n ?? 0;
     });
   }
 }

@@ -7,6 +7,7 @@ import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./au
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
+import { repositoryVisible } from "./visibility.js";
 
 export type TagRow = typeof tags.$inferSelect;
 export type NewTag = Pick<TagRow, "repositoryId" | "name" | "digest" | "mediaType" | "sizeBytes">;
@@ -39,8 +40,7 @@ export class TagStore {
       sortable: { name: tags.name, create_time: tags.createTime, update_time: tags.updateTime, push_time: tags.pushTime },
       uniqueName: "parent",
       parent: { column: tags.repositoryId, parentId: repositories.id, noun: "repository" },
-      visible: (v) => sql`exists (select 1 from ${repositories} p join ${namespaces} n on n.id = p.namespace_id join ${registries} r on r.id = n.registry_id
-        where p.id = ${tags.repositoryId} and (n.public or r.public or n.id = any(${v.namespaces}) or r.id = any(${v.registries})))`,
+      visible: (v) => repositoryVisible(tags.repositoryId, v),
     });
   }
 
