@@ -18,6 +18,8 @@ import { GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import type { UpstreamDefaults } from "./upstream/clients.js";
+import { bootstrap } from "./auth/bootstrap.js";
+import { createAuth, type Auth, type AuthSetup } from "./auth/index.js";
 
 export interface PreparedServer {
   /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
@@ -30,6 +32,8 @@ export interface PreparedServer {
   database: DatabaseHandle;
   content: ContentDriver;
   gc: GarbageCollector;
+  /** Identity and access: the authenticator, the registry's signing keys… (tests rotate keys, forget caches). */
+  auth: Auth;
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
   close(): Promise<void>;
 }
@@ -49,6 +53,8 @@ export interface StartOptions {
   onMetrics?: (metrics: Metrics) => void;
   /** Log which stored credentials the keys cannot open (default true; src/cluster.ts: worker 0 only). */
   reportCredentials?: boolean;
+  /** Identity settings beyond the configuration (the brute-force timings). */
+  auth?: AuthSetup;
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -89,12 +95,19 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const content = await createContentDriver(config);
     const store = await createStore(database.db, content);
     const collector = metrics ? new MeteredGarbageCollector(database.db, content, log, metrics) : new GarbageCollector(database.db, content, log);
-    const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
+    const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs, auditRetentionDays: config.audit.retentionDays };
     const sealer = new Sealer({
       sealing: resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
       previous: config.previousSecretKeys,
     });
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
+    await bootstrap(store, { dataDir: config.dataDir, adminToken: config.auth.adminToken, adminPassword: config.auth.adminPassword }, log);
+    if (config.auth.anonymousAdmin) {
+      log.warn(
+        "AUTH_ANONYMOUS_ADMIN is on: every caller, signed in or not, is an administrator. For development only: never let anyone else reach this service",
+      );
+    }
+    const auth = await createAuth(store, sealer, config.auth, log, options.auth);
     if (options.reportCredentials ?? true) {
       // A check for the operator: it must not stop the service from starting.
       await reportCredentials(store.credentials, sealer, log).catch((err: unknown) => log.warn({ err }, "could not check the stored credentials"));
@@ -126,6 +139,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         inFlight,
         // PGlite lives in this process: a slow ping there means busy, not gone.
         databaseDown: database.kind === "postgres" ? () => !health.databaseReachable : undefined,
+        auth,
       },
     );
     const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;
@@ -145,6 +159,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       database,
       content,
       gc: collector,
+      auth,
       close() {
         closing ??= (async () => {
           log.info("shutting down: refusing new calls, letting running ones finish");
@@ -154,6 +169,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           await listener.close(config.shutdownTimeoutMs);
           shutdown.abort();
           await upstreams.close();
+          auth.close();
           if (ownsDatabase) await database.close();
           log.info("stopped");
         })();

@@ -4,6 +4,10 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { callInterceptor } from "../api/interceptors.js";
+import { authInterceptor } from "../api/auth-interceptor.js";
+import type { Auth } from "../auth/index.js";
+import { withRegistryAccess } from "../auth/registry-access.js";
+import { TOKEN_PATH } from "../auth/token-endpoint.js";
 import { textInterceptor } from "../api/text-interceptor.js";
 import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
@@ -43,6 +47,8 @@ export interface AppOptions {
   inFlight?: InFlight;
   /** True while the database is known not to answer: calls that need it fail at once. */
   databaseDown?: () => boolean;
+  /** Identity and access: the API's interceptor, the /v2/ middleware, the token endpoint. */
+  auth: Auth;
 }
 
 export interface App {
@@ -59,6 +65,14 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     callInterceptor(options.log, metrics?.callObserver),
     deadlineInterceptor(),
     databaseGateInterceptor(databaseDown, new Set(dependent)),
+    authInterceptor({
+      authenticator: options.auth.authenticator,
+      rules: options.auth.rules,
+      locate: options.auth.locate,
+      access: deps.store.access,
+      audit: deps.store.audit,
+      log: options.log,
+    }),
     textInterceptor(),
   ];
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
@@ -112,14 +126,20 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       );
     },
   });
-  const registry = ociHandler({
-    store: deps.store,
-    content: options.registry.content,
-    log: options.log,
-    limits: options.registry.limits,
-    upstreams: deps.upstreams,
-    databaseDown,
-  });
+  const access = options.auth.registry;
+  const registryDeps = withRegistryAccess(
+    { store: deps.store, content: options.registry.content, log: options.log, limits: options.registry.limits, upstreams: deps.upstreams, databaseDown },
+    access,
+  );
+  const registry = ociHandler(registryDeps);
+  // The catalog and mounts answer what the caller may see: their handler gets a store that knows it.
+  const registryFor = (req: Parameters<typeof registry>[0], res: Parameters<typeof registry>[1]) => {
+    if (!access.needsOwnStore(req)) return registry(req, res);
+    access.storeFor(req, deps.store).then(
+      (store) => (store ? ociHandler({ ...registryDeps, store }) : registry)(req, res),
+      () => registry(req, res),
+    );
+  };
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
     handler: (req, res) => {
@@ -133,7 +153,14 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
           labels.kind = "registry";
           labels.route = registryRoute(url);
         }
-        registry(req, res);
+        access.begin(req, res);
+        registryFor(req, res);
+      } else if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`)) {
+        if (labels) {
+          labels.kind = "auth";
+          labels.route = "token";
+        }
+        options.auth.tokenEndpoint(req, res);
       } else if (cors(req, res)) {
         if (labels) labels.kind = "preflight";
       } else {

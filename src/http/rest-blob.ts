@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
 import { BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
 import { scrub } from "../api/interceptors.js";
+import { callContext, callHeaders } from "./call-context.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./rest-bindings.js";
@@ -54,7 +55,7 @@ export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler
     if (!match) return next();
     const requestId = pickRequestId(header(req, REQUEST_ID_HEADER));
     const input = create(GetBlobRequestSchema);
-    const call = new BlobCall(req, res, invoker, { requestMethod: req.method, url, header: { [REQUEST_ID_HEADER]: requestId } }, requestId);
+    const call = new BlobCall(req, res, invoker, { requestMethod: req.method, url, header: callHeaders(req, requestId) }, requestId);
     call
       .serve(() => applyPath(match.value, match, input), input)
       .catch((err: unknown) => {
@@ -134,7 +135,7 @@ class BlobCall {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
     // A blob in the content store is then written straight into the response after the first
     // message (headers are sent by then), not as chunk messages.
-    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res);
+    const contextValues = callContext(this.req, createContextValues().set(RAW_BLOB_SINK, this.res));
     const stream = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues });
     const messages = stream[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();

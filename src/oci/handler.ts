@@ -16,6 +16,7 @@ import { PullThrough } from "./proxy.js";
 import type { ResolvedImage } from "../store/images.js";
 import { hasControlCharacter } from "../domain/text.js";
 import { databaseUnavailable } from "../domain/errors.js";
+import { registryAccessOf } from "../auth/registry-access.js";
 
 export type { OciDeps, OciLimits } from "./deps.js";
 
@@ -148,8 +149,10 @@ class OciApi {
     serveManifest(req, res, found.manifest);
   }
 
-  /** The one place where identity and permissions will be decided. Everyone may do everything today. */
-  private async authorize(_req: Request, _route: OciRoute): Promise<void> {}
+  /** The one place where identity and permissions are decided (src/auth/registry-access.ts). */
+  private async authorize(req: Request, route: OciRoute): Promise<void> {
+    await registryAccessOf(this.deps).authorize(req, route);
+  }
 
   private async hosted(req: Request, res: Response, method: string, path: string, route: Named, image: ResolvedImage, q: URLSearchParams): Promise<void> {
     const deps = this.deps;
