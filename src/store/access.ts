@@ -4,7 +4,11 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { apiTokens, namespaces, registries, repositories, roleBindings, tags } from "../db/schema.js";
+import { checkUuid } from "../domain/names.js";
 import { guarded } from "./pg-errors.js";
+
+// Ids come straight from requests (auth runs before validation): one that is no UUID finds nothing.
+const isUuid = (id: string) => checkUuid(id) === undefined;
 
 export interface RegistryPlace {
   registry: { id: string; name: string; public: boolean };
@@ -99,18 +103,22 @@ export class AccessStore {
   }
 
   async registry(id: string): Promise<RegistryPlace | undefined> {
+    if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.registry.execute({ id })))[0];
   }
 
   async namespace(id: string): Promise<NamespacePlace | undefined> {
+    if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.namespace.execute({ id })))[0];
   }
 
   async repository(id: string): Promise<RepositoryPlace | undefined> {
+    if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.repository.execute({ id })))[0];
   }
 
   async tag(id: string): Promise<RepositoryPlace | undefined> {
+    if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.tag.execute({ id })))[0];
   }
 
@@ -127,16 +135,19 @@ export class AccessStore {
 
   /** The account an API token belongs to. */
   async tokenAccount(id: string): Promise<string | undefined> {
+    if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.tokenAccount.execute({ id })))[0]?.accountId;
   }
 
   /** A role binding's account and scope ids. */
   async roleBinding(id: string): Promise<{ accountId: string; registryId: string | null; namespaceId: string | null } | undefined> {
+    if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.roleBinding.execute({ id })))[0];
   }
 
   /** The digest a tag points at now, if the tag exists (an audit event tells a push from a move). */
   async tagDigest(repositoryId: string, tag: string): Promise<string | undefined> {
+    if (!isUuid(repositoryId)) return undefined;
     return (await guarded(() => this.queries.tagDigest.execute({ repository: repositoryId, tag })))[0]?.digest;
   }
 }
