@@ -13,29 +13,45 @@
 import cluster, { type Worker } from "node:cluster";
 import net, { type AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { AggregatorRegistry } from "prom-client";
+import { AggregatorRegistry, type Registry } from "prom-client";
 import type { Config } from "./config.js";
 import { onEscapedErrors } from "./crash.js";
 import type { Metrics } from "./http/metrics.js";
 import { prepareServer, type PreparedServer, type StartOptions } from "./server.js";
 import type { Listening } from "./upstream/address-policy.js";
 
-/** The worker number (0 … WORKERS-1) the primary hands each worker it forks. */
+/** The worker number (0 … WORKERS-1) the primary hands each worker it forks, or SPARE. */
 const SLOT_VARIABLE = "ARTIFACT_WORKER_SLOT";
+/**
+ * A worker forked ahead of need: its modules loaded, it waits to replace one that dies, which then
+ * costs only the database start instead of a whole process start.
+ */
+const SPARE = "spare";
 
-type ToPrimary = { type: "artifact:ready" } | { type: "artifact:metrics-request"; id: number } | { type: "artifact:dying" };
+type ToPrimary =
+  | { type: "artifact:ready" }
+  | { type: "artifact:parked" }
+  | { type: "artifact:metrics-request"; id: number }
+  | { type: "artifact:metrics-json"; id: number; metrics: MetricsJson }
+  | { type: "artifact:dying" };
 type ToWorker =
   | { type: "artifact:stop" }
+  | { type: "artifact:promote"; slot: number }
   | { type: "artifact:connection" }
   | { type: "artifact:listening"; addresses: Listening[] }
-  | { type: "artifact:metrics"; id: number; text?: string; error?: string };
+  | { type: "artifact:metrics"; id: number; text?: string; error?: string }
+  | { type: "artifact:metrics-collect"; id: number };
+
+type MetricsJson = Awaited<ReturnType<Registry["getMetricsAsJSON"]>>;
+/** A worker that has not sent its metrics in this time is left out of the sum. */
+const METRICS_WAIT_MS = 5_000;
 
 /** Restarts of one slot within this window count as a crash loop and back off. */
 const CRASH_WINDOW_MS = 60_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /** 0 ms for the first crash in a while, then 500 ms, 1 s, 2 s … up to 30 s while it keeps crashing. */
-export function restartDelay(recentCrashes: number): number {
+function restartDelay(recentCrashes: number): number {
   return recentCrashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (recentCrashes - 1));
 }
 
@@ -58,7 +74,29 @@ interface Slot {
 /** Starts the workers, then the ports; `stop()` does what SIGTERM does. The process exits when all have stopped. */
 export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}): { stop(): void } {
   const count = config.workers;
-  const aggregator = new AggregatorRegistry();
+  // GET /metrics on any worker: every serving worker's registry, summed here. (prom-client's own
+  // cluster aggregation asks every forked process, a starting worker or the spare too, and fails
+  // when one cannot answer yet.)
+  const collecting = new Map<number, (metrics: MetricsJson) => void>();
+  let collectId = 0;
+  const collectMetrics = async (): Promise<string> => {
+    const parts = await Promise.all(
+      ready().map(
+        ({ worker }) =>
+          new Promise<MetricsJson | undefined>((resolve) => {
+            const id = ++collectId;
+            const timer = setTimeout(() => collecting.delete(id) && resolve(undefined), METRICS_WAIT_MS);
+            collecting.set(id, (metrics) => {
+              clearTimeout(timer);
+              collecting.delete(id);
+              resolve(metrics);
+            });
+            worker.send({ type: "artifact:metrics-collect", id } satisfies ToWorker);
+          }),
+      ),
+    );
+    return AggregatorRegistry.aggregate(parts.filter((p): p is MetricsJson => p !== undefined)).metrics();
+  };
   const slots: Slot[] = Array.from({ length: count }, () => ({ ready: false, handing: new Set<net.Socket>(), crashes: [] }));
   const servers: net.Server[] = [];
   let listening = false;
@@ -67,6 +105,7 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
   let stopping = false;
   let failed = false;
   let turn = 0;
+  let spare: { worker: Worker; parked: boolean } | undefined;
 
   onEscapedErrors(log, { inFlight: () => [], fatal: () => undefined });
 
@@ -111,11 +150,44 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
     const addresses = { http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` };
     log.info({ workers: count, ...addresses }, `listening with ${count} worker${count > 1 ? "s" : ""} (gRPC, gRPC-Web, Connect and HTTP on both)`);
     hooks.onReady?.(addresses);
+    forkSpare();
   };
 
-  const fork = (index: number) => {
+  /** Starts a spare once everything is up (never while a worker starts: they would share the CPU). */
+  const forkSpare = () => {
+    if (stopping || spare || !listening || !slots.every((s) => s.ready)) return;
+    const worker = cluster.fork({ [SLOT_VARIABLE]: SPARE });
+    const entry = { worker, parked: false };
+    spare = entry;
+    worker.on("message", (message: ToPrimary) => {
+      if (message?.type !== "artifact:parked") return;
+      entry.parked = true;
+      log.info({ pid: worker.process.pid }, "a spare worker is ready to take over from one that fails");
+    });
+    worker.once("exit", () => {
+      if (spare !== entry) return;
+      spare = undefined;
+      if (!stopping) log.warn("the spare worker exited: another starts once every worker is ready");
+    });
+  };
+
+  /** A replacement for slot `index`: the parked spare when there is one, else a new process. */
+  const replace = (index: number) => {
+    if (stopping) return;
+    const taken = spare?.parked ? spare : undefined;
+    if (!taken) return fork(index);
+    spare = undefined;
+    taken.worker.removeAllListeners("message");
+    taken.worker.removeAllListeners("exit");
+    adopt(index, taken.worker);
+    taken.worker.send({ type: "artifact:promote", slot: index } satisfies ToWorker);
+    log.info({ worker: index, pid: taken.worker.process.pid }, "the spare worker takes over");
+  };
+
+  const fork = (index: number) => adopt(index, cluster.fork({ [SLOT_VARIABLE]: String(index) }));
+
+  const adopt = (index: number, worker: Worker) => {
     const slot = slots[index]!;
-    const worker = cluster.fork({ [SLOT_VARIABLE]: String(index) });
     slot.worker = worker;
     slot.ready = false;
     worker.on("message", (message: ToPrimary) => {
@@ -123,11 +195,12 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
         // A stop sent while it was still loading its modules may have found no listener yet.
         if (stopping) return void worker.send({ type: "artifact:stop" } satisfies ToWorker);
         slot.ready = true;
+        forkSpare();
         if (bound) worker.send({ type: "artifact:listening", addresses: bound } satisfies ToWorker);
         if (!listening && slots.every((s) => s.ready)) {
           listening = true;
           listen().catch((err: unknown) => {
-            log.error({ err: (err as Error).message }, "cannot listen: stopping");
+            log.error({ err }, "cannot listen: stopping");
             failed = true;
             stopAll();
           });
@@ -135,9 +208,11 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
       } else if (message?.type === "artifact:dying") {
         // It is going: route no more connections to it; its exit starts the replacement.
         slot.ready = false;
+      } else if (message?.type === "artifact:metrics-json") {
+        collecting.get(message.id)?.(message.metrics);
       } else if (message?.type === "artifact:metrics-request") {
         const answer = (reply: ToWorker) => worker.isConnected() && worker.send(reply);
-        aggregator.clusterMetrics().then(
+        collectMetrics().then(
           (text) => answer({ type: "artifact:metrics", id: message.id, text }),
           (err: unknown) => answer({ type: "artifact:metrics", id: message.id, error: err instanceof Error ? err.message : String(err) }),
         );
@@ -167,7 +242,7 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
       slot.crashes = [...slot.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
       const delay = restartDelay(slot.crashes.length);
       log.error({ worker: index, code, signal, restartInMs: delay }, `worker exited unexpectedly: starting another${delay ? ` in ${delay} ms` : ""}`);
-      setTimeout(() => stopping || fork(index), delay);
+      setTimeout(() => replace(index), delay);
     });
   };
 
@@ -181,6 +256,7 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
     if (stopping) return;
     stopping = true;
     for (const server of servers) server.close();
+    spare?.worker.process.kill("SIGTERM");
     const running = slots.flatMap((s) => (s.worker ? [s.worker] : []));
     if (running.length === 0) return finish();
     for (const worker of running) if (worker.isConnected()) worker.send({ type: "artifact:stop" } satisfies ToWorker);
@@ -233,7 +309,7 @@ function refuse(socket: net.Socket, why: string): void {
  * SIGTERM sent to it alone, or when the primary is gone.
  */
 export async function runWorker(config: Config, baseLog: Logger, options: StartOptions = {}): Promise<void> {
-  const slot = Number(process.env[SLOT_VARIABLE] ?? "0");
+  const slot = process.env[SLOT_VARIABLE] === SPARE ? await parked() : Number(process.env[SLOT_VARIABLE] ?? "0");
   const log = baseLog.child({ worker: slot, pid: process.pid });
   const pending = new Map<number, { resolve(text: string): void; reject(err: Error): void }>();
   let nextId = 0;
@@ -246,6 +322,8 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
     });
 
   let server: PreparedServer | undefined;
+  /** This worker's metrics, which the primary collects for GET /metrics. */
+  let registry: Registry | undefined;
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -276,6 +354,8 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
       server?.listeningOn(message.addresses);
     } else if (message?.type === "artifact:stop") {
       stop();
+    } else if (message?.type === "artifact:metrics-collect") {
+      void registry?.getMetricsAsJSON().then((metrics) => process.send!({ type: "artifact:metrics-json", id: message.id, metrics } satisfies ToPrimary));
     } else if (message?.type === "artifact:metrics") {
       const waiting = pending.get(message.id);
       pending.delete(message.id);
@@ -291,14 +371,30 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
     reportCredentials: slot === 0,
     ...options,
     onMetrics: (metrics: Metrics) => {
-      // prom-client answers the primary's AggregatorRegistry with these registries; it starts
-      // listening for the primary's requests when a worker constructs one.
-      AggregatorRegistry.setRegistries([metrics.registry]);
-      new AggregatorRegistry();
+      registry = metrics.registry;
       metrics.renderWith(renderMetrics);
     },
   });
   if (stopping) return;
   log.info("worker ready");
   process.send!({ type: "artifact:ready" } satisfies ToPrimary);
+}
+
+/**
+ * A spare worker waits here, its modules loaded, until the primary promotes it to a slot (then it
+ * starts like any worker) or stops it.
+ */
+function parked(): Promise<number> {
+  return new Promise((resolve) => {
+    const leave = () => process.exit(0);
+    const ignore = () => {};
+    const onMessage = (message: ToWorker) => {
+      if (message?.type === "artifact:stop") leave();
+      if (message?.type !== "artifact:promote") return;
+      process.off("message", onMessage).off("disconnect", leave).off("SIGTERM", leave).off("SIGINT", ignore);
+      resolve(message.slot);
+    };
+    process.on("message", onMessage).on("disconnect", leave).on("SIGTERM", leave).on("SIGINT", ignore);
+    process.send!({ type: "artifact:parked" } satisfies ToPrimary);
+  });
 }

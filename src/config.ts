@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { checkOperatorToken, checkPassword } from "./domain/names.js";
 import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-policy.js";
+import type { RetryPolicy, UpstreamTimeouts } from "./upstream/settings.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full";
@@ -52,7 +53,7 @@ export interface Config {
   /** HEALTH_CHECK_TIMEOUT_MS (default 1000): a ping slower than this counts as "database unreachable". */
   healthCheckTimeoutMs: number;
   registry: {
-    /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond). */
+    /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond), and read from an upstream. */
     manifestMaxBytes: number;
     /** Largest blob one upload may carry (413 SIZE_INVALID beyond). */
     blobMaxBytes: number;
@@ -67,6 +68,10 @@ export interface Config {
      * are loopback, private, link-local… (default: none; the service's own listeners never).
      */
     allowedNetworks: AllowedNetwork[];
+    /** UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_HEADERS_TIMEOUT_MS, UPSTREAM_BODY_IDLE_TIMEOUT_MS. */
+    timeouts: UpstreamTimeouts;
+    /** UPSTREAM_RETRY_ATTEMPTS, UPSTREAM_RETRY_BASE_DELAY_MS, UPSTREAM_RETRY_MAX_DELAY_MS. */
+    retry: RetryPolicy;
   };
   sync: {
     /** SYNC_CONCURRENCY (default 4): repositories a SyncRegistry reads from the upstream at once. */
@@ -189,7 +194,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uploadTtlMs: integer("UPLOAD_TTL_MS", 24 * HOUR, 60_000, 30 * 24 * HOUR),
       uploadIdleTimeoutMs: integer("UPLOAD_IDLE_TIMEOUT_MS", 60_000, 1_000, HOUR),
     },
-    upstream: { allowedNetworks: allowedNetworks(read("UPSTREAM_ALLOWED_NETWORKS", ""), problems) },
+    upstream: {
+      allowedNetworks: allowedNetworks(read("UPSTREAM_ALLOWED_NETWORKS", ""), problems),
+      timeouts: {
+        connectMs: integer("UPSTREAM_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
+        headersMs: integer("UPSTREAM_HEADERS_TIMEOUT_MS", 30_000, 100, HOUR),
+        bodyIdleMs: integer("UPSTREAM_BODY_IDLE_TIMEOUT_MS", 30_000, 100, HOUR),
+      },
+      retry: {
+        attempts: integer("UPSTREAM_RETRY_ATTEMPTS", 3, 1, 10),
+        baseDelayMs: integer("UPSTREAM_RETRY_BASE_DELAY_MS", 200, 1, 60_000),
+        maxDelayMs: integer("UPSTREAM_RETRY_MAX_DELAY_MS", 10_000, 1, 600_000),
+      },
+    },
     sync: {
       concurrency: integer("SYNC_CONCURRENCY", 4, 1, 64),
       pageSize: integer("SYNC_PAGE_SIZE", 1000, 1, 1000),
@@ -220,6 +237,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: { retentionDays: integer("AUDIT_RETENTION_DAYS", 90, 0, 36_500) },
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
   };
+  const { baseDelayMs, maxDelayMs } = config.upstream.retry;
+  if (maxDelayMs < baseDelayMs) {
+    problems.push(`UPSTREAM_RETRY_MAX_DELAY_MS=${maxDelayMs}: must be at least UPSTREAM_RETRY_BASE_DELAY_MS (${baseDelayMs})`);
+  }
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;
   if (requestTimeoutMs > 0 && requestTimeoutMs < headersTimeoutMs) {
     problems.push(`HTTP_REQUEST_TIMEOUT_MS=${requestTimeoutMs}: must be 0 (no limit) or at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);

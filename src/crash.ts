@@ -4,7 +4,6 @@
 // at fatal and `fatal()` decides: a worker ends, to be replaced by its primary (src/cluster.ts).
 // Both lines name the requests that were in flight, since nothing else ties the failure to one.
 import type { Logger } from "pino";
-import { scrub } from "./api/interceptors.js";
 import type { RequestInFlight } from "./http/in-flight.js";
 
 export interface EscapedErrorHooks {
@@ -15,10 +14,10 @@ export interface EscapedErrorHooks {
 
 export function onEscapedErrors(log: Logger, hooks: EscapedErrorHooks): void {
   process.on("unhandledRejection", (reason) => {
-    log.fatal({ err: scrub(reason), inFlight: hooks.inFlight() }, "a promise failed and nothing handled it (a bug): the process goes on");
+    log.fatal({ err: reason, inFlight: hooks.inFlight() }, "a promise failed and nothing handled it (a bug): the process goes on");
   });
   process.on("uncaughtException", (err, origin) => {
-    log.fatal({ err: scrub(err), origin, inFlight: hooks.inFlight() }, "an exception escaped every handler (a bug)");
+    log.fatal({ err, origin, inFlight: hooks.inFlight() }, "an exception escaped every handler (a bug)");
     hooks.fatal();
   });
 }

@@ -14,7 +14,7 @@ export interface CredentialAudit {
   unopenable: string[];
 }
 
-export async function auditCredentials(credentials: CredentialStore, sealer: Sealer): Promise<CredentialAudit> {
+async function auditCredentials(credentials: CredentialStore, sealer: Sealer): Promise<CredentialAudit> {
   const audit: CredentialAudit = { current: [], previous: [], unopenable: [] };
   for (const row of await credentials.list()) audit[sealer.state(row.sealed)].push(row.name);
   return audit;

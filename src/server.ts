@@ -8,16 +8,15 @@ import { buildApp } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
-import { MeteredGarbageCollector, Metrics } from "./http/metrics.js";
+import { Metrics } from "./http/metrics.js";
 import { reportCredentials } from "./key-rotation.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
-import { GarbageCollector } from "./store/gc.js";
+import type { GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
-import type { UpstreamDefaults } from "./upstream/clients.js";
 import { bootstrap } from "./auth/bootstrap.js";
 import { createAuth, type Auth, type AuthSetup } from "./auth/index.js";
 
@@ -31,7 +30,6 @@ export interface PreparedServer {
   store: Store;
   database: DatabaseHandle;
   content: ContentDriver;
-  gc: GarbageCollector;
   /** Identity and access: the authenticator, the registry's signing keys… (tests rotate keys, forget caches). */
   auth: Auth;
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
@@ -47,8 +45,6 @@ export interface StartOptions {
   /** An already open database (tests share one per file); otherwise the configured one is opened and owned. */
   database?: DatabaseHandle;
   extraRoutes?: (router: ConnectRouter) => void;
-  /** Timeouts and retries for upstream registries (tests shorten them). */
-  upstream?: UpstreamDefaults;
   /** Called with the server's metrics before it listens (src/cluster.ts aggregates workers'). */
   onMetrics?: (metrics: Metrics) => void;
   /** Log which stored credentials the keys cannot open (default true; src/cluster.ts: worker 0 only). */
@@ -94,7 +90,13 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
   try {
     const content = await createContentDriver(config);
     const store = await createStore(database.db, content);
-    const collector = metrics ? new MeteredGarbageCollector(database.db, content, log, metrics) : new GarbageCollector(database.db, content, log);
+    const collector = store.gc;
+    collector.observe({
+      ran: (options, outcome) => {
+        if ("report" in outcome) log.info({ gc: outcome.report }, options.dryRun ? "garbage collection (dry run)" : "garbage collection");
+      },
+    });
+    if (metrics) collector.observe(metrics.gcObserver);
     const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs, auditRetentionDays: config.audit.retentionDays };
     const sealer = new Sealer({
       sealing: resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
@@ -115,11 +117,15 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     // Filled in once the ports are bound (here or by the cluster's primary): an upstream can never be the service itself.
     const listening: Listening[] = [];
     const policy = new AddressPolicy({ allowed: config.upstream.allowedNetworks, ownListeners: () => listening });
-    const upstreams = new RegistryUpstreams(sealer, options.upstream, policy);
+    const upstreams = new RegistryUpstreams(
+      sealer,
+      { timeouts: config.upstream.timeouts, retry: config.upstream.retry, maxManifestBytes: config.registry.manifestMaxBytes },
+      policy,
+    );
     const shutdown = new AbortController();
     const inFlight = new InFlight();
     const app = buildApp(
-      { store, sealer, gc: { collector, settings: gcSettings }, upstreams, content, sync: config.sync },
+      { store, sealer, gc: gcSettings, upstreams, content, sync: config.sync },
       {
         log,
         health,
@@ -158,7 +164,6 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       store,
       database,
       content,
-      gc: collector,
       auth,
       close() {
         closing ??= (async () => {

@@ -178,6 +178,23 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         expect((await c.registries.getRegistry({ id: r.id })).description).toBe("one");
       });
 
+      it.each(["2147483648", "9999999999"])("rejects etag %s, past any row version, with ABORTED on every resource", async (etag) => {
+        // Found by test/bad-input.test.ts: the number reached an integer column and PostgreSQL refused it (INTERNAL).
+        const { registry, namespace, repository } = await createHierarchy(c);
+        const tag = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "v1", digest: digestOf(1) } });
+        const mask = { paths: ["description"] };
+        await expectCode(c.registries.updateRegistry({ registry: { id: registry.id, description: "x", etag }, updateMask: mask }), Code.Aborted, "etag");
+        await expectCode(c.namespaces.updateNamespace({ namespace: { id: namespace.id, description: "x", etag }, updateMask: mask }), Code.Aborted, "etag");
+        await expectCode(
+          c.repositories.updateRepository({ repository: { id: repository.id, description: "x", etag }, updateMask: mask }),
+          Code.Aborted,
+          "etag",
+        );
+        await expectCode(c.tags.updateTag({ tag: { id: tag.id, mediaType: "x/y", etag }, updateMask: { paths: ["media_type"] } }), Code.Aborted, "etag");
+        await expectCode(c.tags.deleteTag({ id: tag.id, etag }), Code.Aborted);
+        expect((await c.registries.getRegistry({ id: registry.id })).etag).toBe("1");
+      });
+
       it.each([
         [["kind"], "cannot be changed"],
         [["create_time"], "cannot be changed"],

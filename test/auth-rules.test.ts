@@ -8,7 +8,7 @@ import { apiServices } from "../src/api/routes.js";
 import { rules } from "../src/auth/rules.js";
 import { Health } from "../gen/health/v1/health_pb.js";
 import { reflectionServices } from "../src/http/reflection.js";
-import { readBindings } from "../src/http/rest-bindings.js";
+import { readBindings } from "../src/http/rest/bindings.js";
 import { databaseKinds } from "./support/database.js";
 import { authorization, startAuthServer } from "./support/identity.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";

@@ -85,6 +85,37 @@ describe("loadConfig", () => {
     expect(found.join("\n")).not.toContain("hunter2");
   });
 
+  it("reads the upstream timeouts and retries, with defaults, and checks them", () => {
+    expect(loadConfig({}).upstream).toMatchObject({
+      timeouts: { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 30_000 },
+      retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 },
+    });
+    const set = loadConfig({
+      UPSTREAM_CONNECT_TIMEOUT_MS: "1500",
+      UPSTREAM_HEADERS_TIMEOUT_MS: "2500",
+      UPSTREAM_BODY_IDLE_TIMEOUT_MS: "3500",
+      UPSTREAM_RETRY_ATTEMPTS: "1",
+      UPSTREAM_RETRY_BASE_DELAY_MS: "50",
+      UPSTREAM_RETRY_MAX_DELAY_MS: "50",
+    });
+    expect(set.upstream).toMatchObject({
+      timeouts: { connectMs: 1500, headersMs: 2500, bodyIdleMs: 3500 },
+      retry: { attempts: 1, baseDelayMs: 50, maxDelayMs: 50 },
+    });
+    expect(problems({ UPSTREAM_CONNECT_TIMEOUT_MS: "0" })).toEqual(['UPSTREAM_CONNECT_TIMEOUT_MS="0": expected an integer from 100 to 600000']);
+    expect(problems({ UPSTREAM_RETRY_ATTEMPTS: "11" })).toEqual(['UPSTREAM_RETRY_ATTEMPTS="11": expected an integer from 1 to 10']);
+    expect(problems({ UPSTREAM_HEADERS_TIMEOUT_MS: "soon" })[0]).toMatch(/^UPSTREAM_HEADERS_TIMEOUT_MS="soon"/);
+    expect(problems({ UPSTREAM_RETRY_BASE_DELAY_MS: "500", UPSTREAM_RETRY_MAX_DELAY_MS: "100" })).toEqual([
+      "UPSTREAM_RETRY_MAX_DELAY_MS=100: must be at least UPSTREAM_RETRY_BASE_DELAY_MS (500)",
+    ]);
+  });
+
+  it("MANIFEST_MAX_BYTES: 4 MiB by default, at most 64 MiB (pushes and upstream reads alike)", () => {
+    expect(loadConfig({}).registry.manifestMaxBytes).toBe(4 * 1024 * 1024);
+    expect(loadConfig({ MANIFEST_MAX_BYTES: String(8 * 1024 * 1024) }).registry.manifestMaxBytes).toBe(8 * 1024 * 1024);
+    expect(problems({ MANIFEST_MAX_BYTES: String(65 * 1024 * 1024) })[0]).toMatch(/^MANIFEST_MAX_BYTES=/);
+  });
+
   it("runs one process by default; WORKERS takes a number or auto on PostgreSQL only", () => {
     expect(loadConfig({}).workers).toBe(1);
     const pg = { DATABASE_URL: "postgres://u@db/artifact" };

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { pino } from "pino";
+import { createLogger } from "../src/log.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import type { FilesystemDriver } from "../src/content/index.js";
@@ -35,7 +35,7 @@ type LogLine = Record<string, unknown> & { level: number; msg: string };
 async function startOnTmpfs(kind: Parameters<typeof startTestServer>[0], bytes: number) {
   const logs: LogLine[] = [];
   // Debug: a successful pull's "registry request" line says its request is done (see requestDone).
-  const log = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+  const log = createLogger("debug", { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
   const server = await startTestServer(kind, { log });
   const disk = Tmpfs.mount(join(server.dataDir, "blobs"), bytes, 512);
   // The tmpfs hides the directories the driver made at start-up.
@@ -94,7 +94,7 @@ describe.skipIf(!mountable).each(databaseKinds())("pushing into a full content s
     for await (const u of server.content.listUploads()) files.push(u.uploadId);
     expect(files.sort()).toEqual(sessions);
     expect(readdirSync(join(server.dataDir, "blobs", "tmp"))).toEqual([]);
-    const report = await server.gc.run({ dryRun: true, graceMs: 0, uploadTtlMs: 3_600_000 });
+    const report = await server.store.gc.run({ dryRun: true, graceMs: 0, uploadTtlMs: 3_600_000 });
     expect({ orphans: report.orphansRemoved, uploads: report.uploadsExpired }).toEqual({ orphans: 0, uploads: 0 });
   }
 
@@ -301,7 +301,7 @@ describe.skipIf(!postgresHere)("PostgreSQL on a full disk (its cluster on a smal
     pg = await startThrowawayPostgres({ parent: root });
     const database = await openPostgres(postgresConfig(pg.url, 4), quietLog);
     logs = [];
-    const log = pino({ level: "info" }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
+    const log = createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
     server = await startTestServer("postgres", { database, log });
     reg = new RegistryClient(server.httpUrl);
     hosted = unique("hosted");

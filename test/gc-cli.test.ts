@@ -34,7 +34,7 @@ describe("npm run gc", () => {
     });
     expect(upload.status).toBe(201);
     // Older than the grace period, referenced by no manifest: garbage.
-    await server.store.db.execute(`update blobs set push_time = now() - interval '2 hours' where digest = '${digest}'`);
+    await server.database.db.execute(`update blobs set push_time = now() - interval '2 hours' where digest = '${digest}'`);
   });
   afterAll(() => server?.stop());
 

@@ -23,6 +23,7 @@ import { target } from "./support/grpc-clients.js";
 import { dockerSchema2Image, largeImage, MediaType, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { freePort } from "./support/postgres.js";
+import { testUpstream } from "./support/upstream-settings.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 import { pushImage } from "./support/skopeo.js";
 
@@ -151,7 +152,12 @@ describe.skipIf(!ready)("ImageService", () => {
 
     beforeAll(async () => {
       server = await startTestServer(kind, {
-        upstream: { timeouts: { connectMs: 2_000, headersMs: 1_500, bodyIdleMs: 1_500 }, retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
+        config: {
+          upstream: testUpstream({
+            timeouts: { connectMs: 2_000, headersMs: 1_500, bodyIdleMs: 1_500 },
+            retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
+          }),
+        },
       });
       const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
       client = createClient(ImageService, transport);

@@ -13,7 +13,7 @@ import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { Code, createClient } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
-import { pino } from "pino";
+import { createLogger } from "../src/log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind, type Registry } from "../gen/artifact/v1/registry_pb.js";
@@ -34,6 +34,8 @@ import { seedRepositories } from "./support/registry-seed.js";
 import { expectOciError, RegistryClient } from "./support/registry-client.js";
 import { sealV1 } from "./support/sealing.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
+import { testUpstreamLimits } from "./support/upstream-settings.js";
+import { AddressPolicy } from "../src/upstream/address-policy.js";
 
 const ready = havePeers("test/key-rotation.test.ts", "docker-registry", "htpasswd");
 
@@ -104,7 +106,7 @@ describe.skipIf(!ready).each(databaseKinds())("SECRET_KEY rotation on %s", (kind
   async function boot(secretKey: Buffer, previous: Buffer[] = []): Promise<Booted> {
     const logged: Booted["logged"] = [];
     const sink = new Writable({ write: (chunk, _enc, done) => (logged.push(JSON.parse(String(chunk)) as Booted["logged"][number]), done()) });
-    const running = await startServer(testConfig(dir, { database, secretKey, previousSecretKeys: previous }), pino({ level: "info" }, sink));
+    const running = await startServer(testConfig(dir, { database, secretKey, previousSecretKeys: previous }), createLogger("info", sink));
     const url = `http://127.0.0.1:${running.http.port}`;
     const transport = transports["connect+json over HTTP/1.1"]!(url);
     server = { running, clients: catalogClients(transport), v2: new RegistryClient(url), images: createClient(ImageService, transport), logged };
@@ -337,7 +339,7 @@ describe.each(databaseKinds())("re-sealing against concurrent changes on %s", (k
   });
 
   it("rebuilds a registry's upstream client when its sealed value changes, even at the same version", () => {
-    const upstreams = new RegistryUpstreams(sealer);
+    const upstreams = new RegistryUpstreams(sealer, testUpstreamLimits(), new AddressPolicy());
     const row = { id: "r1", name: "r1", kind: "remote" as const, version: 3, url: "http://127.0.0.1:9", insecure: false };
     const underA = new Sealer({ sealing: A }).seal(credential);
     const first = upstreams.for({ ...row, credentialSealed: underA });

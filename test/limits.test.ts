@@ -14,6 +14,15 @@ import { databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 
+/** A GetRegistry request as one gRPC / gRPC-Web message frame (flag, length, protobuf). */
+function getRegistryFrame(id: string): Buffer {
+  const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
 const LIMIT = 64 * 1024;
 const HEADERS_TIMEOUT = 600;
 const REQUEST_TIMEOUT = 1500;
@@ -169,10 +178,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       await whileDatabaseHeld(async (id) => {
         const session = http2.connect(server.grpcUrl);
         try {
-          const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-          const frame = Buffer.alloc(5 + message.length);
-          frame.writeUInt32BE(message.length, 1);
-          frame.set(message, 5);
+          const frame = getRegistryFrame(id);
           const stream = session.request({
             ":method": "POST",
             ":path": "/artifact.v1.RegistryService/GetRegistry",
@@ -193,10 +199,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
 
     it("gRPC-Web (raw fetch) ends with grpc-status 4 from grpc-timeout", async () => {
       await whileDatabaseHeld(async (id) => {
-        const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-        const frame = Buffer.alloc(5 + message.length);
-        frame.writeUInt32BE(message.length, 1);
-        frame.set(message, 5);
+        const frame = getRegistryFrame(id);
         const res = await guarded(
           "gRPC-Web",
           fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
@@ -244,10 +247,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
           new Promise((resolve, reject) => {
             const session = http2.connect(server.grpcUrl);
             session.on("error", reject);
-            const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-            const frame = Buffer.alloc(5 + message.length);
-            frame.writeUInt32BE(message.length, 1);
-            frame.set(message, 5);
+            const frame = getRegistryFrame(id);
             const stream = session.request({
               ":method": "POST",
               ":path": "/artifact.v1.RegistryService/GetRegistry",
@@ -266,10 +266,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
             stream.end(frame);
           }),
         "grpc-web": async (id, timeout) => {
-          const message = toBinary(GetRegistryRequestSchema, create(GetRegistryRequestSchema, { id }));
-          const frame = Buffer.alloc(5 + message.length);
-          frame.writeUInt32BE(message.length, 1);
-          frame.set(message, 5);
+          const frame = getRegistryFrame(id);
           const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "grpc-timeout": `${timeout}m` },
@@ -310,6 +307,54 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         await settle();
         expect(unhandled).toEqual([]);
       });
+    });
+
+    it("a deadline longer than a Node timer holds (2^31 ms and more) is not cut to 1 ms, on any protocol", async () => {
+      // Found by test/bad-input.test.ts: such a timer fires after 1 ms, so the call ended at once.
+      const far = { connect: "9999999999", grpc: "99999999H" };
+      const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+      const { id } = await client.createRegistry({ registry: { name: unique("far"), kind: RegistryKind.HOSTED } });
+      // The database is held for a moment: a call that honours its deadline waits, then succeeds.
+      const held = await holdRegistriesTable(server.database.db);
+      const release = setTimeout(() => void held.release(), 100);
+      try {
+        const frame = getRegistryFrame(id);
+        const [post, rest, web, grpcStatus] = await Promise.all([
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "connect-timeout-ms": far.connect },
+            body: JSON.stringify({ id }),
+          }),
+          fetch(`${server.httpUrl}/v1/registries/${id}`, { headers: { "grpc-timeout": far.grpc } }),
+          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+            method: "POST",
+            headers: { "content-type": "application/grpc-web+proto", "grpc-timeout": far.grpc },
+            body: frame,
+          }),
+          new Promise<string | undefined>((resolve, reject) => {
+            const session = http2.connect(server.grpcUrl);
+            const stream = session.request({
+              ":method": "POST",
+              ":path": "/artifact.v1.RegistryService/GetRegistry",
+              "content-type": "application/grpc",
+              te: "trailers",
+              "grpc-timeout": far.grpc,
+            });
+            stream.once("trailers", (t: http2.IncomingHttpHeaders) => resolve(t["grpc-status"] as string | undefined));
+            stream.on("error", reject);
+            stream.on("close", () => session.close());
+            stream.resume();
+            stream.end(frame);
+          }),
+        ]);
+        expect({ post: post.status, rest: rest.status, web: web.status }).toEqual({ post: 200, rest: 200, web: 200 });
+        const webBody = Buffer.from(await web.arrayBuffer()).toString("latin1");
+        expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(webBody)?.[1]).toBe("0");
+        expect(grpcStatus).toBe("0");
+      } finally {
+        clearTimeout(release);
+        await held.release();
+      }
     });
 
     it("a call that finishes before its deadline is unaffected", async () => {

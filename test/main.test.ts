@@ -52,7 +52,8 @@ const listRegistries = (port: number) =>
     body: "{}",
   });
 
-describe("artifact-service process", () => {
+// Every test here starts whole processes (a first PGlite start alone takes 15 s on a busy machine).
+describe("artifact-service process", { timeout: 180_000 }, () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -180,6 +181,14 @@ describe("artifact-service process", () => {
         ).toEqual([]);
         expect(answers.has(503)).toBe(true);
 
+        // Both slots serve again (a replacement may still be backing off or starting after the
+        // answers above); then SIGTERM must stop every one of them cleanly.
+        const gone = new Set([victim, ...live]);
+        const serving = () => new Set(records().flatMap((r) => (r.msg === "worker ready" && !gone.has(r.pid as number) ? [r.worker] : [])));
+        while (serving().size < 2) {
+          if (Date.now() > deadline + 60_000) throw new Error(`the workers were not replaced:\n${server.lines().join("\n")}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         server.child.kill("SIGTERM");
         expect(await server.exited).toBe(0);
         const stopped = records()
@@ -190,7 +199,6 @@ describe("artifact-service process", () => {
         await scratch.drop();
       }
     },
-    90_000,
   );
 
   describe("a bug that escapes every handler, a reader that goes away", () => {
@@ -273,6 +281,10 @@ describe("artifact-service process", () => {
       try {
         expect((await createRegistry(server.httpPort, "before-the-crash")).status).toBe(200);
         const first = records(server).find((r) => r.msg === "worker ready")!.pid;
+        // A spare (modules loaded, database not opened) stands by once the service is up.
+        for (let i = 0; i < 600 && !records(server).some((r) => r.msg === "a spare worker is ready to take over from one that fails"); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
         await slowCall(server.httpPort, { "x-fault-injection": "throw", "x-request-id": "the-faulty-one" });
         // Until the new worker is ready every call gets an answer or a closed connection at once:
         // 200 from the worker, 503 from the primary, or 0 for a connection the dying worker held.
@@ -293,6 +305,8 @@ describe("artifact-service process", () => {
         expect(records(server).some((r) => r.msg === "worker exited unexpectedly: starting another" && r.restartInMs === 0)).toBe(true);
         const replacement = records(server).find((r) => r.msg === "worker ready" && r.pid !== first);
         expect(replacement, server.lines().join("\n")).toBeDefined();
+        // It was the spare.
+        expect(records(server).find((r) => r.msg === "the spare worker takes over")?.pid).toBe(replacement!.pid);
         const listed = (await call(server.httpPort)).body;
         expect(listed).toContain("before-the-crash");
       } finally {
@@ -301,7 +315,7 @@ describe("artifact-service process", () => {
       }
     });
 
-    it("stops on SIGTERM after whatever read its stdout went away (npm start | head -3)", { timeout: 120_000 }, async () => {
+    it("stops on SIGTERM after whatever read its stdout went away (npm start | head -3)", async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
       dirs.push(dataDir);
       // A real pipe into a real `head -n 3`, as a shell builds it.

@@ -82,7 +82,7 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
 
   /** Every blob row has its bytes in the content store: the invariant GC must never break. */
   async function expectNoRowWithoutBytes(): Promise<void> {
-    const rows = await server.store.db.select({ digest: sql<string>`digest` }).from(sql`blobs`);
+    const rows = await server.database.db.select({ digest: sql<string>`digest` }).from(sql`blobs`);
     for (const { digest } of rows) expect(await server.content.stat(digest), `bytes of ${digest}`).toBeDefined();
   }
 
@@ -126,14 +126,14 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
         }),
       );
       expect(answers.map((a) => a.status)).toEqual(answers.map(() => 201));
-      const rows = await server.store.db.execute(sql`select count(*)::int as n from blobs where digest = ${digest}`);
+      const rows = await server.database.db.execute(sql`select count(*)::int as n from blobs where digest = ${digest}`);
       expect(JSON.stringify(rows)).toMatch(/"n":1\b/);
       let stored = 0;
       for await (const blob of server.content.list()) if (blob.digest === digest) stored++;
       expect(stored).toBe(1);
       expect(await readdir(join(server.dataDir, "blobs", "tmp"))).toEqual([]);
       const image = await server.store.images.resolve(...(name.split("/") as [string, string, string]));
-      const uploads = await server.store.db.execute(sql`select count(*)::int as n from uploads where repository_id = ${image!.repositoryId!}`);
+      const uploads = await server.database.db.execute(sql`select count(*)::int as n from uploads where repository_id = ${image!.repositoryId!}`);
       expect(JSON.stringify(uploads)).toMatch(/"n":0\b/);
       expect((await reg.req("GET", `/v2/${name}/blobs/${digest}`)).body.equals(bytes)).toBe(true);
     });

@@ -38,7 +38,7 @@ import { startTestServer, testConfig, transports, type TestServer } from "./supp
 /** UPLOAD_IDLE_TIMEOUT_MS of the replica that cuts stalled bodies. */
 const IDLE_MS = 1000;
 /** Stalled uploads held open at once in the starvation test. */
-const STALLED = 300;
+const STALLED = 1000;
 const haveSkopeo = havePeers("test/oci-upload-writers.test.ts (skopeo part of the starvation test)", "skopeo");
 
 interface Answered {

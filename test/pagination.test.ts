@@ -30,9 +30,9 @@ describe.each(databaseKinds())("pagination on %s", (kind) => {
       pushTime: new Date(base + ((i * 31) % 101)),
     }));
     for (let i = 0; i < values.length; i += 500) {
-      await server.store.db.insert(tagsTable).values(values.slice(i, i + 500));
+      await server.database.db.insert(tagsTable).values(values.slice(i, i + 500));
     }
-    rows = (await server.store.db.select().from(tagsTable)).filter((r) => r.repositoryId === repositoryId);
+    rows = (await server.database.db.select().from(tagsTable)).filter((r) => r.repositoryId === repositoryId);
     expect(rows).toHaveLength(ROWS);
   });
   afterAll(() => server?.stop());

@@ -1,6 +1,6 @@
 // Unit tests of the google.api.http path-template parser and matcher.
 import { describe, expect, it } from "vitest";
-import { capturedValue, parseTemplate, PathDecodeError, PathMatcher, TemplateSyntaxError } from "../src/http/path-template.js";
+import { capturedValue, parseTemplate, PathDecodeError, PathMatcher, TemplateSyntaxError } from "../src/http/rest/path-template.js";
 
 function matcherOf(...templates: string[]) {
   const m = new PathMatcher<string>();

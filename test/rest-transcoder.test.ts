@@ -21,9 +21,9 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http } from "../gen/google/api/annotations_pb.js";
 import { HttpRuleSchema } from "../gen/google/api/http_pb.js";
-import { callInterceptor, requestIdKey } from "../src/api/interceptors.js";
+import { callInterceptor, requestIdKey } from "../src/api/interceptors/call.js";
 import { Listener } from "../src/http/listener.js";
-import { createRestHandler } from "../src/http/rest.js";
+import { createRestHandler } from "../src/http/rest/transcoder.js";
 import { quietLog } from "./support/database.js";
 
 type Rule = Parameters<typeof create<typeof HttpRuleSchema>>[1];
@@ -422,7 +422,7 @@ describe("bad google.api.http rules fail at start-up", () => {
   const build =
     (...extra: ReturnType<typeof method>[]) =>
     () =>
-      createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [] });
+      createRestHandler({ services: [echoService([...echoMethods(), ...extra])], routes, interceptors: [], maxBodyBytes: 1024 });
 
   it("accepts the fixture as it is", () => {
     expect(build()).not.toThrow();

@@ -1,12 +1,14 @@
 // The seed's REST paths, as written, with plain fetch against a real server on every
 // database kind: the google.api.http rules of the catalog protos, their query parameters,
 // and every error a client can cause, with the status the Connect protocol gives its code.
+import net from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { databaseKinds, truncateCatalog } from "./support/database.js";
+import { LogSink } from "./support/fuzz/watch.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 /** A REST answer's JSON: a resource, a list page or an error. The fields the tests read are optional: which ones an answer has is what they assert. */
@@ -35,8 +37,9 @@ const MISSING = "00000000-0000-4000-8000-000000000000";
 
 describe.each(databaseKinds())("REST on %s", (kind) => {
   let server: TestServer;
+  const logs = new LogSink();
   beforeAll(async () => {
-    server = await startTestServer(kind);
+    server = await startTestServer(kind, { log: logs.logger });
   });
   afterAll(() => server?.stop());
   beforeEach(() => truncateCatalog(server.database));
@@ -272,5 +275,53 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     const viaConnect = await client.getRegistry({ id: created.id });
     expect(viaConnect.name).toBe("shared");
     expect(viaConnect.etag).toBe(created.etag);
+  });
+
+  it("a client that leaves a call in flight (raw blob, NDJSON stream, Connect stream) is not a server error", async () => {
+    // Found by test/bad-input.test.ts: the call is aborted with no reason, so when its upstream
+    // request then failed the upstream client rethrew the signal's AbortError, which the call
+    // interceptor logged as an unexpected error (and answered INTERNAL).
+    const upstream = net.createServer(); // accepts and never answers: the call waits on it
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    /** Waits until the sum of a metric's series whose labels contain `label` is 0. */
+    const untilZero = async (metric: string, label: string) => {
+      for (const giveUp = Date.now() + 15_000; Date.now() < giveUp; await new Promise((r) => setTimeout(r, 20))) {
+        const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+        const lines = text.split("\n").filter((l) => l.startsWith(`${metric}{`) && l.includes(label));
+        if (lines.reduce((n, l) => n + Number(l.split(" ").pop()), 0) === 0) return;
+      }
+      throw new Error(`${metric}{${label}} did not drop to 0`);
+    };
+    try {
+      const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`;
+      const registry = (await call("POST", "/v1/registries", { name: "hung", kind: "REGISTRY_KIND_REMOTE", url })).json;
+      const ns = (await call("POST", "/v1/namespaces", { registryId: registry.id, name: "lib" })).json;
+      await call("POST", "/v1/repositories", { namespaceId: ns.id, name: "x" });
+      logs.takeErrors();
+      const getBlob = JSON.stringify({ repository: "hung/lib/x", digest: DIGEST });
+      const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, getBlob.length]), Buffer.from(getBlob)]);
+      for (const [method, path, procedure, init] of [
+        ["GET", `/v1/images/hung/lib/x/blobs/${DIGEST}`, "ImageService/GetBlob", {}],
+        ["POST", `/v1/registries/${registry.id}:sync`, "RegistryService/SyncRegistry", { body: "{}", headers: { "content-type": "application/json" } }],
+        // And the same over the Connect protocol.
+        ["POST", "/artifact.v1.ImageService/GetBlob", "ImageService/GetBlob", { body: envelope, headers: { "content-type": "application/connect+json" } }],
+      ] as const) {
+        const connected = new Promise<net.Socket>((resolve) => upstream.once("connection", resolve));
+        const client = new AbortController();
+        const answer = fetch(`${server.httpUrl}${path}`, { method, signal: client.signal, ...init }).catch(() => undefined);
+        const socket = await connected;
+        client.abort();
+        await answer;
+        await untilZero("artifact_http_requests_in_flight", path.startsWith("/v1/") ? 'kind="rest"' : 'kind="rpc"'); // the server has seen its client go
+        socket.destroy(); // now the upstream request fails too
+        await untilZero("artifact_rpc_calls_in_flight", procedure); // and the call has ended
+        expect(
+          logs.takeErrors().map((l) => l.text),
+          `${method} ${path}`,
+        ).toEqual([]);
+      }
+    } finally {
+      upstream.close();
+    }
   });
 });

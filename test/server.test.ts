@@ -5,9 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import http2 from "node:http2";
 import { Writable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { pino } from "pino";
+import { createLogger } from "../src/log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { toConnectError } from "../src/api/errors.js";
@@ -68,17 +69,24 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     expect(after).toBe(before);
   });
 
-  it("answers invalid_argument, never internal, to a body that is not protobuf, over gRPC and gRPC-Web", async () => {
-    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
-    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+  const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
+  const listRequest = Buffer.from([0x08, 0x01]); // ListRegistriesRequest{page_size: 1}
+  it.each<[string, Buffer, { gzip?: boolean }]>([
+    ["a body that is not protobuf", Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]), {}],
+    // Found by test/bad-input.test.ts: the compressed flag set on an envelope while the request names no compression.
+    ["an envelope flagged compressed without a compression", Buffer.concat([Buffer.from([1, 0, 0, 0, listRequest.length]), listRequest]), {}],
+    // Also found by it: a gzip stream cut short ("unexpected end of file" in zlib).
+    ["a gzip-compressed envelope cut short", Buffer.concat([Buffer.from([1, 0, 0, 0, 12]), gzipSync(listRequest).subarray(0, 12)]), { gzip: true }],
+  ])("answers invalid_argument, never internal, to %s, over gRPC, gRPC-Web and Connect streaming", async (_what, frame, { gzip }) => {
     // gRPC over h2c, by hand: status travels in the trailers.
     const session = http2.connect(server.grpcUrl);
     const status = await new Promise<string | undefined>((resolve, reject) => {
       const stream = session.request({
         ":method": "POST",
-        ":path": "/artifact.v1.RegistryService/CreateRegistry",
+        ":path": "/artifact.v1.RegistryService/ListRegistries",
         "content-type": "application/grpc+proto",
         te: "trailers",
+        ...(gzip ? { "grpc-encoding": "gzip" } : {}),
       });
       let result: string | undefined;
       stream.on("response", (headers) => (result = headers["grpc-status"] as string | undefined));
@@ -91,14 +99,108 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     session.close();
     expect(status).toBe(String(Code.InvalidArgument));
 
-    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/CreateRegistry`, {
+    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
       method: "POST",
-      headers: { "content-type": "application/grpc-web+proto" },
+      headers: { "content-type": "application/grpc-web+proto", ...(gzip ? { "grpc-encoding": "gzip" } : {}) },
       body: frame,
     });
     const body = Buffer.from(await web.arrayBuffer());
     const trailer = (web.headers.get("grpc-status") ?? "") + body.toString("latin1");
     expect(trailer).toMatch(new RegExp(`grpc-status:\\s*${Code.InvalidArgument}|^${Code.InvalidArgument}`));
+
+    // Connect's streaming protocol (a server-streaming method): the error is in the end-of-stream message.
+    const stream = await fetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto", ...(gzip ? { "connect-content-encoding": "gzip" } : {}) },
+      body: frame,
+    });
+    const end = Buffer.from(await stream.arrayBuffer());
+    expect(end[0]! & 0x02, "an end-of-stream message").toBe(0x02);
+    expect(JSON.parse(end.subarray(5).toString("utf8"))).toMatchObject({ error: { code: "invalid_argument" } });
+
+    if (gzip) {
+      // Connect unary: the whole body is the compressed message.
+      const unary = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+        method: "POST",
+        headers: { "content-type": "application/proto", "content-encoding": "gzip" },
+        body: frame.subarray(5),
+      });
+      expect({ status: unary.status, body: await unary.json() }).toMatchObject({ status: 400, body: { code: "invalid_argument" } });
+    }
+  });
+
+  it("answers invalid_argument over gRPC and gRPC-Web when the error would quote a lone surrogate the client sent", async () => {
+    // Found by test/bad-input.test.ts: protobuf-es quotes an unknown JSON key raw, connect-es then
+    // failed to percent-encode grpc-message and the call got no answer at all.
+    const json = Buffer.from('{"\\ud800":1}');
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, json.length]), json]);
+    const session = http2.connect(server.grpcUrl);
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/artifact.v1.RegistryService/ListRegistries",
+        "content-type": "application/grpc+json",
+        te: "trailers",
+      });
+      let result: string | undefined;
+      stream.setTimeout(5_000, () => reject(new Error("no answer over gRPC")));
+      stream.on("response", (headers) => (result = headers["grpc-status"] as string | undefined));
+      stream.on("trailers", (trailers: http2.IncomingHttpHeaders) => (result = trailers["grpc-status"] as string));
+      stream.on("data", () => {});
+      stream.on("end", () => resolve(result));
+      stream.on("error", reject);
+      stream.end(frame);
+    }).finally(() => session.close());
+    expect(status).toBe(String(Code.InvalidArgument));
+
+    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+json" },
+      body: frame,
+      signal: AbortSignal.timeout(5_000),
+    });
+    const body = Buffer.from(await web.arrayBuffer()).toString("latin1");
+    expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1]).toBe(String(Code.InvalidArgument));
+  });
+
+  it("survives an HTTP/2 request with `expect: 100-continue` that is reset before it is served", async () => {
+    // Found by test/bad-input.test.ts: nghttp2 resets the stream (a body longer than its
+    // Content-Length), then Node's own 100-continue answer wrote to the dead stream and threw an
+    // uncaught exception, which ends the process.
+    const thrown: unknown[] = [];
+    const onUncaught = (err: unknown) => thrown.push(err);
+    const saved = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException").on("uncaughtException", onUncaught);
+    try {
+      const session = http2.connect(server.httpUrl);
+      const closed = new Promise<void>((resolve) => {
+        const stream = session.request({ ":method": "PATCH", ":path": "/v2/a/b/c/blobs/uploads/x", "content-length": "0", expect: "100-continue" });
+        stream.on("error", () => {});
+        stream.on("close", resolve);
+        stream.end(Buffer.from([0]));
+      });
+      await closed;
+      // A live stream that expects 100-continue is still served.
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/artifact.v1.RegistryService/ListRegistries",
+          "content-type": "application/json",
+          expect: "100-continue",
+        });
+        stream.on("response", (headers) => resolve(Number(headers[":status"])));
+        stream.on("error", reject);
+        stream.resume();
+        stream.end("{}");
+      });
+      expect(status).toBe(200);
+      session.close();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      for (const listener of saved) process.on("uncaughtException", listener);
+    }
+    expect(thrown).toEqual([]);
   });
 
   it("answers 404 JSON for paths nothing serves", async () => {
@@ -114,7 +216,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
     const scratch = kind === "postgres" ? await createScratchDatabase() : undefined;
     const database = scratch ? postgresConfig(scratch.url, 4) : ({ kind: "pglite", dataDir: "memory://" } as const);
     const lines: string[] = [];
-    const log = pino({ level: "info" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const log = createLogger("info", new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
     const server = await startServer(testConfig(dir, { database, shutdownTimeoutMs: 10_000 }), log);
     try {
       const url = `http://127.0.0.1:${server.http.port}`;
@@ -191,7 +293,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("PostgreSQL without SECRET_KEY",
   it("refuses to store a credential with FAILED_PRECONDITION naming SECRET_KEY, and still serves the rest", async () => {
     const scratch = await createScratchDatabase();
     const dir = mkdtempSync(join(tmpdir(), "artifact-nokey-"));
-    const server = await startServer(testConfig(dir, { secretKey: undefined, database: postgresConfig(scratch.url, 2) }), pino({ level: "silent" }));
+    const server = await startServer(testConfig(dir, { secretKey: undefined, database: postgresConfig(scratch.url, 2) }), createLogger("silent"));
     try {
       const client = createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(`http://127.0.0.1:${server.http.port}`));
       const name = unique("nokey");

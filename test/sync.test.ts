@@ -19,6 +19,7 @@ import { scope, startDistribution, type Distribution } from "./support/distribut
 import { multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { seedRepositories } from "./support/registry-seed.js";
+import { testUpstream } from "./support/upstream-settings.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const ready = havePeers("test/sync.test.ts", "docker-registry", "htpasswd", "openssl");
@@ -69,8 +70,13 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       expect(res.status).toBe(201);
       server = await startTestServer(kind, {
         // Catalog pages of 50: 203 repositories take five pages.
-        config: { sync: { concurrency: 4, pageSize: 50 } },
-        upstream: { timeouts: { connectMs: 2_000, headersMs: 5_000, bodyIdleMs: 5_000 }, retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
+        config: {
+          sync: { concurrency: 4, pageSize: 50 },
+          upstream: testUpstream({
+            timeouts: { connectMs: 2_000, headersMs: 5_000, bodyIdleMs: 5_000 },
+            retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
+          }),
+        },
       });
       const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
       registries = createClient(RegistryService, transport);
@@ -88,7 +94,7 @@ describe.skipIf(!ready)("SyncRegistry", () => {
 
     /** namespace/repository → its row id and upstream name, straight from the database. */
     async function repository(registryId: string, namespace: string, name: string) {
-      const [row] = await server.store.db
+      const [row] = await server.database.db
         .select({ id: repositories.id, upstreamName: repositories.upstreamName })
         .from(repositories)
         .innerJoin(namespaces, eq(namespaces.id, repositories.namespaceId))
@@ -252,7 +258,7 @@ describe.skipIf(!ready)("SyncRegistry", () => {
     it("a stored tag pattern RE2 cannot take (JavaScript lookahead from before) fails that sync with FAILED_PRECONDITION, nothing read", async () => {
       const r = await remote(unique("legacy"), catalog.url, { syncFilter: { tagPattern: "latest" } });
       // Written past the API, as an older version (JavaScript RegExp syntax) could have stored it.
-      await server.store.db.update(registriesTable).set({ syncTagPattern: "(?!v0)v.*" }).where(eq(registriesTable.id, r.id));
+      await server.database.db.update(registriesTable).set({ syncTagPattern: "(?!v0)v.*" }).where(eq(registriesTable.id, r.id));
       const run = await collect(registries.syncRegistry({ id: r.id }));
       expect(run.messages).toEqual([]);
       expect(run.error?.code).toBe(Code.FailedPrecondition);

@@ -17,11 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind, RegistryService, type CredentialSchema, type SyncRegistryProgress } from "../gen/artifact/v1/registry_pb.js";
 import { startServer, type RunningServer } from "../src/server.js";
-import { AddressPolicy, parseAllowedNetworks, UpstreamClient } from "../src/upstream/index.js";
+import { AddressPolicy, parseAllowedNetworks } from "../src/upstream/address-policy.js";
+import { UpstreamClient } from "../src/upstream/client.js";
 import { expectCode, unique } from "./support/clients.js";
 import { databaseKinds, quietLog } from "./support/database.js";
 import { expectOciError, RegistryClient } from "./support/registry-client.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
+import { testUpstream, testUpstreamLimits } from "./support/upstream-settings.js";
 
 const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const FAST = { retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 }, timeouts: { connectMs: 2_000, headersMs: 5_000, bodyIdleMs: 5_000 } };
@@ -125,13 +127,13 @@ describe.each(databaseKinds())("the upstream fence on %s", (kind) => {
   async function sibling(allowed: string): Promise<RunningServer> {
     const dir = mkdtempSync(join(tmpdir(), "artifact-fence-"));
     dirs.push(dir);
-    const config = testConfig(dir, { upstream: { allowedNetworks: parseAllowedNetworks(allowed).networks } });
-    return startServer(config, quietLog, { database: open.database, upstream: FAST });
+    const config = testConfig(dir, { upstream: testUpstream({ ...FAST, allowed }) });
+    return startServer(config, quietLog, { database: open.database });
   }
 
   beforeAll(async () => {
     upstream = await tinyRegistry();
-    open = await startTestServer(kind, { upstream: FAST });
+    open = await startTestServer(kind, { config: { upstream: testUpstream(FAST) } });
     [strict, byName] = await Promise.all([sibling(""), sibling("localhost")]);
     registries = registryClient(open);
     strictRegistries = registryClient(strict);
@@ -309,13 +311,13 @@ describe("DNS rebinding through the real connector", () => {
       allowed: parseAllowedNetworks("127.0.0.1").networks,
       resolve: (_host, _options, callback) => callback(null, [{ address: answers++ === 0 ? "127.0.0.1" : "169.254.169.254", family: 4 }]),
     });
-    const c = new UpstreamClient({ url: `http://rebind.test:${tiny.port}`, retry: { attempts: 1 } }, { policy });
+    const c = new UpstreamClient({ url: `http://rebind.test:${tiny.port}` }, { policy, limits: testUpstreamLimits({ retry: { attempts: 1 } }) });
     try {
       const first = await c.ping();
       expect(first).toMatchObject({ reachable: true, status: 200 });
       // A new connection (another client's pool), so a new lookup.
       await c.close();
-      const again = new UpstreamClient({ url: `http://rebind.test:${tiny.port}`, retry: { attempts: 1 } }, { policy });
+      const again = new UpstreamClient({ url: `http://rebind.test:${tiny.port}` }, { policy, limits: testUpstreamLimits({ retry: { attempts: 1 } }) });
       const err = await again.getManifest("team/app", "1.0").then(
         () => undefined,
         (e: unknown) => e as Error,

@@ -17,21 +17,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError } from "../src/domain/errors.js";
-import {
-  AddressPolicy,
-  parseAllowedNetworks,
-  parseChallenges,
-  UpstreamClient,
-  UpstreamClients,
-  UpstreamError,
-  verifyDigest,
-  type UpstreamSettings,
-} from "../src/upstream/index.js";
+import { AddressPolicy, parseAllowedNetworks } from "../src/upstream/address-policy.js";
+import { parseChallenges } from "../src/upstream/challenge.js";
+import { UpstreamClient } from "../src/upstream/client.js";
+import { UpstreamClients } from "../src/upstream/clients.js";
+import { verifyDigest } from "../src/upstream/digest.js";
+import { UpstreamError } from "../src/upstream/errors.js";
+import type { UpstreamSettings } from "../src/upstream/settings.js";
 import { scope, startDistribution, type Distribution } from "./support/distribution.js";
 import { dockerSchema2Image, largeImage, layoutBlobPath, MediaType, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { freePort } from "./support/postgres.js";
 import { pushImage } from "./support/skopeo.js";
+import { testUpstreamLimits, type UpstreamOverrides } from "./support/upstream-settings.js";
 
 const run = promisify(execFile);
 const ready = havePeers("test/upstream.test.ts", "skopeo", "docker-registry", "htpasswd", "openssl");
@@ -43,8 +41,11 @@ const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("h
 const LOOPBACK = new AddressPolicy({ allowed: parseAllowedNetworks("127.0.0.0/8").networks });
 
 const open: UpstreamClient[] = [];
-function client(settings: UpstreamSettings, options?: ConstructorParameters<typeof UpstreamClient>[1]): UpstreamClient {
-  const c = new UpstreamClient({ retry: FAST_RETRY, ...settings }, { policy: LOOPBACK, ...options });
+/** A client of `settings.url` that may reach loopback, retrying fast; `timeouts` and `retry` override. */
+function client(settings: UpstreamSettings & UpstreamOverrides, options: { now?: () => number; random?: () => number } = {}): UpstreamClient {
+  const { timeouts, retry, ...registry } = settings;
+  const limits = testUpstreamLimits({ timeouts, retry: { ...FAST_RETRY, ...retry } });
+  const c = new UpstreamClient(registry, { policy: LOOPBACK, limits, ...options });
   open.push(c);
   return c;
 }
@@ -745,16 +746,16 @@ describe.skipIf(!ready)("failure modes of an upstream", () => {
   });
 
   it("settings are checked: no credentials in the URL, only http(s), the registry root", () => {
-    expect(() => new UpstreamClient({ url: "https://user:pw@registry.example" })).toThrow(/credential/);
-    expect(() => new UpstreamClient({ url: "ftp://registry.example" })).toThrow(/http or https/);
-    expect(() => new UpstreamClient({ url: "https://registry.example/some/path" })).toThrow(/root/);
-    expect(new UpstreamClient({ url: "https://registry.example:5000/v2/" }).origin.href).toBe("https://registry.example:5000/");
+    expect(() => client({ url: "https://user:pw@registry.example" })).toThrow(/credential/);
+    expect(() => client({ url: "ftp://registry.example" })).toThrow(/http or https/);
+    expect(() => client({ url: "https://registry.example/some/path" })).toThrow(/root/);
+    expect(client({ url: "https://registry.example:5000/v2/" }).origin.href).toBe("https://registry.example:5000/");
   });
 });
 
 describe.skipIf(!ready)("UpstreamClients", () => {
   let reg: Distribution;
-  const clients = new UpstreamClients({ retry: FAST_RETRY }, LOOPBACK);
+  const clients = new UpstreamClients(testUpstreamLimits({ retry: FAST_RETRY }), LOOPBACK);
   beforeAll(async () => {
     reg = await startDistribution({ auth: "basic" });
   });

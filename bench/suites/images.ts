@@ -34,7 +34,7 @@ import type { SuiteRunner } from "./types.js";
 
 const TARGET_RATIO = 0.8;
 const TARGET_RSS_MIB = 64;
-/** The server's defaults (src/config.ts SYNC_CONCURRENCY, TAG_CONCURRENCY in src/api/sync-service.ts). */
+/** The server's defaults (src/config.ts SYNC_CONCURRENCY, TAG_CONCURRENCY in src/sync/registry-sync.ts). */
 const SYNC_CONCURRENCY = 4;
 const TAG_CONCURRENCY = 4;
 

@@ -6,7 +6,7 @@ import type { ErrorKind } from "../domain/errors.js";
 import { isDomainError } from "../domain/errors.js";
 import { translate } from "../store/pg-errors.js";
 
-export const CONNECT_CODES: Record<ErrorKind, Code> = {
+const CONNECT_CODES: Record<ErrorKind, Code> = {
   "invalid-argument": Code.InvalidArgument,
   "not-found": Code.NotFound,
   "already-exists": Code.AlreadyExists,
@@ -29,6 +29,9 @@ export const CONNECT_CODES: Record<ErrorKind, Code> = {
  */
 export function toConnectError(err: unknown, requestId: string): { error: ConnectError; unexpected: boolean; logDetails?: Record<string, unknown> } {
   if (err instanceof ConnectError) return { error: err, unexpected: false };
+  // A call aborted without a reason (its client went away: connect-node and REST abort so)
+  // rejects with the signal's AbortError once its implementation notices: a cancellation.
+  if (err instanceof Error && err.name === "AbortError") return { error: new ConnectError("the call was cancelled", Code.Canceled), unexpected: false };
   const known = translate(err);
   if (isDomainError(known)) return { error: new ConnectError(known.message, CONNECT_CODES[known.kind]), unexpected: false, logDetails: known.logDetails };
   return { error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal), unexpected: true };

@@ -68,7 +68,7 @@ function credentialFromProto(message: CredentialMessage): Credential | null {
   return { kind: "basic", username, password };
 }
 
-// SyncRegistry is implemented in sync-service.ts and merged in routes.ts.
+// SyncRegistry is implemented in sync-service.ts (over src/sync/) and merged in routes.ts.
 export function registryService(store: Store, sealer: Sealer, upstreams: RegistryUpstreams): Omit<ServiceImpl<typeof RegistryService>, "syncRegistry"> {
   const seal = (message: CredentialMessage | undefined): string | null => {
     const credential = message ? credentialFromProto(message) : null;

@@ -11,9 +11,8 @@ import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import type { ContentDriver } from "../content/driver.js";
 import type { Sealer } from "../secrets.js";
-import type { GarbageCollector, GcOptions } from "../store/gc.js";
+import type { GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
-import { SyncStore } from "../store/sync.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { accountService } from "./account-service.js";
 import { auditService } from "./audit-service.js";
@@ -24,13 +23,15 @@ import { imageService } from "./image-service.js";
 import { namespaceService } from "./namespace-service.js";
 import { registryService } from "./registry-service.js";
 import { repositoryService } from "./repository-service.js";
-import { syncService, type SyncSettings } from "./sync-service.js";
+import type { SyncSettings } from "../sync/registry-sync.js";
+import { syncService } from "./sync-service.js";
 import { tagService } from "./tag-service.js";
 
 export interface ApiDeps {
   store: Store;
   sealer: Sealer;
-  gc: { collector: GarbageCollector; settings: Omit<GcOptions, "dryRun"> };
+  /** Grace period and upload expiry for RunGarbageCollection (the collector is store.gc). */
+  gc: Omit<GcOptions, "dryRun">;
   upstreams: RegistryUpstreams;
   /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
   content: ContentDriver;
@@ -42,12 +43,12 @@ export function apiRoutes(deps: ApiDeps) {
   return (router: ConnectRouter) => {
     router.service(RegistryService, {
       ...registryService(deps.store, deps.sealer, deps.upstreams),
-      ...syncService(deps.store, new SyncStore(deps.store.db), deps.upstreams, deps.sync),
+      ...syncService(deps.store, deps.upstreams, deps.sync),
     });
     router.service(NamespaceService, namespaceService(deps.store));
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
-    router.service(GarbageCollectionService, garbageCollectionService(deps.gc.collector, deps.gc.settings));
+    router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
     router.service(ImageService, imageService(deps.store, deps.content, deps.upstreams));
     router.service(AccountService, accountService(deps.store));
     router.service(TokenService, tokenService(deps.store));

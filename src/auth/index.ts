@@ -1,6 +1,6 @@
 // Identity and access, assembled: who calls (authenticator), the registry's JWTs and their keys,
 // where resources sit (locator), the /v2/ middleware and the token endpoint. The API's
-// interceptor (src/api/auth-interceptor.ts) and these share the one policy (policy.ts).
+// interceptor (src/api/interceptors/auth.ts) and these share the one policy (policy.ts).
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { Sealer } from "../secrets.js";

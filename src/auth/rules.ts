@@ -1,6 +1,6 @@
 // Every method of every service the port serves, and how it is judged: open (health, reflection),
 // a list (anyone may call; the store shows only what the caller may see), or a check: the action
-// and where to find the resource in the request. The auth interceptor (src/api/auth-interceptor.ts)
+// and where to find the resource in the request. The auth interceptor (src/api/interceptors/auth.ts)
 // applies it; test/auth-rules.test.ts fails when a served method has no row here.
 import type { DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import { AccountService } from "../../gen/artifact/v1/account_pb.js";

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
+import { createLogger } from "../log.js";
 import { loadConfig, loadDotEnv } from "../config.js";
 import { openDatabase, type DatabaseHandle } from "../db/database.js";
 import { resealCredentials, type ResealReport } from "../key-rotation.js";
@@ -58,7 +59,7 @@ async function main(): Promise<number> {
   const sealer = new Sealer({ sealing, previous: config.previousSecretKeys });
 
   // Logs (opening, migrations) go to stderr, quietly; the report is stdout's.
-  const log = pino({ level: "warn" }, pino.destination(2));
+  const log = createLogger("warn", pino.destination(2));
   let database: DatabaseHandle;
   try {
     database = await openDatabase(config.database, log);

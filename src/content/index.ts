@@ -4,9 +4,7 @@ import type { Config } from "../config.js";
 import type { ContentDriver } from "./driver.js";
 import { FilesystemDriver } from "./filesystem.js";
 
-export type { Body, ByteRange, ContentDriver } from "./driver.js";
-export { createDigestHash, digestAlgorithm, digestOf, formatDigest, type DigestAlgorithm } from "./digest.js";
-export { FilesystemDriver, type FilesystemDriverOptions } from "./filesystem.js";
+export { FilesystemDriver } from "./filesystem.js";
 export { MemoryDriver } from "./memory.js";
 
 /** The configured content store, with its directories created (so a bad DATA_DIR fails at start-up). */

@@ -46,6 +46,20 @@ const resource = () => ({
   updateTime: time("update_time"),
 });
 
+/**
+ * Constraints whose violation a store explains to the caller (a taken name → already-exists, a
+ * broken registry rule → invalid-argument): named here once, used by the table definitions below
+ * and by the stores' guarded() calls.
+ */
+export const constraints = {
+  registryName: "registries_name_unique",
+  registryUrl: "registries_url_check",
+  registryHosted: "registries_hosted_check",
+  namespaceName: "namespaces_registry_name_unique",
+  repositoryName: "repositories_namespace_name_unique",
+  tagName: "tags_repository_name_unique",
+} as const;
+
 export const registries = pgTable(
   "registries",
   {
@@ -65,14 +79,14 @@ export const registries = pgTable(
     public: boolean("public").notNull().default(false),
   },
   (t) => [
-    uniqueIndex("registries_name_unique").on(t.name),
+    uniqueIndex(constraints.registryName).on(t.name),
     index("registries_create_time_idx").on(t.createTime, t.id),
     index("registries_update_time_idx").on(t.updateTime, t.id),
     check("registries_kind_check", sql`${t.kind} in ('hosted', 'remote')`),
     // A REMOTE registry is its URL; a HOSTED one is served here and has none.
-    check("registries_url_check", sql`(${t.kind} = 'hosted') = (${t.url} = '')`),
+    check(constraints.registryUrl, sql`(${t.kind} = 'hosted') = (${t.url} = '')`),
     check(
-      "registries_hosted_check",
+      constraints.registryHosted,
       sql`${t.kind} = 'remote' or (not ${t.insecure} and ${t.credentialSealed} is null and ${t.syncRepositoryPrefix} = '' and ${t.syncTagPattern} = '')`,
     ),
   ],
@@ -89,7 +103,7 @@ export const namespaces = pgTable(
     public: boolean("public").notNull().default(false),
   },
   (t) => [
-    uniqueIndex("namespaces_registry_name_unique").on(t.registryId, t.name),
+    uniqueIndex(constraints.namespaceName).on(t.registryId, t.name),
     index("namespaces_registry_create_time_idx").on(t.registryId, t.createTime, t.id),
     index("namespaces_registry_update_time_idx").on(t.registryId, t.updateTime, t.id),
     index("namespaces_name_idx").on(t.name, t.id),
@@ -115,7 +129,7 @@ export const repositories = pgTable(
     tagsVersion: bigint("tags_version", { mode: "number" }).notNull().default(0),
   },
   (t) => [
-    uniqueIndex("repositories_namespace_name_unique").on(t.namespaceId, t.name),
+    uniqueIndex(constraints.repositoryName).on(t.namespaceId, t.name),
     index("repositories_namespace_create_time_idx").on(t.namespaceId, t.createTime, t.id),
     index("repositories_namespace_update_time_idx").on(t.namespaceId, t.updateTime, t.id),
     index("repositories_name_idx").on(t.name, t.id),
@@ -140,7 +154,7 @@ export const tags = pgTable(
   },
   (t) => [
     index("tags_manifest_idx").on(t.manifestId),
-    uniqueIndex("tags_repository_name_unique").on(t.repositoryId, t.name),
+    uniqueIndex(constraints.tagName).on(t.repositoryId, t.name),
     index("tags_repository_create_time_idx").on(t.repositoryId, t.createTime, t.id),
     index("tags_repository_update_time_idx").on(t.repositoryId, t.updateTime, t.id),
     index("tags_repository_push_time_idx").on(t.repositoryId, t.pushTime, t.id),

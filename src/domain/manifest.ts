@@ -76,6 +76,10 @@ function annotations(value: unknown, where: string): Record<string, string> | un
   if (typeof value !== "object" || Array.isArray(value) || !Object.values(value).every((v) => typeof v === "string")) {
     throw invalid(`${where} must map strings to strings`);
   }
+  // Annotations are stored in PostgreSQL (jsonb), which cannot hold U+0000.
+  if (Object.entries(value as Record<string, string>).some(([k, v]) => k.includes("\u0000") || v.includes("\u0000"))) {
+    throw invalid(`${where} must not contain NUL (U+0000)`);
+  }
   return value as Record<string, string>;
 }
 

@@ -3,12 +3,12 @@
 // service; what no RPC path matches falls through to the plain-HTTP routes.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { callInterceptor } from "../api/interceptors.js";
-import { authInterceptor } from "../api/auth-interceptor.js";
+import { callInterceptor } from "../api/interceptors/call.js";
+import { textInterceptor } from "../api/interceptors/text.js";
+import { authInterceptor } from "../api/interceptors/auth.js";
 import type { Auth } from "../auth/index.js";
 import { withRegistryAccess } from "../auth/registry-access.js";
 import { TOKEN_PATH } from "../auth/token-endpoint.js";
-import { textInterceptor } from "../api/text-interceptor.js";
 import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
@@ -16,13 +16,13 @@ import { connectHandler } from "./connect-adapter.js";
 import { healthProbes, healthRoutes, type HealthMonitor } from "./health.js";
 import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionServices } from "./reflection.js";
 import type { RequestHandler } from "./listener.js";
-import { createRestHandler, DEFAULT_MAX_BODY_BYTES } from "./rest.js";
+import { createRestHandler } from "./rest/transcoder.js";
 import { createRestBlobHandler } from "./rest-blob.js";
 import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
 import { parseOciPath } from "../oci/routes.js";
-import { deadlineInterceptor } from "./deadline.js";
-import { databaseGateInterceptor } from "./database-gate.js";
+import { deadlineInterceptor } from "../api/interceptors/deadline.js";
+import { databaseGateInterceptor } from "../api/interceptors/database-gate.js";
 import { corsHandler, type CorsOptions } from "./cors.js";
 import type { Metrics, RequestLabels } from "./metrics.js";
 import type { InFlight } from "./in-flight.js";
@@ -37,8 +37,8 @@ export interface AppOptions {
   shutdownSignal?: AbortSignal;
   /** Blob storage and limits for the registry API on /v2/. */
   registry: { content: ContentDriver; limits: OciLimits };
-  /** Largest RPC or REST request body (the registry API has its own limits); default 4 MiB. */
-  maxRequestBytes?: number;
+  /** Largest RPC or REST request body (MAX_REQUEST_BYTES; the registry API has its own limits). */
+  maxRequestBytes: number;
   /** Off when no origin is allowed. Covers everything but /v2/. */
   cors?: CorsOptions;
   /** Counts calls and requests, and serves GET /metrics. */
@@ -57,7 +57,7 @@ export interface App {
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
   const { metrics } = options;
-  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const { maxRequestBytes } = options;
   const independent = [Health, ...reflectionServices].map((s) => s.typeName);
   const dependent = apiServices.map((s) => s.typeName);
   const databaseDown = options.databaseDown ?? (() => false);

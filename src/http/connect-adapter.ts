@@ -1,14 +1,19 @@
-// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus one
-// repair. connect-es reports a request body that is not valid protobuf binary as INTERNAL
-// ("parse binary: …", HTTP 500 on the Connect protocol) — a client's mistake answered as a
-// server fault. We turn exactly that error into INVALID_ARGUMENT, for every protocol, on its
-// way out. (JSON bodies already get INVALID_ARGUMENT.)
+// The Connect router as a Node request handler: connect-node's connectNodeAdapter, plus three
+// repairs. connect-es reports three client mistakes as INTERNAL (HTTP 500 on the Connect
+// protocol): a request body that is not valid protobuf binary ("parse binary: …"), an envelope
+// flagged compressed when the request names no compression ("received compressed envelope, but
+// do not know how to decompress") and compressed bytes zlib cannot finish ("decompression
+// failed": a gzip stream cut short). We turn exactly those errors into INVALID_ARGUMENT, for every
+// protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) A gRPC error whose
+// message connect-es cannot put in a trailer gets an answer (answerUnencodable). And a client
+// deadline too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { clampDeadlineHeaders } from "../api/interceptors/deadline.js";
 import { callContext } from "./call-context.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -34,12 +39,14 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
     const handler = handlers.get((req.url ?? "").split("?", 1)[0]!);
     if (!handler) return options.fallback(req, res);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, callContext(req));
+    clampDeadlineHeaders(uReq.header);
     if (options.uncompressedProcedures?.has(handler.requestPath)) {
       for (const name of ACCEPT_ENCODING_HEADERS) uReq.header.delete(name);
     }
     handler(uReq)
       .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(uRes), res))
       .catch((reason: unknown) => {
+        if (reason instanceof URIError && answerUnencodable(req, res)) return;
         // Aborted: the client went away mid-response; nothing to report.
         if (ConnectError.from(reason).code !== Code.Aborted) {
           options.onHandlerFailure?.(`/${handler.service.typeName}/${handler.method.name}`, reason);
@@ -48,7 +55,26 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
   };
 }
 
-const PARSE_ERROR = /^parse binary/;
+/**
+ * connect-es percent-encodes an error's message into grpc-message with encodeURIComponent, which
+ * throws on a lone surrogate; the call then ended with no answer at all (found by the bad-input
+ * suite). Such a message quotes what a client sent as JSON to gRPC or gRPC-Web ("key \"\ud800\" is
+ * unknown"), and only the request parser quotes client text that way (values are checked to be
+ * well-formed Unicode before our code sees them), so the answer is INVALID_ARGUMENT, trailers-only.
+ */
+function answerUnencodable(req: NodeRequest, res: NodeResponse): boolean {
+  const type = req.headers["content-type"] ?? "";
+  if (res.headersSent || !/^application\/grpc(-web)?([+;]|$)/.test(type)) return false;
+  res.writeHead(200, {
+    "content-type": type.split(";")[0]!,
+    "grpc-status": String(Code.InvalidArgument),
+    "grpc-message": encodeURIComponent("invalid request; its error message quotes text that is not well-formed Unicode"),
+  });
+  res.end();
+  return true;
+}
+
+const CLIENT_MISTAKE = /^(parse binary|received compressed envelope, but do not know how to decompress|decompression failed)/;
 const ACCEPT_ENCODING_HEADERS = ["connect-accept-encoding", "grpc-accept-encoding", "accept-encoding"];
 
 async function repairParseError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -69,9 +95,10 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
   let status = res.status;
   try {
     const error = JSON.parse(bytes.toString("utf8")) as { code?: string; message?: string };
-    if (error.code === "internal" && PARSE_ERROR.test(error.message ?? "")) {
+    if (error.code === "internal" && CLIENT_MISTAKE.test(error.message ?? "")) {
       status = 400;
-      bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message: `request is not a valid protobuf message: ${error.message}` }));
+      const message = error.message!.startsWith("parse binary") ? `request is not a valid protobuf message: ${error.message}` : error.message;
+      bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message }));
       res.header?.delete("content-length");
     }
   } catch {
@@ -87,7 +114,7 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
 }
 
 function grpcStatusIsParseError(status: string | null, message: string | null): boolean {
-  return status === String(Code.Internal) && PARSE_ERROR.test(decodeURIComponent(message ?? ""));
+  return status === String(Code.Internal) && CLIENT_MISTAKE.test(decodeURIComponent(message ?? ""));
 }
 
 async function* fixGrpcTrailerAfter(res: UniversalServerResponse, body: AsyncIterable<Uint8Array>) {
@@ -144,7 +171,7 @@ function grpcTrailerFix(payload: string): string | undefined {
 function connectEndStreamFix(payload: string): string | undefined {
   try {
     const end = JSON.parse(payload) as { error?: { code?: string; message?: string } };
-    if (end.error?.code !== "internal" || !PARSE_ERROR.test(end.error.message ?? "")) return undefined;
+    if (end.error?.code !== "internal" || !CLIENT_MISTAKE.test(end.error.message ?? "")) return undefined;
     end.error.code = "invalid_argument";
     return JSON.stringify(end);
   } catch {

@@ -20,9 +20,9 @@ export interface CorsOptions {
   maxAgeSeconds: number;
 }
 
-export const allowedMethods = [...new Set([...connectCors.allowedMethods, "GET", "POST", "PUT", "DELETE"])];
-export const allowedHeaders = [...connectCors.allowedHeaders, REQUEST_ID_HEADER];
-export const exposedHeaders = [...connectCors.exposedHeaders, REQUEST_ID_HEADER];
+const allowedMethods = [...new Set([...connectCors.allowedMethods, "GET", "POST", "PUT", "DELETE"])];
+const allowedHeaders = [...connectCors.allowedHeaders, REQUEST_ID_HEADER];
+const exposedHeaders = [...connectCors.exposedHeaders, REQUEST_ID_HEADER];
 
 /**
  * Returns a function to call first for every request it should cover: it answers preflights

@@ -10,7 +10,6 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/health/v1/health_pb.js";
-import { scrub } from "../api/interceptors.js";
 
 export { ServingStatus };
 
@@ -102,7 +101,7 @@ export class HealthMonitor {
     if (this.stopped || reachable === this.reachable) return;
     this.reachable = reachable;
     if (reachable) this.log.info("database reachable again: health SERVING");
-    else this.log.warn({ err: scrub(err) }, "database unreachable: health NOT_SERVING");
+    else this.log.warn({ err }, "database unreachable: health NOT_SERVING");
     this.notify();
   }
 

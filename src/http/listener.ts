@@ -57,6 +57,15 @@ export class Listener {
     // enforces headersTimeout/requestTimeout and backs closeIdleConnections) on "listening".
     this.h1.emit("listening");
     this.h2 = http2.createServer({}, serve as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+    // Node answers `expect: 100-continue` by writing a 100 on the stream, and that throws (an
+    // uncaught exception: the process ends) when nghttp2 has already reset the stream, e.g. for a
+    // body longer than its Content-Length. With a listener Node leaves it to us: a dead stream is
+    // not served.
+    this.h2.on("checkContinue", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      if (res.stream.destroyed || res.stream.closed) return;
+      res.writeContinue();
+      serve(req, res);
+    });
     this.h2.on("session", (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.setTimeout(options.idleTimeoutMs, () => session.close());

@@ -4,16 +4,14 @@
 // What is counted where: RPC calls (every protocol, and REST calls that reach a method) in the
 // call interceptor, through the CallObserver; every HTTP request (RPC, REST, /v2/, probes; REST
 // refusals before any call such as 404/405/413/415 included) at the app's front door; database
-// readiness and ping latency from the health monitor's pings; garbage collection from the
-// reports its runs return.
+// readiness and ping latency from the health monitor's pings; garbage collection through the
+// observer the collector tells of every run.
 import type http from "node:http";
 import type http2 from "node:http2";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { CallObserver } from "../api/interceptors.js";
-import type { ContentDriver } from "../content/driver.js";
-import type { Database } from "../db/database.js";
-import { GarbageCollector, type GcOptions, type GcReport } from "../store/gc.js";
+import type { CallObserver } from "../api/interceptors/call.js";
+import type { GcObserver } from "../store/gc.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -192,17 +190,20 @@ export class Metrics {
     };
   }
 
-  gcRun(options: GcOptions, outcome: { report?: GcReport; seconds: number }): void {
-    const report = outcome.report;
-    this.gcRuns.inc({ result: report ? "ok" : "error", dry_run: String(options.dryRun) });
-    this.gcSeconds.observe(outcome.seconds);
-    if (!report || report.dryRun) return;
-    this.gcDeleted.inc({ what: "manifest" }, report.manifestsDeleted);
-    this.gcDeleted.inc({ what: "blob" }, report.blobsDeleted);
-    this.gcDeleted.inc({ what: "upload" }, report.uploadsExpired);
-    this.gcDeleted.inc({ what: "orphan" }, report.orphansRemoved);
-    this.gcFreedBytes.inc(report.bytesFreed);
-  }
+  /** For the garbage collector: counts runs, what they deleted and how long they took. */
+  readonly gcObserver: GcObserver = {
+    ran: (options, outcome, seconds) => {
+      this.gcRuns.inc({ result: "report" in outcome ? "ok" : "error", dry_run: String(options.dryRun) });
+      this.gcSeconds.observe(seconds);
+      if (!("report" in outcome) || outcome.report.dryRun) return;
+      const { report } = outcome;
+      this.gcDeleted.inc({ what: "manifest" }, report.manifestsDeleted);
+      this.gcDeleted.inc({ what: "blob" }, report.blobsDeleted);
+      this.gcDeleted.inc({ what: "upload" }, report.uploadsExpired);
+      this.gcDeleted.inc({ what: "orphan" }, report.orphansRemoved);
+      this.gcFreedBytes.inc(report.bytesFreed);
+    },
+  };
 
   /** GET /metrics answers with what `render` returns instead (the sum over cluster workers). */
   renderWith(render: () => Promise<string>): void {
@@ -230,30 +231,5 @@ export class Metrics {
       },
     );
     return true;
-  }
-}
-
-/** A garbage collector whose runs are counted: the background runs and the API's alike. */
-export class MeteredGarbageCollector extends GarbageCollector {
-  constructor(
-    db: Database,
-    content: ContentDriver,
-    log: Logger,
-    private readonly metrics: Metrics,
-  ) {
-    super(db, content, log);
-  }
-
-  override async run(options: GcOptions): Promise<GcReport> {
-    const started = performance.now();
-    const seconds = () => (performance.now() - started) / 1000;
-    try {
-      const report = await super.run(options);
-      this.metrics.gcRun(options, { report, seconds: seconds() });
-      return report;
-    } catch (err) {
-      this.metrics.gcRun(options, { seconds: seconds() });
-      throw err;
-    }
   }
 }

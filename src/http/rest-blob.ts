@@ -16,14 +16,13 @@ import { Code, ConnectError, createContextValues, type ConnectRouter, type Inter
 import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
 import { BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
-import { scrub } from "../api/interceptors.js";
 import { callContext, callHeaders } from "./call-context.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
-import { PathMatcher } from "./path-template.js";
-import { readBindings, type RestBinding } from "./rest-bindings.js";
-import { errorObject, errorStatus, RestError, type EdgeError } from "./rest-error.js";
-import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest-invoke.js";
-import { applyPath } from "./rest-request.js";
+import { PathMatcher } from "./rest/path-template.js";
+import { readBindings, type RestBinding } from "./rest/bindings.js";
+import { errorObject, errorStatus, RestError, type EdgeError } from "./rest/error.js";
+import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest/invoke.js";
+import { applyPath } from "./rest/request.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -60,7 +59,7 @@ export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler
       .serve(() => applyPath(match.value, match, input), input)
       .catch((err: unknown) => {
         const known = err instanceof RestError || err instanceof ConnectError;
-        if (!known) options.log?.error({ requestId, err: scrub(err) }, "REST blob: unexpected error");
+        if (!known) options.log?.error({ requestId, err }, "REST blob: unexpected error");
         call.fail(known ? err : new ConnectError(`internal error (request id ${requestId})`, Code.Internal));
       });
   };

@@ -15,7 +15,7 @@ import { repositoryVisible, visibilityValues } from "./visibility.js";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
-export const uploadUnknown = (id: string) => new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
+const uploadUnknown = (id: string) => new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
 
 const uploadBusy = (id: string) =>
   new DomainError("failed-precondition", `blob upload ${id} is being written by another request; ask for its status and continue from there`, {
@@ -41,7 +41,7 @@ const leaseLost = (id: string) =>
  * a busy database or event loop do not lose it (it is renewed every WRITER_LEASE_MS / 6); short
  * enough that the clients of a replica that died resume their uploads within half a minute.
  */
-export const WRITER_LEASE_MS = 30_000;
+const WRITER_LEASE_MS = 30_000;
 const RENEWALS_PER_LEASE = 6;
 
 export interface BlobStoreOptions {

@@ -22,10 +22,16 @@ export interface Children {
   nouns: string;
 }
 
-/** Etags are the row version in decimal. A malformed one can never match, so it is refused up front. */
-export function parseEtag(etag: string): number | undefined {
+/** Largest row version: the column is a PostgreSQL integer. */
+const MAX_VERSION = 2 ** 31 - 1;
+
+/**
+ * Etags are the row version in decimal. A malformed one, or one past any version a row can have,
+ * can never match, so it is refused up front (and never reaches the integer column).
+ */
+function parseEtag(etag: string): number | undefined {
   if (etag === "") return undefined;
-  return /^[1-9][0-9]{0,9}$/.test(etag) ? Number(etag) : -1;
+  return /^[1-9][0-9]{0,9}$/.test(etag) && Number(etag) <= MAX_VERSION ? Number(etag) : -1;
 }
 
 /**

@@ -1,7 +1,8 @@
 // One advisory lock per digest, shared by everything that makes a blob reachable (a blob commit,
 // a manifest push that references it) and taken exclusively by garbage collection while it
-// deletes the blob. So GC never deletes bytes that a concurrent push is about to rely on
-// (registry-notes: the race GitLab left open, which we close).
+// deletes the blob. So GC never deletes bytes that a concurrent push is about to rely on: the race
+// the GitLab Container Registry leaves open (its GC deletes the stored object, then the row, and a
+// push linking the same blob in between keeps a row whose bytes are gone) is closed here.
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 

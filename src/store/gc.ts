@@ -3,7 +3,6 @@
 // throughout; what protects a push in flight is the grace period (push_time) and, for blobs,
 // the per-digest lock that blob commits and manifest pushes share (digest-locks.ts).
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
-import type { Logger } from "pino";
 import type { ContentDriver } from "../content/driver.js";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
@@ -22,6 +21,17 @@ export interface GcOptions {
   uploadTtlMs: number;
   /** AUDIT_RETENTION_DAYS: older audit events are deleted; 0 or absent keeps them. */
   auditRetentionDays?: number;
+}
+
+/** How one run ended: its report, or what it failed with. */
+export type GcOutcome = { report: GcReport } | { error: unknown };
+
+/**
+ * Told of every run, the background's and the API's alike, after it ends (metrics count runs,
+ * the server logs them). Called synchronously; an observer must not throw.
+ */
+export interface GcObserver {
+  ran(options: GcOptions, outcome: GcOutcome, seconds: number): void;
 }
 
 export interface GcReport {
@@ -71,14 +81,34 @@ function expiredUpload(cutoff: Date) {
 }
 
 export class GarbageCollector {
+  private readonly observers: GcObserver[] = [];
+
   constructor(
     private readonly db: Database,
     private readonly content: ContentDriver,
-    private readonly log: Logger,
   ) {}
+
+  observe(observer: GcObserver): void {
+    this.observers.push(observer);
+  }
 
   async run(options: GcOptions): Promise<GcReport> {
     const started = performance.now();
+    const tell = (outcome: GcOutcome) => {
+      const seconds = (performance.now() - started) / 1000;
+      for (const observer of this.observers) observer.ran(options, outcome, seconds);
+    };
+    try {
+      const report = await this.collect(options, started);
+      tell({ report });
+      return report;
+    } catch (err) {
+      tell({ error: err });
+      throw err;
+    }
+  }
+
+  private async collect(options: GcOptions, started: number): Promise<GcReport> {
     const cutoff = new Date(Date.now() - options.graceMs);
     const report: GcReport = {
       dryRun: options.dryRun,
@@ -124,7 +154,6 @@ export class GarbageCollector {
       report.auditEventsDeleted = await this.pruneAudit(options.auditRetentionDays ?? 0);
     }
     report.durationMs = Math.round(performance.now() - started);
-    this.log.info({ gc: report }, options.dryRun ? "garbage collection (dry run)" : "garbage collection");
     return report;
   }
 

@@ -14,8 +14,6 @@ import { VersionedCache } from "./versioned-cache.js";
 import type { Visibility } from "./listing.js";
 import { visibilityValues } from "./visibility.js";
 
-export type ManifestRow = typeof manifests.$inferSelect;
-
 /** What a pull needs of its registry: enough to tell HOSTED from REMOTE and to reach the upstream. */
 export type ImageRegistry = Pick<RegistryRow, "id" | "name" | "kind" | "version" | "url" | "insecure" | "credentialSealed" | "autoCreate">;
 
@@ -453,7 +451,6 @@ export class ImageStore {
   }
 }
 
-/** What a manifest points at: config and layers (blobs), or an index's children (manifests). */
 /** The manifests row for pushed or cached bytes. */
 function manifestRow(repositoryId: string, digest: string, bytes: Uint8Array, manifest: ParsedManifest, totalSizeBytes: number) {
   return {
@@ -469,6 +466,7 @@ function manifestRow(repositoryId: string, digest: string, bytes: Uint8Array, ma
   };
 }
 
+/** What a manifest points at: config and layers (blobs), or an index's children (manifests). */
 async function insertReferences(tx: Database, manifestId: string, manifest: ParsedManifest): Promise<void> {
   const references = [
     ...(manifest.config ? [{ kind: "config" as const, d: manifest.config }] : []),
@@ -481,8 +479,8 @@ async function insertReferences(tx: Database, manifestId: string, manifest: Pars
 }
 
 /**
- * Points a tag at a manifest. Re-tagging the same manifest writes nothing (registry-notes);
- * moving it bumps version, update_time and push_time.
+ * Points a tag at a manifest. Re-tagging the same manifest writes nothing (the upsert's WHERE, as
+ * the GitLab Container Registry does it); moving it bumps version, update_time and push_time.
  */
 async function upsertTag(
   tx: Database,

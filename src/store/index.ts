@@ -1,4 +1,6 @@
 // The store: the only code that speaks SQL. It returns plain rows and throws domain errors.
+// createStore hands out everything above it needs (the catalog, images and blobs, sync, garbage
+// collection); none of it exposes the database handle.
 import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
@@ -19,10 +21,11 @@ import { RoleBindingStore } from "./role-bindings.js";
 import { SigningKeyStore } from "./signing-keys.js";
 import { ThrottleStore } from "./throttle.js";
 import { TokenStore } from "./tokens.js";
+import { SyncStore } from "./sync.js";
+import { GarbageCollector } from "./gc.js";
 import type { ContentDriver } from "../content/driver.js";
 
 export interface Store {
-  db: Database;
   registries: RegistryStore;
   namespaces: NamespaceStore;
   repositories: RepositoryStore;
@@ -37,12 +40,15 @@ export interface Store {
   throttle: ThrottleStore;
   signingKeys: SigningKeyStore;
   access: AccessStore;
+  /** What a sync of a REMOTE registry reads and writes (src/sync/). */
+  sync: SyncStore;
+  /** Garbage collection of manifests, blobs and uploads; observe it to hear of its runs. */
+  gc: GarbageCollector;
 }
 
 export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
   const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
   return {
-    db,
     registries: new RegistryStore(db, tokens),
     namespaces: new NamespaceStore(db, tokens),
     repositories: new RepositoryStore(db, tokens),
@@ -57,6 +63,8 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     throttle: new ThrottleStore(db),
     signingKeys: new SigningKeyStore(db),
     access: new AccessStore(db),
+    sync: new SyncStore(db),
+    gc: new GarbageCollector(db, content),
   };
 }
 

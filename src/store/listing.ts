@@ -13,8 +13,8 @@ import { invalidArgument, notFound } from "../domain/errors.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { PageTokens } from "./page-token.js";
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 1000;
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
 const MAX_QUERY = 255;
 
 export interface ListRequest {
@@ -95,7 +95,7 @@ interface Shape {
 
 type Prepared = { execute(values: Record<string, unknown>): Promise<unknown[]> };
 
-export function resolvePageSize(pageSize: number): number {
+function resolvePageSize(pageSize: number): number {
   if (pageSize < 0) throw invalidArgument(`page_size: must not be negative (got ${pageSize})`);
   if (pageSize === 0) return DEFAULT_PAGE_SIZE;
   return Math.min(pageSize, MAX_PAGE_SIZE);

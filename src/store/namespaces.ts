@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories } from "../db/schema.js";
+import { constraints, namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -59,7 +59,7 @@ export class NamespaceStore {
           return row!;
         }),
       {
-        namespaces_registry_name_unique: nameTaken(input.name),
+        [constraints.namespaceName]: nameTaken(input.name),
         namespaces_registry_id_registries_id_fk: () => notFound(`registry ${input.registryId} not found`),
       },
     );
@@ -84,7 +84,7 @@ export class NamespaceStore {
           });
           return row;
         }),
-      { namespaces_registry_name_unique: nameTaken(patch.name ?? "") },
+      { [constraints.namespaceName]: nameTaken(patch.name ?? "") },
     );
   }
 

@@ -19,7 +19,7 @@ function pgError(err: unknown): PgErrorFields | undefined {
   return undefined;
 }
 
-export const PG = {
+const PG = {
   uniqueViolation: "23505",
   foreignKeyViolation: "23503",
   checkViolation: "23514",
@@ -28,11 +28,11 @@ export const PG = {
   diskFull: "53100",
 } as const;
 
-export function pgCode(err: unknown): string | undefined {
+function pgCode(err: unknown): string | undefined {
   return pgError(err)?.code;
 }
 
-export function pgConstraint(err: unknown): string | undefined {
+function pgConstraint(err: unknown): string | undefined {
   const e = pgError(err);
   return e?.constraint ?? e?.constraint_name;
 }

@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories } from "../db/schema.js";
+import { constraints, namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, invalidArgument } from "../domain/errors.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -26,7 +26,7 @@ const table: CatalogTable = {
 const nameTaken = (name: string) => () => alreadyExists(`a registry named "${name}" already exists`);
 const urlRule = () => invalidArgument("url: a REMOTE registry needs the URL of its upstream, a HOSTED registry must not have one");
 const hostedRule = () => invalidArgument("insecure, credential and sync_filter apply to REMOTE registries only");
-const rules = { registries_url_check: urlRule, registries_hosted_check: hostedRule };
+const rules = { [constraints.registryUrl]: urlRule, [constraints.registryHosted]: hostedRule };
 
 export class RegistryStore {
   private readonly byId: (id: string) => Promise<RegistryRow>;
@@ -59,7 +59,7 @@ export class RegistryStore {
           await writeAudit(tx, audit, { action: "registry.create", resourceType: "registry", resourceId: row!.id, resourceName: row!.name, detail: row!.kind });
           return row!;
         }),
-      { registries_name_unique: nameTaken(input.name), ...rules },
+      { [constraints.registryName]: nameTaken(input.name), ...rules },
     );
   }
 
@@ -100,7 +100,7 @@ export class RegistryStore {
           });
           return row;
         }),
-      { registries_name_unique: nameTaken(patch.name ?? ""), ...rules },
+      { [constraints.registryName]: nameTaken(patch.name ?? ""), ...rules },
     );
   }
 

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories, tags } from "../db/schema.js";
+import { constraints, namespaces, registries, repositories, tags } from "../db/schema.js";
 import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
 import { MAX_IMAGE_NAME } from "../domain/names.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -61,7 +61,7 @@ export class RepositoryStore {
           return row!;
         }),
       {
-        repositories_namespace_name_unique: nameTaken(input.name),
+        [constraints.repositoryName]: nameTaken(input.name),
         repositories_namespace_id_namespaces_id_fk: missingNamespace,
       },
     );
@@ -86,7 +86,7 @@ export class RepositoryStore {
           });
           return row;
         }),
-      { repositories_namespace_name_unique: nameTaken(patch.name ?? "") },
+      { [constraints.repositoryName]: nameTaken(patch.name ?? "") },
     );
   }
 

@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { manifests, namespaces, registries, repositories, tags } from "../db/schema.js";
+import { constraints, manifests, namespaces, registries, repositories, tags } from "../db/schema.js";
 import type { Database } from "../db/database.js";
 import { alreadyExists, failedPrecondition, notFound } from "../domain/errors.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
@@ -63,7 +63,7 @@ export class TagStore {
           return row!;
         }),
       {
-        tags_repository_name_unique: nameTaken(input.name),
+        [constraints.tagName]: nameTaken(input.name),
         tags_repository_id_repositories_id_fk: () => notFound(`repository ${input.repositoryId} not found`),
       },
     );
@@ -96,7 +96,7 @@ export class TagStore {
           });
           return row;
         }),
-      { tags_repository_name_unique: nameTaken(patch.name ?? "") },
+      { [constraints.tagName]: nameTaken(patch.name ?? "") },
     );
   }
 

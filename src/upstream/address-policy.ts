@@ -10,7 +10,7 @@ import { networkInterfaces } from "node:os";
 import { DomainError } from "../domain/errors.js";
 
 /** The setting that opens the fence, named in every refusal. */
-export const ALLOW_SETTING = "UPSTREAM_ALLOWED_NETWORKS";
+const ALLOW_SETTING = "UPSTREAM_ALLOWED_NETWORKS";
 
 /** A connection the policy refuses: a configuration refusal, never worth a retry. */
 export class AddressRefused extends DomainError {
@@ -36,7 +36,7 @@ export type AllowedNetwork = { kind: "cidr"; cidr: Cidr } | { kind: "host"; host
 // ---- addresses ----
 
 /** The bytes of an IP literal (IPv6 zone ids ignored), or undefined when `text` is not one. */
-export function parseIp(text: string): Ip | undefined {
+function parseIp(text: string): Ip | undefined {
   const bare = text.replace(/%.*$/, "");
   const family = isIP(bare);
   if (family === 4) return Uint8Array.from(bare.split(".").map(Number));

@@ -13,7 +13,7 @@ import { parseChallenges, pickChallenge, type Challenge } from "./challenge.js";
 import { UpstreamError, malformed, statusError } from "./errors.js";
 import type { Headers } from "./transport.js";
 
-export interface RealmResponse {
+interface RealmResponse {
   status: number;
   headers: Headers;
   body: Buffer;
@@ -37,7 +37,7 @@ interface CachedToken {
   expiresAt: number;
 }
 
-export function basicHeader(username: string, password: string): string {
+function basicHeader(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
 }
 

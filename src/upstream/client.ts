@@ -12,16 +12,7 @@ import { UpstreamError, malformed, networkError, scrub, statusError, type Subjec
 import { nextLink } from "./link.js";
 import { checkManifest } from "./manifest.js";
 import { bareMediaType, isSchema1, isSupportedManifestType, MANIFEST_ACCEPT } from "./media-types.js";
-import {
-  DEFAULT_MAX_MANIFEST_BYTES,
-  DEFAULT_RETRY,
-  DEFAULT_TIMEOUTS,
-  DEFAULT_USER_AGENT,
-  parseUpstreamUrl,
-  type RetryPolicy,
-  type UpstreamSettings,
-  type UpstreamTimeouts,
-} from "./settings.js";
+import { parseUpstreamUrl, type RetryPolicy, type UpstreamLimits, type UpstreamSettings, type UpstreamTimeouts } from "./settings.js";
 import { discard, Dispatchers, forwardBody, header, readAll, send, TooLarge, withRetry, type RawResponse } from "./transport.js";
 
 export interface PingResult {
@@ -106,12 +97,13 @@ export interface CallOptions {
 }
 
 /** Distribution answers 400 PAGINATION_NUMBER_INVALID above this. */
-export const MAX_PAGE_SIZE = 1000;
+const MAX_PAGE_SIZE = 1000;
 const MAX_LIST_BYTES = 64 * 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+const USER_AGENT = "artifact-service";
 
 interface Exchange {
   method: "GET" | "HEAD";
@@ -125,19 +117,25 @@ interface Exchange {
   onHeaders?: (ms: number) => void;
 }
 
-export interface ClientOptions {
-  /** Shared connection pools (UpstreamClients passes its own); by default the client owns one. */
-  dispatchers?: Dispatchers;
-  /** Which addresses the client's own pools may reach (ignored with `dispatchers`); by default public ones only. */
-  policy?: AddressPolicy;
+export type ClientOptions = {
+  limits: UpstreamLimits;
   /** Clock for token expiry (tests). */
   now?: () => number;
   /** Jitter source (tests). */
   random?: () => number;
-}
+} & (
+  | {
+      /** Shared connection pools (UpstreamClients passes its own, made with the same limits). */
+      dispatchers: Dispatchers;
+    }
+  | {
+      /** Which addresses the client's own connection pools may reach. */
+      policy: AddressPolicy;
+    }
+);
 
-export const pullScope = (repository: string) => `repository:${repository}:pull`;
-export const CATALOG_SCOPE = "registry:catalog:*";
+const pullScope = (repository: string) => `repository:${repository}:pull`;
+const CATALOG_SCOPE = "registry:catalog:*";
 
 export class UpstreamClient {
   /** The registry root, e.g. https://registry.example.com */
@@ -147,7 +145,6 @@ export class UpstreamClient {
   private readonly insecure: boolean;
   private readonly timeouts: UpstreamTimeouts;
   private readonly retry: RetryPolicy;
-  private readonly userAgent: string;
   private readonly maxManifestBytes: number;
   private readonly dispatchers: Dispatchers;
   private readonly ownsDispatchers: boolean;
@@ -155,16 +152,13 @@ export class UpstreamClient {
   private readonly hasCredential: boolean;
   private readonly random: () => number;
 
-  constructor(settings: UpstreamSettings, options: ClientOptions = {}) {
+  constructor(settings: UpstreamSettings, options: ClientOptions) {
     this.origin = parseUpstreamUrl(settings.url);
     this.host = this.origin.host;
     this.insecure = settings.insecure ?? false;
-    this.timeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
-    this.retry = { ...DEFAULT_RETRY, ...settings.retry };
-    this.userAgent = settings.userAgent ?? DEFAULT_USER_AGENT;
-    this.maxManifestBytes = settings.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
-    this.ownsDispatchers = options.dispatchers === undefined;
-    this.dispatchers = options.dispatchers ?? new Dispatchers({ policy: options.policy });
+    ({ timeouts: this.timeouts, retry: this.retry, maxManifestBytes: this.maxManifestBytes } = options.limits);
+    this.ownsDispatchers = !("dispatchers" in options);
+    this.dispatchers = "dispatchers" in options ? options.dispatchers : new Dispatchers({ policy: options.policy, timeouts: this.timeouts });
     this.random = options.random ?? Math.random;
     this.hasCredential = settings.credential !== undefined;
     this.auth = new Authenticator({
@@ -491,7 +485,7 @@ export class UpstreamClient {
     let atRegistry = true;
     let renewed = false;
     for (let hops = 0; ;) {
-      const headers: Record<string, string> = { "user-agent": this.userAgent, ...req.headers };
+      const headers: Record<string, string> = { "user-agent": USER_AGENT, ...req.headers };
       if (atRegistry && authorization) headers.authorization = authorization;
       const res = await this.send(url, req, headers);
       const status = res.status;
@@ -545,7 +539,7 @@ export class UpstreamClient {
   private async send(url: URL, req: Exchange, headers: Record<string, string>): Promise<RawResponse> {
     const started = performance.now();
     try {
-      const res = await send(this.dispatchers.get(this.insecure, this.timeouts.connectMs), this.timeouts, {
+      const res = await send(this.dispatchers.get(this.insecure), this.timeouts, {
         url,
         method: req.method,
         headers,
@@ -582,7 +576,7 @@ export class UpstreamClient {
     signal?: AbortSignal,
   ): Promise<{ status: number; headers: RawResponse["headers"]; body: Buffer }> {
     const subject: Subject = { what: "a token" };
-    const res = await this.send(url, { method: "GET", url, scopes: [], subject, signal }, { "user-agent": this.userAgent, ...headers });
+    const res = await this.send(url, { method: "GET", url, scopes: [], subject, signal }, { "user-agent": USER_AGENT, ...headers });
     if (RETRY_STATUSES.has(res.status)) {
       await discard(res.body);
       throw statusError(res.status, url.host, subject, { hasCredential: false, retryAfter: res.headers["retry-after"] });

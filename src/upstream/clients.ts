@@ -3,7 +3,7 @@
 // settings so a sealed credential is opened only when a client is actually (re)built.
 import type { AddressPolicy } from "./address-policy.js";
 import { UpstreamClient } from "./client.js";
-import type { RetryPolicy, UpstreamSettings, UpstreamTimeouts } from "./settings.js";
+import type { UpstreamLimits, UpstreamSettings } from "./settings.js";
 import { Dispatchers } from "./transport.js";
 
 export interface ClientKey {
@@ -13,38 +13,23 @@ export interface ClientKey {
   version: string;
 }
 
-export interface UpstreamDefaults {
-  timeouts?: Partial<UpstreamTimeouts>;
-  retry?: Partial<RetryPolicy>;
-  userAgent?: string;
-}
-
 export class UpstreamClients {
   private readonly dispatchers: Dispatchers;
   private readonly clients = new Map<string, { version: string; client: UpstreamClient }>();
 
-  /** `policy`: which addresses upstream connections may reach (by default public ones only). */
+  /** `policy`: which addresses upstream connections may reach. */
   constructor(
-    private readonly defaults: UpstreamDefaults = {},
-    policy?: AddressPolicy,
+    private readonly limits: UpstreamLimits,
+    policy: AddressPolicy,
   ) {
-    this.dispatchers = new Dispatchers({ policy });
+    this.dispatchers = new Dispatchers({ policy, timeouts: limits.timeouts });
   }
 
   /** The client for `key`, built from `settings()` unless one for this exact version exists. */
   get(key: ClientKey, settings: () => UpstreamSettings): UpstreamClient {
     const known = this.clients.get(key.id);
     if (known && known.version === key.version) return known.client;
-    const s = settings();
-    const client = new UpstreamClient(
-      {
-        ...s,
-        timeouts: { ...this.defaults.timeouts, ...s.timeouts },
-        retry: { ...this.defaults.retry, ...s.retry },
-        userAgent: s.userAgent ?? this.defaults.userAgent,
-      },
-      { dispatchers: this.dispatchers },
-    );
+    const client = new UpstreamClient(settings(), { limits: this.limits, dispatchers: this.dispatchers });
     // The old client's token cache goes with it; its connections stay in the shared pools.
     this.clients.set(key.id, { version: key.version, client });
     return client;

@@ -102,13 +102,13 @@ export function networkError(
   return new UpstreamError("unavailable", `request to upstream ${host} for ${subject.what} failed: ${code ? `${code}: ` : ""}${detail}`, host, opts);
 }
 
-export interface OciErrorBody {
+interface OciErrorBody {
   code: string;
   message: string;
 }
 
 /** The `errors` of an OCI error body, or [] when the body is something else. */
-export function parseOciErrors(body: Buffer | undefined): OciErrorBody[] {
+function parseOciErrors(body: Buffer | undefined): OciErrorBody[] {
   if (!body || body.length === 0) return [];
   try {
     const json = JSON.parse(body.toString("utf8")) as { errors?: unknown };
@@ -128,7 +128,7 @@ const NOT_FOUND_CODES: Record<string, ErrorReason> = {
 };
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds from now. */
-export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;

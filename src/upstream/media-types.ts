@@ -8,7 +8,7 @@ export const MANIFEST_MEDIA_TYPES = {
 } as const;
 
 /** Docker schema 1 (deprecated, signed JWS): recognised only to refuse it clearly. */
-export const DOCKER_SCHEMA1_MEDIA_TYPES = [
+const DOCKER_SCHEMA1_MEDIA_TYPES = [
   "application/vnd.docker.distribution.manifest.v1+json",
   "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ] as const;

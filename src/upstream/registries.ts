@@ -5,7 +5,8 @@ import { DomainError } from "../domain/errors.js";
 import { UnopenableCredential, type Sealer } from "../secrets.js";
 import type { AddressPolicy } from "./address-policy.js";
 import type { UpstreamClient } from "./client.js";
-import { UpstreamClients, type UpstreamDefaults } from "./clients.js";
+import { UpstreamClients } from "./clients.js";
+import type { UpstreamLimits } from "./settings.js";
 
 export interface RemoteRegistry {
   id: string;
@@ -22,10 +23,10 @@ export class RegistryUpstreams {
 
   constructor(
     private readonly sealer: Sealer,
-    defaults: UpstreamDefaults = {},
-    policy?: AddressPolicy,
+    limits: UpstreamLimits,
+    policy: AddressPolicy,
   ) {
-    this.clients = new UpstreamClients(defaults, policy);
+    this.clients = new UpstreamClients(limits, policy);
   }
 
   /**

@@ -1,4 +1,6 @@
-// What a client needs to know about one upstream registry, and the defaults for what it may omit.
+// What a client needs to know about one upstream registry (its settings), and how every upstream
+// client behaves (its limits: timeouts, retries, largest manifest), which come from src/config.ts.
+// No defaults here: the settings' defaults live in src/config.ts.
 import type { Credential } from "../secrets.js";
 import { DomainError } from "../domain/errors.js";
 
@@ -27,17 +29,15 @@ export interface UpstreamSettings {
   insecure?: boolean;
   /** Already opened (src/secrets.ts seals it at rest); never logged, never in an error. */
   credential?: Credential;
-  timeouts?: Partial<UpstreamTimeouts>;
-  retry?: Partial<RetryPolicy>;
-  userAgent?: string;
-  /** Largest manifest accepted (the OCI spec suggests registries accept at least 4 MiB). */
-  maxManifestBytes?: number;
 }
 
-export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 30_000 };
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
-export const DEFAULT_USER_AGENT = "artifact-service";
-export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** How every upstream client behaves: UPSTREAM_* and MANIFEST_MAX_BYTES (src/config.ts). */
+export interface UpstreamLimits {
+  timeouts: UpstreamTimeouts;
+  retry: RetryPolicy;
+  /** Largest manifest read from an upstream: the same limit a push to /v2/ has. */
+  maxManifestBytes: number;
+}
 
 /**
  * The registry root as a URL with an empty path. Accepts "https://host[:port]" with an optional

@@ -4,38 +4,37 @@ import { PassThrough, type Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isIP } from "node:net";
 import { Agent, buildConnector, request, type Dispatcher } from "undici";
-import { AddressPolicy } from "./address-policy.js";
+import type { AddressPolicy } from "./address-policy.js";
 import { UpstreamError } from "./errors.js";
 import type { RetryPolicy, UpstreamTimeouts } from "./settings.js";
+
+const CONNECTIONS_PER_ORIGIN = 64;
+const KEEP_ALIVE_MS = 10_000;
 
 /**
  * undici Agents shared by many clients: an Agent keeps one connection pool per origin, so every
  * client of the same upstream (old and new settings versions, the token realm, storage redirect
- * targets) reuses its connections. Certificate checking and the connect timeout are properties of
- * a connection, so they pick the Agent. Every connection any of them opens passes the address
- * policy (the default one when none is given: nothing but public addresses).
+ * targets) reuses its connections. Certificate checking is a property of a connection, so it
+ * picks the Agent. Every connection any of them opens passes the address policy.
  */
 export class Dispatchers {
-  private readonly agents = new Map<string, Agent>();
-  private readonly policy: AddressPolicy;
+  private readonly agents = new Map<boolean, Agent>();
 
-  constructor(private readonly options: { connectionsPerOrigin?: number; keepAliveMs?: number; policy?: AddressPolicy } = {}) {
-    this.policy = options.policy ?? new AddressPolicy();
-  }
+  constructor(private readonly options: { policy: AddressPolicy; timeouts: UpstreamTimeouts }) {}
 
-  get(insecure: boolean, connectMs: number): Dispatcher {
-    const key = `${insecure ? "insecure" : "verified"}:${connectMs}`;
-    let agent = this.agents.get(key);
+  get(insecure: boolean): Dispatcher {
+    let agent = this.agents.get(insecure);
     if (!agent) {
+      const { connectMs, headersMs, bodyIdleMs } = this.options.timeouts;
       agent = new Agent({
-        connect: fencedConnector(this.policy, { timeout: connectMs, rejectUnauthorized: !insecure }),
-        connections: this.options.connectionsPerOrigin ?? 64,
-        keepAliveTimeout: this.options.keepAliveMs ?? 10_000,
-        // Per-request values are passed with each request; these are only the fallbacks.
-        headersTimeout: 30_000,
-        bodyTimeout: 30_000,
+        connect: fencedConnector(this.options.policy, { timeout: connectMs, rejectUnauthorized: !insecure }),
+        connections: CONNECTIONS_PER_ORIGIN,
+        keepAliveTimeout: KEEP_ALIVE_MS,
+        // Each request passes its own; the same values.
+        headersTimeout: headersMs,
+        bodyTimeout: bodyIdleMs,
       });
-      this.agents.set(key, agent);
+      this.agents.set(insecure, agent);
     }
     return agent;
   }
@@ -56,7 +55,7 @@ const MAX_PORT_CONNECTORS = 64;
  * calls with the addresses it is about to dial. The own-listener rule needs the port, which Node
  * does not pass to `lookup`, hence one connector per port.
  */
-export function fencedConnector(policy: AddressPolicy, options: buildConnector.BuildOptions): buildConnector.connector {
+function fencedConnector(policy: AddressPolicy, options: buildConnector.BuildOptions): buildConnector.connector {
   const byPort = new Map<number, buildConnector.connector>();
   return (opts, callback) => {
     const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);

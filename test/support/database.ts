@@ -1,14 +1,14 @@
 // Real databases for tests: PGlite in memory always, PostgreSQL when TEST_DATABASE_URL is set
 // (each test file gets a database of its own, dropped at the end). No mocks.
 import { randomBytes } from "node:crypto";
-import { pino } from "pino";
+import { createLogger } from "../../src/log.js";
 import postgres from "postgres";
-import type { DatabaseConfig } from "../../src/config.js";
+import type { DatabaseConfig, LogLevel } from "../../src/config.js";
 import { openPglite, openPostgres, type Database, type DatabaseHandle } from "../../src/db/database.js";
 
 export type DatabaseKind = "pglite" | "postgres";
 
-export const quietLog = pino({ level: process.env.TEST_LOG ?? "silent" });
+export const quietLog = createLogger((process.env.TEST_LOG ?? "silent") as LogLevel);
 
 /** The databases this run covers. */
 export function databaseKinds(): DatabaseKind[] {
@@ -33,12 +33,12 @@ export async function createScratchDatabase(baseUrl = process.env.TEST_DATABASE_
   };
 }
 
-/** A fresh database of `kind`; `poolMax` sizes the PostgreSQL pool (default 10, as the service's). */
 /** PostgreSQL settings for tests: as an operator would give them, with room for a loaded machine. */
 export function postgresConfig(url: string, poolMax = 10): Extract<DatabaseConfig, { kind: "postgres" }> {
   return { kind: "postgres", url, timeZone: "UTC", poolMax, connectTimeoutMs: 5_000 };
 }
 
+/** A fresh database of `kind`; `poolMax` sizes the PostgreSQL pool (default 10, as the service's). */
 export async function openTestDatabase(kind: DatabaseKind, options: { poolMax?: number } = {}): Promise<DatabaseHandle> {
   if (kind === "pglite") return openPglite("memory://", quietLog);
   const scratch = await createScratchDatabase();

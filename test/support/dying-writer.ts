@@ -3,7 +3,7 @@
 // the shared database and content store, claims the upload with a short writer lease (a test-only
 // store option) and appends what arrives on its stdin, which the test never closes: the chunk
 // stalls until the test kills the process with SIGKILL, so nothing gets released or recorded.
-import { pino } from "pino";
+import { createLogger } from "../../src/log.js";
 import type { DatabaseConfig } from "../../src/config.js";
 import { FilesystemDriver } from "../../src/content/filesystem.js";
 import { openDatabase } from "../../src/db/database.js";
@@ -19,7 +19,7 @@ export interface DyingWriterJob {
 }
 
 const job = JSON.parse(process.argv[2]!) as DyingWriterJob;
-const log = pino({ level: "silent" });
+const log = createLogger("silent");
 const database = await openDatabase(job.database, log);
 const content = new FilesystemDriver(job.blobsRoot);
 const store = new BlobStore(database.db, content, { writerLeaseMs: job.writerLeaseMs });

@@ -6,10 +6,10 @@ import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
-import { parseAllowedNetworks } from "../../src/upstream/address-policy.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
 import { openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
 import { removeWhenProcessEnds } from "./reaper.js";
+import { testUpstream } from "./upstream-settings.js";
 
 export interface TestServer extends RunningServer {
   kind: DatabaseKind;
@@ -39,7 +39,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     workers: 1,
     sync: { concurrency: 4, pageSize: 1000 },
     // Every upstream of the tests (docker-registry, tiny servers) listens on loopback.
-    upstream: { allowedNetworks: parseAllowedNetworks("127.0.0.0/8").networks },
+    upstream: testUpstream(),
     // Identity phase 1: the suites written before it run as anonymous admins; identity tests
     // start their servers with authConfig() (auth on).
     auth: { anonymousAdmin: true, service: "artifact-service", tokenTtlSeconds: 300 },

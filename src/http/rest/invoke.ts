@@ -1,3 +1,5 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // Calling service implementations in-process, the way connect-es's own protocol handlers do:
 // a handler context (deadline, shutdown and request signals, headers, context values) and the
 // router's interceptors around the implementation (invokeUnaryImplementation /
@@ -20,7 +22,7 @@ import {
   type MethodImplSpec,
 } from "@connectrpc/connect";
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
-import { untilAborted } from "./deadline.js";
+import { untilAborted } from "../../api/interceptors/deadline.js";
 
 export interface InvokeInit {
   /** The HTTP method and URL of the REST request, as the handler context shows them. */

@@ -1,3 +1,5 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // google.api.http path templates (google/api/http.proto, "Path template syntax"): parsing,
 // a segment trie that matches a request path against every template at once, and the
 // percent-decoding of what the variables captured.

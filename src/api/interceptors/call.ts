@@ -1,10 +1,17 @@
+// The Connect interceptors, all in src/api/interceptors/. Every call, whichever way it came in
+// (gRPC, gRPC-Web, Connect, or REST through src/http/rest/invoke.ts), passes them in the order
+// src/http/app.ts lists them, outermost first: call.ts (request id, the log line, metrics, domain
+// errors → Connect codes), deadline.ts, database-gate.ts, text.ts; then the service in src/api/.
+// They sit between the edge (src/http/, which mounts them) and the services, and import only
+// src/api/errors.ts, src/domain/ and src/request-id.ts: nothing below src/api/ knows of them.
+//
 // What every call goes through, in one place: a request id, one log line with procedure,
 // code and duration, and the translation of domain errors to Connect codes. Identity and
-// permissions will be decided here too, later.
+// permissions will be one more interceptor of this chain.
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { toConnectError } from "./errors.js";
-import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
+import { toConnectError } from "../errors.js";
+import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
 
 export const requestIdKey = createContextKey<string>("");
 
@@ -30,7 +37,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
         const mapped = toConnectError(err, requestId);
         error = mapped.error;
         error.metadata.set(REQUEST_ID_HEADER, requestId);
-        if (mapped.unexpected) log.error({ requestId, procedure, err: scrub(err) }, "unexpected error");
+        if (mapped.unexpected) log.error({ requestId, procedure, err }, "unexpected error");
         else if (mapped.logDetails) log.warn({ requestId, procedure, ...mapped.logDetails }, error.rawMessage);
       }
       const code = error ? Code[error.code] : "OK";
@@ -70,17 +77,4 @@ async function* observeStream<T>(messages: AsyncIterable<T>, finish: (err?: unkn
     // The client went away before the end: the generator is closed without an error.
     if (!ended) finish(new ConnectError("the client closed the stream", Code.Canceled));
   }
-}
-
-/** Error details for the log without the SQL parameters a driver error carries. */
-export function scrub(err: unknown): { name: string; message: string; code?: unknown; stack?: string } {
-  if (!(err instanceof Error)) return { name: typeof err, message: String(err).slice(0, 500) };
-  const firstLine = (text: string) => text.split("\nparams:")[0]!.slice(0, 2000);
-  const cause = (err as { cause?: { code?: unknown; message?: string } }).cause;
-  return {
-    name: err.name,
-    message: firstLine(err.message) + (cause?.message ? ` (cause: ${firstLine(cause.message)})` : ""),
-    code: (err as { code?: unknown }).code ?? cause?.code,
-    stack: err.stack?.split("\n").slice(1, 8).join("\n"),
-  };
 }

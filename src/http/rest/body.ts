@@ -1,15 +1,17 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // Reading a REST request body: JSON only, UTF-8, uncompressed, at most `limit` bytes.
 import type http from "node:http";
 import type http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { invalidRequest, RestError } from "./rest-error.js";
+import { invalidRequest, RestError } from "./error.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** `application/json` or `application/<anything>+json`; a charset, if given, must be UTF-8. */
-export function isJsonContentType(value: string): boolean {
+function isJsonContentType(value: string): boolean {
   const [type = "", ...params] = value.split(";");
   const t = type.trim().toLowerCase();
   if (t !== "application/json" && !(t.startsWith("application/") && t.endsWith("+json"))) return false;

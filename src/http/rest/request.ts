@@ -1,3 +1,5 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // Building a request message from an HTTP request, per google/api/http.proto: the body
 // (proto3 JSON), then the path variables, then the query parameters for every field neither
 // of them binds. Values from the path and the query are turned into their proto3 JSON form
@@ -17,8 +19,8 @@ import {
 } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { capturedValue, PathDecodeError, type PathMatch } from "./path-template.js";
-import { fieldByName, type RestBinding } from "./rest-bindings.js";
-import { invalidRequest } from "./rest-error.js";
+import { fieldByName, type RestBinding } from "./bindings.js";
+import { invalidRequest } from "./error.js";
 
 /** Like the Connect handler: a misspelt field is a mistake to report, not to ignore. */
 const READ_OPTIONS = { ignoreUnknownFields: false } as const;

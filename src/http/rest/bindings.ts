@@ -1,9 +1,11 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // The REST bindings of a set of services, read once from their google.api.http options
 // (additional_bindings included). Everything that can be checked about a rule is checked
 // here, at start-up, so a bad annotation fails the boot instead of a request.
 import { getOption, hasOption, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { http } from "../../gen/google/api/annotations_pb.js";
-import type { HttpRule } from "../../gen/google/api/http_pb.js";
+import { http } from "../../../gen/google/api/annotations_pb.js";
+import type { HttpRule } from "../../../gen/google/api/http_pb.js";
 import { parseTemplate, type PathTemplate, type Variable } from "./path-template.js";
 
 export interface PathField {
@@ -120,7 +122,7 @@ function binding(service: DescService, method: DescMethod, rule: HttpRule): Rest
 }
 
 /** Field descriptors along a dotted path; every step but the last must be a singular message. */
-export function resolvePath(message: DescMessage, path: string[], fail: (why: string) => Error): DescField[] {
+function resolvePath(message: DescMessage, path: string[], fail: (why: string) => Error): DescField[] {
   const fields: DescField[] = [];
   let current: DescMessage | undefined = message;
   for (const part of path) {

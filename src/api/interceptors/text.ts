@@ -1,11 +1,13 @@
+// One of the Connect interceptors (their order and layering: src/api/interceptors/call.ts).
+//
 // Every string of every request is checked for what the database cannot store (src/domain/text.ts)
 // before a handler runs, so a NUL byte in a description or a filter is INVALID_ARGUMENT naming the
 // field, for every method and every field a proto will ever have, over every protocol and REST.
 import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import type { Interceptor } from "@connectrpc/connect";
-import { invalidArgument } from "../domain/errors.js";
-import { checkStorableText } from "../domain/text.js";
+import { invalidArgument } from "../../domain/errors.js";
+import { checkStorableText } from "../../domain/text.js";
 
 export function textInterceptor(): Interceptor {
   return (next) => async (req) => {
@@ -25,7 +27,7 @@ async function* checked<T extends Message>(schema: DescMessage, messages: AsyncI
 }
 
 /** Throws INVALID_ARGUMENT `path.to.field: problem` for the first string that cannot be stored. */
-export function checkMessage(schema: DescMessage, message: Message): void {
+function checkMessage(schema: DescMessage, message: Message): void {
   walk(reflect(schema, message), "");
 }
 

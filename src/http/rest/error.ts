@@ -1,3 +1,5 @@
+// Part of the REST transcoder (its layout and layering: src/http/rest/transcoder.ts).
+//
 // Errors of the REST edge: a ConnectError from a service keeps the HTTP status the Connect
 // protocol gives its code; problems found before any call (no route, wrong method, body not
 // JSON or too large) carry their own HTTP status. Either way the body is Connect's error JSON,

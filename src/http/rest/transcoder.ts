@@ -1,6 +1,13 @@
+// The REST transcoder, all in src/http/rest/: src/http/app.ts mounts this handler behind the
+// Connect handler, for what no RPC path matches. It matches the path against every rule
+// (path-template.ts, bindings.ts), builds the request message (body.ts, request.ts), calls the
+// service in-process through the same interceptors as every RPC (invoke.ts) and answers JSON or
+// an error (error.ts). It depends on gen/, src/api/interceptors/ and src/request-id.ts; nothing
+// in src/api/ or below imports it. src/http/rest-blob.ts reuses its pieces for raw blob bytes.
+//
 // REST transcoding: serves every google.api.http rule of the given services as plain HTTP
 // with JSON bodies, generically (no hand-written route per method). Calls reach the same
-// implementations through the same interceptors as the RPC protocols (see rest-invoke.ts), so
+// implementations through the same interceptors as the RPC protocols (see invoke.ts), so
 // request ids, the call log and the mapping of domain errors behave the same on every way in.
 //
 // Responses: 200 with the proto3 JSON of the response message (or of its `response_body`
@@ -22,15 +29,15 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Logger } from "pino";
-import { scrub } from "../api/interceptors.js";
-import { callContext, callHeaders } from "./call-context.js";
-import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
+import { MAX_DEADLINE_MS } from "../../api/interceptors/deadline.js";
+import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
+import { callContext, callHeaders } from "../call-context.js";
 import { PathMatcher } from "./path-template.js";
-import { readBindings, type RestBinding } from "./rest-bindings.js";
-import { readJsonBody } from "./rest-body.js";
-import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest-invoke.js";
-import { errorObject, errorStatus, RestError, type EdgeError } from "./rest-error.js";
-import { applyPath, applyQuery, messageFromBody } from "./rest-request.js";
+import { readBindings, type RestBinding } from "./bindings.js";
+import { readJsonBody } from "./body.js";
+import { collectInvokers, type InvokeInit, type MethodInvoker } from "./invoke.js";
+import { errorObject, errorStatus, RestError, type EdgeError } from "./error.js";
+import { applyPath, applyQuery, messageFromBody } from "./request.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 /** What we use of an HTTP/1.1 or HTTP/2 compatibility response. */
@@ -45,15 +52,13 @@ interface Response {
 }
 export type RestHandler = (req: Request, res: Response, next: () => void) => void;
 
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-
 export interface RestOptions {
   services: readonly DescService[];
   /** The same routes the RPC protocols serve. */
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
-  /** Larger request bodies are refused with 413. */
-  maxBodyBytes?: number;
+  /** Larger request bodies are refused with 413 (MAX_REQUEST_BYTES). */
+  maxBodyBytes: number;
   shutdownSignal?: AbortSignal;
   log?: Logger;
 }
@@ -64,7 +69,7 @@ interface Route {
 }
 
 export function createRestHandler(options: RestOptions): RestHandler {
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const { maxBodyBytes } = options;
   const invokers = collectInvokers(options.routes, { interceptors: options.interceptors, shutdownSignal: options.shutdownSignal });
   const { bindings, skipped } = readBindings(options.services);
   for (const s of skipped) options.log?.debug({ method: `${s.method.parent.typeName}/${s.method.name}`, reason: s.reason }, "REST: skipped");
@@ -96,7 +101,7 @@ export function createRestHandler(options: RestOptions): RestHandler {
     serve(req, res, path, q < 0 ? "" : url.slice(q + 1), requestId).catch((err: unknown) => {
       const known = err instanceof RestError || err instanceof ConnectError;
       const error = known ? err : new ConnectError(`internal error (request id ${requestId})`, Code.Internal);
-      if (!known) options.log?.error({ requestId, err: scrub(err) }, "REST: unexpected error");
+      if (!known) options.log?.error({ requestId, err }, "REST: unexpected error");
       sendError(res, error, requestId);
     });
   };
@@ -216,7 +221,7 @@ function deadline(req: Request): number | undefined {
   if (connect === undefined && grpc === undefined) return undefined;
   const parsed = connect !== undefined ? parseConnectTimeout(connect, Number.MAX_SAFE_INTEGER) : parseGrpcTimeout(grpc!, Number.MAX_SAFE_INTEGER);
   if (parsed.error) throw new RestError(400, Code.InvalidArgument, parsed.error.rawMessage);
-  return parsed.timeoutMs;
+  return parsed.timeoutMs === undefined ? undefined : Math.min(parsed.timeoutMs, MAX_DEADLINE_MS);
 }
 
 function header(req: Request, name: string): string | undefined {

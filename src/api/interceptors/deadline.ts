@@ -1,3 +1,5 @@
+// One of the Connect interceptors (their order and layering: src/api/interceptors/call.ts).
+//
 // Client deadlines (`grpc-timeout`, `connect-timeout-ms`) answered on time. connect-es turns the
 // deadline into the call's abort signal but still waits for the implementation to return, and
 // our store does not cancel queries: a call stuck behind a database lock would outlive its
@@ -34,4 +36,23 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * The longest deadline honoured: a Node timer holds at most 2^31 - 1 ms (24.8 days) and fires
+ * after 1 ms when asked for more. connect-es arms one for the client's deadline, and Connect allows
+ * ten digits of milliseconds and gRPC eight digits of hours, so a far deadline would end the call
+ * at once. A deadline that far is as good as none: it is clamped to this.
+ */
+export const MAX_DEADLINE_MS = 2 ** 31 - 1;
+
+const GRPC_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** Rewrites a well-formed `connect-timeout-ms` or `grpc-timeout` past MAX_DEADLINE_MS to it; malformed ones are left for connect-es to refuse. */
+export function clampDeadlineHeaders(header: Headers): void {
+  const connect = header.get("connect-timeout-ms");
+  if (connect !== null && /^\d{1,10}$/.test(connect) && Number(connect) > MAX_DEADLINE_MS) header.set("connect-timeout-ms", String(MAX_DEADLINE_MS));
+  const grpc = /^(\d{1,8})([HMSmun])$/.exec(header.get("grpc-timeout") ?? "");
+  // gRPC allows eight digits: 2147483 S is the longest whole-second deadline within the limit.
+  if (grpc && Number(grpc[1]) * GRPC_UNIT_MS[grpc[2]!]! > MAX_DEADLINE_MS) header.set("grpc-timeout", `${Math.floor(MAX_DEADLINE_MS / 1000)}S`);
 }

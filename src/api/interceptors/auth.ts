@@ -5,15 +5,15 @@
 // naming the missing permission. Refused writes are recorded in the audit log.
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { type Authenticator, type Caller, type RequestInfo, trailOf, unauthenticated } from "../auth/authenticator.js";
-import { auditTrailKey, callerKey, clientAddressKey } from "../auth/context.js";
-import type { Locator } from "../auth/locate.js";
-import { decide, type Resource } from "../auth/policy.js";
-import type { Rule, RuleContext } from "../auth/rules.js";
-import { DomainError } from "../domain/errors.js";
-import type { AccessStore } from "../store/access.js";
-import type { AuditStore } from "../store/audit.js";
-import { requestIdKey } from "./interceptors.js";
+import { type Authenticator, type Caller, type RequestInfo, trailOf, unauthenticated } from "../../auth/authenticator.js";
+import { auditTrailKey, callerKey, clientAddressKey } from "../../auth/context.js";
+import type { Locator } from "../../auth/locate.js";
+import { decide, type Resource } from "../../auth/policy.js";
+import type { Rule, RuleContext } from "../../auth/rules.js";
+import { DomainError } from "../../domain/errors.js";
+import type { AccessStore } from "../../store/access.js";
+import type { AuditStore } from "../../store/audit.js";
+import { requestIdKey } from "./call.js";
 
 export interface AuthInterceptorDeps {
   authenticator: Authenticator;
