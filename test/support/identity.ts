@@ -6,6 +6,7 @@ import { AccountKind, AccountService } from "../../gen/artifact/v1/account_pb.js
 import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { Role, RoleBindingService, RoleScope } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
+import type { Logger } from "pino";
 import type { Config } from "../../src/config.js";
 import type { StartOptions } from "../../src/server.js";
 import { catalogClients, unique, type Clients } from "./clients.js";
@@ -23,7 +24,7 @@ export function authConfig(overrides: Partial<Config["auth"]> = {}): Pick<Config
 /** `settings`: identity settings beyond authConfig(); `auth`: the brute-force timings (StartOptions). */
 export async function startAuthServer(
   kind: DatabaseKind,
-  options: { settings?: Partial<Config["auth"]>; config?: Partial<Config> } & StartOptions = {},
+  options: { settings?: Partial<Config["auth"]>; config?: Partial<Config>; log?: Logger } & StartOptions = {},
 ): Promise<TestServer> {
   const { settings, config, ...start } = options;
   return startTestServer(kind, { ...start, config: { ...authConfig(settings), ...config } });
