@@ -176,8 +176,9 @@ describe.each(databaseKinds())("bootstrap and the admin CLI, on %s", (kind) => {
       ]);
       expect(failures.auditEvents.every((e) => e.clientAddress === "127.0.0.1" && e.requestId !== "")).toBe(true);
       // The counts are rows every replica reads.
-      const rows = (await server.database.db.execute("select key, failures from auth_throttle order by key")) as unknown as { rows?: unknown[] } | unknown[];
-      const list = (Array.isArray(rows) ? rows : (rows.rows ?? [])) as { key: string; failures: number }[];
+      const rows: unknown = await server.database.db.execute("select key, failures from auth_throttle order by key");
+      // postgres.js answers an array, PGlite an object with rows.
+      const list = (Array.isArray(rows) ? rows : ((rows as { rows?: unknown[] }).rows ?? [])) as { key: string; failures: number }[];
       expect(list.map((r) => [r.key, Number(r.failures)])).toEqual([
         ["account:admin", 5],
         ["address:127.0.0.1", 5],

@@ -168,7 +168,9 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
     expect(await tags.json()).toEqual({ name: t.repo, tags: ["1.0"] });
     const push = await putManifest(t.repo, "2.0", { jwt: body.token });
     expect(push.status).toBe(403);
-    expect(await push.json()).toMatchObject({ errors: [{ code: "DENIED", message: expect.stringContaining("push") }] });
+    const pushBody = (await push.json()) as { errors: { code: string; message: string }[] };
+    expect(pushBody.errors[0]!.code).toBe("DENIED");
+    expect(pushBody.errors[0]!.message).toContain("push");
 
     // A token for another repository does not open this one: 401 with the scope to ask for.
     const other = ((await (await token(`scope=repository:${registry}/elsewhere/x:pull`, basic(t.writer.name, t.writer.password!))).json()) as TokenAnswer)
@@ -294,7 +296,9 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
     expect((await v2(`${t.repo}/manifests/basic`, { auth: basic("anything", t.reader.token), headers: { accept: MediaType.ociManifest } })).status).toBe(200);
     const denied = await v2(`${t.repo}/manifests/basic`, { method: "DELETE", auth: basic(t.writer.name, t.writer.password!) });
     expect(denied.status).toBe(403);
-    expect(await denied.json()).toMatchObject({ errors: [{ code: "DENIED", message: expect.stringContaining("needs admin") }] });
+    const deniedBody = (await denied.json()) as { errors: { code: string; message: string }[] };
+    expect(deniedBody.errors[0]!.code).toBe("DENIED");
+    expect(deniedBody.errors[0]!.message).toContain("needs admin");
     const anonymous = await putManifest(t.repo, "anon", {});
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("www-authenticate")).toContain(`scope="repository:${t.repo}:pull,push"`);
