@@ -9,8 +9,8 @@ import type { Store } from "../store/index.js";
 import { hashPassword } from "./passwords.js";
 import { hashTokenSecret, newTokenSecret } from "./tokens.js";
 
-export const ADMIN_NAME = "admin";
-export const ADMIN_TOKEN_FILE = "admin-token";
+const ADMIN_NAME = "admin";
+const ADMIN_TOKEN_FILE = "admin-token";
 
 export interface BootstrapSettings {
   dataDir: string;

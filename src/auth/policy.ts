@@ -5,7 +5,7 @@
 
 import type { Binding, BindingScope, Role } from "../domain/roles.js";
 
-export type { Binding, BindingScope, Role } from "../domain/roles.js";
+export type { Binding, Role } from "../domain/roles.js";
 
 const LEVEL: Record<Role, number> = { reader: 1, writer: 2, admin: 3 };
 

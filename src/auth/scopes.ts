@@ -14,7 +14,7 @@ export interface Scope {
 
 /** What each registry action needs of the policy. */
 export const POLICY_ACTION: Record<string, Action> = { pull: "read", push: "write", delete: "delete" };
-export const REPOSITORY_ACTIONS = Object.keys(POLICY_ACTION);
+const REPOSITORY_ACTIONS = Object.keys(POLICY_ACTION);
 
 /**
  * `type[(class)]:name:action[,action]`. The name may itself hold ":" (a host with a port), so

@@ -2,7 +2,7 @@
 // secret with 256 bits of entropy needs a fast hash to be looked up by, not a slow one.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-export const TOKEN_PREFIX = "art_";
+const TOKEN_PREFIX = "art_";
 
 export function newTokenSecret(): string {
   return TOKEN_PREFIX + randomBytes(32).toString("base64url");

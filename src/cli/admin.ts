@@ -44,7 +44,7 @@ class Refused extends Error {}
 const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `30d` → milliseconds; undefined for anything else. */
-export function parseDuration(text: string): number | undefined {
+function parseDuration(text: string): number | undefined {
   const m = /^([1-9][0-9]{0,5})([mhd])$/.exec(text);
   return m ? Number(m[1]) * UNITS[m[2]!]! : undefined;
 }

@@ -73,7 +73,7 @@ export const checkImageNameLength: Check = (v) =>
 
 // Accounts (users and robots share one name space): docs/identity.md.
 const ACCOUNT = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
-export const MAX_TOKEN_NAME = 128;
+const MAX_TOKEN_NAME = 128;
 
 export const checkAccountName: Check = (v) =>
   v === ""
@@ -90,9 +90,9 @@ export const checkTokenName: Check = (v) => {
   return undefined;
 };
 
-export const MIN_PASSWORD = 10;
-export const MAX_PASSWORD = 1024;
-export const MIN_OPERATOR_TOKEN = 32;
+const MIN_PASSWORD = 10;
+const MAX_PASSWORD = 1024;
+const MIN_OPERATOR_TOKEN = 32;
 
 /** Passwords: long enough, and text a form or a header can carry. The value is never echoed. */
 export const checkPassword: Check = (v) => {

@@ -2,7 +2,6 @@
 // and the role-binding store share.
 
 export type Role = "reader" | "writer" | "admin";
-export const ROLES: readonly Role[] = ["reader", "writer", "admin"];
 
 export type BindingScope = { kind: "global" } | { kind: "registry"; registryId: string } | { kind: "namespace"; registryId: string; namespaceId: string };
 

@@ -34,7 +34,7 @@ export interface Page<T> {
  * A filter: equality on a column, a comparison (`cast` for values that are not text), or any
  * condition on the value's placeholder.
  */
-export type ColumnFilter = PgColumn | { column: PgColumn; op: "=" | ">=" | "<"; cast?: "timestamptz" | "uuid" } | { where: (value: Placeholder) => SQL };
+type ColumnFilter = PgColumn | { column: PgColumn; op: "=" | ">=" | "<"; cast?: "timestamptz" | "uuid" } | { where: (value: Placeholder) => SQL };
 
 /**
  * Who may see what, as the ids a caller's role bindings name (joined into the query's

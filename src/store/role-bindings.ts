@@ -25,7 +25,7 @@ export interface RoleBindingFilter {
   scope?: { kind: "global" | "registry" | "namespace"; id?: string };
 }
 
-export function scopeOf(row: Pick<RoleBindingRow, "registryId" | "namespaceId">): BindingScope {
+function scopeOf(row: Pick<RoleBindingRow, "registryId" | "namespaceId">): BindingScope {
   if (row.namespaceId) return { kind: "namespace", registryId: row.registryId!, namespaceId: row.namespaceId };
   if (row.registryId) return { kind: "registry", registryId: row.registryId };
   return { kind: "global" };
