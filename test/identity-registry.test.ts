@@ -330,6 +330,23 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
     expect(push.status).toBe(401);
   });
 
+  it("mounts a blob only from where the caller may pull", async () => {
+    const a = await team();
+    const b = await team();
+    expect((await putManifest(a.repo, "1.0", { auth: basic(a.writer.name, a.writer.password!) })).status).toBe(201);
+    const layer = image.manifests[0]!.layers[0]!.digest;
+    const mount = (repo: string, who: TestAccount, from?: string) =>
+      v2(`${repo}/blobs/uploads/?mount=${layer}${from ? `&from=${from}` : ""}`, { method: "POST", auth: basic(who.name, who.password!) });
+    // b's writer may not pull from a: no mount (202: upload it yourself), with or without `from`.
+    expect((await mount(b.repo, b.writer, a.repo)).status).toBe(202);
+    expect((await mount(b.repo, b.writer)).status).toBe(202);
+    // a's writer may: the blob is mounted (201).
+    const ok = await mount(`${a.repo}-copy`, a.writer, a.repo);
+    expect(ok.status).toBe(201);
+    expect(ok.headers.get("docker-content-digest")).toBe(layer);
+    expect((await mount(`${a.repo}-other`, a.writer)).status).toBe(201);
+  });
+
   it("filters _catalog by what the caller may see", async () => {
     const a = await team();
     const b = await team();
