@@ -16,6 +16,7 @@ import type { Logger } from "pino";
 import { AggregatorRegistry, type Registry } from "prom-client";
 import type { Config } from "./config.js";
 import { onEscapedErrors } from "./crash.js";
+import { preloadPgliteAssets } from "./db/pglite-assets.js";
 import type { Metrics } from "./http/metrics.js";
 import { prepareServer, type PreparedServer, type StartOptions } from "./server.js";
 import type { Listening } from "./upstream/address-policy.js";
@@ -309,7 +310,7 @@ function refuse(socket: net.Socket, why: string): void {
  * SIGTERM sent to it alone, or when the primary is gone.
  */
 export async function runWorker(config: Config, baseLog: Logger, options: StartOptions = {}): Promise<void> {
-  const slot = process.env[SLOT_VARIABLE] === SPARE ? await parked() : Number(process.env[SLOT_VARIABLE] ?? "0");
+  const slot = process.env[SLOT_VARIABLE] === SPARE ? await parked(config) : Number(process.env[SLOT_VARIABLE] ?? "0");
   const log = baseLog.child({ worker: slot, pid: process.pid });
   const pending = new Map<number, { resolve(text: string): void; reject(err: Error): void }>();
   let nextId = 0;
@@ -381,10 +382,12 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
 }
 
 /**
- * A spare worker waits here, its modules loaded, until the primary promotes it to a slot (then it
- * starts like any worker) or stops it.
+ * A spare worker waits here, its modules loaded (and on the embedded database PGlite's compiled
+ * WebAssembly), until the primary promotes it to a slot (then it starts like any worker) or stops it.
  */
-function parked(): Promise<number> {
+async function parked(config: Config): Promise<number> {
+  // Best effort: without them, the promoted worker loads its own.
+  if (config.database.kind === "pglite") await preloadPgliteAssets().catch(() => undefined);
   return new Promise((resolve) => {
     const leave = () => process.exit(0);
     const ignore = () => {};

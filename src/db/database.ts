@@ -14,6 +14,7 @@ import type { DatabaseConfig, SslMode } from "../config.js";
 import { describeDatabase } from "../config.js";
 import { migrationsFolder } from "../paths.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
+import { preloadedPgliteAssets } from "./pglite-assets.js";
 import { startFailure, watchForAbort } from "./pglite-failures.js";
 import * as schema from "./schema.js";
 
@@ -54,7 +55,7 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
       mkdirSync(dataDir, { recursive: true });
       lock = lockDataDir(dataDir);
     }
-    client = await PGlite.create(dataDir, watch.options);
+    client = await PGlite.create(dataDir, { ...(await preloadedPgliteAssets()), ...watch.options });
     watch.guard(client);
     db = drizzlePglite({ client, schema });
     await migratePglite(db, { migrationsFolder });
