@@ -284,6 +284,11 @@ describe.each(databaseKinds())("identity on the API, on %s", (kind) => {
     expect(roleEvents.auditEvents.map((e) => [e.actorName, e.detail])).toEqual([["admin", `writer on namespace ${c.registry.name}/${c.team.name}`]]);
     const tokens = await admin.audit.listAuditEvents({ action: "token.create", resource: `${user.name}/test` });
     expect(tokens.auditEvents.map((e) => [e.actorName, e.resourceType])).toEqual([["admin", "token"]]);
+    const own = await user.clients.tokens.createToken({ name: "short-lived" });
+    await user.clients.tokens.revokeToken({ id: own.token!.id });
+    const revoked = await admin.audit.listAuditEvents({ action: "token.revoke", resource: own.token!.id });
+    expect(revoked.auditEvents.map((e) => [e.actorName, e.resourceType, AuditOutcome[e.outcome]])).toEqual([[user.name, "token", "SUCCESS"]]);
+    expect(revoked.auditEvents[0]!.requestId).not.toBe("");
     const failures = await admin.audit.listAuditEvents({ action: "auth.sign_in", pageSize: 1000 });
     expect(failures.auditEvents.some((e) => e.outcome === AuditOutcome.FAILURE && e.detail.includes("unknown token") && e.clientAddress === "127.0.0.1")).toBe(
       true,
