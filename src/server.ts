@@ -125,7 +125,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const shutdown = new AbortController();
     const inFlight = new InFlight();
     const app = buildApp(
-      { store, sealer, gc: gcSettings, upstreams, content, sync: config.sync },
+      { store, sealer, gc: gcSettings, upstreams, content, sync: config.sync, identityChanged: () => auth.authenticator.forget() },
       {
         log,
         health,

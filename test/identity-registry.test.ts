@@ -4,6 +4,7 @@
 // pushes (403 DENIED), namespaces and registries kept apart, public pulls, the filtered catalog,
 // and the audit events of pushes, tag moves and deletes.
 import { mkdtempSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -98,9 +99,8 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
   }
 
   /** Pushes the test image with a manifest PUT over plain HTTP (skopeo-free), as `auth`. */
-  async function putManifest(repo: string, tag: string, auth: { jwt?: string; auth?: string }): Promise<Response> {
-    for (const blob of [image.manifests[0]!.config, ...image.manifests[0]!.layers]) {
-      const { readFile } = await import("node:fs/promises");
+  async function putManifest(repo: string, tag: string, auth: { jwt?: string; auth?: string }, built: BuiltImage = image): Promise<Response> {
+    for (const blob of [built.manifests[0]!.config, ...built.manifests[0]!.layers]) {
       const bytes = await readFile(blob.path);
       const res = await v2(`${repo}/blobs/uploads/?digest=${blob.digest}`, {
         method: "POST",
@@ -110,7 +110,7 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
       });
       if (res.status !== 201) return res;
     }
-    return v2(`${repo}/manifests/${tag}`, { method: "PUT", body: image.bytes, headers: { "content-type": image.mediaType }, ...auth });
+    return v2(`${repo}/manifests/${tag}`, { method: "PUT", body: built.bytes, headers: { "content-type": built.mediaType }, ...auth });
   }
 
   it("challenges an anonymous ping with the token realm and service", async () => {
@@ -229,7 +229,6 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
     const refresh = tokens.tokens.find((x) => x.name === "refresh:containerd")!;
     expect(refresh).toBeDefined();
     await admin.tokens.revokeToken({ id: refresh.id });
-    server.auth.authenticator.forget();
     const again = await form({ grant_type: "refresh_token", refresh_token: pb.refresh_token!, service: SERVICE });
     expect(again.status).toBe(401);
     expect(await again.json()).toMatchObject({ error: "invalid_grant" });
@@ -333,8 +332,10 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
   it("mounts a blob only from where the caller may pull", async () => {
     const a = await team();
     const b = await team();
-    expect((await putManifest(a.repo, "1.0", { auth: basic(a.writer.name, a.writer.password!) })).status).toBe(201);
-    const layer = image.manifests[0]!.layers[0]!.digest;
+    // An image no other test pushed: its layer is in a's repository only.
+    const own = await smallImage("identity-mount");
+    expect((await putManifest(a.repo, "1.0", { auth: basic(a.writer.name, a.writer.password!) }, own)).status).toBe(201);
+    const layer = own.manifests[0]!.layers[0]!.digest;
     const mount = (repo: string, who: TestAccount, from?: string) =>
       v2(`${repo}/blobs/uploads/?mount=${layer}${from ? `&from=${from}` : ""}`, { method: "POST", auth: basic(who.name, who.password!) });
     // b's writer may not pull from a: no mount (202: upload it yourself), with or without `from`.

@@ -13,7 +13,7 @@ import { accountKindFromProto, accountToProto, listRequest, roleBindingToProto }
 import { fieldsToUpdate } from "./update-mask.js";
 import { requireId, requireMessage, validate } from "./validate.js";
 
-export function accountService(store: Store): ServiceImpl<typeof AccountService> {
+export function accountService(store: Store, identityChanged: () => void = () => {}): ServiceImpl<typeof AccountService> {
   /** A change that would leave no enabled global admin is refused: nobody could sign in to undo it. */
   const keepAnAdmin = async (accountId: string) => {
     const bindings = await store.roleBindings.forAccount(accountId);
@@ -70,13 +70,16 @@ export function accountService(store: Store): ServiceImpl<typeof AccountService>
         }
         patch.passwordHash = a.password === "" ? null : await hashPassword(validate("account.password", a.password, checkPassword));
       }
-      return accountToProto(await store.accounts.update(id, patch, a.etag, auditTrail(ctx)));
+      const row = await store.accounts.update(id, patch, a.etag, auditTrail(ctx));
+      identityChanged();
+      return accountToProto(row);
     },
 
     async deleteAccount(req, ctx) {
       const id = requireId("id", req.id);
       await keepAnAdmin(id);
       await store.accounts.delete(id, { etag: req.etag }, auditTrail(ctx));
+      identityChanged();
       return {};
     },
 

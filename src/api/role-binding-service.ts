@@ -26,7 +26,7 @@ const SCOPE_KINDS: Partial<Record<RoleScope, "global" | "registry" | "namespace"
   [RoleScope.NAMESPACE]: "namespace",
 };
 
-export function roleBindingService(store: Store): ServiceImpl<typeof RoleBindingService> {
+export function roleBindingService(store: Store, identityChanged: () => void = () => {}): ServiceImpl<typeof RoleBindingService> {
   return {
     async createRoleBinding(req, ctx) {
       const b = requireMessage("role_binding", req.roleBinding);
@@ -36,6 +36,7 @@ export function roleBindingService(store: Store): ServiceImpl<typeof RoleBinding
         { accountId: requireId("role_binding.account_id", b.accountId), role, scope: scopeRequest("role_binding.scope", b.scope, b.scopeId) },
         auditTrail(ctx),
       );
+      identityChanged();
       return roleBindingToProto(view);
     },
 
@@ -50,6 +51,7 @@ export function roleBindingService(store: Store): ServiceImpl<typeof RoleBinding
         throw failedPrecondition("this is the last global admin role of an enabled account; give another account that role first");
       }
       await store.roleBindings.delete(id, auditTrail(ctx));
+      identityChanged();
       return {};
     },
 

@@ -36,6 +36,11 @@ export interface ApiDeps {
   /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
   content: ContentDriver;
   sync: SyncSettings;
+  /**
+   * An account, token or role binding changed: this process forgets the credentials it cached so
+   * the change applies at once here (other replicas see it within their 10 s cache).
+   */
+  identityChanged?: () => void;
 }
 
 /** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
@@ -50,9 +55,9 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
     router.service(ImageService, imageService(deps.store, deps.content, deps.upstreams));
-    router.service(AccountService, accountService(deps.store));
-    router.service(TokenService, tokenService(deps.store));
-    router.service(RoleBindingService, roleBindingService(deps.store));
+    router.service(AccountService, accountService(deps.store, deps.identityChanged));
+    router.service(TokenService, tokenService(deps.store, deps.identityChanged));
+    router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));
     router.service(AuditService, auditService(deps.store));
   };
 }

@@ -12,7 +12,7 @@ import { optionalId, requireId, validate } from "./validate.js";
 
 const MAX_TTL_MS = 100 * 365 * 24 * 3_600_000;
 
-export function tokenService(store: Store): ServiceImpl<typeof TokenService> {
+export function tokenService(store: Store, identityChanged: () => void = () => {}): ServiceImpl<typeof TokenService> {
   return {
     async createToken(req, ctx) {
       const caller = callerOf(ctx);
@@ -42,6 +42,7 @@ export function tokenService(store: Store): ServiceImpl<typeof TokenService> {
 
     async revokeToken(req, ctx) {
       const view = await store.tokens.revoke(requireId("id", req.id), auditTrail(ctx));
+      identityChanged();
       return tokenToProto(view, view.accountName);
     },
   };
