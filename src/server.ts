@@ -19,6 +19,7 @@ import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import { bootstrap } from "./auth/bootstrap.js";
 import { createAuth, type Auth, type AuthSetup } from "./auth/index.js";
+import type { Rule } from "./auth/rules.js";
 
 export interface PreparedServer {
   /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
@@ -45,6 +46,8 @@ export interface StartOptions {
   /** An already open database (tests share one per file); otherwise the configured one is opened and owned. */
   database?: DatabaseHandle;
   extraRoutes?: (router: ConnectRouter) => void;
+  /** The access rules of extraRoutes' methods (src/auth/rules.ts): a method without one is refused. */
+  extraRules?: readonly [string, Rule][];
   /** Called with the server's metrics before it listens (src/cluster.ts aggregates workers'). */
   onMetrics?: (metrics: Metrics) => void;
   /** Log which stored credentials the keys cannot open (default true; src/cluster.ts: worker 0 only). */
@@ -130,6 +133,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         log,
         health,
         extraRoutes: options.extraRoutes,
+        extraRules: options.extraRules,
         shutdownSignal: shutdown.signal,
         registry: {
           content,

@@ -7,6 +7,7 @@ import { callInterceptor } from "../api/interceptors/call.js";
 import { textInterceptor } from "../api/interceptors/text.js";
 import { authInterceptor } from "../api/interceptors/auth.js";
 import type { Auth } from "../auth/index.js";
+import type { Rule } from "../auth/rules.js";
 import { withRegistryAccess } from "../auth/registry-access.js";
 import { TOKEN_PATH } from "../auth/token-endpoint.js";
 import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
@@ -33,6 +34,8 @@ export interface AppOptions {
   health: HealthMonitor;
   /** Extra routes, e.g. the benchmark's no-database ceiling service. */
   extraRoutes?: (router: ConnectRouter) => void;
+  /** The access rules of extraRoutes' methods. */
+  extraRules?: readonly [string, Rule][];
   /** Aborted when the server stops: running handlers see it in their context signal. */
   shutdownSignal?: AbortSignal;
   /** Blob storage and limits for the registry API on /v2/. */
@@ -67,7 +70,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     databaseGateInterceptor(databaseDown, new Set(dependent)),
     authInterceptor({
       authenticator: options.auth.authenticator,
-      rules: options.auth.rules,
+      rules: options.extraRules ? new Map([...options.auth.rules, ...options.extraRules]) : options.auth.rules,
       locate: options.auth.locate,
       access: deps.store.access,
       audit: deps.store.audit,
