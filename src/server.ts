@@ -20,6 +20,7 @@ import { RegistryUpstreams } from "./upstream/registries.js";
 import { bootstrap } from "./auth/bootstrap.js";
 import { createAuth, type Auth, type AuthSetup } from "./auth/index.js";
 import type { Rule } from "./auth/rules.js";
+import { createRegistries } from "./registry/index.js";
 
 export interface PreparedServer {
   /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
@@ -127,8 +128,11 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     );
     const shutdown = new AbortController();
     const inFlight = new InFlight();
+    // The image core; /v2/'s catalog and mounts get one over a store that knows the caller (src/auth/registry-access.ts).
+    const registriesOver = (over: Store) => createRegistries({ store: over, content, log, upstreams, blobMaxBytes: config.registry.blobMaxBytes });
+    const registries = registriesOver(store);
     const app = buildApp(
-      { store, sealer, gc: gcSettings, upstreams, content, sync: config.sync, identityChanged: () => auth.authenticator.forget() },
+      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync, identityChanged: () => auth.authenticator.forget() },
       {
         log,
         health,
@@ -136,12 +140,8 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         extraRules: options.extraRules,
         shutdownSignal: shutdown.signal,
         registry: {
-          content,
-          limits: {
-            manifestMaxBytes: config.registry.manifestMaxBytes,
-            blobMaxBytes: config.registry.blobMaxBytes,
-            uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs,
-          },
+          limits: { manifestMaxBytes: config.registry.manifestMaxBytes, uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs },
+          over: registriesOver,
         },
         maxRequestBytes: config.limits.maxRequestBytes,
         cors: config.cors,

@@ -275,10 +275,10 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
           `sha512:${hex}`,
         ];
         for (const digest of bad) {
-          await expectDomainError(driver.stat(digest), "invalid-argument");
-          await expectDomainError(driver.read(digest), "invalid-argument");
-          await expectDomainError(driver.write(digest, Readable.from([Buffer.from("x")])), "invalid-argument");
-          await expectDomainError(driver.delete(digest), "invalid-argument");
+          await expectDomainError(driver.stat(digest), "invalid-argument", "digest-invalid");
+          await expectDomainError(driver.read(digest), "invalid-argument", "digest-invalid");
+          await expectDomainError(driver.write(digest, Readable.from([Buffer.from("x")])), "invalid-argument", "digest-invalid");
+          await expectDomainError(driver.delete(digest), "invalid-argument", "digest-invalid");
         }
         expect(await collect(driver.list())).toEqual([]);
       });
@@ -578,7 +578,7 @@ export function contentDriverConformance(name: string, make: () => Promise<Confo
         const id = randomUUID();
         await driver.startUpload(id);
         for (const offset of [-1, 0.5, Number.NaN]) await expectDomainError(driver.append(id, offset, body()), "invalid-argument");
-        await expectDomainError(driver.commit(id, "sha256:nope"), "invalid-argument");
+        await expectDomainError(driver.commit(id, "sha256:nope"), "invalid-argument", "digest-invalid");
         expect(await driver.uploadSize(id)).toBe(0);
         expect(await collect(driver.listUploads())).toHaveLength(1);
       });

@@ -108,11 +108,11 @@ describe("filesystem driver", () => {
     const outside = join(fs.dataDir, "outside");
     const digests = ["sha256:../../outside", `sha256:${"0".repeat(62)}/..`, "sha256:..%2f..%2foutside", "sha256:/etc/passwd", `sha256:${"a".repeat(64)}\u0000`];
     for (const digest of digests) {
-      await expectDomainError(fs.driver.write(digest, Readable.from([Buffer.from("x")])), "invalid-argument");
-      await expectDomainError(fs.driver.read(digest), "invalid-argument");
-      await expectDomainError(fs.driver.stat(digest), "invalid-argument");
-      await expectDomainError(fs.driver.delete(digest), "invalid-argument");
-      await expectDomainError(fs.driver.commit(randomUUID(), digest), "invalid-argument");
+      await expectDomainError(fs.driver.write(digest, Readable.from([Buffer.from("x")])), "invalid-argument", "digest-invalid");
+      await expectDomainError(fs.driver.read(digest), "invalid-argument", "digest-invalid");
+      await expectDomainError(fs.driver.stat(digest), "invalid-argument", "digest-invalid");
+      await expectDomainError(fs.driver.delete(digest), "invalid-argument", "digest-invalid");
+      await expectDomainError(fs.driver.commit(randomUUID(), digest), "invalid-argument", "digest-invalid");
     }
     for (const id of ["../outside", "../../outside", "/tmp/outside", `${randomUUID()}/../../outside`]) {
       await expectDomainError(fs.driver.startUpload(id), "invalid-argument");

@@ -5,7 +5,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../src/domain/errors.js";
-import { verifyDigest } from "../src/upstream/digest.js";
+import { verifyDigest } from "../src/domain/digest.js";
 
 const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const sha512 = (b: Buffer) => `sha512:${createHash("sha512").update(b).digest("hex")}`;

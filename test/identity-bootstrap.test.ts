@@ -126,7 +126,8 @@ describe.each(databaseKinds())("bootstrap and the admin CLI, on %s", (kind) => {
       await server?.close();
       await scratch?.drop();
     }
-  });
+    // Seven CLI processes, each opening the database, and two starts: minutes on a loaded machine.
+  }, 300_000);
 
   it("ADMIN_PASSWORD and ADMIN_TOKEN make the first start deterministic; no token file is written", async () => {
     const { log, text } = capturedLog();

@@ -164,6 +164,44 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     });
   });
 
+  it("fills the cache on a cold GetBlob as a /v2/ pull does: the second read needs no upstream", async () => {
+    const fresh = await smallImage("proxy-getblob");
+    await pushImage(fresh, upstream, "team/getblob", "1.0");
+    const layer = fresh.manifests[0]!.layers[0]!;
+    const bytes = await readFile(layer.path);
+    const repository = `${mirror}/team/getblob`;
+    const images = createClient(ImageService, transports["connect+proto over HTTP/2"]!(server.httpUrl));
+    const read = async (digest: string, options: { offset?: bigint; length?: bigint } = {}) => {
+      const chunks: Uint8Array[] = [];
+      for await (const message of images.getBlob({ repository, digest, ...options }, { timeoutMs: 5_000 })) chunks.push(message.data);
+      return Buffer.concat(chunks);
+    };
+    // A part of a blob not cached yet is read directly from the upstream and not kept.
+    expect((await read(layer.digest, { offset: 3n, length: 10n })).equals(bytes.subarray(3, 13))).toBe(true);
+    expect(await server.content.stat(layer.digest)).toBeUndefined();
+    expect(await server.store.images.resolve(mirror, "team", "getblob").then((i) => i?.repositoryId)).toBeUndefined();
+
+    expect((await read(layer.digest)).equals(bytes)).toBe(true);
+    expect(await server.content.stat(layer.digest)).toEqual({ size: layer.size });
+    const manifest = await images.getManifest({ repository, reference: fresh.digest });
+    expect(Buffer.from(manifest.raw).equals(fresh.bytes)).toBe(true);
+    const image = await server.store.images.resolve(mirror, "team", "getblob");
+    expect(image?.upstreamName).toBe("team/getblob");
+    expect(await server.store.images.getManifest(image!.repositoryId!, { digest: fresh.digest })).toBeDefined();
+
+    // A frozen upstream accepts connections and never answers: anything asked of it would hit the deadline.
+    await upstream.freeze();
+    try {
+      expect((await read(layer.digest)).equals(bytes)).toBe(true);
+      const rest = await fetch(`${server.httpUrl}/v1/images/${repository}/blobs/${layer.digest}`, { signal: AbortSignal.timeout(5_000) });
+      expect(Buffer.from(await rest.arrayBuffer()).equals(bytes)).toBe(true);
+      const again = await images.getManifest({ repository, reference: fresh.digest }, { timeoutMs: 5_000 });
+      expect(Buffer.from(again.raw).equals(fresh.bytes)).toBe(true);
+    } finally {
+      upstream.thaw();
+    }
+  });
+
   it("fails a pull by tag with a clear error while the upstream is down: tags are never cached", async () => {
     await withUpstreamDown(async () => {
       const res = await reg.req("GET", `/v2/${mirror}/team/app/manifests/1.0`);

@@ -21,7 +21,7 @@ import { AddressPolicy, parseAllowedNetworks } from "../src/upstream/address-pol
 import { parseChallenges } from "../src/upstream/challenge.js";
 import { UpstreamClient } from "../src/upstream/client.js";
 import { UpstreamClients } from "../src/upstream/clients.js";
-import { verifyDigest } from "../src/upstream/digest.js";
+import { verifyDigest } from "../src/domain/digest.js";
 import { UpstreamError } from "../src/upstream/errors.js";
 import type { UpstreamSettings } from "../src/upstream/settings.js";
 import { scope, startDistribution, type Distribution } from "./support/distribution.js";

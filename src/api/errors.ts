@@ -18,6 +18,7 @@ const CONNECT_CODES: Record<ErrorKind, Code> = {
   unauthenticated: Code.Unauthenticated,
   "permission-denied": Code.PermissionDenied,
   "deadline-exceeded": Code.DeadlineExceeded,
+  "out-of-range": Code.OutOfRange,
   "data-loss": Code.DataLoss,
   // Something another system (an upstream registry) said that we cannot make sense of.
   unknown: Code.Unknown,

@@ -10,6 +10,7 @@ import {
 import { invalidArgument } from "../domain/errors.js";
 import { checkDescription, checkRegistryName } from "../domain/names.js";
 import { checkTagPattern } from "../domain/tag-pattern.js";
+import { parseRegistryUrl } from "../domain/registry-url.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { Credential, Sealer } from "../secrets.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
@@ -20,25 +21,8 @@ import { listRequest, registryKindFromProto, registryToProto } from "./convert.j
 import { fieldsToUpdate } from "./update-mask.js";
 import { requireId, requireMessage, validate } from "./validate.js";
 
-const MAX_URL = 2048;
-
-/** A REMOTE registry's base URL: http(s), host and optional port, nothing else. Returns it normalised. */
-export function normaliseUpstreamUrl(value: string): string {
-  const fail = (why: string) => invalidArgument(`registry.url: ${why} (e.g. https://registry.example.com)`);
-  if (value === "") throw fail("is required for a REMOTE registry");
-  if (value.length > MAX_URL) throw fail(`must be at most ${MAX_URL} characters`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw fail("is not a URL");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw fail("must start with http:// or https://");
-  if (url.username || url.password) throw fail("must not contain a user or password; set credential instead");
-  if (url.search || url.hash) throw fail("must not have a query or fragment");
-  if (url.pathname !== "/") throw fail("must be the registry's base URL, without a path (the API lives at /v2/)");
-  return `${url.protocol}//${url.host}`;
-}
+/** A REMOTE registry's URL as stored: its root, normalised (src/domain/registry-url.ts). */
+const registryUrl = (value: string): string => parseRegistryUrl(value, { field: "registry.url" }).origin;
 
 /** A REMOTE registry's sync filter, checked: a path prefix and an RE2 pattern the engine takes. */
 function syncFilter(filter: SyncFilter | undefined): { syncRepositoryPrefix: string; syncTagPattern: string } {
@@ -85,7 +69,7 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
         {
           name: validate("registry.name", r.name, checkRegistryName),
           kind,
-          url: kind === "remote" ? normaliseUpstreamUrl(r.url) : "",
+          url: kind === "remote" ? registryUrl(r.url) : "",
           insecure: r.insecure,
           description: validate("registry.description", r.description, checkDescription),
           credentialSealed: seal(r.credential),
@@ -111,7 +95,7 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
       if (fields.has("description")) patch.description = validate("registry.description", r.description, checkDescription);
       if (fields.has("insecure")) patch.insecure = r.insecure;
       // An empty url is left to the store, which knows the kind: it is right for HOSTED only.
-      if (fields.has("url")) patch.url = r.url === "" ? "" : normaliseUpstreamUrl(r.url);
+      if (fields.has("url")) patch.url = r.url === "" ? "" : registryUrl(r.url);
       if (fields.has("credential")) patch.credentialSealed = seal(r.credential);
       if (fields.has("auto_create")) patch.autoCreate = r.autoCreate ?? true;
       if (fields.has("sync_filter")) Object.assign(patch, syncFilter(r.syncFilter));

@@ -9,7 +9,7 @@ import { AccountService } from "../../gen/artifact/v1/account_pb.js";
 import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
-import type { ContentDriver } from "../content/driver.js";
+import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
@@ -33,8 +33,8 @@ export interface ApiDeps {
   /** Grace period and upload expiry for RunGarbageCollection (the collector is store.gc). */
   gc: Omit<GcOptions, "dryRun">;
   upstreams: RegistryUpstreams;
-  /** Blob bytes of HOSTED registries, for ImageService.GetBlob. */
-  content: ContentDriver;
+  /** The image core (src/registry): what /v2/ and ImageService read and write images through. */
+  registries: Registries;
   sync: SyncSettings;
   /**
    * An account, token or role binding changed: this process forgets the credentials it cached so
@@ -54,7 +54,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
-    router.service(ImageService, imageService(deps.store, deps.content, deps.upstreams));
+    router.service(ImageService, imageService(deps.registries));
     router.service(AccountService, accountService(deps.store, deps.identityChanged));
     router.service(TokenService, tokenService(deps.store, deps.identityChanged));
     router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));

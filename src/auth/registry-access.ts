@@ -232,12 +232,12 @@ export class RegistryAccess {
     const parts = [`realm="${this.realm(req)}"`, `service="${this.options.service}"`];
     if (scope) parts.push(`scope="${formatScope(scope)}"`);
     if (insufficient) parts.push(`error="insufficient_scope"`);
-    return new OciError(401, "UNAUTHORIZED", message, { "www-authenticate": `Bearer ${parts.join(",")}` });
+    return new OciError("UNAUTHORIZED", message, { "www-authenticate": `Bearer ${parts.join(",")}` });
   }
 
   private deny(state: RequestState, message: string): OciError {
     if (state.write) this.denied(state, state.write, message);
-    return new OciError(403, "DENIED", message);
+    return new OciError("DENIED", message);
   }
 
   private denied(state: RequestState, write: AuditEvent, detail: string): void {

@@ -2,12 +2,9 @@
 // the filesystem under DATA_DIR/blobs now, object storage (S3) later. Every driver passes the
 // shared conformance suite in test/content-conformance.ts.
 import type { Readable, Writable } from "node:stream";
+import type { ByteRange } from "../domain/byte-range.js";
 
-/** Inclusive byte range, as in HTTP `Range: bytes=start-end`. */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
+export type { ByteRange } from "../domain/byte-range.js";
 
 /**
  * Bytes to store. A driver that stops reading early (a mismatch, a limit) leaves a Readable
@@ -16,8 +13,8 @@ export interface ByteRange {
 export type Body = Readable | AsyncIterable<Uint8Array>;
 
 /**
- * Malformed digests (src/domain/names.ts checkDigest) and upload ids (UUIDs) are refused with
- * DomainError invalid-argument before any storage is touched. append() and commit() of an
+ * Malformed digests (src/domain/digest.ts: reason digest-invalid) and upload ids (UUIDs) are
+ * refused with DomainError invalid-argument before any storage is touched. append() and commit() of an
  * upload the store does not hold → DomainError not-found (reason upload-unknown). A store with
  * no room left → DomainError resource-exhausted (reason storage-full), its message free of the
  * machine's paths (they go in logDetails); what failed left nothing partial behind, so the same

@@ -10,7 +10,7 @@ import type { BigIntStats, Dirent } from "node:fs";
 import { mkdir, open, opendir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { DomainError, isDomainError } from "../domain/errors.js";
+import { invalidArgument, isDomainError } from "../domain/errors.js";
 import { chunksOf, type Limit } from "./body.js";
 import {
   blobUnknown,
@@ -27,7 +27,7 @@ import {
   uploadExists,
   uploadUnknown,
 } from "./checks.js";
-import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "./digest.js";
+import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "../domain/digest.js";
 import type { Body, ByteRange, ContentDriver } from "./driver.js";
 import { KeyedMutex } from "./mutex.js";
 
@@ -385,7 +385,7 @@ export class FilesystemDriver implements ContentDriver {
   /** Belt and braces: names were validated by the grammar, and still no path leaves the root. */
   private inside(path: string): string {
     if (!resolve(path).startsWith(this.root + sep)) {
-      throw new DomainError("invalid-argument", "name resolves outside the content store");
+      throw invalidArgument("name resolves outside the content store");
     }
     return path;
   }

@@ -15,7 +15,7 @@ import {
   uploadExists,
   uploadUnknown,
 } from "./checks.js";
-import { digestAlgorithm, digestOf } from "./digest.js";
+import { digestAlgorithm, digestOf } from "../domain/digest.js";
 import type { Body, ByteRange, ContentDriver } from "./driver.js";
 import { KeyedMutex } from "./mutex.js";
 

@@ -14,6 +14,8 @@ export type ErrorKind =
   | "unauthenticated"
   | "permission-denied"
   | "deadline-exceeded"
+  // A range of bytes that does not lie inside the blob (HTTP 416): see RangeNotSatisfiable.
+  | "out-of-range"
   | "data-loss"
   | "unknown";
 
@@ -31,6 +33,9 @@ export type ErrorReason =
   | "manifest-blob-unknown"
   | "upload-unknown"
   | "name-unknown"
+  // A name, digest or tag outside its grammar (src/domain/names.ts, digest.ts, reference.ts).
+  | "name-invalid"
+  | "digest-invalid"
   | "tag-invalid"
   | "too-large"
   | "unsupported"
@@ -60,14 +65,6 @@ export class DomainError extends Error {
   }
 }
 
-export const invalidArgument = (message: string) => new DomainError("invalid-argument", message);
-export const notFound = (message: string) => new DomainError("not-found", message);
-export const alreadyExists = (message: string) => new DomainError("already-exists", message);
-export const failedPrecondition = (message: string) => new DomainError("failed-precondition", message);
-export const aborted = (message: string) => new DomainError("aborted", message);
-export const unavailable = (message: string, cause?: unknown) => new DomainError("unavailable", message, { cause });
-export const databaseUnavailable = (cause?: unknown) => unavailable("the database is not available; retry later", cause);
-
 export function isDomainError(err: unknown, kind?: ErrorKind): err is DomainError {
   return err instanceof DomainError && (kind === undefined || err.kind === kind);
 }
@@ -76,3 +73,59 @@ export function isDomainError(err: unknown, kind?: ErrorKind): err is DomainErro
 export function isStorageFull(err: unknown): err is DomainError {
   return isDomainError(err, "resource-exhausted") && err.reason === "storage-full";
 }
+
+/** Bytes asked for that a blob of `size` bytes does not have; edges answer 416 with the size, or OUT_OF_RANGE. */
+export class RangeNotSatisfiable extends DomainError {
+  constructor(
+    message: string,
+    readonly size: number,
+  ) {
+    super("out-of-range", message);
+    this.name = "RangeNotSatisfiable";
+  }
+}
+
+// One helper per error the service raises, so a kind and its reason are chosen once, here.
+// Messages are whole sentences for a user; they never carry a secret or a machine's path.
+type Options = { cause?: unknown; logDetails?: Record<string, unknown> };
+
+export const invalidArgument = (message: string) => new DomainError("invalid-argument", message);
+export const notFound = (message: string) => new DomainError("not-found", message);
+export const alreadyExists = (message: string) => new DomainError("already-exists", message);
+export const failedPrecondition = (message: string) => new DomainError("failed-precondition", message);
+export const aborted = (message: string, options?: Options) => new DomainError("aborted", message, options);
+export const unavailable = (message: string, cause?: unknown, logDetails?: Record<string, unknown>) =>
+  new DomainError("unavailable", message, { cause, logDetails });
+export const databaseUnavailable = (cause?: unknown) => unavailable("the database is not available; retry later", cause);
+
+// Names and the things they name.
+export const nameInvalid = (message: string) => new DomainError("invalid-argument", message, { reason: "name-invalid" });
+export const nameUnknown = (message: string) => new DomainError("not-found", message, { reason: "name-unknown" });
+export const digestInvalid = (message: string) => new DomainError("invalid-argument", message, { reason: "digest-invalid" });
+export const tagInvalid = (message: string) => new DomainError("invalid-argument", message, { reason: "tag-invalid" });
+export const manifestUnknown = (message: string) => new DomainError("not-found", message, { reason: "manifest-unknown" });
+export const blobUnknown = (message: string) => new DomainError("not-found", message, { reason: "blob-unknown" });
+export const uploadUnknown = (message: string) => new DomainError("not-found", message, { reason: "upload-unknown" });
+
+// Content a client sent.
+export const manifestInvalid = (message: string) => new DomainError("invalid-argument", message, { reason: "manifest-invalid" });
+/** A manifest larger than the service accepts (MANIFEST_MAX_BYTES). */
+export const manifestTooLarge = (message: string) => new DomainError("resource-exhausted", message, { reason: "manifest-invalid" });
+export const manifestBlobUnknown = (message: string) => new DomainError("failed-precondition", message, { reason: "manifest-blob-unknown" });
+export const digestMismatch = (message: string) => new DomainError("invalid-argument", message, { reason: "digest-mismatch" });
+export const sizeMismatch = (message: string) => new DomainError("invalid-argument", message, { reason: "size-mismatch" });
+export const tooLarge = (message: string, options?: Options) => new DomainError("resource-exhausted", message, { reason: "too-large", ...options });
+/** An upload's offset is not where the request says (a chunk out of order, another writer). */
+export const rangeMismatch = (message: string) => new DomainError("failed-precondition", message, { reason: "range-mismatch" });
+/** The client's request body stopped arriving. */
+export const bodyIdle = (message: string) => new DomainError("deadline-exceeded", message, { reason: "body-idle" });
+
+// What this service will not do here.
+export const unsupported = (message: string) => new DomainError("failed-precondition", message, { reason: "unsupported" });
+export const misconfigured = (message: string, cause?: unknown) => new DomainError("failed-precondition", message, { reason: "misconfigured", cause });
+export const storageFull = (message: string, options: Options) => new DomainError("resource-exhausted", message, { reason: "storage-full", ...options });
+
+// Bytes that are not what they claim to be: damaged in our store, or sent so by an upstream.
+export const dataLoss = (message: string, reason?: "digest-mismatch" | "size-mismatch") => new DomainError("data-loss", message, { reason });
+/** Another system (an upstream) said something that cannot be made sense of. */
+export const unknownFault = (message: string) => new DomainError("unknown", message);

@@ -1,7 +1,7 @@
 // What a manifest says, read strictly enough to refuse garbage (MANIFEST_INVALID) and to know
 // what it references, and loosely enough to keep any artifact OCI allows. The bytes themselves
 // are never re-serialised: clients get exactly what was pushed.
-import { DomainError } from "./errors.js";
+import { manifestInvalid } from "./errors.js";
 import { checkDigest, checkMediaType } from "./names.js";
 
 export const MEDIA_TYPES = {
@@ -44,7 +44,7 @@ export interface ParsedManifest {
   annotations?: Record<string, string>;
 }
 
-const invalid = (message: string) => new DomainError("invalid-argument", `manifest invalid: ${message}`, { reason: "manifest-invalid" });
+const invalid = (message: string) => manifestInvalid(`manifest invalid: ${message}`);
 
 function descriptor(value: unknown, where: string): Descriptor {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalid(`${where} is not a descriptor object`);

@@ -63,14 +63,6 @@ export const checkMediaType: Check = (v) =>
 
 export const checkDescription: Check = (v) => (v.length > MAX_DESCRIPTION ? `must be at most ${MAX_DESCRIPTION} characters (got ${v.length})` : undefined);
 
-/** The full image name `<registry>/<namespace>/<repository>` is limited as a whole. */
-export function imageName(registry: string, namespace: string, repository: string): string {
-  return `${registry}/${namespace}/${repository}`;
-}
-
-export const checkImageNameLength: Check = (v) =>
-  v.length > MAX_IMAGE_NAME ? `image name "${v.slice(0, 40)}…" is ${v.length} characters; at most ${MAX_IMAGE_NAME} allowed` : undefined;
-
 // Accounts (users and robots share one name space): docs/identity.md.
 const ACCOUNT = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
 const MAX_TOKEN_NAME = 128;

@@ -19,8 +19,9 @@ import { loadDescriptorSet, ReflectionIndex, reflectionRoutes, reflectionService
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
 import { createRestBlobHandler } from "./rest-blob.js";
-import type { ContentDriver } from "../content/driver.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
+import type { Registries } from "../registry/index.js";
+import type { Store } from "../store/index.js";
 import { parseOciPath } from "../oci/routes.js";
 import { deadlineInterceptor } from "../api/interceptors/deadline.js";
 import { databaseGateInterceptor } from "../api/interceptors/database-gate.js";
@@ -38,8 +39,8 @@ export interface AppOptions {
   extraRules?: readonly [string, Rule][];
   /** Aborted when the server stops: running handlers see it in their context signal. */
   shutdownSignal?: AbortSignal;
-  /** Blob storage and limits for the registry API on /v2/. */
-  registry: { content: ContentDriver; limits: OciLimits };
+  /** Limits of the registry API on /v2/, and the image core over another store (one that knows the caller). */
+  registry: { limits: OciLimits; over: (store: Store) => Registries };
   /** Largest RPC or REST request body (MAX_REQUEST_BYTES; the registry API has its own limits). */
   maxRequestBytes: number;
   /** Off when no origin is allowed. Covers everything but /v2/. */
@@ -130,16 +131,14 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     },
   });
   const access = options.auth.registry;
-  const registryDeps = withRegistryAccess(
-    { store: deps.store, content: options.registry.content, log: options.log, limits: options.registry.limits, upstreams: deps.upstreams, databaseDown },
-    access,
-  );
+  const registryDeps = withRegistryAccess({ registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown }, access);
   const registry = ociHandler(registryDeps);
-  // The catalog and mounts answer what the caller may see: their handler gets a store that knows it.
+  // The catalog and mounts answer what the caller may see: their handler gets an image core over
+  // a store that knows it.
   const registryFor = (req: Parameters<typeof registry>[0], res: Parameters<typeof registry>[1]) => {
     if (!access.needsOwnStore(req)) return registry(req, res);
     access.storeFor(req, deps.store).then(
-      (store) => (store ? ociHandler({ ...registryDeps, store }) : registry)(req, res),
+      (store) => (store ? ociHandler({ ...registryDeps, registries: options.registry.over(store) }) : registry)(req, res),
       () => registry(req, res),
     );
   };

@@ -15,7 +15,8 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
-import { BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
+import { BLOB_METADATA_ONLY, BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
+import { parseRangeHeader } from "../domain/byte-range.js";
 import { callContext, callHeaders } from "./call-context.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./rest/path-template.js";
@@ -35,8 +36,6 @@ export interface RestBlobOptions {
   shutdownSignal?: AbortSignal;
   log?: Logger;
 }
-
-type ByteRange = { start: number; end?: number } | { suffix: number };
 
 export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler {
   const method = ImageService.method.getBlob;
@@ -82,25 +81,23 @@ class BlobCall {
     fillFromPath();
     const head = this.req.method === "HEAD";
     const etag = `"${input.digest}"`;
-    let range = head ? undefined : parseRange(header(this.req, "range"));
+    let range = head ? undefined : parseRangeHeader(header(this.req, "range"));
     // If-Range with another validator: the client's partial copy is stale, send everything.
     const ifRange = header(this.req, "if-range");
     if (range && ifRange !== undefined && ifRange !== etag) range = undefined;
 
     if (head || (range && "suffix" in range)) {
-      // The size first: one byte read (HEAD), or to place a suffix range.
-      const first = await this.open(input, 0, 1);
-      await first.messages.return?.();
-      const size = Number(first.message.sizeBytes);
-      if (head) return this.headers(200, this.baseHeaders(input.digest, first.message.mediaType, size), true);
+      // What the blob is, without its bytes: for HEAD, or to place a suffix range.
+      const info = await this.stat(input);
+      const size = Number(info.sizeBytes);
+      if (head) return this.headers(200, this.baseHeaders(input.digest, info.mediaType, size), true);
       const suffix = (range as { suffix: number }).suffix;
       if (suffix === 0 || size === 0) return this.unsatisfiable(size);
       range = { start: Math.max(0, size - suffix), end: size - 1 };
     }
     if (header(this.req, "if-none-match") === etag && !range) {
       // Content is immutable: a client holding this digest has the bytes. Still say 404 for a blob that is not there.
-      const first = await this.open(input, 0, 1);
-      await first.messages.return?.();
+      await this.stat(input);
       return this.headers(304, { etag, [REQUEST_ID_HEADER]: this.requestId }, true);
     }
 
@@ -129,12 +126,19 @@ class BlobCall {
     this.res.end();
   }
 
+  /** GetBlob's one message for what the blob is (size, media type), without its bytes. */
+  private async stat(input: GetBlobRequest): Promise<GetBlobResponse> {
+    const { message, messages } = await this.open(input, 0, 0, true);
+    await messages.return?.();
+    return message;
+  }
+
   /** Starts GetBlob and waits for its first message (errors before it become ordinary REST errors). */
-  private async open(input: GetBlobRequest, offset: number, length: number) {
+  private async open(input: GetBlobRequest, offset: number, length: number, metadataOnly = false) {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
-    // A blob in the content store is then written straight into the response after the first
-    // message (headers are sent by then), not as chunk messages.
-    const contextValues = callContext(this.req, createContextValues().set(RAW_BLOB_SINK, this.res));
+    // The blob's bytes are then written straight into the response after the first message
+    // (headers are sent by then), not as chunk messages.
+    const contextValues = callContext(this.req, createContextValues().set(RAW_BLOB_SINK, this.res).set(BLOB_METADATA_ONLY, metadataOnly));
     const stream = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues });
     const messages = stream[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();
@@ -212,19 +216,6 @@ class BlobCall {
     if (this.req.method === "HEAD") this.res.end();
     else this.res.end(body);
   }
-}
-
-/** A single `bytes=` range; anything else (several ranges, other units, garbage) is ignored, as RFC 9110 allows. */
-function parseRange(value: string | undefined): ByteRange | undefined {
-  if (value === undefined) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") return { suffix: Number(m[2]) };
-  const start = Number(m[1]);
-  if (m[2] === "") return { start };
-  const end = Number(m[2]);
-  if (end < start || !Number.isSafeInteger(end)) return undefined;
-  return { start, end };
 }
 
 function header(req: Request, name: string): string | undefined {

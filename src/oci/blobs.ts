@@ -1,19 +1,10 @@
-// Blobs of HOSTED repositories (and blobs a pull-through proxy has cached): GET/HEAD with
-// ranges and conditional requests, delete.
-import { pipeline } from "node:stream/promises";
-import type { OciDeps } from "./deps.js";
-import { blobUnknown, rangeNotSatisfiable, unsupported } from "./errors.js";
-import { header, notModified, parseRange, send, API_VERSION, type Request, type Response } from "./http.js";
-import type { ImageName } from "./routes.js";
-
-export async function getBlob(deps: OciDeps, req: Request, res: Response, repositoryId: string, digest: string): Promise<void> {
-  const blob = await deps.store.blobs.find(repositoryId, digest);
-  if (!blob) throw blobUnknown(digest);
-  await serveStoredBlob(deps, req, res, digest, blob.size);
-}
+// Blobs on /v2/: GET/HEAD with ranges and conditional requests, delete.
+import { contentRange, parseRangeHeader } from "../domain/byte-range.js";
+import type { Repository } from "../registry/index.js";
+import { API_VERSION, header, notModified, send, type Request, type Response } from "./http.js";
 
 /** Headers every blob answer carries: content addressed, so cacheable for good. */
-export function blobHeaders(digest: string): Record<string, string> {
+function blobHeaders(digest: string): Record<string, string> {
   return {
     "content-type": "application/octet-stream",
     "docker-content-digest": digest,
@@ -23,42 +14,33 @@ export function blobHeaders(digest: string): Record<string, string> {
   };
 }
 
-/** Streams a blob from the content store: whole (200), a range (206), 304, or 416. */
-export async function serveStoredBlob(deps: OciDeps, req: Request, res: Response, digest: string, size: number): Promise<void> {
+/** A blob: whole (200), a range (206), 304 when the client has it, 416 when the range is not in it. */
+export async function getBlob(req: Request, res: Response, repository: Repository, digest: string): Promise<void> {
   const headers = blobHeaders(digest);
-  if (notModified(req, headers.etag!)) return send(res, 304, { "docker-content-digest": digest, etag: headers.etag! });
-  if (req.method === "HEAD") return send(res, 200, { ...headers, "content-length": size });
-  const range = parseRange(header(req, "range"), size);
-  if (range === "unsatisfiable") throw rangeNotSatisfiable(header(req, "range"), size);
-  const writeHead = () =>
-    range
-      ? res.writeHead(206, {
-          ...API_VERSION,
-          ...headers,
-          "content-length": range.end - range.start + 1,
-          "content-range": `bytes ${range.start}-${range.end}/${size}`,
-        })
-      : res.writeHead(200, { ...API_VERSION, ...headers, "content-length": size });
-  if (deps.content.pipeTo) {
-    await deps.content.pipeTo(digest, range, res, writeHead);
-    res.end();
-    return;
+  const etag = headers.etag!;
+  if (req.method === "HEAD" || notModified(req, etag)) {
+    // The bytes are not needed: only whether the blob is there, and its size.
+    const { size } = await repository.statBlob(digest);
+    if (notModified(req, etag)) return send(res, 304, { "docker-content-digest": digest, etag });
+    return send(res, 200, { ...headers, "content-length": size });
   }
-  const stream = await deps.content.read(digest, range);
-  writeHead();
-  await pipeline(stream, res as NodeJS.WritableStream);
+  const requested = parseRangeHeader(header(req, "range"));
+  const blob = await repository.getBlob(digest, { range: requested });
+  const { range, size } = blob;
+  await blob.pipeTo(res, {
+    ready: () =>
+      res.writeHead(requested && range ? 206 : 200, {
+        ...API_VERSION,
+        ...headers,
+        "content-length": blob.length,
+        ...(requested && range ? { "content-range": contentRange(range, size) } : {}),
+      }),
+    // A pull-through read may still be committing the blob to the cache: the client need not wait.
+    delivered: () => res.end(),
+  });
 }
 
-/**
- * Unlinks the blob from the repository; the bytes go when garbage collection finds them unused.
- * A blob that a manifest of the repository still lists is refused the way the spec refuses a
- * blob delete (405 UNSUPPORTED): deleting it would leave that manifest pullable without it.
- */
-export async function deleteBlob(deps: OciDeps, res: Response, name: ImageName, repositoryId: string, digest: string): Promise<void> {
-  const result = await deps.store.blobs.unlink(repositoryId, digest);
-  if (result.outcome === "unknown") throw blobUnknown(digest);
-  if (result.outcome === "in-use") {
-    throw unsupported(`blob ${digest} is still used by manifest ${result.manifest} of ${name.full}; delete the manifest first`);
-  }
+export async function deleteBlob(res: Response, repository: Repository, digest: string): Promise<void> {
+  await repository.deleteBlob(digest);
   send(res, 202, { "content-length": 0 });
 }

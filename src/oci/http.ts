@@ -2,8 +2,7 @@
 // the spec (and RFC 9110) mean them, bounded body reads, list paging.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants as http2, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
-import type { ByteRange } from "../content/driver.js";
-import { badRequest, OciError } from "./errors.js";
+import { invalidArgument } from "../domain/errors.js";
 
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
@@ -65,35 +64,8 @@ export function notModified(req: Request, etag: string): boolean {
   return value.trim() === "*" || value.split(",").some((v) => v.trim().replace(/^W\//, "") === etag);
 }
 
-/**
- * `Range: bytes=a-b` (also `a-` and `-n`) against a blob of `size` bytes. Undefined means "send
- * everything": no Range, or one the server may ignore (RFC 9110 §14.2: other units, several
- * ranges, a last position before the first). "unsatisfiable" is a 416.
- */
-export function parseRange(value: string | undefined, size: number): ByteRange | undefined | "unsatisfiable" {
-  if (value === undefined) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") {
-    const suffix = Number(m[2]);
-    if (suffix === 0 || size === 0) return "unsatisfiable";
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  if (m[2] !== "" && Number(m[2]) < start) return undefined;
-  if (start >= size) return "unsatisfiable";
-  return { start, end: m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1) };
-}
-
-/** A chunk's `Content-Range`: the spec's `start-end`, also RFC 9110's `bytes start-end/total`. */
-export function parseContentRange(value: string): { start: number; end: number } | undefined {
-  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(value.trim());
-  if (!m || Number(m[2]) < Number(m[1])) return undefined;
-  return { start: Number(m[1]), end: Number(m[2]) };
-}
-
 /** Reads a request body of at most `max` bytes; past that `tooLarge()` is thrown. */
-export async function readLimited(req: Request, max: number, tooLarge: (size: string) => OciError): Promise<Buffer> {
+export async function readLimited(req: Request, max: number, tooLarge: (size: string) => Error): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > max) throw tooLarge(`${declared} bytes`);
   const chunks: Buffer[] = [];
@@ -110,7 +82,7 @@ export async function readLimited(req: Request, max: number, tooLarge: (size: st
 export function pageSize(q: URLSearchParams): number {
   const raw = q.get("n");
   if (raw === null || raw === "") return MAX_LIST;
-  if (!/^\d{1,15}$/.test(raw)) throw badRequest(`n must be a non-negative integer (got ${JSON.stringify(raw.slice(0, 20))})`);
+  if (!/^\d{1,15}$/.test(raw)) throw invalidArgument(`n must be a non-negative integer (got ${JSON.stringify(raw.slice(0, 20))})`);
   return Math.min(Number(raw), MAX_LIST);
 }
 

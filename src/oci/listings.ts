@@ -1,49 +1,27 @@
-// Listings: a HOSTED repository's tags, the catalog of every repository, and referrers. Keyset
-// pages of at most MAX_LIST, with a Link to the next page only when there is one.
+// Listings: a repository's tags, the catalog of every repository, and referrers. Pages of at most
+// MAX_LIST, with a Link to the next page only when there is one.
+import { parseDigest } from "../domain/digest.js";
+import { invalidArgument, isDomainError } from "../domain/errors.js";
+import { parseImageName, type ImageName } from "../domain/image-name.js";
+import type { Repository } from "../registry/index.js";
 import type { OciDeps } from "./deps.js";
-import { badRequest } from "./errors.js";
 import { MAX_LIST, page, pageSize, send, type Response } from "./http.js";
-import { parseDigest, parseName, type ImageName } from "./routes.js";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
 
-export async function listTags(
-  deps: OciDeps,
-  res: Response,
-  name: ImageName,
-  repositoryId: string,
-  tagsVersion: number | undefined,
-  q: URLSearchParams,
-): Promise<void> {
+export async function listTags(res: Response, repository: Repository, q: URLSearchParams): Promise<void> {
+  const name = repository.name;
   const n = pageSize(q);
-  const last = q.get("last") || undefined;
-  const page = n === 0 ? { json: "[]" } : await deps.store.images.tagNamesPage(repositoryId, n, last, tagsVersion);
-  const link = page.next === undefined ? undefined : tagsLink(name, n, page.next);
-  send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, `{"name":${JSON.stringify(name.full)},"tags":${page.json}}`);
-}
-
-const tagsLink = (name: ImageName, n: number, last: string) => `</v2/${name.full}/tags/list?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`;
-
-/** A page of tag names (up to n + 1 fetched, so a Link appears only when more exist). */
-export function sendTags(res: Response, name: ImageName, rows: string[], n: number): void {
-  const { items, link } = page(
-    rows,
-    n,
-    (t) => t,
-    (last) => `/v2/${name.full}/tags/list?n=${n}&last=${encodeURIComponent(last)}`,
-  );
-  send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, JSON.stringify({ name: name.full, tags: items }));
+  const tags = await repository.listTags({ n, last: q.get("last") || undefined });
+  const link = tags.next === undefined ? undefined : `</v2/${name.full}/tags/list?n=${n}&last=${encodeURIComponent(tags.next)}>; rel="next"`;
+  send(res, 200, { "content-type": "application/json", ...(link ? { link } : {}) }, `{"name":${JSON.stringify(name.full)},"tags":${tags.json}}`);
 }
 
 export async function catalog(deps: OciDeps, res: Response, q: URLSearchParams): Promise<void> {
   const n = pageSize(q);
   const last = q.get("last");
-  let after: [string, string, string] | undefined;
-  if (last !== null && last !== "") {
-    const name = parseName(last);
-    after = [name.registry, name.namespace, name.repository];
-  }
-  const rows = n === 0 ? [] : await deps.store.images.catalog(n + 1, after);
+  const after = last === null || last === "" ? undefined : parseImageName(last);
+  const rows = n === 0 ? [] : await deps.registries.catalog(n + 1, after);
   const { items, link } = page(
     rows,
     n,
@@ -62,9 +40,12 @@ export async function referrers(deps: OciDeps, res: Response, name: ImageName, d
   const artifactType = q.get("artifactType") || undefined;
   const lastParam = q.get("last");
   const after = lastParam === null || lastParam === "" ? undefined : parseDigest(lastParam);
-  if (artifactType !== undefined && artifactType.length > 255) throw badRequest("artifactType is longer than 255 characters");
-  const image = await deps.store.images.resolve(name.registry, name.namespace, name.repository);
-  const rows = image?.repositoryId ? await deps.store.images.referrers(image.repositoryId, digest, { artifactType, after, limit: MAX_LIST + 1 }) : [];
+  if (artifactType !== undefined && artifactType.length > 255) throw invalidArgument("artifactType is longer than 255 characters");
+  const repository = await deps.registries.repository(name).catch((err: unknown) => {
+    if (isDomainError(err, "not-found")) return undefined;
+    throw err;
+  });
+  const rows = repository ? await repository.referrers(digest, { artifactType, after, limit: MAX_LIST + 1 }) : [];
   const filter = artifactType === undefined ? "" : `&artifactType=${encodeURIComponent(artifactType)}`;
   const { items, link } = page(
     rows,

@@ -1,20 +1,14 @@
 // Parsing /v2/ paths: `/v2/<registry>/<namespace>/<repository...>/<action>`. The action is
 // found from the end, so repositories may have components such as "manifests" or "blobs".
 // Names are checked against the grammar here, before any storage access.
-import { checkDigest, checkPathComponent, checkRegistryName, checkRepositoryName, checkTagName } from "../domain/names.js";
-import { digestInvalid, nameInvalid, OciError } from "./errors.js";
+import { invalidArgument, isDomainError, uploadUnknown } from "../domain/errors.js";
+import { parseDigest } from "../domain/digest.js";
+import { parseImageName, type ImageName } from "../domain/image-name.js";
+import { parseReference, type Reference } from "../domain/reference.js";
 
 // Paths are taken as the client sent them, never normalised: "..", "." and percent-encoded
 // variants are not path components of the grammar, so they are refused (NAME_INVALID) instead of
 // being resolved to some other repository.
-
-export interface ImageName {
-  registry: string;
-  namespace: string;
-  repository: string;
-  /** The whole name as the client wrote it. */
-  full: string;
-}
 
 export type OciRoute =
   | { kind: "base" }
@@ -26,8 +20,6 @@ export type OciRoute =
   | { kind: "upload"; name: ImageName; uploadId: string }
   | { kind: "tags"; name: ImageName }
   | { kind: "referrers"; name: ImageName; digest: string };
-
-export type Reference = { tag: string } | { digest: string };
 
 const ACTIONS: [RegExp, (name: ImageName, arg: string) => OciRoute][] = [
   [/^(.+)\/manifests\/([^/]+)$/, manifestRoute],
@@ -44,7 +36,7 @@ export function parseOciPath(rest: string): OciRoute | undefined {
   if (rest === "_catalog") return { kind: "catalog" };
   for (const [pattern, make] of ACTIONS) {
     const m = pattern.exec(rest);
-    if (m) return make(parseName(m[1]!), decodeSegment(m[2] ?? ""));
+    if (m) return make(parseImageName(m[1]!), decodeSegment(m[2] ?? ""));
   }
   return undefined;
 }
@@ -53,41 +45,23 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new OciError(400, "UNSUPPORTED", `malformed percent-encoding in ${JSON.stringify(segment.slice(0, 80))}`);
+    throw invalidArgument(`malformed percent-encoding in ${JSON.stringify(segment.slice(0, 80))}`);
   }
-}
-
-export function parseName(full: string): ImageName {
-  const parts = full.split("/");
-  if (parts.length < 3) {
-    throw nameInvalid(`invalid repository name "${full.slice(0, 255)}": expected <registry>/<namespace>/<repository>`);
-  }
-  const [registry, namespace, ...rest] = parts as [string, string, ...string[]];
-  const repository = rest.join("/");
-  const problem =
-    (checkRegistryName(registry) && `registry "${registry.slice(0, 80)}" ${checkRegistryName(registry)}`) ||
-    (checkPathComponent(namespace) && `namespace "${namespace.slice(0, 80)}" ${checkPathComponent(namespace)}`) ||
-    (checkRepositoryName(repository) && `repository ${checkRepositoryName(repository)}`) ||
-    (full.length > 255 && `name is ${full.length} characters; at most 255 allowed`);
-  if (problem) throw nameInvalid(`invalid repository name: ${problem}`);
-  return { registry, namespace, repository, full };
-}
-
-export function parseDigest(value: string): string {
-  const problem = checkDigest(value);
-  if (problem) throw digestInvalid(`invalid digest: ${problem}`);
-  return value;
 }
 
 function manifestRoute(name: ImageName, value: string): OciRoute {
-  if (value.includes(":")) return { kind: "manifest", name, reference: { digest: parseDigest(value) } };
-  const problem = checkTagName(value);
-  return { kind: "manifest", name, reference: { tag: value }, ...(problem ? { tagProblem: problem } : {}) };
+  try {
+    return { kind: "manifest", name, reference: parseReference(value, "tag") };
+  } catch (err) {
+    // Which answer a reference outside the tag grammar gets depends on the method (handler.ts).
+    if (!isDomainError(err) || err.reason !== "tag-invalid") throw err;
+    return { kind: "manifest", name, reference: { tag: value }, tagProblem: err.message };
+  }
 }
 
 function parseUploadId(value: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) {
-    throw new OciError(404, "BLOB_UPLOAD_UNKNOWN", `blob upload unknown: ${value.slice(0, 80)}`);
+    throw uploadUnknown(`blob upload unknown: ${value.slice(0, 80)}`);
   }
   return value;
 }

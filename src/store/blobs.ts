@@ -7,7 +7,8 @@ import { watchBody } from "../content/body.js";
 import type { ContentDriver, Body } from "../content/driver.js";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
-import { DomainError, isDomainError, unavailable } from "../domain/errors.js";
+import * as errors from "../domain/errors.js";
+import { isDomainError, unavailable } from "../domain/errors.js";
 import { lockDigestExclusive, lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import type { Visibility } from "./listing.js";
@@ -15,26 +16,15 @@ import { repositoryVisible, visibilityValues } from "./visibility.js";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
-const uploadUnknown = (id: string) => new DomainError("not-found", `blob upload ${id} is unknown or has expired`, { reason: "upload-unknown" });
+const uploadUnknown = (id: string) => errors.uploadUnknown(`blob upload ${id} is unknown or has expired`);
 
-const uploadBusy = (id: string) =>
-  new DomainError("failed-precondition", `blob upload ${id} is being written by another request; ask for its status and continue from there`, {
-    reason: "range-mismatch",
-  });
+const uploadBusy = (id: string) => errors.rangeMismatch(`blob upload ${id} is being written by another request; ask for its status and continue from there`);
 
 const offsetMoved = (id: string, offset: number, size: number) =>
-  new DomainError("failed-precondition", `blob upload ${id} holds ${size} bytes; a chunk must start at ${size}, not ${offset}`, {
-    reason: "range-mismatch",
-  });
+  errors.rangeMismatch(`blob upload ${id} holds ${size} bytes; a chunk must start at ${size}, not ${offset}`);
 
 const leaseLost = (id: string) =>
-  new DomainError(
-    "failed-precondition",
-    `blob upload ${id} was taken over by another request while this chunk was arriving; ask for its status and continue from there`,
-    {
-      reason: "range-mismatch",
-    },
-  );
+  errors.rangeMismatch(`blob upload ${id} was taken over by another request while this chunk was arriving; ask for its status and continue from there`);
 
 /**
  * How long a writer's claim on an upload lasts unless renewed. Long enough that renewals delayed by
@@ -315,13 +305,13 @@ export class BlobStore {
     return row !== undefined;
   }
 
-  /** Marks a cached blob as used (pull-through), at most one write a minute per blob. */
-  async touch(digest: string): Promise<void> {
+  /** Marks a cached blob as used (pull-through), at most one write per `intervalMs` per blob. */
+  async touch(digest: string, intervalMs: number): Promise<void> {
     await guarded(() =>
       this.db
         .update(blobs)
         .set({ pushTime: sql`now()` })
-        .where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - interval '1 minute'`)),
+        .where(and(eq(blobs.digest, digest), sql`${blobs.pushTime} < now() - ${intervalMs}::integer * interval '1 millisecond'`)),
     );
   }
 

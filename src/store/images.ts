@@ -4,9 +4,9 @@
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, namespaces, registries, repositories, repositoryBlobs, tags } from "../db/schema.js";
-import { DomainError } from "../domain/errors.js";
+import { manifestBlobUnknown, manifestInvalid } from "../domain/errors.js";
 import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
-import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
@@ -38,10 +38,7 @@ export interface PushedManifest {
   subjectDigest?: string;
 }
 
-const blobUnknownInManifest = (digest: string) =>
-  new DomainError("failed-precondition", `manifest references ${digest}, which is not in this repository`, {
-    reason: "manifest-blob-unknown",
-  });
+const blobUnknownInManifest = (digest: string) => manifestBlobUnknown(`manifest references ${digest}, which is not in this repository`);
 
 const MANIFEST_COLUMNS = {
   digest: manifests.digest,
@@ -203,10 +200,7 @@ export class ImageStore {
 
   /** Creates the namespace and repository of a first push (both may already exist). */
   async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespaceName: string, repositoryName: string, upstreamName?: string): Promise<string> {
-    const length = registry.name.length + namespaceName.length + repositoryName.length + 2;
-    if (length > MAX_IMAGE_NAME) {
-      throw new DomainError("invalid-argument", `image name is ${length} characters; at most ${MAX_IMAGE_NAME} allowed`, { reason: "name-unknown" });
-    }
+    checkImageNameLength(imageNameLength(registry.name, namespaceName, repositoryName), `the image name ${registry.name}/${namespaceName}/${repositoryName}`);
     return guarded(() =>
       this.db.transaction(async (tx) => {
         await tx.insert(namespaces).values({ registryId: registry.id, name: namespaceName }).onConflictDoNothing();
@@ -262,13 +256,7 @@ export class ImageStore {
           if (missing) throw blobUnknownInManifest(missing);
           const wrong = blobDescriptors.find((d) => sizes.get(d.digest) !== d.size);
           if (wrong) {
-            throw new DomainError(
-              "invalid-argument",
-              `manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`,
-              {
-                reason: "manifest-invalid",
-              },
-            );
+            throw manifestInvalid(`manifest invalid: it gives ${wrong.digest} a size of ${wrong.size} bytes, but the blob has ${sizes.get(wrong.digest)}`);
           }
         }
 
@@ -335,14 +323,20 @@ export class ImageStore {
 
   /**
    * Marks a cached manifest as used, so garbage collection keeps it another grace period. At most
-   * one write a minute per manifest, however often it is pulled.
+   * one write per `intervalMs` per manifest, however often it is pulled.
    */
-  async touch(repositoryId: string, digest: string): Promise<void> {
+  async touch(repositoryId: string, digest: string, intervalMs: number): Promise<void> {
     await guarded(() =>
       this.db
         .update(manifests)
         .set({ pushTime: sql`now()` })
-        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest), sql`${manifests.pushTime} < now() - interval '1 minute'`)),
+        .where(
+          and(
+            eq(manifests.repositoryId, repositoryId),
+            eq(manifests.digest, digest),
+            sql`${manifests.pushTime} < now() - ${intervalMs}::integer * interval '1 millisecond'`,
+          ),
+        ),
     );
   }
 

@@ -1,8 +1,8 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { constraints, namespaces, registries, repositories } from "../db/schema.js";
-import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
-import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { alreadyExists, notFound } from "../domain/errors.js";
+import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, namespacePath, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
@@ -120,10 +120,5 @@ async function checkLongestImageName(db: Database, namespace: NamespaceRow): Pro
     .from(registries)
     .where(eq(registries.id, namespace.registryId));
   if (!row?.longest) return;
-  const length = row.registry.length + namespace.name.length + row.longest + 2;
-  if (length > MAX_IMAGE_NAME) {
-    throw invalidArgument(
-      `name: renaming the namespace to "${namespace.name}" would make an image name ${length} characters long; at most ${MAX_IMAGE_NAME} allowed`,
-    );
-  }
+  checkImageNameLength(imageNameLength(row.registry, namespace.name, row.longest), `name: renaming the namespace to "${namespace.name}"`);
 }

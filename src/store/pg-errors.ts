@@ -1,7 +1,7 @@
 // Database failures become domain errors here, and only here. The driver's own error (which
 // carries the SQL text and its parameters) never reaches a client or a log line as is.
 import { EmbeddedDatabaseStopped } from "../db/pglite-failures.js";
-import { databaseUnavailable, DomainError, isDomainError } from "../domain/errors.js";
+import { aborted, databaseUnavailable, DomainError, isDomainError, storageFull, unavailable } from "../domain/errors.js";
 
 interface PgErrorFields {
   code?: string;
@@ -58,12 +58,11 @@ export function translate(err: unknown): unknown {
   if (isDomainError(err)) return err;
   const code = pgCode(err);
   if (code === PG.serializationFailure || code === PG.deadlockDetected) {
-    return new DomainError("aborted", "the change collided with a concurrent one; retry", { cause: err });
+    return aborted("the change collided with a concurrent one; retry", { cause: err });
   }
   if (code === PG.diskFull) {
     // The database's own words name a file inside its cluster: for the operator's log only.
-    return new DomainError("resource-exhausted", "the database is full (no space left on the disk that holds it): free space or raise the quota, then retry", {
-      reason: "storage-full",
+    return storageFull("the database is full (no space left on the disk that holds it): free space or raise the quota, then retry", {
       logDetails: { database: pgError(err)?.message },
       cause: err,
     });
@@ -77,9 +76,7 @@ export function translate(err: unknown): unknown {
     }
     if (e instanceof EmbeddedDatabaseStopped) {
       const logDetails = { database: e.panic };
-      return e.diskFull
-        ? new DomainError("resource-exhausted", e.message, { reason: "storage-full", logDetails, cause: err })
-        : new DomainError("unavailable", e.message, { logDetails, cause: err });
+      return e.diskFull ? storageFull(e.message, { logDetails, cause: err }) : unavailable(e.message, err, logDetails);
     }
     if (e instanceof Error && /PGlite is closed|embedded database is closed/i.test(e.message)) {
       return databaseUnavailable(err);

@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { constraints, namespaces, registries, repositories } from "../db/schema.js";
 import { alreadyExists, invalidArgument } from "../domain/errors.js";
-import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
@@ -135,10 +135,7 @@ async function checkLongestImageName(db: Database, registryId: string, registryN
     .from(namespaces)
     .innerJoin(repositories, eq(repositories.namespaceId, namespaces.id))
     .where(eq(namespaces.registryId, registryId));
+  // `longest` counts a namespace and a repository together; the two "/" are counted once here.
   const longest = row?.longest ?? 0;
-  if (longest > 0 && registryName.length + 2 + longest > MAX_IMAGE_NAME) {
-    throw invalidArgument(
-      `name: renaming the registry to "${registryName}" would make an image name ${registryName.length + 2 + longest} characters long; at most ${MAX_IMAGE_NAME} allowed`,
-    );
-  }
+  if (longest > 0) checkImageNameLength(imageNameLength(registryName, longest, 0), `name: renaming the registry to "${registryName}"`);
 }

@@ -1,8 +1,8 @@
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { constraints, namespaces, registries, repositories, tags } from "../db/schema.js";
-import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
-import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { alreadyExists, notFound } from "../domain/errors.js";
+import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
@@ -121,10 +121,8 @@ async function checkImageName(db: Database, namespaceId: string, repositoryName:
     .where(eq(namespaces.id, namespaceId))
     .limit(1);
   if (!parent) throw missing();
-  const length = parent.registry.length + parent.namespace.length + repositoryName.length + 2;
-  if (length > MAX_IMAGE_NAME) {
-    throw invalidArgument(
-      `name: the image name "${parent.registry}/${parent.namespace}/${repositoryName.slice(0, 40)}…" would be ${length} characters long; at most ${MAX_IMAGE_NAME} allowed`,
-    );
-  }
+  checkImageNameLength(
+    imageNameLength(parent.registry, parent.namespace, repositoryName),
+    `name: the image name "${parent.registry}/${parent.namespace}/${repositoryName.slice(0, 40)}…"`,
+  );
 }

@@ -4,8 +4,8 @@
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { namespaces, repositories, tags } from "../db/schema.js";
-import { DomainError } from "../domain/errors.js";
-import { MAX_IMAGE_NAME } from "../domain/names.js";
+import { alreadyExists } from "../domain/errors.js";
+import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
 
@@ -33,13 +33,7 @@ export class SyncStore {
    * upstream path (`testbox` and `library/testbox` map to the same name) → already-exists.
    */
   async ensureRepository(registry: Pick<RegistryRow, "id" | "name">, namespace: string, repository: string, upstreamName: string): Promise<string> {
-    const length = registry.name.length + namespace.length + repository.length + 2;
-    if (length > MAX_IMAGE_NAME) {
-      throw new DomainError(
-        "invalid-argument",
-        `image name ${registry.name}/${namespace}/${repository} would be ${length} characters; at most ${MAX_IMAGE_NAME} allowed`,
-      );
-    }
+    checkImageNameLength(imageNameLength(registry.name, namespace, repository), `the image name ${registry.name}/${namespace}/${repository}`);
     return guarded(async () => {
       // Read first: the common case (synced before) then costs one query and writes nothing.
       const existing = await this.find(registry.id, namespace, repository);
@@ -59,8 +53,7 @@ export class SyncStore {
         if (repo!.upstreamName === null) {
           await tx.update(repositories).set({ upstreamName }).where(eq(repositories.id, repo!.id));
         } else if (repo!.upstreamName !== upstreamName) {
-          throw new DomainError(
-            "already-exists",
+          throw alreadyExists(
             `${namespace}/${repository} already stands for upstream repository ${repo!.upstreamName}, so upstream ${upstreamName} cannot be imported under the same name`,
           );
         }

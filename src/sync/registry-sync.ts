@@ -25,7 +25,7 @@
 //   throttling) stop it: the repositories already done are reported, then the stream ends with
 //   that error (UNAVAILABLE naming the host, DEADLINE_EXCEEDED, UNAUTHENTICATED…). Running it
 //   again picks up where it stopped, since nothing done is redone.
-import { DomainError, isDomainError, type ErrorKind } from "../domain/errors.js";
+import { failedPrecondition, isDomainError, unknownFault, type ErrorKind } from "../domain/errors.js";
 import { parseManifest, type ParsedManifest } from "../domain/manifest.js";
 import { compileTagPattern, type TagPattern } from "../domain/tag-pattern.js";
 import { catalogNameOf, isDockerHub, type CatalogImageName } from "../domain/upstream-names.js";
@@ -274,7 +274,7 @@ class RegistrySync {
       parsed = parseManifest(m.bytes!, m.mediaType);
     } catch (err) {
       if (!isDomainError(err)) throw err;
-      throw new DomainError("unknown", `upstream ${this.client.host} sent manifest ${path}@${digest} that is not valid (${err.message})`);
+      throw unknownFault(`upstream ${this.client.host} sent manifest ${path}@${digest} that is not valid (${err.message})`);
     }
     if (!parsed.isIndex) return m.size + (parsed.config?.size ?? 0) + parsed.layers.reduce((sum, d) => sum + d.size, 0);
     let total = m.size;
@@ -311,8 +311,7 @@ class RegistrySync {
 function storedTagPattern(registry: RegistryRow): TagPattern {
   const compiled = compileTagPattern(registry.syncTagPattern);
   if (!("problem" in compiled)) return compiled;
-  throw new DomainError(
-    "failed-precondition",
+  throw failedPrecondition(
     `registry "${registry.name}" has sync_filter.tag_pattern ${JSON.stringify(registry.syncTagPattern)}: ${compiled.problem}; update the registry's sync_filter.tag_pattern`,
   );
 }

@@ -2,17 +2,20 @@
 // ping, manifests, blobs, tag lists and the catalog. Reads only; no database access.
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
-import { DomainError } from "../domain/errors.js";
-import { checkRepositoryName, checkTagName } from "../domain/names.js";
+import { DomainError, invalidArgument } from "../domain/errors.js";
+import { checkRepositoryName } from "../domain/names.js";
+import { parseReference } from "../domain/reference.js";
+import { parsePartialContentRange } from "../domain/byte-range.js";
+import { parseRegistryUrl } from "../domain/registry-url.js";
 import { AddressRefused, type AddressPolicy } from "./address-policy.js";
 import { Authenticator } from "./auth.js";
 import { parseChallenges } from "./challenge.js";
-import { digestAlgorithm, digestOf, isDigest } from "./digest.js";
+import { digestAlgorithm, digestOf, isDigest, parseDigest } from "../domain/digest.js";
 import { UpstreamError, malformed, networkError, scrub, statusError, type Subject } from "./errors.js";
 import { nextLink } from "./link.js";
 import { checkManifest } from "./manifest.js";
 import { bareMediaType, isSchema1, isSupportedManifestType, MANIFEST_ACCEPT } from "./media-types.js";
-import { parseUpstreamUrl, type RetryPolicy, type UpstreamLimits, type UpstreamSettings, type UpstreamTimeouts } from "./settings.js";
+import type { RetryPolicy, UpstreamLimits, UpstreamSettings, UpstreamTimeouts } from "./settings.js";
 import { discard, Dispatchers, forwardBody, header, readAll, send, TooLarge, withRetry, type RawResponse } from "./transport.js";
 
 export interface PingResult {
@@ -153,7 +156,7 @@ export class UpstreamClient {
   private readonly random: () => number;
 
   constructor(settings: UpstreamSettings, options: ClientOptions) {
-    this.origin = parseUpstreamUrl(settings.url);
+    this.origin = parseRegistryUrl(settings.url, { acceptApiPath: true });
     this.host = this.origin.host;
     this.insecure = settings.insecure ?? false;
     ({ timeouts: this.timeouts, retry: this.retry, maxManifestBytes: this.maxManifestBytes } = options.limits);
@@ -221,7 +224,7 @@ export class UpstreamClient {
    */
   async getManifest(repository: string, reference: string, options: CallOptions & { method?: "GET" | "HEAD" } = {}): Promise<Manifest> {
     validateRepository(repository);
-    const byDigest = validateReference(reference);
+    const byDigest = "digest" in parseReference(reference);
     const method = options.method ?? "GET";
     const subject: Subject = { what: `manifest ${repository}${byDigest ? "@" : ":"}${reference}`, repository, notFound: "manifest-unknown" };
     return this.guard(async () => {
@@ -272,7 +275,7 @@ export class UpstreamClient {
    */
   async getBlob(repository: string, digest: string, options: CallOptions & { range?: BlobRange } = {}): Promise<Blob> {
     validateRepository(repository);
-    if (!isDigest(digest)) throw new DomainError("invalid-argument", `${JSON.stringify(digest.slice(0, 200))} is not a digest`);
+    parseDigest(digest);
     const range = options.range;
     const headers: Record<string, string> = {};
     if (range) {
@@ -293,12 +296,12 @@ export class UpstreamClient {
             digest: header(res.headers, "docker-content-digest"),
           };
           if (res.status === 206) {
-            const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers, "content-range")?.trim() ?? "");
-            if (!m) {
+            const range = parsePartialContentRange(header(res.headers, "content-range"));
+            if (!range) {
               blob.body.destroy();
               throw malformed(url.host, `answer for ${subject.what}`, "a 206 without a valid Content-Range");
             }
-            blob.contentRange = { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
+            blob.contentRange = range;
           }
           return blob;
         },
@@ -309,7 +312,7 @@ export class UpstreamClient {
   /** A blob's size and what the upstream says of it, without its bytes (HEAD). */
   async headBlob(repository: string, digest: string, options: CallOptions = {}): Promise<BlobInfo> {
     validateRepository(repository);
-    if (!isDigest(digest)) throw new DomainError("invalid-argument", `${JSON.stringify(digest.slice(0, 200))} is not a digest`);
+    parseDigest(digest);
     const subject: Subject = { what: `blob ${digest} of ${repository}`, repository, notFound: "blob-unknown" };
     return this.guard(() =>
       this.exchange(
@@ -386,8 +389,7 @@ export class UpstreamClient {
   private pageUrl(path: string, options: PageOptions): URL {
     const url = this.url(path);
     if (options.n !== undefined) {
-      if (!Number.isSafeInteger(options.n) || options.n < 1)
-        throw new DomainError("invalid-argument", `page size n must be a positive integer, not ${options.n}`);
+      if (!Number.isSafeInteger(options.n) || options.n < 1) throw invalidArgument(`page size n must be a positive integer, not ${options.n}`);
       url.searchParams.set("n", String(Math.min(options.n, MAX_PAGE_SIZE)));
     }
     if (options.last !== undefined && options.last !== "") url.searchParams.set("last", options.last);
@@ -398,7 +400,7 @@ export class UpstreamClient {
   private continuation(next: string): URL {
     const url = new URL(next, this.origin);
     if (url.origin !== this.origin.origin || !url.pathname.startsWith("/v2/")) {
-      throw new DomainError("invalid-argument", "page token does not belong to this upstream");
+      throw invalidArgument("page token does not belong to this upstream");
     }
     return url;
   }
@@ -443,11 +445,11 @@ export class UpstreamClient {
   private checkManifestBytes(bytes: Buffer, contentType: string | undefined, served: string | undefined, reference: string, what: string): Manifest {
     const byDigest = isDigest(reference);
     // Hash with the algorithm the reference (or the upstream) uses, sha256 otherwise.
-    const algorithm = (byDigest ? digestAlgorithm(reference) : served ? digestAlgorithm(served) : undefined) ?? "sha256";
+    const algorithm = byDigest ? digestAlgorithm(reference) : served && isDigest(served) ? digestAlgorithm(served) : "sha256";
     const digest = digestOf(bytes, algorithm);
     if (byDigest && digest !== reference) throw mismatch(this.host, what, reference, digest);
     // The upstream's own claim must hold too (a tag's digest is what the catalog will record).
-    const servedAlgorithm = served ? digestAlgorithm(served) : undefined;
+    const servedAlgorithm = served && isDigest(served) ? digestAlgorithm(served) : undefined;
     if (served && servedAlgorithm) {
       const actual = servedAlgorithm === algorithm ? digest : digestOf(bytes, servedAlgorithm);
       if (actual !== served) throw mismatch(this.host, what, served, actual);
@@ -592,17 +594,7 @@ export class UpstreamClient {
 
 function validateRepository(repository: string): void {
   const problem = checkRepositoryName(repository);
-  if (problem) throw new DomainError("invalid-argument", `repository ${problem}`);
-}
-
-/** True for a digest reference, false for a tag; throws for anything else. */
-function validateReference(reference: string): boolean {
-  if (isDigest(reference)) return true;
-  if (reference.includes(":"))
-    throw new DomainError("invalid-argument", `reference ${JSON.stringify(reference.slice(0, 200))} is neither a tag nor a sha256/sha512 digest`);
-  const problem = checkTagName(reference);
-  if (problem) throw new DomainError("invalid-argument", `tag ${problem}`);
-  return false;
+  if (problem) throw invalidArgument(`repository ${problem}`);
 }
 
 function validateRange(range: BlobRange): void {

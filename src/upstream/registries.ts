@@ -1,7 +1,7 @@
 // The upstream client of a REMOTE registry row: built from its url, insecure flag and sealed
 // credential, rebuilt when the row's version or its sealed credential moves. The one place a
 // credential is opened.
-import { DomainError } from "../domain/errors.js";
+import { failedPrecondition, misconfigured } from "../domain/errors.js";
 import { UnopenableCredential, type Sealer } from "../secrets.js";
 import type { AddressPolicy } from "./address-policy.js";
 import type { UpstreamClient } from "./client.js";
@@ -35,7 +35,7 @@ export class RegistryUpstreams {
    */
   for(registry: RemoteRegistry): UpstreamClient {
     if (registry.kind !== "remote") {
-      throw new DomainError("failed-precondition", `registry "${registry.name}" is HOSTED: it has no upstream (this needs a REMOTE registry)`);
+      throw failedPrecondition(`registry "${registry.name}" is HOSTED: it has no upstream (this needs a REMOTE registry)`);
     }
     // `npm run reseal` rewrites the sealed value without moving the version (nothing a client can
     // see changes), so the sealed value is part of what the cached client was built from.
@@ -59,7 +59,7 @@ export class RegistryUpstreams {
     try {
       return this.sealer.open(sealed);
     } catch (err) {
-      if (err instanceof UnopenableCredential) throw new DomainError("failed-precondition", err.explain(name), { reason: "misconfigured", cause: err });
+      if (err instanceof UnopenableCredential) throw misconfigured(err.explain(name), err);
       throw err;
     }
   }

@@ -1,10 +1,12 @@
-// Content digests: parsing, computing, and checking bytes against a digest while they stream.
-// Every byte that crosses from an upstream to a caller is addressed by digest, so every reader
-// (GetBlob, the pull-through proxy, sync, the content store) verifies with the same code.
+// Content digests, in one module with one contract: parsing (a digest that is not one is
+// DomainError invalid-argument, reason digest-invalid), computing, and checking bytes against a
+// digest while they stream. The grammar itself is checkDigest in names.ts, with the other names.
+// Every reader of bytes addressed by digest (the content store, the registry core, the upstream
+// client) uses this module, so a digest means the same thing everywhere.
 import { createHash, type Hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import { checkDigest } from "../domain/names.js";
-import { DomainError } from "../domain/errors.js";
+import { checkDigest } from "./names.js";
+import { dataLoss, digestInvalid } from "./errors.js";
 import { offThreadHash, type OffThreadHash } from "./hash-pool.js";
 
 /** From this size on, content is hashed off the event-loop thread. */
@@ -12,17 +14,34 @@ const OFF_THREAD_MIN_BYTES = 8 << 20;
 
 export type DigestAlgorithm = "sha256" | "sha512";
 
-export function digestAlgorithm(digest: string): DigestAlgorithm | undefined {
-  if (checkDigest(digest) !== undefined) return undefined;
-  return digest.startsWith("sha512:") ? "sha512" : "sha256";
+/** `value` when it is a digest of the grammar; DomainError digest-invalid, its message starting with `field`, otherwise. */
+export function parseDigest(value: string, field = "digest"): string {
+  const problem = checkDigest(value);
+  if (problem !== undefined) throw digestInvalid(`${field}: ${problem}`);
+  return value;
 }
 
-export function isDigest(reference: string): boolean {
-  return digestAlgorithm(reference) !== undefined;
+export function isDigest(value: string): boolean {
+  return checkDigest(value) === undefined;
 }
 
-export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256"): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+/** The algorithm of `digest`; DomainError digest-invalid when it is not a digest. */
+export function digestAlgorithm(digest: string): DigestAlgorithm {
+  return parseDigest(digest).startsWith("sha512:") ? "sha512" : "sha256";
+}
+
+export function createDigestHash(algorithm: DigestAlgorithm): Hash {
+  return createHash(algorithm);
+}
+
+/** `<algorithm>:<hex>` of a finished hash. */
+export function formatDigest(algorithm: DigestAlgorithm, hash: Hash): string {
+  return `${algorithm}:${hash.digest("hex")}`;
+}
+
+/** The digest of bytes already in memory (manifests, small blobs). */
+export function digestOf(bytes: Uint8Array | string, algorithm: DigestAlgorithm = "sha256"): string {
+  return formatDigest(algorithm, createHash(algorithm).update(bytes));
 }
 
 export interface VerifyOptions {
@@ -49,7 +68,6 @@ export class DigestVerifier extends Transform {
   ) {
     super();
     const algorithm = digestAlgorithm(expected);
-    if (!algorithm) throw new DomainError("invalid-argument", `${JSON.stringify(expected)} is not a digest (expected sha256:<64 hex> or sha512:<128 hex>)`);
     // Big content is hashed by a worker thread, so the event loop only moves the bytes.
     if ((options.size ?? 0) >= OFF_THREAD_MIN_BYTES) this.offThread = offThreadHash(algorithm);
     else this.hash = createHash(algorithm);
@@ -75,13 +93,13 @@ export class DigestVerifier extends Transform {
     const what = this.options.what ?? `content ${this.expected}`;
     if (this.options.size !== undefined && this.count !== this.options.size) {
       this.offThread?.drop();
-      done(new DomainError("data-loss", `${what}: expected ${this.options.size} bytes, received ${this.count}`, { reason: "size-mismatch" }));
+      done(dataLoss(`${what}: expected ${this.options.size} bytes, received ${this.count}`, "size-mismatch"));
       return;
     }
     const check = (hex: string) => {
       const actual = `${this.expected.slice(0, this.expected.indexOf(":"))}:${hex}`;
       if (actual !== this.expected) {
-        done(new DomainError("data-loss", `${what}: the bytes received have digest ${actual}, not ${this.expected}`, { reason: "digest-mismatch" }));
+        done(dataLoss(`${what}: the bytes received have digest ${actual}, not ${this.expected}`, "digest-mismatch"));
       } else {
         done();
       }

@@ -1,0 +1,215 @@
+// Blob bytes from an upstream: a whole blob verified while it streams, to a reader and into the
+// cache at once (transfer), and a part read directly, length-checked (directPart). Nothing here
+// knows a protocol: readers are Writables, the cache is the hosted repository's upload API.
+import { PassThrough, pipeline, Transform, type Readable, type Writable } from "node:stream";
+import type { Logger } from "pino";
+import { resolveRange, sliceOf, type ByteRange, type RangeRequest } from "../domain/byte-range.js";
+import { verifyDigest } from "../domain/digest.js";
+import { dataLoss, isDomainError, isStorageFull, RangeNotSatisfiable, unknownFault } from "../domain/errors.js";
+import type { Blob, UpstreamClient } from "../upstream/client.js";
+import { relay, StreamedBlob, write } from "./blob-content.js";
+import type { BlobContent, UploadSession } from "./index.js";
+
+/** Where a transfer keeps the blob: the pull-through cache's upload sessions. */
+export interface BlobCacheWriter {
+  startUpload(): Promise<UploadSession>;
+  appendUpload(session: UploadSession, body: PassThrough): Promise<number>;
+  commitUpload(session: UploadSession, digest: string, size: number): Promise<void>;
+  cancelUpload(session: UploadSession): Promise<void>;
+}
+
+export interface Transfer {
+  /** The upstream's answer for the whole blob. */
+  body: Readable;
+  digest: string;
+  size: number;
+  /** For messages: "blob sha256:… of team/app from upstream host:port". */
+  what: string;
+  /** Absent: the bytes are not kept. */
+  cache?: BlobCacheWriter;
+  log: Logger;
+  /** Fields of the log lines about the cache. */
+  logFields: Record<string, unknown>;
+}
+
+/**
+ * Streams a whole blob from the upstream through the digest verifier into the cache and, when
+ * `sink` is given, to a reader at the same time: all of it, or the part `range` names. The cache
+ * commits only when every byte matched; a mismatch or a broken upstream fails the transfer before
+ * the reader's last piece and caches nothing. A reader that goes away does not stop the caching;
+ * a cache that cannot be written (the store is full) does not stop a reader, and is logged. With
+ * no reader, a failure to cache is the transfer's failure. `delivered` runs when the reader holds
+ * every byte (the cache may still be committing).
+ */
+export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, delivered?: () => void): Promise<void> {
+  const { body, digest, size, cache, log } = t;
+  const verifier = verifyDigest(digest, { size, what: t.what });
+  // Errors (a broken upstream, a digest mismatch) surface through the loop over the verifier below.
+  pipeline(body, verifier, () => undefined);
+  let session: UploadSession | undefined;
+  try {
+    session = cache && (await startCaching(t, sink !== undefined));
+  } catch (err) {
+    body.destroy();
+    throw err;
+  }
+  const toCache = new PassThrough();
+  toCache.on("error", () => undefined); // reported by the append below
+  let cacheFailed: unknown;
+  const caching =
+    cache && session
+      ? cache
+          .appendUpload(session, toCache)
+          .then(() => cache.commitUpload(session, digest, size))
+          .catch((err: unknown) => {
+            cacheFailed = err;
+            toCache.destroy();
+          })
+      : undefined;
+  let position = 0;
+  async function* pieces(): AsyncGenerator<Buffer> {
+    for await (const chunk of verifier as AsyncIterable<Buffer>) {
+      if (caching && cacheFailed === undefined) await write(toCache, chunk);
+      const piece = range ? sliceOf(chunk, position, range) : chunk;
+      position += chunk.length;
+      yield piece;
+    }
+  }
+  try {
+    await relay(pieces(), async (piece) => (sink ? write(sink, piece) : undefined), delivered);
+  } catch (err) {
+    toCache.destroy(isDomainError(err) ? err : new Error("upstream read failed"));
+    await caching;
+    if (cache && session) await cache.cancelUpload(session).catch(() => undefined);
+    throw err;
+  }
+  toCache.end();
+  await caching;
+  if (cache && session && cacheFailed !== undefined) {
+    await cache.cancelUpload(session).catch(() => undefined);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
+    if (!sink) throw cacheFailed;
+    const logDetails = isDomainError(cacheFailed) ? cacheFailed.logDetails : undefined;
+    log.warn({ err: cacheFailed, ...t.logFields, ...logDetails }, "pull-through: blob served but not cached");
+  }
+}
+
+/** The transfer as BlobContent: a reader gets the bytes while they are cached. */
+export function streamedTransfer(t: Transfer, range: ByteRange | undefined): BlobContent {
+  return new StreamedBlob(
+    t.digest,
+    t.size,
+    range,
+    (sink, delivered) => transfer(t, sink, range, delivered),
+    () => t.body.destroy(),
+  );
+}
+
+/**
+ * A session to cache into; when the store is full and a reader is waiting for the bytes,
+ * undefined (the pull goes on uncached, and the log says why).
+ */
+async function startCaching(t: Transfer, serving: boolean): Promise<UploadSession | undefined> {
+  try {
+    return await t.cache!.startUpload();
+  } catch (err) {
+    if (!serving || !isStorageFull(err)) throw err;
+    t.log.warn({ ...t.logFields, ...err.logDetails }, "pull-through: the content store is full; blob served from the upstream, not cached");
+    return undefined;
+  }
+}
+
+/** A whole blob's size: the answer's Content-Length, else a HEAD's. */
+export async function sizeOf(client: UpstreamClient, path: string, digest: string, said: number | undefined, signal?: AbortSignal): Promise<number> {
+  const size = said ?? (await client.headBlob(path, digest, { signal })).size;
+  if (size === undefined) throw unknownFault(`upstream ${client.host} did not say the size of blob ${digest} of ${path}`);
+  return size;
+}
+
+/**
+ * The part `request` names of a blob, asked of the upstream as a range and not cached: a part
+ * cannot be verified against the digest, so only its length is checked. A part that turns out to
+ * be the whole blob is verified. An upstream that ignores Range sends everything: the part is cut
+ * out here.
+ */
+export async function directPart(client: UpstreamClient, path: string, digest: string, request: RangeRequest, signal?: AbortSignal): Promise<BlobContent> {
+  const what = `blob ${digest} of ${path} from upstream ${client.host}`;
+  if ("suffix" in request) {
+    // The last n bytes: where they start depends on the size.
+    const size = await sizeOf(client, path, digest, undefined, signal);
+    const range = resolveRange(request, size, what)!;
+    return directPart(client, path, digest, { start: range.start, end: range.end }, signal);
+  }
+  const start = "offset" in request ? request.offset : request.start;
+  const end = "offset" in request ? (request.length > 0 ? request.offset + request.length - 1 : undefined) : request.end;
+  let blob: Blob;
+  try {
+    blob = await client.getBlob(path, digest, { range: { start, end }, signal });
+  } catch (err) {
+    // 416 from the upstream: say how big the blob is, as for stored blobs.
+    if (!isDomainError(err) || err.reason !== "range-mismatch") throw err;
+    const size = await sizeOf(client, path, digest, undefined, signal);
+    throw new RangeNotSatisfiable(`range ${start}-${end ?? ""} is not satisfiable for ${what} of ${size} bytes`, size);
+  }
+  try {
+    let size: number;
+    let range: ByteRange;
+    if (blob.status === 206) {
+      const r = blob.contentRange!;
+      if (r.start !== start) throw unknownFault(`upstream ${client.host} answered a range of ${what} from byte ${r.start}, not ${start}`);
+      size = r.total ?? (await sizeOf(client, path, digest, undefined, signal));
+      range = { start: r.start, end: r.end };
+    } else {
+      size = await sizeOf(client, path, digest, blob.size, signal);
+      range = resolveRange(request, size, what) ?? { start: 0, end: size - 1 };
+    }
+    const whole = range.start === 0 && range.end === size - 1;
+    const length = range.end - range.start + 1;
+    const cut = blob.status === 200 && !whole;
+    const source: Readable = cut ? pipeline(blob.body, sliced(range), () => undefined) : blob.body;
+    const checked = whole ? pipeline(source, verifyDigest(digest, { size, what }), () => undefined) : source;
+    const resolved = whole && "offset" in request ? undefined : range;
+    return new StreamedBlob(
+      digest,
+      size,
+      resolved,
+      (sink, delivered) => relay(lengthChecked(checked, length, what, cut), (piece) => write(sink, piece), delivered),
+      () => blob.body.destroy(),
+    );
+  } catch (err) {
+    blob.body.destroy();
+    throw err;
+  }
+}
+
+/** A stream that passes on only the bytes of `range` of what flows through it. */
+function sliced(range: ByteRange): Transform {
+  let position = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const piece = sliceOf(chunk, position, range);
+      position += chunk.length;
+      done(null, piece.length > 0 ? piece : undefined);
+    },
+  });
+}
+
+/**
+ * `source`'s pieces, failing with data-loss when they add up to more or less than `length`. With
+ * `stopAtLength` (a part cut out of a longer answer) it stops reading once it has them; otherwise
+ * it reads to the end, where a verifier's check runs.
+ */
+async function* lengthChecked(source: Readable, length: number, what: string, stopAtLength: boolean): AsyncGenerator<Buffer> {
+  let seen = 0;
+  try {
+    for await (const piece of source as AsyncIterable<Buffer>) {
+      seen += piece.length;
+      if (seen > length) throw dataLoss(`${what}: received more than the ${length} bytes expected`, "size-mismatch");
+      yield piece;
+      if (stopAtLength && seen === length) break;
+    }
+  } finally {
+    source.destroy();
+  }
+  if (seen !== length) throw dataLoss(`${what}: expected ${length} bytes, received ${seen}`, "size-mismatch");
+}
