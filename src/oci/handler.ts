@@ -150,7 +150,7 @@ class OciApi {
 
   /** The one place where identity and permissions are decided (src/auth/registry-access.ts). */
   private async authorize(req: Request, route: OciRoute): Promise<void> {
-    await registryAccessOf(this.deps).authorize(req, route);
+    await registryAccessOf(this.deps).authorize(req, route, this.deps.databaseDown);
   }
 }
 
