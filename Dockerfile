@@ -8,6 +8,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY gen ./gen
 COPY src ./src
+COPY scripts/build.mjs ./scripts/build.mjs
 RUN npm run build
 
 # Run: production dependencies and compiled JavaScript only, as an unprivileged user.

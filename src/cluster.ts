@@ -5,7 +5,8 @@
 // at once (later ones back off), so a bug that ends a worker costs the clients of that moment
 // their connections, not the service. Each worker is a whole server with its own database pool,
 // exactly like replicas behind a load balancer: nothing is shared in memory. The primary adds
-// up their metrics for GET /metrics.
+// up their metrics for GET /metrics. Primary and worker are the two halves of one IPC protocol
+// (the ToPrimary/ToWorker messages), kept in one file so it reads in one place.
 //
 // Only worker 0 runs the background garbage collection (any replica could: every deletion is
 // re-checked under locks, so this only saves the others the work), and only worker 0 logs which

@@ -4,7 +4,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
-import { buildApp } from "./http/app.js";
+import { buildApp, type App } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
@@ -34,6 +34,8 @@ export interface PreparedServer {
   content: ContentDriver;
   /** Identity and access: the authenticator, the registry's signing keys… (tests rotate keys, forget caches). */
   auth: Auth;
+  /** The Connect services and interceptors, for in-process clients (see App.connect). */
+  connect: App["connect"];
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
   close(): Promise<void>;
 }
@@ -169,6 +171,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       database,
       content,
       auth,
+      connect: app.connect,
       close() {
         closing ??= (async () => {
           log.info("shutting down: refusing new calls, letting running ones finish");

@@ -1,11 +1,12 @@
 // Every RPC of the four catalog services, its success and each of its error codes, over every
-// protocol (Connect JSON and binary, gRPC, gRPC-Web) against a real server on each database.
+// protocol (Connect JSON and binary, gRPC, gRPC-Web) against a real server on each database
+// (in the fast tier, called in-process on PGlite).
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { databaseKinds } from "./support/database.js";
 import { catalogClients, createHierarchy, digestOf, expectCode, unique, type Clients } from "./support/clients.js";
-import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { callTransports, startTestServer, type TestServer } from "./support/server.js";
 
 const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
 
@@ -16,12 +17,11 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
   });
   afterAll(() => server?.stop());
 
-  describe.each(Object.keys(transports))("over %s", (transportName) => {
+  const over = callTransports();
+  describe.each(Object.keys(over))("over %s", (transportName) => {
     let c: Clients;
     beforeAll(() => {
-      // gRPC clients talk to the "gRPC" port and the others to the "HTTP" one; both serve everything.
-      const url = transportName.startsWith("grpc over") ? server.grpcUrl : server.httpUrl;
-      c = catalogClients(transports[transportName]!(url));
+      c = catalogClients(over[transportName]!(server));
     });
 
     describe("RegistryService", () => {

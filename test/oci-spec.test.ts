@@ -84,6 +84,29 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       image = await reg.pushImage(name, "v1", { layerBytes: 4096 });
     });
 
+    it("answers a method a route does not take with 405 UNSUPPORTED and an Allow header listing those it does", async () => {
+      const upload = pathOf((await reg.req("POST", `/v2/${name}/blobs/uploads/`)).headers.get("location"));
+      const layer = sha256(image.layer);
+      for (const [method, path, allow] of [
+        ["POST", "/v2/", "GET, HEAD"],
+        ["DELETE", "/v2/_catalog", "GET"],
+        ["PUT", `/v2/${name}/tags/list`, "GET"],
+        ["POST", `/v2/${name}/referrers/${image.digest}`, "GET"],
+        ["POST", `/v2/${name}/manifests/v1`, "GET, HEAD, PUT, DELETE"],
+        ["PUT", `/v2/${name}/blobs/${layer}`, "GET, HEAD, DELETE"],
+        ["GET", `/v2/${name}/blobs/uploads/`, "POST"],
+        ["POST", upload, "GET, PATCH, PUT, DELETE"],
+      ] as const) {
+        const res = await reg.req(method, path);
+        expectOciError(res, 405, "UNSUPPORTED");
+        expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      }
+      // A write the resource refuses leaves reading it: a blob the pushed manifest still references.
+      const refused = await reg.req("DELETE", `/v2/${name}/blobs/${layer}`);
+      expectOciError(refused, 405, "UNSUPPORTED");
+      expect(refused.headers.get("allow")).toBe("GET, HEAD");
+    });
+
     it("GET and HEAD a manifest by tag and by digest: exact bytes, media type, digest, length", async () => {
       for (const reference of ["v1", image.digest]) {
         const get = await reg.req("GET", `/v2/${name}/manifests/${reference}`, { headers: { accept: `${MT.ociManifest}, ${MT.ociIndex}` } });

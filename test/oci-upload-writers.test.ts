@@ -344,7 +344,8 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
 
       // Every upload has a request appending to it, and none of them is sending.
       const stalled = stallAll(server.httpUrl);
-      await waitFor(async () => (await leased(server.database.db, ids)) === STALLED, `${STALLED} claims`);
+      // Claims are one row update each; a thousand on PGlite take a while on a loaded machine.
+      await waitFor(async () => (await leased(server.database.db, ids)) === STALLED, `${STALLED} claims`, 180_000);
 
       const other = repo();
       const image = await reg.pushImage(other, "v1");

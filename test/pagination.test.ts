@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tags as tagsTable } from "../src/db/schema.js";
 import { databaseKinds } from "./support/database.js";
 import { catalogClients, createHierarchy, digestOf, type Clients } from "./support/clients.js";
-import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { callTransport, startTestServer, type TestServer } from "./support/server.js";
 
 const ROWS = 3000;
 
@@ -16,7 +16,7 @@ describe.each(databaseKinds())("pagination on %s", (kind) => {
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    c = catalogClients(transports["connect+proto over HTTP/2"]!(server.httpUrl));
+    c = catalogClients(callTransport(server));
     const { repository } = await createHierarchy(c);
     repositoryId = repository.id;
     // Few distinct timestamps, so most pages have to break ties on the id.

@@ -203,6 +203,25 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     expect(thrown).toEqual([]);
   });
 
+  it("answers every 405, on every edge, with an Allow header naming the methods the path takes", async () => {
+    for (const [method, path, allow] of [
+      ["PUT", "/artifact.v1.RegistryService/CreateRegistry", "POST"],
+      ["DELETE", "/artifact.v1.RegistryService/GetRegistry", "POST, GET"],
+      ["PATCH", "/v1/registries", "GET, POST"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["POST", "/metrics", "GET, HEAD"],
+      ["DELETE", "/v2/", "GET, HEAD"],
+    ] as const) {
+      const res = await fetch(`${server.httpUrl}${path}`, {
+        method,
+        headers: { "content-type": "application/json" },
+        body: method === "DELETE" ? undefined : "{}",
+      });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get("allow"), `${method} ${path}`).toBe(allow);
+    }
+  });
+
   it("answers 404 JSON for paths nothing serves", async () => {
     const res = await fetch(`${server.httpUrl}/no/such/path`);
     expect(res.status).toBe(404);

@@ -7,9 +7,9 @@ import type { Readable } from "node:stream";
 import { dataLoss } from "../domain/errors.js";
 
 /** Chunks are at least this big (but the last), so small network reads do not become messages. */
-export const MIN_CHUNK = 64 * 1024;
+const MIN_CHUNK = 64 * 1024;
 /** And at most this big: one message never holds more. */
-export const MAX_CHUNK = 1024 * 1024;
+const MAX_CHUNK = 1024 * 1024;
 
 /** The body's bytes in chunks of MIN_CHUNK..MAX_CHUNK; throws DomainError data-loss when they are not `length` bytes. */
 export async function* blobChunks(body: Readable, length: number, what: string): AsyncGenerator<Buffer> {

@@ -5,6 +5,8 @@
 // Everything is on one file system, so rename() moves a verified, fsynced file into place atomically:
 // a reader sees the whole blob or none. The layout holds no state besides the files, so another process
 // (after a restart, or a replica sharing the directory) picks up where this one stopped.
+// One file past 400 lines on purpose: every operation depends on this layout and its
+// fsync-then-rename protocol, which is easier to check for crash safety when read in one place.
 import { randomUUID, type Hash } from "node:crypto";
 import type { BigIntStats, Dirent } from "node:fs";
 import { mkdir, open, opendir, rename, rm, stat, type FileHandle } from "node:fs/promises";

@@ -4,7 +4,7 @@
 import { manifestInvalid } from "./errors.js";
 import { checkDigest, checkMediaType } from "./names.js";
 
-export const MEDIA_TYPES = {
+const MEDIA_TYPES = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
   ociIndex: "application/vnd.oci.image.index.v1+json",
   dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
@@ -13,7 +13,7 @@ export const MEDIA_TYPES = {
 } as const;
 
 /** Manifest media types we accept on push and ask upstreams for. */
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
+const MANIFEST_MEDIA_TYPES: readonly string[] = [
   MEDIA_TYPES.ociManifest,
   MEDIA_TYPES.ociIndex,
   MEDIA_TYPES.dockerManifest,

@@ -11,9 +11,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // RFC 6838 restricted-name: type "/" subtype, optional parameters are not part of a descriptor's media type.
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 
-export const MAX_REGISTRY_NAME = 63;
+const MAX_REGISTRY_NAME = 63;
 export const MAX_IMAGE_NAME = 255;
-export const MAX_DESCRIPTION = 1024;
+const MAX_DESCRIPTION = 1024;
 
 /** Why `value` is not acceptable, or undefined when it is. Messages do not repeat the field name. */
 export type Check = (value: string) => string | undefined;

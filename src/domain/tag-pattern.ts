@@ -5,7 +5,7 @@
 import { RE2JS, RE2JSException, RE2JSSyntaxException } from "re2js";
 import type { Check } from "./names.js";
 
-export const MAX_TAG_PATTERN = 256;
+const MAX_TAG_PATTERN = 256;
 
 export interface TagPattern {
   /** The pattern as written. */

@@ -15,7 +15,7 @@
 import { checkRepositoryName } from "./names.js";
 
 /** Namespace that holds an upstream's single-component repositories (Docker's convention). */
-export const SINGLE_COMPONENT_NAMESPACE = "library";
+const SINGLE_COMPONENT_NAMESPACE = "library";
 
 const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 

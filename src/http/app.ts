@@ -57,6 +57,11 @@ export interface AppOptions {
 
 export interface App {
   handler: RequestHandler;
+  /**
+   * The Connect services and the interceptors every call goes through, as the HTTP handler serves
+   * them: what an in-process client needs (`createRouterTransport(routes, { router: { interceptors } })`).
+   */
+  connect: { routes: (router: ConnectRouter) => void; interceptors: Interceptor[] };
 }
 
 export function buildApp(deps: ApiDeps, options: AppOptions): App {
@@ -144,6 +149,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
   };
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
+    connect: { routes, interceptors },
     handler: (req, res) => {
       const url = req.url ?? "";
       options.inFlight?.track(req, res);

@@ -7,6 +7,7 @@
 // protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) A gRPC error whose
 // message connect-es cannot put in a trailer gets an answer (answerUnencodable). And a client
 // deadline too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
+// Its bare 405 gets the Allow header HTTP requires.
 import type { ConnectRouter, ConnectRouterOptions } from "@connectrpc/connect";
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -44,7 +45,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
       for (const name of ACCEPT_ENCODING_HEADERS) uReq.header.delete(name);
     }
     handler(uReq)
-      .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(uRes), res))
+      .then(async (uRes) => universalResponseToNodeResponse(await repairParseError(withAllow(uRes, handler.allowedMethods)), res))
       .catch((reason: unknown) => {
         if (reason instanceof URIError && answerUnencodable(req, res)) return;
         // Aborted: the client went away mid-response; nothing to report.
@@ -53,6 +54,14 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
         }
       });
   };
+}
+
+/** connect-es answers a method the procedure does not take with a bare 405; RFC 9110 wants an Allow header. */
+function withAllow(res: UniversalServerResponse, methods: string[]): UniversalServerResponse {
+  if (res.status !== 405) return res;
+  const header = new Headers(res.header);
+  header.set("allow", methods.join(", "));
+  return { ...res, header };
 }
 
 /**

@@ -4,11 +4,11 @@
 // manifests.ts, blobs.ts, uploads.ts, listings.ts), errors (errors.ts). One middleware in front of
 // it (authorize) is where identity and permissions are decided.
 import { pickRequestId } from "../request-id.js";
-import { databaseUnavailable, invalidArgument, manifestUnknown, nameUnknown, tagInvalid, unsupported } from "../domain/errors.js";
+import { databaseUnavailable, invalidArgument, manifestUnknown, nameUnknown, tagInvalid } from "../domain/errors.js";
 import { referenceText, type Reference } from "../domain/reference.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { OciDeps } from "./deps.js";
-import { errorBody, type OciError, toOciError } from "./errors.js";
+import { errorBody, OciError, toOciError } from "./errors.js";
 import { API_VERSION, closeAfter, send, type Headers, type Request, type Response } from "./http.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import { catalog, listTags, referrers } from "./listings.js";
@@ -17,7 +17,7 @@ import { parseOciPath, type OciRoute } from "./routes.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 import { registryAccessOf } from "../auth/registry-access.js";
 
-export type { OciDeps, OciLimits } from "./deps.js";
+export type { OciLimits } from "./deps.js";
 
 /** Returns a handler for paths under /v2/ (the caller routes them here). */
 export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void {
@@ -66,6 +66,12 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
 function sendError(req: Request, res: Response, error: OciError): void {
   const body = errorBody(error);
   const headers: Headers = { ...API_VERSION, ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  if (error.status === 405 && headers.allow === undefined) {
+    // A write the core refuses (a REMOTE repository, a blob a manifest still references): what
+    // is left on the resource is reading it.
+    const route = parseOciPath((req.url ?? "").split("?")[0]!.slice("/v2/".length));
+    headers.allow = route ? METHODS[route.kind].filter((m) => m === "GET" || m === "HEAD").join(", ") : "";
+  }
   if (error.status === 408) {
     // 408: the rest of the request body is not coming, so the connection cannot carry another
     // request (RFC 9110 §15.5.9: the server closes it, and says so).
@@ -109,13 +115,13 @@ class OciApi {
     const deps = this.deps;
     switch (route.kind) {
       case "base":
-        allow(method, path, ["GET", "HEAD"]);
+        allow(method, path, METHODS.base);
         return send(res, 200, { "content-type": "application/json", "content-length": 2 }, method === "HEAD" ? undefined : "{}");
       case "catalog":
-        allow(method, path, ["GET"]);
+        allow(method, path, METHODS.catalog);
         return catalog(deps, res, q);
       case "referrers":
-        allow(method, path, ["GET"]);
+        allow(method, path, METHODS.referrers);
         return referrers(deps, res, route.name, route.digest, q);
     }
     if (route.kind === "manifest" && route.tagProblem !== undefined) refuseTag(method, route.reference, route.tagProblem);
@@ -142,10 +148,10 @@ class OciApi {
         if (method === "DELETE") return cancelUpload(res, repository, route.uploadId);
         break;
       case "tags":
-        allow(method, path, ["GET"]);
+        allow(method, path, METHODS.tags);
         return listTags(res, repository, q);
     }
-    throw notAllowed(method, path);
+    throw notAllowed(method, path, METHODS[route.kind]);
   }
 
   /** The one place where identity and permissions are decided (src/auth/registry-access.ts). */
@@ -164,10 +170,23 @@ function refuseTag(method: string, reference: Reference, problem: string): void 
   if (method === "GET" || method === "HEAD" || method === "DELETE") throw manifestUnknown(`manifest unknown: ${referenceText(reference).slice(0, 200)}`);
 }
 
+/** The methods each route answers (the 405's Allow header). */
+const METHODS: Record<OciRoute["kind"], string[]> = {
+  base: ["GET", "HEAD"],
+  catalog: ["GET"],
+  referrers: ["GET"],
+  tags: ["GET"],
+  manifest: ["GET", "HEAD", "PUT", "DELETE"],
+  blob: ["GET", "HEAD", "DELETE"],
+  uploads: ["POST"],
+  upload: ["GET", "PATCH", "PUT", "DELETE"],
+};
+
 function allow(method: string, path: string, methods: string[]): void {
   if (!methods.includes(method)) throw notAllowed(method, path, methods);
 }
 
-function notAllowed(method: string, path: string, methods?: string[]) {
-  return unsupported(`${method} is not supported on ${path.slice(0, 200)}${methods ? `; use ${methods.join(" or ")}` : ""}`);
+/** 405 UNSUPPORTED with an Allow header (RFC 9110 §15.5.6): an HTTP matter, so an OCI error here at the edge. */
+function notAllowed(method: string, path: string, methods: string[]) {
+  return new OciError("UNSUPPORTED", `${method} is not supported on ${path.slice(0, 200)}; use ${methods.join(" or ")}`, { allow: methods.join(", ") });
 }

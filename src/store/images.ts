@@ -1,6 +1,8 @@
 // Images by name (`registry/namespace/repository`) and their manifests and tags: what the
 // /v2/ API and ImageService read and write. The catalog tables (tags in particular) are the
 // same ones the Connect API lists: a push shows up there at once.
+// One file past 400 lines on purpose: a manifest push, its tag move, its references and the
+// digest locks GC honours are one transaction protocol; split, its invariants would span files.
 import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, namespaces, registries, repositories, repositoryBlobs, tags } from "../db/schema.js";

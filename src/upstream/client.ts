@@ -1,5 +1,7 @@
 // A client for one upstream registry over the Docker Registry HTTP API v2 / OCI Distribution API:
 // ping, manifests, blobs, tag lists and the catalog. Reads only; no database access.
+// One file past 400 lines on purpose: every endpoint goes through the same request, auth-retry,
+// redirect, size-limit and verification steps, and splitting it by endpoint would scatter them.
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { DomainError, invalidArgument } from "../domain/errors.js";

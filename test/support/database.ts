@@ -10,9 +10,16 @@ export type DatabaseKind = "pglite" | "postgres";
 
 export const quietLog = createLogger((process.env.TEST_LOG ?? "silent") as LogLevel);
 
+/**
+ * The fast tier (`npm run test:fast`, TEST_TIER=fast): the service's logic in seconds — unit tests
+ * and the behaviour suites called in-process on PGlite. `npm test` runs everything on every
+ * protocol and both databases.
+ */
+export const fastTier = process.env.TEST_TIER === "fast";
+
 /** The databases this run covers. */
 export function databaseKinds(): DatabaseKind[] {
-  return process.env.TEST_DATABASE_URL ? ["pglite", "postgres"] : ["pglite"];
+  return process.env.TEST_DATABASE_URL && !fastTier ? ["pglite", "postgres"] : ["pglite"];
 }
 
 /** A fresh, empty PostgreSQL database on the test cluster; returns its URL and a dropper. */

@@ -2,12 +2,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Transport } from "@connectrpc/connect";
+import { createRouterTransport, type Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
-import { openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
+import { fastTier, openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
 import { removeWhenProcessEnds } from "./reaper.js";
 import { testUpstream } from "./upstream-settings.js";
 
@@ -67,6 +67,31 @@ export async function startTestServer(kind: DatabaseKind, options: { config?: Pa
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * An in-process client: Connect's router transport over the server's own services and interceptors
+ * (the same ones its HTTP handler serves), with messages serialized as on the wire but no HTTP.
+ */
+export function inProcessTransport(server: RunningServer): Transport {
+  return createRouterTransport(server.connect.routes, { router: { interceptors: server.connect.interceptors } });
+}
+
+/**
+ * The transports a behaviour suite runs over: every wire protocol (gRPC clients on the gRPC port,
+ * the others on the HTTP one; both serve everything), or in the fast tier (`npm run test:fast`)
+ * the in-process one alone.
+ */
+export function callTransports(): Record<string, (server: TestServer) => Transport> {
+  if (fastTier) return { "in-process (router transport)": inProcessTransport };
+  return Object.fromEntries(
+    Object.entries(transports).map(([name, make]) => [name, (server: TestServer) => make(name.startsWith("grpc over") ? server.grpcUrl : server.httpUrl)]),
+  );
+}
+
+/** The one transport of a suite that tests behaviour rather than protocols (in-process in the fast tier). */
+export function callTransport(server: TestServer): Transport {
+  return fastTier ? inProcessTransport(server) : transports["connect+proto over HTTP/2"]!(server.httpUrl);
 }
 
 /** Every way a client can talk to the service; each suite runs over all of them. */
