@@ -21,15 +21,25 @@ export interface ServerOptions {
 }
 
 const entry = fileURLToPath(new URL("./server.ts", import.meta.url));
-const CONFIG_KEYS = /^(DATABASE_URL|DB_[A-Z_]+|DATA_DIR|HTTP_[A-Z]+|GRPC_[A-Z]+|LOG_LEVEL|SECRET_KEY|SHUTDOWN_TIMEOUT_MS|WORKERS|UPSTREAM_ALLOWED_NETWORKS)$/;
+const CONFIG_KEYS =
+  /^(DATABASE_URL|DB_[A-Z_]+|DATA_DIR|HTTP_[A-Z]+|GRPC_[A-Z]+|LOG_LEVEL|SECRET_KEY|SHUTDOWN_TIMEOUT_MS|WORKERS|UPSTREAM_ALLOWED_NETWORKS|AUTH_[A-Z_]+|ADMIN_[A-Z_]+)$/;
 
 export async function startBenchServer(options: ServerOptions): Promise<BenchServer> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!CONFIG_KEYS.test(k)) env[k] = v;
   // The peer registries (REMOTE upstreams of the image suite) listen on loopback, which the service refuses by default.
+  // The bench clients send no credential yet (identity phase 1): every caller is an admin.
   Object.assign(
     env,
-    { HTTP_HOST: "127.0.0.1", HTTP_PORT: "0", GRPC_HOST: "127.0.0.1", GRPC_PORT: "0", SHUTDOWN_TIMEOUT_MS: "3000", UPSTREAM_ALLOWED_NETWORKS: "127.0.0.0/8" },
+    {
+      HTTP_HOST: "127.0.0.1",
+      HTTP_PORT: "0",
+      GRPC_HOST: "127.0.0.1",
+      GRPC_PORT: "0",
+      SHUTDOWN_TIMEOUT_MS: "3000",
+      UPSTREAM_ALLOWED_NETWORKS: "127.0.0.0/8",
+      AUTH_ANONYMOUS_ADMIN: "true",
+    },
     options.env,
   );
 

@@ -12,6 +12,9 @@ import { startServer } from "../src/server.js";
 import type { DatabaseHandle } from "../src/db/database.js";
 import { ceilingRoutes } from "./ceiling.js";
 import { diagnosticRoutes } from "./diagnostics.js";
+import { CeilingService, DiagnosticService } from "./services.js";
+import { rules, type Rule } from "../src/auth/rules.js";
+import { TagService } from "../gen/artifact/v1/tag_pb.js";
 
 export type ToServer = { type: "profile-start" } | { type: "profile-stop"; file: string } | { type: "stop" };
 export type FromServer =
@@ -31,10 +34,15 @@ async function main(): Promise<void> {
     ceilingRoutes(router);
     diagnostics(router);
   };
+  // They are judged like the GetTag they mimic, so the ceiling pays what GetTag pays for access.
+  const getTag = rules.get(`/${TagService.typeName}/${TagService.method.getTag.name}`)!;
+  const extraRules: [string, Rule][] = [CeilingService, DiagnosticService].flatMap((s) =>
+    s.methods.map((m): [string, Rule] => [`/${s.typeName}/${m.name}`, getTag]),
+  );
   // WORKERS > 1 (--workers): this process is the cluster's primary, as src/main.ts would be.
-  if (isClusterWorker()) return runWorker(config, log, { extraRoutes });
+  if (isClusterWorker()) return runWorker(config, log, { extraRoutes, extraRules });
   if (config.workers > 1) return primary(config, log);
-  const server = await startServer(config, log, { extraRoutes });
+  const server = await startServer(config, log, { extraRoutes, extraRules });
   database = server.database;
   let profiler: Session | undefined;
 

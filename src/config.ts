@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
+import { checkOperatorToken, checkPassword } from "./domain/names.js";
 import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-policy.js";
 import type { RetryPolicy, UpstreamTimeouts } from "./upstream/settings.js";
 
@@ -105,6 +106,24 @@ export interface Config {
   };
   /** METRICS_ENABLED: serve GET /metrics. */
   metricsEnabled: boolean;
+  auth: {
+    /** AUTH_ANONYMOUS_ADMIN: every caller is a global admin (development only; logged at warn). */
+    anonymousAdmin: boolean;
+    /** ADMIN_TOKEN: the API token of the admin the first start creates (never logged). */
+    adminToken?: string;
+    /** ADMIN_PASSWORD: that admin's password (never logged). */
+    adminPassword?: string;
+    /** AUTH_TOKEN_REALM: the token endpoint's URL in /v2/ challenges; default: built from the request. */
+    tokenRealm?: string;
+    /** AUTH_SERVICE: the service name in challenges, and the audience of the registry's JWTs. */
+    service: string;
+    /** AUTH_TOKEN_TTL_SECONDS: how long a registry JWT lives. */
+    tokenTtlSeconds: number;
+  };
+  audit: {
+    /** AUDIT_RETENTION_DAYS: garbage collection deletes older audit events; 0 keeps them for ever. */
+    retentionDays: number;
+  };
   /** WORKERS: server processes sharing the ports (1: this process serves). */
   workers: number;
 }
@@ -215,6 +234,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     previousSecretKeys: [],
     metricsEnabled: oneOf("METRICS_ENABLED", "true", ["true", "false"]) === "true",
+    auth: {
+      anonymousAdmin: oneOf("AUTH_ANONYMOUS_ADMIN", "false", ["true", "false"]) === "true",
+      service: read("AUTH_SERVICE", "artifact-service"),
+      tokenTtlSeconds: integer("AUTH_TOKEN_TTL_SECONDS", 300, 60, 3600),
+    },
+    audit: { retentionDays: integer("AUDIT_RETENTION_DAYS", 90, 0, 36_500) },
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
   };
   const { baseDelayMs, maxDelayMs } = config.upstream.retry;
@@ -280,6 +305,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (key) config.previousSecretKeys.push(key);
     else problems.push(`SECRET_KEY_PREVIOUS: entry ${i + 1} of ${previous.length}: ${KEY_FORMAT}`);
   });
+
+  // Secrets: a problem is named, the value never echoed.
+  const adminToken = env.ADMIN_TOKEN?.trim();
+  if (adminToken) {
+    const problem = checkOperatorToken(adminToken);
+    if (problem) problems.push(`ADMIN_TOKEN: ${problem}`);
+    config.auth.adminToken = adminToken;
+  }
+  const adminPassword = env.ADMIN_PASSWORD;
+  if (adminPassword !== undefined && adminPassword !== "") {
+    const problem = checkPassword(adminPassword);
+    if (problem) problems.push(`ADMIN_PASSWORD: ${problem}`);
+    config.auth.adminPassword = adminPassword;
+  }
+  // It is put between quotes in WWW-Authenticate headers.
+  if (!/^[A-Za-z0-9._:/@-]{1,255}$/.test(config.auth.service)) {
+    problems.push(`AUTH_SERVICE=${JSON.stringify(config.auth.service.slice(0, 80))}: expected 1 to 255 of letters, digits, ".", "_", ":", "/", "@" and "-"`);
+  }
+  const realm = read("AUTH_TOKEN_REALM", "");
+  if (realm) {
+    if (!/^https?:\/\/[^\s"\\]+$/.test(realm) || !URL.canParse(realm)) {
+      problems.push(
+        `AUTH_TOKEN_REALM=${JSON.stringify(realm.slice(0, 200))}: expected the token endpoint's http(s) URL, e.g. https://registry.example.com/auth/token`,
+      );
+    }
+    config.auth.tokenRealm = realm;
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -93,6 +93,18 @@ export class Sealer {
     return this.unseal(sealed).credential;
   }
 
+  /** Any other secret text (the registry's JWT signing key), sealed the same way. */
+  sealText(text: string): string {
+    return this.seal({ kind: "token", token: text });
+  }
+
+  /** What sealText() sealed; UnopenableCredential when no configured key opens it. */
+  openText(sealed: string): string {
+    const value = this.open(sealed);
+    if (value.kind !== "token") throw new UnopenableCredential("damaged");
+    return value.token;
+  }
+
   /** Whether `sealed` is under SECRET_KEY, under a previous key (or in the v1 format), or opens with no key. */
   state(sealed: string): SealState {
     try {

@@ -17,6 +17,9 @@ import type { ContentDriver } from "./content/driver.js";
 import type { GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
+import { bootstrap } from "./auth/bootstrap.js";
+import { createAuth, type Auth, type AuthSetup } from "./auth/index.js";
+import type { Rule } from "./auth/rules.js";
 import { createRegistries } from "./registry/index.js";
 
 export interface PreparedServer {
@@ -29,6 +32,8 @@ export interface PreparedServer {
   store: Store;
   database: DatabaseHandle;
   content: ContentDriver;
+  /** Identity and access: the authenticator, the registry's signing keys… (tests rotate keys, forget caches). */
+  auth: Auth;
   /** The Connect services and interceptors, for in-process clients (see App.connect). */
   connect: App["connect"];
   /** Graceful stop: refuse new calls, let running ones finish (up to the configured timeout), close the database. */
@@ -44,10 +49,14 @@ export interface StartOptions {
   /** An already open database (tests share one per file); otherwise the configured one is opened and owned. */
   database?: DatabaseHandle;
   extraRoutes?: (router: ConnectRouter) => void;
+  /** The access rules of extraRoutes' methods (src/auth/rules.ts): a method without one is refused. */
+  extraRules?: readonly [string, Rule][];
   /** Called with the server's metrics before it listens (src/cluster.ts aggregates workers'). */
   onMetrics?: (metrics: Metrics) => void;
   /** Log which stored credentials the keys cannot open (default true; src/cluster.ts: worker 0 only). */
   reportCredentials?: boolean;
+  /** Identity settings beyond the configuration (the brute-force timings). */
+  auth?: AuthSetup;
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -94,12 +103,19 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       },
     });
     if (metrics) collector.observe(metrics.gcObserver);
-    const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs };
+    const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs, auditRetentionDays: config.audit.retentionDays };
     const sealer = new Sealer({
       sealing: resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
       previous: config.previousSecretKeys,
     });
     if (!sealer.canSeal) log.warn("SECRET_KEY is not set: registries cannot store upstream credentials");
+    await bootstrap(store, { dataDir: config.dataDir, adminToken: config.auth.adminToken, adminPassword: config.auth.adminPassword }, log);
+    if (config.auth.anonymousAdmin) {
+      log.warn(
+        "AUTH_ANONYMOUS_ADMIN is on: every caller, signed in or not, is an administrator. For development only: never let anyone else reach this service",
+      );
+    }
+    const auth = await createAuth(store, sealer, config.auth, log, options.auth);
     if (options.reportCredentials ?? true) {
       // A check for the operator: it must not stop the service from starting.
       await reportCredentials(store.credentials, sealer, log).catch((err: unknown) => log.warn({ err }, "could not check the stored credentials"));
@@ -114,21 +130,28 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     );
     const shutdown = new AbortController();
     const inFlight = new InFlight();
-    const registries = createRegistries({ store, content, log, upstreams, blobMaxBytes: config.registry.blobMaxBytes });
+    // The image core; /v2/'s catalog and mounts get one over a store that knows the caller (src/auth/registry-access.ts).
+    const registriesOver = (over: Store) => createRegistries({ store: over, content, log, upstreams, blobMaxBytes: config.registry.blobMaxBytes });
+    const registries = registriesOver(store);
     const app = buildApp(
-      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync },
+      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync, identityChanged: () => auth.authenticator.forget() },
       {
         log,
         health,
         extraRoutes: options.extraRoutes,
+        extraRules: options.extraRules,
         shutdownSignal: shutdown.signal,
-        registry: { limits: { manifestMaxBytes: config.registry.manifestMaxBytes, uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs } },
+        registry: {
+          limits: { manifestMaxBytes: config.registry.manifestMaxBytes, uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs },
+          over: registriesOver,
+        },
         maxRequestBytes: config.limits.maxRequestBytes,
         cors: config.cors,
         metrics,
         inFlight,
         // PGlite lives in this process: a slow ping there means busy, not gone.
         databaseDown: database.kind === "postgres" ? () => !health.databaseReachable : undefined,
+        auth,
       },
     );
     const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;
@@ -147,6 +170,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       store,
       database,
       content,
+      auth,
       connect: app.connect,
       close() {
         closing ??= (async () => {
@@ -157,6 +181,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           await listener.close(config.shutdownTimeoutMs);
           shutdown.abort();
           await upstreams.close();
+          auth.close();
           if (ownsDatabase) await database.close();
           log.info("stopped");
         })();

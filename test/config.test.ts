@@ -162,6 +162,54 @@ describe("loadConfig", () => {
     ]);
     expect(found.join("\n")).not.toContain("SECRETVALUE");
   });
+
+  it("reads the identity settings, with auth on by default, and never echoes a secret", () => {
+    expect(loadConfig({}).auth).toEqual({ anonymousAdmin: false, service: "artifact-service", tokenTtlSeconds: 300 });
+    expect(loadConfig({}).audit).toEqual({ retentionDays: 90 });
+    const token = "t".repeat(40);
+    const config = loadConfig({
+      AUTH_ANONYMOUS_ADMIN: "true",
+      ADMIN_TOKEN: token,
+      ADMIN_PASSWORD: "a-long-password",
+      AUTH_SERVICE: "registry.example.com",
+      AUTH_TOKEN_REALM: "https://registry.example.com/auth/token",
+      AUTH_TOKEN_TTL_SECONDS: "600",
+      AUDIT_RETENTION_DAYS: "0",
+    });
+    expect(config.auth).toEqual({
+      anonymousAdmin: true,
+      adminToken: token,
+      adminPassword: "a-long-password",
+      service: "registry.example.com",
+      tokenRealm: "https://registry.example.com/auth/token",
+      tokenTtlSeconds: 600,
+    });
+    expect(config.audit.retentionDays).toBe(0);
+    const found = problems({
+      AUTH_ANONYMOUS_ADMIN: "yes",
+      ADMIN_TOKEN: "SHORTSECRET",
+      ADMIN_PASSWORD: "PWSECRET",
+      AUTH_SERVICE: 'a"b',
+      AUTH_TOKEN_REALM: "ftp://x",
+      AUTH_TOKEN_TTL_SECONDS: "5",
+      AUDIT_RETENTION_DAYS: "-1",
+    });
+    for (const name of [
+      "AUTH_ANONYMOUS_ADMIN",
+      "ADMIN_TOKEN",
+      "ADMIN_PASSWORD",
+      "AUTH_SERVICE",
+      "AUTH_TOKEN_REALM",
+      "AUTH_TOKEN_TTL_SECONDS",
+      "AUDIT_RETENTION_DAYS",
+    ]) {
+      expect(
+        found.some((p) => p.startsWith(name)),
+        name,
+      ).toBe(true);
+    }
+    expect(found.join("\n")).not.toMatch(/SHORTSECRET|PWSECRET/);
+  });
 });
 
 describe(".env", () => {

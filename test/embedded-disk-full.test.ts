@@ -11,6 +11,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
 import { canMountTmpfs, Tmpfs } from "./support/tmpfs.js";
 
+// The service starts with auth on by default; these tests are about other things and run as
+// anonymous admins (AUTH_ANONYMOUS_ADMIN), like every suite written before identity.
+
 const MiB = 1024 * 1024;
 const mountable = canMountTmpfs("test/embedded-disk-full.test.ts");
 const STOPPED = "the embedded database stopped because the disk holding DATA_DIR is full: free space there, then restart the service (committed data is kept)";
@@ -27,7 +30,7 @@ interface Proc {
 
 function run(script: string, dataDir: string): Proc {
   const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, script)], {
-    env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "", DB_HOST: "", HTTP_PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "info" },
+    env: { ...process.env, AUTH_ANONYMOUS_ADMIN: "true", DATA_DIR: dataDir, DATABASE_URL: "", DB_HOST: "", HTTP_PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "info" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   const lines: Record<string, unknown>[] = [];

@@ -1,11 +1,14 @@
 // `npm run gc` as an operator runs it: a process that asks the running service to collect.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
 import { startTestServer, type TestServer } from "./support/server.js";
+import { ADMIN_TOKEN, startAuthServer } from "./support/identity.js";
 
 const run = promisify(execFile);
 const gc = (server: TestServer, ...args: string[]) =>
@@ -63,5 +66,30 @@ describe("npm run gc", () => {
     );
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/^gc: /);
+  });
+});
+
+describe("npm run gc with auth on", () => {
+  let server: TestServer;
+  const dir = mkdtempSync(join(tmpdir(), "artifact-gc-token-"));
+  beforeAll(async () => {
+    server = await startAuthServer("pglite");
+  });
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("signs in with the API token in --token-file, and is refused without one", async () => {
+    const refused = await gc(server, "--dry-run").then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toMatch(/unauthenticated/i);
+    const file = join(dir, "token");
+    writeFileSync(file, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+    const ok = await gc(server, "--dry-run", "--token-file", file);
+    expect(ok.stdout).toContain("(dry run: nothing deleted)");
   });
 });

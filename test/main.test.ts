@@ -9,6 +9,9 @@ import { packageRoot } from "../src/paths.js";
 import { createScratchDatabase } from "./support/database.js";
 import { freePort } from "./support/postgres.js";
 
+// The service starts with auth on by default; these tests are about other things and run as
+// anonymous admins (AUTH_ANONYMOUS_ADMIN), like every suite written before identity.
+
 interface Started {
   child: ChildProcess;
   lines: () => string[];
@@ -19,7 +22,7 @@ interface Started {
 async function start(env: Record<string, string>, ready = '"msg":"listening', imports: string[] = []): Promise<Started> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, ["--import", "tsx", ...imports.flatMap((i) => ["--import", i]), join(packageRoot, "src/main.ts")], {
-    env: { ...process.env, HTTP_PORT: String(httpPort), GRPC_PORT: String(grpcPort), LOG_LEVEL: "info", ...env },
+    env: { ...process.env, AUTH_ANONYMOUS_ADMIN: "true", HTTP_PORT: String(httpPort), GRPC_PORT: String(grpcPort), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
@@ -73,7 +76,14 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
     const holder = first.lines().find((l) => l.includes('"msg":"worker ready"'))!;
     const holderPid = (JSON.parse(holder) as { pid: number }).pid;
     const intruder = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
-      env: { ...process.env, DATA_DIR: dataDir, HTTP_PORT: String(await freePort()), GRPC_PORT: String(await freePort()), LOG_LEVEL: "info" },
+      env: {
+        ...process.env,
+        AUTH_ANONYMOUS_ADMIN: "true",
+        DATA_DIR: dataDir,
+        HTTP_PORT: String(await freePort()),
+        GRPC_PORT: String(await freePort()),
+        LOG_LEVEL: "info",
+      },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let refusal = "";
@@ -113,7 +123,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
     const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
     dirs.push(dataDir);
     const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
-      env: { ...process.env, DATA_DIR: dataDir, WORKERS: "2", DATABASE_URL: "", DB_HOST: "" },
+      env: { ...process.env, AUTH_ANONYMOUS_ADMIN: "true", DATA_DIR: dataDir, WORKERS: "2", DATABASE_URL: "", DB_HOST: "" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
@@ -331,7 +341,14 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
       // What `npm start` runs: the compiled service (under tsx the stdout failure did not show).
       execFileSync(process.execPath, [join(packageRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: packageRoot });
       const child = spawn(process.execPath, [join(packageRoot, "dist/src/main.js")], {
-        env: { ...process.env, DATA_DIR: dataDir, HTTP_PORT: String(httpPort), GRPC_PORT: String(await freePort()), SHUTDOWN_TIMEOUT_MS: "2000" },
+        env: {
+          ...process.env,
+          AUTH_ANONYMOUS_ADMIN: "true",
+          DATA_DIR: dataDir,
+          HTTP_PORT: String(httpPort),
+          GRPC_PORT: String(await freePort()),
+          SHUTDOWN_TIMEOUT_MS: "2000",
+        },
         stdio: ["ignore", out, "ignore"],
         // Its own process group, so that the whole tree can be killed if it hangs.
         detached: true,

@@ -9,12 +9,16 @@ import { bufCurl, grpcJsClient, target } from "./support/grpc-clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const SERVICES = [
+  "artifact.v1.AccountService",
+  "artifact.v1.AuditService",
   "artifact.v1.GarbageCollectionService",
   "artifact.v1.ImageService",
   "artifact.v1.NamespaceService",
   "artifact.v1.RegistryService",
   "artifact.v1.RepositoryService",
+  "artifact.v1.RoleBindingService",
   "artifact.v1.TagService",
+  "artifact.v1.TokenService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",

@@ -5,7 +5,12 @@ import { NamespaceSchema, type Namespace } from "../../gen/artifact/v1/namespace
 import { RegistryKind, RegistrySchema, type Registry } from "../../gen/artifact/v1/registry_pb.js";
 import { RepositorySchema, type Repository } from "../../gen/artifact/v1/repository_pb.js";
 import { TagSchema, type Tag } from "../../gen/artifact/v1/tag_pb.js";
-import type { ListRequest, NamespaceRow, RegistryRow, RepositoryRow, TagRow } from "../store/index.js";
+import { AccountKind, AccountSchema, type Account } from "../../gen/artifact/v1/account_pb.js";
+import { AuditEventSchema, AuditOutcome, type AuditEvent } from "../../gen/artifact/v1/audit_pb.js";
+import { Role, RoleBindingSchema, RoleScope, type RoleBinding } from "../../gen/artifact/v1/role_binding_pb.js";
+import { TokenSchema, type Token } from "../../gen/artifact/v1/token_pb.js";
+import type { Role as RoleName } from "../domain/roles.js";
+import type { AccountRow, AuditRow, ListRequest, NamespaceRow, RegistryRow, RepositoryRow, RoleBindingView, TagRow, TokenRow } from "../store/index.js";
 
 const KINDS = { hosted: RegistryKind.HOSTED, remote: RegistryKind.REMOTE } as const;
 
@@ -33,6 +38,7 @@ export function registryToProto(row: RegistryRow): Registry {
     hasCredential: row.credentialSealed !== null,
     autoCreate: row.kind === "hosted" ? row.autoCreate : undefined,
     syncFilter: row.kind === "remote" ? { repositoryPrefix: row.syncRepositoryPrefix, tagPattern: row.syncTagPattern } : undefined,
+    public: row.public,
   });
 }
 
@@ -42,6 +48,7 @@ export function namespaceToProto(row: NamespaceRow): Namespace {
     registryId: row.registryId,
     name: row.name,
     description: row.description,
+    public: row.public,
   });
 }
 
@@ -69,4 +76,74 @@ export function tagToProto(row: TagRow): Tag {
 /** The paging fields every List request has. */
 export function listRequest(req: { pageSize: number; pageToken: string; orderBy: string; query: string }): ListRequest {
   return { pageSize: req.pageSize, pageToken: req.pageToken, orderBy: req.orderBy, query: req.query };
+}
+
+export function accountKindFromProto(kind: AccountKind): AccountRow["kind"] | undefined {
+  if (kind === AccountKind.USER) return "user";
+  if (kind === AccountKind.ROBOT) return "robot";
+  return undefined;
+}
+
+export function accountToProto(row: AccountRow): Account {
+  return create(AccountSchema, {
+    ...common(row),
+    name: row.name,
+    kind: row.kind === "user" ? AccountKind.USER : AccountKind.ROBOT,
+    description: row.description,
+    hasPassword: row.passwordHash !== null,
+    disabled: row.disabled,
+  });
+}
+
+const optionalTime = (date: Date | null) => (date ? timestampFromDate(date) : undefined);
+
+export function tokenToProto(row: TokenRow, accountName: string): Token {
+  return create(TokenSchema, {
+    id: row.id,
+    accountId: row.accountId,
+    accountName,
+    name: row.name,
+    expireTime: optionalTime(row.expireTime),
+    lastUseTime: optionalTime(row.lastUseTime),
+    revokeTime: optionalTime(row.revokeTime),
+    createTime: timestampFromDate(row.createTime),
+  });
+}
+
+const ROLES_TO_PROTO: Record<RoleName, Role> = { reader: Role.READER, writer: Role.WRITER, admin: Role.ADMIN };
+
+export function roleFromProto(role: Role): RoleName | undefined {
+  return (Object.keys(ROLES_TO_PROTO) as RoleName[]).find((r) => ROLES_TO_PROTO[r] === role);
+}
+
+export function roleBindingToProto(view: RoleBindingView): RoleBinding {
+  return create(RoleBindingSchema, {
+    id: view.id,
+    accountId: view.accountId,
+    role: ROLES_TO_PROTO[view.role],
+    scope: view.namespaceId ? RoleScope.NAMESPACE : view.registryId ? RoleScope.REGISTRY : RoleScope.GLOBAL,
+    scopeId: view.namespaceId ?? view.registryId ?? "",
+    accountName: view.accountName,
+    scopeName: view.scopeName,
+    createTime: timestampFromDate(view.createTime),
+  });
+}
+
+const OUTCOMES = { success: AuditOutcome.SUCCESS, denied: AuditOutcome.DENIED, failure: AuditOutcome.FAILURE } as const;
+
+export function auditEventToProto(row: AuditRow): AuditEvent {
+  return create(AuditEventSchema, {
+    id: row.id,
+    eventTime: timestampFromDate(row.eventTime),
+    actorId: row.actorId ?? "",
+    actorName: row.actorName,
+    action: row.action,
+    resourceType: row.resourceType,
+    resourceId: row.resourceId,
+    resourceName: row.resourceName,
+    requestId: row.requestId,
+    clientAddress: row.clientAddress,
+    outcome: OUTCOMES[row.outcome],
+    detail: row.detail,
+  });
 }

@@ -3,19 +3,24 @@ import { NamespaceSchema, NamespaceService } from "../../gen/artifact/v1/namespa
 import { checkDescription, checkPathComponent } from "../domain/names.js";
 import type { Store } from "../store/index.js";
 import type { NamespacePatch } from "../store/namespaces.js";
+import { auditTrail, visibilityOf } from "./caller.js";
 import { listRequest, namespaceToProto } from "./convert.js";
 import { fieldsToUpdate } from "./update-mask.js";
 import { optionalId, requireId, requireMessage, validate } from "./validate.js";
 
 export function namespaceService(store: Store): ServiceImpl<typeof NamespaceService> {
   return {
-    async createNamespace(req) {
+    async createNamespace(req, ctx) {
       const n = requireMessage("namespace", req.namespace);
-      const row = await store.namespaces.create({
-        registryId: requireId("namespace.registry_id", n.registryId),
-        name: validate("namespace.name", n.name, checkPathComponent),
-        description: validate("namespace.description", n.description, checkDescription),
-      });
+      const row = await store.namespaces.create(
+        {
+          registryId: requireId("namespace.registry_id", n.registryId),
+          name: validate("namespace.name", n.name, checkPathComponent),
+          description: validate("namespace.description", n.description, checkDescription),
+          public: n.public,
+        },
+        auditTrail(ctx),
+      );
       return namespaceToProto(row);
     },
 
@@ -23,23 +28,24 @@ export function namespaceService(store: Store): ServiceImpl<typeof NamespaceServ
       return namespaceToProto(await store.namespaces.get(requireId("id", req.id)));
     },
 
-    async updateNamespace(req) {
+    async updateNamespace(req, ctx) {
       const n = requireMessage("namespace", req.namespace);
       const id = requireId("namespace.id", n.id);
       const fields = fieldsToUpdate(NamespaceSchema, req.updateMask, () => false);
       const patch: NamespacePatch = {};
       if (fields.has("name")) patch.name = validate("namespace.name", n.name, checkPathComponent);
       if (fields.has("description")) patch.description = validate("namespace.description", n.description, checkDescription);
-      return namespaceToProto(await store.namespaces.update(id, patch, n.etag));
+      if (fields.has("public")) patch.public = n.public;
+      return namespaceToProto(await store.namespaces.update(id, patch, n.etag, auditTrail(ctx)));
     },
 
-    async deleteNamespace(req) {
-      await store.namespaces.delete(requireId("id", req.id), { force: req.force, etag: req.etag });
+    async deleteNamespace(req, ctx) {
+      await store.namespaces.delete(requireId("id", req.id), { force: req.force, etag: req.etag }, auditTrail(ctx));
       return {};
     },
 
-    async listNamespaces(req) {
-      const page = await store.namespaces.list(listRequest(req), { registryId: optionalId("registry_id", req.registryId) });
+    async listNamespaces(req, ctx) {
+      const page = await store.namespaces.list(listRequest(req), { registryId: optionalId("registry_id", req.registryId) }, visibilityOf(ctx));
       return { namespaces: page.items.map(namespaceToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },
   };

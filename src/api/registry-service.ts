@@ -16,6 +16,7 @@ import type { Credential, Sealer } from "../secrets.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import type { Store } from "../store/index.js";
 import type { RegistryPatch } from "../store/registries.js";
+import { auditTrail, visibilityOf } from "./caller.js";
 import { listRequest, registryKindFromProto, registryToProto } from "./convert.js";
 import { fieldsToUpdate } from "./update-mask.js";
 import { requireId, requireMessage, validate } from "./validate.js";
@@ -59,21 +60,25 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
   };
 
   return {
-    async createRegistry(req) {
+    async createRegistry(req, ctx) {
       const r = requireMessage("registry", req.registry);
       const kind = registryKindFromProto(r.kind);
       if (!kind) throw invalidArgument("registry.kind: must be REGISTRY_KIND_HOSTED or REGISTRY_KIND_REMOTE");
       checkKindFields(kind, r);
-      const row = await store.registries.create({
-        name: validate("registry.name", r.name, checkRegistryName),
-        kind,
-        url: kind === "remote" ? registryUrl(r.url) : "",
-        insecure: r.insecure,
-        description: validate("registry.description", r.description, checkDescription),
-        credentialSealed: seal(r.credential),
-        autoCreate: r.autoCreate ?? true,
-        ...syncFilter(r.syncFilter),
-      });
+      const row = await store.registries.create(
+        {
+          name: validate("registry.name", r.name, checkRegistryName),
+          kind,
+          url: kind === "remote" ? registryUrl(r.url) : "",
+          insecure: r.insecure,
+          description: validate("registry.description", r.description, checkDescription),
+          credentialSealed: seal(r.credential),
+          autoCreate: r.autoCreate ?? true,
+          ...syncFilter(r.syncFilter),
+          public: r.public,
+        },
+        auditTrail(ctx),
+      );
       return registryToProto(row);
     },
 
@@ -81,7 +86,7 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
       return registryToProto(await store.registries.get(requireId("id", req.id)));
     },
 
-    async updateRegistry(req) {
+    async updateRegistry(req, ctx) {
       const r = requireMessage("registry", req.registry);
       const id = requireId("registry.id", r.id);
       const fields = fieldsToUpdate(RegistrySchema, req.updateMask, (f) => f === "credential" && r.credential !== undefined);
@@ -94,13 +99,14 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
       if (fields.has("credential")) patch.credentialSealed = seal(r.credential);
       if (fields.has("auto_create")) patch.autoCreate = r.autoCreate ?? true;
       if (fields.has("sync_filter")) Object.assign(patch, syncFilter(r.syncFilter));
-      const row = await store.registries.update(id, patch, r.etag);
+      if (fields.has("public")) patch.public = r.public;
+      const row = await store.registries.update(id, patch, r.etag, auditTrail(ctx));
       return registryToProto(row);
     },
 
-    async deleteRegistry(req) {
+    async deleteRegistry(req, ctx) {
       const id = requireId("id", req.id);
-      await store.registries.delete(id, { force: req.force, etag: req.etag });
+      await store.registries.delete(id, { force: req.force, etag: req.etag }, auditTrail(ctx));
       upstreams.forget(id);
       return {};
     },
@@ -118,11 +124,11 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
       };
     },
 
-    async listRegistries(req) {
+    async listRegistries(req, ctx) {
       const kind = req.kind === RegistryKind.UNSPECIFIED ? undefined : registryKindFromProto(req.kind);
       if (req.kind !== RegistryKind.UNSPECIFIED && !kind)
         throw invalidArgument(`kind: unknown value ${req.kind}; expected REGISTRY_KIND_HOSTED or REGISTRY_KIND_REMOTE`);
-      const page = await store.registries.list(listRequest(req), { kind });
+      const page = await store.registries.list(listRequest(req), { kind }, visibilityOf(ctx));
       return { registries: page.items.map(registryToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },
   };

@@ -3,19 +3,23 @@ import { RepositorySchema, RepositoryService } from "../../gen/artifact/v1/repos
 import { checkDescription, checkRepositoryName } from "../domain/names.js";
 import type { Store } from "../store/index.js";
 import type { RepositoryPatch } from "../store/repositories.js";
+import { auditTrail, visibilityOf } from "./caller.js";
 import { listRequest, repositoryToProto } from "./convert.js";
 import { fieldsToUpdate } from "./update-mask.js";
 import { optionalId, requireId, requireMessage, validate } from "./validate.js";
 
 export function repositoryService(store: Store): ServiceImpl<typeof RepositoryService> {
   return {
-    async createRepository(req) {
+    async createRepository(req, ctx) {
       const r = requireMessage("repository", req.repository);
-      const row = await store.repositories.create({
-        namespaceId: requireId("repository.namespace_id", r.namespaceId),
-        name: validate("repository.name", r.name, checkRepositoryName),
-        description: validate("repository.description", r.description, checkDescription),
-      });
+      const row = await store.repositories.create(
+        {
+          namespaceId: requireId("repository.namespace_id", r.namespaceId),
+          name: validate("repository.name", r.name, checkRepositoryName),
+          description: validate("repository.description", r.description, checkDescription),
+        },
+        auditTrail(ctx),
+      );
       return repositoryToProto(row);
     },
 
@@ -23,25 +27,23 @@ export function repositoryService(store: Store): ServiceImpl<typeof RepositorySe
       return repositoryToProto(await store.repositories.get(requireId("id", req.id)));
     },
 
-    async updateRepository(req) {
+    async updateRepository(req, ctx) {
       const r = requireMessage("repository", req.repository);
       const id = requireId("repository.id", r.id);
       const fields = fieldsToUpdate(RepositorySchema, req.updateMask, () => false);
       const patch: RepositoryPatch = {};
       if (fields.has("name")) patch.name = validate("repository.name", r.name, checkRepositoryName);
       if (fields.has("description")) patch.description = validate("repository.description", r.description, checkDescription);
-      return repositoryToProto(await store.repositories.update(id, patch, r.etag));
+      return repositoryToProto(await store.repositories.update(id, patch, r.etag, auditTrail(ctx)));
     },
 
-    async deleteRepository(req) {
-      await store.repositories.delete(requireId("id", req.id), { force: req.force, etag: req.etag });
+    async deleteRepository(req, ctx) {
+      await store.repositories.delete(requireId("id", req.id), { force: req.force, etag: req.etag }, auditTrail(ctx));
       return {};
     },
 
-    async listRepositories(req) {
-      const page = await store.repositories.list(listRequest(req), {
-        namespaceId: optionalId("namespace_id", req.namespaceId),
-      });
+    async listRepositories(req, ctx) {
+      const page = await store.repositories.list(listRequest(req), { namespaceId: optionalId("namespace_id", req.namespaceId) }, visibilityOf(ctx));
       return { repositories: page.items.map(repositoryToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },
   };

@@ -5,12 +5,20 @@ import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
+import { AccountService } from "../../gen/artifact/v1/account_pb.js";
+import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
+import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
+import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
 import type { Store } from "../store/index.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
+import { accountService } from "./account-service.js";
+import { auditService } from "./audit-service.js";
 import { garbageCollectionService } from "./gc-service.js";
+import { roleBindingService } from "./role-binding-service.js";
+import { tokenService } from "./token-service.js";
 import { imageService } from "./image-service.js";
 import { namespaceService } from "./namespace-service.js";
 import { registryService } from "./registry-service.js";
@@ -28,6 +36,11 @@ export interface ApiDeps {
   /** The image core (src/registry): what /v2/ and ImageService read and write images through. */
   registries: Registries;
   sync: SyncSettings;
+  /**
+   * An account, token or role binding changed: this process forgets the credentials it cached so
+   * the change applies at once here (other replicas see it within their 10 s cache).
+   */
+  identityChanged?: () => void;
 }
 
 /** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
@@ -42,8 +55,23 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
     router.service(ImageService, imageService(deps.registries));
+    router.service(AccountService, accountService(deps.store, deps.identityChanged));
+    router.service(TokenService, tokenService(deps.store, deps.identityChanged));
+    router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));
+    router.service(AuditService, auditService(deps.store));
   };
 }
 
 /** The services the server offers, for health checks and reflection. */
-export const apiServices = [RegistryService, NamespaceService, RepositoryService, TagService, GarbageCollectionService, ImageService] as const;
+export const apiServices = [
+  RegistryService,
+  NamespaceService,
+  RepositoryService,
+  TagService,
+  GarbageCollectionService,
+  ImageService,
+  AccountService,
+  TokenService,
+  RoleBindingService,
+  AuditService,
+] as const;

@@ -14,6 +14,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  unique,
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
@@ -74,6 +75,8 @@ export const registries = pgTable(
     // REMOTE: what a sync imports (repository path prefix, tag regular expression; empty = all).
     syncRepositoryPrefix: text("sync_repository_prefix").notNull().default(""),
     syncTagPattern: text("sync_tag_pattern").notNull().default(""),
+    // Anyone may read and pull here, signed in or not (docs/identity.md).
+    public: boolean("public").notNull().default(false),
   },
   (t) => [
     uniqueIndex(constraints.registryName).on(t.name),
@@ -97,6 +100,7 @@ export const namespaces = pgTable(
     registryId: uuid("registry_id")
       .notNull()
       .references(() => registries.id, { onDelete: "cascade" }),
+    public: boolean("public").notNull().default(false),
   },
   (t) => [
     uniqueIndex(constraints.namespaceName).on(t.registryId, t.name),
@@ -265,4 +269,121 @@ export const uploads = pgTable(
 export const settings = pgTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
+});
+
+// Identity and access (docs/identity.md). Users and robots share one name space.
+export const accounts = pgTable(
+  "accounts",
+  {
+    ...resource(),
+    kind: text("kind", { enum: ["user", "robot"] }).notNull(),
+    description: description(),
+    // argon2id (PHC string); null: no password (robots always, users optionally).
+    passwordHash: text("password_hash"),
+    disabled: boolean("disabled").notNull().default(false),
+  },
+  (t) => [
+    uniqueIndex("accounts_name_unique").on(t.name),
+    index("accounts_create_time_idx").on(t.createTime, t.id),
+    index("accounts_update_time_idx").on(t.updateTime, t.id),
+    check("accounts_kind_check", sql`${t.kind} in ('user', 'robot')`),
+    check("accounts_robot_password_check", sql`${t.kind} = 'user' or ${t.passwordHash} is null`),
+  ],
+);
+
+// API tokens: only the SHA-256 of the secret is kept (a 256-bit random secret needs no slow hash).
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    name: name("name").notNull(),
+    // Hex SHA-256 of the secret: what a presented token is looked up by.
+    secretHash: text("secret_hash").notNull(),
+    expireTime: timestamp("expire_time", { withTimezone: true, precision: 3, mode: "date" }),
+    // Written at most once a minute per token.
+    lastUseTime: timestamp("last_use_time", { withTimezone: true, precision: 3, mode: "date" }),
+    revokeTime: timestamp("revoke_time", { withTimezone: true, precision: 3, mode: "date" }),
+    createTime: time("create_time"),
+  },
+  (t) => [
+    uniqueIndex("api_tokens_secret_hash_unique").on(t.secretHash),
+    index("api_tokens_account_create_time_idx").on(t.accountId, t.createTime, t.id),
+    index("api_tokens_create_time_idx").on(t.createTime, t.id),
+    index("api_tokens_name_idx").on(t.name, t.id),
+  ],
+);
+
+// A role at a scope: global (both ids null), a registry (registry_id), or a namespace (both ids:
+// the namespace's registry is kept beside it so a scope check needs no join).
+export const roleBindings = pgTable(
+  "role_bindings",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["reader", "writer", "admin"] }).notNull(),
+    registryId: uuid("registry_id").references(() => registries.id, { onDelete: "cascade" }),
+    namespaceId: uuid("namespace_id").references(() => namespaces.id, { onDelete: "cascade" }),
+    createTime: time("create_time"),
+  },
+  (t) => [
+    unique("role_bindings_unique").on(t.accountId, t.role, t.registryId, t.namespaceId).nullsNotDistinct(),
+    index("role_bindings_create_time_idx").on(t.createTime, t.id),
+    index("role_bindings_registry_idx").on(t.registryId),
+    index("role_bindings_namespace_idx").on(t.namespaceId),
+    check("role_bindings_role_check", sql`${t.role} in ('reader', 'writer', 'admin')`),
+    check("role_bindings_scope_check", sql`${t.namespaceId} is null or ${t.registryId} is not null`),
+  ],
+);
+
+// The audit log. No foreign keys: an event outlives the account and the resource it names.
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    eventTime: time("event_time"),
+    actorId: uuid("actor_id"),
+    actorName: text("actor_name").notNull(),
+    action: text("action").notNull(),
+    resourceType: text("resource_type").notNull(),
+    resourceId: text("resource_id").notNull().default(""),
+    resourceName: text("resource_name").notNull().default(""),
+    requestId: text("request_id").notNull().default(""),
+    clientAddress: text("client_address").notNull().default(""),
+    outcome: text("outcome", { enum: ["success", "denied", "failure"] }).notNull(),
+    detail: text("detail").notNull().default(""),
+  },
+  (t) => [
+    index("audit_events_time_idx").on(t.eventTime, t.id),
+    index("audit_events_actor_id_idx").on(t.actorId, t.eventTime),
+    index("audit_events_actor_name_idx").on(t.actorName, t.eventTime),
+    index("audit_events_action_idx").on(t.action, t.eventTime),
+    index("audit_events_resource_id_idx").on(t.resourceId, t.eventTime),
+    index("audit_events_resource_name_idx").on(t.resourceName, t.eventTime),
+    check("audit_events_outcome_check", sql`${t.outcome} in ('success', 'denied', 'failure')`),
+  ],
+);
+
+// Failed sign-ins in a row, per key ("account:<name>", "address:<ip>"), shared by every replica.
+export const authThrottle = pgTable("auth_throttle", {
+  key: text("key").primaryKey(),
+  failures: integer("failures").notNull(),
+  lastFailure: timestamp("last_failure", { withTimezone: true, precision: 3, mode: "date" }).notNull(),
+});
+
+// Keys that sign the registry's JWTs, shared by every replica. The private key is sealed with
+// SECRET_KEY when there is one; the public one is kept in the clear (it verifies tokens even when
+// the private one can no longer be opened).
+export const signingKeys = pgTable("signing_keys", {
+  // RFC 7638 thumbprint of the public key: the JWT header's kid.
+  kid: text("kid").primaryKey(),
+  privateKey: text("private_key").notNull(),
+  publicKey: jsonb("public_key").$type<Record<string, unknown>>().notNull(),
+  createTime: time("create_time"),
+  // When it stopped signing; it verifies until the tokens it signed have expired.
+  retireTime: timestamp("retire_time", { withTimezone: true, precision: 3, mode: "date" }),
 });

@@ -13,12 +13,7 @@ const MEDIA_TYPES = {
 } as const;
 
 /** Manifest media types we accept on push and ask upstreams for. */
-const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MEDIA_TYPES.ociManifest,
-  MEDIA_TYPES.ociIndex,
-  MEDIA_TYPES.dockerManifest,
-  MEDIA_TYPES.dockerManifestList,
-];
+const MANIFEST_MEDIA_TYPES: readonly string[] = [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerManifestList];
 
 const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifestList]);
 

@@ -62,3 +62,42 @@ export const checkMediaType: Check = (v) =>
   v === "" || MEDIA_TYPE.test(v) ? undefined : `${describe(v)}: expected a media type such as application/vnd.oci.image.manifest.v1+json`;
 
 export const checkDescription: Check = (v) => (v.length > MAX_DESCRIPTION ? `must be at most ${MAX_DESCRIPTION} characters (got ${v.length})` : undefined);
+
+// Accounts (users and robots share one name space): docs/identity.md.
+const ACCOUNT = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
+const MAX_TOKEN_NAME = 128;
+
+export const checkAccountName: Check = (v) =>
+  v === ""
+    ? EMPTY
+    : ACCOUNT.test(v)
+      ? undefined
+      : `${describe(v)}: 1 to 64 of lower-case letters, digits, ".", "_" and "-", starting and ending with a letter or digit`;
+
+/** What an API token is for: printable text for people. */
+export const checkTokenName: Check = (v) => {
+  if (v === "") return EMPTY;
+  if (v.length > MAX_TOKEN_NAME) return `must be at most ${MAX_TOKEN_NAME} characters (got ${v.length})`;
+  if (hasControlCharacter(v)) return "must not contain control characters";
+  return undefined;
+};
+
+const MIN_PASSWORD = 10;
+const MAX_PASSWORD = 1024;
+const MIN_OPERATOR_TOKEN = 32;
+
+/** Passwords: long enough, and text a form or a header can carry. The value is never echoed. */
+export const checkPassword: Check = (v) => {
+  if (v.length < MIN_PASSWORD) return `must be at least ${MIN_PASSWORD} characters`;
+  if (v.length > MAX_PASSWORD) return `must be at most ${MAX_PASSWORD} characters`;
+  if (hasControlCharacter(v)) return "must not contain control characters";
+  return undefined;
+};
+
+/** A token an operator chose (ADMIN_TOKEN): long enough to be a secret, and sendable in a header. Never echoed. */
+export const checkOperatorToken: Check = (v) => {
+  if (v.length < MIN_OPERATOR_TOKEN) return `must be at least ${MIN_OPERATOR_TOKEN} characters`;
+  if (v.length > 512) return "must be at most 512 characters";
+  if (hasControlCharacter(v) || /\s/.test(v)) return "must not contain spaces or control characters";
+  return undefined;
+};

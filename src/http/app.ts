@@ -5,6 +5,11 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { callInterceptor } from "../api/interceptors/call.js";
 import { textInterceptor } from "../api/interceptors/text.js";
+import { authInterceptor } from "../api/interceptors/auth.js";
+import type { Auth } from "../auth/index.js";
+import type { Rule } from "../auth/rules.js";
+import { withRegistryAccess } from "../auth/registry-access.js";
+import { TOKEN_PATH } from "../auth/token-endpoint.js";
 import { apiRoutes, apiServices, type ApiDeps } from "../api/routes.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { ImageService } from "../../gen/artifact/v1/image_pb.js";
@@ -15,6 +20,8 @@ import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
 import { createRestBlobHandler } from "./rest-blob.js";
 import { ociHandler, type OciLimits } from "../oci/handler.js";
+import type { Registries } from "../registry/index.js";
+import type { Store } from "../store/index.js";
 import { parseOciPath } from "../oci/routes.js";
 import { deadlineInterceptor } from "../api/interceptors/deadline.js";
 import { databaseGateInterceptor } from "../api/interceptors/database-gate.js";
@@ -28,10 +35,12 @@ export interface AppOptions {
   health: HealthMonitor;
   /** Extra routes, e.g. the benchmark's no-database ceiling service. */
   extraRoutes?: (router: ConnectRouter) => void;
+  /** The access rules of extraRoutes' methods. */
+  extraRules?: readonly [string, Rule][];
   /** Aborted when the server stops: running handlers see it in their context signal. */
   shutdownSignal?: AbortSignal;
-  /** Limits of the registry API on /v2/. */
-  registry: { limits: OciLimits };
+  /** Limits of the registry API on /v2/, and the image core over another store (one that knows the caller). */
+  registry: { limits: OciLimits; over: (store: Store) => Registries };
   /** Largest RPC or REST request body (MAX_REQUEST_BYTES; the registry API has its own limits). */
   maxRequestBytes: number;
   /** Off when no origin is allowed. Covers everything but /v2/. */
@@ -42,6 +51,8 @@ export interface AppOptions {
   inFlight?: InFlight;
   /** True while the database is known not to answer: calls that need it fail at once. */
   databaseDown?: () => boolean;
+  /** Identity and access: the API's interceptor, the /v2/ middleware, the token endpoint. */
+  auth: Auth;
 }
 
 export interface App {
@@ -63,6 +74,14 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     callInterceptor(options.log, metrics?.callObserver),
     deadlineInterceptor(),
     databaseGateInterceptor(databaseDown, new Set(dependent)),
+    authInterceptor({
+      authenticator: options.auth.authenticator,
+      rules: options.extraRules ? new Map([...options.auth.rules, ...options.extraRules]) : options.auth.rules,
+      locate: options.auth.locate,
+      access: deps.store.access,
+      audit: deps.store.audit,
+      log: options.log,
+    }),
     textInterceptor(),
   ];
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
@@ -116,7 +135,18 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       );
     },
   });
-  const registry = ociHandler({ registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown });
+  const access = options.auth.registry;
+  const registryDeps = withRegistryAccess({ registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown }, access);
+  const registry = ociHandler(registryDeps);
+  // The catalog and mounts answer what the caller may see: their handler gets an image core over
+  // a store that knows it.
+  const registryFor = (req: Parameters<typeof registry>[0], res: Parameters<typeof registry>[1]) => {
+    if (!access.needsOwnStore(req)) return registry(req, res);
+    access.storeFor(req, deps.store).then(
+      (store) => (store ? ociHandler({ ...registryDeps, registries: options.registry.over(store) }) : registry)(req, res),
+      () => registry(req, res),
+    );
+  };
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
     connect: { routes, interceptors },
@@ -131,7 +161,14 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
           labels.kind = "registry";
           labels.route = registryRoute(url);
         }
-        registry(req, res);
+        access.begin(req, res);
+        registryFor(req, res);
+      } else if (url === TOKEN_PATH || url.startsWith(`${TOKEN_PATH}?`)) {
+        if (labels) {
+          labels.kind = "auth";
+          labels.route = "token";
+        }
+        options.auth.tokenEndpoint(req, res);
       } else if (cors(req, res)) {
         if (labels) labels.kind = "preflight";
       } else {

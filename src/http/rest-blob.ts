@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
 import { BLOB_METADATA_ONLY, BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
 import { parseRangeHeader } from "../domain/byte-range.js";
+import { callContext, callHeaders } from "./call-context.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./rest/path-template.js";
 import { readBindings, type RestBinding } from "./rest/bindings.js";
@@ -52,7 +53,7 @@ export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler
     if (!match) return next();
     const requestId = pickRequestId(header(req, REQUEST_ID_HEADER));
     const input = create(GetBlobRequestSchema);
-    const call = new BlobCall(req, res, invoker, { requestMethod: req.method, url, header: { [REQUEST_ID_HEADER]: requestId } }, requestId);
+    const call = new BlobCall(req, res, invoker, { requestMethod: req.method, url, header: callHeaders(req, requestId) }, requestId);
     call
       .serve(() => applyPath(match.value, match, input), input)
       .catch((err: unknown) => {
@@ -137,7 +138,7 @@ class BlobCall {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
     // The blob's bytes are then written straight into the response after the first message
     // (headers are sent by then), not as chunk messages.
-    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res).set(BLOB_METADATA_ONLY, metadataOnly);
+    const contextValues = callContext(this.req, createContextValues().set(RAW_BLOB_SINK, this.res).set(BLOB_METADATA_ONLY, metadataOnly));
     const stream = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues });
     const messages = stream[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();

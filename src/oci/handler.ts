@@ -2,7 +2,7 @@
 // which serves HOSTED registries from the store and REMOTE ones through the pull-through cache.
 // These files only translate the protocol: paths (routes.ts), headers and statuses (http.ts,
 // manifests.ts, blobs.ts, uploads.ts, listings.ts), errors (errors.ts). One middleware in front of
-// it (authorize) is where identity and permissions will be decided.
+// it (authorize) is where identity and permissions are decided.
 import { pickRequestId } from "../request-id.js";
 import { databaseUnavailable, invalidArgument, manifestUnknown, nameUnknown, tagInvalid } from "../domain/errors.js";
 import { referenceText, type Reference } from "../domain/reference.js";
@@ -15,6 +15,7 @@ import { catalog, listTags, referrers } from "./listings.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { parseOciPath, type OciRoute } from "./routes.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
+import { registryAccessOf } from "../auth/registry-access.js";
 
 export type { OciLimits } from "./deps.js";
 
@@ -153,8 +154,10 @@ class OciApi {
     throw notAllowed(method, path, METHODS[route.kind]);
   }
 
-  /** The one place where identity and permissions will be decided. Everyone may do everything today. */
-  private async authorize(_req: Request, _route: OciRoute): Promise<void> {}
+  /** The one place where identity and permissions are decided (src/auth/registry-access.ts). */
+  private async authorize(req: Request, route: OciRoute): Promise<void> {
+    await registryAccessOf(this.deps).authorize(req, route, this.deps.databaseDown);
+  }
 }
 
 /**

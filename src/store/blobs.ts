@@ -11,6 +11,8 @@ import * as errors from "../domain/errors.js";
 import { isDomainError, unavailable } from "../domain/errors.js";
 import { lockDigestExclusive, lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
+import type { Visibility } from "./listing.js";
+import { repositoryVisible, visibilityValues } from "./visibility.js";
 
 export type UploadRow = typeof uploads.$inferSelect;
 
@@ -68,10 +70,11 @@ export class BlobStore {
 
   /**
    * Lets `repositoryId` read a blob the service already holds (cross-repository mount). With
-   * `fromRepositoryId`, only if that repository may read it. Returns the size, or undefined
-   * when there is nothing to mount (the client then uploads).
+   * `fromRepositoryId`, only if that repository may read it; without, with a visibility, only
+   * if a repository it lets the caller see may. Returns the size, or undefined when there is
+   * nothing to mount (the client then uploads).
    */
-  async mount(repositoryId: string, digest: string, fromRepositoryId?: string): Promise<{ size: number } | undefined> {
+  async mount(repositoryId: string, digest: string, fromRepositoryId?: string, visibility?: Visibility): Promise<{ size: number } | undefined> {
     return guarded(() =>
       this.db.transaction(async (tx) => {
         await lockDigestsShared(tx, [digest]);
@@ -81,7 +84,17 @@ export class BlobStore {
               .from(repositoryBlobs)
               .innerJoin(blobs, eq(blobs.digest, repositoryBlobs.digest))
               .where(and(eq(repositoryBlobs.repositoryId, fromRepositoryId), eq(repositoryBlobs.digest, digest)))
-          : tx.select({ size: blobs.sizeBytes }).from(blobs).where(eq(blobs.digest, digest));
+          : visibility
+            ? tx
+                .select({ size: blobs.sizeBytes })
+                .from(blobs)
+                .where(
+                  and(
+                    eq(blobs.digest, digest),
+                    sql`exists (select 1 from ${repositoryBlobs} rb where rb.digest = ${blobs.digest} and ${repositoryVisible(sql`rb.repository_id`, visibilityValues(visibility))})`,
+                  ),
+                )
+            : tx.select({ size: blobs.sizeBytes }).from(blobs).where(eq(blobs.digest, digest));
         const [row] = await source.limit(1);
         if (!row) return undefined;
         await tx

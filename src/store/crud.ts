@@ -75,7 +75,17 @@ export async function updateById<Row>(db: Database, t: CatalogTable, id: string,
  * locked first, so a child inserted concurrently either commits before the check (and is
  * seen) or waits for the delete and then fails on its foreign key; none is lost silently.
  */
-export async function deleteById(db: Database, t: CatalogTable, id: string, options: { etag: string; force?: boolean; children?: Children }): Promise<void> {
+export async function deleteById(
+  db: Database,
+  t: CatalogTable,
+  id: string,
+  options: {
+    etag: string;
+    force?: boolean;
+    children?: Children;
+    /** Runs in the delete's transaction (its audit event). */ then?: (tx: Database) => Promise<void>;
+  },
+): Promise<void> {
   const version = parseEtag(options.etag);
   await db.transaction(async (tx) => {
     const locked = await tx.select({ version: t.version }).from(t.table).where(eq(t.id, id)).for("update");
@@ -94,6 +104,7 @@ export async function deleteById(db: Database, t: CatalogTable, id: string, opti
         throw failedPrecondition(`${t.noun} ${id} still has ${children.nouns}; delete them first, or set force to delete it with everything in it`);
       }
     }
+    await options.then?.(tx);
     await tx.delete(t.table).where(eq(t.id, id));
   });
 }

@@ -8,6 +8,10 @@ import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
 import { lockDigestExclusive } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
+import { pruneAuditEvents } from "./audit.js";
+import { ThrottleStore } from "./throttle.js";
+
+const DAY_MS = 24 * 3_600_000;
 
 export interface GcOptions {
   dryRun: boolean;
@@ -15,6 +19,8 @@ export interface GcOptions {
   graceMs: number;
   /** Upload sessions idle longer than this expire. */
   uploadTtlMs: number;
+  /** AUDIT_RETENTION_DAYS: older audit events are deleted; 0 or absent keeps them. */
+  auditRetentionDays?: number;
 }
 
 /** How one run ended: its report, or what it failed with. */
@@ -37,6 +43,8 @@ export interface GcReport {
   uploadsExpired: number;
   /** Stored bytes that had no database row (a crash between writing and recording). */
   orphansRemoved: number;
+  /** Audit events past their retention, deleted (not counted in a dry run). */
+  auditEventsDeleted: number;
   /** Up to 100 digests of what was (or would be) deleted, manifests first. */
   sample: string[];
   durationMs: number;
@@ -109,6 +117,7 @@ export class GarbageCollector {
       bytesFreed: 0,
       uploadsExpired: 0,
       orphansRemoved: 0,
+      auditEventsDeleted: 0,
       sample: [],
       durationMs: 0,
     };
@@ -142,9 +151,16 @@ export class GarbageCollector {
       await this.deleteBlobs(cutoff, report, note);
       report.uploadsExpired = await this.expireUploads(new Date(Date.now() - options.uploadTtlMs));
       report.orphansRemoved = await this.removeOrphans(cutoff);
+      report.auditEventsDeleted = await this.pruneAudit(options.auditRetentionDays ?? 0);
     }
     report.durationMs = Math.round(performance.now() - started);
     return report;
+  }
+
+  /** Audit events past their retention, and sign-in failures nobody counts any more (a day old). */
+  private async pruneAudit(retentionDays: number): Promise<number> {
+    await new ThrottleStore(this.db).prune(new Date(Date.now() - DAY_MS));
+    return retentionDays > 0 ? pruneAuditEvents(this.db, new Date(Date.now() - retentionDays * DAY_MS)) : 0;
   }
 
   /**

@@ -13,6 +13,8 @@ import { lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
 import { VersionedCache } from "./versioned-cache.js";
+import type { Visibility } from "./listing.js";
+import { visibilityValues } from "./visibility.js";
 
 /** What a pull needs of its registry: enough to tell HOSTED from REMOTE and to reach the upstream. */
 export type ImageRegistry = Pick<RegistryRow, "id" | "name" | "kind" | "version" | "url" | "insecure" | "credentialSealed" | "autoCreate">;
@@ -432,15 +434,25 @@ export class ImageStore {
     }));
   }
 
-  /** Every repository (HOSTED, and REMOTE ones synced or cached) as full names, in (registry, namespace, repository) order. */
-  async catalog(n: number, after?: [string, string, string]): Promise<string[]> {
+  /**
+   * Every repository (HOSTED, and REMOTE ones synced or cached) as full names, in (registry,
+   * namespace, repository) order; with a visibility, only those it lets the caller see.
+   */
+  async catalog(n: number, after?: [string, string, string], visibility?: Visibility): Promise<string[]> {
     const rows = await guarded(() =>
       this.db
         .select({ registry: registries.name, namespace: namespaces.name, repository: repositories.name })
         .from(repositories)
         .innerJoin(namespaces, eq(namespaces.id, repositories.namespaceId))
         .innerJoin(registries, eq(registries.id, namespaces.registryId))
-        .where(after ? sql`(${registries.name}, ${namespaces.name}, ${repositories.name}) > (${after[0]}, ${after[1]}, ${after[2]})` : undefined)
+        .where(
+          and(
+            after ? sql`(${registries.name}, ${namespaces.name}, ${repositories.name}) > (${after[0]}, ${after[1]}, ${after[2]})` : undefined,
+            visibility
+              ? sql`(${namespaces.public} or ${registries.public} or ${namespaces.id} = any(${visibilityValues(visibility).namespaces}) or ${registries.id} = any(${visibilityValues(visibility).registries}))`
+              : undefined,
+          ),
+        )
         .orderBy(asc(registries.name), asc(namespaces.name), asc(repositories.name))
         .limit(n),
     );

@@ -14,6 +14,13 @@ import { TagStore } from "./tags.js";
 import { BlobStore } from "./blobs.js";
 import { CredentialStore } from "./credentials.js";
 import { ImageStore } from "./images.js";
+import { AccessStore } from "./access.js";
+import { AccountStore } from "./accounts.js";
+import { AuditStore } from "./audit.js";
+import { RoleBindingStore } from "./role-bindings.js";
+import { SigningKeyStore } from "./signing-keys.js";
+import { ThrottleStore } from "./throttle.js";
+import { TokenStore } from "./tokens.js";
 import { SyncStore } from "./sync.js";
 import { GarbageCollector } from "./gc.js";
 import type { ContentDriver } from "../content/driver.js";
@@ -26,6 +33,13 @@ export interface Store {
   images: ImageStore;
   blobs: BlobStore;
   credentials: CredentialStore;
+  accounts: AccountStore;
+  tokens: TokenStore;
+  roleBindings: RoleBindingStore;
+  audit: AuditStore;
+  throttle: ThrottleStore;
+  signingKeys: SigningKeyStore;
+  access: AccessStore;
   /** What a sync of a REMOTE registry reads and writes (src/sync/). */
   sync: SyncStore;
   /** Garbage collection of manifests, blobs and uploads; observe it to hear of its runs. */
@@ -42,6 +56,13 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     images: new ImageStore(db),
     blobs: new BlobStore(db, content),
     credentials: new CredentialStore(db),
+    accounts: new AccountStore(db, tokens),
+    tokens: new TokenStore(db, tokens),
+    roleBindings: new RoleBindingStore(db, tokens),
+    audit: new AuditStore(db, tokens),
+    throttle: new ThrottleStore(db),
+    signingKeys: new SigningKeyStore(db),
+    access: new AccessStore(db),
     sync: new SyncStore(db),
     gc: new GarbageCollector(db, content),
   };
@@ -60,4 +81,8 @@ export type { RegistryRow } from "./registries.js";
 export type { NamespaceRow } from "./namespaces.js";
 export type { RepositoryRow } from "./repositories.js";
 export type { TagRow } from "./tags.js";
+export type { AccountRow } from "./accounts.js";
+export type { AuditRow } from "./audit.js";
+export type { RoleBindingView } from "./role-bindings.js";
+export type { TokenRow } from "./tokens.js";
 export type { ListRequest } from "./listing.js";

@@ -2,8 +2,11 @@
 // plus the id as tie-breaker, LIMIT n+1. Never OFFSET, so page 1000 costs what page 1 costs.
 // Each query shape (order, direction, which filters, first page or not) is built once as a
 // prepared statement: drizzle spends more time building a query than PostgreSQL spends on a page.
-// total_size is counted with the first page and carried in the page token.
-import { and, asc, desc, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
+// total_size is counted with the first page and carried in the page token. What a caller may
+// see (its readable scope, docs/identity.md) is one more condition of the same query, so paging
+// and total_size count only that.
+import { createHash } from "node:crypto";
+import { and, asc, Column, desc, eq, getTableColumns, is, sql, type Placeholder, type SQL } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/database.js";
 import { invalidArgument, notFound } from "../domain/errors.js";
@@ -27,27 +30,57 @@ export interface Page<T> {
   totalSize: number;
 }
 
+/**
+ * A filter: equality on a column, a comparison (`cast` for values that are not text), or any
+ * condition on the value's placeholder.
+ */
+type ColumnFilter = PgColumn | { column: PgColumn; op: "=" | ">=" | "<"; cast?: "timestamptz" | "uuid" } | { where: (value: Placeholder) => SQL };
+
+/**
+ * Who may see what, as the ids a caller's role bindings name (joined into the query's
+ * parameters). Absent from a list call: everything is visible.
+ */
+export interface Visibility {
+  registries: readonly string[];
+  namespaces: readonly string[];
+  account?: string;
+}
+
+/** The visibility parameters as SQL arrays, for a ListSpec's `visible` condition. */
+export interface VisibilitySql {
+  registries: SQL;
+  namespaces: SQL;
+  account: SQL;
+}
+
 /** How one table is listed. */
 export interface ListSpec {
   /** The resource's name in page-token fingerprints ("tags"). */
   resource: string;
   table: PgTable;
   id: PgColumn;
-  name: PgColumn;
-  /** API sort key → column; "name" must be among them. Time columns hold Dates. */
+  /** The column `query` searches; a resource without one refuses a query. */
+  name?: PgColumn;
+  /** API sort key → column. Time columns hold Dates. */
   sortable: Record<string, PgColumn>;
-  /** Names are unique in the whole table ("global") or within a parent ("parent"). */
-  uniqueName: "global" | "parent";
+  /** The order of an empty order_by (default "name"). */
+  defaultOrder?: string;
+  /** Names are unique in the whole table ("global"), within a parent ("parent"), or not at all. */
+  uniqueName: "global" | "parent" | "none";
   /** The parent filter, when the resource has a parent. */
   parent?: { column: PgColumn; parentId: PgColumn; noun: string };
-  /** Further equality filters by name (e.g. a registry's kind). */
-  filters?: Record<string, PgColumn>;
+  /** Further filters by name (e.g. a registry's kind). */
+  filters?: Record<string, ColumnFilter>;
+  /** The rows a caller with a Visibility may see. */
+  visible?: (v: VisibilitySql) => SQL;
 }
 
 /** The filter values of one call. */
 export interface ListFilter {
   parent?: string;
   values?: Record<string, string | undefined>;
+  /** Only what these bindings let the caller see (undefined: everything). */
+  visibility?: Visibility;
 }
 
 interface Shape {
@@ -57,6 +90,7 @@ interface Shape {
   filters: string[];
   search: boolean;
   cursor: boolean;
+  visible: boolean;
 }
 
 type Prepared = { execute(values: Record<string, unknown>): Promise<unknown[]> };
@@ -67,14 +101,32 @@ function resolvePageSize(pageSize: number): number {
   return Math.min(pageSize, MAX_PAGE_SIZE);
 }
 
-function parseOrderBy(orderBy: string, sortable: Record<string, PgColumn>): { key: string; descending: boolean } {
-  const match = /^\s*([a-z_]+)(?:\s+(asc|desc))?\s*$/i.exec(orderBy);
-  const key = match ? match[1]!.toLowerCase() : orderBy.trim() === "" ? "name" : "";
+function parseOrderBy(orderBy: string, sortable: Record<string, PgColumn>, defaultOrder: string): { key: string; descending: boolean } {
+  const given = orderBy.trim() === "" ? defaultOrder : orderBy;
+  const match = /^\s*([a-z_]+)(?:\s+(asc|desc))?\s*$/i.exec(given);
+  const key = match ? match[1]!.toLowerCase() : "";
   if (!(key in sortable)) {
     throw invalidArgument(`order_by: expected one of ${Object.keys(sortable).join(", ")}, optionally followed by " desc" (got "${orderBy.slice(0, 60)}")`);
   }
   return { key, descending: match?.[2]?.toLowerCase() === "desc" };
 }
+
+const idList = (ids: readonly string[]) => ids.join(",");
+
+/** A short, stable name for a visibility in page-token fingerprints (a token is bound to who asked). */
+function visibilityKey(v: Visibility | undefined): string {
+  if (!v) return "";
+  return createHash("sha256")
+    .update(JSON.stringify([[...v.registries].sort(), [...v.namespaces].sort(), v.account ?? ""]))
+    .digest("base64url")
+    .slice(0, 16);
+}
+
+const VISIBILITY_SQL: VisibilitySql = {
+  registries: sql`string_to_array(${sql.placeholder("visRegistries")}, ',')::uuid[]`,
+  namespaces: sql`string_to_array(${sql.placeholder("visNamespaces")}, ',')::uuid[]`,
+  account: sql`${sql.placeholder("visAccount")}::uuid`,
+};
 
 function likePattern(query: string): string {
   if (query.length > MAX_QUERY) throw invalidArgument(`query: must be at most ${MAX_QUERY} characters`);
@@ -106,16 +158,23 @@ export class Lister<Row extends { id: string }> {
 
   async list(request: ListRequest, filter: ListFilter = {}): Promise<Page<Row>> {
     const pageSize = resolvePageSize(request.pageSize);
-    const order = parseOrderBy(request.orderBy, this.spec.sortable);
+    const order = parseOrderBy(request.orderBy, this.spec.sortable, this.spec.defaultOrder ?? "name");
     const filters = Object.keys(this.spec.filters ?? {})
       .filter((f) => filter.values?.[f] !== undefined)
       .sort();
     const parent = filter.parent !== undefined && this.spec.parent !== undefined;
     const search = request.query !== "";
+    if (search && !this.spec.name) throw invalidArgument(`query: ${this.spec.resource} cannot be searched by name`);
+    const visibility = this.spec.visible ? filter.visibility : undefined;
     const values: Record<string, unknown> = { limit: pageSize + 1 };
     if (parent) values.parent = filter.parent;
     for (const f of filters) values[`f_${f}`] = filter.values![f];
     if (search) values.pattern = likePattern(request.query);
+    if (visibility) {
+      values.visRegistries = idList(visibility.registries);
+      values.visNamespaces = idList(visibility.namespaces);
+      values.visAccount = visibility.account ?? null;
+    }
 
     const fingerprint = [
       this.spec.resource,
@@ -124,6 +183,7 @@ export class Lister<Row extends { id: string }> {
       request.query,
       order.key,
       order.descending ? "desc" : "asc",
+      visibilityKey(visibility),
     ].join("|");
     let total: number;
     const cursor = request.pageToken === "" ? undefined : this.tokens.decode(fingerprint, request.pageToken);
@@ -132,13 +192,13 @@ export class Lister<Row extends { id: string }> {
       values.cursorId = cursor.id;
       total = cursor.total;
     } else {
-      const shapeKey = JSON.stringify([parent, filters, search]);
+      const shapeKey = JSON.stringify([parent, filters, search, visibility !== undefined]);
       let count = this.counts.get(shapeKey);
       if (!count) {
         count = this.db
           .select({ n: sql<number>`count(*)::int` })
           .from(this.spec.table)
-          .where(and(...this.conditions({ order: order.key, descending: false, parent, filters, search, cursor: false })))
+          .where(and(...this.conditions({ order: order.key, descending: false, parent, filters, search, cursor: false, visible: visibility !== undefined })))
           .prepare(`${this.spec.resource}_count`);
         this.counts.set(shapeKey, count);
       }
@@ -146,7 +206,15 @@ export class Lister<Row extends { id: string }> {
       total = row?.n ?? 0;
     }
 
-    const shape: Shape = { order: order.key, descending: order.descending, parent, filters, search, cursor: cursor !== undefined };
+    const shape: Shape = {
+      order: order.key,
+      descending: order.descending,
+      parent,
+      filters,
+      search,
+      cursor: cursor !== undefined,
+      visible: visibility !== undefined,
+    };
     const rows = (await this.pageQuery(shape).execute(values)) as Row[];
 
     let nextPageToken = "";
@@ -170,15 +238,16 @@ export class Lister<Row extends { id: string }> {
 
   /** Whether a page in this shape can sort by the name alone (it is unique there). */
   private nameAlone(shape: Shape): boolean {
-    return shape.order === "name" && (this.spec.uniqueName === "global" || shape.parent);
+    return shape.order === "name" && (this.spec.uniqueName === "global" || (this.spec.uniqueName === "parent" && shape.parent));
   }
 
   private conditions(shape: Shape): (SQL | undefined)[] {
     const spec = this.spec;
     const conditions: (SQL | undefined)[] = [];
     if (shape.parent) conditions.push(eq(spec.parent!.column, sql.placeholder("parent")));
-    for (const f of shape.filters) conditions.push(eq(spec.filters![f]!, sql.placeholder(`f_${f}`)));
+    for (const f of shape.filters) conditions.push(filterCondition(spec.filters![f]!, sql.placeholder(`f_${f}`)));
     if (shape.search) conditions.push(sql`${spec.name} ilike ${sql.placeholder("pattern")}`);
+    if (shape.visible) conditions.push(spec.visible!(VISIBILITY_SQL));
     if (shape.cursor) {
       const column = spec.sortable[shape.order]!;
       const value = column.dataType === "date" ? sql`${sql.placeholder("cursorValue")}::timestamptz` : sql`${sql.placeholder("cursorValue")}`;
@@ -209,4 +278,11 @@ export class Lister<Row extends { id: string }> {
     }
     return query;
   }
+}
+
+function filterCondition(filter: ColumnFilter, value: Placeholder): SQL {
+  if (is(filter, Column)) return eq(filter, value);
+  if ("where" in filter) return filter.where(value);
+  const cast = filter.cast ? sql`${value}::${sql.raw(filter.cast)}` : sql`${value}`;
+  return sql`${filter.column} ${sql.raw(filter.op)} ${cast}`;
 }

@@ -4,13 +4,14 @@ import { constraints, namespaces, registries, repositories } from "../db/schema.
 import { alreadyExists, notFound } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
-import { Lister, type ListRequest, type Page } from "./listing.js";
+import { changedFields, namespacePath, writeAudit, type AuditTrail } from "./audit.js";
+import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
 export type NamespaceRow = typeof namespaces.$inferSelect;
-export type NewNamespace = Pick<NamespaceRow, "registryId" | "name" | "description">;
-export type NamespacePatch = Partial<Pick<NamespaceRow, "name" | "description">>;
+export type NewNamespace = Pick<NamespaceRow, "registryId" | "name" | "description"> & Partial<Pick<NamespaceRow, "public">>;
+export type NamespacePatch = Partial<Pick<NamespaceRow, "name" | "description" | "public">>;
 
 const table: CatalogTable = {
   table: namespaces,
@@ -39,43 +40,73 @@ export class NamespaceStore {
       sortable: { name: namespaces.name, create_time: namespaces.createTime, update_time: namespaces.updateTime },
       uniqueName: "parent",
       parent: { column: namespaces.registryId, parentId: registries.id, noun: "registry" },
+      visible: (v) => sql`(${namespaces.public} or ${namespaces.id} = any(${v.namespaces}) or ${namespaces.registryId} = any(${v.registries})
+        or exists (select 1 from ${registries} r where r.id = ${namespaces.registryId} and r.public))`,
     });
   }
 
-  create(input: NewNamespace): Promise<NamespaceRow> {
-    return guarded(async () => (await this.db.insert(namespaces).values(input).returning())[0]!, {
-      [constraints.namespaceName]: nameTaken(input.name),
-      namespaces_registry_id_registries_id_fk: () => notFound(`registry ${input.registryId} not found`),
-    });
+  create(input: NewNamespace, audit?: AuditTrail): Promise<NamespaceRow> {
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          const [row] = await tx.insert(namespaces).values(input).returning();
+          await writeAudit(tx, audit, {
+            action: "namespace.create",
+            resourceType: "namespace",
+            resourceId: row!.id,
+            resourceName: await namespacePath(tx, row!.id),
+          });
+          return row!;
+        }),
+      {
+        [constraints.namespaceName]: nameTaken(input.name),
+        namespaces_registry_id_registries_id_fk: () => notFound(`registry ${input.registryId} not found`),
+      },
+    );
   }
 
   get(id: string): Promise<NamespaceRow> {
     return guarded(() => this.byId(id));
   }
 
-  update(id: string, patch: NamespacePatch, etag: string): Promise<NamespaceRow> {
+  update(id: string, patch: NamespacePatch, etag: string, audit?: AuditTrail): Promise<NamespaceRow> {
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
           const row = await updateById<NamespaceRow>(tx, table, id, patch, etag);
           if (patch.name !== undefined) await checkLongestImageName(tx, row);
+          await writeAudit(tx, audit, {
+            action: "namespace.update",
+            resourceType: "namespace",
+            resourceId: id,
+            resourceName: await namespacePath(tx, id),
+            detail: changedFields(patch),
+          });
           return row;
         }),
       { [constraints.namespaceName]: nameTaken(patch.name ?? "") },
     );
   }
 
-  delete(id: string, options: { etag: string; force: boolean }): Promise<void> {
+  delete(id: string, options: { etag: string; force: boolean }, audit?: AuditTrail): Promise<void> {
     return guarded(() =>
       deleteById(this.db, table, id, {
         ...options,
         children: { table: repositories, parentId: repositories.namespaceId, nouns: "repositories" },
+        then: async (tx) =>
+          writeAudit(tx, audit, {
+            action: "namespace.delete",
+            resourceType: "namespace",
+            resourceId: id,
+            resourceName: await namespacePath(tx, id),
+            detail: options.force ? "force" : "",
+          }),
       }),
     );
   }
 
-  list(request: ListRequest, filter: { registryId?: string }): Promise<Page<NamespaceRow>> {
-    return guarded(() => this.lister.list(request, { parent: filter.registryId }));
+  list(request: ListRequest, filter: { registryId?: string }, visibility?: Visibility): Promise<Page<NamespaceRow>> {
+    return guarded(() => this.lister.list(request, { parent: filter.registryId, visibility }));
   }
 }
 

@@ -4,13 +4,14 @@ import { constraints, namespaces, registries, repositories } from "../db/schema.
 import { alreadyExists, invalidArgument } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
-import { Lister, type ListRequest, type Page } from "./listing.js";
+import { changedFields, writeAudit, type AuditTrail } from "./audit.js";
+import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
 export type RegistryRow = typeof registries.$inferSelect;
 export type RegistryKind = RegistryRow["kind"];
-type Settable = "name" | "url" | "insecure" | "description" | "credentialSealed" | "autoCreate" | "syncRepositoryPrefix" | "syncTagPattern";
+type Settable = "name" | "url" | "insecure" | "description" | "credentialSealed" | "autoCreate" | "syncRepositoryPrefix" | "syncTagPattern" | "public";
 export type NewRegistry = Pick<RegistryRow, "kind"> & Partial<Pick<RegistryRow, Settable>> & Pick<RegistryRow, "name">;
 export type RegistryPatch = Partial<Pick<RegistryRow, Settable>>;
 
@@ -44,14 +45,22 @@ export class RegistryStore {
       sortable: { name: registries.name, create_time: registries.createTime, update_time: registries.updateTime },
       uniqueName: "global",
       filters: { kind: registries.kind },
+      // Public, bound, or holding a namespace that is public or bound.
+      visible: (v) => sql`(${registries.public} or ${registries.id} = any(${v.registries}) or exists (select 1 from ${namespaces} n
+        where n.registry_id = ${registries.id} and (n.public or n.id = any(${v.namespaces}))))`,
     });
   }
 
-  create(input: NewRegistry): Promise<RegistryRow> {
-    return guarded(async () => (await this.db.insert(registries).values(input).returning())[0]!, {
-      [constraints.registryName]: nameTaken(input.name),
-      ...rules,
-    });
+  create(input: NewRegistry, audit?: AuditTrail): Promise<RegistryRow> {
+    return guarded(
+      () =>
+        this.db.transaction(async (tx) => {
+          const [row] = await tx.insert(registries).values(input).returning();
+          await writeAudit(tx, audit, { action: "registry.create", resourceType: "registry", resourceId: row!.id, resourceName: row!.name, detail: row!.kind });
+          return row!;
+        }),
+      { [constraints.registryName]: nameTaken(input.name), ...rules },
+    );
   }
 
   get(id: string): Promise<RegistryRow> {
@@ -69,7 +78,7 @@ export class RegistryStore {
    * moment (urls are stored normalised, `scheme://host[:port]`, so equal strings mean the same
    * origin).
    */
-  update(id: string, patch: RegistryPatch, etag: string): Promise<RegistryRow> {
+  update(id: string, patch: RegistryPatch, etag: string, audit?: AuditTrail): Promise<RegistryRow> {
     const set: Record<string, unknown> =
       patch.url !== undefined && patch.credentialSealed === undefined
         ? {
@@ -82,23 +91,40 @@ export class RegistryStore {
         this.db.transaction(async (tx) => {
           const row = await updateById<RegistryRow>(tx, table, id, set, etag);
           if (patch.name !== undefined) await checkLongestImageName(tx, row.id, patch.name);
+          await writeAudit(tx, audit, {
+            action: "registry.update",
+            resourceType: "registry",
+            resourceId: id,
+            resourceName: row.name,
+            detail: changedFields(patch),
+          });
           return row;
         }),
       { [constraints.registryName]: nameTaken(patch.name ?? ""), ...rules },
     );
   }
 
-  delete(id: string, options: { etag: string; force: boolean }): Promise<void> {
+  delete(id: string, options: { etag: string; force: boolean }, audit?: AuditTrail): Promise<void> {
     return guarded(() =>
       deleteById(this.db, table, id, {
         ...options,
         children: { table: namespaces, parentId: namespaces.registryId, nouns: "namespaces" },
+        then: async (tx) => {
+          const [row] = await tx.select({ name: registries.name }).from(registries).where(eq(registries.id, id));
+          await writeAudit(tx, audit, {
+            action: "registry.delete",
+            resourceType: "registry",
+            resourceId: id,
+            resourceName: row?.name,
+            detail: options.force ? "force" : "",
+          });
+        },
       }),
     );
   }
 
-  list(request: ListRequest, filter: { kind?: RegistryKind }): Promise<Page<RegistryRow>> {
-    return guarded(() => this.lister.list(request, { values: { kind: filter.kind } }));
+  list(request: ListRequest, filter: { kind?: RegistryKind }, visibility?: Visibility): Promise<Page<RegistryRow>> {
+    return guarded(() => this.lister.list(request, { values: { kind: filter.kind }, visibility }));
   }
 }
 

@@ -4,9 +4,11 @@ import { constraints, namespaces, registries, repositories, tags } from "../db/s
 import { alreadyExists, notFound } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
-import { Lister, type ListRequest, type Page } from "./listing.js";
+import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./audit.js";
+import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
+import { repositoryVisible } from "./visibility.js";
 
 export type RepositoryRow = typeof repositories.$inferSelect;
 export type NewRepository = Pick<RepositoryRow, "namespaceId" | "name" | "description">;
@@ -39,16 +41,25 @@ export class RepositoryStore {
       sortable: { name: repositories.name, create_time: repositories.createTime, update_time: repositories.updateTime },
       uniqueName: "parent",
       parent: { column: repositories.namespaceId, parentId: namespaces.id, noun: "namespace" },
+      visible: (v) => repositoryVisible(repositories.id, v),
     });
   }
 
-  create(input: NewRepository): Promise<RepositoryRow> {
+  create(input: NewRepository, audit?: AuditTrail): Promise<RepositoryRow> {
     const missingNamespace = () => notFound(`namespace ${input.namespaceId} not found`);
     return guarded(
-      async () => {
-        await checkImageName(this.db, input.namespaceId, input.name, missingNamespace);
-        return (await this.db.insert(repositories).values(input).returning())[0]!;
-      },
+      () =>
+        this.db.transaction(async (tx) => {
+          await checkImageName(tx, input.namespaceId, input.name, missingNamespace);
+          const [row] = await tx.insert(repositories).values(input).returning();
+          await writeAudit(tx, audit, {
+            action: "repository.create",
+            resourceType: "repository",
+            resourceId: row!.id,
+            resourceName: await repositoryPath(tx, row!.id),
+          });
+          return row!;
+        }),
       {
         [constraints.repositoryName]: nameTaken(input.name),
         repositories_namespace_id_namespaces_id_fk: missingNamespace,
@@ -60,29 +71,44 @@ export class RepositoryStore {
     return guarded(() => this.byId(id));
   }
 
-  update(id: string, patch: RepositoryPatch, etag: string): Promise<RepositoryRow> {
+  update(id: string, patch: RepositoryPatch, etag: string, audit?: AuditTrail): Promise<RepositoryRow> {
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
           const row = await updateById<RepositoryRow>(tx, table, id, patch, etag);
           if (patch.name !== undefined) await checkImageName(tx, row.namespaceId, row.name, () => notFound(`repository ${id} not found`));
+          await writeAudit(tx, audit, {
+            action: "repository.update",
+            resourceType: "repository",
+            resourceId: id,
+            resourceName: await repositoryPath(tx, id),
+            detail: changedFields(patch),
+          });
           return row;
         }),
       { [constraints.repositoryName]: nameTaken(patch.name ?? "") },
     );
   }
 
-  delete(id: string, options: { etag: string; force: boolean }): Promise<void> {
+  delete(id: string, options: { etag: string; force: boolean }, audit?: AuditTrail): Promise<void> {
     return guarded(() =>
       deleteById(this.db, table, id, {
         ...options,
         children: { table: tags, parentId: tags.repositoryId, nouns: "tags" },
+        then: async (tx) =>
+          writeAudit(tx, audit, {
+            action: "repository.delete",
+            resourceType: "repository",
+            resourceId: id,
+            resourceName: await repositoryPath(tx, id),
+            detail: options.force ? "force" : "",
+          }),
       }),
     );
   }
 
-  list(request: ListRequest, filter: { namespaceId?: string }): Promise<Page<RepositoryRow>> {
-    return guarded(() => this.lister.list(request, { parent: filter.namespaceId }));
+  list(request: ListRequest, filter: { namespaceId?: string }, visibility?: Visibility): Promise<Page<RepositoryRow>> {
+    return guarded(() => this.lister.list(request, { parent: filter.namespaceId, visibility }));
   }
 }
 

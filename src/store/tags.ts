@@ -3,9 +3,11 @@ import { constraints, manifests, namespaces, registries, repositories, tags } fr
 import type { Database } from "../db/database.js";
 import { alreadyExists, failedPrecondition, notFound } from "../domain/errors.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
-import { Lister, type ListRequest, type Page } from "./listing.js";
+import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./audit.js";
+import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
+import { repositoryVisible } from "./visibility.js";
 
 export type TagRow = typeof tags.$inferSelect;
 export type NewTag = Pick<TagRow, "repositoryId" | "name" | "digest" | "mediaType" | "sizeBytes">;
@@ -38,20 +40,27 @@ export class TagStore {
       sortable: { name: tags.name, create_time: tags.createTime, update_time: tags.updateTime, push_time: tags.pushTime },
       uniqueName: "parent",
       parent: { column: tags.repositoryId, parentId: repositories.id, noun: "repository" },
+      visible: (v) => repositoryVisible(tags.repositoryId, v),
     });
   }
 
-  create(input: NewTag): Promise<TagRow> {
+  create(input: NewTag, audit?: AuditTrail): Promise<TagRow> {
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
           const manifest = await hostedManifest(tx, input.repositoryId, input.digest);
-          return (
-            await tx
-              .insert(tags)
-              .values({ ...input, ...manifest })
-              .returning()
-          )[0]!;
+          const [row] = await tx
+            .insert(tags)
+            .values({ ...input, ...manifest })
+            .returning();
+          await writeAudit(tx, audit, {
+            action: "tag.create",
+            resourceType: "tag",
+            resourceId: row!.id,
+            resourceName: await tagPath(tx, row!),
+            detail: row!.digest,
+          });
+          return row!;
         }),
       {
         [constraints.tagName]: nameTaken(input.name),
@@ -64,7 +73,7 @@ export class TagStore {
     return guarded(() => this.byId(id));
   }
 
-  update(id: string, patch: TagPatch, etag: string): Promise<TagRow> {
+  update(id: string, patch: TagPatch, etag: string, audit?: AuditTrail): Promise<TagRow> {
     const values: Record<string, unknown> = { ...patch };
     // push_time is when the tag last moved, so it changes only with the digest.
     if (patch.digest !== undefined) {
@@ -73,22 +82,45 @@ export class TagStore {
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
-          if (patch.digest !== undefined) {
-            const [current] = await tx.select({ repositoryId: tags.repositoryId }).from(tags).where(eq(tags.id, id));
-            if (current) Object.assign(values, await hostedManifest(tx, current.repositoryId, patch.digest));
-          }
-          return updateById<TagRow>(tx, table, id, values, etag);
+          const [before] = await tx.select({ repositoryId: tags.repositoryId, digest: tags.digest }).from(tags).where(eq(tags.id, id));
+          if (patch.digest !== undefined && before) Object.assign(values, await hostedManifest(tx, before.repositoryId, patch.digest));
+          const row = await updateById<TagRow>(tx, table, id, values, etag);
+          // Moving a tag is the event people look for: it gets its own action.
+          const moved = before !== undefined && row.digest !== before.digest;
+          await writeAudit(tx, audit, {
+            action: moved ? "tag.move" : "tag.update",
+            resourceType: "tag",
+            resourceId: id,
+            resourceName: await tagPath(tx, row),
+            detail: moved ? `${before.digest} -> ${row.digest}` : changedFields(patch),
+          });
+          return row;
         }),
       { [constraints.tagName]: nameTaken(patch.name ?? "") },
     );
   }
 
-  delete(id: string, options: { etag: string }): Promise<void> {
-    return guarded(() => deleteById(this.db, table, id, options));
+  delete(id: string, options: { etag: string }, audit?: AuditTrail): Promise<void> {
+    return guarded(() =>
+      deleteById(this.db, table, id, {
+        ...options,
+        then: async (tx) => {
+          const [row] = await tx.select().from(tags).where(eq(tags.id, id));
+          if (row)
+            await writeAudit(tx, audit, {
+              action: "tag.delete",
+              resourceType: "tag",
+              resourceId: id,
+              resourceName: await tagPath(tx, row),
+              detail: row.digest,
+            });
+        },
+      }),
+    );
   }
 
-  list(request: ListRequest, filter: { repositoryId?: string }): Promise<Page<TagRow>> {
-    return guarded(() => this.lister.list(request, { parent: filter.repositoryId }));
+  list(request: ListRequest, filter: { repositoryId?: string }, visibility?: Visibility): Promise<Page<TagRow>> {
+    return guarded(() => this.lister.list(request, { parent: filter.repositoryId, visibility }));
   }
 }
 
@@ -116,4 +148,8 @@ async function hostedManifest(tx: Database, repositoryId: string, digest: string
     throw failedPrecondition(`tag.digest: manifest ${digest} is not in repository ${repositoryId}; push the manifest first (HOSTED registry)`);
   }
   return { manifestId: manifest.id, mediaType: manifest.mediaType, sizeBytes: manifest.size };
+}
+
+async function tagPath(db: Database, tag: Pick<TagRow, "repositoryId" | "name">): Promise<string> {
+  return `${await repositoryPath(db, tag.repositoryId)}:${tag.name}`;
 }

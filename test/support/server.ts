@@ -41,6 +41,10 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     sync: { concurrency: 4, pageSize: 1000 },
     // Every upstream of the tests (docker-registry, tiny servers) listens on loopback.
     upstream: testUpstream(),
+    // Identity phase 1: the suites written before it run as anonymous admins; identity tests
+    // start their servers with authConfig() (auth on).
+    auth: { anonymousAdmin: true, service: "artifact-service", tokenTtlSeconds: 300 },
+    audit: { retentionDays: 90 },
     ...overrides,
   };
 }

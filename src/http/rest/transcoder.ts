@@ -31,6 +31,7 @@ import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-g
 import type { Logger } from "pino";
 import { MAX_DEADLINE_MS } from "../../api/interceptors/deadline.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
+import { callContext, callHeaders } from "../call-context.js";
 import { PathMatcher } from "./path-template.js";
 import { readBindings, type RestBinding } from "./bindings.js";
 import { readJsonBody } from "./body.js";
@@ -115,7 +116,13 @@ export function createRestHandler(options: RestOptions): RestHandler {
       throw new RestError(405, Code.Unimplemented, `${method} is not allowed on ${path.slice(0, 256)}; allowed: ${allow}`, { allow });
     }
     const { binding, invoker } = match.value;
-    const init: InvokeInit = { requestMethod: method, url: req.url ?? path, header: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
+    const init: InvokeInit = {
+      requestMethod: method,
+      url: req.url ?? path,
+      header: callHeaders(req, requestId),
+      timeoutMs: deadline(req),
+      contextValues: callContext(req),
+    };
     const text = binding.body === undefined ? "" : await readJsonBody(req, maxBodyBytes);
     const input = messageFromBody(binding, text);
     applyPath(binding, match, input);

@@ -1,0 +1,261 @@
+// Who is calling: an API token (Bearer on the API, the Basic password on /v2/ and the token
+// endpoint), a user's password (Basic), or nobody (anonymous). A token is looked up by its hash
+// and cached per process for 10 s, so a revocation, a disabled account or a changed role takes
+// effect within 10 s on every replica. Failures are counted for the brute-force throttle and
+// written to the audit log; no secret is ever logged or echoed.
+import { createHmac, randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { DomainError } from "../domain/errors.js";
+import type { AuditTrail } from "../store/audit.js";
+import type { Store } from "../store/index.js";
+import type { TokenOwner } from "../store/tokens.js";
+import { verifyPassword } from "./passwords.js";
+import type { Principal } from "./policy.js";
+import { accountKey, addressKey, SignInThrottle } from "./throttle.js";
+import { hashTokenSecret, sameHash } from "./tokens.js";
+
+export type AuthMethod = "token" | "password" | "jwt" | "anonymous";
+
+/** A caller: its principal, and how it proved who it is. */
+export interface Caller {
+  principal: Principal;
+  via: AuthMethod;
+  /** The API token presented, when one was. */
+  tokenId?: string;
+}
+
+/** Where a request comes from, for the audit log and the throttle. */
+export interface RequestInfo {
+  requestId: string;
+  clientAddress: string;
+}
+
+export interface AuthenticatorOptions {
+  /** AUTH_ANONYMOUS_ADMIN: every caller is also a global admin. */
+  anonymousAdmin: boolean;
+  /** How long a checked token (or password) is trusted without asking the database again. */
+  cacheMs?: number;
+  throttle?: SignInThrottle;
+}
+
+const CACHE_MS = 10_000;
+const CACHE_MAX = 10_000;
+const TOUCH_EVERY_MS = 60_000;
+const DEV_ADMIN = { role: "admin", scope: { kind: "global" } } as const;
+
+export const unauthenticated = (message: string) => new DomainError("unauthenticated", message);
+
+/** The audit trail of a caller's request (who and from where). */
+export function trailOf(caller: Caller, info: RequestInfo): AuditTrail {
+  return {
+    actorId: caller.principal.account?.id ?? null,
+    actorName: caller.principal.account?.name ?? "anonymous",
+    requestId: info.requestId,
+    clientAddress: info.clientAddress,
+  };
+}
+
+interface Cached {
+  caller: Caller;
+  until: number;
+}
+
+export class Authenticator {
+  readonly throttle: SignInThrottle;
+  private readonly cacheMs: number;
+  private readonly tokens = new Map<string, Cached>();
+  // Successful password checks, keyed by an HMAC of name and password under a key of this process
+  // only: a client that sends Basic credentials with every request does not pay argon2 each time.
+  private readonly passwords = new Map<string, Cached>();
+  private readonly passwordKey = randomBytes(32);
+  private readonly subjects = new Map<string, Cached>();
+  private readonly touched = new Map<string, number>();
+  private readonly anonymous: Caller;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly options: AuthenticatorOptions,
+  ) {
+    this.cacheMs = options.cacheMs ?? CACHE_MS;
+    this.throttle = options.throttle ?? new SignInThrottle(store.throttle);
+    this.anonymous = { principal: { bindings: options.anonymousAdmin ? [DEV_ADMIN] : [] }, via: "anonymous" };
+  }
+
+  /** The caller without credentials: anonymous (a global admin under AUTH_ANONYMOUS_ADMIN). */
+  anonymousCaller(): Caller {
+    return this.anonymous;
+  }
+
+  /**
+   * An `Authorization` header's caller. `basic`: Basic credentials are accepted (the registry API
+   * and the token endpoint); the API takes Bearer tokens only.
+   */
+  async fromHeader(header: string | undefined, info: RequestInfo, options: { basic: boolean }): Promise<Caller> {
+    if (header === undefined || header === "") return this.anonymous;
+    const space = header.indexOf(" ");
+    const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
+    const value = space < 0 ? "" : header.slice(space + 1).trim();
+    if (scheme === "bearer" && value !== "") return this.token(value, info);
+    if (scheme === "basic" && options.basic) {
+      const credentials = parseBasic(value);
+      if (!credentials) throw unauthenticated("malformed Basic credentials: expected base64 of <user>:<password or API token>");
+      return this.basic(credentials.username, credentials.password, info);
+    }
+    throw unauthenticated(
+      options.basic ? "unsupported Authorization: send Basic or Bearer credentials" : "unsupported Authorization: send `Bearer <API token>`",
+    );
+  }
+
+  /** Basic credentials: an API token as the password (any user name), else the user's password. */
+  async basic(username: string, password: string, info: RequestInfo): Promise<Caller> {
+    // Tokens are long; a shorter password is no token and costs no lookup.
+    const hash = password.length >= 32 ? hashTokenSecret(password) : undefined;
+    if (hash) {
+      const cached = this.cached(this.tokens, hash);
+      if (cached) return cached;
+      const owner = await this.store.tokens.findByHash(hash);
+      if (owner) return this.acceptToken(owner, info, hash);
+    }
+    return this.password(username, password, info);
+  }
+
+  /** An API token (the Bearer credential of the API). */
+  async token(secret: string, info: RequestInfo): Promise<Caller> {
+    const hash = hashTokenSecret(secret);
+    const cached = this.cached(this.tokens, hash);
+    if (cached) return cached;
+    const owner = await this.store.tokens.findByHash(hash);
+    if (!owner) return this.refuseToken(undefined, "unknown token", info);
+    return this.acceptToken(owner, info, hash);
+  }
+
+  /** A user's name and password. */
+  async password(username: string, password: string, info: RequestInfo): Promise<Caller> {
+    const key = createHmac("sha256", this.passwordKey).update(username).update("\0").update(password).digest("base64");
+    const cached = this.cached(this.passwords, key);
+    if (cached) return cached;
+    const keys = [accountKey(username), addressKey(info.clientAddress)];
+    const waited = await this.throttle.wait(keys);
+    const account = username === "" ? undefined : await this.store.accounts.findByName(username);
+    // A hash is checked whatever happens (a dummy one without an account): the time taken does not tell.
+    const matches = await verifyPassword(account?.kind === "user" ? account.passwordHash : undefined, password);
+    if (!account || !matches || account.disabled) {
+      await this.throttle.fail(keys);
+      const why = !account ? "no such account" : !matches ? "wrong password" : "account disabled";
+      await this.recordFailure({ actorId: account?.id ?? null, actorName: username.slice(0, 128) || "(none)" }, `password: ${why}`, waited, info);
+      throw unauthenticated("invalid user name or password");
+    }
+    await this.throttle.reset(accountKey(username));
+    const caller: Caller = { principal: await this.principalOf(account), via: "password" };
+    this.remember(this.passwords, key, caller);
+    return caller;
+  }
+
+  /** An account's principal now (its bindings read fresh). */
+  async principalOf(account: { id: string; name: string; kind: "user" | "robot" }): Promise<Principal> {
+    const bindings = await this.store.roleBindings.forAccount(account.id);
+    return {
+      account: { id: account.id, name: account.name, kind: account.kind },
+      bindings: this.options.anonymousAdmin ? [...bindings, DEV_ADMIN] : bindings,
+    };
+  }
+
+  /**
+   * The principal of an account by id (a registry JWT's subject), cached like a token: for the few
+   * /v2/ answers that need more than the JWT's grants (the catalog, a refused action). Undefined
+   * when the account is gone or disabled.
+   */
+  async principalById(accountId: string): Promise<Principal | undefined> {
+    const cached = this.cached(this.subjects, accountId);
+    if (cached) return cached.principal;
+    let account;
+    try {
+      account = await this.store.accounts.get(accountId);
+    } catch (err) {
+      if (err instanceof DomainError && err.kind === "not-found") return undefined;
+      throw err;
+    }
+    if (account.disabled) return undefined;
+    const caller: Caller = { principal: await this.principalOf(account), via: "jwt" };
+    this.remember(this.subjects, accountId, caller);
+    return caller.principal;
+  }
+
+  /** Forgets every cached caller (tests; a process that must see a change at once). */
+  forget(): void {
+    this.tokens.clear();
+    this.passwords.clear();
+    this.subjects.clear();
+  }
+
+  private async acceptToken(owner: TokenOwner, info: RequestInfo, hash: string): Promise<Caller> {
+    // The index found it by hash; this comparison is constant-time all the same.
+    if (!sameHash(hash, owner.token.secretHash)) return this.refuseToken(owner, "unknown token", info);
+    const now = Date.now();
+    if (owner.token.revokeTime) return this.refuseToken(owner, "the token was revoked", info);
+    if (owner.token.expireTime && owner.token.expireTime.getTime() <= now) return this.refuseToken(owner, "the token has expired", info);
+    if (owner.account.disabled) return this.refuseToken(owner, "the token's account is disabled", info);
+    const caller: Caller = { principal: await this.principalOf(owner.account), via: "token", tokenId: owner.token.id };
+    const until = owner.token.expireTime ? Math.min(now + this.cacheMs, owner.token.expireTime.getTime()) : now + this.cacheMs;
+    this.remember(this.tokens, hash, caller, until);
+    this.touch(owner.token.id, now);
+    return caller;
+  }
+
+  /** A token that does not work: only the failing address is slowed down (a robot's valid token never is). */
+  private async refuseToken(owner: TokenOwner | undefined, why: string, info: RequestInfo): Promise<never> {
+    const keys = [addressKey(info.clientAddress)];
+    const waited = await this.throttle.wait(keys);
+    await this.throttle.fail(keys);
+    await this.recordFailure({ actorId: owner?.account.id ?? null, actorName: owner?.account.name ?? "(unknown token)" }, `token: ${why}`, waited, info);
+    throw unauthenticated(owner ? why : "invalid API token");
+  }
+
+  private async recordFailure(actor: Pick<AuditTrail, "actorId" | "actorName">, detail: string, waited: number, info: RequestInfo): Promise<void> {
+    await this.store.audit
+      .record(
+        { ...actor, requestId: info.requestId, clientAddress: info.clientAddress },
+        {
+          action: "auth.sign_in",
+          resourceType: "account",
+          resourceId: actor.actorId ?? "",
+          resourceName: actor.actorName,
+          outcome: "failure",
+          detail: waited > 0 ? `${detail} (delayed ${waited} ms)` : detail,
+        },
+      )
+      .catch((err: unknown) => this.log.warn({ err, requestId: info.requestId }, "could not record a failed sign-in in the audit log"));
+  }
+
+  private cached(cache: Map<string, Cached>, key: string): Caller | undefined {
+    const hit = cache.get(key);
+    if (!hit) return undefined;
+    if (hit.until > Date.now()) return hit.caller;
+    cache.delete(key);
+    return undefined;
+  }
+
+  private remember(cache: Map<string, Cached>, key: string, caller: Caller, until = Date.now() + this.cacheMs): void {
+    // A crude bound: callers are few; a flood of distinct valid credentials only costs lookups.
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(key, { caller, until });
+  }
+
+  /** last_use_time, at most once a minute per token from this process (the store also checks). */
+  private touch(tokenId: string, now: number): void {
+    if ((this.touched.get(tokenId) ?? 0) > now - TOUCH_EVERY_MS) return;
+    if (this.touched.size >= CACHE_MAX) this.touched.clear();
+    this.touched.set(tokenId, now);
+    this.store.tokens.touch(tokenId).catch((err: unknown) => this.log.debug({ err }, "could not record a token's last use"));
+  }
+}
+
+/** `user:password` from a Basic credential's base64 (the password may contain ":"). */
+export function parseBasic(value: string): { username: string; password: string } | undefined {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return undefined;
+  const text = Buffer.from(value, "base64").toString("utf8");
+  const colon = text.indexOf(":");
+  if (colon < 0) return undefined;
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
