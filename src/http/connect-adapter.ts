@@ -14,6 +14,7 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { clampDeadlineHeaders } from "../api/interceptors/deadline.js";
+import { clientCertificateContext } from "./client-certificate.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -37,7 +38,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
   return (req, res) => {
     const handler = handlers.get((req.url ?? "").split("?", 1)[0]!);
     if (!handler) return options.fallback(req, res);
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, clientCertificateContext(req));
     clampDeadlineHeaders(uReq.header);
     if (options.uncompressedProcedures?.has(handler.requestPath)) {
       for (const name of ACCEPT_ENCODING_HEADERS) uReq.header.delete(name);

@@ -1,6 +1,8 @@
 // One port, every protocol: HTTP/1.1 and cleartext HTTP/2 with prior knowledge (what grpc
 // clients and `grpcurl -plaintext` send). Each accepted socket is sniffed for the HTTP/2
 // client preface and handed to an http2 or an http1 server that share one request handler.
+// With TLS (src/http/tls.ts) the socket does its handshake first and ALPN picks the server
+// instead of the sniff; the rest is the same.
 //
 // Written here rather than taken from @httptoolkit/httpolyglot because graceful shutdown
 // needs the two inner servers (idle HTTP/1.1 keep-alive sockets, HTTP/2 sessions to GOAWAY),
@@ -9,6 +11,8 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { TlsEndpoint } from "./tls.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -21,6 +25,8 @@ export interface ListenerOptions {
   requestTimeoutMs: number;
   /** An idle keep-alive HTTP/1.1 socket or HTTP/2 session is closed after this time. */
   idleTimeoutMs: number;
+  /** Set: every connection is TLS (and every response says Strict-Transport-Security). */
+  tls?: TlsEndpoint;
 }
 
 export class Listener {
@@ -35,7 +41,9 @@ export class Listener {
     handler: RequestHandler,
     private readonly options: ListenerOptions,
   ) {
+    const hsts = options.tls?.hsts;
     const serve: RequestHandler = (req, res) => {
+      if (hsts) res.setHeader("strict-transport-security", hsts);
       if (!this.closing) return handler(req, res);
       // A request that arrives on a kept-alive connection while we stop: try another replica.
       const headers: Record<string, string> = { "content-type": "application/json", "retry-after": "1" };
@@ -71,6 +79,7 @@ export class Listener {
       session.setTimeout(options.idleTimeoutMs, () => session.close());
       session.once("close", () => this.sessions.delete(session));
     });
+    options.tls?.onSecureConnection((socket, protocol) => this.serveSecure(socket, protocol));
   }
 
   get isClosing(): boolean {
@@ -99,6 +108,8 @@ export class Listener {
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
     socket.on("error", () => socket.destroy());
+    // The handshake has its own timeout (the same as the headers').
+    if (this.options.tls) return void this.options.tls.server.emit("connection", socket);
     // A client that connects and says nothing is not kept forever.
     socket.setTimeout(this.options.headersTimeoutMs, () => socket.destroy());
     socket.once("readable", () => this.sniff(socket, Buffer.alloc(0)));
@@ -118,6 +129,14 @@ export class Listener {
     socket.removeAllListeners("error");
     socket.unshift(data);
     (couldBeHttp2 ? this.h2 : this.h1).emit("connection", socket);
+  }
+
+  private serveSecure(socket: TLSSocket, protocol: "h2" | "http/1.1"): void {
+    if (this.closing) return void socket.destroy();
+    // Tracked as well as the socket under it: closing either ends the connection.
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    (protocol === "h2" ? this.h2 : this.h1).emit("connection", socket);
   }
 
   /**

@@ -22,6 +22,7 @@ import { readBindings, type RestBinding } from "./rest/bindings.js";
 import { errorObject, errorStatus, RestError, type EdgeError } from "./rest/error.js";
 import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest/invoke.js";
 import { applyPath } from "./rest/request.js";
+import { clientCertificateContext } from "./client-certificate.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -53,7 +54,13 @@ export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler
     if (!match) return next();
     const requestId = pickRequestId(header(req, REQUEST_ID_HEADER));
     const input = create(GetBlobRequestSchema);
-    const call = new BlobCall(req, res, invoker, { requestMethod: req.method, url, header: { [REQUEST_ID_HEADER]: requestId } }, requestId);
+    const call = new BlobCall(
+      req,
+      res,
+      invoker,
+      { requestMethod: req.method, url, header: { [REQUEST_ID_HEADER]: requestId }, contextValues: clientCertificateContext(req) },
+      requestId,
+    );
     call
       .serve(() => applyPath(match.value, match, input), input)
       .catch((err: unknown) => {
@@ -133,7 +140,7 @@ class BlobCall {
     const request = create(GetBlobRequestSchema, { repository: input.repository, digest: input.digest, offset: BigInt(offset), length: BigInt(length) });
     // A blob in the content store is then written straight into the response after the first
     // message (headers are sent by then), not as chunk messages.
-    const contextValues = createContextValues().set(RAW_BLOB_SINK, this.res);
+    const contextValues = (this.init.contextValues ?? createContextValues()).set(RAW_BLOB_SINK, this.res);
     const stream = this.invoker.serverStream(request, { ...this.init, signal: this.abort.signal, contextValues });
     const messages = stream[Symbol.asyncIterator]() as AsyncIterator<GetBlobResponse>;
     const first = await messages.next();

@@ -37,6 +37,7 @@ import { readJsonBody } from "./body.js";
 import { collectInvokers, type InvokeInit, type MethodInvoker } from "./invoke.js";
 import { errorObject, errorStatus, RestError, type EdgeError } from "./error.js";
 import { applyPath, applyQuery, messageFromBody } from "./request.js";
+import { clientCertificateContext } from "../client-certificate.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 /** What we use of an HTTP/1.1 or HTTP/2 compatibility response. */
@@ -115,7 +116,13 @@ export function createRestHandler(options: RestOptions): RestHandler {
       throw new RestError(405, Code.Unimplemented, `${method} is not allowed on ${path.slice(0, 256)}; allowed: ${allow}`, { allow });
     }
     const { binding, invoker } = match.value;
-    const init: InvokeInit = { requestMethod: method, url: req.url ?? path, header: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: deadline(req) };
+    const init: InvokeInit = {
+      requestMethod: method,
+      url: req.url ?? path,
+      header: { [REQUEST_ID_HEADER]: requestId },
+      timeoutMs: deadline(req),
+      contextValues: clientCertificateContext(req),
+    };
     const text = binding.body === undefined ? "" : await readJsonBody(req, maxBodyBytes);
     const input = messageFromBody(binding, text);
     applyPath(binding, match, input);
