@@ -1,9 +1,11 @@
 // TLS on both listeners, with certificates this test makes (test/support/tls.ts) and the clients
 // operators use: skopeo with a cert dir and verification on, @grpc/grpc-js, `buf curl` with
 // reflection, curl over HTTP/1.1 and HTTP/2, Node's own TLS client for what the handshake
-// chooses. Rotation, mutual TLS and the start-up checks too; the browser and the real entry point
-// (WORKERS=2 on PostgreSQL) in test/tls-process.test.ts.
+// chooses; the typed client's browser entry in Chromium against an HTTPS origin. Rotation and
+// mutual TLS too; the start-up checks and WORKERS=2 through the real entry point are in
+// test/tls-process.test.ts.
 import { execFile } from "node:child_process";
+import { createHash, createPublicKey } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { join } from "node:path";
@@ -14,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/log.js";
 import { packageRoot } from "../src/paths.js";
 import type { TlsSettings } from "../src/tls.js";
+import { CHROMIUM, CHROMIUM_ARGS, haveChromium, pageServer, runScenario, type PageServer } from "./support/browser.js";
 import { databaseKinds } from "./support/database.js";
 import { eventually, bufCurlWith } from "./support/grpc-clients.js";
 import { smallImage } from "./support/oci-images.js";
@@ -346,6 +349,55 @@ describe.skipIf(!ready)("TLS", () => {
       expect(foreign.code).not.toBe(0);
       expect(foreign.stdout).toBe("");
       expect(captured.records().some((r) => r.msg === "client certificate not verified by TLS_CLIENT_CA_FILE: connection closed")).toBe(true);
+    });
+  });
+
+  describe.skipIf(!haveChromium("tls.test.ts (browser)"))("the typed client in Chromium against an HTTPS origin", () => {
+    let api: TestServer;
+    let page: PageServer;
+    let browser: import("playwright-core").Browser;
+    beforeAll(async () => {
+      const cert = pki.issue(ca, { commonName: "localhost" });
+      // The page is served over HTTPS too (another origin: another port), with the same certificate.
+      page = await pageServer({ cert: cert.cert, key: cert.key, host: "localhost" });
+      const config = {
+        tls: { certFile: cert.certFile, keyFile: cert.keyFile, clientAuth: "require" as const, hstsMaxAgeSeconds: 60 },
+        cors: { allowedOrigins: [page.origin], maxAgeSeconds: 60 },
+      };
+      api = await startTestServer("pglite", { config });
+      // Chromium trusts the certificate's key as it would a CA in its store (no NSS tools here):
+      // everything else about the certificate (host name, dates, usage) is still checked.
+      const spki = createHash("sha256")
+        .update(createPublicKey(cert.cert).export({ type: "spki", format: "der" }))
+        .digest("base64");
+      const { chromium } = await import("playwright-core");
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`] });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await api?.stop();
+      await page?.close();
+    });
+
+    it.each(["connect", "grpc-web"] as const)("calls the service over %s", async (protocol) => {
+      const outcome = await runScenario(browser, page.origin, `https://localhost:${api.http.port}`, protocol, `https-${protocol}`);
+      expect(outcome, outcome.error).toMatchObject({ ok: true, created: `https-${protocol}`, got: `https-${protocol}` });
+    });
+
+    it("refuses a certificate whose key it was not told to trust (so the trust above is what made it work)", async () => {
+      const other = pki.issue(ca, { commonName: "localhost" });
+      const stranger = await startTestServer("pglite", {
+        config: {
+          tls: { certFile: other.certFile, keyFile: other.keyFile, clientAuth: "require", hstsMaxAgeSeconds: 0 },
+          cors: { allowedOrigins: [page.origin], maxAgeSeconds: 60 },
+        },
+      });
+      try {
+        const outcome = await runScenario(browser, page.origin, `https://localhost:${stranger.http.port}`, "connect", "https-refused");
+        expect(outcome.ok).toBe(false);
+      } finally {
+        await stranger.stop();
+      }
     });
   });
 });
