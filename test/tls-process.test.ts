@@ -176,8 +176,8 @@ describe.skipIf(!ready)("TLS through the entry point", { timeout: 180_000 }, () 
         // A connection per call (curl exits): the primary hands them to the workers in turn.
         const call = () =>
           new Promise<string>((resolve, reject) =>
-            execFile("curl", ["-sS", "--max-time", "20", "--cacert", ca.certFile, `https://localhost:${httpPort}/v1/registries`], (err, stdout) =>
-              err ? reject(err) : resolve(stdout),
+            execFile("curl", ["-sS", "--max-time", "20", "--cacert", ca.certFile, `https://localhost:${httpPort}/v1/registries`], (err, stdout, stderr) =>
+              err ? reject(new Error(`curl failed: ${stderr}`)) : resolve(stdout),
             ),
           );
         for (let i = 0; i < 6; i++) expect(await call()).toBe("{}");

@@ -46,7 +46,7 @@ function curl(args: string[]): Promise<CurlResult> {
 function handshake(
   port: number,
   options: tls.ConnectionOptions = {},
-): Promise<{ serialNumber: string; protocol: string | null; cipher: string; alpn: string | false; socket: tls.TLSSocket }> {
+): Promise<{ serialNumber: string; protocol: string | null; cipher: string; alpn: string | false | null; socket: tls.TLSSocket }> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ALPNProtocols: ["http/1.1"], ...options }, () => {
       resolve({
