@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { createHash, createPublicKey } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
+import net from "node:net";
 import { join } from "node:path";
 import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
@@ -264,6 +265,19 @@ describe.skipIf(!ready)("TLS", () => {
         session.close();
       }
     });
+  });
+
+  it("a stop does not wait for connections that never finished their handshake", { timeout: 60_000 }, async () => {
+    const cert = pki.issue(ca, { commonName: "localhost" });
+    // Ten minutes to drain: only the stop closing the silent connection itself ends this in time.
+    const server = await startTestServer("pglite", {
+      config: { shutdownTimeoutMs: 600_000, tls: { certFile: cert.certFile, keyFile: cert.keyFile, clientAuth: "require", hstsMaxAgeSeconds: 0 } },
+    });
+    const silent = net.connect(server.http.port, "127.0.0.1");
+    await new Promise((resolve) => silent.once("connect", resolve));
+    const closed = new Promise((resolve) => silent.once("close", resolve));
+    await server.stop();
+    await closed;
   });
 
   describe("mutual TLS", () => {

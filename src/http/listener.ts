@@ -34,6 +34,12 @@ export class Listener {
   private readonly h2: http2.Http2Server;
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
+  /**
+   * Connections that have not reached the http1/http2 server yet (not sniffed, or mid-handshake),
+   * by client address: they hold no request, so a stop closes them at once. (A TLS socket is a
+   * new object over the same connection; its address is what links the two.)
+   */
+  private readonly unserved = new Map<string, net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private closing = false;
 
@@ -106,7 +112,12 @@ export class Listener {
       return;
     }
     this.sockets.add(socket);
-    socket.once("close", () => this.sockets.delete(socket));
+    const peer = peerKey(socket);
+    this.unserved.set(peer, socket);
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      if (this.unserved.get(peer) === socket) this.unserved.delete(peer);
+    });
     socket.on("error", () => socket.destroy());
     // The handshake has its own timeout (the same as the headers').
     if (this.options.tls) return void this.options.tls.server.emit("connection", socket);
@@ -127,12 +138,14 @@ export class Listener {
     }
     socket.setTimeout(0);
     socket.removeAllListeners("error");
+    this.unserved.delete(peerKey(socket));
     socket.unshift(data);
     (couldBeHttp2 ? this.h2 : this.h1).emit("connection", socket);
   }
 
   private serveSecure(socket: TLSSocket, protocol: "h2" | "http/1.1"): void {
     if (this.closing) return void socket.destroy();
+    this.unserved.delete(peerKey(socket));
     // Tracked as well as the socket under it: closing either ends the connection.
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
@@ -147,6 +160,7 @@ export class Listener {
     this.closing = true;
     // close() stops accepting at once; its callback would wait for every socket, which we drain below.
     for (const server of this.servers) server.close();
+    for (const socket of this.unserved.values()) socket.destroy();
     for (const session of this.sessions) session.close();
     const deadline = Date.now() + timeoutMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {
@@ -159,6 +173,8 @@ export class Listener {
     this.h1.close(() => {});
   }
 }
+
+const peerKey = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
 
 /** Often enough that a timeout is not overshot by more than a quarter of it; at most every 30 s. */
 function checkingInterval(options: ListenerOptions): number {
