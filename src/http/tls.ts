@@ -10,7 +10,7 @@
 // certificate, an expired certificate) leave the current ones in place and are logged.
 import { constants } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import tls, { type TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { readTlsMaterial, TlsFileError, type TlsMaterial, type TlsSettings } from "../tls.js";
@@ -114,9 +114,13 @@ export class TlsEndpoint {
   /** Watches the files' directories (and compares the files once a minute). */
   watch(): void {
     const files = [this.settings.certFile, this.settings.keyFile, this.settings.clientCaFile].filter((f): f is string => f !== undefined);
+    const names = new Set(files.map((f) => basename(f)));
+    // Only our files, and Kubernetes' `..data` swaps (the files are symlinks through it): a busy
+    // directory's other files must not re-read ours on every write. No name given: re-read.
+    const ours = (name: string | null) => name === null || names.has(name) || name.startsWith("..");
     for (const dir of new Set(files.map((f) => dirname(f)))) {
       try {
-        const watcher = watch(dir, { persistent: false }, () => this.soon("file change"));
+        const watcher = watch(dir, { persistent: false }, (_event, name) => ours(name) && this.soon("file change"));
         watcher.on("error", (err) => {
           this.options.log.warn({ err, dir }, "cannot watch the TLS files' directory any more: they are compared once a minute");
           watcher.close();
