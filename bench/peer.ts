@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { startDistribution, type Distribution } from "../test/support/distribution.js";
+import { startDistribution, type Distribution, type DistributionOptions } from "../test/support/distribution.js";
 import { missingPeers, type Peer } from "../test/support/peers.js";
 
 export interface PeerRegistry extends Distribution {
@@ -13,8 +13,9 @@ export interface PeerRegistry extends Distribution {
   pid: number;
 }
 
-export async function startPeerRegistry(): Promise<PeerRegistry> {
-  const registry = await startDistribution({ auth: "none", blobDescriptorCache: true, logLevel: "warn" });
+/** `tls`: serve HTTPS with that certificate (bench/tls.ts). */
+export async function startPeerRegistry(options: Pick<DistributionOptions, "tls"> = {}): Promise<PeerRegistry> {
+  const registry = await startDistribution({ auth: "none", blobDescriptorCache: true, logLevel: "warn", ...options });
   const config = join(dirname(registry.storageDir), "config.yml");
   const pid = findProcess((argv) => argv[0]?.endsWith("docker-registry") === true && argv[1] === "serve" && argv[2] === config);
   if (pid === undefined) {

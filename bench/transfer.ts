@@ -30,6 +30,10 @@ export interface CurlOptions {
   headers?: Record<string, string>;
   /** Request body, sent as is. */
   dataFile?: string;
+  /** CA file an https:// URL is verified against. */
+  caFile?: string;
+  /** Force an HTTP version (curl negotiates HTTP/2 over TLS by default). */
+  httpVersion?: "1.1" | "2";
 }
 
 /** One request with curl, response body thrown away. */
@@ -38,6 +42,8 @@ export async function curlGet(url: string, o: CurlOptions = {}): Promise<Transfe
   if (o.method === "POST") args.push("-X", "POST");
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push("-H", `${k}: ${v}`);
   if (o.dataFile) args.push("--data-binary", `@${o.dataFile}`);
+  if (o.caFile) args.push("--cacert", o.caFile);
+  if (o.httpVersion) args.push(o.httpVersion === "2" ? "--http2" : "--http1.1");
   args.push(url);
   try {
     const { stdout } = await run("curl", args);

@@ -40,6 +40,7 @@ type ToWorker =
   | { type: "artifact:stop" }
   | { type: "artifact:promote"; slot: number }
   | { type: "artifact:connection" }
+  | { type: "artifact:tls-reload" }
   | { type: "artifact:listening"; addresses: Listening[] }
   | { type: "artifact:metrics"; id: number; text?: string; error?: string }
   | { type: "artifact:metrics-collect"; id: number };
@@ -116,7 +117,8 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
   const dispatch = (socket: net.Socket) => {
     socket.on("error", () => socket.destroy());
     const serving = ready();
-    if (serving.length === 0 || stopping) return refuse(socket, stopping ? "the server is shutting down" : "no worker is ready; retry");
+    if (serving.length === 0 || stopping)
+      return refuse(socket, stopping ? "the server is shutting down" : "no worker is ready; retry", config.tls !== undefined);
     const slot = serving[turn++ % serving.length]!;
     // Node passes one handle at a time per worker and queues the rest; a worker that dies would
     // strand the queued ones (their clients would wait for ever), so each stays ours until sent.
@@ -281,6 +283,13 @@ export function runPrimary(config: Config, log: Logger, hooks: PrimaryHooks = {}
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  if (config.tls) {
+    // The primary holds no certificate: every worker re-reads the files itself.
+    process.on("SIGHUP", () => {
+      log.info("SIGHUP: the workers re-read the TLS files");
+      for (const { worker } of ready()) worker.send({ type: "artifact:tls-reload" } satisfies ToWorker);
+    });
+  }
 
   log.info({ workers: count }, `starting ${count} worker${count > 1 ? "s" : ""}`);
   for (let index = 0; index < count; index++) fork(index);
@@ -292,9 +301,17 @@ const REFUSAL = JSON.stringify({ code: "unavailable", message: "" });
 /**
  * Answers a connection no worker can take: HTTP/1.x gets a 503 it can retry, an HTTP/2 client
  * (which would not read an HTTP/1.1 answer) a closed connection, which gRPC clients retry too.
+ * Over TLS every client gets the closed connection: the primary holds no certificate, and a
+ * cleartext answer to a ClientHello would only read as a protocol error.
  */
-function refuse(socket: net.Socket, why: string): void {
+function refuse(socket: net.Socket, why: string, tls: boolean): void {
   socket.setTimeout(1_000, () => socket.destroy());
+  if (tls) {
+    // Read what the client sent, so the close is a FIN rather than a reset.
+    socket.resume();
+    socket.end();
+    return;
+  }
   socket.once("data", (chunk: Buffer) => {
     if (chunk.subarray(0, 3).toString("latin1") === "PRI") return socket.destroy();
     const body = REFUSAL.replace('"message":""', `"message":${JSON.stringify(why)}`);
@@ -356,6 +373,8 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
       server?.listeningOn(message.addresses);
     } else if (message?.type === "artifact:stop") {
       stop();
+    } else if (message?.type === "artifact:tls-reload") {
+      server?.tls?.reload("SIGHUP");
     } else if (message?.type === "artifact:metrics-collect") {
       void registry?.getMetricsAsJSON().then((metrics) => process.send!({ type: "artifact:metrics-json", id: message.id, metrics } satisfies ToPrimary));
     } else if (message?.type === "artifact:metrics") {
@@ -368,6 +387,8 @@ export async function runWorker(config: Config, baseLog: Logger, options: StartO
   process.on("disconnect", stop);
   process.on("SIGTERM", stop);
   process.on("SIGINT", () => {});
+  // A SIGHUP for the whole process group (or this worker alone) re-reads the TLS files too.
+  if (config.tls) process.on("SIGHUP", () => server?.tls?.reload("SIGHUP"));
 
   server = await prepareServer({ ...config, gc: { ...config.gc, intervalMs: slot === 0 ? config.gc.intervalMs : 0 } }, log, {
     reportCredentials: slot === 0,
@@ -392,10 +413,12 @@ async function parked(config: Config): Promise<number> {
   return new Promise((resolve) => {
     const leave = () => process.exit(0);
     const ignore = () => {};
+    // Promoted, it reads the TLS files as it starts; until then a SIGHUP must not end it.
+    if (config.tls) process.on("SIGHUP", ignore);
     const onMessage = (message: ToWorker) => {
       if (message?.type === "artifact:stop") leave();
       if (message?.type !== "artifact:promote") return;
-      process.off("message", onMessage).off("disconnect", leave).off("SIGTERM", leave).off("SIGINT", ignore);
+      process.off("message", onMessage).off("disconnect", leave).off("SIGTERM", leave).off("SIGINT", ignore).off("SIGHUP", ignore);
       resolve(message.slot);
     };
     process.on("message", onMessage).on("disconnect", leave).on("SIGTERM", leave).on("SIGINT", ignore);

@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { checkOperatorToken, checkPassword } from "./domain/names.js";
+import { readTlsMaterial, TlsFileError, type ClientAuth, type TlsSettings } from "./tls.js";
 import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-policy.js";
 import type { RetryPolicy, UpstreamTimeouts } from "./upstream/settings.js";
 
@@ -126,6 +127,8 @@ export interface Config {
   };
   /** WORKERS: server processes sharing the ports (1: this process serves). */
   workers: number;
+  /** TLS_*: both listeners speak TLS only (absent: cleartext). */
+  tls?: TlsSettings;
 }
 
 export class ConfigError extends Error {
@@ -332,9 +335,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     config.auth.tokenRealm = realm;
   }
+  config.tls = tlsSettings(read, integer, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * TLS_CERT_FILE and TLS_KEY_FILE (both or neither), TLS_CLIENT_CA_FILE, TLS_CLIENT_AUTH,
+ * TLS_HSTS_MAX_AGE_SECONDS. The files are read and checked here, so a start with a bad one stops
+ * with the variable named; src/http/tls.ts reads them again when they change.
+ */
+function tlsSettings(
+  read: (key: string, fallback: string) => string,
+  integer: (key: string, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): TlsSettings | undefined {
+  const certFile = read("TLS_CERT_FILE", "");
+  const keyFile = read("TLS_KEY_FILE", "");
+  const clientCaFile = read("TLS_CLIENT_CA_FILE", "");
+  const clientAuthRaw = read("TLS_CLIENT_AUTH", "");
+  const hstsMaxAgeSeconds = integer("TLS_HSTS_MAX_AGE_SECONDS", 31_536_000, 0, 2 ** 31 - 1);
+  if (!certFile && !keyFile) {
+    for (const key of ["TLS_CLIENT_CA_FILE", "TLS_CLIENT_AUTH"]) if (read(key, "")) problems.push(`${key}: needs TLS_CERT_FILE and TLS_KEY_FILE`);
+    return undefined;
+  }
+  if (!certFile || !keyFile) {
+    problems.push(`${certFile ? "TLS_KEY_FILE" : "TLS_CERT_FILE"}: must be set together with ${certFile ? "TLS_CERT_FILE" : "TLS_KEY_FILE"}`);
+    return undefined;
+  }
+  let clientAuth: ClientAuth = "require";
+  if (clientAuthRaw) {
+    if (clientAuthRaw !== "require" && clientAuthRaw !== "optional")
+      problems.push(`TLS_CLIENT_AUTH=${JSON.stringify(clientAuthRaw)}: expected one of require, optional`);
+    else if (!clientCaFile) problems.push("TLS_CLIENT_AUTH: needs TLS_CLIENT_CA_FILE (the CA that signs client certificates)");
+    else clientAuth = clientAuthRaw;
+  }
+  const settings: TlsSettings = {
+    certFile: resolve(certFile),
+    keyFile: resolve(keyFile),
+    clientCaFile: clientCaFile ? resolve(clientCaFile) : undefined,
+    clientAuth,
+    hstsMaxAgeSeconds,
+  };
+  try {
+    readTlsMaterial(settings);
+  } catch (err) {
+    if (!(err instanceof TlsFileError)) throw err;
+    problems.push(err.message);
+  }
+  return settings;
 }
 
 const KEY_FORMAT = "expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)";

@@ -9,6 +9,7 @@ import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
 import { Listener } from "./http/listener.js";
 import { Metrics } from "./http/metrics.js";
+import { TlsEndpoint } from "./http/tls.js";
 import { reportCredentials } from "./key-rotation.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
@@ -27,6 +28,8 @@ export interface PreparedServer {
   listener: Listener;
   /** The requests being served now (what a crash report names). */
   inFlight: InFlight;
+  /** With TLS_CERT_FILE: the handshake side; `reload()` re-reads the files (SIGHUP). */
+  tls?: TlsEndpoint;
   /** Where the ports are bound, once they are: upstream connections to them are refused. */
   listeningOn(addresses: Listening[]): void;
   store: Store;
@@ -69,7 +72,10 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       { address: http.address, port: http.port },
       { address: grpc.address, port: grpc.port },
     ]);
-    log.info({ http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}` }, "listening (gRPC, gRPC-Web, Connect and HTTP on both)");
+    log.info(
+      { http: `${http.address}:${http.port}`, grpc: `${grpc.address}:${grpc.port}`, tls: config.tls !== undefined },
+      `listening (gRPC, gRPC-Web, Connect and HTTP on both${config.tls ? ", TLS only" : ""})`,
+    );
     return { ...server, http, grpc };
   } catch (err) {
     await server.close();
@@ -155,7 +161,9 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       },
     );
     const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;
-    const listener = new Listener(app.handler, { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs });
+    const tls = config.tls ? new TlsEndpoint(config.tls, { handshakeTimeoutMs: headersTimeoutMs, log }) : undefined;
+    tls?.watch();
+    const listener = new Listener(app.handler, { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, tls });
 
     health.start();
     const background = config.gc.intervalMs > 0 ? backgroundGc(collector, gcSettings, config.gc.intervalMs, log) : undefined;
@@ -164,6 +172,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     return {
       listener,
       inFlight,
+      tls,
       listeningOn(addresses) {
         listening.splice(0, listening.length, ...addresses);
       },
@@ -179,6 +188,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           health.stop();
           await background?.stop();
           await listener.close(config.shutdownTimeoutMs);
+          tls?.close();
           shutdown.abort();
           await upstreams.close();
           auth.close();

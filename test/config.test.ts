@@ -3,10 +3,11 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, describeDatabase, loadConfig, loadDotEnv } from "../src/config.js";
 import { packageRoot } from "../src/paths.js";
+import { TestPki } from "./support/tls.js";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -209,6 +210,51 @@ describe("loadConfig", () => {
       ).toBe(true);
     }
     expect(found.join("\n")).not.toMatch(/SHORTSECRET|PWSECRET/);
+  });
+});
+
+describe("TLS settings", () => {
+  const pki = TestPki.create();
+  const ca = pki.ca();
+  const cert = pki.issue(ca, { commonName: "localhost" });
+
+  it("are off by default; with the two files on, relative paths resolved, client certificates required once a CA is given", () => {
+    expect(loadConfig({}).tls).toBeUndefined();
+    const config = loadConfig({ TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile, TLS_CLIENT_CA_FILE: ca.certFile });
+    expect(config.tls).toEqual({
+      certFile: cert.certFile,
+      keyFile: cert.keyFile,
+      clientCaFile: ca.certFile,
+      clientAuth: "require",
+      hstsMaxAgeSeconds: 31_536_000,
+    });
+    expect(loadConfig({ TLS_CERT_FILE: relative(process.cwd(), cert.certFile), TLS_KEY_FILE: cert.keyFile }).tls?.certFile).toBe(cert.certFile);
+    const optional = loadConfig({
+      TLS_CERT_FILE: cert.certFile,
+      TLS_KEY_FILE: cert.keyFile,
+      TLS_CLIENT_CA_FILE: ca.certFile,
+      TLS_CLIENT_AUTH: "optional",
+      TLS_HSTS_MAX_AGE_SECONDS: "0",
+    });
+    expect(optional.tls).toMatchObject({ clientAuth: "optional", hstsMaxAgeSeconds: 0 });
+  });
+
+  it("name what is wrong with each variable", () => {
+    const both = { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile };
+    expect(problems({ TLS_CLIENT_CA_FILE: ca.certFile })).toEqual(["TLS_CLIENT_CA_FILE: needs TLS_CERT_FILE and TLS_KEY_FILE"]);
+    expect(problems({ TLS_CERT_FILE: cert.certFile })).toEqual(["TLS_KEY_FILE: must be set together with TLS_CERT_FILE"]);
+    expect(problems({ ...both, TLS_CLIENT_CA_FILE: ca.certFile, TLS_CLIENT_AUTH: "sometimes" })).toEqual([
+      'TLS_CLIENT_AUTH="sometimes": expected one of require, optional',
+    ]);
+    expect(problems({ ...both, TLS_CERT_FILE: ca.keyFile })).toEqual([`TLS_CERT_FILE: ${ca.keyFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+    expect(problems({ ...both, TLS_KEY_FILE: ca.keyFile })).toEqual([
+      `TLS_KEY_FILE: ${ca.keyFile} is not the key of the certificate in ${cert.certFile} (CN=localhost)`,
+    ]);
+    const encrypted = pki.path("encrypted.key");
+    writeFileSync(encrypted, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n");
+    expect(problems({ ...both, TLS_KEY_FILE: encrypted })[0]).toMatch(/^TLS_KEY_FILE: .+ is encrypted; give the key without a passphrase/);
+    const early = pki.issue(ca, { commonName: "localhost", notBefore: new Date(Date.now() + 3_600_000) });
+    expect(problems({ TLS_CERT_FILE: early.certFile, TLS_KEY_FILE: early.keyFile })[0]).toMatch(/^TLS_CERT_FILE: .+: the certificate is not valid before /);
   });
 });
 

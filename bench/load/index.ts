@@ -26,7 +26,7 @@ let wrkPresent: boolean | undefined;
 
 export async function runLoad(plan: LoadPlan, workDir: string, client: ClientChoice = "auto"): Promise<LoadResult> {
   wrkPresent ??= hasWrk();
-  if (plan.protocol !== "grpc" && client === "auto" && wrkPresent) return runWrk(plan, workDir);
+  if (plan.protocol !== "grpc" && client === "auto" && wrkPresent && !plan.ca) return runWrk(plan, workDir);
   return runNodeWorker(plan, workDir);
 }
 

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
+import https from "node:https";
 import type { LoadPlan, LoadResult } from "./types.js";
 
 type Outcome = { ok: true } | { ok: false; error: string };
@@ -21,7 +22,7 @@ export function grpcFrame(message: Uint8Array): Buffer {
 
 function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
   const sessions = Array.from({ length: Math.max(1, plan.connections) }, () => {
-    const session = http2.connect(plan.baseUrl);
+    const session = http2.connect(plan.baseUrl, plan.ca ? { ca: plan.ca } : {});
     session.on("error", () => {});
     return session;
   });
@@ -66,12 +67,16 @@ function grpcCaller(plan: LoadPlan): { call: Call; close(): void } {
 }
 
 function http1Caller(plan: LoadPlan): { call: Call; close(): void } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: plan.concurrency });
+  const secure = plan.baseUrl.startsWith("https:");
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, maxSockets: plan.concurrency, ca: plan.ca })
+    : new http.Agent({ keepAlive: true, maxSockets: plan.concurrency });
+  const request = secure ? https.request : http.request;
   const base: Record<string, string> = { ...(plan.protocol === "connect" ? { "connect-protocol-version": "1" } : {}), ...plan.headers };
   const call: Call = ({ path, body }, done) => {
     const headers: Record<string, string | number> = { ...base };
     if (body.length > 0) Object.assign(headers, { "content-type": "application/json", "content-length": body.length });
-    const req = http.request(new URL(path, plan.baseUrl), { method: plan.method, agent, headers }, (res) => {
+    const req = request(new URL(path, plan.baseUrl), { method: plan.method, agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => res.statusCode !== 200 && chunks.push(c));
       res.on("end", () =>

@@ -30,6 +30,8 @@ export interface LoadPlan {
   durationSeconds: number;
   /** wrk threads (default 2: one per core of the machine the bench was written for). */
   threads?: number;
+  /** PEM of the CA an https:// baseUrl is verified against (the Node worker only). */
+  ca?: string;
 }
 
 export interface LoadResult {

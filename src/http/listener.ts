@@ -1,6 +1,8 @@
 // One port, every protocol: HTTP/1.1 and cleartext HTTP/2 with prior knowledge (what grpc
 // clients and `grpcurl -plaintext` send). Each accepted socket is sniffed for the HTTP/2
 // client preface and handed to an http2 or an http1 server that share one request handler.
+// With TLS (src/http/tls.ts) the socket does its handshake first and ALPN picks the server
+// instead of the sniff; the rest is the same.
 //
 // Written here rather than taken from @httptoolkit/httpolyglot because graceful shutdown
 // needs the two inner servers (idle HTTP/1.1 keep-alive sockets, HTTP/2 sessions to GOAWAY),
@@ -9,6 +11,8 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { TlsEndpoint } from "./tls.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -21,6 +25,8 @@ export interface ListenerOptions {
   requestTimeoutMs: number;
   /** An idle keep-alive HTTP/1.1 socket or HTTP/2 session is closed after this time. */
   idleTimeoutMs: number;
+  /** Set: every connection is TLS (and every response says Strict-Transport-Security). */
+  tls?: TlsEndpoint;
 }
 
 export class Listener {
@@ -28,6 +34,12 @@ export class Listener {
   private readonly h2: http2.Http2Server;
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
+  /**
+   * Connections that have not reached the http1/http2 server yet (not sniffed, or mid-handshake),
+   * by client address: they hold no request, so a stop closes them at once. (A TLS socket is a
+   * new object over the same connection; its address is what links the two.)
+   */
+  private readonly unserved = new Map<string, net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private closing = false;
 
@@ -35,7 +47,9 @@ export class Listener {
     handler: RequestHandler,
     private readonly options: ListenerOptions,
   ) {
+    const hsts = options.tls?.hsts;
     const serve: RequestHandler = (req, res) => {
+      if (hsts) res.setHeader("strict-transport-security", hsts);
       if (!this.closing) return handler(req, res);
       // A request that arrives on a kept-alive connection while we stop: try another replica.
       const headers: Record<string, string> = { "content-type": "application/json", "retry-after": "1" };
@@ -71,6 +85,7 @@ export class Listener {
       session.setTimeout(options.idleTimeoutMs, () => session.close());
       session.once("close", () => this.sessions.delete(session));
     });
+    options.tls?.onSecureConnection((socket, protocol) => this.serveSecure(socket, protocol));
   }
 
   get isClosing(): boolean {
@@ -97,8 +112,15 @@ export class Listener {
       return;
     }
     this.sockets.add(socket);
-    socket.once("close", () => this.sockets.delete(socket));
+    const peer = peerKey(socket);
+    this.unserved.set(peer, socket);
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      if (this.unserved.get(peer) === socket) this.unserved.delete(peer);
+    });
     socket.on("error", () => socket.destroy());
+    // The handshake has its own timeout (the same as the headers').
+    if (this.options.tls) return void this.options.tls.server.emit("connection", socket);
     // A client that connects and says nothing is not kept forever.
     socket.setTimeout(this.options.headersTimeoutMs, () => socket.destroy());
     socket.once("readable", () => this.sniff(socket, Buffer.alloc(0)));
@@ -116,8 +138,18 @@ export class Listener {
     }
     socket.setTimeout(0);
     socket.removeAllListeners("error");
+    this.unserved.delete(peerKey(socket));
     socket.unshift(data);
     (couldBeHttp2 ? this.h2 : this.h1).emit("connection", socket);
+  }
+
+  private serveSecure(socket: TLSSocket, protocol: "h2" | "http/1.1"): void {
+    if (this.closing) return void socket.destroy();
+    this.unserved.delete(peerKey(socket));
+    // Tracked as well as the socket under it: closing either ends the connection.
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    (protocol === "h2" ? this.h2 : this.h1).emit("connection", socket);
   }
 
   /**
@@ -128,6 +160,7 @@ export class Listener {
     this.closing = true;
     // close() stops accepting at once; its callback would wait for every socket, which we drain below.
     for (const server of this.servers) server.close();
+    for (const socket of this.unserved.values()) socket.destroy();
     for (const session of this.sessions) session.close();
     const deadline = Date.now() + timeoutMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {
@@ -140,6 +173,8 @@ export class Listener {
     this.h1.close(() => {});
   }
 }
+
+const peerKey = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
 
 /** Often enough that a timeout is not overshot by more than a quarter of it; at most every 30 s. */
 function checkingInterval(options: ListenerOptions): number {

@@ -37,8 +37,13 @@ export interface CurlResult {
 
 /** Runs `buf curl --protocol grpc --http2-prior-knowledge …args`; never throws on a non-zero exit. */
 export function bufCurl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
+  return bufCurlWith(["--protocol", "grpc", "--http2-prior-knowledge", ...args], timeoutMs);
+}
+
+/** Runs `buf curl …args` as given (over TLS: `--cacert`, an https:// URL); never throws on a non-zero exit. */
+export function bufCurlWith(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
   return new Promise((resolve, reject) => {
-    execFile(bufBin, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: timeoutMs, cwd: packageRoot }, (err, stdout, stderr) => {
+    execFile(bufBin, ["curl", ...args], { timeout: timeoutMs, cwd: packageRoot }, (err, stdout, stderr) => {
       if (err && typeof err.code !== "number") {
         const error: Error = err; // it is one; @types/node builds its type with Omit, which hides that from the linter
         return reject(error);

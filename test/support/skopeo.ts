@@ -48,6 +48,13 @@ export interface CopyOptions extends SkopeoOptions {
   format?: "oci" | "v2s2";
   retryTimes?: number;
   extraArgs?: string[];
+  /**
+   * TLS with verification on: a directory with the CA as `ca.crt` (and `client.cert`/`client.key`
+   * for mutual TLS), as docker's certs.d (test/support/tls.ts `certDir`). Without it, docker://
+   * hosts are spoken to without TLS verification (cleartext test servers).
+   */
+  srcCertDir?: string;
+  destCertDir?: string;
 }
 
 export interface SkopeoResult {
@@ -150,8 +157,8 @@ export async function skopeoCopy(src: string, dest: string, opts: CopyOptions = 
         join(dir, "src-auth.json"),
         "--dest-authfile",
         join(dir, "dest-auth.json"),
-        ...(srcHost ? ["--src-tls-verify=false"] : []),
-        ...(destHost ? ["--dest-tls-verify=false"] : []),
+        ...(srcHost ? (opts.srcCertDir ? ["--src-cert-dir", opts.srcCertDir] : ["--src-tls-verify=false"]) : []),
+        ...(destHost ? (opts.destCertDir ? ["--dest-cert-dir", opts.destCertDir] : ["--dest-tls-verify=false"]) : []),
         ...(preserve ? ["--preserve-digests"] : []),
         ...(opts.all ? ["--all"] : []),
         ...(opts.format ? ["--format", opts.format] : []),

@@ -3,7 +3,8 @@
 // src/http/app.ts lists them, outermost first: call.ts (request id, the log line, metrics, domain
 // errors → Connect codes), deadline.ts, database-gate.ts, text.ts; then the service in src/api/.
 // They sit between the edge (src/http/, which mounts them) and the services, and import only
-// src/api/errors.ts, src/domain/ and src/request-id.ts: nothing below src/api/ knows of them.
+// src/api/errors.ts, src/domain/, src/request-id.ts and src/client-certificate.ts: nothing below
+// src/api/ knows of them.
 //
 // What every call goes through, in one place: a request id, one log line with procedure,
 // code and duration, and the translation of domain errors to Connect codes. Identity and
@@ -12,6 +13,7 @@ import { Code, ConnectError, createContextKey, type Interceptor } from "@connect
 import type { Logger } from "pino";
 import { toConnectError } from "../errors.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../../request-id.js";
+import { clientCertificateKey } from "../../client-certificate.js";
 
 export const requestIdKey = createContextKey<string>("");
 
@@ -28,6 +30,8 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
     const requestId = pickRequestId(req.header.get(REQUEST_ID_HEADER));
     req.contextValues.set(requestIdKey, requestId);
     const procedure = `/${req.service.typeName}/${req.method.name}`;
+    // Mutual TLS: who called, in the call's line (absent without a verified client certificate).
+    const clientSubject = req.contextValues.get(clientCertificateKey)?.subject;
     const started = performance.now();
     observe?.started(procedure);
     const finish = (err?: unknown): ConnectError | undefined => {
@@ -47,7 +51,7 @@ export function callInterceptor(log: Logger, observe?: CallObserver): Intercepto
       const codeName = code.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
       // Probes and reflection run all day long; their successes are not worth a line at info.
       const quiet = codeName === "ok" && (procedure.startsWith("/grpc.health.") || procedure.startsWith("/grpc.reflection."));
-      log[quiet ? "debug" : "info"]({ requestId, procedure, code: codeName, ...why, ms: Math.round(seconds * 10_000) / 10 }, "call");
+      log[quiet ? "debug" : "info"]({ requestId, procedure, code: codeName, ...why, ms: Math.round(seconds * 10_000) / 10, clientSubject }, "call");
       observe?.ended(procedure, codeName, seconds);
       return error;
     };
