@@ -323,6 +323,14 @@ describe.skipIf(!ready)("TLS", () => {
         .filter((r) => r.msg === "call")
         .map((r) => r.clientSubject);
       expect(subjects).toEqual(["CN=ci-bot, O=Example", "CN=ci-bot, O=Example"]);
+      // /v2/ names the certificate's subject on its lines too (a refused method is logged at info).
+      expect((await curl(["-X", "POST", "--cacert", ca.certFile, ...withCert(client), url("/v2/")])).code).toBe(0);
+      expect(
+        captured
+          .records()
+          .filter((r) => r.msg === "registry request")
+          .map((r) => r.clientSubject),
+      ).toEqual(["CN=ci-bot, O=Example"]);
 
       // skopeo (as docker and podman) reads client.cert and client.key from the cert dir.
       const image = await smallImage("mtls");

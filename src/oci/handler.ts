@@ -16,6 +16,7 @@ import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { parseOciPath, type OciRoute } from "./routes.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 import { registryAccessOf } from "../auth/registry-access.js";
+import { clientCertificate } from "../http/client-certificate.js";
 
 export type { OciLimits } from "./deps.js";
 
@@ -56,6 +57,8 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
             path: (req.url ?? "").split("?")[0],
             status: res.statusCode,
             ms: Math.round((performance.now() - started) * 10) / 10,
+            // Mutual TLS: who the connection's verified certificate names (as on the API's call lines).
+            clientSubject: clientCertificate(req)?.subject,
           },
           "registry request",
         );
