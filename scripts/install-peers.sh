@@ -5,10 +5,12 @@
 #   apache2-utils   - htpasswd -B, bcrypt password files for Distribution's Basic auth
 #   postgresql      - throwaway PostgreSQL clusters (test/support/postgres.ts)
 #   chromium        - headless browser for test/browser.test.ts (driven by playwright-core)
+#   podman          - a second container client (login/push/pull through the token flow)
+#   openssl         - the test PKI of the TLS tests (test/support/tls.ts)
 # Idempotent: does nothing (and touches no network) when all are present.
 set -euo pipefail
 
-packages=(skopeo docker-registry apache2-utils postgresql chromium)
+packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
