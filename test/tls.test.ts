@@ -22,6 +22,7 @@ import { databaseKinds } from "./support/database.js";
 import { eventually, bufCurlWith } from "./support/grpc-clients.js";
 import { smallImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
+import { ADMIN_TOKEN, startAuthServer } from "./support/identity.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { pullImage, pushImage } from "./support/skopeo.js";
 import { TestPki, type TestCa, type TestCert } from "./support/tls.js";
@@ -371,6 +372,53 @@ describe.skipIf(!ready)("TLS", () => {
       expect(foreign.code).not.toBe(0);
       expect(foreign.stdout).toBe("");
       expect(captured.records().some((r) => r.msg === "client certificate not verified by TLS_CLIENT_CA_FILE: connection closed")).toBe(true);
+    });
+  });
+
+  describe("a client certificate as an identity (auth on)", () => {
+    it("a certificate whose CN names a robot signs in as it on the API, /v2/ and /auth/token; a user's name, an unknown one or none is anonymous", async () => {
+      const cert = pki.issue(ca, { commonName: "localhost" });
+      const user = pki.issue(ca, { commonName: "admin", usage: "client" });
+      const nobody = pki.issue(ca, { commonName: "nobody-here", usage: "client" });
+      const robot = pki.issue(ca, { commonName: "ci-bot", usage: "client" });
+      const server = await startAuthServer("pglite", {
+        config: { tls: { certFile: cert.certFile, keyFile: cert.keyFile, clientCaFile: ca.certFile, clientAuth: "optional", hstsMaxAgeSeconds: 0 } },
+      });
+      try {
+        const url = (path: string) => `https://localhost:${server.http.port}${path}`;
+        const call = (args: string[]) => curl(["-s", "-w", "\n%{http_code}", "--cacert", ca.certFile, ...args]);
+        const created = await call([
+          "-H",
+          `authorization: Bearer ${ADMIN_TOKEN}`,
+          "-H",
+          "content-type: application/json",
+          "-d",
+          '{"name":"ci-bot","kind":"ACCOUNT_KIND_ROBOT"}',
+          url("/v1/accounts"),
+        ]);
+        expect(created.stdout.split("\n").at(-1), created.stdout).toBe("200");
+
+        const whoami = await call([...["--cert", robot.certFile, "--key", robot.keyFile], url("/v1/whoami")]);
+        expect(whoami.stdout.split("\n").at(-1), whoami.stdout).toBe("200");
+        expect(whoami.stdout).toContain('"ci-bot"');
+        for (const other of [user, nobody]) {
+          const refused = await call(["--cert", other.certFile, "--key", other.keyFile, url("/v1/whoami")]);
+          expect(refused.stdout.split("\n").at(-1), `${other.certFile}: ${refused.stdout}`).toBe("401");
+        }
+        expect((await call([url("/v1/whoami")])).stdout.split("\n").at(-1)).toBe("401");
+
+        // /v2/: signed in by the certificate, challenged without it.
+        expect((await call(["--cert", robot.certFile, "--key", robot.keyFile, url("/v2/")])).stdout.split("\n").at(-1)).toBe("200");
+        expect((await call([url("/v2/")])).stdout.split("\n").at(-1)).toBe("401");
+        // The token endpoint issues the robot's token to its certificate alone.
+        const token = await call(["--cert", robot.certFile, "--key", robot.keyFile, url("/auth/token?service=artifact-service")]);
+        expect(token.stdout.split("\n").at(-1), token.stdout).toBe("200");
+        const jwt = (JSON.parse(token.stdout.split("\n")[0]!) as { token: string }).token;
+        const claims = JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()) as { sub?: string };
+        expect(claims.sub).toMatch(/^[0-9a-f-]{36}$/);
+      } finally {
+        await server.stop();
+      }
     });
   });
 

@@ -1,10 +1,12 @@
 // Who is calling: an API token (Bearer on the API, the Basic password on /v2/ and the token
-// endpoint), a user's password (Basic), or nobody (anonymous). A token is looked up by its hash
+// endpoint), a user's password (Basic), a robot's client certificate (mutual TLS, when no other
+// credential is sent), or nobody (anonymous). A token is looked up by its hash
 // and cached per process for 10 s, so a revocation, a disabled account or a changed role takes
 // effect within 10 s on every replica. Failures are counted for the brute-force throttle and
 // written to the audit log; no secret is ever logged or echoed.
 import { createHmac, randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import type { ClientCertificate } from "../client-certificate.js";
 import { DomainError } from "../domain/errors.js";
 import type { AuditTrail } from "../store/audit.js";
 import type { Store } from "../store/index.js";
@@ -14,7 +16,7 @@ import type { Principal } from "./policy.js";
 import { accountKey, addressKey, SignInThrottle } from "./throttle.js";
 import { hashTokenSecret, sameHash } from "./tokens.js";
 
-export type AuthMethod = "token" | "password" | "jwt" | "anonymous";
+export type AuthMethod = "token" | "password" | "jwt" | "certificate" | "anonymous";
 
 /** A caller: its principal, and how it proved who it is. */
 export interface Caller {
@@ -28,6 +30,8 @@ export interface Caller {
 export interface RequestInfo {
   requestId: string;
   clientAddress: string;
+  /** The connection's client certificate, verified against TLS_CLIENT_CA_FILE (mutual TLS). */
+  certificate?: ClientCertificate;
 }
 
 export interface AuthenticatorOptions {
@@ -69,6 +73,7 @@ export class Authenticator {
   private readonly passwords = new Map<string, Cached>();
   private readonly passwordKey = randomBytes(32);
   private readonly subjects = new Map<string, Cached>();
+  private readonly certificates = new Map<string, Cached>();
   private readonly touched = new Map<string, number>();
   private readonly anonymous: Caller;
 
@@ -92,7 +97,7 @@ export class Authenticator {
    * and the token endpoint); the API takes Bearer tokens only.
    */
   async fromHeader(header: string | undefined, info: RequestInfo, options: { basic: boolean }): Promise<Caller> {
-    if (header === undefined || header === "") return this.anonymous;
+    if (header === undefined || header === "") return info.certificate ? this.certificate(info.certificate) : this.anonymous;
     const space = header.indexOf(" ");
     const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
     const value = space < 0 ? "" : header.slice(space + 1).trim();
@@ -128,6 +133,23 @@ export class Authenticator {
     const owner = await this.store.tokens.findByHash(hash);
     if (!owner) return this.refuseToken(undefined, "unknown token", info);
     return this.acceptToken(owner, info, hash);
+  }
+
+  /**
+   * A verified client certificate without other credentials (mutual TLS): the CA the operator
+   * named vouches for it, so a certificate whose CN is the name of a robot account signs in as that
+   * robot. Users need their password or a token; a certificate naming no enabled robot is anonymous
+   * (it proves a connection may be made, not who makes it).
+   */
+  async certificate(certificate: ClientCertificate): Promise<Caller> {
+    const key = certificate.fingerprint256;
+    const cached = this.cached(this.certificates, key);
+    if (cached) return cached;
+    const account = certificate.commonName ? await this.store.accounts.findByName(certificate.commonName) : undefined;
+    const caller: Caller =
+      account && account.kind === "robot" && !account.disabled ? { principal: await this.principalOf(account), via: "certificate" } : this.anonymous;
+    this.remember(this.certificates, key, caller, Math.min(Date.now() + this.cacheMs, certificate.notAfter.getTime()));
+    return caller;
   }
 
   /** A user's name and password. */
@@ -187,6 +209,7 @@ export class Authenticator {
     this.tokens.clear();
     this.passwords.clear();
     this.subjects.clear();
+    this.certificates.clear();
   }
 
   private async acceptToken(owner: TokenOwner, info: RequestInfo, hash: string): Promise<Caller> {

@@ -24,6 +24,7 @@ import type { Store } from "../store/index.js";
 import type { Visibility } from "../store/listing.js";
 import { type Authenticator, type Caller, type RequestInfo, trailOf } from "./authenticator.js";
 import { socketAddress } from "./context.js";
+import { clientCertificate } from "../http/client-certificate.js";
 import type { RegistryClaims, RegistryTokens } from "./jwt.js";
 import { imageResource, type Locator } from "./locate.js";
 import { decide, readableScope, type Principal, type Resource } from "./policy.js";
@@ -87,7 +88,7 @@ export class RegistryAccess {
   begin(req: Request, res: Response): void {
     const requestId = pickRequestId(req.headers[REQUEST_ID_HEADER]);
     req.headers[REQUEST_ID_HEADER] = requestId;
-    const state: RequestState = { info: { requestId, clientAddress: socketAddress(req) }, events: [] };
+    const state: RequestState = { info: { requestId, clientAddress: socketAddress(req), certificate: clientCertificate(req) }, events: [] };
     this.requests.set(req, state);
     // "close" also comes when the client went away before an answer (then no status was sent).
     res.once("close", () => {
@@ -189,7 +190,10 @@ export class RegistryAccess {
   private stateOf(req: Request): RequestState {
     let state = this.requests.get(req);
     if (!state) {
-      state = { info: { requestId: pickRequestId(req.headers[REQUEST_ID_HEADER]), clientAddress: socketAddress(req) }, events: [] };
+      state = {
+        info: { requestId: pickRequestId(req.headers[REQUEST_ID_HEADER]), clientAddress: socketAddress(req), certificate: clientCertificate(req) },
+        events: [],
+      };
       this.requests.set(req, state);
     }
     return state;

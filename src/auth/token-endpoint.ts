@@ -15,6 +15,7 @@ import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import type { Store } from "../store/index.js";
 import { type Authenticator, type Caller, type RequestInfo, parseBasic, trailOf } from "./authenticator.js";
 import { socketAddress } from "./context.js";
+import { clientCertificate } from "../http/client-certificate.js";
 import type { RegistryTokens } from "./jwt.js";
 import type { Locator } from "./locate.js";
 import { grant, parseScope, formatScope, type Scope } from "./scopes.js";
@@ -61,7 +62,7 @@ interface Ask {
 export function tokenEndpoint(options: TokenEndpointOptions): (req: Request, res: Response) => void {
   return (req, res) => {
     const requestId = pickRequestId(req.headers[REQUEST_ID_HEADER]);
-    const info: RequestInfo = { requestId, clientAddress: socketAddress(req) };
+    const info: RequestInfo = { requestId, clientAddress: socketAddress(req), certificate: clientCertificate(req) };
     const started = performance.now();
     let form = false;
     serve(options, req, res, info, (isForm) => (form = isForm))
@@ -173,7 +174,8 @@ function basicOf(req: Request): Ask["credential"] | undefined {
 async function authenticate(options: TokenEndpointOptions, ask: Ask, info: RequestInfo): Promise<Caller> {
   switch (ask.credential.kind) {
     case "none":
-      return options.authenticator.anonymousCaller();
+      // Mutual TLS: a robot's client certificate signs in without other credentials.
+      return info.certificate ? options.authenticator.certificate(info.certificate) : options.authenticator.anonymousCaller();
     case "basic":
       return options.authenticator.basic(ask.credential.username, ask.credential.password, info);
     case "refresh":

@@ -7,6 +7,7 @@ import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/conne
 import type { Logger } from "pino";
 import { type Authenticator, type Caller, type RequestInfo, trailOf, unauthenticated } from "../../auth/authenticator.js";
 import { auditTrailKey, callerKey, clientAddressKey } from "../../auth/context.js";
+import { clientCertificateKey } from "../../client-certificate.js";
 import type { Locator } from "../../auth/locate.js";
 import { decide, type Resource } from "../../auth/policy.js";
 import type { Rule, RuleContext } from "../../auth/rules.js";
@@ -33,7 +34,11 @@ export function authInterceptor(deps: AuthInterceptorDeps): Interceptor {
     const rule = deps.rules.get(procedure);
     if (!rule) throw new DomainError("permission-denied", `${procedure} has no access rule; refused`);
     if (rule.kind === "open") return next(req);
-    const info: RequestInfo = { requestId: req.contextValues.get(requestIdKey), clientAddress: req.contextValues.get(clientAddressKey) };
+    const info: RequestInfo = {
+      requestId: req.contextValues.get(requestIdKey),
+      clientAddress: req.contextValues.get(clientAddressKey),
+      certificate: req.contextValues.get(clientCertificateKey),
+    };
     const caller = await deps.authenticator.fromHeader(req.header.get("authorization") ?? undefined, info, { basic: false });
     req.contextValues.set(callerKey, caller);
     req.contextValues.set(auditTrailKey, trailOf(caller, info));
