@@ -17,8 +17,10 @@ const seen = new WeakMap<object, ClientCertificate | null>();
  * certificate, or one the CA did not verify (such connections are closed in optional mode anyway).
  */
 export function clientCertificate(req: NodeRequest): ClientCertificate | undefined {
-  // On HTTP/2 req.socket is a proxy of the session's socket; the session is the stable key.
-  const connection: object = "stream" in req ? (req.stream.session ?? req.socket) : req.socket;
+  // On HTTP/2 req.socket is a proxy of the session's socket; the session is the stable key. A
+  // request whose connection is already gone (a response that closed it) has neither.
+  const connection: object | null | undefined = "stream" in req ? (req.stream?.session ?? req.socket) : req.socket;
+  if (!connection || !req.socket) return undefined;
   let known = seen.get(connection);
   if (known === undefined) {
     known = read(req.socket as TLSSocket);

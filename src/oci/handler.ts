@@ -26,6 +26,8 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
   return (req, res) => {
     const requestId = pickRequestId(req.headers["x-request-id"]);
     const started = performance.now();
+    // Read while the connection is there: the log line below is written after the response.
+    const clientSubject = clientCertificate(req)?.subject;
     res.setHeader("x-request-id", requestId);
     api
       .serve(req, res)
@@ -58,7 +60,7 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
             status: res.statusCode,
             ms: Math.round((performance.now() - started) * 10) / 10,
             // Mutual TLS: who the connection's verified certificate names (as on the API's call lines).
-            clientSubject: clientCertificate(req)?.subject,
+            clientSubject,
           },
           "registry request",
         );
