@@ -122,6 +122,17 @@ describe.each(databaseKinds())("text the database cannot store, on %s", (kind) =
       expectOciError(res, 400, "UNSUPPORTED", /control characters/);
     });
 
+    it("a tag outside the grammar (NUL, SQL, too long) never reaches the database: PUT 400 TAG_INVALID, GET and DELETE 404", async () => {
+      const image = makeImage();
+      for (const blob of image.blobs) await registry().uploadBlob(repo(), blob);
+      for (const tag of ["a%00b", "%27%3B%20drop%20table%20registries%3B%20--%00", "x".repeat(129), ".hidden"]) {
+        expectOciError(await registry().putManifest(repo(), tag, image.bytes, image.mediaType), 400, "TAG_INVALID");
+        expectOciError(await registry().req("GET", `/v2/${repo()}/manifests/${tag}`), 404, "MANIFEST_UNKNOWN");
+        expectOciError(await registry().req("DELETE", `/v2/${repo()}/manifests/${tag}`), 404, "MANIFEST_UNKNOWN");
+      }
+      expect((await registry().req("GET", `/v2/${repo()}/tags/list`)).json?.tags).toEqual(["1.0"]);
+    });
+
     it("a manifest whose artifactType is not a media type is MANIFEST_INVALID", async () => {
       for (const artifactType of ["application/x\u0000y", "not a media type"]) {
         const image = makeImage({ artifactType });

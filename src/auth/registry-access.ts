@@ -238,6 +238,9 @@ export class RegistryAccess {
   /** A push by tag: what the tag named before, so its audit event can tell a push from a move. */
   private async beforeWrite(state: RequestState, route: OciRoute): Promise<void> {
     if (state.write?.action !== "tag.push" || route.kind !== "manifest" || !("tag" in route.reference)) return;
+    // A tag outside the grammar (NUL included) is refused by the handler with TAG_INVALID; it names
+    // nothing to look up, and must not reach the database.
+    if (route.tagProblem !== undefined) return;
     const place = await this.options.access.image(route.name.registry, route.name.namespace, route.name.repository);
     if (place?.repository) state.previousDigest = await this.options.access.tagDigest(place.repository.id, route.reference.tag);
   }
@@ -311,6 +314,9 @@ function missing(actions: string[], allowed: string[]): string {
 
 /** The audit event of a /v2/ write (blob uploads are recorded by the manifest push that uses them). */
 function auditedWrite(method: string, route: OciRoute): AuditEvent | undefined {
+  // A tag outside the grammar is refused before any write (TAG_INVALID, MANIFEST_UNKNOWN): nothing
+  // happens to audit, and its text (a NUL, say) could not be stored.
+  if (route.kind === "manifest" && route.tagProblem !== undefined) return undefined;
   if (route.kind === "manifest" && method === "PUT") {
     return "tag" in route.reference
       ? { action: "tag.push", resourceType: "tag", resourceName: `${route.name.full}:${route.reference.tag}` }

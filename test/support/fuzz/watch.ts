@@ -3,7 +3,8 @@
 // rejection or an uncaught exception: Node's default is to exit). The server runs inside the test
 // worker, so while the fuzzer runs this takes over the worker's handlers for those two events,
 // records them against the requests in flight, and gives the handlers back afterwards.
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { createLogger } from "../../../src/log.js";
 
 export interface LogLine {
   level: number;
@@ -16,15 +17,13 @@ export interface LogLine {
 /** A logger for the server under test that keeps its warnings and errors in memory. */
 export class LogSink {
   private lines: LogLine[] = [];
-  readonly logger: Logger = pino(
-    { level: "warn", base: null, timestamp: false },
-    {
-      write: (line: string) => {
-        const parsed = JSON.parse(line) as { level: number; msg?: string; requestId?: string };
-        this.lines.push({ level: parsed.level, msg: parsed.msg ?? "", requestId: parsed.requestId, text: line.trim() });
-      },
+  // The service's own logger (its err serializer included), so a report shows what an operator would see.
+  readonly logger: Logger = createLogger("warn", {
+    write: (line: string) => {
+      const parsed = JSON.parse(line) as { level: number; msg?: string; requestId?: string };
+      this.lines.push({ level: parsed.level, msg: parsed.msg ?? "", requestId: parsed.requestId, text: line.trim() });
     },
-  );
+  });
 
   /** Error lines (level 50 and up) logged since the last call. */
   takeErrors(): LogLine[] {
