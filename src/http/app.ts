@@ -74,6 +74,9 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     callInterceptor(options.log, metrics?.callObserver),
     deadlineInterceptor(),
     databaseGateInterceptor(databaseDown, new Set(dependent)),
+    // Before access: the access rules look resources up by the request's ids and names, and text
+    // the database cannot store (a NUL) must be refused before it reaches any query.
+    textInterceptor(),
     authInterceptor({
       authenticator: options.auth.authenticator,
       rules: options.extraRules ? new Map([...options.auth.rules, ...options.extraRules]) : options.auth.rules,
@@ -82,7 +85,6 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       audit: deps.store.audit,
       log: options.log,
     }),
-    textInterceptor(),
   ];
   const reflection = new ReflectionIndex(loadDescriptorSet(), [...dependent, ...independent]);
   const probes = healthProbes(options.health);
