@@ -11,7 +11,7 @@ import { reflectionServices } from "../src/http/reflection.js";
 import { readBindings } from "../src/http/rest/bindings.js";
 import { databaseKinds } from "./support/database.js";
 import { authorization, startAuthServer } from "./support/identity.js";
-import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { baseUrlFor, startTestServer, transports, type TestServer } from "./support/server.js";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 
 /** The transports of support/server.ts, with interceptors (the credential). */
@@ -78,8 +78,7 @@ describe.each(databaseKinds())("with auth on, on %s", (kind) => {
 
   describe.each(Object.keys(withCredential))("over %s", (transportName) => {
     it.each(Object.keys(credentials))("every checked method refuses %s with UNAUTHENTICATED", async (credName) => {
-      const url = transportName.startsWith("grpc over") ? server.grpcUrl : server.httpUrl;
-      const transport = withCredential[transportName]!(url, [authorization(credentials[credName])]);
+      const transport = withCredential[transportName]!(baseUrlFor(transportName, server), [authorization(credentials[credName])]);
       const outcomes: Record<string, string> = {};
       for (const method of checked) outcomes[procedure(method)] = await codeOf(call(transport, method));
       expect(outcomes).toEqual(Object.fromEntries(checked.map((m) => [procedure(m), "Unauthenticated"])));

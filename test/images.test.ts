@@ -24,7 +24,7 @@ import { dockerSchema2Image, largeImage, MediaType, multiLayerImage, multiPlatfo
 import { havePeers } from "./support/peers.js";
 import { freePort } from "./support/postgres.js";
 import { testUpstream } from "./support/upstream-settings.js";
-import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { baseUrlFor, startTestServer, transports, type TestServer } from "./support/server.js";
 import { pushImage } from "./support/skopeo.js";
 
 const ready = havePeers("test/images.test.ts", "skopeo", "docker-registry", "htpasswd", "openssl");
@@ -294,7 +294,7 @@ describe.skipIf(!ready)("ImageService", () => {
       });
 
       it.each(Object.entries(transports))("the 64 MiB layer byte for byte over %s, in chunks of at most 1 MiB", async (name, make) => {
-        const c = createClient(ImageService, make(name.startsWith("grpc over") ? server.grpcUrl : server.httpUrl));
+        const c = createClient(ImageService, make(baseUrlFor(name, server)));
         const layer = big();
         const { messages, bytes, error } = await readBlob(c.getBlob({ repository: `up-none/${REPOS.multi}`, digest: layer.digest }));
         expect(error).toBeUndefined();

@@ -78,16 +78,18 @@ export function inProcessTransport(server: RunningServer): Transport {
   return createRouterTransport(server.connect.routes, { router: { interceptors: server.connect.interceptors } });
 }
 
+/** The URL a transport of `transports` talks to: gRPC clients the gRPC port, the others the HTTP one (both serve everything). */
+export function baseUrlFor(transportName: string, server: TestServer): string {
+  return transportName.startsWith("grpc over") ? server.grpcUrl : server.httpUrl;
+}
+
 /**
- * The transports a behaviour suite runs over: every wire protocol (gRPC clients on the gRPC port,
- * the others on the HTTP one; both serve everything), or in the fast tier (`npm run test:fast`)
- * the in-process one alone.
+ * The transports a behaviour suite runs over: every wire protocol, or in the fast tier
+ * (`npm run test:fast`) the in-process one alone.
  */
 export function callTransports(): Record<string, (server: TestServer) => Transport> {
   if (fastTier) return { "in-process (router transport)": inProcessTransport };
-  return Object.fromEntries(
-    Object.entries(transports).map(([name, make]) => [name, (server: TestServer) => make(name.startsWith("grpc over") ? server.grpcUrl : server.httpUrl)]),
-  );
+  return Object.fromEntries(Object.entries(transports).map(([name, make]) => [name, (server: TestServer) => make(baseUrlFor(name, server))]));
 }
 
 /** The one transport of a suite that tests behaviour rather than protocols (in-process in the fast tier). */
