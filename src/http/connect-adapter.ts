@@ -106,18 +106,17 @@ async function rewriteConnectUnary(res: UniversalServerResponse, body: AsyncIter
   let bytes = Buffer.concat(chunks);
   let status = res.status;
   try {
-    const error = JSON.parse(bytes.toString("utf8")) as { code?: string; message?: string };
-    if (error.code === "internal" && CLIENT_MISTAKE.test(error.message ?? "")) {
-      status = 400;
-      const message = error.message!.startsWith("parse binary") ? `request is not a valid protobuf message: ${error.message}` : error.message;
-      bytes = Buffer.from(JSON.stringify({ code: "invalid_argument", message }));
-      res.header?.delete("content-length");
-    } else if (error.code === "invalid_argument" && error.message !== undefined) {
-      const message = withEnumValues(error.message, service);
-      if (message !== error.message) {
-        bytes = Buffer.from(JSON.stringify({ ...error, message }));
-        res.header?.delete("content-length");
+    const error = JSON.parse(bytes.toString("utf8")) as ConnectErrorJson;
+    const fixed = repairedError(error, service);
+    if (fixed) {
+      if (error.code === "internal") {
+        status = 400;
+        const message = fixed.message.startsWith("parse binary") ? `request is not a valid protobuf message: ${fixed.message}` : fixed.message;
+        bytes = Buffer.from(JSON.stringify({ code: fixed.code, message }));
+      } else {
+        bytes = Buffer.from(JSON.stringify({ ...error, ...fixed }));
       }
+      res.header?.delete("content-length");
     }
   } catch {
     // not an error body we know; pass it on untouched
@@ -205,14 +204,30 @@ function hintedGrpcMessage(encoded: string | null | undefined, service: DescServ
 
 function connectEndStreamFix(payload: string, service: DescService): string | undefined {
   try {
-    const end = JSON.parse(payload) as { error?: { code?: string; message?: string } };
-    if (!end.error) return undefined;
-    const { code, message = "" } = end.error;
-    if (code === "internal" && CLIENT_MISTAKE.test(message)) end.error.code = "invalid_argument";
-    else if (code === "invalid_argument" && withEnumValues(message, service) !== message) end.error.message = withEnumValues(message, service);
-    else return undefined;
+    const end = JSON.parse(payload) as { error?: ConnectErrorJson };
+    const fixed = end.error && repairedError(end.error, service);
+    if (!fixed) return undefined;
+    Object.assign(end.error!, fixed);
     return JSON.stringify(end);
   } catch {
     return undefined;
   }
+}
+
+interface ConnectErrorJson {
+  code?: string;
+  message?: string;
+}
+
+/**
+ * A Connect error (a unary body or an end-of-stream message) as it should leave, or undefined when
+ * it is right as it is: a client mistake connect-es calls INTERNAL becomes INVALID_ARGUMENT, and
+ * an unknown enum name gets the valid ones.
+ */
+function repairedError(error: ConnectErrorJson, service: DescService): { code: string; message: string } | undefined {
+  const message = error.message ?? "";
+  if (error.code === "internal" && CLIENT_MISTAKE.test(message)) return { code: "invalid_argument", message };
+  if (error.code !== "invalid_argument") return undefined;
+  const hinted = withEnumValues(message, service);
+  return hinted === message ? undefined : { code: "invalid_argument", message: hinted };
 }
