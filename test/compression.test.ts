@@ -1,5 +1,6 @@
 // Response compression: on for the API (when the client offers it), never for blob bytes,
 // which are compressed already and would only cost the event loop.
+import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./support/server.js";
@@ -11,12 +12,12 @@ describe("response compression", () => {
 
   beforeAll(async () => {
     server = await startTestServer("pglite");
-    await fetch(`${server.httpUrl}/v1/registries`, {
+    await adminFetch(`${server.httpUrl}/v1/registries`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: "zip", kind: "REGISTRY_KIND_HOSTED" }),
     });
-    const pushed = await fetch(`${server.httpUrl}/v2/zip/team/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: blob });
+    const pushed = await adminFetch(`${server.httpUrl}/v2/zip/team/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: blob });
     expect(pushed.status).toBe(201);
   });
   afterAll(() => server?.stop());
@@ -25,7 +26,7 @@ describe("response compression", () => {
     const message = Buffer.from(JSON.stringify({ repository: "zip/team/app", digest }));
     const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
     envelope.writeUInt32BE(message.length, 1);
-    const res = await fetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
+    const res = await adminFetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
       method: "POST",
       headers: { "content-type": "application/connect+json", "connect-accept-encoding": "gzip", "connect-protocol-version": "1" },
       body: envelope,
@@ -48,14 +49,14 @@ describe("response compression", () => {
 
   it("still compresses other answers for a client that accepts gzip", async () => {
     for (let i = 0; i < 20; i++) {
-      await fetch(`${server.httpUrl}/v1/registries`, {
+      await adminFetch(`${server.httpUrl}/v1/registries`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ name: `zip-${i}`, kind: "REGISTRY_KIND_HOSTED", description: "a registry with a description long enough" }),
       });
     }
     const list = (encoding: string) =>
-      fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+      adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
         method: "POST",
         headers: { "content-type": "application/json", "accept-encoding": encoding },
         body: "{}",

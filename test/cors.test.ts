@@ -1,6 +1,7 @@
 // Browser access: Connect GET for read-only methods, and CORS (preflights and actual requests
 // from allowed and refused origins, on Connect, gRPC-Web, REST; /v2/ left out on purpose).
 // Real servers on PGlite (neither feature touches the database differently on PostgreSQL).
+import { adminFetch } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,12 +86,12 @@ describe("with allowed origins", () => {
     });
 
   it("answers a preflight for Connect from an allowed origin with the Connect and gRPC-Web headers", async () => {
-    const res = await preflight("/artifact.v1.RegistryService/CreateRegistry", APP, "POST", "content-type,connect-protocol-version,connect-timeout-ms");
+    const res = await preflight("/artifact.v1.RegistryService/CreateRegistry", APP, "POST", "authorization,content-type,connect-protocol-version,connect-timeout-ms");
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe(APP);
     expect(list(res.headers.get("access-control-allow-methods"))).toEqual(expect.arrayContaining(["post", "get"]));
     expect(list(res.headers.get("access-control-allow-headers"))).toEqual(
-      expect.arrayContaining(["content-type", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web", "x-user-agent", "grpc-timeout", "x-request-id"]),
+      expect.arrayContaining(["authorization", "content-type", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web", "x-user-agent", "grpc-timeout", "x-request-id"]),
     );
     expect(res.headers.get("access-control-max-age")).toBe("600");
     expect(list(res.headers.get("vary"))).toContain("origin");
@@ -125,13 +126,13 @@ describe("with allowed origins", () => {
   it("leaves /v2/ alone: no CORS there", async () => {
     const res = await preflight("/v2/", APP, "GET");
     expect(accessControl(res.headers)).toEqual([]);
-    const get = await fetch(`${url}/v2/`, { headers: { origin: APP } });
+    const get = await adminFetch(`${url}/v2/`, { headers: { origin: APP } });
     expect(get.status).toBe(200);
     expect(accessControl(get.headers)).toEqual([]);
   });
 
   it("marks actual Connect, REST and Connect GET responses for the allowed origin, exposing grpc-status and x-request-id", async () => {
-    const connect = await fetch(`${url}/artifact.v1.RegistryService/ListRegistries`, {
+    const connect = await adminFetch(`${url}/artifact.v1.RegistryService/ListRegistries`, {
       method: "POST",
       headers: { origin: APP, "content-type": "application/json" },
       body: "{}",
@@ -143,18 +144,32 @@ describe("with allowed origins", () => {
     );
     expect(list(connect.headers.get("vary"))).toContain("origin");
 
-    const rest = await fetch(`${url}/v1/registries`, { headers: { origin: APP } });
+    const rest = await adminFetch(`${url}/v1/registries`, { headers: { origin: APP } });
     expect(rest.status).toBe(200);
     expect(rest.headers.get("access-control-allow-origin")).toBe(APP);
 
     // An error answer carries the headers too, or the page could not read the error.
-    const missing = await fetch(`${url}/v1/registries/00000000-0000-4000-8000-000000000000`, { headers: { origin: APP } });
+    const missing = await adminFetch(`${url}/v1/registries/00000000-0000-4000-8000-000000000000`, { headers: { origin: APP } });
     expect(missing.status).toBe(404);
     expect(missing.headers.get("access-control-allow-origin")).toBe(APP);
   });
 
+  it("lets the page read a refused credential: 401 with CORS headers, WWW-Authenticate exposed", async () => {
+    for (const authorization of [undefined, "Bearer art_not-a-token"]) {
+      const res = await fetch(`${url}/v1/registries`, {
+        method: "POST",
+        headers: { origin: APP, "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ name: "cors-denied", kind: "REGISTRY_KIND_HOSTED" }),
+      });
+      expect(res.status, String(authorization)).toBe(401);
+      expect(res.headers.get("access-control-allow-origin")).toBe(APP);
+      expect(res.headers.get("www-authenticate")).toBe("Bearer");
+      expect(list(res.headers.get("access-control-expose-headers"))).toEqual(expect.arrayContaining(["www-authenticate", "x-request-id"]));
+    }
+  });
+
   it("serves a refused origin's actual request without CORS headers (the browser then hides it)", async () => {
-    const res = await fetch(`${url}/v1/registries`, { headers: { origin: EVIL } });
+    const res = await adminFetch(`${url}/v1/registries`, { headers: { origin: EVIL } });
     expect(res.status).toBe(200);
     expect(accessControl(res.headers)).toEqual([]);
   });
@@ -164,7 +179,7 @@ describe("with allowed origins", () => {
     return async (input, init) => {
       const headers = new Headers(init?.headers);
       headers.set("origin", origin);
-      const res = await fetch(input, { ...init, headers });
+      const res = await adminFetch(input, { ...init, headers });
       seen.push(res.headers);
       return res;
     };
@@ -195,14 +210,14 @@ describe("with every origin allowed (*)", () => {
   afterAll(() => server?.close());
 
   it("answers any origin with a literal *, which needs no Vary", async () => {
-    const res = await fetch(`${url}/v1/registries`, {
+    const res = await adminFetch(`${url}/v1/registries`, {
       method: "OPTIONS",
       headers: { origin: EVIL, "access-control-request-method": "POST" },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
     expect(res.headers.get("vary")).toBeNull();
-    const actual = await fetch(`${url}/v1/registries`, { headers: { origin: EVIL } });
+    const actual = await adminFetch(`${url}/v1/registries`, { headers: { origin: EVIL } });
     expect(actual.headers.get("access-control-allow-origin")).toBe("*");
   });
 });
@@ -219,7 +234,7 @@ describe("by default (no origin allowed)", () => {
     const pre = await fetch(`${url}/v1/registries`, { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "POST" } });
     expect(pre.status).toBe(405);
     expect(accessControl(pre.headers)).toEqual([]);
-    const actual = await fetch(`${url}/v1/registries`, { headers: { origin: APP } });
+    const actual = await adminFetch(`${url}/v1/registries`, { headers: { origin: APP } });
     expect(actual.status).toBe(200);
     expect(accessControl(actual.headers)).toEqual([]);
   });
@@ -235,7 +250,7 @@ describe("by default (no origin allowed)", () => {
     it("serves GetTag with a JSON message in the query", async () => {
       const { tag } = await tagFixture();
       const message = encodeURIComponent(JSON.stringify({ id: tag.id }));
-      const res = await fetch(`${url}/artifact.v1.TagService/GetTag?connect=v1&encoding=json&message=${message}`);
+      const res = await adminFetch(`${url}/artifact.v1.TagService/GetTag?connect=v1&encoding=json&message=${message}`);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("application/json");
       expect(await res.json()).toMatchObject({ id: tag.id, name: "1.0", digest: digestOf(1), sizeBytes: "123" });
@@ -245,7 +260,7 @@ describe("by default (no origin allowed)", () => {
       const { tag } = await tagFixture();
       const bytes = toBinary(GetTagRequestSchema, create(GetTagRequestSchema, { id: tag.id }));
       const message = Buffer.from(bytes).toString("base64url");
-      const res = await fetch(`${url}/artifact.v1.TagService/GetTag?connect=v1&encoding=proto&base64=1&message=${message}`);
+      const res = await adminFetch(`${url}/artifact.v1.TagService/GetTag?connect=v1&encoding=proto&base64=1&message=${message}`);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("application/proto");
       const got = fromBinary(TagSchema, new Uint8Array(await res.arrayBuffer()));
@@ -255,7 +270,7 @@ describe("by default (no origin allowed)", () => {
 
     it("serves every List and Get method (idempotency_level = NO_SIDE_EFFECTS), errors included", async () => {
       const { repository } = await tagFixture();
-      const get = (procedure: string, body: object) => fetch(`${url}/${procedure}?encoding=json&message=${encodeURIComponent(JSON.stringify(body))}`);
+      const get = (procedure: string, body: object) => adminFetch(`${url}/${procedure}?encoding=json&message=${encodeURIComponent(JSON.stringify(body))}`);
       const list = await get("artifact.v1.TagService/ListTags", { repositoryId: repository.id });
       expect(list.status).toBe(200);
       expect(((await list.json()) as { tags: unknown[] }).tags).toHaveLength(1);
@@ -279,7 +294,7 @@ describe("by default (no origin allowed)", () => {
         "artifact.v1.RegistryService/UpdateRegistry",
         "artifact.v1.GarbageCollectionService/RunGarbageCollection",
       ]) {
-        const res = await fetch(`${url}/${procedure}?encoding=json&message=${encodeURIComponent("{}")}`);
+        const res = await adminFetch(`${url}/${procedure}?encoding=json&message=${encodeURIComponent("{}")}`);
         expect(res.status, procedure).toBe(405);
       }
     });
@@ -289,7 +304,7 @@ describe("by default (no origin allowed)", () => {
       const methods: string[] = [];
       const recording: typeof fetch = (input, init) => {
         methods.push(init?.method ?? "GET");
-        return fetch(input, init);
+        return adminFetch(input, init);
       };
       const tags = createClient(TagService, createConnectTransport({ baseUrl: url, useHttpGet: true, fetch: recording }));
       expect((await tags.getTag({ id: tag.id })).name).toBe("1.0");

@@ -1,4 +1,5 @@
 // `npm run gc` as an operator runs it: a process that asks the running service to collect.
+import { adminFetch } from "./support/credentials.js";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,13 +25,13 @@ describe("npm run gc", () => {
 
   beforeAll(async () => {
     server = await startTestServer("pglite");
-    const registry = await fetch(`${server.httpUrl}/v1/registries`, {
+    const registry = await adminFetch(`${server.httpUrl}/v1/registries`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: "gc", kind: "REGISTRY_KIND_HOSTED" }),
     });
     expect(registry.status).toBe(200);
-    const upload = await fetch(`${server.httpUrl}/v2/gc/team/app/blobs/uploads/?digest=${digest}`, {
+    const upload = await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/uploads/?digest=${digest}`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
       body: blob,
@@ -46,13 +47,13 @@ describe("npm run gc", () => {
     expect(dry.stdout).toContain("(dry run: nothing deleted)");
     expect(dry.stdout).toMatch(/blobs would delete:\s+1 \(33 B\)/);
     expect(dry.stdout).toContain(digest);
-    expect((await fetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);
+    expect((await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);
 
     const real = await gc(server, "--json");
     const report = JSON.parse(real.stdout) as { dryRun: boolean; blobsDeleted: number; bytesFreed: number; sampleDigests: string[] };
     expect(report).toMatchObject({ dryRun: false, blobsDeleted: 1, bytesFreed: blob.length });
     expect(report.sampleDigests).toEqual([digest]);
-    expect((await fetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(404);
+    expect((await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(404);
     expect(await server.content.stat(digest)).toBeUndefined();
   });
 

@@ -1,6 +1,7 @@
 // gRPC health and the HTTP probes, seen by independent clients (@grpc/grpc-js, buf curl, fetch)
 // against a real server, including real database outages: a PostgreSQL cluster stopped and
 // started again, a PGlite handle closed, a PGlite connection held by a long transaction.
+import { adminFetch } from "./support/credentials.js";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -59,7 +60,7 @@ function watch(client: HealthStub, service: string) {
 }
 
 async function probe(server: TestServer, path: string, init?: RequestInit) {
-  const res = await fetch(server.httpUrl + path, init);
+  const res = await adminFetch(server.httpUrl + path, init);
   const text = await res.text();
   return { status: res.status, type: res.headers.get("content-type"), body: text ? (JSON.parse(text) as Record<string, string>) : undefined };
 }
@@ -136,12 +137,12 @@ describe.each(databaseKinds())("health on %s, database up", (kind) => {
       expect(await live.json()).toEqual({ status: "alive" });
     }
     expect(await probe(server, "/readyz")).toEqual({ status: 200, type: "application/json", body: { status: "ready", database: "reachable" } });
-    const head = await fetch(`${server.httpUrl}/readyz`, { method: "HEAD" });
+    const head = await adminFetch(`${server.httpUrl}/readyz`, { method: "HEAD" });
     expect(head.status).toBe(200);
   });
 
   it("other methods on the probes are 405 with Allow", async () => {
-    const res = await fetch(`${server.httpUrl}/readyz`, { method: "POST" });
+    const res = await adminFetch(`${server.httpUrl}/readyz`, { method: "POST" });
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("GET, HEAD");
     expect(((await res.json()) as { code: string }).code).toBe("method_not_allowed");
@@ -226,13 +227,13 @@ describe.skipIf(!findPostgresBin())("calls while PostgreSQL hangs (no answer, co
       for (const name of Object.keys(transports)) {
         await expectCode(registries(name).getRegistry({ id }, guard), Code.Unavailable, /database is not available/);
       }
-      const rest = await fetch(`${server.httpUrl}/v1/registries/${id}`, guard);
+      const rest = await adminFetch(`${server.httpUrl}/v1/registries/${id}`, guard);
       expect(rest.status).toBe(503);
-      const v2 = await fetch(`${server.httpUrl}/v2/hung-db/team/app/tags/list`, guard);
+      const v2 = await adminFetch(`${server.httpUrl}/v2/hung-db/team/app/tags/list`, guard);
       expect(v2.status).toBe(503);
       expect(((await v2.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("UNAVAILABLE");
       // What does not need the database still answers.
-      expect((await fetch(`${server.httpUrl}/v2/`, guard)).status).toBe(200);
+      expect((await adminFetch(`${server.httpUrl}/v2/`, guard)).status).toBe(200);
       expect(await check(client, HEALTH)).toBe("SERVING");
     } finally {
       pg.thaw();

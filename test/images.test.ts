@@ -3,6 +3,7 @@
 // 64 MiB multi-layer, two-platform index, Docker schema 2); and HOSTED registries that skopeo
 // pushed to this service's own /v2/. Manifests and blobs are compared byte for byte over Connect,
 // gRPC (grpc-js), and REST (plain fetch), with damage done to the upstream's files on disk.
+import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
@@ -237,7 +238,7 @@ describe.skipIf(!ready)("ImageService", () => {
       });
 
       it("REST GET /v1/images/{repository}/manifests/{reference} answers the JSON envelope; ?metadata_only=true leaves out raw and summary", async () => {
-        const res = await fetch(`${server.httpUrl}/v1/images/up-basic/${REPOS.multi}/manifests/v1`);
+        const res = await adminFetch(`${server.httpUrl}/v1/images/up-basic/${REPOS.multi}/manifests/v1`);
         expect(res.status).toBe(200);
         expect(res.headers.get("content-type")).toBe("application/json");
         const body = (await res.json()) as {
@@ -254,7 +255,7 @@ describe.skipIf(!ready)("ImageService", () => {
         expect(body.summary.layers).toHaveLength(3);
         expect(body.summary.config.digest).toBe(images.multi.manifests[0]!.config.digest);
 
-        const head = await fetch(`${server.httpUrl}/v1/images/up-none/${REPOS.index}/manifests/${images.index.digest}?metadata_only=true`);
+        const head = await adminFetch(`${server.httpUrl}/v1/images/up-none/${REPOS.index}/manifests/${images.index.digest}?metadata_only=true`);
         const meta: unknown = await head.json();
         expect(meta).toEqual({ digest: images.index.digest, mediaType: MediaType.ociIndex, sizeBytes: String(images.index.size) });
       });
@@ -263,7 +264,7 @@ describe.skipIf(!ready)("ImageService", () => {
         const repository = "up-none/team/damaged-manifest";
         await expectCode(client.getManifest({ repository, reference: broken.manifest.digest }), Code.DataLoss, broken.manifest.digest);
         await expectCode(client.getManifest({ repository, reference: "v1" }), Code.DataLoss, upstreams.none!.host);
-        const res = await fetch(`${server.httpUrl}/v1/images/${repository}/manifests/${broken.manifest.digest}`);
+        const res = await adminFetch(`${server.httpUrl}/v1/images/${repository}/manifests/${broken.manifest.digest}`);
         expect(res.status).toBe(500);
         expect(((await res.json()) as { code: string }).code).toBe("data_loss");
       });
@@ -403,13 +404,13 @@ describe.skipIf(!ready)("ImageService", () => {
 
       it("REST errors before the first byte are JSON errors with their status", async () => {
         const missing = `sha256:${"0".repeat(64)}`;
-        const notFound = await fetch(`${server.httpUrl}/v1/images/up-none/${REPOS.small}/blobs/${missing}`);
+        const notFound = await adminFetch(`${server.httpUrl}/v1/images/up-none/${REPOS.small}/blobs/${missing}`);
         expect(notFound.status).toBe(404);
         expect(((await notFound.json()) as { code: string }).code).toBe("not_found");
-        const bad = await fetch(`${server.httpUrl}/v1/images/up-none/${REPOS.small}/blobs/sha256:nothex`);
+        const bad = await adminFetch(`${server.httpUrl}/v1/images/up-none/${REPOS.small}/blobs/sha256:nothex`);
         expect(bad.status).toBe(400);
         expect(((await bad.json()) as { message: string }).message).toMatch(/digest/);
-        const headMissing = await fetch(`${server.httpUrl}/v1/images/up-none/${REPOS.small}/blobs/${missing}`, { method: "HEAD" });
+        const headMissing = await adminFetch(`${server.httpUrl}/v1/images/up-none/${REPOS.small}/blobs/${missing}`, { method: "HEAD" });
         expect(headMissing.status).toBe(404);
       });
 
@@ -521,7 +522,7 @@ describe.skipIf(!ready)("ImageService", () => {
         const big = await rawGet(`${server.httpUrl}/v1/images/local/team/big/blobs/${bigLayer.digest}`);
         expect([big.status, big.complete, big.body.length]).toEqual([200, true, bigLayer.size]);
         expect(sha256(big.body)).toBe(bigLayer.digest);
-        const envelope = (await (await fetch(`${server.httpUrl}/v1/images/local/team/app/manifests/1.0`)).json()) as { raw: string };
+        const envelope = (await (await adminFetch(`${server.httpUrl}/v1/images/local/team/app/manifests/1.0`)).json()) as { raw: string };
         expect(Buffer.from(envelope.raw, "base64").equals(images.small.bytes)).toBe(true);
 
         await expectCode(client.getManifest({ repository: "local/team/app", reference: "2.0" }), Code.NotFound, "local/team/app:2.0");

@@ -1,6 +1,7 @@
 // Limits a public server needs, against a real server on every database kind: the request body
 // limit on every RPC protocol and on REST (not on /v2/ uploads), client deadlines answered by
 // the server itself while the database is held, and slow or idle connections cut.
+import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
@@ -73,7 +74,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
     it("counts the bytes after decompression (a small gzip body that inflates past the limit)", async () => {
       const body = gzipSync(JSON.stringify({ query: "a".repeat(LIMIT * 4) }));
       expect(body.length).toBeLessThan(LIMIT);
-      const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+      const res = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
         method: "POST",
         headers: { "content-type": "application/json", "content-encoding": "gzip" },
         body,
@@ -82,7 +83,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
     });
 
     it("answers REST with 413 resource_exhausted, before and while reading the body", async () => {
-      const declared = await fetch(`${server.httpUrl}/v1/registries`, {
+      const declared = await adminFetch(`${server.httpUrl}/v1/registries`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ name: "big", kind: "REGISTRY_KIND_HOSTED", description: "d".repeat(LIMIT) }),
@@ -96,7 +97,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         for (let i = 0; i < 5; i++) yield new TextEncoder().encode("d".repeat(LIMIT / 2));
         yield new TextEncoder().encode('"}');
       })();
-      const streamed = await fetch(`${server.httpUrl}/v1/registries`, {
+      const streamed = await adminFetch(`${server.httpUrl}/v1/registries`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: ReadableStream.from(chunks),
@@ -110,13 +111,13 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       const registry = await client.createRegistry({ registry: { name: unique("hosted"), kind: RegistryKind.HOSTED } });
       const blob = Buffer.alloc(LIMIT * 4, 7);
       const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
-      const res = await fetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/uploads/?digest=${digest}`, {
+      const res = await adminFetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/uploads/?digest=${digest}`, {
         method: "POST",
         headers: { "content-type": "application/octet-stream" },
         body: blob,
       });
       expect(res.status, await res.text()).toBe(201);
-      const back = await fetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/${digest}`);
+      const back = await adminFetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/${digest}`);
       expect(Buffer.from(await back.arrayBuffer()).equals(blob)).toBe(true);
     });
   });
@@ -147,7 +148,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       await whileDatabaseHeld(async (id) => {
         const post = await guarded(
           "Connect POST",
-          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+          adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/json", "connect-timeout-ms": "300" },
             body: JSON.stringify({ id }),
@@ -159,7 +160,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         const message = encodeURIComponent(JSON.stringify({ id }));
         const get = await guarded(
           "Connect GET",
-          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry?connect=v1&encoding=json&message=${message}`, {
+          adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry?connect=v1&encoding=json&message=${message}`, {
             headers: { "connect-timeout-ms": "300" },
           }),
         );
@@ -167,7 +168,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         expect(await get.json()).toMatchObject({ code: "deadline_exceeded" });
 
         for (const header of [{ "connect-timeout-ms": "300" }, { "grpc-timeout": "300m" }] as Record<string, string>[]) {
-          const rest = await guarded("REST", fetch(`${server.httpUrl}/v1/registries/${id}`, { headers: header }));
+          const rest = await guarded("REST", adminFetch(`${server.httpUrl}/v1/registries/${id}`, { headers: header }));
           expect(rest.status).toBe(504);
           expect(await rest.json()).toMatchObject({ code: "deadline_exceeded" });
         }
@@ -202,7 +203,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         const frame = getRegistryFrame(id);
         const res = await guarded(
           "gRPC-Web",
-          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+          adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "grpc-timeout": "300m" },
             body: frame,
@@ -225,7 +226,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       /** One GetRegistry (bad id or unknown id) with a deadline, sent as each protocol puts it on the wire. */
       const calls: Record<string, (id: string, timeout: string) => Promise<string>> = {
         connect: async (id, timeout) => {
-          const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+          const res = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/json", "connect-timeout-ms": timeout },
             body: JSON.stringify({ id }),
@@ -234,13 +235,13 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
         },
         "connect GET": async (id, timeout) => {
           const message = encodeURIComponent(JSON.stringify({ id }));
-          const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry?connect=v1&encoding=json&message=${message}`, {
+          const res = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry?connect=v1&encoding=json&message=${message}`, {
             headers: { "connect-timeout-ms": timeout },
           });
           return ((await res.json()) as { code?: string }).code ?? "ok";
         },
         rest: async (id, timeout) => {
-          const res = await fetch(`${server.httpUrl}/v1/registries/${encodeURIComponent(id)}`, { headers: { "grpc-timeout": `${timeout}m` } });
+          const res = await adminFetch(`${server.httpUrl}/v1/registries/${encodeURIComponent(id)}`, { headers: { "grpc-timeout": `${timeout}m` } });
           return ((await res.json()) as { code?: string }).code ?? "ok";
         },
         grpc: (id, timeout) =>
@@ -267,7 +268,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
           }),
         "grpc-web": async (id, timeout) => {
           const frame = getRegistryFrame(id);
-          const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+          const res = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", "grpc-timeout": `${timeout}m` },
             body: frame,
@@ -320,13 +321,13 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
       try {
         const frame = getRegistryFrame(id);
         const [post, rest, web, grpcStatus] = await Promise.all([
-          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+          adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/json", "connect-timeout-ms": far.connect },
             body: JSON.stringify({ id }),
           }),
-          fetch(`${server.httpUrl}/v1/registries/${id}`, { headers: { "grpc-timeout": far.grpc } }),
-          fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+          adminFetch(`${server.httpUrl}/v1/registries/${id}`, { headers: { "grpc-timeout": far.grpc } }),
+          adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
             method: "POST",
             headers: { "content-type": "application/grpc-web+proto", "grpc-timeout": far.grpc },
             body: frame,

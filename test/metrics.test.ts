@@ -1,6 +1,7 @@
 // GET /metrics against a real server on every database kind: scraped and parsed after real
 // calls over every protocol, REST (refusals before any call included) and /v2/, with exact
 // counts (differences between two scrapes, so the tests do not depend on each other).
+import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,7 +95,7 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
     await expectCode(client("grpc over HTTP/2 (h2c)").getRegistry({ id: MISSING }), Code.NotFound);
     await client("grpc-web over HTTP/1.1").listRegistries({});
     // REST calls reach the methods through the same interceptor.
-    expect((await fetch(`${server.httpUrl}/v1/registries`)).status).toBe(200);
+    expect((await adminFetch(`${server.httpUrl}/v1/registries`)).status).toBe(200);
 
     await eventually(async () => {
       const after = await scrape(server.httpUrl);
@@ -122,7 +123,9 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
   it("counts REST refusals before any call (404, 405, 413, 415), unmatched paths and probes", async () => {
     const before = await scrape(server.httpUrl);
     const send = (method: string, path: string, body?: string, type = "application/json") =>
-      fetch(server.httpUrl + path, { method, body, headers: body === undefined ? {} : { "content-type": type } }).then(async (r) => (await r.text(), r.status));
+      adminFetch(server.httpUrl + path, { method, body, headers: body === undefined ? {} : { "content-type": type } }).then(
+        async (r) => (await r.text(), r.status),
+      );
     expect(await send("GET", "/v1/nothing-here")).toBe(404);
     expect(await send("PATCH", "/v1/registries")).toBe(405);
     expect(await send("POST", "/v1/registries", JSON.stringify({ name: "x".repeat(2000) }))).toBe(413);
@@ -153,10 +156,10 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
     const blob = Buffer.alloc(3000, 1);
     const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
     const before = await scrape(server.httpUrl);
-    expect((await fetch(`${server.httpUrl}/v2/`)).status).toBe(200);
-    const pushed = await fetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: blob });
+    expect((await adminFetch(`${server.httpUrl}/v2/`)).status).toBe(200);
+    const pushed = await adminFetch(`${server.httpUrl}/v2/${registry.name}/team/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: blob });
     expect(pushed.status).toBe(201);
-    expect((await fetch(`${server.httpUrl}/v2/${registry.name}/team/app/manifests/missing`)).status).toBe(404);
+    expect((await adminFetch(`${server.httpUrl}/v2/${registry.name}/team/app/manifests/missing`)).status).toBe(404);
 
     // Nothing refers to the blob and the grace period is 0: a real run deletes it, a dry run does not count deletions.
     const gc = createClient(GarbageCollectionService, transports["connect+proto over HTTP/2"]!(server.httpUrl));
@@ -226,13 +229,13 @@ describe.each(databaseKinds())("metrics on %s", (kind) => {
     expect(now.value("process_cpu_user_seconds_total")).toBeGreaterThan(0);
     expect(now.value("nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
     expect(now.samples.some((s) => s.name === "nodejs_eventloop_lag_seconds")).toBe(true);
-    const head = await fetch(`${server.httpUrl}/metrics`, { method: "HEAD" });
+    const head = await adminFetch(`${server.httpUrl}/metrics`, { method: "HEAD" });
     expect(head.status).toBe(200);
-    const post = await fetch(`${server.httpUrl}/metrics`, { method: "POST" });
+    const post = await adminFetch(`${server.httpUrl}/metrics`, { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
     // The second listener serves them too.
-    expect((await fetch(`${server.grpcUrl}/metrics`)).status).toBe(200);
+    expect((await adminFetch(`${server.grpcUrl}/metrics`)).status).toBe(200);
   });
 
   it("METRICS_ENABLED=false: no /metrics", async () => {

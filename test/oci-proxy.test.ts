@@ -2,6 +2,7 @@
 // CNCF Distribution 2.8) with images pushed by skopeo: pulls through the service byte for byte,
 // cached content served with the upstream gone, tags always asked upstream, the upstream's tag
 // list, corrupt upstream content never cached, and pushes refused.
+import { adminFetch } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -152,7 +153,7 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
       const chunks: Uint8Array[] = [];
       for await (const message of images.getBlob({ repository: `${mirror}/team/app`, digest: layer.digest })) chunks.push(message.data);
       expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
-      const rest = await fetch(`${server.httpUrl}/v1/images/${mirror}/team/app/blobs/${layer.digest}`, { headers: { range: "bytes=2-5" } });
+      const rest = await adminFetch(`${server.httpUrl}/v1/images/${mirror}/team/app/blobs/${layer.digest}`, { headers: { range: "bytes=2-5" } });
       expect(rest.status).toBe(206);
       expect(Buffer.from(await rest.arrayBuffer()).equals(bytes.subarray(2, 6))).toBe(true);
       // Not cached: still the upstream's, which is down.
@@ -193,7 +194,7 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     await upstream.freeze();
     try {
       expect((await read(layer.digest)).equals(bytes)).toBe(true);
-      const rest = await fetch(`${server.httpUrl}/v1/images/${repository}/blobs/${layer.digest}`, { signal: AbortSignal.timeout(5_000) });
+      const rest = await adminFetch(`${server.httpUrl}/v1/images/${repository}/blobs/${layer.digest}`, { signal: AbortSignal.timeout(5_000) });
       expect(Buffer.from(await rest.arrayBuffer()).equals(bytes)).toBe(true);
       const again = await images.getManifest({ repository, reference: fresh.digest }, { timeoutMs: 5_000 });
       expect(Buffer.from(again.raw).equals(fresh.bytes)).toBe(true);
@@ -263,7 +264,7 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     await expect(pullImage(endpoint, `${mirror}/team/bad`, "1.0", { dir: pullDir(), transport: "oci" }, { retryTimes: 0 })).rejects.toThrow();
     // Truncated bytes too.
     await upstream.corruptBlob(bad.manifests[0]!.config.digest, "truncate");
-    await expect(fetch(`${server.httpUrl}/v2/${mirror}/team/bad/blobs/${bad.manifests[0]!.config.digest}`).then((r) => r.arrayBuffer())).rejects.toThrow();
+    await expect(adminFetch(`${server.httpUrl}/v2/${mirror}/team/bad/blobs/${bad.manifests[0]!.config.digest}`).then((r) => r.arrayBuffer())).rejects.toThrow();
     expect(await server.content.stat(bad.manifests[0]!.config.digest)).toBeUndefined();
   });
 

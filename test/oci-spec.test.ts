@@ -2,6 +2,7 @@
 // against a real server on each database: every endpoint (end-1 … end-13), every error code with
 // its status and JSON body, the Docker Registry API parts tools rely on, the limits, and the
 // catalog API seeing what /v2/ does (one truth).
+import { adminFetch } from "./support/credentials.js";
 import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
@@ -787,7 +788,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       for (const blob of image.blobs) await reg.uploadBlob(name, blob);
       expectOciError(await reg.putManifest(name, "huge", image.bytes, image.mediaType), 413, "MANIFEST_INVALID", new RegExp(String(MANIFEST_MAX)));
       // Without Content-Length (chunked transfer encoding).
-      const streamed = await fetch(`${server.httpUrl}/v2/${name}/manifests/huge`, {
+      const streamed = await adminFetch(`${server.httpUrl}/v2/${name}/manifests/huge`, {
         method: "PUT",
         headers: { "content-type": image.mediaType },
         body: new Blob([image.bytes]).stream(),

@@ -1,6 +1,7 @@
 // The seed's REST paths, as written, with plain fetch against a real server on every
 // database kind: the google.api.http rules of the catalog protos, their query parameters,
 // and every error a client can cause, with the status the Connect protocol gives its code.
+import { adminFetch } from "./support/credentials.js";
 import net from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -50,7 +51,7 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
       init.body = typeof body === "string" ? body : JSON.stringify(body);
       (init.headers as Record<string, string>)["content-type"] ??= "application/json";
     }
-    const res = await fetch(server.httpUrl + path, init);
+    const res = await adminFetch(server.httpUrl + path, init);
     const text = await res.text();
     return { status: res.status, headers: res.headers, json: text ? (JSON.parse(text) as Json) : {} };
   }
@@ -286,7 +287,7 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     /** Waits until the sum of a metric's series whose labels contain `label` is 0. */
     const untilZero = async (metric: string, label: string) => {
       for (const giveUp = Date.now() + 15_000; Date.now() < giveUp; await new Promise((r) => setTimeout(r, 20))) {
-        const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+        const text = await (await adminFetch(`${server.httpUrl}/metrics`)).text();
         const lines = text.split("\n").filter((l) => l.startsWith(`${metric}{`) && l.includes(label));
         if (lines.reduce((n, l) => n + Number(l.split(" ").pop()), 0) === 0) return;
       }
@@ -308,7 +309,7 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
       ] as const) {
         const connected = new Promise<net.Socket>((resolve) => upstream.once("connection", resolve));
         const client = new AbortController();
-        const answer = fetch(`${server.httpUrl}${path}`, { method, signal: client.signal, ...init }).catch(() => undefined);
+        const answer = adminFetch(`${server.httpUrl}${path}`, { method, signal: client.signal, ...init }).catch(() => undefined);
         const socket = await connected;
         client.abort();
         await answer;

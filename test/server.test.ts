@@ -1,5 +1,6 @@
 // The server as a whole: every protocol on both ports, request ids, graceful shutdown (running
 // calls finish, new ones are refused, the database is closed), bodies that are not messages.
+import { adminFetch } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,14 +36,14 @@ describe.each(databaseKinds())("server on %s", (kind) => {
 
   it("echoes a caller's request id and makes one otherwise", async () => {
     const post = (headers: Record<string, string>) =>
-      fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+      adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
         method: "POST",
         headers: { "content-type": "application/json", ...headers },
         body: "{}",
       });
     expect((await post({ "x-request-id": "abc-123" })).headers.get("x-request-id")).toBe("abc-123");
     expect((await post({ "x-request-id": "bad id with spaces" })).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-    const failed = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
+    const failed = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/GetRegistry`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-request-id": "req-err-1" },
       body: JSON.stringify({ id: "nope" }),
@@ -58,7 +59,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     ["application/proto", "\u00ff\u00ff\u00ff\u00ff"],
   ])("answers invalid_argument to a %s body %j and creates nothing", async (contentType, body) => {
     const before = (await createClient(RegistryService, transports["connect+json over HTTP/1.1"]!(server.httpUrl)).listRegistries({})).totalSize;
-    const res = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/CreateRegistry`, {
+    const res = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/CreateRegistry`, {
       method: "POST",
       headers: { "content-type": contentType },
       body: Buffer.from(body, "latin1"),
@@ -99,7 +100,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     session.close();
     expect(status).toBe(String(Code.InvalidArgument));
 
-    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+    const web = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto", ...(gzip ? { "grpc-encoding": "gzip" } : {}) },
       body: frame,
@@ -109,7 +110,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     expect(trailer).toMatch(new RegExp(`grpc-status:\\s*${Code.InvalidArgument}|^${Code.InvalidArgument}`));
 
     // Connect's streaming protocol (a server-streaming method): the error is in the end-of-stream message.
-    const stream = await fetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
+    const stream = await adminFetch(`${server.httpUrl}/artifact.v1.ImageService/GetBlob`, {
       method: "POST",
       headers: { "content-type": "application/connect+proto", ...(gzip ? { "connect-content-encoding": "gzip" } : {}) },
       body: frame,
@@ -120,7 +121,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
 
     if (gzip) {
       // Connect unary: the whole body is the compressed message.
-      const unary = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+      const unary = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
         method: "POST",
         headers: { "content-type": "application/proto", "content-encoding": "gzip" },
         body: frame.subarray(5),
@@ -153,7 +154,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     }).finally(() => session.close());
     expect(status).toBe(String(Code.InvalidArgument));
 
-    const web = await fetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
+    const web = await adminFetch(`${server.httpUrl}/artifact.v1.RegistryService/ListRegistries`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+json" },
       body: frame,
@@ -212,7 +213,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
       ["POST", "/metrics", "GET, HEAD"],
       ["DELETE", "/v2/", "GET, HEAD"],
     ] as const) {
-      const res = await fetch(`${server.httpUrl}${path}`, {
+      const res = await adminFetch(`${server.httpUrl}${path}`, {
         method,
         headers: { "content-type": "application/json" },
         body: method === "DELETE" ? undefined : "{}",
@@ -233,22 +234,26 @@ describe.each(databaseKinds())("server on %s", (kind) => {
     };
     const path = "/artifact.v1.RegistryService/CreateRegistry";
 
-    const connect = await fetch(`${server.httpUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: create });
+    const connect = await adminFetch(`${server.httpUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: create });
     expect(connect.status).toBe(400);
     expect(((await connect.json()) as { message: string }).message).toContain(expected);
 
-    const rest = await fetch(`${server.httpUrl}/v1/registries`, {
+    const rest = await adminFetch(`${server.httpUrl}/v1/registries`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: unique("enum"), kind: "FOO" }),
     });
     expect(rest.status).toBe(400);
     expect(((await rest.json()) as { message: string }).message).toContain(expected);
-    const query = await fetch(`${server.httpUrl}/v1/registries?kind=FOO`);
+    const query = await adminFetch(`${server.httpUrl}/v1/registries?kind=FOO`);
     expect(query.status).toBe(400);
     expect(((await query.json()) as { message: string }).message).toContain(expected);
 
-    const grpcWeb = await fetch(`${server.httpUrl}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+json" }, body: frame(create) });
+    const grpcWeb = await adminFetch(`${server.httpUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+json" },
+      body: frame(create),
+    });
     const trailer = Buffer.from(await grpcWeb.arrayBuffer()).toString("utf8");
     expect(trailer).toMatch(new RegExp(`grpc-status: ${Code.InvalidArgument}\\b`));
     expect(decodeURIComponent(/grpc-message: ([^\r\n]*)/.exec(trailer)?.[1] ?? "")).toContain(expected);
@@ -273,7 +278,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
   });
 
   it("answers 404 JSON for paths nothing serves", async () => {
-    const res = await fetch(`${server.httpUrl}/no/such/path`);
+    const res = await adminFetch(`${server.httpUrl}/no/such/path`);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: "not_found" });
   });

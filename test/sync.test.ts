@@ -2,6 +2,7 @@
 // ~200 repositories seeded over the registry API, catalog pages of 50, the registry's sync
 // filter, idempotency down to the etags, tags moved, deleted and repositories gone upstream,
 // a registry killed mid-sync, Basic and token auth, progress over Connect and NDJSON over REST.
+import { adminFetch } from "./support/credentials.js";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -219,7 +220,11 @@ describe.skipIf(!ready)("SyncRegistry", () => {
 
     it("applies the registry's sync filter (repository prefix, whole-tag regex) and streams NDJSON over REST", async () => {
       const r = await remote("filtered", catalog.url, { syncFilter: { repositoryPrefix: "proj/app-01", tagPattern: "late.t" } });
-      const res = await fetch(`${server.httpUrl}/v1/registries/${r.id}:sync`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const res = await adminFetch(`${server.httpUrl}/v1/registries/${r.id}:sync`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("application/x-ndjson");
       const lines = (await res.text())

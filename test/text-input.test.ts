@@ -2,6 +2,7 @@
 // mistake: INVALID_ARGUMENT naming the field on every protocol and on REST, 400 on /v2/, never a
 // 500, and nothing half-written. The check is generic (every string field of every request), so
 // these tests cover fields of several depths and methods rather than a list of known fields.
+import { adminFetch } from "./support/credentials.js";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NamespaceService } from "../gen/artifact/v1/namespace_pb.js";
@@ -94,14 +95,14 @@ describe.each(databaseKinds())("text the database cannot store, on %s", (kind) =
   });
 
   it("REST: a NUL in a JSON body or the query is 400 naming the field", async () => {
-    const put = await fetch(`${server.httpUrl}/v1/registries/${registryId}?update_mask=description`, {
+    const put = await adminFetch(`${server.httpUrl}/v1/registries/${registryId}?update_mask=description`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ description: "x\u0000y" }),
     });
     expect(put.status).toBe(400);
     expect(await put.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/description/) as unknown });
-    const list = await fetch(`${server.httpUrl}/v1/registries?query=${encodeURIComponent("\u0000")}`);
+    const list = await adminFetch(`${server.httpUrl}/v1/registries?query=${encodeURIComponent("\u0000")}`);
     expect(list.status).toBe(400);
   });
 

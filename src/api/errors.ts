@@ -34,6 +34,10 @@ export function toConnectError(err: unknown, requestId: string): { error: Connec
   // rejects with the signal's AbortError once its implementation notices: a cancellation.
   if (err instanceof Error && err.name === "AbortError") return { error: new ConnectError("the call was cancelled", Code.Canceled), unexpected: false };
   const known = translate(err);
-  if (isDomainError(known)) return { error: new ConnectError(known.message, CONNECT_CODES[known.kind]), unexpected: false, logDetails: known.logDetails };
+  if (isDomainError(known)) {
+    // A 401 says how to authenticate (RFC 9110 §11.6.1): an API token as a Bearer header.
+    const metadata = known.kind === "unauthenticated" ? { "www-authenticate": "Bearer" } : undefined;
+    return { error: new ConnectError(known.message, CONNECT_CODES[known.kind], metadata), unexpected: false, logDetails: known.logDetails };
+  }
   return { error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal), unexpected: true };
 }

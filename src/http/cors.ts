@@ -3,8 +3,9 @@
 // Access-Control-* header at all: the browser then blocks the response, which is the point.
 //
 // The header lists come from connect-es's `cors` constants (what its protocols send and what
-// browsers must be allowed to read), plus our own: x-request-id both ways, and the methods the
-// REST paths use. Preflights are answered here, before routing, because the REST handler
+// browsers must be allowed to read), plus our own: x-request-id both ways, Authorization (a page
+// sends its API token as a Bearer header) and WWW-Authenticate (so it can tell "sign in" from
+// "forbidden"), and the methods the REST paths use. Preflights are answered here, before routing, because the REST handler
 // answers OPTIONS with 405 and Connect does not know OPTIONS at all.
 import type http from "node:http";
 import type http2 from "node:http2";
@@ -21,8 +22,8 @@ export interface CorsOptions {
 }
 
 const allowedMethods = [...new Set([...connectCors.allowedMethods, "GET", "POST", "PUT", "DELETE"])];
-const allowedHeaders = [...connectCors.allowedHeaders, REQUEST_ID_HEADER];
-const exposedHeaders = [...connectCors.exposedHeaders, REQUEST_ID_HEADER];
+const allowedHeaders = [...connectCors.allowedHeaders, REQUEST_ID_HEADER, "authorization"];
+const exposedHeaders = [...connectCors.exposedHeaders, REQUEST_ID_HEADER, "www-authenticate"];
 
 /**
  * Returns a function to call first for every request it should cover: it answers preflights
@@ -47,7 +48,8 @@ export function corsHandler(options: CorsOptions): (req: Request, res: Response)
     if (preflight) {
       const headers: Record<string, string> = { "content-length": "0" };
       if (allowed) {
-        // "*" is sent as is: no credentials are involved, so no need to echo the origin.
+        // "*" is sent as is: a Bearer header the page sets is not a browser credential (cookies,
+        // TLS client certificates), so the origin need not be echoed.
         headers["access-control-allow-origin"] = any ? "*" : origin;
         headers["access-control-allow-methods"] = allowMethods;
         headers["access-control-allow-headers"] = allowHeaders;

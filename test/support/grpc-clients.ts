@@ -5,6 +5,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { packageRoot } from "../../src/paths.js";
+import { ADMIN_AUTHORIZATION } from "./credentials.js";
 
 export const bufBin = join(packageRoot, "node_modules", ".bin", "buf");
 
@@ -35,9 +36,19 @@ export interface CurlResult {
   stderr: string;
 }
 
-/** Runs `buf curl --protocol grpc --http2-prior-knowledge …args`; never throws on a non-zero exit. */
+/** The admin's token as grpc-js call metadata. */
+export function adminMetadata(): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", ADMIN_AUTHORIZATION);
+  return metadata;
+}
+
+/** `buf curl`'s header flag with the admin's token. */
+const ADMIN_HEADER = ["-H", `authorization: ${ADMIN_AUTHORIZATION}`];
+
+/** Runs `buf curl --protocol grpc --http2-prior-knowledge …args` as the admin; never throws on a non-zero exit. */
 export function bufCurl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
-  return bufCurlWith(["--protocol", "grpc", "--http2-prior-knowledge", ...args], timeoutMs);
+  return bufCurlWith(["--protocol", "grpc", "--http2-prior-knowledge", ...ADMIN_HEADER, ...args], timeoutMs);
 }
 
 /** Runs `buf curl …args` as given (over TLS: `--cacert`, an https:// URL); never throws on a non-zero exit. */
@@ -55,7 +66,7 @@ export function bufCurlWith(args: string[], timeoutMs = 30_000): Promise<CurlRes
 
 /** A `buf curl` left running (a server stream); `output` grows as it prints. */
 export function bufCurlStream(args: string[]): { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(bufBin, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { cwd: packageRoot });
+  const child = spawn(bufBin, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...ADMIN_HEADER, ...args], { cwd: packageRoot });
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));

@@ -11,10 +11,11 @@ import type { Config } from "../../src/config.js";
 import type { StartOptions } from "../../src/server.js";
 import { catalogClients, unique, type Clients } from "./clients.js";
 import type { DatabaseKind } from "./database.js";
+import { ADMIN_TOKEN } from "./credentials.js";
 import { startTestServer, type TestServer } from "./server.js";
 
-/** The admin token the identity tests' servers start with (ADMIN_TOKEN). */
-export const ADMIN_TOKEN = "art_test-admin-token-0123456789abcdefghijklmnop";
+export { ADMIN_TOKEN };
+
 
 /** Auth on: nobody is an admin but the bootstrap's admin (ADMIN_TOKEN). */
 export function authConfig(overrides: Partial<Config["auth"]> = {}): Pick<Config, "auth"> {

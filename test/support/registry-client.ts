@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { expect } from "vitest";
+import { ADMIN_BASIC } from "./credentials.js";
 
 export interface Answer {
   status: number;
@@ -52,11 +53,23 @@ export const MT = {
   dockerLayer: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
 
+/**
+ * `authorization`: sent with every request that sets none of its own; by default the test
+ * server's admin as Basic credentials straight on /v2/, `undefined` for an anonymous client.
+ */
 export class RegistryClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly authorization: string | undefined = ADMIN_BASIC,
+  ) {}
+
+  private withAuthorization(headers: Record<string, string> = {}): Record<string, string> {
+    if (this.authorization === undefined || Object.keys(headers).some((h) => h.toLowerCase() === "authorization")) return headers;
+    return { ...headers, authorization: this.authorization };
+  }
 
   async req(method: string, path: string, init: { headers?: Record<string, string>; body?: Uint8Array | string } = {}): Promise<Answer> {
-    const res = await fetch(`${this.baseUrl}${path}`, { method, headers: init.headers, body: init.body, redirect: "manual" });
+    const res = await fetch(`${this.baseUrl}${path}`, { method, headers: this.withAuthorization(init.headers), body: init.body, redirect: "manual" });
     const body = Buffer.from(await res.arrayBuffer());
     let json: OciJson | undefined;
     try {
@@ -78,7 +91,7 @@ export class RegistryClient {
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const url = new URL(this.baseUrl);
     return new Promise((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, method, path: rawPath, headers }, (res) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method, path: rawPath, headers: this.withAuthorization(headers) }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));

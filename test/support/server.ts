@@ -2,14 +2,21 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { createRouterTransport, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
 import { fastTier, openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
+import { ADMIN_AUTHORIZATION, ADMIN_TOKEN } from "./credentials.js";
 import { removeWhenProcessEnds } from "./reaper.js";
 import { testUpstream } from "./upstream-settings.js";
+
+/** Sends the admin's token on every call of a Connect transport. */
+const asAdmin: Interceptor = (next) => (req) => {
+  if (!req.header.has("authorization")) req.header.set("authorization", ADMIN_AUTHORIZATION);
+  return next(req);
+};
 
 export interface TestServer extends RunningServer {
   kind: DatabaseKind;
@@ -41,9 +48,8 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     sync: { concurrency: 4, pageSize: 1000 },
     // Every upstream of the tests (docker-registry, tiny servers) listens on loopback.
     upstream: testUpstream(),
-    // Identity phase 1: the suites written before it run as anonymous admins; identity tests
-    // start their servers with authConfig() (auth on).
-    auth: { anonymousAdmin: true, service: "artifact-service", tokenTtlSeconds: 300 },
+    // Auth on, as in production: the bootstrap admin's token is ADMIN_TOKEN.
+    auth: { anonymousAdmin: false, service: "artifact-service", tokenTtlSeconds: 300, adminToken: ADMIN_TOKEN },
     audit: { retentionDays: 90 },
     ...overrides,
   };
@@ -75,7 +81,7 @@ export async function startTestServer(kind: DatabaseKind, options: { config?: Pa
  * (the same ones its HTTP handler serves), with messages serialized as on the wire but no HTTP.
  */
 export function inProcessTransport(server: RunningServer): Transport {
-  return createRouterTransport(server.connect.routes, { router: { interceptors: server.connect.interceptors } });
+  return createRouterTransport(server.connect.routes, { router: { interceptors: server.connect.interceptors }, transport: { interceptors: [asAdmin] } });
 }
 
 /** The URL a transport of `transports` talks to: gRPC clients the gRPC port, the others the HTTP one (both serve everything). */
@@ -97,10 +103,10 @@ export function callTransport(server: TestServer): Transport {
   return fastTier ? inProcessTransport(server) : transports["connect+proto over HTTP/2"]!(server.httpUrl);
 }
 
-/** Every way a client can talk to the service; each suite runs over all of them. */
+/** Every way a client can talk to the service, as the admin; each suite runs over all of them. */
 export const transports: Record<string, (baseUrl: string) => Transport> = {
-  "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
-  "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }),
-  "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl }),
-  "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+  "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors: [asAdmin] }),
+  "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [asAdmin] }),
+  "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl, interceptors: [asAdmin] }),
+  "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors: [asAdmin] }),
 };

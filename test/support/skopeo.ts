@@ -6,6 +6,8 @@
 // - registries.conf, policy.json, registries.d, auth files, HOME and TMPDIR are private too, so no
 //   mirror, short-name alias or stored credential of the machine applies;
 // - credentials travel in per-call auth files, never on the command line (no secrets in `ps` or errors);
+//   a call without credentials signs in as the test server's admin (ADMIN_CREDS; skopeo sends them
+//   only when a registry asks, so a registry without auth sees none); `null` means anonymous;
 // - docker:// references must name a loopback host: tests never touch the network.
 // --preserve-digests is the default for copy: without it skopeo may recompress or substitute layers
 // and the manifest digest changes.
@@ -17,6 +19,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { BuiltImage } from "./oci-images.js";
 import { peerBin } from "./peers.js";
+import { ADMIN_CREDS } from "./credentials.js";
 import type { Credentials } from "./token-server.js";
 
 const run = promisify(execFile);
@@ -38,8 +41,8 @@ export interface SkopeoOptions {
 }
 
 export interface CopyOptions extends SkopeoOptions {
-  srcCreds?: Credentials;
-  destCreds?: Credentials;
+  srcCreds?: Credentials | null;
+  destCreds?: Credentials | null;
   /** Default true: keep manifests and layers byte for byte. */
   preserveDigests?: boolean;
   /** Copy every image of an index / manifest list (needed for multi-platform sources). */
@@ -72,8 +75,12 @@ function dockerHost(ref: string): string | undefined {
   return host;
 }
 
-function authFile(host: string | undefined, creds: Credentials | undefined): string {
+/** Credentials of a call: given, the admin's (undefined), or none (null: anonymous). */
+export type CallCredentials = Credentials | null | undefined;
+
+function authFile(host: string | undefined, given: CallCredentials): string {
   const auths: Record<string, { auth: string }> = {};
+  const creds = given === undefined ? ADMIN_CREDS : given;
   if (host && creds) auths[host] = { auth: Buffer.from(`${creds.username}:${creds.password}`).toString("base64") };
   return JSON.stringify({ auths });
 }
@@ -176,7 +183,7 @@ export async function skopeoCopy(src: string, dest: string, opts: CopyOptions = 
 }
 
 /** Like skopeo(), for commands that take one image reference and one set of credentials. */
-function single(command: string[], ref: string, creds: Credentials | undefined, opts: SkopeoOptions, after: string[] = []): Promise<SkopeoResult> {
+function single(command: string[], ref: string, creds: CallCredentials, opts: SkopeoOptions, after: string[] = []): Promise<SkopeoResult> {
   const host = dockerHost(ref);
   return skopeo(command, opts, async (dir) => {
     await writeFile(join(dir, "ref-auth.json"), authFile(host, creds));
@@ -185,7 +192,7 @@ function single(command: string[], ref: string, creds: Credentials | undefined, 
 }
 
 /** The manifest bytes exactly as served (skopeo inspect --raw). */
-export async function skopeoInspectRaw(ref: string, opts: SkopeoOptions & { creds?: Credentials } = {}): Promise<Buffer> {
+export async function skopeoInspectRaw(ref: string, opts: SkopeoOptions & { creds?: Credentials | null } = {}): Promise<Buffer> {
   const { stdout } = await single(["inspect", "--raw"], ref, opts.creds, opts);
   return Buffer.from(stdout);
 }
@@ -193,20 +200,20 @@ export async function skopeoInspectRaw(ref: string, opts: SkopeoOptions & { cred
 /** skopeo inspect (without listing tags): Digest, Layers, Architecture, Os… */
 export async function skopeoInspect(
   ref: string,
-  opts: SkopeoOptions & { creds?: Credentials } = {},
+  opts: SkopeoOptions & { creds?: Credentials | null } = {},
 ): Promise<Record<string, unknown> & { Digest: string; Layers: string[] }> {
   const { stdout } = await single(["inspect", "--no-tags"], ref, opts.creds, opts);
   return JSON.parse(stdout) as Record<string, unknown> & { Digest: string; Layers: string[] };
 }
 
 /** Tags of a repository: `ref` is docker://host/repo (no tag). */
-export async function skopeoListTags(ref: string, opts: SkopeoOptions & { creds?: Credentials } = {}): Promise<string[]> {
+export async function skopeoListTags(ref: string, opts: SkopeoOptions & { creds?: Credentials | null } = {}): Promise<string[]> {
   const { stdout } = await single(["list-tags"], ref, opts.creds, opts);
   return (JSON.parse(stdout) as { Tags: string[] | null }).Tags ?? [];
 }
 
 /** Deletes a manifest (by tag: skopeo resolves it and deletes the digest, untagging every tag of it). */
-export async function skopeoDelete(ref: string, opts: SkopeoOptions & { creds?: Credentials } = {}): Promise<void> {
+export async function skopeoDelete(ref: string, opts: SkopeoOptions & { creds?: Credentials | null } = {}): Promise<void> {
   await single(["delete"], ref, opts.creds, opts);
 }
 

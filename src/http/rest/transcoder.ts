@@ -236,7 +236,7 @@ function sendError(res: Response, error: EdgeError, requestId: string): void {
   }
   const body = JSON.stringify(errorObject(error));
   res.writeHead(errorStatus(error), {
-    ...(error instanceof RestError ? error.headers : {}),
+    ...(error instanceof RestError ? error.headers : Object.fromEntries(error.metadata)),
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
     [REQUEST_ID_HEADER]: requestId,

@@ -1,0 +1,21 @@
+// The admin credential every test server starts with, in the forms its clients send it.
+/**
+ * The bootstrap admin's API token (ADMIN_TOKEN) on every test server: auth is on as in
+ * production, and the suites' clients (transports, grpc-js, buf curl, RegistryClient, skopeo,
+ * `adminFetch`) send it. A test of what an anonymous caller gets builds a client without it.
+ */
+export const ADMIN_TOKEN = "art_test-admin-token-0123456789abcdefghijklmnop";
+/** The admin's credential as an API caller sends it. */
+export const ADMIN_AUTHORIZATION = `Bearer ${ADMIN_TOKEN}`;
+/** The admin's credential as a registry client sends it straight on /v2/ (an API token is the Basic password). */
+export const ADMIN_BASIC = `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64")}`;
+/** skopeo's / podman's `--creds` for the admin. */
+export const ADMIN_CREDS = { username: "admin", password: ADMIN_TOKEN };
+
+/** `fetch` with the admin's Bearer token (unless the request sets its own Authorization). */
+export function adminFetch(url: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (!headers.has("authorization")) headers.set("authorization", ADMIN_AUTHORIZATION);
+  return fetch(url, { ...init, headers });
+}
+
