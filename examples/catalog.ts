@@ -1,17 +1,24 @@
 // The typed client at work: a HOSTED registry → namespace → repository, a tiny image pushed
 // over the registry API (/v2/), a tag on its manifest, then everything listed back.
 //
+//   ARTIFACT_TOKEN=$(cat data/admin-token) \
 //   npx tsx --conditions=artifact-source examples/catalog.ts [baseUrl] [connect|grpc|grpc-web]
 //
 // (the condition runs the client from source; a built package needs none). The service must be
-// running, e.g. `npm start`; baseUrl defaults to http://localhost:8080.
+// running, e.g. `npm start`; baseUrl defaults to http://localhost:8080. ARTIFACT_TOKEN is an API
+// token of an account that may create registries (the first start writes the admin's to
+// DATA_DIR/admin-token); the same token is the Basic password of the /v2/ pushes.
 import { createHash } from "node:crypto";
 import { RegistryKind } from "artifact-service/gen/artifact/v1/registry_pb.js";
 import { createArtifactClient, type Protocol } from "artifact-service/client";
 
 const baseUrl = process.argv[2] ?? "http://localhost:8080";
 const protocol = (process.argv[3] ?? "connect") as Protocol;
-const client = createArtifactClient(baseUrl, { protocol, defaultTimeoutMs: 10_000 });
+const token = process.env.ARTIFACT_TOKEN;
+if (!token) throw new Error("set ARTIFACT_TOKEN to an API token (the first start writes the admin's to DATA_DIR/admin-token)");
+const client = createArtifactClient(baseUrl, { protocol, token, defaultTimeoutMs: 10_000 });
+// The registry API takes the API token as the Basic password (any user name).
+const registryAuth = { authorization: `Basic ${Buffer.from(`token:${token}`).toString("base64")}` };
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const registry = await client.registries.createRegistry({
@@ -43,7 +50,7 @@ async function pushTinyImage(image: string): Promise<string> {
   const config = new TextEncoder().encode(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
   const layer = new TextEncoder().encode("hello from examples/catalog.ts\n");
   for (const blob of [config, layer]) {
-    const res = await fetch(`${baseUrl}/v2/${image}/blobs/uploads/?digest=${sha256(blob)}`, { method: "POST", body: blob });
+    const res = await fetch(`${baseUrl}/v2/${image}/blobs/uploads/?digest=${sha256(blob)}`, { method: "POST", headers: registryAuth, body: blob });
     if (res.status !== 201) throw new Error(`blob push: HTTP ${res.status} ${await res.text()}`);
   }
   const manifest = new TextEncoder().encode(
@@ -57,7 +64,7 @@ async function pushTinyImage(image: string): Promise<string> {
   const digest = sha256(manifest);
   const res = await fetch(`${baseUrl}/v2/${image}/manifests/${digest}`, {
     method: "PUT",
-    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    headers: { ...registryAuth, "content-type": "application/vnd.oci.image.manifest.v1+json" },
     body: manifest,
   });
   if (res.status !== 201) throw new Error(`manifest push: HTTP ${res.status} ${await res.text()}`);

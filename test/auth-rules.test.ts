@@ -11,7 +11,7 @@ import { reflectionServices } from "../src/http/reflection.js";
 import { readBindings } from "../src/http/rest/bindings.js";
 import { databaseKinds } from "./support/database.js";
 import { authorization, startAuthServer } from "./support/identity.js";
-import { baseUrlFor, startTestServer, transports, type TestServer } from "./support/server.js";
+import { baseUrlFor, transports, type TestServer } from "./support/server.js";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 
 /** The transports of support/server.ts, with interceptors (the credential). */
@@ -118,7 +118,7 @@ describe.each(databaseKinds())("with auth on, on %s", (kind) => {
   });
 
   it("lets anonymous admin through under AUTH_ANONYMOUS_ADMIN (the development switch)", async () => {
-    const dev = await startTestServer(kind);
+    const dev = await startAuthServer(kind, { settings: { anonymousAdmin: true } });
     try {
       const transport = createConnectTransport({ baseUrl: dev.httpUrl, httpVersion: "1.1" });
       const outcomes = await Promise.all(checked.filter((m) => m.name.startsWith("Get")).map((m) => codeOf(call(transport, m))));

@@ -11,6 +11,7 @@ import { createArtifactClient as browserClient } from "../src/client/browser.js"
 import { createArtifactClient as nodeClient, type ArtifactClient } from "../src/client/node.js";
 import { packageRoot } from "../src/paths.js";
 import { digestOf, expectCode, unique } from "./support/clients.js";
+import { ADMIN_TOKEN } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
@@ -48,7 +49,20 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
       ["grpc", { protocol: "grpc" }],
       ["grpc-web", { protocol: "grpc-web" }],
     ] as const)("works over %s", async (_name, options) => {
-      await roundTrip(nodeClient(server.httpUrl, options));
+      await roundTrip(nodeClient(server.httpUrl, { ...options, token: ADMIN_TOKEN }));
+    });
+
+    it("sends the token as a Bearer header (a function is asked on every call); without one, calls are anonymous", async () => {
+      let asked = 0;
+      const viaFunction = nodeClient(server.httpUrl, { protocol: "grpc", token: () => (asked++, Promise.resolve(ADMIN_TOKEN)) });
+      expect((await viaFunction.accounts.whoAmI({})).account?.name).toBe("admin");
+      await viaFunction.registries.listRegistries({});
+      expect(asked).toBe(2);
+      const anonymous = nodeClient(server.httpUrl);
+      await expectCode(anonymous.registries.createRegistry({ registry: { name: unique("anon"), kind: RegistryKind.HOSTED } }), Code.Unauthenticated, /sign in/);
+      await expectCode(nodeClient(server.httpUrl, { token: "art_not-a-token" }).registries.listRegistries({}), Code.Unauthenticated);
+      expect(() => nodeClient(server.httpUrl, { token: "" })).toThrow(/token must be a non-empty API token/);
+      expect(() => nodeClient(server.httpUrl, { token: "two words" })).toThrow(/token must be a non-empty API token/);
     });
 
     it("sends what the options say: interceptors run, the default deadline travels as a header", async () => {
@@ -62,7 +76,7 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
         });
         return res;
       };
-      const client = nodeClient(`${server.grpcUrl}/`, { protocol: "grpc", interceptors: [record], defaultTimeoutMs: 5_000 });
+      const client = nodeClient(`${server.grpcUrl}/`, { protocol: "grpc", token: ADMIN_TOKEN, interceptors: [record], defaultTimeoutMs: 5_000 });
       await client.registries.listRegistries({});
       expect(seen).toEqual([{ protocol: "application/grpc+proto", timeout: expect.stringMatching(/^\d+m$/) as unknown, method: "POST" }]);
     });
@@ -85,7 +99,7 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
         methods.push(init?.method ?? "GET");
         return fetch(input, init);
       };
-      await roundTrip(browserClient(server.httpUrl, { ...options, fetch: recording }));
+      await roundTrip(browserClient(server.httpUrl, { ...options, token: ADMIN_TOKEN, fetch: recording }));
       expect(methods.length).toBeGreaterThan(0);
       expect(methods.includes("GET")).toBe("useHttpGet" in options);
     });
@@ -99,7 +113,7 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
     const { stdout } = await run(
       process.execPath,
       ["--conditions=artifact-source", "--import", "tsx", join(packageRoot, "examples/catalog.ts"), server.httpUrl, protocol],
-      { cwd: packageRoot, timeout: 60_000 },
+      { cwd: packageRoot, timeout: 60_000, env: { ...process.env, ARTIFACT_TOKEN: ADMIN_TOKEN } },
     );
     const lines = stdout.trim().split("\n");
     const name = /^created (example-[a-z0-9]+)\/team\/hello$/.exec(lines[0] ?? "")?.[1];
@@ -108,7 +122,7 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
     expect(stdout).toMatch(/^ {6}tag 1\.0 sha256:[0-9a-f]{64}$/m);
     expect(lines.at(-1)).toBe(`deleted ${name}`);
     // It cleaned up after itself.
-    const left = await nodeClient(server.httpUrl).registries.listRegistries({ query: name! });
+    const left = await nodeClient(server.httpUrl, { token: ADMIN_TOKEN }).registries.listRegistries({ query: name! });
     expect(left.registries).toEqual([]);
   });
 });

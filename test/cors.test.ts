@@ -86,12 +86,26 @@ describe("with allowed origins", () => {
     });
 
   it("answers a preflight for Connect from an allowed origin with the Connect and gRPC-Web headers", async () => {
-    const res = await preflight("/artifact.v1.RegistryService/CreateRegistry", APP, "POST", "authorization,content-type,connect-protocol-version,connect-timeout-ms");
+    const res = await preflight(
+      "/artifact.v1.RegistryService/CreateRegistry",
+      APP,
+      "POST",
+      "authorization,content-type,connect-protocol-version,connect-timeout-ms",
+    );
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe(APP);
     expect(list(res.headers.get("access-control-allow-methods"))).toEqual(expect.arrayContaining(["post", "get"]));
     expect(list(res.headers.get("access-control-allow-headers"))).toEqual(
-      expect.arrayContaining(["authorization", "content-type", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web", "x-user-agent", "grpc-timeout", "x-request-id"]),
+      expect.arrayContaining([
+        "authorization",
+        "content-type",
+        "connect-protocol-version",
+        "connect-timeout-ms",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+        "x-request-id",
+      ]),
     );
     expect(res.headers.get("access-control-max-age")).toBe("600");
     expect(list(res.headers.get("vary"))).toContain("origin");

@@ -3,6 +3,7 @@
 // RESOURCE_EXHAUSTED / 507 (never a hang: a PANIC aborts PGlite's WebAssembly instance, and the next
 // call into it used to spin for ever), readiness goes down, the process stays up and stops
 // cleanly; after space is freed, a restart finds everything that was committed.
+import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,8 +12,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
 import { canMountTmpfs, Tmpfs } from "./support/tmpfs.js";
 
-// The service starts with auth on by default; these tests are about other things and run as
-// anonymous admins (AUTH_ANONYMOUS_ADMIN), like every suite written before identity.
+// The service starts with auth on, as by default; the bootstrap admin's token is the tests'
+// ADMIN_TOKEN (given through the environment, as automation would) and every call sends it.
 
 const MiB = 1024 * 1024;
 const mountable = canMountTmpfs("test/embedded-disk-full.test.ts");
@@ -30,7 +31,7 @@ interface Proc {
 
 function run(script: string, dataDir: string): Proc {
   const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, script)], {
-    env: { ...process.env, AUTH_ANONYMOUS_ADMIN: "true", DATA_DIR: dataDir, DATABASE_URL: "", DB_HOST: "", HTTP_PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "info" },
+    env: { ...process.env, ADMIN_TOKEN, DATA_DIR: dataDir, DATABASE_URL: "", DB_HOST: "", HTTP_PORT: "0", GRPC_PORT: "0", LOG_LEVEL: "info" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   const lines: Record<string, unknown>[] = [];
@@ -86,7 +87,7 @@ async function connect(
   method: string,
   body: object,
 ): Promise<{ status: number; json: { code?: string; message?: string; registries?: { name: string }[] } }> {
-  const res = await fetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/${method}`, {
+  const res = await adminFetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/${method}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -169,10 +170,10 @@ describe.skipIf(!mountable)("the embedded database on a full disk", () => {
       panic: expect.stringMatching(/^PANIC: .*No space left on device/) as unknown,
     });
     expect((await connect(port, "ListRegistries", {})).json).toEqual({ code: "resource_exhausted", message: STOPPED });
-    const tags = await fetch(`http://127.0.0.1:${port}/v2/kept/team/app/tags/list`);
+    const tags = await adminFetch(`http://127.0.0.1:${port}/v2/kept/team/app/tags/list`);
     expect({ status: tags.status, body: await tags.json() }).toEqual({ status: 507, body: { errors: [{ code: "UNKNOWN", message: STOPPED }] } });
-    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503);
-    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await adminFetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503);
+    expect((await adminFetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     expect(harness.lines.filter((l) => l.level === 50)).toHaveLength(1);
     harness.child.kill("SIGTERM");
     expect(await harness.exited).toBe(0);

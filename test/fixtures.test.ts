@@ -185,7 +185,7 @@ describe.skipIf(!ready).each(modes)("docker-registry with auth %s", (mode) => {
 
   it(mode === "none" ? "skopeo pushes anonymously" : "skopeo without credentials is refused", async () => {
     const small = images[0]!;
-    const anonymous = pushImage(small, { host: reg.host }, "fixtures/anonymous", "v1");
+    const anonymous = pushImage(small, { host: reg.host, credentials: null }, "fixtures/anonymous", "v1");
     if (mode === "none") await expect(anonymous).resolves.toBe(small.digest);
     else await expect(anonymous).rejects.toThrow(/unauthorized|authentication required|denied/i);
   });
@@ -344,8 +344,8 @@ describe.skipIf(!ready)("token registry with anonymous pull", () => {
     reg = await startDistribution({ auth: "token", anonymousPull: true, tokenTtlSeconds: 30 });
     const image = await smallImage("public");
     await pushImage(image, reg, "public/app", "v1");
-    expect(await skopeoInspectRaw(dockerRef(reg, "public/app", "v1"))).toEqual(image.bytes);
-    await expect(pushImage(image, { host: reg.host }, "public/app", "v2")).rejects.toThrow(/unauthorized|authentication required|denied/i);
+    expect(await skopeoInspectRaw(dockerRef(reg, "public/app", "v1"), { creds: null })).toEqual(image.bytes);
+    await expect(pushImage(image, { host: reg.host, credentials: null }, "public/app", "v2")).rejects.toThrow(/unauthorized|authentication required|denied/i);
     const anonymous = reg.tokenServer!.requests.filter((r) => r.user === undefined);
     expect(anonymous.length).toBeGreaterThan(0);
     const res = await fetch(`${reg.tokenServer!.realm}?service=${reg.tokenServer!.service}&scope=${scope.pull("public/app")}`);

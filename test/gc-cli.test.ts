@@ -1,5 +1,4 @@
 // `npm run gc` as an operator runs it: a process that asks the running service to collect.
-import { adminFetch } from "./support/credentials.js";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -9,7 +8,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
 import { startTestServer, type TestServer } from "./support/server.js";
-import { ADMIN_TOKEN, startAuthServer } from "./support/identity.js";
+import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 
 const run = promisify(execFile);
 const gc = (server: TestServer, ...args: string[]) =>
@@ -20,11 +19,14 @@ const gc = (server: TestServer, ...args: string[]) =>
 
 describe("npm run gc", () => {
   let server: TestServer;
+  const dir = mkdtempSync(join(tmpdir(), "artifact-gc-token-"));
+  const tokenFile = join(dir, "token");
   const blob = Buffer.from("an orphan layer nobody references");
   const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
 
   beforeAll(async () => {
     server = await startTestServer("pglite");
+    writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
     const registry = await adminFetch(`${server.httpUrl}/v1/registries`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -40,16 +42,19 @@ describe("npm run gc", () => {
     // Older than the grace period, referenced by no manifest: garbage.
     await server.database.db.execute(`update blobs set push_time = now() - interval '2 hours' where digest = '${digest}'`);
   });
-  afterAll(() => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it("reports what a dry run would free and deletes nothing, then collects", async () => {
-    const dry = await gc(server, "--dry-run");
+    const dry = await gc(server, "--dry-run", "--token-file", tokenFile);
     expect(dry.stdout).toContain("(dry run: nothing deleted)");
     expect(dry.stdout).toMatch(/blobs would delete:\s+1 \(33 B\)/);
     expect(dry.stdout).toContain(digest);
     expect((await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);
 
-    const real = await gc(server, "--json");
+    const real = await gc(server, "--json", "--token-file", tokenFile);
     const report = JSON.parse(real.stdout) as { dryRun: boolean; blobsDeleted: number; bytesFreed: number; sampleDigests: string[] };
     expect(report).toMatchObject({ dryRun: false, blobsDeleted: 1, bytesFreed: blob.length });
     expect(report.sampleDigests).toEqual([digest]);
@@ -68,18 +73,6 @@ describe("npm run gc", () => {
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toMatch(/^gc: /);
   });
-});
-
-describe("npm run gc with auth on", () => {
-  let server: TestServer;
-  const dir = mkdtempSync(join(tmpdir(), "artifact-gc-token-"));
-  beforeAll(async () => {
-    server = await startAuthServer("pglite");
-  });
-  afterAll(async () => {
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it("signs in with the API token in --token-file, and is refused without one", async () => {
     const refused = await gc(server, "--dry-run").then(
@@ -88,9 +81,7 @@ describe("npm run gc with auth on", () => {
     );
     expect(refused?.code).toBe(1);
     expect(refused?.stderr).toMatch(/unauthenticated/i);
-    const file = join(dir, "token");
-    writeFileSync(file, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
-    const ok = await gc(server, "--dry-run", "--token-file", file);
+    const ok = await gc(server, "--dry-run", "--token-file", tokenFile);
     expect(ok.stdout).toContain("(dry run: nothing deleted)");
   });
 });

@@ -7,6 +7,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
 import { databaseKinds } from "./support/database.js";
+import { adminMetadata } from "./support/grpc-clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 type Callback = (err: grpc.ServiceError | null, res: Record<string, unknown>) => void;
@@ -26,7 +27,8 @@ const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   artifact: { v1: Record<string, new (address: string, creds: grpc.ChannelCredentials) => GrpcClient> };
 };
 
-function call(client: GrpcClient, method: string, request: unknown, metadata = new grpc.Metadata()) {
+/** A unary call, as the admin unless `metadata` says otherwise. */
+function call(client: GrpcClient, method: string, request: unknown, metadata = adminMetadata()) {
   return new Promise<{ res: Record<string, unknown> }>((resolve, reject) => {
     client[method]!(request, metadata, (err, res) => (err ? reject(err) : resolve({ res })));
   });
@@ -85,12 +87,24 @@ describe.each(databaseKinds())("@grpc/grpc-js client on %s", (kind) => {
       expect((list.tags as { id: string }[]).map((t) => t.id)).toEqual([tag.id]);
       expect(list.total_size).toBe(1);
 
-      const md = new grpc.Metadata();
+      const md = adminMetadata();
       md.set("x-request-id", "grpc-js-test-1");
       const { res: got } = await call(registries, "GetRegistry", { id: registry.id }, md);
       expect(got.name).toBe(name);
     });
   }
+
+  it("refuses a call without a credential (UNAUTHENTICATED) and one with a token that is not valid", async () => {
+    const registries = connect("RegistryService", server.grpc.port);
+    const anonymous = await failure(
+      call(registries, "CreateRegistry", { registry: { name: "grpcjs-anon", kind: "REGISTRY_KIND_HOSTED" } }, new grpc.Metadata()),
+    );
+    expect(anonymous.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(anonymous.details).toMatch(/sign in first/);
+    const forged = new grpc.Metadata();
+    forged.set("authorization", "Bearer art_not-a-token");
+    expect((await failure(call(registries, "ListRegistries", {}, forged))).code).toBe(grpc.status.UNAUTHENTICATED);
+  });
 
   it("maps every error to its gRPC status code", async () => {
     const registries = connect("RegistryService", server.grpc.port);

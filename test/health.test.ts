@@ -1,7 +1,7 @@
 // gRPC health and the HTTP probes, seen by independent clients (@grpc/grpc-js, buf curl, fetch)
 // against a real server, including real database outages: a PostgreSQL cluster stopped and
 // started again, a PGlite handle closed, a PGlite connection held by a long transaction.
-import { adminFetch } from "./support/credentials.js";
+import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -191,7 +191,7 @@ describe.skipIf(!findPostgresBin() && !process.env.TEST_DATABASE_URL)("health wh
     expect(watchAll.statuses.slice(0, 3)).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
     expect((await probe(server, "/readyz")).status).toBe(200);
     // And the catalog really works again through the same pool.
-    const registries = createClient(RegistryService, createGrpcTransport({ baseUrl: server.grpcUrl }));
+    const registries = createClient(RegistryService, createGrpcTransport({ baseUrl: server.grpcUrl, interceptors: [adminInterceptor] }));
     expect((await registries.createRegistry({ registry: { name: "after-outage", kind: RegistryKind.HOSTED } })).name).toBe("after-outage");
 
     watchAll.cancel();

@@ -3,7 +3,7 @@
 // 64 MiB multi-layer, two-platform index, Docker schema 2); and HOSTED registries that skopeo
 // pushed to this service's own /v2/. Manifests and blobs are compared byte for byte over Connect,
 // gRPC (grpc-js), and REST (plain fetch), with damage done to the upstream's files on disk.
-import { adminFetch } from "./support/credentials.js";
+import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
@@ -69,13 +69,13 @@ const grpcDefinition = protoLoader.loadSync(["artifact/v1/image.proto"], {
 const GrpcImageService = (grpc.loadPackageDefinition(grpcDefinition) as unknown as { artifact: { v1: { ImageService: grpc.ServiceClientConstructor } } })
   .artifact.v1.ImageService;
 
-/** A raw HTTP GET that records what arrived and whether the transfer ended cleanly. */
+/** A raw HTTP GET (as the admin) that records what arrived and whether the transfer ended cleanly. */
 function rawGet(
   url: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; complete: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { headers }, (res) => {
+    const req = httpRequest(url, { headers: { authorization: ADMIN_AUTHORIZATION, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       const finish = () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete });
@@ -160,7 +160,7 @@ describe.skipIf(!ready)("ImageService", () => {
           }),
         },
       });
-      const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
+      const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [adminInterceptor] });
       client = createClient(ImageService, transport);
       registries = createClient(RegistryService, transport);
       for (const auth of ["none", "basic", "token"] as const) {
@@ -451,19 +451,23 @@ describe.skipIf(!ready)("ImageService", () => {
           let received = 0;
           let relayedWhilePaused = 0;
           await new Promise<void>((resolve, reject) => {
-            const req = httpRequest(`${server.httpUrl}/v1/images/up-relayed/${REPOS.multi}/blobs/${layer.digest}`, (res) => {
-              res.once("data", (c: Buffer) => {
-                received += c.length;
-                res.pause();
-                setTimeout(() => {
-                  relayedWhilePaused = relayed;
-                  res.on("data", (d: Buffer) => (received += d.length));
-                  res.resume();
-                }, 1_500);
-              });
-              res.on("end", resolve);
-              res.on("error", reject);
-            });
+            const req = httpRequest(
+              `${server.httpUrl}/v1/images/up-relayed/${REPOS.multi}/blobs/${layer.digest}`,
+              { headers: { authorization: ADMIN_AUTHORIZATION } },
+              (res) => {
+                res.once("data", (c: Buffer) => {
+                  received += c.length;
+                  res.pause();
+                  setTimeout(() => {
+                    relayedWhilePaused = relayed;
+                    res.on("data", (d: Buffer) => (received += d.length));
+                    res.resume();
+                  }, 1_500);
+                });
+                res.on("end", resolve);
+                res.on("error", reject);
+              },
+            );
             req.on("error", reject);
             req.end();
           });

@@ -1,7 +1,7 @@
 // Limits a public server needs, against a real server on every database kind: the request body
 // limit on every RPC protocol and on REST (not on /v2/ uploads), client deadlines answered by
 // the server itself while the database is held, and slow or idle connections cut.
-import { adminFetch } from "./support/credentials.js";
+import { ADMIN_AUTHORIZATION, adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
@@ -183,6 +183,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
           const stream = session.request({
             ":method": "POST",
             ":path": "/artifact.v1.RegistryService/GetRegistry",
+            authorization: ADMIN_AUTHORIZATION,
             "content-type": "application/grpc",
             te: "trailers",
             "grpc-timeout": "300m",
@@ -252,6 +253,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
             const stream = session.request({
               ":method": "POST",
               ":path": "/artifact.v1.RegistryService/GetRegistry",
+              authorization: ADMIN_AUTHORIZATION,
               "content-type": "application/grpc",
               te: "trailers",
               "grpc-timeout": `${timeout}m`,
@@ -337,6 +339,7 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
             const stream = session.request({
               ":method": "POST",
               ":path": "/artifact.v1.RegistryService/GetRegistry",
+              authorization: ADMIN_AUTHORIZATION,
               "content-type": "application/grpc",
               te: "trailers",
               "grpc-timeout": far.grpc,

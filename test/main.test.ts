@@ -1,4 +1,5 @@
 // The real entry point as an operator runs it: a process, its log, its signals.
+import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
@@ -9,8 +10,8 @@ import { packageRoot } from "../src/paths.js";
 import { createScratchDatabase } from "./support/database.js";
 import { freePort } from "./support/postgres.js";
 
-// The service starts with auth on by default; these tests are about other things and run as
-// anonymous admins (AUTH_ANONYMOUS_ADMIN), like every suite written before identity.
+// The service starts with auth on, as by default; the bootstrap admin's token is the tests'
+// ADMIN_TOKEN (given through the environment, as automation would) and every call sends it.
 
 interface Started {
   child: ChildProcess;
@@ -22,7 +23,7 @@ interface Started {
 async function start(env: Record<string, string>, ready = '"msg":"listening', imports: string[] = []): Promise<Started> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, ["--import", "tsx", ...imports.flatMap((i) => ["--import", i]), join(packageRoot, "src/main.ts")], {
-    env: { ...process.env, AUTH_ANONYMOUS_ADMIN: "true", HTTP_PORT: String(httpPort), GRPC_PORT: String(grpcPort), LOG_LEVEL: "info", ...env },
+    env: { ...process.env, ADMIN_TOKEN, HTTP_PORT: String(httpPort), GRPC_PORT: String(grpcPort), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
@@ -49,7 +50,7 @@ async function start(env: Record<string, string>, ready = '"msg":"listening', im
 }
 
 const listRegistries = (port: number) =>
-  fetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/ListRegistries`, {
+  adminFetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/ListRegistries`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: "{}",
@@ -78,7 +79,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
     const intruder = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
       env: {
         ...process.env,
-        AUTH_ANONYMOUS_ADMIN: "true",
+        ADMIN_TOKEN,
         DATA_DIR: dataDir,
         HTTP_PORT: String(await freePort()),
         GRPC_PORT: String(await freePort()),
@@ -123,7 +124,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
     const dataDir = mkdtempSync(join(tmpdir(), "artifact-main-"));
     dirs.push(dataDir);
     const child = spawn(process.execPath, ["--import", "tsx", join(packageRoot, "src/main.ts")], {
-      env: { ...process.env, AUTH_ANONYMOUS_ADMIN: "true", DATA_DIR: dataDir, WORKERS: "2", DATABASE_URL: "", DB_HOST: "" },
+      env: { ...process.env, ADMIN_TOKEN, DATA_DIR: dataDir, WORKERS: "2", DATABASE_URL: "", DB_HOST: "" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
@@ -144,7 +145,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
         const records = () => server.lines().flatMap((l) => (l.startsWith("{") ? [JSON.parse(l) as Record<string, unknown>] : []));
         // A new connection per call: the primary hands connections to the workers in turn.
         const call = (init: RequestInit = {}) =>
-          fetch(`http://127.0.0.1:${server.httpPort}/artifact.v1.RegistryService/ListRegistries`, {
+          adminFetch(`http://127.0.0.1:${server.httpPort}/artifact.v1.RegistryService/ListRegistries`, {
             method: "POST",
             headers: { "content-type": "application/json", connection: "close" },
             body: "{}",
@@ -156,7 +157,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
           .map((r) => r.worker);
         expect(new Set(served)).toEqual(new Set([0, 1]));
 
-        const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+        const metrics = await (await adminFetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
         expect(metrics).toMatch(/^artifact_rpc_calls_total\{procedure="\/artifact.v1.RegistryService\/ListRegistries",code="ok"\} 6$/m);
         expect(metrics).toMatch(/^artifact_database_up\{driver="postgres"\} 1$/m);
 
@@ -216,7 +217,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
     const faultInjection = join(packageRoot, "test/support/fault-injection.ts");
     /** A call that fails (status 0) instead of hanging when nothing answers. */
     const call = (port: number, headers: Record<string, string> = {}) =>
-      fetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/ListRegistries`, {
+      adminFetch(`http://127.0.0.1:${port}/artifact.v1.RegistryService/ListRegistries`, {
         method: "POST",
         headers: { "content-type": "application/json", connection: "close", ...headers },
         body: "{}",
@@ -246,7 +247,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
         setTimeout(() => req.end("}"), 500);
       });
     const createRegistry = (port: number, name: string) =>
-      fetch(`http://127.0.0.1:${port}/v1/registries`, {
+      adminFetch(`http://127.0.0.1:${port}/v1/registries`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ name, kind: "REGISTRY_KIND_HOSTED" }),
@@ -269,13 +270,13 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
 
         // The worker knows the ports its primary bound: an upstream there is refused even though
         // UPSTREAM_ALLOWED_NETWORKS allows loopback (a REMOTE registry pointing at itself loops).
-        const created = await fetch(`http://127.0.0.1:${server.httpPort}/v1/registries`, {
+        const created = await adminFetch(`http://127.0.0.1:${server.httpPort}/v1/registries`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ name: "itself", kind: "REGISTRY_KIND_REMOTE", url: `http://127.0.0.1:${server.httpPort}` }),
         });
         const { id } = (await created.json()) as { id: string };
-        const ping = await fetch(`http://127.0.0.1:${server.httpPort}/v1/registries/${id}:ping`, { method: "POST" });
+        const ping = await adminFetch(`http://127.0.0.1:${server.httpPort}/v1/registries/${id}:ping`, { method: "POST" });
         expect(ping.status).toBe(403);
         expect(((await ping.json()) as { message: string }).message).toMatch(/this service's own listener/);
       } finally {
@@ -343,7 +344,7 @@ describe("artifact-service process", { timeout: 180_000 }, () => {
       const child = spawn(process.execPath, [join(packageRoot, "dist/src/main.js")], {
         env: {
           ...process.env,
-          AUTH_ANONYMOUS_ADMIN: "true",
+          ADMIN_TOKEN,
           DATA_DIR: dataDir,
           HTTP_PORT: String(httpPort),
           GRPC_PORT: String(await freePort()),

@@ -73,13 +73,20 @@
 // blobs before manifests (OCI_DELETE_MANIFEST_BEFORE_BLOBS=0): there a blob that a manifest of the
 // repository still lists is refused with 405, which every one of those teardown steps accepts.
 //
+// Credentials: as with OCI_USERNAME/OCI_PASSWORD, every request goes out without any first and
+// reggie's token dance answers the 401 (Bearer challenge → token endpoint with Basic credentials →
+// the request again with the token); the account is a robot with the admin role on the
+// `conformance` registry only.
+//
 // Names: ours are <registry>/<namespace>/<repository>, so OCI_NAMESPACE is conformance/myorg/myrepo
 // in a HOSTED registry `conformance` (created first), and OCI_CROSSMOUNT_NAMESPACE must be set too
 // (the suite's default, conformance-<uuid>, has one component: NAME_INVALID here). To run the real
 // suite against a running service (see docs/design-notes.md, "The OCI conformance suite"):
 //   curl -X POST localhost:8080/v1/registries -H 'content-type: application/json' \
+//     -H "authorization: Bearer $(cat data/admin-token)" \
 //     -d '{"name":"conformance","kind":"REGISTRY_KIND_HOSTED"}'
 //   cd distribution-spec/conformance && go test -c && \
+//   OCI_USERNAME=admin OCI_PASSWORD="$(cat data/admin-token)" \
 //   OCI_ROOT_URL=http://127.0.0.1:8080 OCI_NAMESPACE=conformance/myorg/myrepo \
 //   OCI_CROSSMOUNT_NAMESPACE=conformance/other/repo OCI_AUTOMATIC_CROSSMOUNT=1 \
 //   OCI_TEST_PULL=1 OCI_TEST_PUSH=1 OCI_TEST_CONTENT_DISCOVERY=1 OCI_TEST_CONTENT_MANAGEMENT=1 \
@@ -89,9 +96,10 @@ import { Agent, request, type IncomingHttpHeaders } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
-import { catalogClients } from "./support/clients.js";
+import { ADMIN_TOKEN } from "./support/credentials.js";
 import { databaseKinds, type DatabaseKind } from "./support/database.js";
-import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { bindRole, createAccount, identityClients } from "./support/identity.js";
+import { startTestServer, type TestServer } from "./support/server.js";
 import { tarStream } from "./support/tar.js";
 
 /** The suite's settings, as the environment would give them to conformance.test. */
@@ -302,15 +310,42 @@ interface RequestOptions {
 
 class SuiteClient {
   private readonly agent = new Agent({ keepAlive: true });
+  /** Requests answered 401 and sent again with a token (the token dance ran). */
+  challenged = 0;
 
   constructor(
     private readonly rootUrl: string,
     readonly defaultName: string,
     private readonly bodies: Settings["bodies"],
+    /** OCI_USERNAME / OCI_PASSWORD (reggie.WithUsernamePassword). */
+    private readonly credentials: { username: string; password: string },
   ) {}
 
-  /** client.NewRequest(method, path, opts…) then client.Do(req). */
-  do(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  /**
+   * client.NewRequest(method, path, opts…) then client.Do(req): reggie sends every request
+   * without credentials first; on a 401 it reads the Bearer challenge, fetches a token from the
+   * realm with the username and password as Basic credentials (service and scope from the
+   * challenge), and sends the request again, body and all, with that token.
+   */
+  async do(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const first = await this.send(method, path, options);
+    if (first.status !== 401) return first;
+    const challenge = first.header("www-authenticate");
+    expect(challenge, "a 401 carries a challenge").toMatch(/^Bearer /);
+    // reggie's parseAuthHeader: key="value" pairs.
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const realm = new URL(params.realm!);
+    if (params.service) realm.searchParams.set("service", params.service);
+    if (params.scope) realm.searchParams.set("scope", params.scope);
+    const basic = Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString("base64");
+    const answer = await fetch(realm, { headers: { authorization: `Basic ${basic}` } });
+    expect(answer.status, await answer.clone().text()).toBe(200);
+    const { token } = (await answer.json()) as { token: string };
+    this.challenged++;
+    return this.send(method, path, { ...options, headers: { ...options.headers, Authorization: `Bearer ${token}` } });
+  }
+
+  private send(method: string, path: string, options: RequestOptions): Promise<Response> {
     let target = path
       .replaceAll("<name>", options.name ?? this.defaultName)
       .replaceAll("<reference>", options.reference ?? "<reference>")
@@ -442,11 +477,16 @@ describe.each(runs)("OCI conformance workflows on $kind (OCI_DELETE_MANIFEST_BEF
   let client: SuiteClient;
   beforeAll(async () => {
     server = await startTestServer(settings.kind);
-    const c = catalogClients(transports["connect+json over HTTP/1.1"]!(server.httpUrl));
-    await c.registries.createRegistry({ registry: { name: "conformance", kind: RegistryKind.HOSTED } });
-    client = new SuiteClient(server.httpUrl, settings.OCI_NAMESPACE, settings.bodies);
+    const admin = identityClients(server.httpUrl, ADMIN_TOKEN);
+    const registry = await admin.registries.createRegistry({ registry: { name: "conformance", kind: RegistryKind.HOSTED } });
+    // The suite signs in as a robot that administers this registry only (deletes need admin).
+    const robot = await createAccount(admin, server.httpUrl, { robot: true, name: "conformance.robot" });
+    await bindRole(admin, robot.id, "admin", { registryId: registry.id });
+    client = new SuiteClient(server.httpUrl, settings.OCI_NAMESPACE, settings.bodies, { username: robot.name, password: robot.token });
   });
   afterAll(async () => {
+    // Every request went through the token flow at least once (the first of each scope).
+    if (client) expect(client.challenged).toBeGreaterThan(0);
     client?.close();
     await server?.stop();
   });

@@ -254,7 +254,7 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     const layer = bad.manifests[0]!.layers[0]!;
     await upstream.corruptBlob(layer.digest, "flip");
     const url = `${server.httpUrl}/v2/${mirror}/team/bad/blobs/${layer.digest}`;
-    await expect(fetch(url).then((r) => r.arrayBuffer())).rejects.toThrow();
+    await expect(adminFetch(url).then((r) => r.arrayBuffer())).rejects.toThrow();
     const image = await server.store.images.resolve(mirror, "team", "bad");
     expect(await server.store.blobs.find(image!.repositoryId!, layer.digest)).toBeUndefined();
     expect(await server.content.stat(layer.digest)).toBeUndefined();

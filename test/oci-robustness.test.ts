@@ -2,6 +2,7 @@
 // of one tag and of one blob, a blob delete racing a manifest push, a client that dies mid-chunk, two replicas appending to one upload,
 // a manifest whose blob is missing, garbage collection racing pushes (the digest lock protocol),
 // what GC deletes and keeps (dry run, cascades, referrers), and upload expiry.
+import { ADMIN_BASIC } from "./support/credentials.js";
 import { createClient } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -32,12 +33,15 @@ function slowPatch(baseUrl: string, path: string, body: Buffer, headers: Record<
   const url = new URL(baseUrl);
   let req!: ClientRequest;
   const answered = new Promise<{ status: number; headers: IncomingMessage["headers"]; body: string }>((resolve, reject) => {
-    req = httpRequest({ host: url.hostname, port: url.port, method: "PATCH", path, headers: { "content-length": String(body.length), ...headers } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
+    req = httpRequest(
+      { host: url.hostname, port: url.port, method: "PATCH", path, headers: { authorization: ADMIN_BASIC, "content-length": String(body.length), ...headers } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
     req.on("error", reject);
   });
   answered.catch(() => undefined);

@@ -2,7 +2,7 @@
 // against a real server on each database: every endpoint (end-1 … end-13), every error code with
 // its status and JSON body, the Docker Registry API parts tools rely on, the limits, and the
 // catalog API seeing what /v2/ does (one truth).
-import { adminFetch } from "./support/credentials.js";
+import { ADMIN_BASIC, adminFetch } from "./support/credentials.js";
 import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
@@ -137,7 +137,7 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       const session = connect(server.httpUrl);
       try {
         const body = await new Promise<Buffer>((resolve, reject) => {
-          const stream = session.request({ ":path": `/v2/${name}/manifests/${unicode.digest}`, accept: MT.ociManifest });
+          const stream = session.request({ ":path": `/v2/${name}/manifests/${unicode.digest}`, accept: MT.ociManifest, authorization: ADMIN_BASIC });
           const chunks: Buffer[] = [];
           stream.on("data", (c: Buffer) => chunks.push(c));
           stream.on("end", () => resolve(Buffer.concat(chunks)));

@@ -5,6 +5,7 @@
 // recorded offset. A thousand stalled uploads do not starve other clients, on PostgreSQL with a
 // pool of 4 connections either. A writer whose process dies mid-chunk keeps the upload only until
 // its lease runs out.
+import { ADMIN_BASIC } from "./support/credentials.js";
 import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -53,7 +54,7 @@ interface Answered {
  */
 function stalledRequest(baseUrl: string, method: string, path: string, headers: Record<string, string>, first: Buffer) {
   const url = new URL(baseUrl);
-  const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers, agent: false });
+  const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { authorization: ADMIN_BASIC, ...headers }, agent: false });
   const closed = new Promise<void>((resolve) => req.once("socket", (socket) => socket.once("close", () => resolve())));
   const answered = new Promise<Answered>((resolve, reject) => {
     req.once("response", (res) => {
@@ -234,7 +235,10 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
     const client = http2.connect(quickUrl);
     client.on("error", () => undefined);
     try {
-      const stream = client.request({ ":method": "PATCH", ":path": location, ...chunk(500, blob.length - 500) }, { endStream: false });
+      const stream = client.request(
+        { ":method": "PATCH", ":path": location, authorization: ADMIN_BASIC, ...chunk(500, blob.length - 500) },
+        { endStream: false },
+      );
       stream.on("error", () => undefined);
       const closed = new Promise<number | undefined>((resolve) => stream.once("close", () => resolve(stream.rstCode)));
       stream.write(blob.subarray(500, 520));
@@ -252,7 +256,7 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
       expect(await closed).toBe(http2.constants.NGHTTP2_NO_ERROR);
 
       // Same connection, next request.
-      const status = client.request({ ":method": "GET", ":path": location });
+      const status = client.request({ ":method": "GET", ":path": location, authorization: ADMIN_BASIC });
       status.end();
       const statusHeaders = await new Promise<http2.IncomingHttpHeaders>((resolve) => status.once("response", resolve));
       status.resume();

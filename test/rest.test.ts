@@ -1,14 +1,14 @@
 // The seed's REST paths, as written, with plain fetch against a real server on every
 // database kind: the google.api.http rules of the catalog protos, their query parameters,
 // and every error a client can cause, with the status the Connect protocol gives its code.
-import { adminFetch } from "./support/credentials.js";
+import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import net from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryService } from "../gen/artifact/v1/registry_pb.js";
-import { databaseKinds, truncateCatalog } from "./support/database.js";
+import { databaseKinds, emptyCatalog } from "./support/database.js";
 import { LogSink } from "./support/fuzz/watch.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
@@ -43,7 +43,7 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     server = await startTestServer(kind, { log: logs.logger });
   });
   afterAll(() => server?.stop());
-  beforeEach(() => truncateCatalog(server.database));
+  beforeEach(() => emptyCatalog(server.database));
 
   async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const init: RequestInit = { method, headers: { ...headers } };
@@ -272,7 +272,7 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
 
   it("REST and Connect reach the same implementation", async () => {
     const created = await ok("POST", "/v1/registries", { name: "shared", kind: "REGISTRY_KIND_HOSTED" });
-    const client = createClient(RegistryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" }));
+    const client = createClient(RegistryService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [adminInterceptor] }));
     const viaConnect = await client.getRegistry({ id: created.id });
     expect(viaConnect.name).toBe("shared");
     expect(viaConnect.etag).toBe(created.etag);

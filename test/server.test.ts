@@ -1,6 +1,6 @@
 // The server as a whole: every protocol on both ports, request ids, graceful shutdown (running
 // calls finish, new ones are refused, the database is closed), bodies that are not messages.
-import { adminFetch } from "./support/credentials.js";
+import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,6 +85,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
       const stream = session.request({
         ":method": "POST",
         ":path": "/artifact.v1.RegistryService/ListRegistries",
+        authorization: ADMIN_AUTHORIZATION,
         "content-type": "application/grpc+proto",
         te: "trailers",
         ...(gzip ? { "grpc-encoding": "gzip" } : {}),
@@ -140,6 +141,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
       const stream = session.request({
         ":method": "POST",
         ":path": "/artifact.v1.RegistryService/ListRegistries",
+        authorization: ADMIN_AUTHORIZATION,
         "content-type": "application/grpc+json",
         te: "trailers",
       });
@@ -186,6 +188,7 @@ describe.each(databaseKinds())("server on %s", (kind) => {
         const stream = session.request({
           ":method": "POST",
           ":path": "/artifact.v1.RegistryService/ListRegistries",
+          authorization: ADMIN_AUTHORIZATION,
           "content-type": "application/json",
           expect: "100-continue",
         });
@@ -294,7 +297,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
     const server = await startServer(testConfig(dir, { database, shutdownTimeoutMs: 10_000 }), log);
     try {
       const url = `http://127.0.0.1:${server.http.port}`;
-      const client = createClient(RegistryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+      const client = createClient(RegistryService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [adminInterceptor] }));
       const created = await client.createRegistry({ registry: { name: unique("stop"), kind: RegistryKind.HOSTED } });
 
       // Hold the registries table so the next call is still running when the stop begins.
@@ -305,7 +308,7 @@ describe.each(databaseKinds())("graceful shutdown on %s", (kind) => {
       const stopping = server.close();
       await new Promise((r) => setTimeout(r, 100));
       // A new connection is refused while the running call is still going.
-      const fresh = createClient(RegistryService, createConnectTransport({ baseUrl: url, httpVersion: "2" }));
+      const fresh = createClient(RegistryService, createConnectTransport({ baseUrl: url, httpVersion: "2", interceptors: [adminInterceptor] }));
       const refused = await fresh.listRegistries({}).then(
         () => undefined,
         (e: unknown) => ConnectError.from(e),

@@ -2,7 +2,7 @@
 // ~200 repositories seeded over the registry API, catalog pages of 50, the registry's sync
 // filter, idempotency down to the etags, tags moved, deleted and repositories gone upstream,
 // a registry killed mid-sync, Basic and token auth, progress over Connect and NDJSON over REST.
-import { adminFetch } from "./support/credentials.js";
+import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -79,7 +79,7 @@ describe.skipIf(!ready)("SyncRegistry", () => {
           }),
         },
       });
-      const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
+      const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [adminInterceptor] });
       registries = createClient(RegistryService, transport);
       tags = createClient(TagService, transport);
       repositoryService = createClient(RepositoryService, transport);
@@ -210,7 +210,7 @@ describe.skipIf(!ready)("SyncRegistry", () => {
       });
 
       it("streams the same progress over gRPC (h2c)", async () => {
-        const grpcRegistries = createClient(RegistryService, createGrpcTransport({ baseUrl: server.grpcUrl }));
+        const grpcRegistries = createClient(RegistryService, createGrpcTransport({ baseUrl: server.grpcUrl, interceptors: [adminInterceptor] }));
         const run = await collect(grpcRegistries.syncRegistry({ id: registryId }));
         expect(run.error).toBeUndefined();
         expect(run.messages.length).toBeGreaterThan(100);

@@ -5,6 +5,7 @@
 // service's own listeners; redirect hops are judged like the first request; a url moved to another
 // host drops the stored credential. The upstreams are tiny HTTP servers on loopback that record
 // every request, so "refused" also means "nothing was sent".
+import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
@@ -167,7 +168,7 @@ describe.each(databaseKinds())("the upstream fence on %s", (kind) => {
     expectOciError(await v2.req("GET", `/v2/${r.name}/team/app/manifests/1.0`), 403, "DENIED", mentions);
     expectOciError(await v2.req("GET", `/v2/${r.name}/team/app/blobs/${sha256(CONFIG)}`), 403, "DENIED", mentions);
     // REST: the Connect status of PERMISSION_DENIED.
-    const rest = await fetch(`http://127.0.0.1:${strict.http.port}/v1/registries/${r.id}:ping`, {
+    const rest = await adminFetch(`http://127.0.0.1:${strict.http.port}/v1/registries/${r.id}:ping`, {
       method: "POST",
       body: "{}",
       headers: { "content-type": "application/json" },

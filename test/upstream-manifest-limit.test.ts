@@ -2,7 +2,8 @@
 // pulls through /v2/ byte for byte, reads over ImageService and syncs, as a push of it would be
 // accepted; a client at the default 4 MiB refuses the same manifest, naming the limit.
 //
-// The upstream is a second instance of this service (a HOSTED registry with the limit raised):
+// The upstream is a second instance of this service (a HOSTED registry with the limit raised, auth
+// on, so the mirror signs in with an API token through its token flow):
 // Distribution 2.8, the docker-registry the other upstream tests use, refuses manifest bodies over
 // 4 MiB on PUT ("http: request body too large", asserted below: when a Debian update lifts that,
 // make it the upstream here) and will not read one from its own storage either ("storage: read
@@ -15,6 +16,7 @@ import { TagService } from "../gen/artifact/v1/tag_pb.js";
 import { AddressPolicy, parseAllowedNetworks } from "../src/upstream/address-policy.js";
 import { UpstreamClient } from "../src/upstream/client.js";
 import { catalogClients } from "./support/clients.js";
+import { ADMIN_TOKEN } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startDistribution } from "./support/distribution.js";
 import { havePeers } from "./support/peers.js";
@@ -41,7 +43,10 @@ describe.each(databaseKinds())("a manifest over 4 MiB from an upstream, with MAN
     expect(image.bytes.length).toBeGreaterThan(5 * MiB);
 
     registries = createClient(RegistryService, transports["connect+proto over HTTP/2"]!(server.httpUrl));
-    const mirror = await registries.createRegistry({ registry: { name: "mirror", kind: RegistryKind.REMOTE, url: upstream.httpUrl } });
+    // The upstream has auth on: the mirror signs in there with an API token (its token flow).
+    const mirror = await registries.createRegistry({
+      registry: { name: "mirror", kind: RegistryKind.REMOTE, url: upstream.httpUrl, credential: { kind: { case: "token", value: ADMIN_TOKEN } } },
+    });
     mirrorId = mirror.id;
   });
   afterAll(async () => {
@@ -88,7 +93,7 @@ describe.each(databaseKinds())("a manifest over 4 MiB from an upstream, with MAN
     const limits = testUpstreamLimits();
     expect(limits.maxManifestBytes).toBe(4 * MiB);
     const client = new UpstreamClient(
-      { url: upstream.httpUrl },
+      { url: upstream.httpUrl, credential: { kind: "token", token: ADMIN_TOKEN } },
       { limits, policy: new AddressPolicy({ allowed: parseAllowedNetworks("127.0.0.1").networks }) },
     );
     try {

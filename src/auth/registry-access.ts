@@ -14,6 +14,7 @@
 // are recorded in the audit log.
 import type { Logger } from "pino";
 import { databaseUnavailable } from "../domain/errors.js";
+import { parseImageName } from "../domain/image-name.js";
 import { OciError } from "../oci/errors.js";
 import type { Request, Response } from "../oci/http.js";
 import type { OciRoute } from "../oci/routes.js";
@@ -125,6 +126,10 @@ export class RegistryAccess {
     const actions = method === "GET" || method === "HEAD" ? ["pull"] : method === "DELETE" ? ["delete"] : ["pull", "push"];
     const name = route.name;
     const scope: Scope = { type: "repository", name: name.full, actions };
+    // A mount reads its source: the challenge asks for pull there too, so the token the client
+    // fetches lets the mount happen (as Distribution does); without it the client just uploads.
+    const source = route.kind === "uploads" && method === "POST" ? mountSource(req.url) : undefined;
+    const challenged = source ? [scope, { type: "repository", name: source, actions: ["pull"] }] : scope;
     const write = auditedWrite(method, route);
     if (write) state.write = write;
 
@@ -134,7 +139,7 @@ export class RegistryAccess {
       const principal = who.claims.sub ? await this.options.authenticator.principalById(who.claims.sub) : undefined;
       const allowed = principal ? allowedActions(principal, await this.resourceOf(name)) : [];
       if (!principal?.account || actions.every((a) => allowed.includes(a))) {
-        throw this.challenge(req, `the token does not grant ${formatScope(scope)}`, scope, true);
+        throw this.challenge(req, `the token does not grant ${formatScope(scope)}`, challenged, true);
       }
       throw this.deny(state, `requested access to the resource is denied: needs ${missing(actions, allowed)} on ${name.full}`);
     }
@@ -148,7 +153,7 @@ export class RegistryAccess {
       if (decision.allowed) continue;
       if (!principal.account && principal.bindings.length === 0) {
         if (write) this.denied(state, write, decision.needs);
-        throw this.challenge(req, `authentication required: ${decision.needs}`, scope);
+        throw this.challenge(req, `authentication required: ${decision.needs}`, challenged);
       }
       throw this.deny(state, `requested access to the resource is denied: ${decision.needs}`);
     }
@@ -245,9 +250,9 @@ export class RegistryAccess {
     if (place?.repository) state.previousDigest = await this.options.access.tagDigest(place.repository.id, route.reference.tag);
   }
 
-  private challenge(req: Request, message: string, scope: Scope | undefined, insufficient = false): OciError {
+  private challenge(req: Request, message: string, scope: Scope | Scope[] | undefined, insufficient = false): OciError {
     const parts = [`realm="${this.realm(req)}"`, `service="${this.options.service}"`];
-    if (scope) parts.push(`scope="${formatScope(scope)}"`);
+    if (scope) parts.push(`scope="${[scope].flat().map(formatScope).join(" ")}"`);
     if (insufficient) parts.push(`error="insufficient_scope"`);
     return new OciError("UNAUTHORIZED", message, { "www-authenticate": `Bearer ${parts.join(",")}` });
   }
@@ -329,4 +334,18 @@ function auditedWrite(method: string, route: OciRoute): AuditEvent | undefined {
   }
   if (route.kind === "blob" && method === "DELETE") return { action: "blob.delete", resourceType: "blob", resourceName: `${route.name.full}@${route.digest}` };
   return undefined;
+}
+
+/** The repository a mount request reads from (`?mount=…&from=…`), when it names one that can be a scope. */
+function mountSource(url: string | undefined): string | undefined {
+  const query = new URLSearchParams((url ?? "").split("?")[1] ?? "");
+  const from = query.get("from");
+  if (query.get("mount") === null || from === null) return undefined;
+  // Only an image name (nothing that could break out of the header's quotes): anything else
+  // gets no mount anyway (the handler uploads).
+  try {
+    return parseImageName(from).full;
+  } catch {
+    return undefined;
+  }
 }

@@ -133,7 +133,9 @@ async function readAsk(req: Request, service: string, isForm: (form: boolean) =>
   const asked = params.get("service");
   if (asked !== null && asked !== service)
     throw new TokenError(400, "UNSUPPORTED", "invalid_request", `unknown service ${JSON.stringify(asked.slice(0, 100))}; this is ${service}`);
-  const rawScopes = form ? (params.get("scope") ?? "").split(" ") : params.getAll("scope");
+  // A challenge may name several scopes in one space-separated `scope`; clients that copy it as
+  // one parameter (reggie, the conformance suite's client) send it so on GET too.
+  const rawScopes = form ? (params.get("scope") ?? "").split(" ") : params.getAll("scope").flatMap((s) => s.split(" "));
   const scopes = rawScopes
     .filter((s) => s !== "")
     .slice(0, MAX_SCOPES)

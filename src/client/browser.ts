@@ -3,7 +3,7 @@
 // `artifact-service/client/browser` picks it explicitly. The server must allow the page's
 // origin (CORS_ALLOWED_ORIGINS) when it is served from another one.
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { artifactClients, checkBaseUrl, checkProtocol, type ArtifactClient, type CommonClientOptions } from "./services.js";
+import { artifactClients, checkBaseUrl, clientInterceptors, checkProtocol, type ArtifactClient, type CommonClientOptions } from "./services.js";
 
 export type { ArtifactClient, Protocol } from "./services.js";
 
@@ -16,7 +16,7 @@ export interface ArtifactClientOptions extends CommonClientOptions {
 export function createArtifactClient(baseUrl: string, options: ArtifactClientOptions = {}): ArtifactClient {
   const url = checkBaseUrl(baseUrl);
   const protocol = checkProtocol(options.protocol ?? "connect");
-  const common = { baseUrl: url, interceptors: options.interceptors, defaultTimeoutMs: options.defaultTimeoutMs, fetch: options.fetch };
+  const common = { baseUrl: url, interceptors: clientInterceptors(options), defaultTimeoutMs: options.defaultTimeoutMs, fetch: options.fetch };
   if (protocol === "grpc") {
     // gRPC ends every response with HTTP trailers, which fetch cannot read.
     throw new TypeError('createArtifactClient: protocol "grpc" needs HTTP/2 trailers, which browsers do not expose; use "grpc-web" or "connect"');

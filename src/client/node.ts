@@ -3,7 +3,7 @@
 // under the "node" condition; `artifact-service/client/node` picks it explicitly.
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Transport } from "@connectrpc/connect";
-import { artifactClients, checkBaseUrl, checkProtocol, type ArtifactClient, type CommonClientOptions } from "./services.js";
+import { artifactClients, checkBaseUrl, clientInterceptors, checkProtocol, type ArtifactClient, type CommonClientOptions } from "./services.js";
 
 export type { ArtifactClient, Protocol } from "./services.js";
 
@@ -19,7 +19,7 @@ export interface ArtifactClientOptions extends CommonClientOptions {
 export function createArtifactClient(baseUrl: string, options: ArtifactClientOptions = {}): ArtifactClient {
   const url = checkBaseUrl(baseUrl);
   const protocol = checkProtocol(options.protocol ?? "connect");
-  const common = { baseUrl: url, interceptors: options.interceptors, defaultTimeoutMs: options.defaultTimeoutMs };
+  const common = { baseUrl: url, interceptors: clientInterceptors(options), defaultTimeoutMs: options.defaultTimeoutMs };
   let transport: Transport;
   switch (protocol) {
     case "connect":

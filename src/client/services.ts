@@ -1,11 +1,16 @@
 // The typed clients for every artifact.v1 service, over any Connect transport. The two entry
 // points (node.ts, browser.ts) differ only in how they make that transport.
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { AccountService } from "../../gen/artifact/v1/account_pb.js";
+import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
+import { ImageService } from "../../gen/artifact/v1/image_pb.js";
 import { NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
 import { RegistryService } from "../../gen/artifact/v1/registry_pb.js";
 import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
+import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
+import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
@@ -19,7 +24,13 @@ export interface CommonClientOptions {
   useHttpGet?: boolean;
   /** A deadline for every call that sets none itself (sent as connect-timeout-ms / grpc-timeout). */
   defaultTimeoutMs?: number;
-  /** Run around every call, e.g. to add headers. */
+  /**
+   * An API token, sent as `Authorization: Bearer <token>` with every call; a function is asked
+   * before each call (a page that keeps the token elsewhere, or renews it). Without it, calls
+   * are anonymous: they see public content only.
+   */
+  token?: string | (() => string | Promise<string>);
+  /** Run around every call, e.g. to add headers (after the token is set). */
   interceptors?: Interceptor[];
 }
 
@@ -28,7 +39,12 @@ export interface ArtifactClient {
   namespaces: Client<typeof NamespaceService>;
   repositories: Client<typeof RepositoryService>;
   tags: Client<typeof TagService>;
+  images: Client<typeof ImageService>;
   garbageCollection: Client<typeof GarbageCollectionService>;
+  accounts: Client<typeof AccountService>;
+  tokens: Client<typeof TokenService>;
+  roleBindings: Client<typeof RoleBindingService>;
+  audit: Client<typeof AuditService>;
   /** The transport underneath, for clients of other services on the same server. */
   transport: Transport;
 }
@@ -39,9 +55,28 @@ export function artifactClients(transport: Transport): ArtifactClient {
     namespaces: createClient(NamespaceService, transport),
     repositories: createClient(RepositoryService, transport),
     tags: createClient(TagService, transport),
+    images: createClient(ImageService, transport),
     garbageCollection: createClient(GarbageCollectionService, transport),
+    accounts: createClient(AccountService, transport),
+    tokens: createClient(TokenService, transport),
+    roleBindings: createClient(RoleBindingService, transport),
+    audit: createClient(AuditService, transport),
     transport,
   };
+}
+
+/** The interceptors of a transport: the token's first, then the caller's. */
+export function clientInterceptors(options: CommonClientOptions): Interceptor[] {
+  const { token } = options;
+  if (token !== undefined && typeof token !== "function" && (typeof token !== "string" || token === "" || /\s/.test(token))) {
+    throw new TypeError("createArtifactClient: token must be a non-empty API token without spaces (or a function returning one)");
+  }
+  const bearer: Interceptor = (next) => async (req) => {
+    const value = typeof token === "function" ? await token() : token;
+    if (value) req.header.set("authorization", `Bearer ${value}`);
+    return next(req);
+  };
+  return [...(token === undefined ? [] : [bearer]), ...(options.interceptors ?? [])];
 }
 
 export function checkBaseUrl(baseUrl: string): string {

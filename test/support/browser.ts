@@ -2,7 +2,8 @@
 // server on an origin of its own (HTTP, or HTTPS with a test certificate) whose page loads the
 // typed client's browser entry as ES modules: our .ts files transpiled on request, the
 // connect/protobuf packages from node_modules through an import map. `window.scenario(apiUrl,
-// protocol, name)` creates, lists and gets a registry with it.
+// protocol, name, token)` creates, lists and gets a registry with it, signed in with the API token
+// (a Bearer header: what makes the browser ask first, and the server allow, `authorization`).
 import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -10,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import { join, normalize } from "node:path";
 import ts from "typescript";
 import { packageRoot } from "../../src/paths.js";
+import { ADMIN_TOKEN } from "./credentials.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -50,15 +52,15 @@ function importMap(): Record<string, string> {
 const APP = `
 import { createArtifactClient } from "/src/client/browser.js";
 import { RegistryKind } from "/gen/artifact/v1/registry_pb.js";
-window.scenario = async (apiUrl, protocol, name) => {
+window.scenario = async (apiUrl, protocol, name, token) => {
   try {
-    const client = createArtifactClient(apiUrl, { protocol, useHttpGet: true });
+    const client = createArtifactClient(apiUrl, { protocol, useHttpGet: true, token });
     const created = await client.registries.createRegistry({ registry: { name, kind: RegistryKind.HOSTED } });
     const listed = await client.registries.listRegistries({});
     const got = await client.registries.getRegistry({ id: created.id });
     return { ok: true, created: created.name, listed: listed.registries.map((r) => r.name), got: got.name };
   } catch (err) {
-    return { ok: false, error: String(err) };
+    return { ok: false, error: String(err), code: err?.code };
   }
 };
 `;
@@ -107,22 +109,26 @@ export interface Outcome {
   listed?: string[];
   got?: string;
   error?: string;
+  /** The Connect code of a failed call (the page could read the answer), undefined if the browser blocked it. */
+  code?: number;
 }
 
-/** Opens the page at `origin` in `browser` and runs the scenario against `apiUrl`. */
+/** Opens the page at `origin` in `browser` and runs the scenario against `apiUrl` with `token` (default the test admin's; null: none). */
 export async function runScenario(
   browser: import("playwright-core").Browser,
   origin: string,
   apiUrl: string,
   protocol: "connect" | "grpc-web",
   name: string,
+  token: string | null = ADMIN_TOKEN,
 ): Promise<Outcome> {
   const page = await browser.newPage();
   try {
     await page.goto(`${origin}/`);
     await page.waitForFunction("typeof window.scenario === 'function'");
     // A string, so the test runner's transform leaves the page's code alone.
-    return await page.evaluate<Outcome>(`window.scenario(${JSON.stringify(apiUrl)}, ${JSON.stringify(protocol)}, ${JSON.stringify(name)})`);
+    const args = [apiUrl, protocol, name, token ?? undefined].map((a) => JSON.stringify(a) ?? "undefined").join(", ");
+    return await page.evaluate<Outcome>(`window.scenario(${args})`);
   } finally {
     await page.close();
   }

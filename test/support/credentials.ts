@@ -1,4 +1,6 @@
 // The admin credential every test server starts with, in the forms its clients send it.
+import type { Interceptor } from "@connectrpc/connect";
+
 /**
  * The bootstrap admin's API token (ADMIN_TOKEN) on every test server: auth is on as in
  * production, and the suites' clients (transports, grpc-js, buf curl, RegistryClient, skopeo,
@@ -19,3 +21,8 @@ export function adminFetch(url: string | URL | Request, init: RequestInit = {}):
   return fetch(url, { ...init, headers });
 }
 
+/** Sends the admin's token on every call of a Connect transport. */
+export const adminInterceptor: Interceptor = (next) => (req) => {
+  if (!req.header.has("authorization")) req.header.set("authorization", ADMIN_AUTHORIZATION);
+  return next(req);
+};

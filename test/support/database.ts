@@ -60,8 +60,13 @@ export async function openTestDatabase(kind: DatabaseKind, options: { poolMax?: 
 }
 
 /** Empties every catalog table between tests, keeping the schema and the settings. */
-export async function truncateCatalog(db: DatabaseHandle): Promise<void> {
-  await db.db.execute("truncate registries, namespaces, repositories, tags cascade");
+/**
+ * Empties the catalog: a delete, not a truncate; `truncate … cascade` would empty every table that
+ * refers to registries whole, role bindings included, and take the admin's global role with it;
+ * the foreign keys' ON DELETE CASCADE removes only what belonged to the registries.
+ */
+export async function emptyCatalog(db: DatabaseHandle): Promise<void> {
+  await db.db.execute("delete from registries");
 }
 
 /**

@@ -16,7 +16,6 @@ import { startTestServer, type TestServer } from "./server.js";
 
 export { ADMIN_TOKEN };
 
-
 /** Auth on: nobody is an admin but the bootstrap's admin (ADMIN_TOKEN). */
 export function authConfig(overrides: Partial<Config["auth"]> = {}): Pick<Config, "auth"> {
   return { auth: { anonymousAdmin: false, service: "artifact-service", tokenTtlSeconds: 300, adminToken: ADMIN_TOKEN, ...overrides } };

@@ -2,21 +2,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRouterTransport, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createRouterTransport, type Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
 import { fastTier, openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
-import { ADMIN_AUTHORIZATION, ADMIN_TOKEN } from "./credentials.js";
+import { ADMIN_TOKEN, adminInterceptor } from "./credentials.js";
 import { removeWhenProcessEnds } from "./reaper.js";
 import { testUpstream } from "./upstream-settings.js";
-
-/** Sends the admin's token on every call of a Connect transport. */
-const asAdmin: Interceptor = (next) => (req) => {
-  if (!req.header.has("authorization")) req.header.set("authorization", ADMIN_AUTHORIZATION);
-  return next(req);
-};
 
 export interface TestServer extends RunningServer {
   kind: DatabaseKind;
@@ -81,7 +75,10 @@ export async function startTestServer(kind: DatabaseKind, options: { config?: Pa
  * (the same ones its HTTP handler serves), with messages serialized as on the wire but no HTTP.
  */
 export function inProcessTransport(server: RunningServer): Transport {
-  return createRouterTransport(server.connect.routes, { router: { interceptors: server.connect.interceptors }, transport: { interceptors: [asAdmin] } });
+  return createRouterTransport(server.connect.routes, {
+    router: { interceptors: server.connect.interceptors },
+    transport: { interceptors: [adminInterceptor] },
+  });
 }
 
 /** The URL a transport of `transports` talks to: gRPC clients the gRPC port, the others the HTTP one (both serve everything). */
@@ -105,8 +102,8 @@ export function callTransport(server: TestServer): Transport {
 
 /** Every way a client can talk to the service, as the admin; each suite runs over all of them. */
 export const transports: Record<string, (baseUrl: string) => Transport> = {
-  "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors: [asAdmin] }),
-  "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [asAdmin] }),
-  "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl, interceptors: [asAdmin] }),
-  "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors: [asAdmin] }),
+  "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors: [adminInterceptor] }),
+  "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [adminInterceptor] }),
+  "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl, interceptors: [adminInterceptor] }),
+  "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors: [adminInterceptor] }),
 };

@@ -28,7 +28,8 @@ const run = promisify(execFile);
 export interface RegistryEndpoint {
   /** host:port, loopback only. */
   host: string;
-  credentials?: Credentials;
+  /** Default: the test server's admin (skopeo sends it only when asked); null: anonymous. */
+  credentials?: Credentials | null;
 }
 
 export interface SkopeoOptions {
