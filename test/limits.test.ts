@@ -1,7 +1,6 @@
 // Limits a public server needs, against a real server on every database kind: the request body
 // limit on every RPC protocol and on REST (not on /v2/ uploads), client deadlines answered by
 // the server itself while the database is held, and slow or idle connections cut.
-import { ADMIN_AUTHORIZATION, adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import http2 from "node:http2";
 import net from "node:net";
@@ -11,9 +10,10 @@ import { Code, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { GetRegistryRequestSchema, RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
+import { ADMIN_AUTHORIZATION, adminFetch } from "./support/credentials.js";
 import { databaseKinds, holdRegistriesTable } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
-import { startTestServer, transports, type TestServer } from "./support/server.js";
+import { baseUrlFor, startTestServer, transports, transportsWith, type TestServer } from "./support/server.js";
 
 /** A GetRegistry request as one gRPC / gRPC-Web message frame (flag, length, protobuf). */
 function getRegistryFrame(id: string): Buffer {
@@ -41,6 +41,25 @@ describe.each(databaseKinds())("limits on %s", (kind) => {
     });
   });
   afterAll(() => server?.stop());
+
+  describe("error messages that quote the request", () => {
+    // gRPC carries the message in a trailer: quoted whole, a long value made a header block no
+    // HTTP/2 peer takes (the answer never arrived). Every message is cut to 1024 characters.
+    const long = "a".repeat(LIMIT - 1024);
+    const bounded = (message: string) => expect(message.length).toBeLessThan(1100);
+
+    it.each(Object.keys(transports))("stay short over %s, signed in or not, unary or streaming", async (name) => {
+      const url = baseUrlFor(name, server);
+      const admin = createClient(RegistryService, transports[name]!(url));
+      bounded((await expectCode(admin.getRegistry({ id: long }), Code.InvalidArgument)).rawMessage);
+      // Anonymous: refused by the access rules, whose message names the registry asked for.
+      const anonymous = createClient(RegistryService, transportsWith([])[name]!(url));
+      const sync = async () => {
+        for await (const progress of anonymous.syncRegistry({ id: long })) expect(progress).toBeUndefined();
+      };
+      bounded((await expectCode(sync(), Code.Unauthenticated)).rawMessage);
+    });
+  });
 
   describe("request body limit (MAX_REQUEST_BYTES)", () => {
     const oversized = { query: "x".repeat(LIMIT + 1) };

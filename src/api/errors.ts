@@ -29,6 +29,26 @@ const CONNECT_CODES: Record<ErrorKind, Code> = {
  * operator must act on (`logDetails`: a full disk's path), to be logged once at warn.
  */
 export function toConnectError(err: unknown, requestId: string): { error: ConnectError; unexpected: boolean; logDetails?: Record<string, unknown> } {
+  const mapped = mapError(err, requestId);
+  return { ...mapped, error: bounded(mapped.error) };
+}
+
+/**
+ * The longest message a client is sent. Messages quote what the client sent, and gRPC carries
+ * them in a trailer: an id of a megabyte quoted whole would make a header block no HTTP/2 peer
+ * takes, and the answer would never arrive.
+ */
+const MAX_MESSAGE_CHARS = 1024;
+
+function bounded(error: ConnectError): ConnectError {
+  const message = error.rawMessage;
+  if (message.length <= MAX_MESSAGE_CHARS) return error;
+  const cut = `${message.slice(0, MAX_MESSAGE_CHARS)}… (${message.length - MAX_MESSAGE_CHARS} more characters)`;
+  // Our errors carry no details; a message this long is never one a service meant to send whole.
+  return new ConnectError(cut, error.code, error.metadata, undefined, error.cause);
+}
+
+function mapError(err: unknown, requestId: string): { error: ConnectError; unexpected: boolean; logDetails?: Record<string, unknown> } {
   if (err instanceof ConnectError) return { error: err, unexpected: false };
   // A call aborted without a reason (its client went away: connect-node and REST abort so)
   // rejects with the signal's AbortError once its implementation notices: a cancellation.

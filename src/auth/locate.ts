@@ -32,7 +32,7 @@ export class Locator {
   /** `<registry>/<namespace>/<repository>`; a malformed name is left to the call to refuse. */
   async image(name: string): Promise<Resource> {
     const parts = name.split("/");
-    if (parts.length < 3 || parts.some((p) => p === "")) return missing("repository", name.slice(0, 255));
+    if (parts.length < 3 || parts.some((p) => p === "")) return missing("repository", name);
     const [registry, namespace, ...rest] = parts as [string, string, ...string[]];
     return imageResource(await this.access.image(registry, namespace, rest.join("/")), registry, namespace, rest.join("/"));
   }
@@ -49,6 +49,7 @@ export function imageResource(place: ImagePlace | undefined, registry: string, n
   return { type: "repository", registry: place.registry, namespace: place.namespace, namespaceName: namespace, repository };
 }
 
+/** What a request named that does not exist; the name is the client's, so only its start is kept (it ends up in messages). */
 function missing(noun: string, id: string): Resource {
-  return { type: "missing", noun, id };
+  return { type: "missing", noun, id: id.length > 100 ? `${id.slice(0, 100)}…` : id };
 }
