@@ -348,6 +348,37 @@ describe.each(databaseKinds())("identity on /v2/, on %s", (kind) => {
     expect((await mount(`${a.repo}-other`, a.writer)).status).toBe(201);
   });
 
+  it("challenges a mount for pull on its source too, so the token a client fetches lets it mount", async () => {
+    const a = await team();
+    const own = await smallImage("identity-mount-token");
+    expect((await putManifest(a.repo, "1.0", { auth: basic(a.writer.name, a.writer.password!) }, own)).status).toBe(201);
+    const layer = own.manifests[0]!.layers[0]!.digest;
+    const target = `${a.repo}-mounted`;
+    const path = `${target}/blobs/uploads/?mount=${layer}&from=${a.repo}`;
+    // Anonymous first, as docker and the conformance suite's client send it.
+    const first = await v2(path, { method: "POST" });
+    expect(first.status).toBe(401);
+    const scope = /scope="([^"]*)"/.exec(first.headers.get("www-authenticate") ?? "")?.[1];
+    expect(scope).toBe(`repository:${target}:pull,push repository:${a.repo}:pull`);
+    // The challenge's scope copied as one parameter (reggie does so): each scope is granted.
+    const answer = await token(`service=artifact-service&scope=${encodeURIComponent(scope!)}`, basic(a.writer.name, a.writer.password!));
+    expect(answer.status).toBe(200);
+    const jwt = ((await answer.json()) as { token: string }).token;
+    expect(claims(jwt).access).toEqual(
+      expect.arrayContaining([
+        { type: "repository", name: target, actions: ["pull", "push"] },
+        { type: "repository", name: a.repo, actions: ["pull"] },
+      ]),
+    );
+    const mounted = await v2(path, { method: "POST", jwt });
+    expect(mounted.status).toBe(201);
+    expect(mounted.headers.get("docker-content-digest")).toBe(layer);
+    // A `from` that is no image name never reaches the header (nothing can break out of its quotes).
+    const odd = await v2(`${target}/blobs/uploads/?mount=${layer}&from=${encodeURIComponent('x" evil="1')}`, { method: "POST" });
+    expect(odd.status).toBe(401);
+    expect(odd.headers.get("www-authenticate")).not.toContain("evil");
+  });
+
   it("filters _catalog by what the caller may see", async () => {
     const a = await team();
     const b = await team();

@@ -274,7 +274,9 @@ export class RegistryAccess {
       .split(",")[0]!
       .trim()
       .toLowerCase();
-    const proto = forwarded === "https" || forwarded === "http" ? forwarded : "http";
+    // Behind a proxy, what it says; else what this connection is (a TLS listener is https).
+    const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+    const proto = forwarded === "https" || forwarded === "http" ? forwarded : encrypted ? "https" : "http";
     const host = String(req.headers[":authority"] ?? req.headers.host ?? "localhost");
     // The host goes between quotes in a header: nothing that could end them.
     return `${proto}://${/^[A-Za-z0-9.:[\]_-]{1,255}$/.test(host) ? host : "localhost"}/auth/token`;
