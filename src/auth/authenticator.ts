@@ -75,6 +75,9 @@ export class Authenticator {
   private readonly subjects = new Map<string, Cached>();
   private readonly certificates = new Map<string, Cached>();
   private readonly touched = new Map<string, number>();
+  // Lookups under way, by credential: a burst of requests with one credential the cache does not
+  // hold yet (a client opening many connections at once) makes one lookup, not one each.
+  private readonly inFlight = new Map<string, Promise<unknown>>();
   private readonly anonymous: Caller;
 
   constructor(
@@ -119,8 +122,11 @@ export class Authenticator {
     if (hash) {
       const cached = this.cached(this.tokens, hash);
       if (cached) return cached;
-      const owner = await this.store.tokens.findByHash(hash);
-      if (owner) return this.acceptToken(owner, info, hash);
+      const caller = await this.once(`basic-token:${hash}`, async () => {
+        const owner = await this.store.tokens.findByHash(hash);
+        return owner ? this.acceptToken(owner, info, hash) : undefined;
+      });
+      if (caller) return caller;
     }
     return this.password(username, password, info);
   }
@@ -130,9 +136,11 @@ export class Authenticator {
     const hash = hashTokenSecret(secret);
     const cached = this.cached(this.tokens, hash);
     if (cached) return cached;
-    const owner = await this.store.tokens.findByHash(hash);
-    if (!owner) return this.refuseToken(undefined, "unknown token", info);
-    return this.acceptToken(owner, info, hash);
+    return this.once(`token:${hash}`, async () => {
+      const owner = await this.store.tokens.findByHash(hash);
+      if (!owner) return this.refuseToken(undefined, "unknown token", info);
+      return this.acceptToken(owner, info, hash);
+    });
   }
 
   /**
@@ -145,11 +153,13 @@ export class Authenticator {
     const key = certificate.fingerprint256;
     const cached = this.cached(this.certificates, key);
     if (cached) return cached;
-    const account = certificate.commonName ? await this.store.accounts.findByName(certificate.commonName) : undefined;
-    const caller: Caller =
-      account && account.kind === "robot" && !account.disabled ? { principal: await this.principalOf(account), via: "certificate" } : this.anonymous;
-    this.remember(this.certificates, key, caller, Math.min(Date.now() + this.cacheMs, certificate.notAfter.getTime()));
-    return caller;
+    return this.once(`certificate:${key}`, async () => {
+      const account = certificate.commonName ? await this.store.accounts.findByName(certificate.commonName) : undefined;
+      const caller: Caller =
+        account && account.kind === "robot" && !account.disabled ? { principal: await this.principalOf(account), via: "certificate" } : this.anonymous;
+      this.remember(this.certificates, key, caller, Math.min(Date.now() + this.cacheMs, certificate.notAfter.getTime()));
+      return caller;
+    });
   }
 
   /** A user's name and password. */
@@ -157,6 +167,10 @@ export class Authenticator {
     const key = createHmac("sha256", this.passwordKey).update(username).update("\0").update(password).digest("base64");
     const cached = this.cached(this.passwords, key);
     if (cached) return cached;
+    return this.once(`password:${key}`, () => this.checkPassword(username, password, key, info));
+  }
+
+  private async checkPassword(username: string, password: string, key: string, info: RequestInfo): Promise<Caller> {
     const keys = [accountKey(username), addressKey(info.clientAddress)];
     const waited = await this.throttle.wait(keys);
     const account = username === "" ? undefined : await this.store.accounts.findByName(username);
@@ -249,6 +263,18 @@ export class Authenticator {
         },
       )
       .catch((err: unknown) => this.log.warn({ err, requestId: info.requestId }, "could not record a failed sign-in in the audit log"));
+  }
+
+  /**
+   * `load` once for all the requests that ask for `key` while it runs: they share its answer (or
+   * its failure, audited once, with the first request's id and address).
+   */
+  private once<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const running = this.inFlight.get(key);
+    if (running) return running as Promise<T>;
+    const started = load().finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, started);
+    return started;
   }
 
   private cached(cache: Map<string, Cached>, key: string): Caller | undefined {
