@@ -5,8 +5,8 @@
 // and can read a refusal (401 with CORS headers). The page and the browser: test/support/browser.ts.
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminFetch } from "./support/credentials.js";
 import { CHROMIUM, CHROMIUM_ARGS, haveChromium, pageServer, runScenario, type Outcome } from "./support/browser.js";
+import { adminFetch } from "./support/credentials.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 describe.skipIf(!haveChromium("browser.test.ts"))("a browser page on another origin", () => {

@@ -1,7 +1,6 @@
 // Browser access: Connect GET for read-only methods, and CORS (preflights and actual requests
 // from allowed and refused origins, on Connect, gRPC-Web, REST; /v2/ left out on purpose).
 // Real servers on PGlite (neither feature touches the database differently on PostgreSQL).
-import { adminFetch } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { ConfigError, loadConfig, type Config } from "../src/config.js";
 import type { DatabaseHandle } from "../src/db/database.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { catalogClients, createHierarchy, digestOf, unique } from "./support/clients.js";
+import { adminFetch } from "./support/credentials.js";
 import { openTestDatabase, quietLog } from "./support/database.js";
 import { testConfig, transports } from "./support/server.js";
 
