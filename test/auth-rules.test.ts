@@ -2,7 +2,7 @@
 // open refuses a caller without a valid credential, on every protocol and on REST. The calls are
 // generated from the services and the rules table, so a new method is covered (or fails) at once.
 import { create, type DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiServices } from "../src/api/routes.js";
 import { rules } from "../src/auth/rules.js";
@@ -11,16 +11,7 @@ import { reflectionServices } from "../src/http/reflection.js";
 import { readBindings } from "../src/http/rest/bindings.js";
 import { databaseKinds } from "./support/database.js";
 import { authorization, startAuthServer } from "./support/identity.js";
-import { baseUrlFor, transports, type TestServer } from "./support/server.js";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-
-/** The transports of support/server.ts, with interceptors (the credential). */
-const withCredential: Record<keyof typeof transports, (baseUrl: string, interceptors: Interceptor[]) => Transport> = {
-  "connect+json over HTTP/1.1": (baseUrl, interceptors) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors }),
-  "connect+proto over HTTP/2": (baseUrl, interceptors) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors }),
-  "grpc over HTTP/2 (h2c)": (baseUrl, interceptors) => createGrpcTransport({ baseUrl, interceptors }),
-  "grpc-web over HTTP/1.1": (baseUrl, interceptors) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors }),
-};
+import { baseUrlFor, transports, transportsWith, type TestServer } from "./support/server.js";
 
 const served = [...apiServices, Health, ...reflectionServices];
 const procedure = (m: DescMethod) => `/${m.parent.typeName}/${m.name}`;
@@ -76,9 +67,9 @@ describe.each(databaseKinds())("with auth on, on %s", (kind) => {
     "Basic (the API takes Bearer only)": `Basic ${Buffer.from("admin:whatever-password").toString("base64")}`,
   };
 
-  describe.each(Object.keys(withCredential))("over %s", (transportName) => {
+  describe.each(Object.keys(transports))("over %s", (transportName) => {
     it.each(Object.keys(credentials))("every checked method refuses %s with UNAUTHENTICATED", async (credName) => {
-      const transport = withCredential[transportName]!(baseUrlFor(transportName, server), [authorization(credentials[credName])]);
+      const transport = transportsWith([authorization(credentials[credName])])[transportName]!(baseUrlFor(transportName, server));
       const outcomes: Record<string, string> = {};
       for (const method of checked) outcomes[procedure(method)] = await codeOf(call(transport, method));
       expect(outcomes).toEqual(Object.fromEntries(checked.map((m) => [procedure(m), "Unauthenticated"])));
@@ -120,7 +111,7 @@ describe.each(databaseKinds())("with auth on, on %s", (kind) => {
   it("lets anonymous admin through under AUTH_ANONYMOUS_ADMIN (the development switch)", async () => {
     const dev = await startAuthServer(kind, { settings: { anonymousAdmin: true } });
     try {
-      const transport = createConnectTransport({ baseUrl: dev.httpUrl, httpVersion: "1.1" });
+      const transport = transportsWith([])["connect+json over HTTP/1.1"]!(dev.httpUrl);
       const outcomes = await Promise.all(checked.filter((m) => m.name.startsWith("Get")).map((m) => codeOf(call(transport, m))));
       // Get calls with an empty id get past the policy and are refused by validation, not by auth.
       expect(outcomes.filter((o) => o === "Unauthenticated" || o === "PermissionDenied")).toEqual([]);

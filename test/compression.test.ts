@@ -1,8 +1,8 @@
 // Response compression: on for the API (when the client offers it), never for blob bytes,
 // which are compressed already and would only cost the event loop.
-import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminFetch } from "./support/credentials.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 describe("response compression", () => {

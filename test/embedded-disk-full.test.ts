@@ -3,13 +3,13 @@
 // RESOURCE_EXHAUSTED / 507 (never a hang: a PANIC aborts PGlite's WebAssembly instance, and the next
 // call into it used to spin for ever), readiness goes down, the process stays up and stops
 // cleanly; after space is freed, a restart finds everything that was committed.
-import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
+import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 import { canMountTmpfs, Tmpfs } from "./support/tmpfs.js";
 
 // The service starts with auth on, as by default; the bootstrap admin's token is the tests'

@@ -1,14 +1,12 @@
 // `npm run gc` as an operator runs it: a process that asks the running service to collect.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
+import { adminFetch, adminTokenFile } from "./support/credentials.js";
 import { startTestServer, type TestServer } from "./support/server.js";
-import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 
 const run = promisify(execFile);
 const gc = (server: TestServer, ...args: string[]) =>
@@ -19,14 +17,12 @@ const gc = (server: TestServer, ...args: string[]) =>
 
 describe("npm run gc", () => {
   let server: TestServer;
-  const dir = mkdtempSync(join(tmpdir(), "artifact-gc-token-"));
-  const tokenFile = join(dir, "token");
+  const tokenFile = adminTokenFile();
   const blob = Buffer.from("an orphan layer nobody references");
   const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
 
   beforeAll(async () => {
     server = await startTestServer("pglite");
-    writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
     const registry = await adminFetch(`${server.httpUrl}/v1/registries`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -42,10 +38,7 @@ describe("npm run gc", () => {
     // Older than the grace period, referenced by no manifest: garbage.
     await server.database.db.execute(`update blobs set push_time = now() - interval '2 hours' where digest = '${digest}'`);
   });
-  afterAll(async () => {
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => server?.stop());
 
   it("reports what a dry run would free and deletes nothing, then collects", async () => {
     const dry = await gc(server, "--dry-run", "--token-file", tokenFile);

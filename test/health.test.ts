@@ -1,7 +1,6 @@
 // gRPC health and the HTTP probes, seen by independent clients (@grpc/grpc-js, buf curl, fetch)
 // against a real server, including real database outages: a PostgreSQL cluster stopped and
 // started again, a PGlite handle closed, a PGlite connection held by a long transaction.
-import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
@@ -9,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { apiServices } from "../src/api/routes.js";
 import { openPglite, openPostgres } from "../src/db/database.js";
+import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { databaseKinds, postgresConfig, quietLog } from "./support/database.js";
 import { bufCurl, bufCurlStream, eventually, grpcJsClient, target } from "./support/grpc-clients.js";
 import { findPostgresBin, startThrowawayPostgres, type ThrowawayPostgres } from "./support/postgres.js";

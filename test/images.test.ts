@@ -3,7 +3,6 @@
 // 64 MiB multi-layer, two-platform index, Docker schema 2); and HOSTED registries that skopeo
 // pushed to this service's own /v2/. Manifests and blobs are compared byte for byte over Connect,
 // gRPC (grpc-js), and REST (plain fetch), with damage done to the upstream's files on disk.
-import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
@@ -17,10 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService, type GetBlobResponse } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { expectCode, unique } from "./support/clients.js";
+import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
 import { packageRoot } from "../src/paths.js";
-import { target } from "./support/grpc-clients.js";
+import { adminMetadata, target } from "./support/grpc-clients.js";
 import { dockerSchema2Image, largeImage, MediaType, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { freePort } from "./support/postgres.js";
@@ -318,10 +318,10 @@ describe.skipIf(!ready)("ImageService", () => {
         const stub = new GrpcImageService(target(server.grpcUrl), grpc.credentials.createInsecure());
         try {
           const layer = images.multi.manifests[0]!.layers[0]!;
-          const stream = (stub as unknown as Record<string, (req: unknown) => GrpcStream>).GetBlob!({
-            repository: `up-token/${REPOS.multi}`,
-            digest: layer.digest,
-          });
+          const stream = (stub as unknown as Record<string, (req: unknown, metadata: grpc.Metadata) => GrpcStream>).GetBlob!(
+            { repository: `up-token/${REPOS.multi}`, digest: layer.digest },
+            adminMetadata(),
+          );
           const chunks: Buffer[] = [];
           for await (const m of stream as AsyncIterable<{ data: Buffer; size_bytes: string }>) chunks.push(m.data);
           expect(sha256(Buffer.concat(chunks))).toBe(layer.digest);
@@ -394,11 +394,11 @@ describe.skipIf(!ready)("ImageService", () => {
         expect(past.headers["content-range"]).toBe(`bytes */${layer.size}`);
         expect((JSON.parse(past.body.toString()) as { code: string }).code).toBe("out_of_range");
 
-        const head = await fetch(url, { method: "HEAD" });
+        const head = await adminFetch(url, { method: "HEAD" });
         expect(head.status).toBe(200);
         expect(head.headers.get("content-length")).toBe(String(layer.size));
         expect(head.headers.get("docker-content-digest")).toBe(layer.digest);
-        const cached = await fetch(url, { headers: { "if-none-match": `"${layer.digest}"` } });
+        const cached = await adminFetch(url, { headers: { "if-none-match": `"${layer.digest}"` } });
         expect(cached.status).toBe(304);
       });
 

@@ -1,5 +1,4 @@
 // The real entry point as an operator runs it: a process, its log, its signals.
-import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
@@ -7,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../src/paths.js";
+import { ADMIN_TOKEN, adminFetch } from "./support/credentials.js";
 import { createScratchDatabase } from "./support/database.js";
 import { freePort } from "./support/postgres.js";
 

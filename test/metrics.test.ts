@@ -1,7 +1,6 @@
 // GET /metrics against a real server on every database kind: scraped and parsed after real
 // calls over every protocol, REST (refusals before any call included) and /v2/, with exact
 // counts (differences between two scrapes, so the tests do not depend on each other).
-import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +11,7 @@ import { GarbageCollectionService } from "../gen/artifact/v1/garbage_collection_
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { startServer } from "../src/server.js";
 import { expectCode, unique } from "./support/clients.js";
+import { adminFetch } from "./support/credentials.js";
 import { databaseKinds, holdRegistriesTable, postgresConfig, quietLog } from "./support/database.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 

@@ -2,7 +2,6 @@
 // CNCF Distribution 2.8) with images pushed by skopeo: pulls through the service byte for byte,
 // cached content served with the upstream gone, tags always asked upstream, the upstream's tag
 // list, corrupt upstream content never cached, and pushes refused.
-import { adminFetch } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +11,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { ImageService } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, unique } from "./support/clients.js";
+import { adminFetch } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
 import { dockerSchema2Image, fileDigest, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";

@@ -2,7 +2,6 @@
 // of one tag and of one blob, a blob delete racing a manifest push, a client that dies mid-chunk, two replicas appending to one upload,
 // a manifest whose blob is missing, garbage collection racing pushes (the digest lock protocol),
 // what GC deletes and keeps (dry run, cascades, referrers), and upload expiry.
-import { ADMIN_BASIC } from "./support/credentials.js";
 import { createClient } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,6 +20,7 @@ import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import type { Config } from "../src/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { catalogClients, unique } from "./support/clients.js";
+import { ADMIN_BASIC, adminTokenFile } from "./support/credentials.js";
 import { createScratchDatabase, type DatabaseKind, databaseKinds, postgresConfig, quietLog } from "./support/database.js";
 import { expectOciError, makeImage, makeIndex, MT, pathOf, RegistryClient, sha256, withDigest } from "./support/registry-client.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
@@ -320,7 +320,9 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
       for (const b of image.blobs) expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(b)}`)).body.equals(b)).toBe(true);
 
       // The CLI asks the same service.
-      const cli = await run("npx", ["tsx", "src/cli/gc.ts", "--dry-run", "--json", "--url", server.httpUrl], { encoding: "utf8" });
+      const cli = await run("npx", ["tsx", "src/cli/gc.ts", "--dry-run", "--json", "--url", server.httpUrl, "--token-file", adminTokenFile()], {
+        encoding: "utf8",
+      });
       const printed = JSON.parse(cli.stdout) as { dryRun: boolean; sampleDigests: string[] };
       expect(printed.dryRun).toBe(true);
       expect(printed.sampleDigests).toContain(image.digest);

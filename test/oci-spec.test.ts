@@ -2,13 +2,13 @@
 // against a real server on each database: every endpoint (end-1 … end-13), every error code with
 // its status and JSON body, the Docker Registry API parts tools rely on, the limits, and the
 // catalog API seeing what /v2/ does (one truth).
-import { ADMIN_BASIC, adminFetch } from "./support/credentials.js";
 import { connect } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, expectCode, unique, type Clients } from "./support/clients.js";
+import { ADMIN_BASIC, adminFetch } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import {
   expectOciError,

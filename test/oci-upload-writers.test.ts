@@ -5,7 +5,6 @@
 // recorded offset. A thousand stalled uploads do not starve other clients, on PostgreSQL with a
 // pool of 4 connections either. A writer whose process dies mid-chunk keeps the upload only until
 // its lease runs out.
-import { ADMIN_BASIC } from "./support/credentials.js";
 import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,6 +27,7 @@ import { packageRoot } from "../src/paths.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { BlobStore } from "../src/store/blobs.js";
 import { catalogClients, unique, type Clients } from "./support/clients.js";
+import { ADMIN_BASIC } from "./support/credentials.js";
 import { createScratchDatabase, type DatabaseKind, databaseKinds, openTestDatabase, postgresConfig, quietLog } from "./support/database.js";
 import type { DyingWriterJob } from "./support/dying-writer.js";
 import { smallImage } from "./support/oci-images.js";

@@ -1,13 +1,13 @@
 // The seed's REST paths, as written, with plain fetch against a real server on every
 // database kind: the google.api.http rules of the catalog protos, their query parameters,
 // and every error a client can cause, with the status the Connect protocol gives its code.
-import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import net from "node:net";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryService } from "../gen/artifact/v1/registry_pb.js";
+import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { databaseKinds, emptyCatalog } from "./support/database.js";
 import { LogSink } from "./support/fuzz/watch.js";
 import { startTestServer, type TestServer } from "./support/server.js";

@@ -1,6 +1,5 @@
 // The server as a whole: every protocol on both ports, request ids, graceful shutdown (running
 // calls finish, new ones are refused, the database is closed), bodies that are not messages.
-import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js
 import { toConnectError } from "../src/api/errors.js";
 import { keyId } from "../src/secrets.js";
 import { startServer } from "../src/server.js";
+import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { createScratchDatabase, databaseKinds, holdRegistriesTable, postgresConfig } from "./support/database.js";
 import { expectCode, unique } from "./support/clients.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";

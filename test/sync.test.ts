@@ -2,7 +2,6 @@
 // ~200 repositories seeded over the registry API, catalog pages of 50, the registry's sync
 // filter, idempotency down to the etags, tags moved, deleted and repositories gone upstream,
 // a registry killed mid-sync, Basic and token auth, progress over Connect and NDJSON over REST.
-import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -15,6 +14,7 @@ import { RepositoryService } from "../gen/artifact/v1/repository_pb.js";
 import { TagService, type Tag } from "../gen/artifact/v1/tag_pb.js";
 import { namespaces, registries as registriesTable, repositories } from "../src/db/schema.js";
 import { expectCode, unique } from "./support/clients.js";
+import { adminFetch, adminInterceptor } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { scope, startDistribution, type Distribution } from "./support/distribution.js";
 import { multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";

@@ -2,13 +2,13 @@
 // mistake: INVALID_ARGUMENT naming the field on every protocol and on REST, 400 on /v2/, never a
 // 500, and nothing half-written. The check is generic (every string field of every request), so
 // these tests cover fields of several depths and methods rather than a list of known fields.
-import { adminFetch } from "./support/credentials.js";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NamespaceService } from "../gen/artifact/v1/namespace_pb.js";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { RepositoryService } from "../gen/artifact/v1/repository_pb.js";
 import { expectCode, unique } from "./support/clients.js";
+import { adminFetch } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { expectOciError, makeImage, RegistryClient } from "./support/registry-client.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";

@@ -18,8 +18,9 @@ import { createLogger } from "../src/log.js";
 import { packageRoot } from "../src/paths.js";
 import type { TlsSettings } from "../src/tls.js";
 import { CHROMIUM, CHROMIUM_ARGS, haveChromium, pageServer, runScenario, type PageServer } from "./support/browser.js";
+import { ADMIN_AUTHORIZATION } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
-import { eventually, bufCurlWith } from "./support/grpc-clients.js";
+import { adminMetadata, bufCurlWith, eventually } from "./support/grpc-clients.js";
 import { smallImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { ADMIN_TOKEN, startAuthServer } from "./support/identity.js";
@@ -119,6 +120,8 @@ describe.skipIf(!ready)("TLS", () => {
         "--cacert",
         ca.certFile,
         "-H",
+        `authorization: ${ADMIN_AUTHORIZATION}`,
+        "-H",
         "content-type: application/json",
         "-d",
         '{"name":"tls","kind":"REGISTRY_KIND_HOSTED"}',
@@ -135,14 +138,24 @@ describe.skipIf(!ready)("TLS", () => {
       ["--http2", "2"],
     ])("curl %s: verified against the CA, every response says Strict-Transport-Security", async (flag, version) => {
       for (const port of [server.http.port, server.grpc.port]) {
-        const res = await curl([flag, "--cacert", ca.certFile, "-i", "-w", "\n%{http_version}", `https://localhost:${port}/v1/registries`]);
+        const res = await curl([
+          flag,
+          "--cacert",
+          ca.certFile,
+          "-H",
+          `authorization: ${ADMIN_AUTHORIZATION}`,
+          "-i",
+          "-w",
+          "\n%{http_version}",
+          `https://localhost:${port}/v1/registries`,
+        ]);
         expect(res.code, res.stderr).toBe(0);
         expect(res.stdout.split("\n").at(-1)).toBe(version);
         expect(res.stdout).toMatch(/^strict-transport-security: max-age=31536000\r?$/im);
         expect(res.stdout).toContain('"name":"tls"');
       }
       // /v2/ and the probes are on the same port, and say it too.
-      const v2 = await curl([flag, "--cacert", ca.certFile, "-i", `${base()}/v2/`]);
+      const v2 = await curl([flag, "--cacert", ca.certFile, "-H", `authorization: ${ADMIN_AUTHORIZATION}`, "-i", `${base()}/v2/`]);
       expect(v2.stdout).toMatch(/^HTTP\/[\d.]+ 200/);
       expect(v2.stdout).toMatch(/^strict-transport-security: /im);
     });
@@ -195,7 +208,12 @@ describe.skipIf(!ready)("TLS", () => {
 
     it("@grpc/grpc-js calls over TLS with the CA", async () => {
       for (const port of [server.grpc.port, server.http.port]) {
-        const client = new RegistryService(`localhost:${port}`, grpc.credentials.createSsl(Buffer.from(ca.pem)));
+        // The token as call credentials on the TLS channel: how grpc-js clients send one.
+        const token = grpc.credentials.createFromMetadataGenerator((_params, callback) => callback(null, adminMetadata()));
+        const client = new RegistryService(
+          `localhost:${port}`,
+          grpc.credentials.combineChannelCredentials(grpc.credentials.createSsl(Buffer.from(ca.pem)), token),
+        );
         try {
           const res = await new Promise<{ registries: { name: string }[] }>((resolve, reject) =>
             client.ListRegistries({}, (err, r) => (err ? reject(err) : resolve(r))),
@@ -212,7 +230,17 @@ describe.skipIf(!ready)("TLS", () => {
       const listed = await bufCurlWith(["--protocol", "grpc", "--cacert", ca.certFile, "--list-methods", url]);
       expect(listed.code, listed.stderr).toBe(0);
       expect(listed.stdout).toContain("artifact.v1.RegistryService/ListRegistries");
-      const called = await bufCurlWith(["--protocol", "grpc", "--cacert", ca.certFile, "-d", "{}", `${url}/artifact.v1.RegistryService/ListRegistries`]);
+      const called = await bufCurlWith([
+        "--protocol",
+        "grpc",
+        "--cacert",
+        ca.certFile,
+        "-H",
+        `authorization: ${ADMIN_AUTHORIZATION}`,
+        "-d",
+        "{}",
+        `${url}/artifact.v1.RegistryService/ListRegistries`,
+      ]);
       expect(called.code, called.stderr).toBe(0);
       expect(called.stdout).toContain('"name": "tls"');
     });
@@ -335,16 +363,21 @@ describe.skipIf(!ready)("TLS", () => {
 
       // skopeo (as docker and podman) reads client.cert and client.key from the cert dir.
       const image = await smallImage("mtls");
-      await curl([
+      const created = await curl([
         "--cacert",
         ca.certFile,
         ...withCert(client),
         "-H",
+        `authorization: ${ADMIN_AUTHORIZATION}`,
+        "-H",
         "content-type: application/json",
         "-d",
         '{"name":"mtls","kind":"REGISTRY_KIND_HOSTED"}',
+        "-w",
+        "\n%{http_code}",
         url("/v1/registries"),
       ]);
+      expect(created.stdout.split("\n").at(-1), created.stdout).toBe("200");
       const registry = { host: `localhost:${server.http.port}` };
       expect(await pushImage(image, registry, "mtls/team/app", "1.0", { destCertDir: pki.certDir(ca, client) })).toBe(image.digest);
       await expect(pushImage(image, registry, "mtls/team/app", "1.1", { destCertDir: pki.certDir(ca), retryTimes: 0 })).rejects.toThrow(/skopeo/);
@@ -410,6 +443,9 @@ describe.skipIf(!ready)("TLS", () => {
         // /v2/: signed in by the certificate, challenged without it.
         expect((await call(["--cert", robot.certFile, "--key", robot.keyFile, url("/v2/")])).stdout.split("\n").at(-1)).toBe("200");
         expect((await call([url("/v2/")])).stdout.split("\n").at(-1)).toBe("401");
+        // The challenge sends clients to the token endpoint on this listener: https, not http.
+        const challenged = await call(["-D", "-", "-o", "/dev/null", url("/v2/")]);
+        expect(challenged.stdout).toMatch(new RegExp(`www-authenticate: Bearer realm="https://localhost:${server.http.port}/auth/token"`, "i"));
         // The token endpoint issues the robot's token to its certificate alone.
         const token = await call(["--cert", robot.certFile, "--key", robot.keyFile, url("/auth/token?service=artifact-service")]);
         expect(token.stdout.split("\n").at(-1), token.stdout).toBe("200");

@@ -5,7 +5,6 @@
 // service's own listeners; redirect hops are judged like the first request; a url moved to another
 // host drops the stored credential. The upstreams are tiny HTTP servers on loopback that record
 // every request, so "refused" also means "nothing was sent".
-import { adminFetch } from "./support/credentials.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
@@ -21,6 +20,7 @@ import { startServer, type RunningServer } from "../src/server.js";
 import { AddressPolicy, parseAllowedNetworks } from "../src/upstream/address-policy.js";
 import { UpstreamClient } from "../src/upstream/client.js";
 import { expectCode, unique } from "./support/clients.js";
+import { adminFetch } from "./support/credentials.js";
 import { databaseKinds, quietLog } from "./support/database.js";
 import { expectOciError, RegistryClient } from "./support/registry-client.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";

@@ -1,5 +1,9 @@
 // The admin credential every test server starts with, in the forms its clients send it.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
+import { removeWhenProcessEnds } from "./reaper.js";
 
 /**
  * The bootstrap admin's API token (ADMIN_TOKEN) on every test server: auth is on as in
@@ -26,3 +30,14 @@ export const adminInterceptor: Interceptor = (next) => (req) => {
   if (!req.header.has("authorization")) req.header.set("authorization", ADMIN_AUTHORIZATION);
   return next(req);
 };
+
+let tokenFile: string | undefined;
+/** A file holding ADMIN_TOKEN (mode 0600), for CLIs that take `--token-file`; one per test process. */
+export function adminTokenFile(): string {
+  if (tokenFile) return tokenFile;
+  const dir = mkdtempSync(join(tmpdir(), "artifact-admin-token-"));
+  removeWhenProcessEnds(dir);
+  tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+  return tokenFile;
+}

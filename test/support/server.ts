@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { createRouterTransport, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { Config } from "../../src/config.js";
@@ -100,10 +100,15 @@ export function callTransport(server: TestServer): Transport {
   return fastTier ? inProcessTransport(server) : transports["connect+proto over HTTP/2"]!(server.httpUrl);
 }
 
+/** Every way a client can talk to the service, with these interceptors (a credential, or none). */
+export function transportsWith(interceptors: Interceptor[]): Record<string, (baseUrl: string) => Transport> {
+  return {
+    "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors }),
+    "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors }),
+    "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl, interceptors }),
+    "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors }),
+  };
+}
+
 /** Every way a client can talk to the service, as the admin; each suite runs over all of them. */
-export const transports: Record<string, (baseUrl: string) => Transport> = {
-  "connect+json over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors: [adminInterceptor] }),
-  "connect+proto over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [adminInterceptor] }),
-  "grpc over HTTP/2 (h2c)": (baseUrl) => createGrpcTransport({ baseUrl, interceptors: [adminInterceptor] }),
-  "grpc-web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors: [adminInterceptor] }),
-};
+export const transports = transportsWith([adminInterceptor]);
