@@ -43,16 +43,35 @@ describe("npm run gc", () => {
   it("reports what a dry run would free and deletes nothing, then collects", async () => {
     const dry = await gc(server, "--dry-run", "--token-file", tokenFile);
     expect(dry.stdout).toContain("(dry run: nothing deleted)");
+    // The test servers keep an hour's grace (GC_GRACE_MS): a dry run says what it keeps.
+    expect(dry.stdout).toContain("kept: anything pushed in the last 1 h (grace period, GC_GRACE_MS)");
     expect(dry.stdout).toMatch(/blobs would delete:\s+1 \(33 B\)/);
     expect(dry.stdout).toContain(digest);
     expect((await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);
 
     const real = await gc(server, "--json", "--token-file", tokenFile);
     const report = JSON.parse(real.stdout) as { dryRun: boolean; blobsDeleted: number; bytesFreed: number; sampleDigests: string[] };
-    expect(report).toMatchObject({ dryRun: false, blobsDeleted: 1, bytesFreed: blob.length });
+    // The report's fields and nothing else (no $typeName or other message internals).
+    expect(Object.keys(report).sort()).toEqual(
+      ["blobsDeleted", "bytesFreed", "dryRun", "durationMs", "graceSeconds", "manifestsDeleted", "orphansRemoved", "sampleDigests", "uploadsExpired"].sort(),
+    );
+    expect(report).toMatchObject({ dryRun: false, blobsDeleted: 1, bytesFreed: blob.length, graceSeconds: 3600 });
     expect(report.sampleDigests).toEqual([digest]);
     expect((await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(404);
     expect(await server.content.stat(digest)).toBeUndefined();
+  });
+
+  it("explains itself with --help, and refuses an unknown option with exit status 2", async () => {
+    const help = await gc(server, "--help");
+    expect(help.stdout).toMatch(/^Usage: npm run gc -- \[options\]/);
+    expect(help.stdout).toContain("--dry-run");
+    expect(help.stdout).toContain("grace period");
+    const bad = await gc(server, "--dry-rum").then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toMatch(/^gc: Unknown option '--dry-rum'/);
   });
 
   it("says clearly when the service is not there", async () => {

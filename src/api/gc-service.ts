@@ -15,6 +15,7 @@ export function garbageCollectionService(collector: GarbageCollector, settings: 
         orphansRemoved: BigInt(report.orphansRemoved),
         sampleDigests: report.sample,
         durationMs: BigInt(report.durationMs),
+        gracePeriod: { seconds: BigInt(Math.floor(settings.graceMs / 1000)), nanos: (settings.graceMs % 1000) * 1_000_000 },
       };
     },
   };

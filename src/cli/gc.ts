@@ -1,4 +1,4 @@
-// `npm run gc -- [--dry-run] [--url http://127.0.0.1:8080]`: asks the running service to
+// `npm run gc -- [--dry-run] [--json] [--url http://127.0.0.1:8080]` (`--help`): asks the running service to
 // collect garbage and prints what was (or would be) freed. It goes through the API rather
 // than the database because the embedded database belongs to the one server process. It signs
 // in with an API token read from a file (--token-file; by default the first start's
@@ -11,15 +11,42 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
 import { loadConfig, loadDotEnv } from "../config.js";
 
+const HELP = `Usage: npm run gc -- [options]
+
+Asks the running service to collect garbage: untagged manifests nothing refers to, blobs no
+manifest refers to, expired uploads. Content pushed within the grace period (GC_GRACE_MS) is
+kept whatever refers to it, so pushes in flight never lose content.
+
+Options:
+  --dry-run          report what would be deleted, delete nothing
+  --json             print the report as JSON (for scripts)
+  --url URL          the service (default: http://<HTTP_HOST>:<HTTP_PORT> from the environment)
+  --token-file FILE  an administrator's API token (default: DATA_DIR/admin-token when present)
+  -h, --help         this text
+
+Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 bad usage.
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      "dry-run": { type: "boolean", default: false },
-      url: { type: "string" },
-      json: { type: "boolean", default: false },
-      "token-file": { type: "string" },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        "dry-run": { type: "boolean", default: false },
+        url: { type: "string" },
+        json: { type: "boolean", default: false },
+        "token-file": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`gc: ${err instanceof Error ? err.message : String(err)}\n\n${HELP}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
   loadDotEnv();
   const config = loadConfig();
   const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "127.0.0.1" : config.http.host;
@@ -36,8 +63,21 @@ async function main(): Promise<void> {
     : [];
   const client = createClient(GarbageCollectionService, createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors }));
   const r = await client.runGarbageCollection({ dryRun: values["dry-run"] });
+  const graceSeconds = Number(r.gracePeriod?.seconds ?? 0n);
   if (values.json) {
-    process.stdout.write(JSON.stringify(r, (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v), 2) + "\n");
+    // The report's fields as numbers, and nothing else (no message internals).
+    const report = {
+      dryRun: r.dryRun,
+      manifestsDeleted: Number(r.manifestsDeleted),
+      blobsDeleted: Number(r.blobsDeleted),
+      bytesFreed: Number(r.bytesFreed),
+      uploadsExpired: Number(r.uploadsExpired),
+      orphansRemoved: Number(r.orphansRemoved),
+      graceSeconds,
+      durationMs: Number(r.durationMs),
+      sampleDigests: r.sampleDigests,
+    };
+    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
     return;
   }
   const verb = r.dryRun ? "would delete" : "deleted";
@@ -48,10 +88,17 @@ async function main(): Promise<void> {
       `  blobs ${verb}:     ${r.blobsDeleted} (${formatBytes(Number(r.bytesFreed))})`,
       `  uploads expired:   ${r.uploadsExpired}`,
       `  orphans removed:   ${r.orphansRemoved}`,
+      `  kept: anything pushed in the last ${formatDuration(graceSeconds)} (grace period, GC_GRACE_MS)`,
       `  took ${r.durationMs} ms`,
       ...r.sampleDigests.map((d) => `    ${d}`),
     ].join("\n") + "\n",
   );
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }
 
 function formatBytes(n: number): string {

@@ -5,13 +5,15 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file artifact/v1/garbage_collection.proto.
  */
 export const file_artifact_v1_garbage_collection: GenFile = /*@__PURE__*/
-  fileDesc("CiRhcnRpZmFjdC92MS9nYXJiYWdlX2NvbGxlY3Rpb24ucHJvdG8SC2FydGlmYWN0LnYxIi4KG1J1bkdhcmJhZ2VDb2xsZWN0aW9uUmVxdWVzdBIPCgdkcnlfcnVuGAEgASgIItUBChxSdW5HYXJiYWdlQ29sbGVjdGlvblJlc3BvbnNlEg8KB2RyeV9ydW4YASABKAgSGQoRbWFuaWZlc3RzX2RlbGV0ZWQYAiABKAMSFQoNYmxvYnNfZGVsZXRlZBgDIAEoAxITCgtieXRlc19mcmVlZBgEIAEoAxIXCg91cGxvYWRzX2V4cGlyZWQYBSABKAMSFwoPb3JwaGFuc19yZW1vdmVkGAYgASgDEhYKDnNhbXBsZV9kaWdlc3RzGAcgAygJEhMKC2R1cmF0aW9uX21zGAggASgDMq8BChhHYXJiYWdlQ29sbGVjdGlvblNlcnZpY2USkgEKFFJ1bkdhcmJhZ2VDb2xsZWN0aW9uEiguYXJ0aWZhY3QudjEuUnVuR2FyYmFnZUNvbGxlY3Rpb25SZXF1ZXN0GikuYXJ0aWZhY3QudjEuUnVuR2FyYmFnZUNvbGxlY3Rpb25SZXNwb25zZSIlgtPkkwIfOgEqIhovdjEvZ2FyYmFnZS1jb2xsZWN0aW9uOnJ1bmIGcHJvdG8z", [file_google_api_annotations]);
+  fileDesc("CiRhcnRpZmFjdC92MS9nYXJiYWdlX2NvbGxlY3Rpb24ucHJvdG8SC2FydGlmYWN0LnYxIi4KG1J1bkdhcmJhZ2VDb2xsZWN0aW9uUmVxdWVzdBIPCgdkcnlfcnVuGAEgASgIIoYCChxSdW5HYXJiYWdlQ29sbGVjdGlvblJlc3BvbnNlEg8KB2RyeV9ydW4YASABKAgSGQoRbWFuaWZlc3RzX2RlbGV0ZWQYAiABKAMSFQoNYmxvYnNfZGVsZXRlZBgDIAEoAxITCgtieXRlc19mcmVlZBgEIAEoAxIXCg91cGxvYWRzX2V4cGlyZWQYBSABKAMSFwoPb3JwaGFuc19yZW1vdmVkGAYgASgDEhYKDnNhbXBsZV9kaWdlc3RzGAcgAygJEhMKC2R1cmF0aW9uX21zGAggASgDEi8KDGdyYWNlX3BlcmlvZBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbjKvAQoYR2FyYmFnZUNvbGxlY3Rpb25TZXJ2aWNlEpIBChRSdW5HYXJiYWdlQ29sbGVjdGlvbhIoLmFydGlmYWN0LnYxLlJ1bkdhcmJhZ2VDb2xsZWN0aW9uUmVxdWVzdBopLmFydGlmYWN0LnYxLlJ1bkdhcmJhZ2VDb2xsZWN0aW9uUmVzcG9uc2UiJYLT5JMCHzoBKiIaL3YxL2dhcmJhZ2UtY29sbGVjdGlvbjpydW5iBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_duration]);
 
 /**
  * Request of GarbageCollectionService.RunGarbageCollection.
@@ -96,6 +98,14 @@ export type RunGarbageCollectionResponse = Message<"artifact.v1.RunGarbageCollec
    * @generated from field: int64 duration_ms = 8;
    */
   durationMs: bigint;
+
+  /**
+   * The grace period this run kept (GC_GRACE_MS): content pushed more recently than this was
+   * not considered, whatever refers to it.
+   *
+   * @generated from field: google.protobuf.Duration grace_period = 9;
+   */
+  gracePeriod?: Duration | undefined;
 };
 
 /**
