@@ -11,6 +11,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { createLogger } from "../src/log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
+import { apiServices } from "../src/api/routes.js";
 import { toConnectError } from "../src/api/errors.js";
 import { keyId } from "../src/secrets.js";
 import { startServer } from "../src/server.js";
@@ -130,6 +131,28 @@ describe.each(databaseKinds())("server on %s", (kind) => {
       expect({ status: unary.status, body: await unary.json() }).toMatchObject({ status: 400, body: { code: "invalid_argument" } });
     }
   });
+
+  // Found by test/bad-input.test.ts: a gRPC-Web body of one trailer frame is a stream with no
+  // request message; the access rules then had nothing to judge (a TypeError, INTERNAL).
+  const streaming = apiServices.flatMap((s) => s.methods).filter((m) => m.methodKind === "server_streaming");
+  it.each(streaming.map((m) => `${m.parent.typeName}/${m.name}`))(
+    "answers invalid_argument to a stream with no request message for %s, signed in or not, over gRPC-Web and Connect",
+    async (path) => {
+      for (const authorization of [ADMIN_AUTHORIZATION, undefined]) {
+        const headers: Record<string, string> = authorization ? { authorization } : {};
+        const web = await fetch(`${server.httpUrl}/${path}`, {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/grpc-web+proto" },
+          body: Buffer.from([0x80, 0, 0, 0, 0]),
+        });
+        const body = Buffer.from(await web.arrayBuffer()).toString("latin1");
+        expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(body)?.[1], `${path} ${String(authorization)}`).toBe(String(Code.InvalidArgument));
+        const connect = await fetch(`${server.httpUrl}/${path}`, { method: "POST", headers: { ...headers, "content-type": "application/connect+proto" } });
+        const end = Buffer.from(await connect.arrayBuffer());
+        expect(JSON.parse(end.subarray(5).toString("utf8"))).toMatchObject({ error: { code: "invalid_argument" } });
+      }
+    },
+  );
 
   it("answers invalid_argument over gRPC and gRPC-Web when the error would quote a lone surrogate the client sent", async () => {
     // Found by test/bad-input.test.ts: protobuf-es quotes an unknown JSON key raw, connect-es then

@@ -3,7 +3,7 @@
 // find the resource, ask the policy. A method without a rule is refused (fail closed).
 // Without a valid credential: UNAUTHENTICATED; with one that lacks the role: PERMISSION_DENIED
 // naming the missing permission. Refused writes are recorded in the audit log.
-import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { type Authenticator, type Caller, type RequestInfo, trailOf, unauthenticated } from "../../auth/authenticator.js";
 import { auditTrailKey, callerKey, clientAddressKey } from "../../auth/context.js";
@@ -75,14 +75,17 @@ async function firstMessage(req: UnaryRequest | StreamRequest): Promise<[unknown
   if (!req.stream) return [req.message, req];
   const messages = req.message[Symbol.asyncIterator]();
   const first = await messages.next();
+  // Every stream we serve is server-streaming: one request message. A stream that ends without
+  // it (a gRPC-Web trailer frame alone) names nothing to judge; it is the client's mistake.
+  if (first.done) throw new ConnectError("protocol error: missing input message", Code.InvalidArgument);
   const rest = {
     [Symbol.asyncIterator]: () => messages,
   };
   async function* replay() {
-    if (!first.done) yield first.value;
+    yield first.value;
     yield* rest;
   }
-  return [first.done ? undefined : first.value, { ...req, message: replay() }];
+  return [first.value, { ...req, message: replay() }];
 }
 
 function describe(resource: Resource): { type: string; id: string; name: string } {
