@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: compile TypeScript (src/ and gen/) with the dev dependencies.
-FROM node:20-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,7 +12,7 @@ COPY scripts/build.mjs ./scripts/build.mjs
 RUN npm run build
 
 # Run: production dependencies and compiled JavaScript only, as an unprivileged user.
-FROM node:20-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     HTTP_HOST=0.0.0.0 \
     GRPC_HOST=0.0.0.0 \
@@ -29,4 +29,6 @@ USER node
 VOLUME ["/data"]
 EXPOSE 8080 9090
 STOPSIGNAL SIGTERM
+# Ready = the database answers (GET /readyz on HTTP_PORT, over TLS when it is on).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "dist/src/cli/healthcheck.js"]
 CMD ["node", "dist/src/main.js"]
