@@ -25,7 +25,7 @@ const pkg = JSON.parse(readFileSync(join(here, "package.json"), "utf8"));
 const posix = (path) => path.split(sep).join("/");
 
 function fail(message) {
-  console.error(`${pkg.name} build: ${message}`);
+  process.stderr.write(`${pkg.name} build: ${message}\n`);
   process.exit(1);
 }
 
@@ -79,4 +79,4 @@ for (const target of [...targets(pkg.exports), ...targets(pkg.bin)]) {
 for (const target of targets(pkg.bin)) {
   if (!readFileSync(join(here, target), "utf8").startsWith("#!")) fail(`"bin" target ${target} has no #! line`);
 }
-console.log(`${pkg.name}: built ${files.length} files in ${posix(relative(root, dist))}/`);
+process.stdout.write(`${pkg.name}: built ${files.length} files in ${posix(relative(root, dist))}/\n`);
