@@ -2,7 +2,9 @@
 # Build: compile TypeScript (src/ and gen/) with the dev dependencies.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# The workspace's manifest too: npm ci links every workspace the lock file names.
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/package.json
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
@@ -19,6 +21,7 @@ ENV NODE_ENV=production \
     DATA_DIR=/data
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/package.json
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations

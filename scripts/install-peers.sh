@@ -7,10 +7,14 @@
 #   chromium        - headless browser for test/browser.test.ts (driven by playwright-core)
 #   podman          - a second container client (login/push/pull through the token flow)
 #   openssl         - the test PKI of the TLS tests (test/support/tls.ts)
+#   protobuf-compiler, protobuf-compiler-grpc, python3-grpcio
+#                   - protoc, its gRPC Python plugin and grpcio: a Python client generated from
+#                     `npm run protos:export` (test/protos-export.test.ts). Not python3-grpc-tools:
+#                     bookworm's bundles a protoc older than proto3 `optional`.
 # Idempotent: does nothing (and touches no network) when all are present.
 set -euo pipefail
 
-packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl)
+packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl protobuf-compiler protobuf-compiler-grpc python3-grpcio)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]

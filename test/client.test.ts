@@ -10,7 +10,7 @@ import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { createArtifactClient as browserClient } from "../src/client/browser.js";
 import { createArtifactClient as nodeClient, type ArtifactClient } from "../src/client/node.js";
 import { packageRoot } from "../src/paths.js";
-import { digestOf, expectCode, unique } from "./support/clients.js";
+import { digestOf, expectCatalogExampleOutput, expectCode, unique } from "./support/clients.js";
 import { ADMIN_TOKEN } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startTestServer, type TestServer } from "./support/server.js";
@@ -115,14 +115,9 @@ describe.each(databaseKinds())("typed client on %s", (kind) => {
       ["--conditions=artifact-source", "--import", "tsx", join(packageRoot, "examples/catalog.ts"), server.httpUrl, protocol],
       { cwd: packageRoot, timeout: 60_000, env: { ...process.env, ARTIFACT_TOKEN: ADMIN_TOKEN } },
     );
-    const lines = stdout.trim().split("\n");
-    const name = /^created (example-[a-z0-9]+)\/team\/hello$/.exec(lines[0] ?? "")?.[1];
-    expect(name, stdout).toBeDefined();
-    expect(stdout).toMatch(/^tagged 1\.0 -> sha256:[0-9a-f]{64} \(application\/vnd\.oci\.image\.manifest\.v1\+json, \d+ bytes\)$/m);
-    expect(stdout).toMatch(/^ {6}tag 1\.0 sha256:[0-9a-f]{64}$/m);
-    expect(lines.at(-1)).toBe(`deleted ${name}`);
+    const name = expectCatalogExampleOutput(stdout);
     // It cleaned up after itself.
-    const left = await nodeClient(server.httpUrl, { token: ADMIN_TOKEN }).registries.listRegistries({ query: name! });
+    const left = await nodeClient(server.httpUrl, { token: ADMIN_TOKEN }).registries.listRegistries({ query: name });
     expect(left.registries).toEqual([]);
   });
 });

@@ -27,6 +27,21 @@ export function unique(prefix: string): string {
   return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 7)}`;
 }
 
+/**
+ * What examples/catalog.ts prints (the package's own copy prints the same): it created a HOSTED
+ * registry → namespace → repository, pushed and tagged an image, listed and deleted it all.
+ * Returns the registry's name, for checking that it is gone.
+ */
+export function expectCatalogExampleOutput(stdout: string): string {
+  const lines = stdout.trim().split("\n");
+  const name = /^created (example-[a-z0-9]+)\/team\/hello$/.exec(lines[0] ?? "")?.[1];
+  expect(name, stdout).toBeDefined();
+  expect(stdout).toMatch(/^tagged 1\.0 -> sha256:[0-9a-f]{64} \(application\/vnd\.oci\.image\.manifest\.v1\+json, \d+ bytes\)$/m);
+  expect(stdout).toMatch(/^ {6}tag 1\.0 sha256:[0-9a-f]{64}$/m);
+  expect(lines.at(-1)).toBe(`deleted ${name}`);
+  return name!;
+}
+
 export const digestOf = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
 
 /**

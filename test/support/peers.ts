@@ -1,5 +1,6 @@
 // Which independent peers (Debian packages) this machine has. Suites that need one skip loudly
 // without it; CI installs them all with scripts/install-peers.sh.
+import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 
 const PEERS = {
@@ -7,7 +8,11 @@ const PEERS = {
   "docker-registry": { bin: "/usr/bin/docker-registry", pkg: "docker-registry" },
   htpasswd: { bin: "/usr/bin/htpasswd", pkg: "apache2-utils" },
   openssl: { bin: "/usr/bin/openssl", pkg: "openssl" },
-} as const;
+  protoc: { bin: "/usr/bin/protoc", pkg: "protobuf-compiler" },
+  "grpc-python-plugin": { bin: "/usr/bin/grpc_python_plugin", pkg: "protobuf-compiler-grpc" },
+  // Debian's own python3 (not whatever python3 is first on PATH), which the package installs into.
+  "python3-grpcio": { bin: "/usr/bin/python3", pkg: "python3-grpcio", pythonModule: "grpc" },
+} as const satisfies Record<string, { bin: string; pkg: string; pythonModule?: string }>;
 
 export type Peer = keyof typeof PEERS;
 
@@ -24,9 +29,15 @@ function executable(path: string): boolean {
   }
 }
 
+function present(peer: Peer): boolean {
+  const entry: { bin: string; pythonModule?: string } = PEERS[peer];
+  if (!executable(entry.bin)) return false;
+  return entry.pythonModule === undefined || spawnSync(entry.bin, ["-c", `import ${entry.pythonModule}`], { stdio: "ignore" }).status === 0;
+}
+
 /** The Debian packages missing for `peers` (empty when all are there). */
 export function missingPeers(...peers: Peer[]): string[] {
-  return peers.filter((p) => !executable(PEERS[p].bin)).map((p) => PEERS[p].pkg);
+  return peers.filter((p) => !present(p)).map((p) => PEERS[p].pkg);
 }
 
 /** True when all `peers` exist; otherwise warns once, naming the packages, and returns false. */
