@@ -1,6 +1,6 @@
 // A throwaway PostgreSQL cluster: initdb into a temp dir, trust auth, a free loopback port.
 // Used by tests that must stop and restart "their" database, and as a CLI by .ci/run:
-//   tsx test/support/postgres.ts start   → prints TEST_DATABASE_URL=… and PGDATA_DIR=…
+//   tsx test/support/postgres.ts start   → prints `export TEST_DATABASE_URL=…` and `export PGDATA_DIR=…` (for eval)
 //   tsx test/support/postgres.ts stop <dir>
 import { execFileSync, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -112,7 +112,8 @@ async function cli(): Promise<void> {
   const [command, dir] = process.argv.slice(2);
   if (command === "start") {
     const pg = await startThrowawayPostgres();
-    process.stdout.write(`TEST_DATABASE_URL=${pg.url}\nPGDATA_DIR=${pg.dir}\n`);
+    // Shell assignments for `eval "$(… start)"`: exported, so `npm test` (a child process) sees them.
+    process.stdout.write(`export TEST_DATABASE_URL='${pg.url}'\nexport PGDATA_DIR='${pg.dir}'\n`);
   } else if (command === "stop" && dir) {
     const bin = findPostgresBin();
     const args = ["-D", join(dir, "data"), "-m", "fast", "-w", "stop"];
