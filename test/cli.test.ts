@@ -30,7 +30,34 @@ import { seedRepositories } from "./support/registry-seed.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const MAIN = join(packageRoot, "src/cli/artifact/main.ts");
-const haveRegistry = havePeers("test/cli.test.ts (REMOTE registries)", "docker-registry");
+const haveRegistry = havePeers("test/cli.test.ts (REMOTE registries)", "docker-registry", "htpasswd");
+/** util-linux's script(1) runs a command on a pseudo-terminal: the CLI's terminal paths. */
+const haveScript = existsSync("/usr/bin/script");
+
+/** `artifact …` on a terminal (stdout and stderr both land in the result's stdout); `reply` answers what it prints. */
+function onTerminal(home: string, args: string[], reply?: { when: string; send: string }): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn("script", ["-qefc", `"$NODE" --import tsx "$MAIN" ${args.join(" ")}`, "/dev/null"], {
+      cwd: packageRoot,
+      env: userEnv(home, { NODE: process.execPath, MAIN }),
+    });
+    let stdout = "";
+    let replied = false;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (reply && !replied && stdout.includes(reply.when)) {
+        replied = true;
+        child.stdin.write(reply.send);
+      }
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr: "" });
+    });
+    if (!reply) child.stdin.end();
+  });
+}
 
 interface Run {
   code: number | null;
@@ -282,6 +309,15 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
       );
     });
 
+    it.skipIf(!haveScript)("on a terminal, login asks for the token without echoing it", async () => {
+      const fresh = freshHome();
+      const run = await onTerminal(fresh, ["login", server.httpUrl], { when: "API token: ", send: `${ADMIN_TOKEN}\r` });
+      expect(run.code, run.stdout).toBe(0);
+      expect(run.stdout).toContain(`Signed in to ${server.httpUrl} as admin (user)`);
+      expect(run.stdout).not.toContain(ADMIN_TOKEN);
+      expect(JSON.parse(readFileSync(join(fresh, "xdg/artifact/config.json"), "utf8"))).toMatchObject({ current: server.httpUrl });
+    });
+
     it("logout forgets the token: the next call is anonymous", async () => {
       const fresh = freshHome();
       expect((await artifact(fresh, ["login", server.httpUrl, "--token-file", adminTokenFile()])).code).toBe(0);
@@ -526,6 +562,7 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
 
   describe.skipIf(!haveRegistry)("REMOTE registries against a CNCF Distribution", () => {
     let upstream: Distribution;
+    let privateUpstream: Distribution;
     const APPS = ["proj/app-0", "proj/app-1", "proj/app-2"];
 
     beforeAll(async () => {
@@ -535,8 +572,12 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
       // A repository with a blob and no manifest: the catalog lists it, its tag list is 404.
       const res = await fetch(`${upstream.url}/v2/proj/blobs-only/blobs/uploads/?mount=${image.blobs[0]!.digest}&from=${APPS[0]}`, { method: "POST" });
       expect(res.status).toBe(201);
+      privateUpstream = await startDistribution({ auth: "basic" });
     });
-    afterAll(() => upstream?.stop());
+    afterAll(async () => {
+      await upstream?.stop();
+      await privateUpstream?.stop();
+    });
 
     it("create (the service's URL before the command, the upstream's after it), edit with a mask, show, delete", async () => {
       const created = json(
@@ -571,6 +612,25 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
       expect(ok.stdout).toMatch(/^Access: +yes \(anonymous\)$/m);
       expect(down.code).toBe(4);
       expect(JSON.parse(down.stdout)).toMatchObject({ registry: "gone", reachable: false, authenticated: false, status: 0 });
+    });
+
+    it("an upstream credential comes from stdin, is stored write-only, and ping shows whether it is taken", async () => {
+      const { username, password } = privateUpstream.credentials!;
+      const create = (name: string, secret: string) =>
+        cli(["--url", server.httpUrl, "registries", "create", name, "--url", privateUpstream.url, "--username", username, "--password-stdin", "-o", "json"], {
+          input: `${secret}\n`,
+        });
+      const [good, bad] = await Promise.all([create("private", password), create("private-wrong", "not-the-password")]);
+      expect(json(good)).toMatchObject({ name: "private", hasCredential: true });
+      expect(good.stdout + good.stderr).not.toContain(password);
+      expect(json(bad)).toMatchObject({ hasCredential: true });
+      const [ok, refused] = await Promise.all([cli(["registries", "ping", "private"]), cli(["registries", "ping", "private-wrong"])]);
+      expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/^Access: +yes \(basic\)$/m);
+      expect(refused.code).toBe(4);
+      expect(refused.stdout).toMatch(/^Access: +refused \(basic\)$/m);
+      const cleared = json(await cli(["registries", "edit", "private-wrong", "--clear-credential", "-o", "json"]));
+      expect(cleared).toMatchObject({ hasCredential: false });
     });
 
     it("sync without a terminal: progress lines and failures on stderr, the summary on stdout; then JSON and NDJSON", async () => {
@@ -614,18 +674,8 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
       expectOneLineError(hosted, 4, /failed precondition: .*HOSTED/);
     });
 
-    it.skipIf(!existsSync("/usr/bin/script"))("sync on a terminal: a bar redrawn in place on stderr", async () => {
-      const command = ["registries", "sync", "mirror", "-o", "json"].join(" ");
-      const run = await new Promise<Run>((resolve) => {
-        const child = spawn("script", ["-qefc", `"$NODE" --import tsx "$MAIN" ${command}`, "/dev/null"], {
-          cwd: packageRoot,
-          env: userEnv(home, { NODE: process.execPath, MAIN, COLUMNS: "120" }),
-        });
-        let stdout = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.on("close", (code) => resolve({ code, stdout, stderr: "" }));
-        child.stdin.end();
-      });
+    it.skipIf(!haveScript)("sync on a terminal: a bar redrawn in place on stderr", async () => {
+      const run = await onTerminal(home, ["registries", "sync", "mirror", "-o", "json"]);
       expect(run.code, run.stdout).toBe(0);
       // Each frame starts by going back to the line's start and clearing it.
       const frames = run.stdout.split("\r\x1b[2K");

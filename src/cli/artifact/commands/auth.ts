@@ -24,10 +24,11 @@ async function readStdin(stdin: NodeJS.ReadStream): Promise<string> {
 /** Reads a line from the terminal without echoing it. */
 function promptHidden(ctx: Context, prompt: string): Promise<string> {
   const { stdin, stderr } = ctx;
-  stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let text = "";
+    // Echo off before the prompt shows: a fast typist (or a script) may answer it at once.
     stdin.setRawMode(true);
+    stderr.write(prompt);
     stdin.resume();
     const done = (err?: Error) => {
       stdin.setRawMode(false);
