@@ -97,10 +97,9 @@ describe(`${NAME}, packed and installed into an empty directory`, () => {
 
   it("holds the generated code and the client only, and pulls in no server dependency", async () => {
     const paths = client.files.map((f) => f.path).sort();
-    expect(paths.filter((p) => !/^dist\/(gen\/artifact\/v1|gen\/google\/api|src\/client)\/[a-z_]+\.(js|d\.ts)$/.test(p))).toEqual([
-      "README.md",
-      "package.json",
-    ]);
+    expect(
+      paths.filter((p) => !/^dist\/(gen\/artifact\/v1|gen\/google\/api|src\/client|src\/cli\/artifact(\/commands)?)\/[a-z_-]+\.(js|d\.ts)$/.test(p)),
+    ).toEqual(["README.md", "package.json"]);
     expect(paths).toContain("dist/gen/artifact/v1/registry_pb.d.ts");
     expect(paths).toContain("dist/src/client/node.d.ts");
 
@@ -111,6 +110,11 @@ describe(`${NAME}, packed and installed into an empty directory`, () => {
     for (const server of SERVER_ONLY) expect(packages).not.toContain(server);
     // npm ls exits non-zero on a missing or unmet (peer) dependency.
     await run("npm", ["ls", "--all", "--offline"], { cwd: app });
+  });
+
+  it("installs the artifact command line as its bin", async () => {
+    const { stdout } = await run(join(app, "node_modules", ".bin", "artifact"), ["--help"], { cwd: app });
+    expect(stdout).toMatch(/^Usage: artifact /m);
   });
 
   it("resolves to the Node entry under Node and to the browser entry for bundlers; both load", async () => {
