@@ -57,7 +57,7 @@ export interface VisibilitySql {
 }
 
 /** A sort key: a column of the table (time columns hold Dates), or an expression of the view the rows carry as `property`. */
-export type SortKey = PgColumn | { expression: SQL; property: string };
+type SortKey = PgColumn | { expression: SQL; property: string };
 
 /** How one table is listed. */
 export interface ListSpec {

@@ -12,7 +12,6 @@ import { joinedVisible, namespaceVisible } from "./visibility.js";
 import { namespaceView, viewById, viewFinder, viewGetterById, type NamespaceView } from "./views.js";
 
 export type NamespaceRow = typeof namespaces.$inferSelect;
-export type { NamespaceView } from "./views.js";
 export type NewNamespace = Pick<NamespaceRow, "registryId" | "name" | "description"> & Partial<Pick<NamespaceRow, "public">>;
 export type NamespacePatch = Partial<Pick<NamespaceRow, "name" | "description" | "public">>;
 

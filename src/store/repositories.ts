@@ -12,7 +12,6 @@ import { joinedVisible, repositoryVisible } from "./visibility.js";
 import { repositoryFullName, repositoryView, viewById, viewFinder, viewGetterById, type RepositoryView } from "./views.js";
 
 export type RepositoryRow = typeof repositories.$inferSelect;
-export type { RepositoryView } from "./views.js";
 export type NewRepository = Pick<RepositoryRow, "namespaceId" | "name" | "description">;
 export type RepositoryPatch = Partial<Pick<RepositoryRow, "name" | "description">>;
 

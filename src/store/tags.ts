@@ -12,7 +12,6 @@ import { joinedVisible, repositoryVisible } from "./visibility.js";
 import { tagFullName, tagView, viewById, viewFinder, viewGetterById, type TagView } from "./views.js";
 
 export type TagRow = typeof tags.$inferSelect;
-export type { TagView } from "./views.js";
 export type NewTag = Pick<TagRow, "repositoryId" | "name" | "digest" | "mediaType" | "sizeBytes">;
 export type TagPatch = Partial<Pick<TagRow, "name" | "digest" | "mediaType" | "sizeBytes">>;
 

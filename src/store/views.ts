@@ -19,7 +19,7 @@ export interface View {
 }
 
 // Names are "C"-collated columns: the concatenations sort byte-wise too.
-export const namespaceFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name})`;
+const namespaceFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name})`;
 export const repositoryFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name} || '/' || ${repositories.name})`;
 export const tagFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name} || '/' || ${repositories.name} || ':' || ${tags.name})`;
 
