@@ -14,11 +14,15 @@ import { requireId } from "../src/api/validate.js";
 import type { DatabaseHandle } from "../src/db/database.js";
 import { tags } from "../src/db/schema.js";
 import { notFound } from "../src/domain/errors.js";
-import type { TagRow } from "../src/store/index.js";
+import type { TagView } from "../src/store/index.js";
+import { selectView, tagView } from "../src/store/views.js";
 import { diagnosticMethods } from "./services.js";
 
-const SELECT_TAG =
-  "select id, name, version, create_time, update_time, repository_id, digest, media_type, size_bytes, push_time from tags where id = $1 limit 1";
+// The tag with its parents' ids and its full name, as the store's view reads it (src/store/views.ts).
+const SELECT_TAG = `select t.id, t.name, t.version, t.create_time, t.update_time, t.repository_id, t.digest, t.media_type, t.size_bytes, t.push_time,
+  t.manifest_id, p.namespace_id, n.registry_id, (r.name || '/' || n.name || '/' || p.name || ':' || t.name) as full_name
+  from tags t join repositories p on p.id = t.repository_id join namespaces n on n.id = p.namespace_id join registries r on r.id = n.registry_id
+  where t.id = $1 limit 1`;
 
 interface SqlTagRow {
   id: string;
@@ -32,12 +36,15 @@ interface SqlTagRow {
   size_bytes: string | number | bigint;
   push_time: Date | string;
   manifest_id: string | null;
+  namespace_id: string;
+  registry_id: string;
+  full_name: string;
 }
 
 // drizzle turns off the driver's timestamp parsing (it parses them itself), so they come as text.
 const toDate = (v: Date | string) => (v instanceof Date ? v : new Date(v));
 
-const fromSql = (r: SqlTagRow): TagRow => ({
+const fromSql = (r: SqlTagRow): TagView => ({
   id: r.id,
   name: r.name,
   version: r.version,
@@ -49,9 +56,12 @@ const fromSql = (r: SqlTagRow): TagRow => ({
   sizeBytes: Number(r.size_bytes),
   pushTime: toDate(r.push_time),
   manifestId: r.manifest_id,
+  namespaceId: r.namespace_id,
+  registryId: r.registry_id,
+  fullName: r.full_name,
 });
 
-function one(rows: TagRow[], id: string) {
+function one(rows: TagView[], id: string) {
   if (rows.length === 0) throw notFound(`tag ${id} not found`);
   return tagToProto(rows[0]!);
 }
@@ -67,16 +77,14 @@ export function diagnosticRoutes(database: () => DatabaseHandle) {
   return (router: ConnectRouter): void => {
     let prepared: { execute(values: { id: string }): Promise<unknown> } | undefined;
     const preparedGet = () =>
-      (prepared ??= database()
-        .db.select()
-        .from(tags)
+      (prepared ??= selectView(database().db, tagView)
         .where(eq(tags.id, sql.placeholder("id")))
         .limit(1)
         .prepare("bench_get_tag"));
 
     router.rpc(diagnosticMethods.GetTagDrizzlePrepared, async (req) => {
       const id = requireId("id", req.id);
-      return one((await preparedGet().execute({ id })) as TagRow[], id);
+      return one((await preparedGet().execute({ id })) as TagView[], id);
     });
     router.rpc(diagnosticMethods.GetTagSqlUnprepared, async (req) => {
       const id = requireId("id", req.id);

@@ -1,14 +1,19 @@
 // Every RPC of the four catalog services, its success and each of its error codes, over every
 // protocol (Connect JSON and binary, gRPC, gRPC-Web) against a real server on each database
 // (in the fast tier, called in-process on PGlite).
+import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { databaseKinds } from "./support/database.js";
 import { catalogClients, createHierarchy, digestOf, expectCode, unique, type Clients } from "./support/clients.js";
+import { makeIndex, RegistryClient } from "./support/registry-client.js";
 import { callTransports, startTestServer, type TestServer } from "./support/server.js";
 
 const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
+/** A digest no other test uses (the server is shared by the whole file). */
+const freshDigest = () => `sha256:${randomBytes(32).toString("hex")}`;
+const ms = (t: { seconds: bigint; nanos: number } | undefined) => Number(t!.seconds) * 1000 + t!.nanos / 1e6;
 
 describe.each(databaseKinds())("catalog API on %s", (kind) => {
   let server: TestServer;
@@ -426,6 +431,271 @@ describe.each(databaseKinds())("catalog API on %s", (kind) => {
         await expectCode(c.tags.updateTag({ tag: { id: t.id }, updateMask: { paths: ["repository_id"] } }), Code.InvalidArgument, "cannot be changed");
         await expectCode(c.tags.updateTag({ tag: { id: t.id }, updateMask: { paths: ["push_time"] } }), Code.InvalidArgument, "cannot be changed");
         expect((await c.tags.getTag({ id: t.id })).digest).toBe(digestOf(5));
+      });
+    });
+
+    describe("names", () => {
+      it("finds a registry, namespace, repository and tag by name, each with its full name and its parents' ids", async () => {
+        const { registry, namespace, repository } = await createHierarchy(c);
+        const tag = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "1.0", digest: digestOf(1) } });
+        const image = `${registry.name}/${namespace.name}/app/web`;
+        expect(namespace).toMatchObject({ registryId: registry.id, fullName: `${registry.name}/${namespace.name}` });
+        expect(repository).toMatchObject({ namespaceId: namespace.id, registryId: registry.id, fullName: image });
+        expect(tag).toMatchObject({ repositoryId: repository.id, namespaceId: namespace.id, registryId: registry.id, fullName: `${image}:1.0` });
+
+        expect(await c.registries.lookupRegistry({ name: registry.name })).toEqual(await c.registries.getRegistry({ id: registry.id }));
+        expect(await c.namespaces.lookupNamespace({ name: `${registry.name}/${namespace.name}` })).toEqual(namespace);
+        expect(await c.repositories.lookupRepository({ name: image })).toEqual(repository);
+        expect(await c.tags.lookupTag({ name: `${image}:1.0` })).toEqual(tag);
+        // Gets and lists carry the same names.
+        expect(await c.tags.getTag({ id: tag.id })).toEqual(tag);
+        expect((await c.repositories.listRepositories({ namespaceId: namespace.id })).repositories).toEqual([repository]);
+        expect((await c.namespaces.listNamespaces({ registryId: registry.id })).namespaces).toEqual([namespace]);
+        expect((await c.tags.listTags({ repositoryId: repository.id })).tags).toEqual([tag]);
+      });
+
+      it("follows renames: the new names are found and carried, the old ones are NOT_FOUND", async () => {
+        const { registry, namespace, repository } = await createHierarchy(c);
+        const tag = await c.tags.createTag({ tag: { repositoryId: repository.id, name: "1.0", digest: digestOf(1) } });
+        const renamed = await c.namespaces.updateNamespace({ namespace: { id: namespace.id, name: `${namespace.name}x` }, updateMask: { paths: ["name"] } });
+        expect(renamed.fullName).toBe(`${registry.name}/${namespace.name}x`);
+        const moved = await c.repositories.updateRepository({ repository: { id: repository.id, name: "app/api" }, updateMask: { paths: ["name"] } });
+        expect(moved.fullName).toBe(`${registry.name}/${namespace.name}x/app/api`);
+        const relabelled = await c.tags.updateTag({ tag: { id: tag.id, name: "2.0" }, updateMask: { paths: ["name"] } });
+        expect(relabelled.fullName).toBe(`${registry.name}/${namespace.name}x/app/api:2.0`);
+        expect((await c.tags.lookupTag({ name: `${registry.name}/${namespace.name}x/app/api:2.0` })).id).toBe(tag.id);
+        await expectCode(c.repositories.lookupRepository({ name: `${registry.name}/${namespace.name}/app/web` }), Code.NotFound, "not found");
+        await expectCode(c.tags.lookupTag({ name: `${registry.name}/${namespace.name}x/app/api:1.0` }), Code.NotFound, "not found");
+      });
+
+      it.each([
+        ["lookupRegistry", "", "name: must not be empty"],
+        ["lookupRegistry", "Upper", "name: "],
+        ["lookupRegistry", "a/b", "name: "],
+        ["lookupNamespace", "", "name: expected <registry>/<namespace>"],
+        ["lookupNamespace", "local", "name: expected <registry>/<namespace>"],
+        ["lookupNamespace", "local/team/app", "name: expected <registry>/<namespace>"],
+        ["lookupNamespace", "local/Team", "name: namespace"],
+        ["lookupNamespace", "lo cal/team", "name: registry"],
+        ["lookupRepository", "", "name: expected <registry>/<namespace>/<repository>"],
+        ["lookupRepository", "local/team", "name: expected <registry>/<namespace>/<repository>"],
+        ["lookupRepository", "local/team/App", "name: repository"],
+        ["lookupRepository", "local/team/a//b", "name: repository"],
+        ["lookupRepository", "local/team/app:1.0", "name: repository"],
+        ["lookupRepository", `local/team/${"a".repeat(250)}`, "name: the name is 261 characters long"],
+        ["lookupTag", "", "name: expected <registry>/<namespace>/<repository>:<tag>"],
+        ["lookupTag", "local/team/app", "name: expected <registry>/<namespace>/<repository>:<tag>"],
+        ["lookupTag", "local/team/app:", "name: must not be empty"],
+        ["lookupTag", "local/team/app:.bad", "name: "],
+        ["lookupTag", "local/team/app@sha256:abc", "name: neither a tag nor a digest"],
+        ["lookupTag", "local:5000/team/app", "name: expected"],
+        ["lookupTag", `local/team/app@${digestOf(1)}`, "ListTags with repository_name and digest"],
+        ["lookupTag", "local/team/app:1.0\u0000", "name: "],
+      ] as const)("%s refuses %j with INVALID_ARGUMENT naming the field", async (method, name, mentions) => {
+        const call = {
+          lookupRegistry: c.registries.lookupRegistry,
+          lookupNamespace: c.namespaces.lookupNamespace,
+          lookupRepository: c.repositories.lookupRepository,
+          lookupTag: c.tags.lookupTag,
+        }[method];
+        await expectCode(call({ name }), Code.InvalidArgument, mentions);
+      });
+
+      it("answers NOT_FOUND, naming the name, for each part that does not exist", async () => {
+        const { registry, namespace } = await createHierarchy(c);
+        const [r, n] = [registry.name, namespace.name];
+        await expectCode(c.registries.lookupRegistry({ name: unique("nope") }), Code.NotFound, "registry nope-");
+        for (const name of [`${unique("nope")}/${n}`, `${r}/missing`]) {
+          await expectCode(c.namespaces.lookupNamespace({ name }), Code.NotFound, `namespace ${name} not found`);
+        }
+        for (const name of [`${unique("nope")}/${n}/app/web`, `${r}/missing/app/web`, `${r}/${n}/app`, `${r}/${n}/app/web/more`]) {
+          await expectCode(c.repositories.lookupRepository({ name }), Code.NotFound, `repository ${name} not found`);
+        }
+        await expectCode(c.tags.lookupTag({ name: `${r}/${n}/app/web:1.0` }), Code.NotFound, `tag ${r}/${n}/app/web:1.0 not found`);
+      });
+
+      it("lists children by the parent's name as by its id, and refuses both at once or a malformed name", async () => {
+        const { registry, namespace, repository } = await createHierarchy(c);
+        await c.tags.createTag({ tag: { repositoryId: repository.id, name: "1.0", digest: digestOf(1) } });
+        const image = `${registry.name}/${namespace.name}/app/web`;
+        expect(await c.namespaces.listNamespaces({ registryName: registry.name })).toEqual(await c.namespaces.listNamespaces({ registryId: registry.id }));
+        expect(await c.repositories.listRepositories({ namespaceName: `${registry.name}/${namespace.name}` })).toEqual(
+          await c.repositories.listRepositories({ namespaceId: namespace.id }),
+        );
+        const byName = await c.tags.listTags({ repositoryName: image });
+        expect(byName.tags.map((t) => t.fullName)).toEqual([`${image}:1.0`]);
+        expect(byName).toEqual(await c.tags.listTags({ repositoryId: repository.id }));
+
+        await expectCode(
+          c.namespaces.listNamespaces({ registryId: registry.id, registryName: registry.name }),
+          Code.InvalidArgument,
+          "registry_name: set registry_id or registry_name, not both",
+        );
+        await expectCode(c.repositories.listRepositories({ namespaceId: namespace.id, namespaceName: "a/b" }), Code.InvalidArgument, "namespace_name");
+        await expectCode(c.tags.listTags({ repositoryId: repository.id, repositoryName: image }), Code.InvalidArgument, "repository_name");
+        await expectCode(c.namespaces.listNamespaces({ registryName: "Nope" }), Code.InvalidArgument, "registry_name: ");
+        await expectCode(c.repositories.listRepositories({ namespaceName: "local" }), Code.InvalidArgument, "namespace_name: expected <registry>/<namespace>");
+        await expectCode(c.tags.listTags({ repositoryName: "local/team" }), Code.InvalidArgument, "repository_name: expected");
+        await expectCode(c.namespaces.listNamespaces({ registryName: unique("nope") }), Code.NotFound, "registry nope-");
+        await expectCode(
+          c.repositories.listRepositories({ namespaceName: `${registry.name}/missing` }),
+          Code.NotFound,
+          `namespace ${registry.name}/missing not found`,
+        );
+        await expectCode(c.tags.listTags({ repositoryName: `${image}/x` }), Code.NotFound, `repository ${image}/x not found`);
+      });
+
+      it("lists the tags a digest reference names (repository_name + digest), paged", async () => {
+        const { registry, namespace, repository } = await createHierarchy(c);
+        const [d1, d2] = [freshDigest(), freshDigest()];
+        for (const [name, digest] of [
+          ["1.0", d1],
+          ["latest", d1],
+          ["stable", d1],
+          ["2.0", d2],
+        ] as const) {
+          await c.tags.createTag({ tag: { repositoryId: repository.id, name, digest } });
+        }
+        const repositoryName = `${registry.name}/${namespace.name}/app/web`;
+        const first = await c.tags.listTags({ repositoryName, digest: d1, pageSize: 2 });
+        expect(first.tags.map((t) => t.name)).toEqual(["1.0", "latest"]);
+        expect(first.totalSize).toBe(3);
+        const second = await c.tags.listTags({ repositoryName, digest: d1, pageSize: 2, pageToken: first.nextPageToken });
+        expect({ names: second.tags.map((t) => t.name), next: second.nextPageToken }).toEqual({ names: ["stable"], next: "" });
+        // Another digest under the same token is another query.
+        await expectCode(c.tags.listTags({ repositoryName, digest: d2, pageSize: 2, pageToken: first.nextPageToken }), Code.InvalidArgument, "page_token");
+        expect((await c.tags.listTags({ repositoryName, digest: freshDigest() })).totalSize).toBe(0);
+        await expectCode(c.tags.listTags({ repositoryName, digest: "sha256:abc" }), Code.InvalidArgument, "digest: ");
+      });
+    });
+
+    describe("search", () => {
+      /** Two registries whose names share `marker`, each with namespace "team" holding app and app/web, tagged 1.0, 1.1 and 2.0. */
+      async function twoRegistries() {
+        const marker = unique("srch");
+        const created = [];
+        for (const suffix of ["b", "a"]) {
+          const registry = await c.registries.createRegistry({
+            registry: { name: `${marker}-${suffix}`, kind: RegistryKind.REMOTE, url: "http://127.0.0.1:9" },
+          });
+          const namespace = await c.namespaces.createNamespace({ namespace: { registryId: registry.id, name: "team" } });
+          for (const name of ["app/web", "app"]) {
+            const repository = await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name } });
+            for (const tag of ["2.0", "1.1", "1.0"]) await c.tags.createTag({ tag: { repositoryId: repository.id, name: tag, digest: freshDigest() } });
+            created.push(repository);
+          }
+        }
+        return { marker, repositories: created };
+      }
+
+      it("finds repositories by a substring of their image names, across registries, in name order, paged", async () => {
+        const { marker, repositories } = await twoRegistries();
+        const all = [`${marker}-a/team/app`, `${marker}-a/team/app/web`, `${marker}-b/team/app`, `${marker}-b/team/app/web`];
+        const pages: string[][] = [];
+        let token = "";
+        do {
+          const page = await c.repositories.searchRepositories({ query: marker.toUpperCase(), pageSize: 3, pageToken: token });
+          expect(page.totalSize).toBe(4);
+          pages.push(page.repositories.map((r) => r.fullName));
+          token = page.nextPageToken;
+        } while (token !== "");
+        expect(pages).toEqual([all.slice(0, 3), all.slice(3)]);
+        // The substring may span the parts of the name.
+        const spanning = await c.repositories.searchRepositories({ query: `${marker}-a/team/app/` });
+        expect(spanning.repositories.map((r) => r.fullName)).toEqual([`${marker}-a/team/app/web`]);
+        expect(spanning.repositories[0]).toEqual(await c.repositories.getRepository({ id: spanning.repositories[0]!.id }));
+        const desc = await c.repositories.searchRepositories({ query: marker, orderBy: "name desc" });
+        expect(desc.repositories.map((r) => r.fullName)).toEqual([...all].reverse());
+        // Creation order (b's before a's): times never decrease, whatever ties the clock made.
+        const byCreate = await c.repositories.searchRepositories({ query: marker, orderBy: "create_time" });
+        expect(byCreate.repositories.map((r) => r.id).sort()).toEqual(repositories.map((r) => r.id).sort());
+        const created = byCreate.repositories.map((r) => ms(r.createTime));
+        expect(created).toEqual([...created].sort((x, y) => x - y));
+        expect(byCreate.repositories[0]!.fullName.startsWith(`${marker}-b/`)).toBe(true);
+        // A literal substring: LIKE's wildcards match only themselves.
+        expect((await c.repositories.searchRepositories({ query: `${marker}_a` })).totalSize).toBe(0);
+        expect((await c.repositories.searchRepositories({ query: `${marker}%` })).totalSize).toBe(0);
+      });
+
+      it("finds tags by a substring of their image references, across registries, paged", async () => {
+        const { marker } = await twoRegistries();
+        const found = await c.tags.searchTags({ query: `team/app:1.`, pageSize: 1000 });
+        const mine = found.tags.map((t) => t.fullName).filter((n) => n.startsWith(marker));
+        expect(mine).toEqual([`${marker}-a/team/app:1.0`, `${marker}-a/team/app:1.1`, `${marker}-b/team/app:1.0`, `${marker}-b/team/app:1.1`]);
+        const first = await c.tags.searchTags({ query: `${marker}-b/team/app/web:`, pageSize: 2 });
+        expect({ names: first.tags.map((t) => t.name), total: first.totalSize }).toEqual({ names: ["1.0", "1.1"], total: 3 });
+        const second = await c.tags.searchTags({ query: `${marker}-b/team/app/web:`, pageSize: 2, pageToken: first.nextPageToken });
+        expect({ names: second.tags.map((t) => t.name), next: second.nextPageToken }).toEqual({ names: ["2.0"], next: "" });
+        expect(first.tags[0]).toEqual(await c.tags.getTag({ id: first.tags[0]!.id }));
+        const byPush = await c.tags.searchTags({ query: `${marker}-b/team/app/web:`, orderBy: "push_time desc" });
+        const pushed = byPush.tags.map((t) => ms(t.pushTime));
+        expect(pushed).toEqual([...pushed].sort((x, y) => y - x));
+      });
+
+      it("finds every repository and tag pointing at a digest, across registries", async () => {
+        const a = await createHierarchy(c);
+        const b = await createHierarchy(c);
+        const digest = freshDigest();
+        const tagA = await c.tags.createTag({ tag: { repositoryId: a.repository.id, name: "1.0", digest } });
+        const tagB = await c.tags.createTag({ tag: { repositoryId: b.repository.id, name: "prod", digest } });
+        await c.tags.createTag({ tag: { repositoryId: b.repository.id, name: "other", digest: freshDigest() } });
+        const tags = await c.tags.searchTags({ digest });
+        expect(tags.tags.map((t) => t.id).sort()).toEqual([tagA.id, tagB.id].sort());
+        expect(tags.totalSize).toBe(2);
+        const repositories = await c.repositories.searchRepositories({ digest });
+        expect(repositories.repositories.map((r) => r.id).sort()).toEqual([a.repository.id, b.repository.id].sort());
+        // Both filters apply.
+        expect((await c.tags.searchTags({ digest, query: b.registry.name })).tags.map((t) => t.id)).toEqual([tagB.id]);
+        expect((await c.repositories.searchRepositories({ digest, query: a.registry.name })).repositories.map((r) => r.id)).toEqual([a.repository.id]);
+        expect((await c.tags.searchTags({ digest: freshDigest() })).totalSize).toBe(0);
+      });
+
+      it("refuses a malformed digest, order or page token, naming the field", async () => {
+        await expectCode(c.repositories.searchRepositories({ digest: "sha256:ABC" }), Code.InvalidArgument, "digest: ");
+        await expectCode(c.tags.searchTags({ digest: "latest" }), Code.InvalidArgument, "digest: ");
+        await expectCode(c.tags.searchTags({ orderBy: "digest" }), Code.InvalidArgument, "order_by");
+        await expectCode(c.repositories.searchRepositories({ pageSize: -1 }), Code.InvalidArgument, "page_size");
+        await expectCode(c.repositories.searchRepositories({ query: "x".repeat(256) }), Code.InvalidArgument, "query");
+        // A list's token is not a search's.
+        const { namespace } = await createHierarchy(c);
+        await c.repositories.createRepository({ repository: { namespaceId: namespace.id, name: "second" } });
+        const listed = await c.repositories.listRepositories({ namespaceId: namespace.id, pageSize: 1 });
+        await expectCode(c.repositories.searchRepositories({ pageSize: 1, pageToken: listed.nextPageToken }), Code.InvalidArgument, "page_token");
+      });
+
+      it("on a HOSTED registry, a digest finds the repositories holding the manifest, tagged or not, and the tags on it; a blob digest finds nothing", async () => {
+        const registry = await c.registries.createRegistry({ registry: { name: unique("hosted"), kind: RegistryKind.HOSTED } });
+        const v2 = new RegistryClient(server.httpUrl);
+        const image = await v2.pushImage(`${registry.name}/team/app`, "1.0");
+        // The same manifest in a second repository, under two tags.
+        for (const blob of image.blobs) await v2.uploadBlob(`${registry.name}/team/copy`, blob);
+        for (const tag of ["a", "b"]) expect((await v2.putManifest(`${registry.name}/team/copy`, tag, image.bytes, image.mediaType)).status).toBe(201);
+        // An index whose child is stored untagged.
+        const child = await v2.pushImage(`${registry.name}/team/multi`, "child-tmp");
+        const index = makeIndex([child.descriptor]);
+        expect((await v2.putManifest(`${registry.name}/team/multi`, "1.0", index.bytes, index.mediaType)).status).toBe(201);
+        const [childTag] = (await c.tags.listTags({ repositoryName: `${registry.name}/team/multi`, digest: child.digest })).tags;
+        await c.tags.deleteTag({ id: childTag!.id });
+
+        const tagged = await c.tags.searchTags({ digest: image.digest });
+        expect(tagged.tags.map((t) => t.fullName)).toEqual([`${registry.name}/team/app:1.0`, `${registry.name}/team/copy:a`, `${registry.name}/team/copy:b`]);
+        expect(tagged.tags[0]).toMatchObject({ mediaType: image.mediaType, digest: image.digest });
+        expect((await c.repositories.searchRepositories({ digest: image.digest })).repositories.map((r) => r.fullName)).toEqual([
+          `${registry.name}/team/app`,
+          `${registry.name}/team/copy`,
+        ]);
+        expect((await c.tags.listTags({ repositoryName: `${registry.name}/team/copy`, digest: image.digest })).tags.map((t) => t.name)).toEqual(["a", "b"]);
+        // The untagged child: held by its repository, pointed at by no tag (the tag points at the index).
+        expect((await c.repositories.searchRepositories({ digest: child.digest })).repositories.map((r) => r.fullName)).toEqual([
+          `${registry.name}/team/multi`,
+        ]);
+        expect((await c.tags.searchTags({ digest: child.digest })).totalSize).toBe(0);
+        expect((await c.tags.searchTags({ digest: index.digest })).tags.map((t) => t.fullName)).toEqual([`${registry.name}/team/multi:1.0`]);
+        // Layers and configs are blobs, not manifests.
+        const layer = `sha256:${(await import("node:crypto")).createHash("sha256").update(image.layer).digest("hex")}`;
+        expect((await c.repositories.searchRepositories({ digest: layer })).totalSize).toBe(0);
+        expect((await c.tags.searchTags({ digest: layer })).totalSize).toBe(0);
+        expect((await c.tags.lookupTag({ name: `${registry.name}/team/app:1.0` })).id).toBe(tagged.tags[0]!.id);
       });
     });
 

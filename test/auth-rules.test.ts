@@ -17,6 +17,7 @@ const served = [...apiServices, Health, ...reflectionServices];
 const procedure = (m: DescMethod) => `/${m.parent.typeName}/${m.name}`;
 const checked = apiServices.flatMap((s) => s.methods).filter((m) => rules.get(procedure(m))?.kind === "check");
 const listed = apiServices.flatMap((s) => s.methods).filter((m) => rules.get(procedure(m))?.kind === "list");
+const lookedUp = apiServices.flatMap((s) => s.methods).filter((m) => rules.get(procedure(m))?.kind === "lookup");
 const UUID = "00000000-0000-4000-8000-000000000001";
 
 describe("the rules table", () => {
@@ -27,7 +28,10 @@ describe("the rules table", () => {
     // Only probes and reflection are open: every artifact.v1 method is judged.
     const open = [...rules].filter(([, r]) => r.kind === "open").map(([m]) => m);
     expect(open.filter((m) => m.startsWith("/artifact."))).toEqual([]);
-    expect(checked.length + listed.length).toBe(apiServices.flatMap((s) => s.methods).length);
+    expect(checked.length + listed.length + lookedUp.length).toBe(apiServices.flatMap((s) => s.methods).length);
+    // Lookups by name are the Lookup methods, and only they.
+    expect(lookedUp.map((m) => m.name).every((n) => n.startsWith("Lookup"))).toBe(true);
+    expect(apiServices.flatMap((s) => s.methods).filter((m) => m.name.startsWith("Lookup") && !lookedUp.includes(m))).toEqual([]);
   });
 });
 
@@ -78,6 +82,11 @@ describe.each(databaseKinds())("with auth on, on %s", (kind) => {
       for (const method of listed) listOutcomes[procedure(method)] = await codeOf(call(transport, method));
       const expected = credName === "no credential" ? "ok" : "Unauthenticated";
       expect(listOutcomes).toEqual(Object.fromEntries(listed.map((m) => [procedure(m), expected])));
+      // Lookups take anonymous callers too (they find only what is public); an empty name is a bad argument, not a refusal.
+      const lookupOutcomes: Record<string, string> = {};
+      for (const method of lookedUp) lookupOutcomes[procedure(method)] = await codeOf(call(transport, method));
+      const expectedLookup = credName === "no credential" ? "InvalidArgument" : "Unauthenticated";
+      expect(lookupOutcomes).toEqual(Object.fromEntries(lookedUp.map((m) => [procedure(m), expectedLookup])));
     });
   });
 

@@ -1,7 +1,8 @@
 // Identity and access on the API, with auth on, over real clients: accounts, tokens, role bindings
 // and what each role may do where; lists filtered with a total_size that counts only what the
 // caller may see; public registries for anonymous readers; the audit log.
-import { Code } from "@connectrpc/connect";
+import { randomBytes } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountKind } from "../gen/artifact/v1/account_pb.js";
@@ -177,6 +178,106 @@ describe.each(databaseKinds())("identity on the API, on %s", (kind) => {
     await admin.namespaces.updateNamespace({ namespace: { id: closed.other.id, public: true }, updateMask: { paths: ["public"] } });
     expect((await anonymous.tags.getTag({ id: closed.otherTag.id })).id).toBe(closed.otherTag.id);
     await expectCode(anonymous.tags.getTag({ id: closed.teamTag.id }), Code.Unauthenticated);
+  });
+
+  it("names, searches and digests find only what the caller may read; a name it may not read is NOT_FOUND, as one that does not exist", async () => {
+    const c = await catalog();
+    const elsewhere = await catalog();
+    const digest = `sha256:${randomBytes(32).toString("hex")}`;
+    const teamTag = await admin.tags.createTag({ tag: { repositoryId: c.teamRepo.id, name: "prod", digest } });
+    const otherTag = await admin.tags.createTag({ tag: { repositoryId: c.otherRepo.id, name: "prod", digest } });
+    const [reg, team, other] = [c.registry.name, `${c.registry.name}/${c.team.name}`, `${c.registry.name}/${c.other.name}`];
+    const user = await createAccount(admin, server.httpUrl);
+    await bindRole(admin, user.id, "reader", { namespaceId: c.team.id });
+    const u = user.clients;
+
+    /** What a caller finds by each name, by search and by digest. */
+    async function sees(who: IdentityClients) {
+      const found = async (call: Promise<{ id: string }>) =>
+        call.then(
+          (r) => r.id,
+          (err: unknown) => {
+            const e = ConnectError.from(err);
+            // Refused or missing: the same code and the same words as for a name nobody ever used.
+            expect(Code[e.code]).toBe("NotFound");
+            expect(e.rawMessage).toMatch(/^(registry|namespace|repository|tag) \S+ not found$/);
+            return "not found";
+          },
+        );
+      return {
+        registry: await found(who.registries.lookupRegistry({ name: reg })),
+        team: await found(who.namespaces.lookupNamespace({ name: team })),
+        other: await found(who.namespaces.lookupNamespace({ name: other })),
+        teamRepo: await found(who.repositories.lookupRepository({ name: `${team}/app` })),
+        otherRepo: await found(who.repositories.lookupRepository({ name: `${other}/app` })),
+        teamTag: await found(who.tags.lookupTag({ name: `${team}/app:prod` })),
+        otherTag: await found(who.tags.lookupTag({ name: `${other}/app:prod` })),
+        elsewhere: await found(who.registries.lookupRegistry({ name: elsewhere.registry.name })),
+        otherTags: await who.tags.listTags({ repositoryName: `${other}/app` }).then(
+          (r) => r.tags.map((t) => t.id),
+          (err: unknown) => Code[ConnectError.from(err).code],
+        ),
+        namespaces: (await who.namespaces.listNamespaces({ registryName: reg }).catch(() => ({ namespaces: [] }))).namespaces.map((n) => n.fullName),
+        searchRepositories: (await who.repositories.searchRepositories({ query: reg })).repositories.map((r) => r.fullName),
+        searchTags: (await who.tags.searchTags({ query: `${reg}/` })).tags.map((t) => t.fullName),
+        digestRepositories: (await who.repositories.searchRepositories({ digest })).repositories.map((r) => r.id),
+        digestTags: (await who.tags.searchTags({ digest })).tags.map((t) => t.id),
+      };
+    }
+    const nothing = { team: "not found", other: "not found", teamRepo: "not found", otherRepo: "not found", teamTag: "not found", otherTag: "not found" };
+
+    expect(await sees(u)).toEqual({
+      registry: c.registry.id,
+      team: c.team.id,
+      other: "not found",
+      teamRepo: c.teamRepo.id,
+      otherRepo: "not found",
+      teamTag: teamTag.id,
+      otherTag: "not found",
+      elsewhere: "not found",
+      otherTags: "NotFound",
+      namespaces: [team],
+      searchRepositories: [`${team}/app`],
+      searchTags: [`${team}/app:1.0`, `${team}/app:prod`],
+      digestRepositories: [c.teamRepo.id],
+      digestTags: [teamTag.id],
+    });
+    // By id the same repository is a refusal: ids are not guessed, and the answer says what is missing.
+    await expectCode(u.repositories.getRepository({ id: c.otherRepo.id }), Code.PermissionDenied, "needs reader");
+
+    expect(await sees(anonymous)).toEqual({
+      registry: "not found",
+      ...nothing,
+      elsewhere: "not found",
+      otherTags: "NotFound",
+      namespaces: [],
+      searchRepositories: [],
+      searchTags: [],
+      digestRepositories: [],
+      digestTags: [],
+    });
+
+    // A public namespace: everyone finds what is in it, and only that.
+    await admin.namespaces.updateNamespace({ namespace: { id: c.other.id, public: true }, updateMask: { paths: ["public"] } });
+    expect(await sees(anonymous)).toEqual({
+      registry: c.registry.id,
+      ...nothing,
+      other: c.other.id,
+      otherRepo: c.otherRepo.id,
+      otherTag: otherTag.id,
+      elsewhere: "not found",
+      otherTags: [c.otherTag.id, otherTag.id],
+      namespaces: [other],
+      searchRepositories: [`${other}/app`],
+      searchTags: [`${other}/app:1.0`, `${other}/app:prod`],
+      digestRepositories: [c.otherRepo.id],
+      digestTags: [otherTag.id],
+    });
+
+    // The admin finds everything.
+    const all = await sees(admin);
+    expect(all).toMatchObject({ other: c.other.id, otherRepo: c.otherRepo.id, elsewhere: elsewhere.registry.id, namespaces: [team, other].sort() });
+    expect(all.digestTags.sort()).toEqual([teamTag.id, otherTag.id].sort());
   });
 
   it("tokens: created once with their secret, listed without it, revoked for good; an account manages its own", async () => {

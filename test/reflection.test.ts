@@ -217,6 +217,7 @@ describe("reflection with buf curl", () => {
       "artifact.v1.NamespaceService/DeleteNamespace",
       "artifact.v1.NamespaceService/GetNamespace",
       "artifact.v1.NamespaceService/ListNamespaces",
+      "artifact.v1.NamespaceService/LookupNamespace",
       "artifact.v1.NamespaceService/UpdateNamespace",
     ]);
   });

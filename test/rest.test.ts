@@ -144,6 +144,49 @@ describe.each(databaseKinds())("REST on %s", (kind) => {
     }
   });
 
+  it("finds by name on REST paths (names with / and : included), lists by parent name, searches", async () => {
+    const { registry, namespace, repository, tag } = await tree();
+    const web = await ok("POST", "/v1/repositories", { namespaceId: namespace.id, name: "app/web" });
+    const webTag = await ok("POST", "/v1/tags", { repositoryId: web.id, name: "1.0", digest: DIGEST });
+    expect(web).toMatchObject({ fullName: "mirror/team/app/web", registryId: registry.id });
+    expect(webTag).toMatchObject({ fullName: "mirror/team/app/web:1.0", namespaceId: namespace.id, registryId: registry.id });
+
+    expect(await ok("GET", "/v1/registries/mirror:lookup")).toEqual(registry);
+    expect(await ok("GET", "/v1/namespaces/mirror/team:lookup")).toEqual({ ...namespace, fullName: "mirror/team" });
+    expect(await ok("GET", "/v1/repositories/mirror/team/app:lookup")).toEqual(repository);
+    expect(await ok("GET", "/v1/repositories/mirror/team/app/web:lookup")).toEqual(web);
+    expect(await ok("GET", "/v1/tags/mirror/team/app:1.0:lookup")).toEqual(tag);
+    expect(await ok("GET", "/v1/tags/mirror/team/app/web:1.0:lookup")).toEqual(webTag);
+    expect(await ok("GET", "/v1/tags/mirror/team/app/web%3A1.0:lookup")).toEqual(webTag);
+    // The id bindings beside them are untouched.
+    expect(await ok("GET", `/v1/repositories/${web.id}`)).toEqual(web);
+
+    // `mirror/team/app@<digest>`: every tag of the repository at that digest.
+    const atDigest = await ok("GET", `/v1/tags?repository_name=mirror/team/app/web&digest=${DIGEST}`);
+    expect(atDigest.tags?.map((t) => t.id)).toEqual([webTag.id]);
+    expect((await ok("GET", "/v1/namespaces?registry_name=mirror")).namespaces?.map((n) => n.id)).toEqual([namespace.id]);
+    expect((await ok("GET", "/v1/repositories?namespaceName=mirror%2Fteam")).repositories?.map((r) => r.fullName)).toEqual([
+      "mirror/team/app",
+      "mirror/team/app/web",
+    ]);
+
+    const found = await ok("GET", "/v1/repositories:search?query=TEAM/APP/&page_size=10");
+    expect(found).toMatchObject({ totalSize: 1, repositories: [{ id: web.id, fullName: "mirror/team/app/web" }] });
+    const byDigest = await ok("GET", `/v1/tags:search?digest=${DIGEST}&order_by=name%20desc`);
+    // Byte-wise, descending: ":" (0x3A) after "/" (0x2F).
+    expect(byDigest.tags?.map((t) => t.fullName)).toEqual(["mirror/team/app:1.0", "mirror/team/app/web:1.0"]);
+    expect((await ok("GET", `/v1/repositories:search?digest=${DIGEST}`)).totalSize).toBe(2);
+
+    // Malformed: 400 naming the field; unknown: 404 naming the name.
+    expect((await fails(400, "invalid_argument", "GET", "/v1/repositories/mirror/team:lookup")).json.message).toMatch(/^name: expected/);
+    expect((await fails(400, "invalid_argument", "GET", "/v1/tags/mirror/team/app:lookup")).json.message).toMatch(/^name: expected/);
+    expect((await fails(400, "invalid_argument", "GET", `/v1/tags/mirror/team/app@${DIGEST}:lookup`)).json.message).toContain("ListTags");
+    expect((await fails(400, "invalid_argument", "GET", "/v1/tags:search?digest=latest")).json.message).toMatch(/^digest: /);
+    expect((await fails(404, "not_found", "GET", "/v1/repositories/mirror/team/nope:lookup")).json.message).toBe("repository mirror/team/nope not found");
+    expect((await fails(404, "not_found", "GET", "/v1/tags?repository_name=mirror/team/nope")).json.message).toBe("repository mirror/team/nope not found");
+    await fails(404, "not_found", "GET", "/v1/namespaces/mirror/nope:lookup");
+  });
+
   it("list query parameters: page_size, page_token round trip, order_by, query, kind", async () => {
     const names = ["alpha", "bravo", "charlie", "delta", "echo"];
     for (const name of names) await ok("POST", "/v1/registries", { name, kind: "REGISTRY_KIND_HOSTED" });

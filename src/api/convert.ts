@@ -10,7 +10,7 @@ import { AuditEventSchema, AuditOutcome, type AuditEvent } from "../../gen/artif
 import { Role, RoleBindingSchema, RoleScope, type RoleBinding } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenSchema, type Token } from "../../gen/artifact/v1/token_pb.js";
 import type { Role as RoleName } from "../domain/roles.js";
-import type { AccountRow, AuditRow, ListRequest, NamespaceRow, RegistryRow, RepositoryRow, RoleBindingView, TagRow, TokenRow } from "../store/index.js";
+import type { AccountRow, AuditRow, ListRequest, NamespaceView, RegistryRow, RepositoryView, RoleBindingView, TagView, TokenRow } from "../store/index.js";
 
 const KINDS = { hosted: RegistryKind.HOSTED, remote: RegistryKind.REMOTE } as const;
 
@@ -42,29 +42,35 @@ export function registryToProto(row: RegistryRow): Registry {
   });
 }
 
-export function namespaceToProto(row: NamespaceRow): Namespace {
+export function namespaceToProto(row: NamespaceView): Namespace {
   return create(NamespaceSchema, {
     ...common(row),
     registryId: row.registryId,
     name: row.name,
     description: row.description,
     public: row.public,
+    fullName: row.fullName,
   });
 }
 
-export function repositoryToProto(row: RepositoryRow): Repository {
+export function repositoryToProto(row: RepositoryView): Repository {
   return create(RepositorySchema, {
     ...common(row),
     namespaceId: row.namespaceId,
     name: row.name,
     description: row.description,
+    fullName: row.fullName,
+    registryId: row.registryId,
   });
 }
 
-export function tagToProto(row: TagRow): Tag {
+export function tagToProto(row: TagView): Tag {
   return create(TagSchema, {
     ...common(row),
     repositoryId: row.repositoryId,
+    namespaceId: row.namespaceId,
+    registryId: row.registryId,
+    fullName: row.fullName,
     name: row.name,
     digest: row.digest,
     mediaType: row.mediaType,

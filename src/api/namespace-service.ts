@@ -1,12 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { NamespaceSchema, NamespaceService } from "../../gen/artifact/v1/namespace_pb.js";
-import { checkDescription, checkPathComponent } from "../domain/names.js";
+import { parseNamespaceName } from "../domain/image-name.js";
+import { checkDescription, checkPathComponent, checkRegistryName } from "../domain/names.js";
 import type { Store } from "../store/index.js";
 import type { NamespacePatch } from "../store/namespaces.js";
 import { auditTrail, visibilityOf } from "./caller.js";
 import { listRequest, namespaceToProto } from "./convert.js";
 import { fieldsToUpdate } from "./update-mask.js";
-import { optionalId, requireId, requireMessage, validate } from "./validate.js";
+import { parentId, requireId, requireMessage, validate } from "./validate.js";
 
 export function namespaceService(store: Store): ServiceImpl<typeof NamespaceService> {
   return {
@@ -28,6 +29,10 @@ export function namespaceService(store: Store): ServiceImpl<typeof NamespaceServ
       return namespaceToProto(await store.namespaces.get(requireId("id", req.id)));
     },
 
+    async lookupNamespace(req, ctx) {
+      return namespaceToProto(await store.namespaces.lookup(parseNamespaceName(req.name, "name"), visibilityOf(ctx)));
+    },
+
     async updateNamespace(req, ctx) {
       const n = requireMessage("namespace", req.namespace);
       const id = requireId("namespace.id", n.id);
@@ -45,7 +50,11 @@ export function namespaceService(store: Store): ServiceImpl<typeof NamespaceServ
     },
 
     async listNamespaces(req, ctx) {
-      const page = await store.namespaces.list(listRequest(req), { registryId: optionalId("registry_id", req.registryId) }, visibilityOf(ctx));
+      const visibility = visibilityOf(ctx);
+      const registryId = await parentId(["registry_id", req.registryId], ["registry_name", req.registryName], (name) =>
+        store.registries.lookup(validate("registry_name", name, checkRegistryName), visibility),
+      );
+      const page = await store.namespaces.list(listRequest(req), { registryId }, visibility);
       return { namespaces: page.items.map(namespaceToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },
   };

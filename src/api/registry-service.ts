@@ -86,6 +86,10 @@ export function registryService(store: Store, sealer: Sealer, upstreams: Registr
       return registryToProto(await store.registries.get(requireId("id", req.id)));
     },
 
+    async lookupRegistry(req, ctx) {
+      return registryToProto(await store.registries.lookup(validate("name", req.name, checkRegistryName), visibilityOf(ctx)));
+    },
+
     async updateRegistry(req, ctx) {
       const r = requireMessage("registry", req.registry);
       const id = requireId("registry.id", r.id);

@@ -1,13 +1,14 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { TagSchema, TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { invalidArgument } from "../domain/errors.js";
+import { parseImageName, parseImageReference } from "../domain/image-name.js";
 import { checkDigest, checkMediaType, checkTagName } from "../domain/names.js";
 import type { Store } from "../store/index.js";
 import type { TagPatch } from "../store/tags.js";
 import { auditTrail, visibilityOf } from "./caller.js";
 import { listRequest, tagToProto } from "./convert.js";
 import { fieldsToUpdate } from "./update-mask.js";
-import { optionalId, requireId, requireMessage, validate } from "./validate.js";
+import { optional, parentId, requireId, requireMessage, validate } from "./validate.js";
 
 function sizeBytes(value: bigint): number {
   if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -37,6 +38,16 @@ export function tagService(store: Store): ServiceImpl<typeof TagService> {
       return tagToProto(await store.tags.get(requireId("id", req.id)));
     },
 
+    async lookupTag(req, ctx) {
+      const { image, reference } = parseImageReference(req.name, "name");
+      if ("digest" in reference) {
+        throw invalidArgument(
+          `name: ${image.full}@${reference.digest} names a digest, which any number of tags may point at; ListTags with repository_name and digest lists them`,
+        );
+      }
+      return tagToProto(await store.tags.lookup(image, reference.tag, visibilityOf(ctx)));
+    },
+
     async updateTag(req, ctx) {
       const t = requireMessage("tag", req.tag);
       const id = requireId("tag.id", t.id);
@@ -55,7 +66,17 @@ export function tagService(store: Store): ServiceImpl<typeof TagService> {
     },
 
     async listTags(req, ctx) {
-      const page = await store.tags.list(listRequest(req), { repositoryId: optionalId("repository_id", req.repositoryId) }, visibilityOf(ctx));
+      const visibility = visibilityOf(ctx);
+      const digest = optional("digest", req.digest, checkDigest);
+      const repositoryId = await parentId(["repository_id", req.repositoryId], ["repository_name", req.repositoryName], (name) =>
+        store.repositories.lookup(parseImageName(name, "repository_name"), visibility),
+      );
+      const page = await store.tags.list(listRequest(req), { repositoryId, digest }, visibility);
+      return { tags: page.items.map(tagToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
+    },
+
+    async searchTags(req, ctx) {
+      const page = await store.tags.search(listRequest(req), { digest: optional("digest", req.digest, checkDigest) }, visibilityOf(ctx));
       return { tags: page.items.map(tagToProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },
   };

@@ -1,6 +1,6 @@
 // Every method of every service the port serves, and how it is judged: open (health, reflection),
-// a list (anyone may call; the store shows only what the caller may see), or a check: the action
-// and where to find the resource in the request. The auth interceptor (src/api/interceptors/auth.ts)
+// a list (anyone may call; the store shows only what the caller may see), a lookup by name (the
+// same, for one resource), or a check: the action and where to find the resource in the request. The auth interceptor (src/api/interceptors/auth.ts)
 // applies it; test/auth-rules.test.ts fails when a served method has no row here.
 import type { DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
 import { AccountService } from "../../gen/artifact/v1/account_pb.js";
@@ -33,6 +33,12 @@ export type Rule =
   | { kind: "open" }
   /** Anyone may call; the implementation lists only what the caller may see. */
   | { kind: "list" }
+  /**
+   * Anyone may call; the implementation finds a resource by name among what the caller may see,
+   * so a name it may not read is NOT_FOUND, as one that does not exist: names are not secrets
+   * the way ids are, and a PERMISSION_DENIED would tell that the name is taken.
+   */
+  | { kind: "lookup" }
   | {
       kind: "check";
       /** The action; a function when it depends on the request and the resource found. */
@@ -58,6 +64,7 @@ function check<M extends DescMethod>(method: M, c: Check<M>): [string, Rule] {
   return [procedure(method), { kind: "check", action: c.action, resource: c.resource ?? (() => SERVICE), event: c.event }];
 }
 const list = (method: DescMethod): [string, Rule] => [procedure(method), { kind: "list" }];
+const lookup = (method: DescMethod): [string, Rule] => [procedure(method), { kind: "lookup" }];
 const open = (service: DescService): [string, Rule][] => service.methods.map((m) => [procedure(m), { kind: "open" }]);
 const store = (action: string) => ({ action, record: "store" as const });
 const after = (action: string) => ({ action, record: "after" as const });
@@ -101,6 +108,7 @@ const RULES: [string, Rule][] = [
   // RegistryService
   check(RegistryService.method.createRegistry, { action: "administer", event: store("registry.create") }),
   check(RegistryService.method.getRegistry, { action: "read", resource: (r, ctx) => ctx.locate.registry(r.id) }),
+  lookup(RegistryService.method.lookupRegistry),
   check(RegistryService.method.updateRegistry, { action: "administer", event: store("registry.update") }),
   check(RegistryService.method.deleteRegistry, { action: "administer", event: store("registry.delete") }),
   list(RegistryService.method.listRegistries),
@@ -113,6 +121,7 @@ const RULES: [string, Rule][] = [
     event: store("namespace.create"),
   }),
   check(NamespaceService.method.getNamespace, { action: "read", resource: (r, ctx) => ctx.locate.namespace(r.id) }),
+  lookup(NamespaceService.method.lookupNamespace),
   check(NamespaceService.method.updateNamespace, {
     action: namespaceUpdate,
     resource: (r, ctx) => ctx.locate.namespace(r.namespace?.id ?? ""),
@@ -127,6 +136,7 @@ const RULES: [string, Rule][] = [
     event: store("repository.create"),
   }),
   check(RepositoryService.method.getRepository, { action: "read", resource: (r, ctx) => ctx.locate.repository(r.id) }),
+  lookup(RepositoryService.method.lookupRepository),
   check(RepositoryService.method.updateRepository, {
     action: "write",
     resource: (r, ctx) => ctx.locate.repository(r.repository?.id ?? ""),
@@ -134,12 +144,15 @@ const RULES: [string, Rule][] = [
   }),
   check(RepositoryService.method.deleteRepository, { action: "delete", resource: (r, ctx) => ctx.locate.repository(r.id), event: store("repository.delete") }),
   list(RepositoryService.method.listRepositories),
+  list(RepositoryService.method.searchRepositories),
   // TagService: moving a tag (UpdateTag with another digest) is a writer's, like pushing it.
   check(TagService.method.createTag, { action: "write", resource: (r, ctx) => ctx.locate.repository(r.tag?.repositoryId ?? ""), event: store("tag.create") }),
   check(TagService.method.getTag, { action: "read", resource: (r, ctx) => ctx.locate.tag(r.id) }),
+  lookup(TagService.method.lookupTag),
   check(TagService.method.updateTag, { action: "write", resource: (r, ctx) => ctx.locate.tag(r.tag?.id ?? ""), event: store("tag.update") }),
   check(TagService.method.deleteTag, { action: "delete", resource: (r, ctx) => ctx.locate.tag(r.id), event: store("tag.delete") }),
   list(TagService.method.listTags),
+  list(TagService.method.searchTags),
   // GarbageCollectionService
   check(GarbageCollectionService.method.runGarbageCollection, { action: "administer", event: after("gc.run") }),
   // ImageService: pulls.

@@ -162,6 +162,8 @@ export const tags = pgTable(
     index("tags_create_time_idx").on(t.createTime, t.id),
     index("tags_update_time_idx").on(t.updateTime, t.id),
     index("tags_push_time_idx").on(t.pushTime, t.id),
+    // "Where is this digest": the tags that point at a manifest, in every repository.
+    index("tags_digest_idx").on(t.digest),
   ],
 );
 
@@ -221,6 +223,8 @@ export const manifests = pgTable(
     uniqueIndex("manifests_repository_digest_unique").on(t.repositoryId, t.digest),
     index("manifests_repository_subject_idx").on(t.repositoryId, t.subjectDigest),
     index("manifests_push_time_idx").on(t.pushTime),
+    // "Where is this digest": the repositories holding a manifest (the unique index leads with the repository).
+    index("manifests_digest_idx").on(t.digest),
   ],
 );
 

@@ -14,7 +14,7 @@ import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
 import { VersionedCache } from "./versioned-cache.js";
 import type { Visibility } from "./listing.js";
-import { visibilityValues } from "./visibility.js";
+import { joinedVisible, visibilityValues } from "./visibility.js";
 
 /** What a pull needs of its registry: enough to tell HOSTED from REMOTE and to reach the upstream. */
 export type ImageRegistry = Pick<RegistryRow, "id" | "name" | "kind" | "version" | "url" | "insecure" | "credentialSealed" | "autoCreate">;
@@ -448,9 +448,7 @@ export class ImageStore {
         .where(
           and(
             after ? sql`(${registries.name}, ${namespaces.name}, ${repositories.name}) > (${after[0]}, ${after[1]}, ${after[2]})` : undefined,
-            visibility
-              ? sql`(${namespaces.public} or ${registries.public} or ${namespaces.id} = any(${visibilityValues(visibility).namespaces}) or ${registries.id} = any(${visibilityValues(visibility).registries}))`
-              : undefined,
+            visibility ? joinedVisible(visibilityValues(visibility)) : undefined,
           ),
         )
         .orderBy(asc(registries.name), asc(namespaces.name), asc(repositories.name))

@@ -78,9 +78,7 @@ async function sharedSetting(db: Database, key: string, initial: () => string): 
 }
 
 export type { RegistryRow } from "./registries.js";
-export type { NamespaceRow } from "./namespaces.js";
-export type { RepositoryRow } from "./repositories.js";
-export type { TagRow } from "./tags.js";
+export type { NamespaceView, RepositoryView, TagView } from "./views.js";
 export type { AccountRow } from "./accounts.js";
 export type { AuditRow } from "./audit.js";
 export type { RoleBindingView } from "./role-bindings.js";

@@ -4,7 +4,8 @@
 // prepared statement: drizzle spends more time building a query than PostgreSQL spends on a page.
 // total_size is counted with the first page and carried in the page token. What a caller may
 // see (its readable scope, docs/identity.md) is one more condition of the same query, so paging
-// and total_size count only that.
+// and total_size count only that. A resource listed through a view (src/store/views.ts) comes
+// with its parents' ids and its full name, and may be searched and sorted on those.
 import { createHash } from "node:crypto";
 import { and, asc, Column, desc, eq, getTableColumns, is, sql, type Placeholder, type SQL } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
@@ -12,6 +13,8 @@ import type { Database } from "../db/database.js";
 import { invalidArgument, notFound } from "../domain/errors.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { PageTokens } from "./page-token.js";
+import { selectView, type View } from "./views.js";
+import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;
@@ -53,16 +56,23 @@ export interface VisibilitySql {
   account: SQL;
 }
 
+/** A sort key: a column of the table (time columns hold Dates), or an expression of the view the rows carry as `property`. */
+type SortKey = PgColumn | { expression: SQL; property: string };
+
 /** How one table is listed. */
 export interface ListSpec {
   /** The resource's name in page-token fingerprints ("tags"). */
   resource: string;
   table: PgTable;
   id: PgColumn;
-  /** The column `query` searches; a resource without one refuses a query. */
-  name?: PgColumn;
-  /** API sort key → column. Time columns hold Dates. */
-  sortable: Record<string, PgColumn>;
+  /** The rows with their parents joined in (their ids, the full name); absent: the table's rows. */
+  view?: View;
+  /** The conditions read the view's joined tables, so the count joins them too (else it counts the table alone). */
+  countThroughView?: boolean;
+  /** The column or view expression `query` searches; a resource without one refuses a query. */
+  name?: PgColumn | SQL;
+  /** API sort key → what it sorts on. */
+  sortable: Record<string, SortKey>;
   /** The order of an empty order_by (default "name"). */
   defaultOrder?: string;
   /** Names are unique in the whole table ("global"), within a parent ("parent"), or not at all. */
@@ -101,7 +111,7 @@ function resolvePageSize(pageSize: number): number {
   return Math.min(pageSize, MAX_PAGE_SIZE);
 }
 
-function parseOrderBy(orderBy: string, sortable: Record<string, PgColumn>, defaultOrder: string): { key: string; descending: boolean } {
+function parseOrderBy(orderBy: string, sortable: Record<string, SortKey>, defaultOrder: string): { key: string; descending: boolean } {
   const given = orderBy.trim() === "" ? defaultOrder : orderBy;
   const match = /^\s*([a-z_]+)(?:\s+(asc|desc))?\s*$/i.exec(given);
   const key = match ? match[1]!.toLowerCase() : "";
@@ -110,8 +120,6 @@ function parseOrderBy(orderBy: string, sortable: Record<string, PgColumn>, defau
   }
   return { key, descending: match?.[2]?.toLowerCase() === "desc" };
 }
-
-const idList = (ids: readonly string[]) => ids.join(",");
 
 /** A short, stable name for a visibility in page-token fingerprints (a token is bound to who asked). */
 function visibilityKey(v: Visibility | undefined): string {
@@ -122,11 +130,7 @@ function visibilityKey(v: Visibility | undefined): string {
     .slice(0, 16);
 }
 
-const VISIBILITY_SQL: VisibilitySql = {
-  registries: sql`string_to_array(${sql.placeholder("visRegistries")}, ',')::uuid[]`,
-  namespaces: sql`string_to_array(${sql.placeholder("visNamespaces")}, ',')::uuid[]`,
-  account: sql`${sql.placeholder("visAccount")}::uuid`,
-};
+const isColumn = (key: SortKey): key is PgColumn => is(key, Column);
 
 function likePattern(query: string): string {
   if (query.length > MAX_QUERY) throw invalidArgument(`query: must be at most ${MAX_QUERY} characters`);
@@ -146,6 +150,10 @@ export class Lister<Row extends { id: string }> {
     private readonly spec: ListSpec,
   ) {
     for (const [key, column] of Object.entries(getTableColumns(spec.table))) this.property.set(column, key);
+    for (const key of Object.values(spec.sortable)) {
+      if (!isColumn(key) && !(spec.view && key.property in spec.view.columns))
+        throw new Error(`${spec.resource}: sort key ${key.property} is not a column of its view`);
+    }
     if (spec.parent) {
       this.parentExists = db
         .select({ one: sql`1` })
@@ -170,11 +178,7 @@ export class Lister<Row extends { id: string }> {
     if (parent) values.parent = filter.parent;
     for (const f of filters) values[`f_${f}`] = filter.values![f];
     if (search) values.pattern = likePattern(request.query);
-    if (visibility) {
-      values.visRegistries = idList(visibility.registries);
-      values.visNamespaces = idList(visibility.namespaces);
-      values.visAccount = visibility.account ?? null;
-    }
+    if (visibility) Object.assign(values, visibilityParameters(visibility));
 
     const fingerprint = [
       this.spec.resource,
@@ -195,9 +199,12 @@ export class Lister<Row extends { id: string }> {
       const shapeKey = JSON.stringify([parent, filters, search, visibility !== undefined]);
       let count = this.counts.get(shapeKey);
       if (!count) {
-        count = this.db
+        let from = this.db
           .select({ n: sql<number>`count(*)::int` })
           .from(this.spec.table)
+          .$dynamic();
+        if (this.spec.countThroughView) for (const join of this.spec.view!.joins) from = from.innerJoin(join.table, join.on);
+        count = from
           .where(and(...this.conditions({ order: order.key, descending: false, parent, filters, search, cursor: false, visible: visibility !== undefined })))
           .prepare(`${this.spec.resource}_count`);
         this.counts.set(shapeKey, count);
@@ -221,7 +228,8 @@ export class Lister<Row extends { id: string }> {
     if (rows.length > pageSize) {
       rows.length = pageSize;
       const last = rows[pageSize - 1]! as Record<string, unknown> & { id: string };
-      const sortValue = last[this.property.get(this.spec.sortable[order.key]!)!];
+      const key = this.spec.sortable[order.key]!;
+      const sortValue = last[isColumn(key) ? this.property.get(key)! : key.property];
       nextPageToken = this.tokens.encode(fingerprint, {
         value: sortValue instanceof Date ? sortValue.getTime() : String(sortValue),
         id: last.id,
@@ -241,6 +249,11 @@ export class Lister<Row extends { id: string }> {
     return shape.order === "name" && (this.spec.uniqueName === "global" || (this.spec.uniqueName === "parent" && shape.parent));
   }
 
+  private sortExpression(order: string): PgColumn | SQL {
+    const key = this.spec.sortable[order]!;
+    return isColumn(key) ? key : key.expression;
+  }
+
   private conditions(shape: Shape): (SQL | undefined)[] {
     const spec = this.spec;
     const conditions: (SQL | undefined)[] = [];
@@ -249,8 +262,9 @@ export class Lister<Row extends { id: string }> {
     if (shape.search) conditions.push(sql`${spec.name} ilike ${sql.placeholder("pattern")}`);
     if (shape.visible) conditions.push(spec.visible!(VISIBILITY_SQL));
     if (shape.cursor) {
-      const column = spec.sortable[shape.order]!;
-      const value = column.dataType === "date" ? sql`${sql.placeholder("cursorValue")}::timestamptz` : sql`${sql.placeholder("cursorValue")}`;
+      const key = spec.sortable[shape.order]!;
+      const column = this.sortExpression(shape.order);
+      const value = isColumn(key) && key.dataType === "date" ? sql`${sql.placeholder("cursorValue")}::timestamptz` : sql`${sql.placeholder("cursorValue")}`;
       const op = shape.descending ? sql`<` : sql`>`;
       conditions.push(
         this.nameAlone(shape) ? sql`${column} ${op} ${value}` : sql`(${column}, ${spec.id}) ${op} (${value}, ${sql.placeholder("cursorId")}::uuid)`,
@@ -264,12 +278,11 @@ export class Lister<Row extends { id: string }> {
     let query = this.pages.get(key);
     if (!query) {
       const direction = shape.descending ? desc : asc;
-      const column = this.spec.sortable[shape.order]!;
+      const column = this.sortExpression(shape.order);
       // With a unique name, ordering by it alone lets PostgreSQL walk the (parent, name) unique index.
       const orderBy = this.nameAlone(shape) ? [direction(column)] : [direction(column), direction(this.spec.id)];
-      query = this.db
-        .select()
-        .from(this.spec.table)
+      const from = this.spec.view ? selectView(this.db, this.spec.view) : this.db.select().from(this.spec.table).$dynamic();
+      query = from
         .where(and(...this.conditions(shape)))
         .orderBy(...orderBy)
         .limit(sql.placeholder("limit"))

@@ -1,13 +1,15 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { constraints, namespaces, registries, repositories } from "../db/schema.js";
-import { alreadyExists, invalidArgument } from "../domain/errors.js";
+import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
+import { registryVisible } from "./visibility.js";
+import { registryView, viewFinder } from "./views.js";
 
 export type RegistryRow = typeof registries.$inferSelect;
 export type RegistryKind = RegistryRow["kind"];
@@ -31,6 +33,7 @@ const rules = { [constraints.registryUrl]: urlRule, [constraints.registryHosted]
 export class RegistryStore {
   private readonly byId: (id: string) => Promise<RegistryRow>;
   private readonly lister: Lister<RegistryRow>;
+  private readonly byName: (values: { name: string }, visibility?: Visibility) => Promise<RegistryRow | undefined>;
 
   constructor(
     private readonly db: Database,
@@ -45,10 +48,9 @@ export class RegistryStore {
       sortable: { name: registries.name, create_time: registries.createTime, update_time: registries.updateTime },
       uniqueName: "global",
       filters: { kind: registries.kind },
-      // Public, bound, or holding a namespace that is public or bound.
-      visible: (v) => sql`(${registries.public} or ${registries.id} = any(${v.registries}) or exists (select 1 from ${namespaces} n
-        where n.registry_id = ${registries.id} and (n.public or n.id = any(${v.namespaces}))))`,
+      visible: registryVisible,
     });
+    this.byName = viewFinder<RegistryRow>(db, registryView, "registry_by_name", eq(registries.name, sql.placeholder("name")), registryVisible);
   }
 
   create(input: NewRegistry, audit?: AuditTrail): Promise<RegistryRow> {
@@ -65,6 +67,13 @@ export class RegistryStore {
 
   get(id: string): Promise<RegistryRow> {
     return guarded(() => this.byId(id));
+  }
+
+  /** The registry named `name`, if the caller (its visibility; undefined: everyone) may see it; else NOT_FOUND, whether or not it exists. */
+  async lookup(name: string, visibility?: Visibility): Promise<RegistryRow> {
+    const row = await guarded(() => this.byName({ name }, visibility));
+    if (!row) throw notFound(`registry ${name} not found`);
+    return row;
   }
 
   async findByName(name: string): Promise<RegistryRow | undefined> {

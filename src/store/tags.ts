@@ -2,12 +2,14 @@ import { and, eq, sql } from "drizzle-orm";
 import { constraints, manifests, namespaces, registries, repositories, tags } from "../db/schema.js";
 import type { Database } from "../db/database.js";
 import { alreadyExists, failedPrecondition, notFound } from "../domain/errors.js";
-import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js";
+import type { ImageName } from "../domain/image-name.js";
+import { deleteById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
-import { repositoryVisible } from "./visibility.js";
+import { joinedVisible, repositoryVisible } from "./visibility.js";
+import { tagFullName, tagView, viewById, viewFinder, viewGetterById, type TagView } from "./views.js";
 
 export type TagRow = typeof tags.$inferSelect;
 export type NewTag = Pick<TagRow, "repositoryId" | "name" | "digest" | "mediaType" | "sizeBytes">;
@@ -24,27 +26,60 @@ const table: CatalogTable = {
 const nameTaken = (name: string) => () => alreadyExists(`a tag named "${name}" already exists in this repository`);
 
 export class TagStore {
-  private readonly byId: (id: string) => Promise<TagRow>;
-  private readonly lister: Lister<TagRow>;
+  private readonly byId: (id: string) => Promise<TagView>;
+  private readonly lister: Lister<TagView>;
+  private readonly searcher: Lister<TagView>;
+  private readonly byName: (
+    values: { registry: string; namespace: string; repository: string; tag: string },
+    visibility?: Visibility,
+  ) => Promise<TagView | undefined>;
 
   constructor(
     private readonly db: Database,
     tokens: PageTokens,
   ) {
-    this.byId = getterById<TagRow>(db, table);
-    this.lister = new Lister<TagRow>(db, tokens, {
+    this.byId = viewGetterById<TagView>(db, tagView, "tag");
+    this.lister = new Lister<TagView>(db, tokens, {
       resource: "tags",
       table: tags,
       id: tags.id,
+      view: tagView,
       name: tags.name,
       sortable: { name: tags.name, create_time: tags.createTime, update_time: tags.updateTime, push_time: tags.pushTime },
       uniqueName: "parent",
       parent: { column: tags.repositoryId, parentId: repositories.id, noun: "repository" },
+      filters: { digest: tags.digest },
       visible: (v) => repositoryVisible(tags.repositoryId, v),
     });
+    // Across registries, on the image reference (see RepositoryStore's searcher).
+    this.searcher = new Lister<TagView>(db, tokens, {
+      resource: "tag-search",
+      table: tags,
+      id: tags.id,
+      view: tagView,
+      countThroughView: true,
+      name: tagFullName,
+      sortable: {
+        name: { expression: tagFullName, property: "fullName" },
+        create_time: tags.createTime,
+        update_time: tags.updateTime,
+        push_time: tags.pushTime,
+      },
+      uniqueName: "global",
+      filters: { digest: tags.digest },
+      visible: joinedVisible,
+    });
+    const p = (name: string) => sql.placeholder(name);
+    this.byName = viewFinder<TagView>(
+      db,
+      tagView,
+      "tag_by_name",
+      and(eq(registries.name, p("registry")), eq(namespaces.name, p("namespace")), eq(repositories.name, p("repository")), eq(tags.name, p("tag")))!,
+      joinedVisible,
+    );
   }
 
-  create(input: NewTag, audit?: AuditTrail): Promise<TagRow> {
+  create(input: NewTag, audit?: AuditTrail): Promise<TagView> {
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
@@ -53,14 +88,9 @@ export class TagStore {
             .insert(tags)
             .values({ ...input, ...manifest })
             .returning();
-          await writeAudit(tx, audit, {
-            action: "tag.create",
-            resourceType: "tag",
-            resourceId: row!.id,
-            resourceName: await tagPath(tx, row!),
-            detail: row!.digest,
-          });
-          return row!;
+          const view = await tagOf(tx, row!.id);
+          await writeAudit(tx, audit, { action: "tag.create", resourceType: "tag", resourceId: view.id, resourceName: view.fullName, detail: view.digest });
+          return view;
         }),
       {
         [constraints.tagName]: nameTaken(input.name),
@@ -69,11 +99,18 @@ export class TagStore {
     );
   }
 
-  get(id: string): Promise<TagRow> {
+  get(id: string): Promise<TagView> {
     return guarded(() => this.byId(id));
   }
 
-  update(id: string, patch: TagPatch, etag: string, audit?: AuditTrail): Promise<TagRow> {
+  /** `<image>:<tag>`, if the caller (its visibility; undefined: everyone) may see it; else NOT_FOUND, whether or not it exists. */
+  async lookup(image: ImageName, tag: string, visibility?: Visibility): Promise<TagView> {
+    const row = await guarded(() => this.byName({ registry: image.registry, namespace: image.namespace, repository: image.repository, tag }, visibility));
+    if (!row) throw notFound(`tag ${image.full}:${tag} not found`);
+    return row;
+  }
+
+  update(id: string, patch: TagPatch, etag: string, audit?: AuditTrail): Promise<TagView> {
     const values: Record<string, unknown> = { ...patch };
     // push_time is when the tag last moved, so it changes only with the digest.
     if (patch.digest !== undefined) {
@@ -84,14 +121,15 @@ export class TagStore {
         this.db.transaction(async (tx) => {
           const [before] = await tx.select({ repositoryId: tags.repositoryId, digest: tags.digest }).from(tags).where(eq(tags.id, id));
           if (patch.digest !== undefined && before) Object.assign(values, await hostedManifest(tx, before.repositoryId, patch.digest));
-          const row = await updateById<TagRow>(tx, table, id, values, etag);
+          await updateById<TagRow>(tx, table, id, values, etag);
+          const row = await tagOf(tx, id);
           // Moving a tag is the event people look for: it gets its own action.
           const moved = before !== undefined && row.digest !== before.digest;
           await writeAudit(tx, audit, {
             action: moved ? "tag.move" : "tag.update",
             resourceType: "tag",
             resourceId: id,
-            resourceName: await tagPath(tx, row),
+            resourceName: row.fullName,
             detail: moved ? `${before.digest} -> ${row.digest}` : changedFields(patch),
           });
           return row;
@@ -119,9 +157,21 @@ export class TagStore {
     );
   }
 
-  list(request: ListRequest, filter: { repositoryId?: string }, visibility?: Visibility): Promise<Page<TagRow>> {
-    return guarded(() => this.lister.list(request, { parent: filter.repositoryId, visibility }));
+  list(request: ListRequest, filter: { repositoryId?: string; digest?: string }, visibility?: Visibility): Promise<Page<TagView>> {
+    return guarded(() => this.lister.list(request, { parent: filter.repositoryId, values: { digest: filter.digest }, visibility }));
   }
+
+  /** Tags of every registry: `request.query` searches the image reference; `digest`, the manifest they point at. */
+  search(request: ListRequest, filter: { digest?: string }, visibility?: Visibility): Promise<Page<TagView>> {
+    return guarded(() => this.searcher.list(request, { values: { digest: filter.digest }, visibility }));
+  }
+}
+
+/** The row just written, as the API shows it (in its transaction). */
+async function tagOf(tx: Database, id: string): Promise<TagView> {
+  const view = await viewById<TagView>(tx, tagView, id);
+  if (!view) throw notFound(`tag ${id} not found`);
+  return view;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifact/v1/namespace.proto.
  */
 export const file_artifact_v1_namespace: GenFile = /*@__PURE__*/
-  fileDesc("ChthcnRpZmFjdC92MS9uYW1lc3BhY2UucHJvdG8SC2FydGlmYWN0LnYxIusBCglOYW1lc3BhY2USDwoCaWQYASABKAlCA+BBAxIbCgtyZWdpc3RyeV9pZBgCIAEoCUIG4EEC4EEFEhEKBG5hbWUYAyABKAlCA+BBAhITCgtkZXNjcmlwdGlvbhgEIAEoCRI0CgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGAcgASgJEg4KBnB1YmxpYxgIIAEoCCJIChZDcmVhdGVOYW1lc3BhY2VSZXF1ZXN0Ei4KCW5hbWVzcGFjZRgBIAEoCzIWLmFydGlmYWN0LnYxLk5hbWVzcGFjZUID4EECIiYKE0dldE5hbWVzcGFjZVJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiJ5ChZVcGRhdGVOYW1lc3BhY2VSZXF1ZXN0Ei4KCW5hbWVzcGFjZRgBIAEoCzIWLmFydGlmYWN0LnYxLk5hbWVzcGFjZUID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJGChZEZWxldGVOYW1lc3BhY2VSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISDQoFZm9yY2UYAiABKAgSDAoEZXRhZxgDIAEoCSIZChdEZWxldGVOYW1lc3BhY2VSZXNwb25zZSJ0ChVMaXN0TmFtZXNwYWNlc1JlcXVlc3QSEwoLcmVnaXN0cnlfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEAoIb3JkZXJfYnkYBCABKAkSDQoFcXVlcnkYBSABKAkicQoWTGlzdE5hbWVzcGFjZXNSZXNwb25zZRIqCgpuYW1lc3BhY2VzGAEgAygLMhYuYXJ0aWZhY3QudjEuTmFtZXNwYWNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFMo8FChBOYW1lc3BhY2VTZXJ2aWNlEnEKD0NyZWF0ZU5hbWVzcGFjZRIjLmFydGlmYWN0LnYxLkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QaFi5hcnRpZmFjdC52MS5OYW1lc3BhY2UiIYLT5JMCGzoJbmFtZXNwYWNlIg4vdjEvbmFtZXNwYWNlcxJoCgxHZXROYW1lc3BhY2USIC5hcnRpZmFjdC52MS5HZXROYW1lc3BhY2VSZXF1ZXN0GhYuYXJ0aWZhY3QudjEuTmFtZXNwYWNlIh6QAgGC0+STAhUSEy92MS9uYW1lc3BhY2VzL3tpZH0SgAEKD1VwZGF0ZU5hbWVzcGFjZRIjLmFydGlmYWN0LnYxLlVwZGF0ZU5hbWVzcGFjZVJlcXVlc3QaFi5hcnRpZmFjdC52MS5OYW1lc3BhY2UiMILT5JMCKjoJbmFtZXNwYWNlGh0vdjEvbmFtZXNwYWNlcy97bmFtZXNwYWNlLmlkfRJ5Cg9EZWxldGVOYW1lc3BhY2USIy5hcnRpZmFjdC52MS5EZWxldGVOYW1lc3BhY2VSZXF1ZXN0GiQuYXJ0aWZhY3QudjEuRGVsZXRlTmFtZXNwYWNlUmVzcG9uc2UiG4LT5JMCFSoTL3YxL25hbWVzcGFjZXMve2lkfRKfAQoOTGlzdE5hbWVzcGFjZXMSIi5hcnRpZmFjdC52MS5MaXN0TmFtZXNwYWNlc1JlcXVlc3QaIy5hcnRpZmFjdC52MS5MaXN0TmFtZXNwYWNlc1Jlc3BvbnNlIkSQAgGC0+STAjtaKRInL3YxL3JlZ2lzdHJpZXMve3JlZ2lzdHJ5X2lkfS9uYW1lc3BhY2VzEg4vdjEvbmFtZXNwYWNlc2IGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChthcnRpZmFjdC92MS9uYW1lc3BhY2UucHJvdG8SC2FydGlmYWN0LnYxIoMCCglOYW1lc3BhY2USDwoCaWQYASABKAlCA+BBAxIbCgtyZWdpc3RyeV9pZBgCIAEoCUIG4EEC4EEFEhEKBG5hbWUYAyABKAlCA+BBAhITCgtkZXNjcmlwdGlvbhgEIAEoCRI0CgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGAcgASgJEg4KBnB1YmxpYxgIIAEoCBIWCglmdWxsX25hbWUYCSABKAlCA+BBAyJIChZDcmVhdGVOYW1lc3BhY2VSZXF1ZXN0Ei4KCW5hbWVzcGFjZRgBIAEoCzIWLmFydGlmYWN0LnYxLk5hbWVzcGFjZUID4EECIiYKE0dldE5hbWVzcGFjZVJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiIrChZMb29rdXBOYW1lc3BhY2VSZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiJ5ChZVcGRhdGVOYW1lc3BhY2VSZXF1ZXN0Ei4KCW5hbWVzcGFjZRgBIAEoCzIWLmFydGlmYWN0LnYxLk5hbWVzcGFjZUID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJGChZEZWxldGVOYW1lc3BhY2VSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISDQoFZm9yY2UYAiABKAgSDAoEZXRhZxgDIAEoCSIZChdEZWxldGVOYW1lc3BhY2VSZXNwb25zZSKLAQoVTGlzdE5hbWVzcGFjZXNSZXF1ZXN0EhMKC3JlZ2lzdHJ5X2lkGAEgASgJEhUKDXJlZ2lzdHJ5X25hbWUYBiABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEAoIb3JkZXJfYnkYBCABKAkSDQoFcXVlcnkYBSABKAkicQoWTGlzdE5hbWVzcGFjZXNSZXNwb25zZRIqCgpuYW1lc3BhY2VzGAEgAygLMhYuYXJ0aWZhY3QudjEuTmFtZXNwYWNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFMosGChBOYW1lc3BhY2VTZXJ2aWNlEnEKD0NyZWF0ZU5hbWVzcGFjZRIjLmFydGlmYWN0LnYxLkNyZWF0ZU5hbWVzcGFjZVJlcXVlc3QaFi5hcnRpZmFjdC52MS5OYW1lc3BhY2UiIYLT5JMCGzoJbmFtZXNwYWNlIg4vdjEvbmFtZXNwYWNlcxJoCgxHZXROYW1lc3BhY2USIC5hcnRpZmFjdC52MS5HZXROYW1lc3BhY2VSZXF1ZXN0GhYuYXJ0aWZhY3QudjEuTmFtZXNwYWNlIh6QAgGC0+STAhUSEy92MS9uYW1lc3BhY2VzL3tpZH0SegoPTG9va3VwTmFtZXNwYWNlEiMuYXJ0aWZhY3QudjEuTG9va3VwTmFtZXNwYWNlUmVxdWVzdBoWLmFydGlmYWN0LnYxLk5hbWVzcGFjZSIqkAIBgtPkkwIhEh8vdjEvbmFtZXNwYWNlcy97bmFtZT0qKn06bG9va3VwEoABCg9VcGRhdGVOYW1lc3BhY2USIy5hcnRpZmFjdC52MS5VcGRhdGVOYW1lc3BhY2VSZXF1ZXN0GhYuYXJ0aWZhY3QudjEuTmFtZXNwYWNlIjCC0+STAio6CW5hbWVzcGFjZRodL3YxL25hbWVzcGFjZXMve25hbWVzcGFjZS5pZH0SeQoPRGVsZXRlTmFtZXNwYWNlEiMuYXJ0aWZhY3QudjEuRGVsZXRlTmFtZXNwYWNlUmVxdWVzdBokLmFydGlmYWN0LnYxLkRlbGV0ZU5hbWVzcGFjZVJlc3BvbnNlIhuC0+STAhUqEy92MS9uYW1lc3BhY2VzL3tpZH0SnwEKDkxpc3ROYW1lc3BhY2VzEiIuYXJ0aWZhY3QudjEuTGlzdE5hbWVzcGFjZXNSZXF1ZXN0GiMuYXJ0aWZhY3QudjEuTGlzdE5hbWVzcGFjZXNSZXNwb25zZSJEkAIBgtPkkwI7WikSJy92MS9yZWdpc3RyaWVzL3tyZWdpc3RyeV9pZH0vbmFtZXNwYWNlcxIOL3YxL25hbWVzcGFjZXNiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A namespace: a named group of repositories inside a registry.
@@ -81,6 +81,13 @@ export type Namespace = Message<"artifact.v1.Namespace"> & {
    * @generated from field: bool public = 8;
    */
   public: boolean;
+
+  /**
+   * `<registry>/<namespace>`, e.g. `local/team`: the start of every image name in it.
+   *
+   * @generated from field: string full_name = 9;
+   */
+  fullName: string;
 };
 
 /**
@@ -133,6 +140,27 @@ export const GetNamespaceRequestSchema: GenMessage<GetNamespaceRequest> = /*@__P
   messageDesc(file_artifact_v1_namespace, 2);
 
 /**
+ * Request of NamespaceService.LookupNamespace.
+ *
+ * @generated from message artifact.v1.LookupNamespaceRequest
+ */
+export type LookupNamespaceRequest = Message<"artifact.v1.LookupNamespaceRequest"> & {
+  /**
+   * The namespace's full name, `<registry>/<namespace>`, e.g. `local/team`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message artifact.v1.LookupNamespaceRequest.
+ * Use `create(LookupNamespaceRequestSchema)` to create a new message.
+ */
+export const LookupNamespaceRequestSchema: GenMessage<LookupNamespaceRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_namespace, 3);
+
+/**
  * Request of NamespaceService.UpdateNamespace.
  *
  * @generated from message artifact.v1.UpdateNamespaceRequest
@@ -161,7 +189,7 @@ export type UpdateNamespaceRequest = Message<"artifact.v1.UpdateNamespaceRequest
  * Use `create(UpdateNamespaceRequestSchema)` to create a new message.
  */
 export const UpdateNamespaceRequestSchema: GenMessage<UpdateNamespaceRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_namespace, 3);
+  messageDesc(file_artifact_v1_namespace, 4);
 
 /**
  * Request of NamespaceService.DeleteNamespace.
@@ -196,7 +224,7 @@ export type DeleteNamespaceRequest = Message<"artifact.v1.DeleteNamespaceRequest
  * Use `create(DeleteNamespaceRequestSchema)` to create a new message.
  */
 export const DeleteNamespaceRequestSchema: GenMessage<DeleteNamespaceRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_namespace, 4);
+  messageDesc(file_artifact_v1_namespace, 5);
 
 /**
  * Response of NamespaceService.DeleteNamespace.
@@ -211,7 +239,7 @@ export type DeleteNamespaceResponse = Message<"artifact.v1.DeleteNamespaceRespon
  * Use `create(DeleteNamespaceResponseSchema)` to create a new message.
  */
 export const DeleteNamespaceResponseSchema: GenMessage<DeleteNamespaceResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_namespace, 5);
+  messageDesc(file_artifact_v1_namespace, 6);
 
 /**
  * Request of NamespaceService.ListNamespaces.
@@ -220,11 +248,20 @@ export const DeleteNamespaceResponseSchema: GenMessage<DeleteNamespaceResponse> 
  */
 export type ListNamespacesRequest = Message<"artifact.v1.ListNamespacesRequest"> & {
   /**
-   * Only namespaces of this registry (empty: of every registry).
+   * Only namespaces of this registry (empty: of every registry). At most one of `registry_id`
+   * and `registry_name`.
    *
    * @generated from field: string registry_id = 1;
    */
   registryId: string;
+
+  /**
+   * Only namespaces of the registry with this name (e.g. `local`); one the caller may not read
+   * → NOT_FOUND.
+   *
+   * @generated from field: string registry_name = 6;
+   */
+  registryName: string;
 
   /**
    * Maximum number of namespaces to return: 0 means 50, larger than 1000
@@ -263,7 +300,7 @@ export type ListNamespacesRequest = Message<"artifact.v1.ListNamespacesRequest">
  * Use `create(ListNamespacesRequestSchema)` to create a new message.
  */
 export const ListNamespacesRequestSchema: GenMessage<ListNamespacesRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_namespace, 6);
+  messageDesc(file_artifact_v1_namespace, 7);
 
 /**
  * Response of NamespaceService.ListNamespaces.
@@ -298,7 +335,7 @@ export type ListNamespacesResponse = Message<"artifact.v1.ListNamespacesResponse
  * Use `create(ListNamespacesResponseSchema)` to create a new message.
  */
 export const ListNamespacesResponseSchema: GenMessage<ListNamespacesResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_namespace, 7);
+  messageDesc(file_artifact_v1_namespace, 8);
 
 /**
  * NamespaceService manages namespaces: the groups of repositories inside a
@@ -326,6 +363,18 @@ export const NamespaceService: GenService<{
   getNamespace: {
     methodKind: "unary";
     input: typeof GetNamespaceRequestSchema;
+    output: typeof NamespaceSchema;
+  },
+  /**
+   * Returns one namespace by its full name, `<registry>/<namespace>` (`local/team`). A namespace
+   * the caller may not read answers NOT_FOUND, exactly as one that does not exist; a malformed
+   * name → INVALID_ARGUMENT.
+   *
+   * @generated from rpc artifact.v1.NamespaceService.LookupNamespace
+   */
+  lookupNamespace: {
+    methodKind: "unary";
+    input: typeof LookupNamespaceRequestSchema;
     output: typeof NamespaceSchema;
   },
   /**

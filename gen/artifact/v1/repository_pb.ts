@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifact/v1/repository.proto.
  */
 export const file_artifact_v1_repository: GenFile = /*@__PURE__*/
-  fileDesc("ChxhcnRpZmFjdC92MS9yZXBvc2l0b3J5LnByb3RvEgthcnRpZmFjdC52MSLdAQoKUmVwb3NpdG9yeRIPCgJpZBgBIAEoCUID4EEDEhwKDG5hbWVzcGFjZV9pZBgCIAEoCUIG4EEC4EEFEhEKBG5hbWUYAyABKAlCA+BBAhITCgtkZXNjcmlwdGlvbhgEIAEoCRI0CgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGAcgASgJIksKF0NyZWF0ZVJlcG9zaXRvcnlSZXF1ZXN0EjAKCnJlcG9zaXRvcnkYASABKAsyFy5hcnRpZmFjdC52MS5SZXBvc2l0b3J5QgPgQQIiJwoUR2V0UmVwb3NpdG9yeVJlcXVlc3QSDwoCaWQYASABKAlCA+BBAiJ8ChdVcGRhdGVSZXBvc2l0b3J5UmVxdWVzdBIwCgpyZXBvc2l0b3J5GAEgASgLMhcuYXJ0aWZhY3QudjEuUmVwb3NpdG9yeUID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJHChdEZWxldGVSZXBvc2l0b3J5UmVxdWVzdBIPCgJpZBgBIAEoCUID4EECEg0KBWZvcmNlGAIgASgIEgwKBGV0YWcYAyABKAkiGgoYRGVsZXRlUmVwb3NpdG9yeVJlc3BvbnNlIncKF0xpc3RSZXBvc2l0b3JpZXNSZXF1ZXN0EhQKDG5hbWVzcGFjZV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIQCghvcmRlcl9ieRgEIAEoCRINCgVxdWVyeRgFIAEoCSJ2ChhMaXN0UmVwb3NpdG9yaWVzUmVzcG9uc2USLQoMcmVwb3NpdG9yaWVzGAEgAygLMhcuYXJ0aWZhY3QudjEuUmVwb3NpdG9yeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBTKyBQoRUmVwb3NpdG9yeVNlcnZpY2USdwoQQ3JlYXRlUmVwb3NpdG9yeRIkLmFydGlmYWN0LnYxLkNyZWF0ZVJlcG9zaXRvcnlSZXF1ZXN0GhcuYXJ0aWZhY3QudjEuUmVwb3NpdG9yeSIkgtPkkwIeOgpyZXBvc2l0b3J5IhAvdjEvcmVwb3NpdG9yaWVzEm0KDUdldFJlcG9zaXRvcnkSIS5hcnRpZmFjdC52MS5HZXRSZXBvc2l0b3J5UmVxdWVzdBoXLmFydGlmYWN0LnYxLlJlcG9zaXRvcnkiIJACAYLT5JMCFxIVL3YxL3JlcG9zaXRvcmllcy97aWR9EocBChBVcGRhdGVSZXBvc2l0b3J5EiQuYXJ0aWZhY3QudjEuVXBkYXRlUmVwb3NpdG9yeVJlcXVlc3QaFy5hcnRpZmFjdC52MS5SZXBvc2l0b3J5IjSC0+STAi46CnJlcG9zaXRvcnkaIC92MS9yZXBvc2l0b3JpZXMve3JlcG9zaXRvcnkuaWR9En4KEERlbGV0ZVJlcG9zaXRvcnkSJC5hcnRpZmFjdC52MS5EZWxldGVSZXBvc2l0b3J5UmVxdWVzdBolLmFydGlmYWN0LnYxLkRlbGV0ZVJlcG9zaXRvcnlSZXNwb25zZSIdgtPkkwIXKhUvdjEvcmVwb3NpdG9yaWVzL3tpZH0SqgEKEExpc3RSZXBvc2l0b3JpZXMSJC5hcnRpZmFjdC52MS5MaXN0UmVwb3NpdG9yaWVzUmVxdWVzdBolLmFydGlmYWN0LnYxLkxpc3RSZXBvc2l0b3JpZXNSZXNwb25zZSJJkAIBgtPkkwJAWiwSKi92MS9uYW1lc3BhY2VzL3tuYW1lc3BhY2VfaWR9L3JlcG9zaXRvcmllcxIQL3YxL3JlcG9zaXRvcmllc2IGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChxhcnRpZmFjdC92MS9yZXBvc2l0b3J5LnByb3RvEgthcnRpZmFjdC52MSKPAgoKUmVwb3NpdG9yeRIPCgJpZBgBIAEoCUID4EEDEhwKDG5hbWVzcGFjZV9pZBgCIAEoCUIG4EEC4EEFEhEKBG5hbWUYAyABKAlCA+BBAhITCgtkZXNjcmlwdGlvbhgEIAEoCRI0CgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGAcgASgJEhYKCWZ1bGxfbmFtZRgIIAEoCUID4EEDEhgKC3JlZ2lzdHJ5X2lkGAkgASgJQgPgQQMiSwoXQ3JlYXRlUmVwb3NpdG9yeVJlcXVlc3QSMAoKcmVwb3NpdG9yeRgBIAEoCzIXLmFydGlmYWN0LnYxLlJlcG9zaXRvcnlCA+BBAiInChRHZXRSZXBvc2l0b3J5UmVxdWVzdBIPCgJpZBgBIAEoCUID4EECIiwKF0xvb2t1cFJlcG9zaXRvcnlSZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiJ8ChdVcGRhdGVSZXBvc2l0b3J5UmVxdWVzdBIwCgpyZXBvc2l0b3J5GAEgASgLMhcuYXJ0aWZhY3QudjEuUmVwb3NpdG9yeUID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJHChdEZWxldGVSZXBvc2l0b3J5UmVxdWVzdBIPCgJpZBgBIAEoCUID4EECEg0KBWZvcmNlGAIgASgIEgwKBGV0YWcYAyABKAkiGgoYRGVsZXRlUmVwb3NpdG9yeVJlc3BvbnNlIo8BChdMaXN0UmVwb3NpdG9yaWVzUmVxdWVzdBIUCgxuYW1lc3BhY2VfaWQYASABKAkSFgoObmFtZXNwYWNlX25hbWUYBiABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEAoIb3JkZXJfYnkYBCABKAkSDQoFcXVlcnkYBSABKAkidgoYTGlzdFJlcG9zaXRvcmllc1Jlc3BvbnNlEi0KDHJlcG9zaXRvcmllcxgBIAMoCzIXLmFydGlmYWN0LnYxLlJlcG9zaXRvcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUicwoZU2VhcmNoUmVwb3NpdG9yaWVzUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIOCgZkaWdlc3QYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkSEAoIb3JkZXJfYnkYBSABKAkieAoaU2VhcmNoUmVwb3NpdG9yaWVzUmVzcG9uc2USLQoMcmVwb3NpdG9yaWVzGAEgAygLMhcuYXJ0aWZhY3QudjEuUmVwb3NpdG9yeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBTK/BwoRUmVwb3NpdG9yeVNlcnZpY2USdwoQQ3JlYXRlUmVwb3NpdG9yeRIkLmFydGlmYWN0LnYxLkNyZWF0ZVJlcG9zaXRvcnlSZXF1ZXN0GhcuYXJ0aWZhY3QudjEuUmVwb3NpdG9yeSIkgtPkkwIeOgpyZXBvc2l0b3J5IhAvdjEvcmVwb3NpdG9yaWVzEm0KDUdldFJlcG9zaXRvcnkSIS5hcnRpZmFjdC52MS5HZXRSZXBvc2l0b3J5UmVxdWVzdBoXLmFydGlmYWN0LnYxLlJlcG9zaXRvcnkiIJACAYLT5JMCFxIVL3YxL3JlcG9zaXRvcmllcy97aWR9En8KEExvb2t1cFJlcG9zaXRvcnkSJC5hcnRpZmFjdC52MS5Mb29rdXBSZXBvc2l0b3J5UmVxdWVzdBoXLmFydGlmYWN0LnYxLlJlcG9zaXRvcnkiLJACAYLT5JMCIxIhL3YxL3JlcG9zaXRvcmllcy97bmFtZT0qKn06bG9va3VwEocBChBVcGRhdGVSZXBvc2l0b3J5EiQuYXJ0aWZhY3QudjEuVXBkYXRlUmVwb3NpdG9yeVJlcXVlc3QaFy5hcnRpZmFjdC52MS5SZXBvc2l0b3J5IjSC0+STAi46CnJlcG9zaXRvcnkaIC92MS9yZXBvc2l0b3JpZXMve3JlcG9zaXRvcnkuaWR9En4KEERlbGV0ZVJlcG9zaXRvcnkSJC5hcnRpZmFjdC52MS5EZWxldGVSZXBvc2l0b3J5UmVxdWVzdBolLmFydGlmYWN0LnYxLkRlbGV0ZVJlcG9zaXRvcnlSZXNwb25zZSIdgtPkkwIXKhUvdjEvcmVwb3NpdG9yaWVzL3tpZH0SqgEKEExpc3RSZXBvc2l0b3JpZXMSJC5hcnRpZmFjdC52MS5MaXN0UmVwb3NpdG9yaWVzUmVxdWVzdBolLmFydGlmYWN0LnYxLkxpc3RSZXBvc2l0b3JpZXNSZXNwb25zZSJJkAIBgtPkkwJAWiwSKi92MS9uYW1lc3BhY2VzL3tuYW1lc3BhY2VfaWR9L3JlcG9zaXRvcmllcxIQL3YxL3JlcG9zaXRvcmllcxKJAQoSU2VhcmNoUmVwb3NpdG9yaWVzEiYuYXJ0aWZhY3QudjEuU2VhcmNoUmVwb3NpdG9yaWVzUmVxdWVzdBonLmFydGlmYWN0LnYxLlNlYXJjaFJlcG9zaXRvcmllc1Jlc3BvbnNlIiKQAgGC0+STAhkSFy92MS9yZXBvc2l0b3JpZXM6c2VhcmNoYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A repository: a named image stream inside a namespace. Its image name is
@@ -75,6 +75,21 @@ export type Repository = Message<"artifact.v1.Repository"> & {
    * @generated from field: string etag = 7;
    */
   etag: string;
+
+  /**
+   * The image name, `<registry>/<namespace>/<repository>`, e.g. `local/team/app`: what
+   * `docker pull <host>/local/team/app` and LookupRepository take.
+   *
+   * @generated from field: string full_name = 8;
+   */
+  fullName: string;
+
+  /**
+   * Id of the registry the repository's namespace belongs to.
+   *
+   * @generated from field: string registry_id = 9;
+   */
+  registryId: string;
 };
 
 /**
@@ -127,6 +142,27 @@ export const GetRepositoryRequestSchema: GenMessage<GetRepositoryRequest> = /*@_
   messageDesc(file_artifact_v1_repository, 2);
 
 /**
+ * Request of RepositoryService.LookupRepository.
+ *
+ * @generated from message artifact.v1.LookupRepositoryRequest
+ */
+export type LookupRepositoryRequest = Message<"artifact.v1.LookupRepositoryRequest"> & {
+  /**
+   * The image name, `<registry>/<namespace>/<repository>`, e.g. `local/team/app`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message artifact.v1.LookupRepositoryRequest.
+ * Use `create(LookupRepositoryRequestSchema)` to create a new message.
+ */
+export const LookupRepositoryRequestSchema: GenMessage<LookupRepositoryRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_repository, 3);
+
+/**
  * Request of RepositoryService.UpdateRepository.
  *
  * @generated from message artifact.v1.UpdateRepositoryRequest
@@ -155,7 +191,7 @@ export type UpdateRepositoryRequest = Message<"artifact.v1.UpdateRepositoryReque
  * Use `create(UpdateRepositoryRequestSchema)` to create a new message.
  */
 export const UpdateRepositoryRequestSchema: GenMessage<UpdateRepositoryRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_repository, 3);
+  messageDesc(file_artifact_v1_repository, 4);
 
 /**
  * Request of RepositoryService.DeleteRepository.
@@ -191,7 +227,7 @@ export type DeleteRepositoryRequest = Message<"artifact.v1.DeleteRepositoryReque
  * Use `create(DeleteRepositoryRequestSchema)` to create a new message.
  */
 export const DeleteRepositoryRequestSchema: GenMessage<DeleteRepositoryRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_repository, 4);
+  messageDesc(file_artifact_v1_repository, 5);
 
 /**
  * Response of RepositoryService.DeleteRepository.
@@ -206,7 +242,7 @@ export type DeleteRepositoryResponse = Message<"artifact.v1.DeleteRepositoryResp
  * Use `create(DeleteRepositoryResponseSchema)` to create a new message.
  */
 export const DeleteRepositoryResponseSchema: GenMessage<DeleteRepositoryResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_repository, 5);
+  messageDesc(file_artifact_v1_repository, 6);
 
 /**
  * Request of RepositoryService.ListRepositories.
@@ -215,11 +251,20 @@ export const DeleteRepositoryResponseSchema: GenMessage<DeleteRepositoryResponse
  */
 export type ListRepositoriesRequest = Message<"artifact.v1.ListRepositoriesRequest"> & {
   /**
-   * Only repositories of this namespace (empty: of every namespace).
+   * Only repositories of this namespace (empty: of every namespace). At most one of
+   * `namespace_id` and `namespace_name`.
    *
    * @generated from field: string namespace_id = 1;
    */
   namespaceId: string;
+
+  /**
+   * Only repositories of the namespace with this full name, `<registry>/<namespace>` (e.g.
+   * `local/team`); one the caller may not read → NOT_FOUND.
+   *
+   * @generated from field: string namespace_name = 6;
+   */
+  namespaceName: string;
 
   /**
    * Maximum number of repositories to return: 0 means 50, larger than 1000
@@ -258,7 +303,7 @@ export type ListRepositoriesRequest = Message<"artifact.v1.ListRepositoriesReque
  * Use `create(ListRepositoriesRequestSchema)` to create a new message.
  */
 export const ListRepositoriesRequestSchema: GenMessage<ListRepositoriesRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_repository, 6);
+  messageDesc(file_artifact_v1_repository, 7);
 
 /**
  * Response of RepositoryService.ListRepositories.
@@ -293,7 +338,99 @@ export type ListRepositoriesResponse = Message<"artifact.v1.ListRepositoriesResp
  * Use `create(ListRepositoriesResponseSchema)` to create a new message.
  */
 export const ListRepositoriesResponseSchema: GenMessage<ListRepositoriesResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_repository, 7);
+  messageDesc(file_artifact_v1_repository, 8);
+
+/**
+ * Request of RepositoryService.SearchRepositories. Both filters may be given (both apply); with
+ * neither, every repository the caller may read matches.
+ *
+ * @generated from message artifact.v1.SearchRepositoriesRequest
+ */
+export type SearchRepositoriesRequest = Message<"artifact.v1.SearchRepositoriesRequest"> & {
+  /**
+   * Only repositories whose image name `<registry>/<namespace>/<repository>` contains this
+   * text (case-insensitive), e.g. `team/app`.
+   *
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * Only repositories that hold the manifest with this digest: one stored here (pushed to a
+   * HOSTED registry, or cached by a REMOTE one's pull-through proxy; tagged or not, an index's
+   * child manifests included), or a tag pointing at it. Blob (layer, config) digests do not
+   * match.
+   *
+   * @generated from field: string digest = 2;
+   */
+  digest: string;
+
+  /**
+   * Maximum number of repositories to return: 0 means 50, larger than 1000 means 1000,
+   * negative → INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; the other fields of the request must be the same
+   * as in the call that returned it (else INVALID_ARGUMENT).
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * `name` (the image name), `create_time` or `update_time`, optionally followed by ` desc`
+   * (default `name`).
+   *
+   * @generated from field: string order_by = 5;
+   */
+  orderBy: string;
+};
+
+/**
+ * Describes the message artifact.v1.SearchRepositoriesRequest.
+ * Use `create(SearchRepositoriesRequestSchema)` to create a new message.
+ */
+export const SearchRepositoriesRequestSchema: GenMessage<SearchRepositoriesRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_repository, 9);
+
+/**
+ * Response of RepositoryService.SearchRepositories.
+ *
+ * @generated from message artifact.v1.SearchRepositoriesResponse
+ */
+export type SearchRepositoriesResponse = Message<"artifact.v1.SearchRepositoriesResponse"> & {
+  /**
+   * One page of repositories.
+   *
+   * @generated from field: repeated artifact.v1.Repository repositories = 1;
+   */
+  repositories: Repository[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Number of repositories that match, on all pages.
+   *
+   * @generated from field: int32 total_size = 3;
+   */
+  totalSize: number;
+};
+
+/**
+ * Describes the message artifact.v1.SearchRepositoriesResponse.
+ * Use `create(SearchRepositoriesResponseSchema)` to create a new message.
+ */
+export const SearchRepositoriesResponseSchema: GenMessage<SearchRepositoriesResponse> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_repository, 10);
 
 /**
  * RepositoryService manages repositories: the named image streams inside a
@@ -321,6 +458,19 @@ export const RepositoryService: GenService<{
   getRepository: {
     methodKind: "unary";
     input: typeof GetRepositoryRequestSchema;
+    output: typeof RepositorySchema;
+  },
+  /**
+   * Returns one repository by its image name, `<registry>/<namespace>/<repository>`
+   * (`local/team/app`; the repository part may hold `/` too). A repository the caller may not
+   * read answers NOT_FOUND, exactly as one that does not exist; a malformed name →
+   * INVALID_ARGUMENT.
+   *
+   * @generated from rpc artifact.v1.RepositoryService.LookupRepository
+   */
+  lookupRepository: {
+    methodKind: "unary";
+    input: typeof LookupRepositoryRequestSchema;
     output: typeof RepositorySchema;
   },
   /**
@@ -354,6 +504,17 @@ export const RepositoryService: GenService<{
     methodKind: "unary";
     input: typeof ListRepositoriesRequestSchema;
     output: typeof ListRepositoriesResponseSchema;
+  },
+  /**
+   * Searches the repositories of every registry the caller may read by a substring of their
+   * image names (`team/app`), or finds the ones that hold a manifest digest, one page at a time.
+   *
+   * @generated from rpc artifact.v1.RepositoryService.SearchRepositories
+   */
+  searchRepositories: {
+    methodKind: "unary";
+    input: typeof SearchRepositoriesRequestSchema;
+    output: typeof SearchRepositoriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_artifact_v1_repository, 0);

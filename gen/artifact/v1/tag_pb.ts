@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifact/v1/tag.proto.
  */
 export const file_artifact_v1_tag: GenFile = /*@__PURE__*/
-  fileDesc("ChVhcnRpZmFjdC92MS90YWcucHJvdG8SC2FydGlmYWN0LnYxIrMCCgNUYWcSDwoCaWQYASABKAlCA+BBAxIdCg1yZXBvc2l0b3J5X2lkGAIgASgJQgbgQQLgQQUSEQoEbmFtZRgDIAEoCUID4EECEhMKBmRpZ2VzdBgEIAEoCUID4EECEhIKCm1lZGlhX3R5cGUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIyCglwdXNoX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSNAoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSNAoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSDAoEZXRhZxgKIAEoCSI2ChBDcmVhdGVUYWdSZXF1ZXN0EiIKA3RhZxgBIAEoCzIQLmFydGlmYWN0LnYxLlRhZ0ID4EECIiAKDUdldFRhZ1JlcXVlc3QSDwoCaWQYASABKAlCA+BBAiJnChBVcGRhdGVUYWdSZXF1ZXN0EiIKA3RhZxgBIAEoCzIQLmFydGlmYWN0LnYxLlRhZ0ID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIxChBEZWxldGVUYWdSZXF1ZXN0Eg8KAmlkGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSITChFEZWxldGVUYWdSZXNwb25zZSJwCg9MaXN0VGFnc1JlcXVlc3QSFQoNcmVwb3NpdG9yeV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIQCghvcmRlcl9ieRgEIAEoCRINCgVxdWVyeRgFIAEoCSJfChBMaXN0VGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpZmFjdC52MS5UYWcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUy/AMKClRhZ1NlcnZpY2USUwoJQ3JlYXRlVGFnEh0uYXJ0aWZhY3QudjEuQ3JlYXRlVGFnUmVxdWVzdBoQLmFydGlmYWN0LnYxLlRhZyIVgtPkkwIPOgN0YWciCC92MS90YWdzElAKBkdldFRhZxIaLmFydGlmYWN0LnYxLkdldFRhZ1JlcXVlc3QaEC5hcnRpZmFjdC52MS5UYWciGJACAYLT5JMCDxINL3YxL3RhZ3Mve2lkfRJcCglVcGRhdGVUYWcSHS5hcnRpZmFjdC52MS5VcGRhdGVUYWdSZXF1ZXN0GhAuYXJ0aWZhY3QudjEuVGFnIh6C0+STAhg6A3RhZxoRL3YxL3RhZ3Mve3RhZy5pZH0SYQoJRGVsZXRlVGFnEh0uYXJ0aWZhY3QudjEuRGVsZXRlVGFnUmVxdWVzdBoeLmFydGlmYWN0LnYxLkRlbGV0ZVRhZ1Jlc3BvbnNlIhWC0+STAg8qDS92MS90YWdzL3tpZH0ShQEKCExpc3RUYWdzEhwuYXJ0aWZhY3QudjEuTGlzdFRhZ3NSZXF1ZXN0Gh0uYXJ0aWZhY3QudjEuTGlzdFRhZ3NSZXNwb25zZSI8kAIBgtPkkwIzWicSJS92MS9yZXBvc2l0b3JpZXMve3JlcG9zaXRvcnlfaWR9L3RhZ3MSCC92MS90YWdzYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChVhcnRpZmFjdC92MS90YWcucHJvdG8SC2FydGlmYWN0LnYxIoADCgNUYWcSDwoCaWQYASABKAlCA+BBAxIdCg1yZXBvc2l0b3J5X2lkGAIgASgJQgbgQQLgQQUSEQoEbmFtZRgDIAEoCUID4EECEhMKBmRpZ2VzdBgEIAEoCUID4EECEhIKCm1lZGlhX3R5cGUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIyCglwdXNoX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSNAoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSNAoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSDAoEZXRhZxgKIAEoCRIZCgxuYW1lc3BhY2VfaWQYCyABKAlCA+BBAxIYCgtyZWdpc3RyeV9pZBgMIAEoCUID4EEDEhYKCWZ1bGxfbmFtZRgNIAEoCUID4EEDIjYKEENyZWF0ZVRhZ1JlcXVlc3QSIgoDdGFnGAEgASgLMhAuYXJ0aWZhY3QudjEuVGFnQgPgQQIiIAoNR2V0VGFnUmVxdWVzdBIPCgJpZBgBIAEoCUID4EECIiUKEExvb2t1cFRhZ1JlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECImcKEFVwZGF0ZVRhZ1JlcXVlc3QSIgoDdGFnGAEgASgLMhAuYXJ0aWZhY3QudjEuVGFnQgPgQQISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjEKEERlbGV0ZVRhZ1JlcXVlc3QSDwoCaWQYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIhMKEURlbGV0ZVRhZ1Jlc3BvbnNlIpkBCg9MaXN0VGFnc1JlcXVlc3QSFQoNcmVwb3NpdG9yeV9pZBgBIAEoCRIXCg9yZXBvc2l0b3J5X25hbWUYBiABKAkSDgoGZGlnZXN0GAcgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhAKCG9yZGVyX2J5GAQgASgJEg0KBXF1ZXJ5GAUgASgJIl8KEExpc3RUYWdzUmVzcG9uc2USHgoEdGFncxgBIAMoCzIQLmFydGlmYWN0LnYxLlRhZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSJrChFTZWFyY2hUYWdzUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIOCgZkaWdlc3QYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkSEAoIb3JkZXJfYnkYBSABKAkiYQoSU2VhcmNoVGFnc1Jlc3BvbnNlEh4KBHRhZ3MYASADKAsyEC5hcnRpZmFjdC52MS5UYWcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUyywUKClRhZ1NlcnZpY2USUwoJQ3JlYXRlVGFnEh0uYXJ0aWZhY3QudjEuQ3JlYXRlVGFnUmVxdWVzdBoQLmFydGlmYWN0LnYxLlRhZyIVgtPkkwIPOgN0YWciCC92MS90YWdzElAKBkdldFRhZxIaLmFydGlmYWN0LnYxLkdldFRhZ1JlcXVlc3QaEC5hcnRpZmFjdC52MS5UYWciGJACAYLT5JMCDxINL3YxL3RhZ3Mve2lkfRJiCglMb29rdXBUYWcSHS5hcnRpZmFjdC52MS5Mb29rdXBUYWdSZXF1ZXN0GhAuYXJ0aWZhY3QudjEuVGFnIiSQAgGC0+STAhsSGS92MS90YWdzL3tuYW1lPSoqfTpsb29rdXASXAoJVXBkYXRlVGFnEh0uYXJ0aWZhY3QudjEuVXBkYXRlVGFnUmVxdWVzdBoQLmFydGlmYWN0LnYxLlRhZyIegtPkkwIYOgN0YWcaES92MS90YWdzL3t0YWcuaWR9EmEKCURlbGV0ZVRhZxIdLmFydGlmYWN0LnYxLkRlbGV0ZVRhZ1JlcXVlc3QaHi5hcnRpZmFjdC52MS5EZWxldGVUYWdSZXNwb25zZSIVgtPkkwIPKg0vdjEvdGFncy97aWR9EoUBCghMaXN0VGFncxIcLmFydGlmYWN0LnYxLkxpc3RUYWdzUmVxdWVzdBodLmFydGlmYWN0LnYxLkxpc3RUYWdzUmVzcG9uc2UiPJACAYLT5JMCM1onEiUvdjEvcmVwb3NpdG9yaWVzL3tyZXBvc2l0b3J5X2lkfS90YWdzEggvdjEvdGFncxJpCgpTZWFyY2hUYWdzEh4uYXJ0aWZhY3QudjEuU2VhcmNoVGFnc1JlcXVlc3QaHy5hcnRpZmFjdC52MS5TZWFyY2hUYWdzUmVzcG9uc2UiGpACAYLT5JMCERIPL3YxL3RhZ3M6c2VhcmNoYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A tag: a name in a repository that points to one manifest.
@@ -94,6 +94,28 @@ export type Tag = Message<"artifact.v1.Tag"> & {
    * @generated from field: string etag = 10;
    */
   etag: string;
+
+  /**
+   * Id of the namespace of the tag's repository.
+   *
+   * @generated from field: string namespace_id = 11;
+   */
+  namespaceId: string;
+
+  /**
+   * Id of the registry of the tag's repository.
+   *
+   * @generated from field: string registry_id = 12;
+   */
+  registryId: string;
+
+  /**
+   * The image reference, `<registry>/<namespace>/<repository>:<tag>`, e.g.
+   * `local/team/app:1.0`: what `docker pull <host>/local/team/app:1.0` and LookupTag take.
+   *
+   * @generated from field: string full_name = 13;
+   */
+  fullName: string;
 };
 
 /**
@@ -146,6 +168,27 @@ export const GetTagRequestSchema: GenMessage<GetTagRequest> = /*@__PURE__*/
   messageDesc(file_artifact_v1_tag, 2);
 
 /**
+ * Request of TagService.LookupTag.
+ *
+ * @generated from message artifact.v1.LookupTagRequest
+ */
+export type LookupTagRequest = Message<"artifact.v1.LookupTagRequest"> & {
+  /**
+   * The image reference, `<registry>/<namespace>/<repository>:<tag>`, e.g. `local/team/app:1.0`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message artifact.v1.LookupTagRequest.
+ * Use `create(LookupTagRequestSchema)` to create a new message.
+ */
+export const LookupTagRequestSchema: GenMessage<LookupTagRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_tag, 3);
+
+/**
  * Request of TagService.UpdateTag.
  *
  * @generated from message artifact.v1.UpdateTagRequest
@@ -174,7 +217,7 @@ export type UpdateTagRequest = Message<"artifact.v1.UpdateTagRequest"> & {
  * Use `create(UpdateTagRequestSchema)` to create a new message.
  */
 export const UpdateTagRequestSchema: GenMessage<UpdateTagRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_tag, 3);
+  messageDesc(file_artifact_v1_tag, 4);
 
 /**
  * Request of TagService.DeleteTag.
@@ -202,7 +245,7 @@ export type DeleteTagRequest = Message<"artifact.v1.DeleteTagRequest"> & {
  * Use `create(DeleteTagRequestSchema)` to create a new message.
  */
 export const DeleteTagRequestSchema: GenMessage<DeleteTagRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_tag, 4);
+  messageDesc(file_artifact_v1_tag, 5);
 
 /**
  * Response of TagService.DeleteTag.
@@ -217,7 +260,7 @@ export type DeleteTagResponse = Message<"artifact.v1.DeleteTagResponse"> & {
  * Use `create(DeleteTagResponseSchema)` to create a new message.
  */
 export const DeleteTagResponseSchema: GenMessage<DeleteTagResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_tag, 5);
+  messageDesc(file_artifact_v1_tag, 6);
 
 /**
  * Request of TagService.ListTags.
@@ -226,11 +269,29 @@ export const DeleteTagResponseSchema: GenMessage<DeleteTagResponse> = /*@__PURE_
  */
 export type ListTagsRequest = Message<"artifact.v1.ListTagsRequest"> & {
   /**
-   * Only tags of this repository (empty: of every repository).
+   * Only tags of this repository (empty: of every repository). At most one of `repository_id`
+   * and `repository_name`.
    *
    * @generated from field: string repository_id = 1;
    */
   repositoryId: string;
+
+  /**
+   * Only tags of the repository with this image name, `<registry>/<namespace>/<repository>`
+   * (e.g. `local/team/app`); one the caller may not read → NOT_FOUND.
+   *
+   * @generated from field: string repository_name = 6;
+   */
+  repositoryName: string;
+
+  /**
+   * Only tags pointing at this manifest digest. With `repository_name`, this is what the
+   * reference `local/team/app@sha256:…` names: every tag of the repository at that digest
+   * (none when the manifest is untagged).
+   *
+   * @generated from field: string digest = 7;
+   */
+  digest: string;
 
   /**
    * Maximum number of tags to return: 0 means 50, larger than 1000 means
@@ -269,7 +330,7 @@ export type ListTagsRequest = Message<"artifact.v1.ListTagsRequest"> & {
  * Use `create(ListTagsRequestSchema)` to create a new message.
  */
 export const ListTagsRequestSchema: GenMessage<ListTagsRequest> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_tag, 6);
+  messageDesc(file_artifact_v1_tag, 7);
 
 /**
  * Response of TagService.ListTags.
@@ -304,7 +365,97 @@ export type ListTagsResponse = Message<"artifact.v1.ListTagsResponse"> & {
  * Use `create(ListTagsResponseSchema)` to create a new message.
  */
 export const ListTagsResponseSchema: GenMessage<ListTagsResponse> = /*@__PURE__*/
-  messageDesc(file_artifact_v1_tag, 7);
+  messageDesc(file_artifact_v1_tag, 8);
+
+/**
+ * Request of TagService.SearchTags. Both filters may be given (both apply); with neither, every
+ * tag the caller may read matches.
+ *
+ * @generated from message artifact.v1.SearchTagsRequest
+ */
+export type SearchTagsRequest = Message<"artifact.v1.SearchTagsRequest"> & {
+  /**
+   * Only tags whose image reference `<registry>/<namespace>/<repository>:<tag>` contains this
+   * text (case-insensitive), e.g. `team/app:1.`.
+   *
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * Only tags pointing at this manifest digest (an index's, not its children's: a tag points
+   * at one manifest). Blob (layer, config) digests do not match.
+   *
+   * @generated from field: string digest = 2;
+   */
+  digest: string;
+
+  /**
+   * Maximum number of tags to return: 0 means 50, larger than 1000 means 1000, negative →
+   * INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; the other fields of the request must be the same
+   * as in the call that returned it (else INVALID_ARGUMENT).
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * `name` (the image reference), `create_time`, `update_time` or `push_time`, optionally
+   * followed by ` desc` (default `name`).
+   *
+   * @generated from field: string order_by = 5;
+   */
+  orderBy: string;
+};
+
+/**
+ * Describes the message artifact.v1.SearchTagsRequest.
+ * Use `create(SearchTagsRequestSchema)` to create a new message.
+ */
+export const SearchTagsRequestSchema: GenMessage<SearchTagsRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_tag, 9);
+
+/**
+ * Response of TagService.SearchTags.
+ *
+ * @generated from message artifact.v1.SearchTagsResponse
+ */
+export type SearchTagsResponse = Message<"artifact.v1.SearchTagsResponse"> & {
+  /**
+   * One page of tags.
+   *
+   * @generated from field: repeated artifact.v1.Tag tags = 1;
+   */
+  tags: Tag[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Number of tags that match, on all pages.
+   *
+   * @generated from field: int32 total_size = 3;
+   */
+  totalSize: number;
+};
+
+/**
+ * Describes the message artifact.v1.SearchTagsResponse.
+ * Use `create(SearchTagsResponseSchema)` to create a new message.
+ */
+export const SearchTagsResponseSchema: GenMessage<SearchTagsResponse> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_tag, 10);
 
 /**
  * TagService manages tags: the named, movable pointers from a repository to
@@ -332,6 +483,20 @@ export const TagService: GenService<{
   getTag: {
     methodKind: "unary";
     input: typeof GetTagRequestSchema;
+    output: typeof TagSchema;
+  },
+  /**
+   * Returns one tag by its image reference, `<registry>/<namespace>/<repository>:<tag>`
+   * (`local/team/app:1.0`). A tag the caller may not read answers NOT_FOUND, exactly as one
+   * that does not exist; a malformed reference → INVALID_ARGUMENT. A digest reference
+   * (`local/team/app@sha256:…`) may name any number of tags: ListTags with `repository_name`
+   * and `digest` lists them, so here it is INVALID_ARGUMENT.
+   *
+   * @generated from rpc artifact.v1.TagService.LookupTag
+   */
+  lookupTag: {
+    methodKind: "unary";
+    input: typeof LookupTagRequestSchema;
     output: typeof TagSchema;
   },
   /**
@@ -366,6 +531,17 @@ export const TagService: GenService<{
     methodKind: "unary";
     input: typeof ListTagsRequestSchema;
     output: typeof ListTagsResponseSchema;
+  },
+  /**
+   * Searches the tags of every registry the caller may read by a substring of their image
+   * references (`app:1.`), or finds every tag pointing at a manifest digest, one page at a time.
+   *
+   * @generated from rpc artifact.v1.TagService.SearchTags
+   */
+  searchTags: {
+    methodKind: "unary";
+    input: typeof SearchTagsRequestSchema;
+    output: typeof SearchTagsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_artifact_v1_tag, 0);

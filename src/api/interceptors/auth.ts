@@ -42,7 +42,7 @@ export function authInterceptor(deps: AuthInterceptorDeps): Interceptor {
     const caller = await deps.authenticator.fromHeader(req.header.get("authorization") ?? undefined, info, { basic: false });
     req.contextValues.set(callerKey, caller);
     req.contextValues.set(auditTrailKey, trailOf(caller, info));
-    if (rule.kind === "list") return next(req);
+    if (rule.kind === "list" || rule.kind === "lookup") return next(req);
 
     const [input, request] = await firstMessage(req);
     const principal = caller.principal;

@@ -1,0 +1,106 @@
+// The catalog's rows as the API shows them: each with its parents' ids and its full name
+// (`local/team`, `local/team/app`, `local/team/app:1.0`), read in the same query as the row
+// (inner joins on primary keys), so a name always belongs to the row it came with. Lists, gets,
+// lookups by name and searches all read these views; searches also match and sort on the names.
+import { and, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
+import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
+import type { Database } from "../db/database.js";
+import { namespaces, registries, repositories, tags } from "../db/schema.js";
+import { notFound } from "../domain/errors.js";
+import type { Visibility, VisibilitySql } from "./listing.js";
+import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
+
+/** A table with its parents joined in, and the columns it gains from them. */
+export interface View {
+  table: PgTable;
+  id: PgColumn;
+  joins: { table: PgTable; on: SQL }[];
+  columns: Record<string, PgColumn | SQL>;
+}
+
+// Names are "C"-collated columns: the concatenations sort byte-wise too.
+const namespaceFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name})`;
+export const repositoryFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name} || '/' || ${repositories.name})`;
+export const tagFullName = sql<string>`(${registries.name} || '/' || ${namespaces.name} || '/' || ${repositories.name} || ':' || ${tags.name})`;
+
+const registryOfNamespace = { table: registries, on: eq(registries.id, namespaces.registryId) };
+const namespaceOfRepository = { table: namespaces, on: eq(namespaces.id, repositories.namespaceId) };
+
+export const registryView: View = { table: registries, id: registries.id, joins: [], columns: {} };
+
+export const namespaceView: View = {
+  table: namespaces,
+  id: namespaces.id,
+  joins: [registryOfNamespace],
+  columns: { fullName: namespaceFullName },
+};
+
+export const repositoryView: View = {
+  table: repositories,
+  id: repositories.id,
+  joins: [namespaceOfRepository, registryOfNamespace],
+  columns: { registryId: namespaces.registryId, fullName: repositoryFullName },
+};
+
+export const tagView: View = {
+  table: tags,
+  id: tags.id,
+  joins: [{ table: repositories, on: eq(repositories.id, tags.repositoryId) }, namespaceOfRepository, registryOfNamespace],
+  columns: { namespaceId: repositories.namespaceId, registryId: namespaces.registryId, fullName: tagFullName },
+};
+
+export type NamespaceView = typeof namespaces.$inferSelect & { fullName: string };
+export type RepositoryView = typeof repositories.$inferSelect & { registryId: string; fullName: string };
+export type TagView = typeof tags.$inferSelect & { namespaceId: string; registryId: string; fullName: string };
+
+/** `select <the view's columns> from <table> join <parents>`, to be completed with where/order/limit. */
+export function selectView(db: Database, view: View) {
+  let query = db
+    .select({ ...getTableColumns(view.table), ...view.columns })
+    .from(view.table)
+    .$dynamic();
+  for (const join of view.joins) query = query.innerJoin(join.table, join.on);
+  return query;
+}
+
+/** One row of a view by id (inside a transaction: pass `tx`); undefined when it is gone. */
+export async function viewById<Row>(db: Database, view: View, id: string): Promise<Row | undefined> {
+  const [row] = await selectView(db, view).where(eq(view.id, id)).limit(1);
+  return row as Row | undefined;
+}
+
+/** Get-by-id of a view as a statement built once (Get calls are the hottest path). */
+export function viewGetterById<Row>(db: Database, view: View, noun: string): (id: string) => Promise<Row> {
+  const query = selectView(db, view)
+    .where(eq(view.id, sql.placeholder("id")))
+    .limit(1)
+    .prepare(`${noun}_view_by_id`);
+  return async (id) => {
+    const rows = (await query.execute({ id })) as Row[];
+    if (rows.length === 0) throw notFound(`${noun} ${id} not found`);
+    return rows[0]!;
+  };
+}
+
+/**
+ * One row of a view found by name: `where` compares columns with placeholders, whose values each
+ * call gives. With a Visibility, only a row the caller may see is found (`visible`), so a name it
+ * may not read is found no more than one that does not exist. Both statements are built once.
+ */
+export function viewFinder<Row>(
+  db: Database,
+  view: View,
+  name: string,
+  where: SQL,
+  visible: (v: VisibilitySql) => SQL,
+): (values: Record<string, unknown>, visibility?: Visibility) => Promise<Row | undefined> {
+  const everyone = selectView(db, view).where(where).limit(1).prepare(name);
+  const caller = selectView(db, view)
+    .where(and(where, visible(VISIBILITY_SQL)))
+    .limit(1)
+    .prepare(`${name}_visible`);
+  return async (values, visibility) => {
+    const rows = visibility ? await caller.execute({ ...values, ...visibilityParameters(visibility) }) : await everyone.execute(values);
+    return rows[0] as Row | undefined;
+  };
+}
