@@ -4,17 +4,20 @@
 // What identity and access cost on the hot path (issue 10), in one run on the same machine: the
 // service with auth ON (no anonymous admin; the bootstrap admin's API token and password from
 // ADMIN_TOKEN and ADMIN_PASSWORD) beside the same service with auth OFF (AUTH_ANONYMOUS_ADMIN=true,
-// what the other suites run): two processes on one database and content store (PGlite: one
-// database each, seeded alike).
+// what the other suites run): processes on one database and content store (PGlite: one database
+// each, seeded alike).
 // - /v2/ manifest GET by tag on a HOSTED registry: Bearer JWT from /auth/token (what docker and
 //   podman send), Basic <user>:<API token> straight on /v2/, and the API token of a robot that is
 //   only a reader of the namespace (no global role: the repository is looked up per request);
 //   nothing on the auth-off server.
 // - TagService.GetTag over Connect JSON: Bearer API token (the admin, the reader) vs nothing.
 // - /auth/token: GET with Basic credentials (an API token, a password), POST grant_type=refresh_token.
-// Targets: manifest GET and GetTag with a valid token ≥ 0.9× the same call with auth off. Each of
-// those tables has an A/A control: the auth-off row once more, whose ratio to itself is the noise
-// of the run (other sessions share this machine's cores).
+// Targets: manifest GET and GetTag with a valid token ≥ 0.9× the same call with auth off. Two
+// controls, as other sessions share this machine's cores and a 10% difference is within its noise:
+// - A/A: the auth-off call to a second auth-off process, started alike: what two processes that
+//   differ in nothing measure apart in this run;
+// - the credential sent to the auth-off process (it checks a credential it is given, the
+//   anonymous admin role only added): the authentication step alone, in the baseline's process.
 // The rows of each table run in turn, another order each round; the median round is shown with
 // the range. Every answer is checked (status; the manifest's digest; the tag; a JWT that opens the
 // manifest) before each timed run.
@@ -85,11 +88,9 @@ interface Sample {
 interface Row {
   group: Group;
   label: string;
-  /** Against the auth-on server (else auth off). */
-  on: boolean;
   /** The auth-off row the group's other rows are compared with. */
   baseline?: boolean;
-  /** The baseline's request again (A/A): how far two runs of one thing differ on this machine now. */
+  /** The baseline's request to a second auth-off process (A/A): how far two alike processes measure apart now. */
   control?: boolean;
   /** A credential sent to the auth-off server: authentication alone, in the baseline's own process. */
   sameProcess?: boolean;
@@ -123,37 +124,34 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
     () => openTarget(o.kind, workDir),
     (t) => t.close(),
     async (first) => {
-      // PostgreSQL: one database and content store for both servers (replicas); PGlite belongs to one process.
-      const second: DatabaseTarget = o.kind === "postgres" ? first : await openTarget(o.kind, workDir);
-      const env = (t: DatabaseTarget) => ({ ...t.env, LOG_LEVEL: o.logLevel, SECRET_KEY: "00".repeat(32), WORKERS: "1" });
-      const logOn = join(workDir, `server-auth-on-${o.kind}.log`);
-      const logOff = join(workDir, `server-auth-off-${o.kind}.log`);
+      // PostgreSQL: one database and content store for the three servers (replicas); PGlite belongs to one process.
+      const more = o.kind === "postgres" ? [] : [await openTarget(o.kind, workDir), await openTarget(o.kind, workDir)];
+      const [second, third] = more.length > 0 ? more : [first, first];
+      const env = (t: DatabaseTarget, name: string, settings: Record<string, string>) => ({
+        env: { ...t.env, LOG_LEVEL: o.logLevel, SECRET_KEY: "00".repeat(32), WORKERS: "1", AUTH_SERVICE: SERVICE, ...settings },
+        logFile: join(workDir, `server-auth-${name}-${o.kind}.log`),
+      });
+      const on = env(first, "on", { AUTH_ANONYMOUS_ADMIN: "false", ADMIN_TOKEN: adminToken, ADMIN_PASSWORD: adminPassword });
+      const off = env(second!, "off", { AUTH_ANONYMOUS_ADMIN: "true" });
+      const other = env(third!, "off-2", { AUTH_ANONYMOUS_ADMIN: "true" });
+      const start = (options: typeof on) => () => startBenchServer(options);
+      const stop = (s: BenchServer) => s.stop();
       try {
         // Auth on starts first: its bootstrap makes the admin of an empty database.
-        return await using(
-          () =>
-            startBenchServer({
-              env: { ...env(first), AUTH_ANONYMOUS_ADMIN: "false", ADMIN_TOKEN: adminToken, ADMIN_PASSWORD: adminPassword, AUTH_SERVICE: SERVICE },
-              logFile: logOn,
-            }),
-          (s) => s.stop(),
-          (on) =>
-            using(
-              () => startBenchServer({ env: { ...env(second), AUTH_ANONYMOUS_ADMIN: "true", AUTH_SERVICE: SERVICE }, logFile: logOff }),
-              (s) => s.stop(),
-              (off) => run(on, off, first, second !== first),
-            ),
+        return await using(start(on), stop, (onServer) =>
+          using(start(off), stop, (offServer) => using(start(other), stop, (otherServer) => run(onServer, offServer, otherServer, first, more.length > 0))),
         );
       } catch (err) {
-        log(`failed; the servers' last log lines:\n${tail(logOn, 10)}\n${tail(logOff, 10)}`);
+        log(`failed; the servers' last log lines:\n${[on, off, other].map((x) => tail(x.logFile, 10)).join("\n")}`);
         throw err;
       } finally {
-        if (second !== first) second.close();
+        for (const t of more) t.close();
       }
     },
   );
 
-  async function run(onServer: BenchServer, offServer: BenchServer, target: DatabaseTarget, separate: boolean) {
+  /** `otherServer`: a second auth-off process, the A/A control's. */
+  async function run(onServer: BenchServer, offServer: BenchServer, otherServer: BenchServer, target: DatabaseTarget, separate: boolean) {
     const admin = identityClients(onServer.httpUrl, adminToken);
     const whoami = await admin.accounts.whoAmI({}).catch((err: unknown) => {
       throw new Error(`the admin token does not sign in: the database must be empty, so the bootstrap makes the admin (${String(err)})`);
@@ -161,6 +159,7 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
     log(`seeding (signed in as ${whoami.account?.name ?? "?"})`);
     const on = await seed(onServer, adminToken);
     const off = separate ? await seed(offServer, undefined) : { ...on, server: offServer };
+    const other = separate ? await seed(otherServer, undefined) : { ...on, server: otherServer };
     const reader = await createAccount(admin, onServer.httpUrl, { robot: true });
     await bindRole(admin, reader.id, "reader", { namespaceId: on.namespaceId });
     // A refresh token as docker login's OAuth2 flow gets one: a password and offline_token=true.
@@ -222,31 +221,30 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
       return String(answer.token);
     };
 
-    const row = (group: Group, label: string, isOn: boolean, spec: () => Spec | Promise<Spec>, extra: Partial<Row> = {}): Row => ({
+    const row = (group: Group, label: string, spec: () => Spec | Promise<Spec>, extra: Partial<Row> = {}): Row => ({
       group,
       label,
-      on: isOn,
       spec: async () => spec(),
       samples: [],
       ...extra,
     });
     const groups = o.groups ?? AUTH_GROUPS;
     const rows: Row[] = [
-      row("manifest", "none (auth off)", false, () => manifest(off, {}), { baseline: true }),
-      row("manifest", "none (auth off) again: A/A control", false, () => manifest(off, {}), { control: true }),
-      row("manifest", "Bearer JWT from /auth/token (admin)", true, async () => manifest(on, { authorization: `Bearer ${await jwt()}` }), { target: true }),
-      row("manifest", "Basic admin:<API token>", true, () => manifest(on, { authorization: basic("admin", adminToken) }), { target: true }),
-      row("manifest", "Basic robot:<API token>, namespace reader", true, () => manifest(on, { authorization: basic(reader.name, reader.token) })),
-      row("manifest", "Bearer JWT, to the auth-off server", false, async () => manifest(off, { authorization: `Bearer ${await jwt()}` }), {
+      row("manifest", "none (auth off)", () => manifest(off, {}), { baseline: true }),
+      row("manifest", "none, a second auth-off process: A/A control", () => manifest(other, {}), { control: true }),
+      row("manifest", "Bearer JWT from /auth/token (admin)", async () => manifest(on, { authorization: `Bearer ${await jwt()}` }), { target: true }),
+      row("manifest", "Basic admin:<API token>", () => manifest(on, { authorization: basic("admin", adminToken) }), { target: true }),
+      row("manifest", "Basic robot:<API token>, namespace reader", () => manifest(on, { authorization: basic(reader.name, reader.token) })),
+      row("manifest", "Bearer JWT, to the auth-off server", async () => manifest(off, { authorization: `Bearer ${await jwt()}` }), {
         sameProcess: true,
       }),
-      row("getTag", "none (auth off)", false, () => getTag(off, {}), { baseline: true }),
-      row("getTag", "none (auth off) again: A/A control", false, () => getTag(off, {}), { control: true }),
-      row("getTag", "Bearer <API token> (admin)", true, () => getTag(on, { authorization: `Bearer ${adminToken}` }), { target: true }),
-      row("getTag", "Bearer <API token>, namespace reader", true, () => getTag(on, { authorization: `Bearer ${reader.token}` })),
-      row("getTag", "Bearer <API token>, to the auth-off server", false, () => getTag(off, { authorization: `Bearer ${adminToken}` }), { sameProcess: true }),
-      row("token", "GET, Basic admin:<API token>", true, () => tokenGet(basic("admin", adminToken))),
-      row("token", "POST grant_type=refresh_token", true, () => ({
+      row("getTag", "none (auth off)", () => getTag(off, {}), { baseline: true }),
+      row("getTag", "none, a second auth-off process: A/A control", () => getTag(other, {}), { control: true }),
+      row("getTag", "Bearer <API token> (admin)", () => getTag(on, { authorization: `Bearer ${adminToken}` }), { target: true }),
+      row("getTag", "Bearer <API token>, namespace reader", () => getTag(on, { authorization: `Bearer ${reader.token}` })),
+      row("getTag", "Bearer <API token>, to the auth-off server", () => getTag(off, { authorization: `Bearer ${adminToken}` }), { sameProcess: true }),
+      row("token", "GET, Basic admin:<API token>", () => tokenGet(basic("admin", adminToken))),
+      row("token", "POST grant_type=refresh_token", () => ({
         protocol: "rest",
         baseUrl: onServer.httpUrl,
         method: "POST",
@@ -255,7 +253,7 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
         body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, service: SERVICE, scope, client_id: "bench" }).toString(),
         check: checkToken("access_token", true),
       })),
-      row("token", "GET, Basic admin:<password>", true, () => tokenGet(basic("admin", adminPassword))),
+      row("token", "GET, Basic admin:<password>", () => tokenGet(basic("admin", adminPassword))),
     ].filter((r) => groups.includes(r.group) && !(r.sameProcess && separate));
 
     for (let round = 1; round <= o.rounds; round++) {
@@ -265,8 +263,8 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
           round,
         )) {
           if (r.problem) continue;
-          const server = r.on ? onServer : offServer;
           const spec = await r.spec();
+          const server = [onServer, offServer, otherServer].find((x) => x.httpUrl === spec.baseUrl)!;
           const problem = await checkOnce(spec);
           if (problem) {
             r.problem = `the answer before round ${round}: ${problem}`;
@@ -285,7 +283,7 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
             durationSeconds: o.seconds,
           };
           const background = await backgroundBusyPct();
-          const slug = `auth-${r.group}-${r.on ? "on" : "off"}-${r.label}`;
+          const slug = `auth-${r.group}-${r.label}`;
           const load = () => measureCpu(server.pid, target.postmasterPid, () => runLoad(plan, workDir, o.client));
           const { value: result, cpu } =
             round === 1 ? await profiled({ server, workers: 1, kind: o.kind }, { profileDir: o.profileDir }, slug, load) : await load();
@@ -381,7 +379,7 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
         const name = `${r.group === "manifest" ? "manifest GET" : "GetTag"}, ${r.label}`;
         const note = r.target
           ? o.kind === "postgres"
-            ? ` — target ≥ ${TARGET}×: ${verdict(v.rps >= TARGET)}`
+            ? ` — target ≥ ${TARGET}×: ${verdict(Number(v.rps.toFixed(2)) >= TARGET)}`
             : " (the target applies on PostgreSQL)"
           : r.control
             ? ": the noise of this run (1.00 on a quiet machine)"
@@ -411,7 +409,7 @@ export async function measureAuth(o: AuthBenchOptions, workDir: string): Promise
     const markdown = [
       `## Identity and access on the hot path (issue 10): ${databaseLabel(o.kind)}`,
       "",
-      `- ${run.target.description}; ${run.separate ? "one database per server, seeded alike" : "both servers on that one database and content store"}. Auth ON: \`AUTH_ANONYMOUS_ADMIN=false\`, the bootstrap admin's API token and password from \`ADMIN_TOKEN\`/\`ADMIN_PASSWORD\`. Auth OFF: \`AUTH_ANONYMOUS_ADMIN=true\` (what the other suites run), no credential sent. One process each, LOG_LEVEL=${o.logLevel}.`,
+      `- ${run.target.description}; ${run.separate ? "one database per server, seeded alike" : "the three servers on that one database and content store"}. Auth ON: \`AUTH_ANONYMOUS_ADMIN=false\`, the bootstrap admin's API token and password from \`ADMIN_TOKEN\`/\`ADMIN_PASSWORD\`. Auth OFF, two processes (the second for the A/A control): \`AUTH_ANONYMOUS_ADMIN=true\` (what the other suites run). One process each, LOG_LEVEL=${o.logLevel}.`,
       `- Load: ${run.tool}, ${o.concurrency} requests in flight on ${o.concurrency} keep-alive HTTP/1.1 connections, ${o.warmupSeconds} s warm-up + ${o.seconds} s, ${o.rounds} round${o.rounds > 1 ? "s" : ""}: the rows of each table run in turn, another order each round; the median round is shown (the range of rounds in brackets). Every answer was checked before each timed run.`,
       "- × off: on ÷ off req/s of the same round, the median over rounds (range); by CPU: the auth-off row's server CPU per request ÷ this row's (the figure the machine's other load disturbs least). CPU ms/req: the server process + PostgreSQL's processes, when local. busy before: the machine's CPU in the second before the row, while the bench sent nothing (other work on it).",
       ...run.groups.flatMap((group) => ["", ...sections[group]()]),
