@@ -8,13 +8,20 @@ import { say, stopEverythingOnSignals, using } from "./lifecycle.js";
 import { wrkAvailable } from "./load/index.js";
 import { machineHeader } from "./report.js";
 import { parseSettings, type Suite } from "./settings.js";
+import { runAuthSuite } from "./suites/auth.js";
 import { runImagesSuite } from "./suites/images.js";
 import { runRegistrySuite } from "./suites/registry.js";
 import { runRestSuite } from "./suites/rest.js";
 import { runTagsSuite } from "./suites/tags.js";
 import type { SuiteResult, SuiteRunner } from "./suites/types.js";
 
-const RUNNERS: Record<Suite, SuiteRunner> = { tags: runTagsSuite, rest: runRestSuite, images: runImagesSuite, registry: runRegistrySuite };
+const RUNNERS: Record<Suite, SuiteRunner> = {
+  tags: runTagsSuite,
+  rest: runRestSuite,
+  images: runImagesSuite,
+  registry: runRegistrySuite,
+  auth: runAuthSuite,
+};
 
 stopEverythingOnSignals();
 const settings = parseSettings();

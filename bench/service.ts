@@ -58,7 +58,12 @@ export async function withService<R>(kind: DatabaseKind, workDir: string, s: Set
 }
 
 /** Runs `during` under the server's CPU profiler when --profile is set, and prints where the time went. */
-export async function profiled<T>(svc: Service, s: Settings, slug: string, during: () => Promise<T>): Promise<T> {
+export async function profiled<T>(
+  svc: Pick<Service, "server" | "workers" | "kind">,
+  s: Pick<Settings, "profileDir">,
+  slug: string,
+  during: () => Promise<T>,
+): Promise<T> {
   if (!s.profileDir) return during();
   if (svc.workers > 1) {
     say(`  no profile of ${slug}: the ${svc.workers} workers are other processes (profiles need --workers 1)`);

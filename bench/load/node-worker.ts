@@ -75,7 +75,11 @@ function http1Caller(plan: LoadPlan): { call: Call; close(): void } {
   const base: Record<string, string> = { ...(plan.protocol === "connect" ? { "connect-protocol-version": "1" } : {}), ...plan.headers };
   const call: Call = ({ path, body }, done) => {
     const headers: Record<string, string | number> = { ...base };
-    if (body.length > 0) Object.assign(headers, { "content-type": "application/json", "content-length": body.length });
+    if (body.length > 0) {
+      headers["content-length"] = body.length;
+      // JSON unless the plan names another type (the token endpoint's OAuth2 form).
+      if (!Object.keys(headers).some((k) => k.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
+    }
     const req = request(new URL(path, plan.baseUrl), { method: plan.method, agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => res.statusCode !== 200 && chunks.push(c));

@@ -16,7 +16,7 @@ export interface LoadPlan {
   baseUrl: string;
   /** POST for connect and grpc; any for rest. */
   method: string;
-  /** Extra request headers (e.g. Accept for /v2/ manifests). */
+  /** Extra request headers (e.g. Accept for /v2/ manifests, Authorization); a Content-Type here replaces the JSON default. */
   headers?: Record<string, string>;
   /** One picked at random per call. */
   requests: PlannedRequest[];

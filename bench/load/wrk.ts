@@ -23,7 +23,10 @@ function luaScript(plan: LoadPlan): string {
   // JSON string escapes of ASCII text are valid Lua string escapes.
   const requests = plan.requests.map((r) => `{${JSON.stringify(r.path)}, ${r.body === "" ? "nil" : JSON.stringify(r.body)}}`).join(",\n");
   const headers = [
-    plan.requests.some((r) => r.body !== "") ? `wrk.headers["Content-Type"] = "application/json"` : "",
+    // JSON unless the plan names another type (the token endpoint's OAuth2 form).
+    plan.requests.some((r) => r.body !== "") && !Object.keys(plan.headers ?? {}).some((k) => k.toLowerCase() === "content-type")
+      ? `wrk.headers["Content-Type"] = "application/json"`
+      : "",
     plan.protocol === "connect" ? `wrk.headers["Connect-Protocol-Version"] = "1"` : "",
     ...Object.entries(plan.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
   ].join("\n");
