@@ -11,10 +11,11 @@
 #                   - protoc, its gRPC Python plugin and grpcio: a Python client generated from
 #                     `npm run protos:export` (test/protos-export.test.ts). Not python3-grpc-tools:
 #                     bookworm's bundles a protoc older than proto3 `optional`.
+#   curl, jq        - what the README's walkthrough uses (test/readme.test.ts runs it)
 # Idempotent: does nothing (and touches no network) when all are present.
 set -euo pipefail
 
-packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl protobuf-compiler protobuf-compiler-grpc python3-grpcio)
+packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl protobuf-compiler protobuf-compiler-grpc python3-grpcio curl jq)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]

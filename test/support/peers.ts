@@ -8,6 +8,8 @@ const PEERS = {
   "docker-registry": { bin: "/usr/bin/docker-registry", pkg: "docker-registry" },
   htpasswd: { bin: "/usr/bin/htpasswd", pkg: "apache2-utils" },
   openssl: { bin: "/usr/bin/openssl", pkg: "openssl" },
+  curl: { bin: "/usr/bin/curl", pkg: "curl" },
+  jq: { bin: "/usr/bin/jq", pkg: "jq" },
   protoc: { bin: "/usr/bin/protoc", pkg: "protobuf-compiler" },
   "grpc-python-plugin": { bin: "/usr/bin/grpc_python_plugin", pkg: "protobuf-compiler-grpc" },
   // Debian's own python3 (not whatever python3 is first on PATH), which the package installs into.
