@@ -1,8 +1,7 @@
-// Names → resources, in this one module. The API addresses resources by id; people type names.
-// Until the API can look names up itself, every lookup is a List call filtered by `query` (a
-// case-insensitive substring) and the exact name picked from the answer, so moving to name-based
-// RPCs later changes this file only. A resource the credential may not read is not listed, and
-// so is "not found" here, as on the server.
+// Names → resources, in this one module. People type names; the API looks them up in one call each
+// (Lookup{Registry,Namespace,Repository,Tag}). Accounts and tokens have no lookup: a List call
+// filtered by `query` and the exact name picked from the answer. A resource the credential may not
+// read is "not found", as on the server.
 import type { ArtifactClient } from "../../client/node.js";
 import type { Account } from "../../../gen/artifact/v1/account_pb.js";
 import type { Namespace } from "../../../gen/artifact/v1/namespace_pb.js";
@@ -10,6 +9,7 @@ import type { Registry } from "../../../gen/artifact/v1/registry_pb.js";
 import type { Repository } from "../../../gen/artifact/v1/repository_pb.js";
 import type { Tag } from "../../../gen/artifact/v1/tag_pb.js";
 import type { Token } from "../../../gen/artifact/v1/token_pb.js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { notFoundError, usageError } from "./exit.js";
 import { imagePath, type ImageName } from "./image-ref.js";
 
@@ -48,40 +48,34 @@ export class Resolver {
   constructor(private readonly client: ArtifactClient) {}
 
   async registry(name: string): Promise<Registry> {
-    const found = await exact(async (pageToken) => {
-      const r = await this.client.registries.listRegistries({ query: name, pageSize: PAGE, pageToken });
-      return { items: r.registries, next: r.nextPageToken };
-    }, name);
-    if (!found) throw notFoundError(`registry ${JSON.stringify(name)} not found`);
-    return found;
+    return found(this.client.registries.lookupRegistry({ name }), `registry ${JSON.stringify(name)} not found`);
   }
 
   async namespace(registryName: string, namespaceName: string): Promise<{ registry: Registry; namespace: Namespace }> {
-    const registry = await this.registry(registryName);
-    const found = await exact(async (pageToken) => {
-      const r = await this.client.namespaces.listNamespaces({ registryId: registry.id, query: namespaceName, pageSize: PAGE, pageToken });
-      return { items: r.namespaces, next: r.nextPageToken };
-    }, namespaceName);
-    if (!found) throw notFoundError(`namespace ${JSON.stringify(`${registryName}/${namespaceName}`)} not found`);
-    return { registry, namespace: found };
+    const full = `${registryName}/${namespaceName}`;
+    const [registry, namespace] = await Promise.all([
+      this.registry(registryName),
+      found(this.client.namespaces.lookupNamespace({ name: full }), `namespace ${JSON.stringify(full)} not found`),
+    ]);
+    return { registry, namespace };
   }
 
   async repository(name: ImageName): Promise<RepositoryPath> {
-    const { registry, namespace } = await this.namespace(name.registry, name.namespace);
-    const found = await exact(async (pageToken) => {
-      const r = await this.client.repositories.listRepositories({ namespaceId: namespace.id, query: name.repository, pageSize: PAGE, pageToken });
-      return { items: r.repositories, next: r.nextPageToken };
-    }, name.repository);
-    if (!found) throw notFoundError(`repository ${JSON.stringify(imagePath(name))} not found`);
-    return { registry, namespace, repository: found };
+    const [{ registry, namespace }, repository] = await Promise.all([
+      this.namespace(name.registry, name.namespace),
+      found(this.client.repositories.lookupRepository({ name: imagePath(name) }), `repository ${JSON.stringify(imagePath(name))} not found`),
+    ]);
+    return { registry, namespace, repository };
   }
 
-  /** The tag of that name in the repository, or undefined. */
-  async tag(repositoryId: string, name: string): Promise<Tag | undefined> {
-    return exact(async (pageToken) => {
-      const r = await this.client.tags.listTags({ repositoryId, query: name, pageSize: PAGE, pageToken });
-      return { items: r.tags, next: r.nextPageToken };
-    }, name);
+  /** The tag of that name in the repository (`<image>:<tag>`), or undefined. */
+  async tag(image: string, name: string): Promise<Tag | undefined> {
+    try {
+      return await this.client.tags.lookupTag({ name: `${image}:${name}` });
+    } catch (err) {
+      if (err instanceof ConnectError && err.code === Code.NotFound) return undefined;
+      throw err;
+    }
   }
 
   async account(name: string): Promise<Account> {
@@ -129,5 +123,15 @@ export class Resolver {
       paths.set(n.id, { registry: registries.get(n.registryId) ?? n.registryId, namespace: n.name });
     }
     return paths;
+  }
+}
+
+/** A lookup's answer; NOT_FOUND (the name is unknown, or not readable with this credential) → `message`. */
+async function found<T>(lookup: Promise<T>, message: string): Promise<T> {
+  try {
+    return await lookup;
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.NotFound) throw notFoundError(message);
+    throw err;
   }
 }

@@ -41,11 +41,11 @@ unchanged.`,
       mediaType = info.mediaType;
       sizeBytes = BigInt(info.totalSizeBytes ?? info.sizeBytes);
     } else {
-      const found = await resolver.tag(repository.id, source.tag!);
+      const found = await resolver.tag(imagePath(target), source.tag!);
       if (!found) throw notFoundError(`tag ${JSON.stringify(source.tag)} not found in ${image}`);
       ({ digest, mediaType, sizeBytes } = found);
     }
-    const existing = await resolver.tag(repository.id, target.tag!);
+    const existing = await resolver.tag(imagePath(target), target.tag!);
     let action: "created" | "moved" | "unchanged";
     if (!existing) {
       await ctx.client().tags.createTag({ tag: { repositoryId: repository.id, name: target.tag!, digest, mediaType, sizeBytes } });
@@ -75,8 +75,8 @@ tag or index refers to it any more (artifact gc --dry-run shows what that would 
   examples: ["artifact untag local/team/app:old"],
   async run(ctx, args) {
     const target = parseImageRef(args.positionals[0]!, "image", "tag");
-    const { repository } = await ctx.resolver().repository(target);
-    const existing = await ctx.resolver().tag(repository.id, target.tag!);
+    await ctx.resolver().repository(target); // a missing repository says so, not "no such tag"
+    const existing = await ctx.resolver().tag(imagePath(target), target.tag!);
     if (!existing) throw notFoundError(`tag ${JSON.stringify(target.tag)} not found in ${imagePath(target)}`);
     await ctx.client().tags.deleteTag({ id: existing.id, etag: existing.etag });
     if (ctx.format === "json") ctx.print(formatJson({ image: imagePath(target), tag: target.tag!, digest: existing.digest, action: "deleted" }));
