@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { apiServices } from "../src/api/routes.js";
 import { packageRoot } from "../src/paths.js";
 import { ADMIN_TOKEN } from "./support/credentials.js";
 import { havePeers } from "./support/peers.js";
@@ -73,5 +74,15 @@ describe.skipIf(!havePeers("test/readme.test.ts", "curl", "jq"))("the README wal
     });
     const failedAt = [...result.stderr.matchAll(/@@ (README\.md:\d+)/g)].at(-1)?.[1];
     expect(result.code, `the walkthrough stopped in the block at ${failedAt}:\n${result.stderr.slice(-3000)}\n${result.stdout.slice(-2000)}`).toBe(0);
+  });
+});
+
+describe("the README's API table", () => {
+  const readme = readFileSync(join(packageRoot, "README.md"), "utf8");
+  it.each(apiServices.map((s) => s.typeName))("lists %s and every one of its methods", (typeName) => {
+    const row = readme.split("\n").find((l) => l.startsWith(`| \`${typeName}\` |`));
+    expect(row, `no row for ${typeName}`).toBeDefined();
+    const service = apiServices.find((s) => s.typeName === typeName)!;
+    expect(service.methods.map((m) => m.name).filter((name) => !row!.includes(`\`${name}\``))).toEqual([]);
   });
 });
