@@ -52,19 +52,19 @@ export class Resolver {
   }
 
   async namespace(registryName: string, namespaceName: string): Promise<{ registry: Registry; namespace: Namespace }> {
+    // Parent first, one after the other: what is missing is named, the outermost first.
     const full = `${registryName}/${namespaceName}`;
-    const [registry, namespace] = await Promise.all([
-      this.registry(registryName),
-      found(this.client.namespaces.lookupNamespace({ name: full }), `namespace ${JSON.stringify(full)} not found`),
-    ]);
+    const registry = await this.registry(registryName);
+    const namespace = await found(this.client.namespaces.lookupNamespace({ name: full }), `namespace ${JSON.stringify(full)} not found`);
     return { registry, namespace };
   }
 
   async repository(name: ImageName): Promise<RepositoryPath> {
-    const [{ registry, namespace }, repository] = await Promise.all([
-      this.namespace(name.registry, name.namespace),
-      found(this.client.repositories.lookupRepository({ name: imagePath(name) }), `repository ${JSON.stringify(imagePath(name))} not found`),
-    ]);
+    const { registry, namespace } = await this.namespace(name.registry, name.namespace);
+    const repository = await found(
+      this.client.repositories.lookupRepository({ name: imagePath(name) }),
+      `repository ${JSON.stringify(imagePath(name))} not found`,
+    );
     return { registry, namespace, repository };
   }
 
