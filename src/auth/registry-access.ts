@@ -275,7 +275,12 @@ export class RegistryAccess {
       .trim()
       .toLowerCase();
     // Behind a proxy, what it says; else what this connection is (a TLS listener is https).
-    const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+    let encrypted = false;
+    try {
+      encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+    } catch {
+      // An HTTP/2 stream whose session is already gone: the client will not read the answer.
+    }
     const proto = forwarded === "https" || forwarded === "http" ? forwarded : encrypted ? "https" : "http";
     const host = String(req.headers[":authority"] ?? req.headers.host ?? "localhost");
     // The host goes between quotes in a header: nothing that could end them.
