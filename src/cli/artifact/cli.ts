@@ -129,6 +129,15 @@ export function checkArity(path: string, leaf: Leaf, positionals: string[]): voi
   }
 }
 
+/** Everything on stdin (a secret piped in), without the one line break `echo` adds. */
+export async function readStdin(ctx: Context): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of ctx.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+}
+
 export const str = (args: Args, name: string) => args.values[name] as string | undefined;
 export const bool = (args: Args, name: string) => args.values[name] as boolean | undefined;
 

@@ -1,7 +1,7 @@
 // login, logout, whoami: the credential the other commands send.
 import { AccountKind } from "../../../../gen/artifact/v1/account_pb.js";
 import { Role, RoleScope, type RoleBinding } from "../../../../gen/artifact/v1/role_binding_pb.js";
-import { bool, str, type Context, type Leaf } from "../cli.js";
+import { bool, readStdin, str, type Context, type Leaf } from "../cli.js";
 import { CliError, EXIT, usageError } from "../exit.js";
 import { formatFields, formatJson } from "../output.js";
 import { checkToken, configPath, normalizeUrl, readConfig, readTokenFile, writeConfig } from "../session.js";
@@ -14,12 +14,6 @@ function roleView(b: RoleBinding) {
 }
 
 const roleText = (b: RoleBinding) => (b.scope === RoleScope.GLOBAL ? `${roleName(b.role)} (global)` : `${roleName(b.role)} on ${b.scopeName || b.scopeId}`);
-
-async function readStdin(stdin: NodeJS.ReadStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
 
 /** Reads a line from the terminal without echoing it. */
 function promptHidden(ctx: Context, prompt: string): Promise<string> {
@@ -72,7 +66,7 @@ that does not echo; never from the command line, and never printed.`,
     const file = str(args, "token-file");
     let token: string;
     if (bool(args, "token-stdin") && file !== undefined) throw usageError("login: give --token-stdin or --token-file, not both");
-    if (bool(args, "token-stdin")) token = checkToken(await readStdin(ctx.stdin), "stdin");
+    if (bool(args, "token-stdin")) token = checkToken(await readStdin(ctx), "stdin");
     else if (file !== undefined) token = readTokenFile(file, "--token-file");
     else if (ctx.stdin.isTTY) token = checkToken(await promptHidden(ctx, "API token: "), "the token typed");
     else throw usageError("login: stdin is not a terminal; give --token-stdin or --token-file");

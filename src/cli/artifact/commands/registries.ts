@@ -2,7 +2,7 @@
 import { ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { RegistryKind, type CredentialSchema, type RegistrySchema, type Registry, type SyncRegistryProgress } from "../../../../gen/artifact/v1/registry_pb.js";
-import { bool, str, type Args, type Context, type Group, type Leaf, type OptionSpec } from "../cli.js";
+import { bool, readStdin, str, type Args, type Context, type Group, type Leaf, type OptionSpec } from "../cli.js";
 import { describeError, EXIT, usageError } from "../exit.js";
 import { formatFields, formatJson, formatTable, relativeTime } from "../output.js";
 import { listPages, moreHint, PAGING_OPTIONS } from "../paging.js";
@@ -37,14 +37,6 @@ function registryFields(r: Registry): [string, string][] {
 function printRegistry(ctx: Context, r: Registry, headline?: string): void {
   if (ctx.format === "json") ctx.print(formatJson(registryView(r)));
   else ctx.print((headline ? `${headline}\n` : "") + formatFields(registryFields(r)));
-}
-
-async function readStdin(ctx: Context): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of ctx.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks)
-    .toString("utf8")
-    .replace(/\r?\n$/, "");
 }
 
 /** The upstream credential from --username/--password-stdin or --bearer-stdin; never from the command line. */
