@@ -33,8 +33,10 @@ export function judge(req: WireRequest, res: WireResponse, serverErrors: LogLine
   if (serverErrors.length > 0) problems.push(`the server logged ${serverErrors.length === 1 ? "an error" : `${serverErrors.length} errors`}`);
   if (res.status === undefined) {
     // A request the client cut short may get no answer, and so may a malformed HTTP/2 request
-    // (RFC 9113 §8.1.1: a stream error of type PROTOCOL_ERROR); any other must get one.
-    const malformed = req.h2 && /PROTOCOL_ERROR/.test(res.error ?? "") && malformedForHttp2(req);
+    // (RFC 9113 §8.1.1: a stream error of type PROTOCOL_ERROR; Node 24's nghttp2 ends the client's
+    // own session, code 2, when made to send a body its Content-Length contradicts); any other
+    // must get one.
+    const malformed = req.h2 && /PROTOCOL_ERROR|Session closed with error code 2\b/.test(res.error ?? "") && malformedForHttp2(req);
     // A header block past the server's SETTINGS_MAX_HEADER_LIST_SIZE is refused unprocessed (HTTP/2's 431).
     const tooLarge = req.h2 && /REFUSED_STREAM/.test(res.error ?? "") && headerListSize(req) > 16 * 1024;
     if (req.cutAfter === undefined && !res.cutByClient && !malformed && !tooLarge) problems.push(`no answer (${res.error ?? "connection closed"})`);
