@@ -50,6 +50,14 @@ function openssl(args: string[]): string {
   }
 }
 
+/** `openssl req` arguments for a new, unencrypted P-256 key written to `keyFile`. */
+const newP256Key = (keyFile: string) => ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyFile];
+
+/** A new P-256 key and a self-signed certificate for `subject` (e.g. `/CN=name`), valid for `days`; `extensions` as `-addext` values. */
+export function selfSigned(keyFile: string, certFile: string, subject: string, days: number, extensions: string[] = []): void {
+  openssl(["req", "-x509", ...newP256Key(keyFile), "-out", certFile, "-subj", subject, "-days", String(days), ...extensions.flatMap((e) => ["-addext", e])]);
+}
+
 /** ASN.1 GeneralizedTime as `openssl ca` takes it. */
 const asn1Time = (date: Date) =>
   date
@@ -74,27 +82,7 @@ export class TestPki {
     mkdirSync(base);
     const keyFile = join(base, "ca.key");
     const certFile = join(base, "ca.crt");
-    openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-subj",
-      `/CN=${name}`,
-      "-days",
-      "3650",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
+    selfSigned(keyFile, certFile, `/CN=${name}`, 3650, ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]);
     mkdirSync(join(base, "db"));
     writeFileSync(join(base, "db", "index.txt"), "");
     // openssl wants an even number of hex digits; a random start keeps serials apart across CAs.
@@ -128,20 +116,7 @@ export class TestPki {
     const keyFile = join(base, "tls.key");
     const certFile = join(base, "tls.crt");
     const csr = join(base, "tls.csr");
-    openssl([
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      csr,
-      "-subj",
-      `${options.subjectPrefix ?? ""}/CN=${options.commonName}`,
-    ]);
+    openssl(["req", ...newP256Key(keyFile), "-out", csr, "-subj", `${options.subjectPrefix ?? ""}/CN=${options.commonName}`]);
     const usage = options.usage ?? "server";
     const extensions = join(base, "ext.cnf");
     writeFileSync(

@@ -3,13 +3,12 @@
 // self-signed certificate that the registry trusts through its `rootcertbundle`. Distribution 2.8
 // finds the signing key from `x5c` first (then `jwk`, then a libtrust-format `kid`), and verifies
 // the chain against the bundle; iss must equal its `issuer`, aud its `service`, exp/nbf with 60 s leeway.
-import { execFile } from "node:child_process";
 import { createPrivateKey, randomUUID, sign, timingSafeEqual, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { selfSigned } from "./tls.js";
 
 export interface Credentials {
   username: string;
@@ -52,7 +51,6 @@ export interface TokenServer {
   stop(): Promise<void>;
 }
 
-const run = promisify(execFile);
 const b64url = (b: Buffer | string) => Buffer.from(b).toString("base64url");
 
 /** "repository:team/app:pull,push" → {type, name, actions}; the name may itself contain ':'. */
@@ -100,24 +98,8 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const ttl = opts.ttlSeconds ?? 300;
   const keyPath = join(opts.dir, "token-key.pem");
   const certPath = join(opts.dir, "token-cert.pem");
-  // P-256 key and a self-signed certificate valid from a minute ago (clock skew) for two days.
-  await run("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    keyPath,
-    "-out",
-    certPath,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=artifact-test-token-issuer",
-  ]);
+  // P-256 key and a self-signed certificate, valid for two days.
+  selfSigned(keyPath, certPath, "/CN=artifact-test-token-issuer", 2);
   const key: KeyObject = createPrivateKey(await readFile(keyPath));
   const certPem = await readFile(certPath, "utf8");
   const certDer = certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, "");
