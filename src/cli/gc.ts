@@ -6,9 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { GarbageCollectionService } from "../../gen/artifact/v1/garbage_collection_pb.js";
+import { createArtifactClient } from "../client/node.js";
 import { loadConfig, loadDotEnv } from "../config.js";
 
 const HELP = `Usage: npm run gc -- [options]
@@ -53,15 +51,8 @@ async function main(): Promise<void> {
   const baseUrl = values.url ?? `http://${host.includes(":") ? `[${host}]` : host}:${config.http.port}`;
   const tokenFile = values["token-file"] ?? join(config.dataDir, "admin-token");
   const token = values["token-file"] !== undefined || existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : undefined;
-  const interceptors: Interceptor[] = token
-    ? [
-        (next) => (req) => {
-          req.header.set("authorization", `Bearer ${token}`);
-          return next(req);
-        },
-      ]
-    : [];
-  const client = createClient(GarbageCollectionService, createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors }));
+  // An empty file is no token (anonymous), as before.
+  const client = createArtifactClient(baseUrl, { token: token || undefined }).garbageCollection;
   const r = await client.runGarbageCollection({ dryRun: values["dry-run"] });
   const graceSeconds = Number(r.gracePeriod?.seconds ?? 0n);
   if (values.json) {
