@@ -128,8 +128,11 @@ export class RegistryAccess {
     const scope: Scope = { type: "repository", name: name.full, actions };
     // A mount reads its source: the challenge asks for pull there too, so the token the client
     // fetches lets the mount happen (as Distribution does); without it the client just uploads.
-    const source = route.kind === "uploads" && method === "POST" ? mountSource(req.url) : undefined;
-    const challenged = source ? [scope, { type: "repository", name: source, actions: ["pull"] }] : scope;
+    // (Worked out only when a challenge is sent, not on every push.)
+    const challenged = (): Scope[] => {
+      const source = route.kind === "uploads" && method === "POST" ? mountSource(req.url) : undefined;
+      return source ? [scope, { type: "repository", name: source, actions: ["pull"] }] : [scope];
+    };
     const write = auditedWrite(method, route);
     if (write) state.write = write;
 
@@ -139,7 +142,7 @@ export class RegistryAccess {
       const principal = who.claims.sub ? await this.options.authenticator.principalById(who.claims.sub) : undefined;
       const allowed = principal ? allowedActions(principal, await this.resourceOf(name)) : [];
       if (!principal?.account || actions.every((a) => allowed.includes(a))) {
-        throw this.challenge(req, `the token does not grant ${formatScope(scope)}`, challenged, true);
+        throw this.challenge(req, `the token does not grant ${formatScope(scope)}`, challenged(), true);
       }
       throw this.deny(state, `requested access to the resource is denied: needs ${missing(actions, allowed)} on ${name.full}`);
     }
@@ -153,7 +156,7 @@ export class RegistryAccess {
       if (decision.allowed) continue;
       if (!principal.account && principal.bindings.length === 0) {
         if (write) this.denied(state, write, decision.needs);
-        throw this.challenge(req, `authentication required: ${decision.needs}`, challenged);
+        throw this.challenge(req, `authentication required: ${decision.needs}`, challenged());
       }
       throw this.deny(state, `requested access to the resource is denied: ${decision.needs}`);
     }
