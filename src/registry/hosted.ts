@@ -82,7 +82,7 @@ export class HostedRepository implements Repository {
     if (!stored) throw manifestUnknown(`manifest unknown: ${this.name.full}${referenceSuffix(reference)}`);
     const manifest = this.checked(stored);
     if (prefetched?.ticket !== undefined && prefetched.manifest === stored) {
-      this.deps.store.images.keepManifest(this.image, reference, stored, prefetched.ticket);
+      this.deps.store.images.keepManifest(this.name, this.image, reference, stored, prefetched.ticket);
     }
     return manifest;
   }

@@ -178,34 +178,6 @@ export class ImageStore {
   }
 
   /**
-   * What resolveManifest() answers for a HOSTED manifest the cache holds, without a round trip;
-   * undefined when it does not hold it. `verified`: the stored bytes were checked against the
-   * digest when they were kept (they cannot change in memory).
-   */
-  cachedManifest(
-    registryName: string,
-    namespaceName: string,
-    repositoryName: string,
-    reference: { tag: string } | { digest: string },
-  ): { image: ResolvedImage; manifest: StoredManifest } | undefined {
-    if (!this.cache.active) return undefined;
-    const image = this.cache.get<ResolvedImage>(`n\n${registryName}\n${namespaceName}\n${repositoryName}`);
-    if (image === undefined) return undefined;
-    const manifest = this.cache.get<StoredManifest>(manifestKey(image.repositoryId!, reference));
-    return manifest && { image: { ...image }, manifest };
-  }
-
-  /**
-   * Keeps a HOSTED manifest read by resolveManifest() (the caller verified its bytes against the
-   * digest first), under the ticket taken before the read.
-   */
-  keepManifest(image: ResolvedImage, reference: { tag: string } | { digest: string }, manifest: StoredManifest, ticket: number | undefined): void {
-    if (ticket === undefined || image.repositoryId === undefined || image.registry.kind !== "hosted") return;
-    const key = manifestKey(image.repositoryId, reference);
-    this.cache.set(key, image.repositoryId, manifest, key.length * 2 + manifest.payload.byteLength + manifest.digest.length * 2 + 256, ticket);
-  }
-
-  /**
    * resolve() and getManifest() in one round trip, for pulls: the image (undefined when the
    * registry does not exist) and the manifest when the repository holds it.
    */
@@ -226,6 +198,38 @@ export class ImageStore {
     const image = resolvedOf(row);
     this.keepImage(`n\n${registryName}\n${namespaceName}\n${repositoryName}`, image, ticket);
     return { image: { ...image }, manifest: row.manifest ?? undefined, ticket };
+  }
+
+  /**
+   * What resolveManifest() answers for a HOSTED manifest the cache holds, without a round trip
+   * (one lookup); undefined when it does not hold it. Its bytes were verified against the digest
+   * when they were kept (they cannot change in memory).
+   */
+  cachedManifest(
+    registryName: string,
+    namespaceName: string,
+    repositoryName: string,
+    reference: { tag: string } | { digest: string },
+  ): { image: ResolvedImage; manifest: StoredManifest } | undefined {
+    const hit = this.cache.get<{ image: ResolvedImage; manifest: StoredManifest }>(manifestKey(registryName, namespaceName, repositoryName, reference));
+    return hit && { image: { ...hit.image }, manifest: hit.manifest };
+  }
+
+  /**
+   * Keeps a HOSTED manifest read by resolveManifest() (the caller verified its bytes against the
+   * digest first), under the ticket taken before the read.
+   */
+  keepManifest(
+    name: { registry: string; namespace: string; repository: string },
+    image: ResolvedImage,
+    reference: { tag: string } | { digest: string },
+    manifest: StoredManifest,
+    ticket: number | undefined,
+  ): void {
+    if (ticket === undefined || image.repositoryId === undefined || image.registry.kind !== "hosted") return;
+    const key = manifestKey(name.registry, name.namespace, name.repository, reference);
+    const bytes = key.length * 2 + manifest.payload.byteLength + manifest.digest.length * 2 + manifest.mediaType.length * 2 + 512;
+    this.cache.set(key, image.repositoryId, { image: { ...image }, manifest }, bytes, ticket);
   }
 
   /** Creates the namespace and repository of a first push (both may already exist). */
@@ -506,8 +510,8 @@ function resolvedOf(row: { registry: ImageRegistry; namespaceId: string | null; 
   };
 }
 
-const manifestKey = (repositoryId: string, reference: { tag: string } | { digest: string }): string =>
-  "digest" in reference ? `d\n${repositoryId}\n${reference.digest}` : `t\n${repositoryId}\n${reference.tag}`;
+const manifestKey = (registry: string, namespace: string, repository: string, reference: { tag: string } | { digest: string }): string =>
+  "digest" in reference ? `d\n${registry}\n${namespace}\n${repository}\n${reference.digest}` : `t\n${registry}\n${namespace}\n${repository}\n${reference.tag}`;
 
 /** The manifests row for pushed or cached bytes. */
 function manifestRow(repositoryId: string, digest: string, bytes: Uint8Array, manifest: ParsedManifest, totalSizeBytes: number) {
