@@ -297,7 +297,17 @@ function render(targets: Target[], bounds: Bound[], s: Settings, rounds: number)
     const rps = runs.map((r) => r.result.rps);
     return `${fmt(m.result.rps, 0)} (${fmt(Math.min(...rps), 0)}–${fmt(Math.max(...rps), 0)})`;
   };
-  const header = ["measure", peer.label, ...services.flatMap((t) => [t.label, "× docker-registry", "× hello world"]), "targets (≥ 10×, ≥ 0.3×)"];
+  const header = [
+    "measure",
+    peer.label,
+    ...services.flatMap((t) => [t.label, "× docker-registry", "× hello world", "by CPU/request: × docker-registry, × hello world"]),
+    "targets (≥ 10×, ≥ 0.3×)",
+  ];
+  /** CPU ms per request of the median round (process tree + PostgreSQL). */
+  const cpuPerRequest = (t: Target, row: RowKind) => {
+    const m = medianRun(t.runs.get(row));
+    return m ? ((m.serverPct + (m.dbPct ?? 0)) / 100 / m.result.rps) * 1000 : NaN;
+  };
   const body = REGISTRY_ROWS.map((row) => {
     const p = medianRun(peer.runs.get(row))?.result.rps ?? NaN;
     const cells = [row === "tags" ? `tags/list of ${s.listTags} tags, req/s` : `${ROW_LABELS[row]}, req/s`, figure(peer, row)];
@@ -306,7 +316,14 @@ function render(targets: Target[], bounds: Bound[], s: Settings, rounds: number)
       const v = medianRun(t.runs.get(row))?.result.rps ?? NaN;
       const ok = !bad(t, row) && !bad(peer, row);
       const helloOk = !bad(hello, helloRow(row));
-      cells.push(figure(t, row), ok ? fmt(v / p, 2) : "–", ok && helloOk ? fmt(v / helloRps(row), 2) : "–");
+      cells.push(
+        figure(t, row),
+        ok ? fmt(v / p, 2) : "–",
+        ok && helloOk ? fmt(v / helloRps(row), 2) : "–",
+        ok && helloOk
+          ? `${fmt(cpuPerRequest(peer, row) / cpuPerRequest(t, row), 1)}, ${fmt(cpuPerRequest(hello, helloRow(row)) / cpuPerRequest(t, row), 2)}`
+          : "–",
+      );
       const vsPeer = ok ? v / p >= TARGETS.peer : undefined;
       const vsHello = row === "tags" ? true : ok && helloOk ? v / helloRps(row) >= TARGETS.hello : undefined;
       verdicts.push(`${t.label}: ${verdict(vsPeer === undefined || vsHello === undefined ? undefined : vsPeer && vsHello)}`);
@@ -341,6 +358,7 @@ function render(targets: Target[], bounds: Bound[], s: Settings, rounds: number)
     "## /v2/ reads from memory beside docker-registry and a Node hello world (issue 16, target 2)",
     "",
     `- the same small OCI image (\`bench/app:latest\`, and its digest for the by-digest rows) and ${s.listTags} tags (\`bench/tags\`) on docker-registry and on the service (\`local/…\`, a HOSTED registry, LOG_LEVEL=${s.logLevel}); the hello world is a bare \`node:http\` server in its own process answering a fixed body of the manifest's size. Every row's answer is checked before it is timed: status, Content-Type, Docker-Content-Digest, sha256 of the body (GET) or Content-Length and no body (HEAD), tags/list exactly the pushed tags, the hello world's body.`,
+    "- req/s decide the targets; the CPU columns divide the other side's CPU time per request by the service's (more is better for the service): the figure a busy machine disturbs least.",
     `- GET rows: wrk, 2 threads, 32 connections; HEAD rows: the Node load worker (wrk cannot read HEAD answers), 32 connections, compared with the hello world's HEAD row under the same client; ${s.warmupSeconds} s warm-up + ${loadSeconds(s)} s per row; ${rounds} rounds, the targets in another order each round; the median round (range). Targets: ≥ ${TARGETS.peer}× docker-registry (all rows) and ≥ ${TARGETS.hello}× the hello world (manifest rows) on PostgreSQL.`,
     "",
     table(header, body, "l" + "r".repeat(header.length - 2) + "l"),
