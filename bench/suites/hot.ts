@@ -225,6 +225,7 @@ async function measure(t: Target, row: RowKind, app: BuiltImage, s: Settings, ro
 
 interface Bound {
   label: string;
+  workers: number;
   /** ms from the tag move's response to the other process's first answer with the new digest. */
   ms: number[];
   /** The other process's first read after the move already had the new digest. */
@@ -238,7 +239,7 @@ interface Bound {
  * Before each move the second has the old digest cached (read twice).
  */
 async function measureBound(svc: Service, a: BuiltImage, b: BuiltImage, workDir: string): Promise<Bound> {
-  const bound: Bound = { label: `${svc.label}, a second process`, ms: [], immediate: 0 };
+  const bound: Bound = { label: `${svc.label}, a second process`, workers: svc.workers, ms: [], immediate: 0 };
   return using(
     () => startBenchServer({ env: { ...svc.target.env, LOG_LEVEL: "warn", SECRET_KEY: "00".repeat(32) }, logFile: join(workDir, "server-hot-second.log") }),
     (second) => second.stop(),
@@ -261,7 +262,9 @@ async function measureBound(svc: Service, a: BuiltImage, b: BuiltImage, workDir:
         await digestOn(second.httpUrl); // now from memory
         await move(to);
         const moved = performance.now();
-        if ((await digestOn(svc.server.httpUrl)) !== to.digest) return { ...bound, problem: "the process that took the move did not serve it next" };
+        // One process: the next read must see the move. Workers: the next read may land on another worker (then the notice decides).
+        if (svc.workers === 1 && (await digestOn(svc.server.httpUrl)) !== to.digest)
+          return { ...bound, problem: "the process that took the move did not serve it next" };
         let first = true;
         for (;;) {
           const seen = await digestOn(second.httpUrl);
@@ -373,7 +376,7 @@ function render(targets: Target[], bounds: Bound[], s: Settings, rounds: number)
     "",
     ...bounds.map(
       (b) =>
-        `Consistency across processes (${b.label}): ${b.ms.length} tag moves through the first process; from the move's 201 to the second process serving the new digest: median ${fmt(median(b.ms), 2)} ms, max ${fmt(Math.max(...b.ms), 2)} ms (${b.immediate} of ${b.ms.length} on its very first read). The process that took the move served it on its next request every time.`,
+        `Consistency across processes (${b.label}): ${b.ms.length} tag moves through the first process; from the move's 201 to the second process serving the new digest: median ${fmt(median(b.ms), 2)} ms, max ${fmt(Math.max(...b.ms), 2)} ms (${b.immediate} of ${b.ms.length} on its very first read). ${b.workers === 1 ? " The process that took the move served it on its next request every time." : ""}`,
     ),
     ...(problems.length > 0 ? ["", "Failed (these figures are not results):", ...problems] : []),
   ].join("\n");
