@@ -9,6 +9,7 @@ import { wrkAvailable } from "./load/index.js";
 import { machineHeader } from "./report.js";
 import { parseSettings, type Suite } from "./settings.js";
 import { runAuthSuite } from "./suites/auth.js";
+import { runHotSuite } from "./suites/hot.js";
 import { runImagesSuite } from "./suites/images.js";
 import { runRegistrySuite } from "./suites/registry.js";
 import { runRestSuite } from "./suites/rest.js";
@@ -21,6 +22,7 @@ const RUNNERS: Record<Suite, SuiteRunner> = {
   images: runImagesSuite,
   registry: runRegistrySuite,
   auth: runAuthSuite,
+  hot: runHotSuite,
 };
 
 stopEverythingOnSignals();

@@ -6,11 +6,11 @@ import type { ClientChoice, Protocol } from "./load/index.js";
 import type { ScenarioName } from "./scenarios.js";
 import { DEFAULT_SCENARIOS, SCENARIO_NAMES } from "./scenarios.js";
 
-export const SUITES = ["tags", "rest", "images", "registry", "auth"] as const;
+export const SUITES = ["tags", "rest", "images", "registry", "auth", "hot"] as const;
 export type Suite = (typeof SUITES)[number];
 
 export const HELP = `usage: npm run bench -- [options]   (each option also as the environment variable shown)
-  --suite LIST         tags,rest,images,registry,auth (all)  BENCH_SUITE
+  --suite LIST         tags,rest,images,registry,auth,hot (all)  BENCH_SUITE
                          tags      issue 2: GetTag/ListTags over Connect and gRPC beside a no-database ceiling
                          rest      issue 3: GetTag over REST, Connect and gRPC on PostgreSQL; REST ÷ Connect
                          images    issue 4: a big blob through the service (REST, Connect stream) vs straight
@@ -19,6 +19,8 @@ export const HELP = `usage: npm run bench -- [options]   (each option also as th
                                    skopeo push, memory while 8 clients pull the blob
                          auth      issue 10: /v2/ manifest GET and GetTag with credentials (auth on) vs
                                    auth off, on PostgreSQL; the token endpoint's throughput
+                         hot       issue 16: /v2/ manifest GET/HEAD by tag and digest, tags/list, beside
+                                   docker-registry and a node:http hello world; the cross-process bound
   --db LIST            pglite,postgres (per suite: tags both, rest, images and auth postgres,
                        registry postgres then pglite)  BENCH_DB
  tags and rest suites (--duration, --rounds, --warmup, --timeout, --concurrency also for auth; the first four for the wrk rows of registry):

@@ -125,6 +125,11 @@ export interface Config {
     /** AUDIT_RETENTION_DAYS: garbage collection deletes older audit events; 0 keeps them for ever. */
     retentionDays: number;
   };
+  /**
+   * READ_CACHE_MAX_BYTES (default 64 MiB; 0: off): memory each process may hold of HOSTED names,
+   * manifests and tag pages answered without a database round trip (store/hot-cache.ts).
+   */
+  readCacheMaxBytes: number;
   /** WORKERS: server processes sharing the ports (1: this process serves). */
   workers: number;
   /** TLS_*: both listeners speak TLS only (absent: cleartext). */
@@ -243,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokenTtlSeconds: integer("AUTH_TOKEN_TTL_SECONDS", 300, 60, 3600),
     },
     audit: { retentionDays: integer("AUDIT_RETENTION_DAYS", 90, 0, 36_500) },
+    readCacheMaxBytes: integer("READ_CACHE_MAX_BYTES", 64 * MiB, 0, 64 * GiB),
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
   };
   const { baseDelayMs, maxDelayMs } = config.upstream.retry;

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Config } from "./config.js";
-import { openDatabase, type DatabaseHandle } from "./db/database.js";
+import { openDatabase, type DatabaseHandle, type Subscription } from "./db/database.js";
 import { buildApp, type App } from "./http/app.js";
 import { HealthMonitor } from "./http/health.js";
 import { InFlight } from "./http/in-flight.js";
@@ -13,6 +13,7 @@ import { TlsEndpoint } from "./http/tls.js";
 import { reportCredentials } from "./key-rotation.js";
 import { resolveSecretKey, Sealer } from "./secrets.js";
 import { createStore, type Store } from "./store/index.js";
+import { CACHE_CHANNEL, HotCache } from "./store/hot-cache.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import type { GarbageCollector } from "./store/gc.js";
@@ -99,9 +100,20 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     poolMax: config.database.kind === "postgres" ? config.database.poolMax : 1,
     ready: () => health.ready,
   });
+  let cacheListening: Subscription | undefined;
   try {
     const content = await createContentDriver(config);
-    const store = await createStore(database.db, content);
+    const cache = new HotCache(config.readCacheMaxBytes);
+    const store = await createStore(database.db, content, { cache });
+    // The read cache serves only while this process hears every change's notice (hot-cache.ts).
+    cacheListening =
+      cache.maxBytes > 0
+        ? await database.listen(
+            CACHE_CHANNEL,
+            (payload) => cache.notice(payload),
+            (listening) => cache.setListening(listening),
+          )
+        : undefined;
     const collector = store.gc;
     collector.observe({
       ran: (options, outcome) => {
@@ -192,6 +204,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           shutdown.abort();
           await upstreams.close();
           auth.close();
+          await cacheListening?.close();
           if (ownsDatabase) await database.close();
           log.info("stopped");
         })();
@@ -200,6 +213,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     };
   } catch (err) {
     health.stop();
+    await cacheListening?.close().catch(() => undefined);
     if (ownsDatabase) await database.close();
     throw err;
   }

@@ -93,6 +93,8 @@ export class RegistryAccess {
     this.requests.set(req, state);
     // "close" also comes when the client went away before an answer (then no status was sent).
     res.once("close", () => {
+      // A pull records nothing: no promise for it.
+      if (state.events.length === 0 && state.write === undefined) return;
       const digest = res.headersSent ? res.getHeader("docker-content-digest") : undefined;
       this.flush(state, res.headersSent ? res.statusCode : 499, typeof digest === "string" ? digest : undefined).catch((err: unknown) =>
         this.options.log.warn({ err, requestId }, "could not record an audit event"),

@@ -25,8 +25,26 @@ export interface DatabaseHandle {
   kind: "pglite" | "postgres";
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
+  /**
+   * Hears the notices sent on `channel` (NOTIFY; sent when the sending transaction commits).
+   * `onState(true)` once LISTEN is in place; `onState(false)` as soon as the listening connection
+   * is lost, fails its heartbeat or is not up yet: notices sent meanwhile are lost. It reconnects by
+   * itself and says `onState(true)` again once listening. PGlite runs in this process: its LISTEN
+   * is never lost.
+   */
+  listen(channel: string, onNotice: (payload: string) => void, onState: (listening: boolean) => void): Promise<Subscription>;
   close(): Promise<void>;
 }
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** How often the listening connection of PostgreSQL is asked whether it still answers, and how long it gets. */
+const LISTEN_HEARTBEAT_MS = 2_000;
+const LISTEN_RETRY_MAX_MS = 5_000;
+/** The listening connection's application_name (pg_stat_activity shows it; tests find it there). */
+export const LISTEN_APPLICATION_NAME = "artifact-service-listen";
 
 // Any constant works as long as every replica uses the same one.
 const MIGRATION_LOCK_ID = 0x41525446; // "ARTF"
@@ -74,6 +92,16 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
       if (watch.stopped) throw watch.stopped;
       if (closed || pglite.closed) throw new Error("embedded database is closed");
       await pglite.query("select 1");
+    },
+    async listen(channel, onNotice, onState) {
+      const unlisten = await pglite.listen(channel, onNotice);
+      onState(true);
+      return {
+        async close() {
+          onState(false);
+          if (!closed && !pglite.closed && !watch.stopped) await unlisten().catch(() => undefined);
+        },
+      };
     },
     async close() {
       if (closed) return;
@@ -139,6 +167,9 @@ export async function openPostgres(config: PostgresConfig, log: Logger): Promise
     async ping() {
       await pinger`select 1`;
     },
+    listen(channel, onNotice, onState) {
+      return listenPostgres(config, log, channel, onNotice, onState);
+    },
     async close() {
       await Promise.all([client.end({ timeout: 5 }), pinger.end({ timeout: 1 })]);
     },
@@ -173,6 +204,99 @@ function preparing<T extends object>(sql: T): T {
       return value;
     },
   });
+}
+
+/**
+ * A connection of its own that LISTENs on `channel`; lost (closed by the server, the network, a
+ * heartbeat that did not come back in time) → onState(false), then a new connection after a
+ * backoff. Resolves once the first LISTEN is in place or has failed (it keeps retrying either way).
+ */
+async function listenPostgres(
+  config: PostgresConfig,
+  log: Logger,
+  channel: string,
+  onNotice: (payload: string) => void,
+  onState: (listening: boolean) => void,
+): Promise<Subscription> {
+  let closed = false;
+  let current: postgres.Sql | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let delayMs = 100;
+  onState(false);
+
+  const lost = (sql: postgres.Sql, err?: unknown) => {
+    if (current !== sql) return;
+    current = undefined;
+    clearInterval(heartbeat);
+    onState(false);
+    void sql.end({ timeout: 0 }).catch(() => undefined);
+    if (closed) return;
+    log.warn({ err, retryMs: delayMs }, "database notices (cache invalidation) lost: reads bypass the cache until listening again");
+    retry = setTimeout(() => void open(), delayMs);
+    retry.unref();
+    delayMs = Math.min(delayMs * 2, LISTEN_RETRY_MAX_MS);
+  };
+
+  const open = async () => {
+    if (closed) return;
+    const options = postgresOptions(config, 1);
+    const sql: postgres.Sql = config.url
+      ? postgres(
+          config.url,
+          listenOptions(options, channel, onNotice, () => lost(sql)),
+        )
+      : postgres(listenOptions(options, channel, onNotice, () => lost(sql)));
+    current = sql;
+    try {
+      await sql.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
+    } catch (err) {
+      lost(sql, err);
+      return;
+    }
+    if (current !== sql) return;
+    delayMs = 100;
+    onState(true);
+    heartbeat = setInterval(() => {
+      const timer = setTimeout(() => lost(sql, new Error("heartbeat unanswered")), LISTEN_HEARTBEAT_MS);
+      sql`select 1`.then(
+        () => clearTimeout(timer),
+        (err: unknown) => {
+          clearTimeout(timer);
+          lost(sql, err);
+        },
+      );
+    }, LISTEN_HEARTBEAT_MS);
+    heartbeat.unref();
+  };
+
+  await open();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      clearInterval(heartbeat);
+      const sql = current;
+      current = undefined;
+      onState(false);
+      await sql?.end({ timeout: 1 });
+    },
+  };
+}
+
+function listenOptions(options: PgOptions, channel: string, onNotice: (payload: string) => void, onClose: () => void): PgOptions {
+  return {
+    ...options,
+    max: 1,
+    idle_timeout: undefined,
+    max_lifetime: null,
+    fetch_types: false,
+    connection: { ...options.connection, application_name: LISTEN_APPLICATION_NAME },
+    onnotify: (c: string, payload: string) => {
+      if (c === channel) onNotice(payload);
+    },
+    onclose: onClose,
+  } as PgOptions;
 }
 
 // Replicas starting together would race on CREATE TABLE; the advisory lock makes the

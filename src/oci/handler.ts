@@ -29,42 +29,50 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
     // Read while the connection is there: the log line below is written after the response.
     const clientSubject = clientCertificate(req)?.subject;
     res.setHeader("x-request-id", requestId);
-    api
-      .serve(req, res)
-      .catch((err: unknown) => {
+    api.serve(req, res).then(
+      () => {
+        if (req.method === "GET" || req.method === "HEAD") {
+          // Successful pulls are the flood: a line each at debug, built only when it is written.
+          if (res.statusCode < 400 && !deps.log.isLevelEnabled("debug")) return;
+        }
+        logRequest();
+      },
+      (err: unknown) => {
         if (res.destroyed || req.socket?.destroyed) {
           // The client went away (an aborted upload, a cancelled pull): nobody to answer.
           deps.log.debug({ requestId, err }, "registry client went away");
-          return;
+          return logRequest();
         }
         if (res.headersSent) {
           // Mid-stream: the status is gone; cutting the connection is the only honest signal left.
           deps.log.warn({ requestId, err }, "registry response cut short");
           res.destroy?.();
-          return;
+          return logRequest();
         }
         const { error, unexpected, logDetails } = toOciError(err, requestId);
         if (unexpected) deps.log.error({ requestId, err }, "unexpected error on /v2/");
         else if (logDetails) deps.log.warn({ requestId, ...logDetails }, error.message);
         sendError(req, res, error);
-      })
-      .finally(() => {
-        // Successful pulls are the flood (every client, every layer): a line each at debug;
-        // pushes, deletes and every failure at info.
-        const pull = (req.method === "GET" || req.method === "HEAD") && res.statusCode < 400;
-        deps.log[pull ? "debug" : "info"](
-          {
-            requestId,
-            method: req.method,
-            path: (req.url ?? "").split("?")[0],
-            status: res.statusCode,
-            ms: Math.round((performance.now() - started) * 10) / 10,
-            // Mutual TLS: who the connection's verified certificate names (as on the API's call lines).
-            clientSubject,
-          },
-          "registry request",
-        );
-      });
+        logRequest();
+      },
+    );
+    function logRequest(): void {
+      // Successful pulls are the flood (every client, every layer): a line each at debug;
+      // pushes, deletes and every failure at info.
+      const pull = (req.method === "GET" || req.method === "HEAD") && res.statusCode < 400;
+      deps.log[pull ? "debug" : "info"](
+        {
+          requestId,
+          method: req.method,
+          path: (req.url ?? "").split("?")[0],
+          status: res.statusCode,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+          // Mutual TLS: who the connection's verified certificate names (as on the API's call lines).
+          clientSubject,
+        },
+        "registry request",
+      );
+    }
   };
 }
 
@@ -105,9 +113,11 @@ class OciApi {
     const q = new URLSearchParams(queryAt < 0 ? "" : raw.slice(queryAt + 1));
     // No parameter of this API (n, last, digest, mount, from, artifactType) has a use for them,
     // and a NUL would otherwise reach the database.
-    for (const [key, value] of q) {
-      if (hasControlCharacter(key) || hasControlCharacter(value)) {
-        throw invalidArgument(`query parameter ${JSON.stringify(key.slice(0, 40))} must not contain control characters`);
+    if (queryAt >= 0) {
+      for (const [key, value] of q) {
+        if (hasControlCharacter(key) || hasControlCharacter(value)) {
+          throw invalidArgument(`query parameter ${JSON.stringify(key.slice(0, 40))} must not contain control characters`);
+        }
       }
     }
     const route = parseOciPath(path === "/v2" || path === "/v2/" ? "" : path.slice("/v2/".length));

@@ -18,7 +18,7 @@ export const MAX_LIST = 1000;
  * costs a corked second chunk and a writev. Manifests are this size; 8% of a manifest GET's CPU
  * was that writev.
  */
-const ONE_WRITE_MAX = 64 * 1024;
+export const ONE_WRITE_MAX = 64 * 1024;
 
 export function send(res: Response, status: number, headers: Headers, body?: string | Uint8Array): void {
   res.writeHead(status, { ...API_VERSION, ...headers });

@@ -4,22 +4,51 @@ import type { ImageName } from "../domain/image-name.js";
 import type { Reference } from "../domain/reference.js";
 import type { Manifest, Repository } from "../registry/index.js";
 import type { OciDeps } from "./deps.js";
-import { header, notModified, readLimited, send, type Request, type Response } from "./http.js";
+import { API_VERSION, header, notModified, ONE_WRITE_MAX, readLimited, send, type Headers, type Request, type Response } from "./http.js";
 
 export async function getManifest(req: Request, res: Response, repository: Repository, reference: Reference): Promise<void> {
   serveManifest(req, res, await repository.getManifest(reference, { metadataOnly: req.method === "HEAD" }));
 }
 
+/** A manifest's 200 answer, built once per bytes: a manifest the read cache holds is the same bytes on every hit. */
+interface Prepared {
+  etag: string;
+  headers: Headers;
+  /** The bytes as a latin1 string (one write with the head on HTTP/1.1; see send()), when small enough. */
+  latin1?: string;
+}
+
+const prepared = new WeakMap<Uint8Array, Prepared>();
+
+function prepare(manifest: Manifest, bytes: Uint8Array): Prepared {
+  let p = prepared.get(bytes);
+  if (p === undefined || p.etag !== `"${manifest.digest}"`) {
+    const etag = `"${manifest.digest}"`;
+    p = {
+      etag,
+      headers: { ...API_VERSION, "content-type": manifest.mediaType, "content-length": manifest.size, "docker-content-digest": manifest.digest, etag },
+      latin1: bytes.byteLength <= ONE_WRITE_MAX ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1") : undefined,
+    };
+    prepared.set(bytes, p);
+  }
+  return p;
+}
+
 /** A manifest's exact bytes (none for HEAD), or 304 when the client has them. */
 function serveManifest(req: Request, res: Response, manifest: Manifest): void {
-  const etag = `"${manifest.digest}"`;
-  if (notModified(req, etag)) return send(res, 304, { "docker-content-digest": manifest.digest, etag });
-  send(
-    res,
-    200,
-    { "content-type": manifest.mediaType, "content-length": manifest.size, "docker-content-digest": manifest.digest, etag },
-    req.method === "HEAD" ? undefined : manifest.bytes,
-  );
+  const bytes = manifest.bytes;
+  if (bytes === undefined) {
+    // A HEAD an upstream answered without the bytes.
+    const etag = `"${manifest.digest}"`;
+    if (notModified(req, etag)) return send(res, 304, { "docker-content-digest": manifest.digest, etag });
+    return send(res, 200, { "content-type": manifest.mediaType, "content-length": manifest.size, "docker-content-digest": manifest.digest, etag });
+  }
+  const p = prepare(manifest, bytes);
+  if (notModified(req, p.etag)) return send(res, 304, { "docker-content-digest": manifest.digest, etag: p.etag });
+  res.writeHead(200, p.headers);
+  if (req.method === "HEAD") res.end();
+  else if (p.latin1 !== undefined && !("stream" in res)) res.end(p.latin1, "latin1");
+  else res.end(bytes);
 }
 
 export async function putManifest(deps: OciDeps, req: Request, res: Response, repository: Repository, name: ImageName, reference: Reference): Promise<void> {

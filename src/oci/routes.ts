@@ -30,8 +30,27 @@ const ACTIONS: [RegExp, (name: ImageName, arg: string) => OciRoute][] = [
   [/^(.+)\/referrers\/([^/]+)$/, (name, digest) => ({ kind: "referrers", name, digest: parseDigest(digest) })],
 ];
 
+/**
+ * Paths parsed lately, and their routes: a pull asks for the same few paths over and over, and the
+ * grammar checks were a measurable part of a cached manifest GET. Routes are never changed once
+ * made (callers only read them); a path that fails to parse is not kept.
+ */
+const recent = new Map<string, OciRoute>();
+const RECENT_MAX = 1024;
+
 /** The route for a path under /v2/ (without the "/v2/" prefix), or undefined if none fits. */
 export function parseOciPath(rest: string): OciRoute | undefined {
+  const known = recent.get(rest);
+  if (known !== undefined) return known;
+  const route = parseUncached(rest);
+  if (route !== undefined && rest.length <= 512) {
+    if (recent.size >= RECENT_MAX) recent.clear();
+    recent.set(rest, route);
+  }
+  return route;
+}
+
+function parseUncached(rest: string): OciRoute | undefined {
   if (rest === "") return { kind: "base" };
   if (rest === "_catalog") return { kind: "catalog" };
   for (const [pattern, make] of ACTIONS) {

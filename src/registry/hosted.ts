@@ -29,6 +29,10 @@ export interface CoreDeps {
 export interface Prefetched {
   reference: Reference;
   manifest: StoredManifest | undefined;
+  /** From the read cache: its bytes were verified against the digest when they were kept. */
+  verified?: boolean;
+  /** The read cache's ticket taken before the query (store/hot-cache.ts): a verified manifest is kept under it. */
+  ticket?: number;
 }
 
 class HostedUpload implements UploadSession {
@@ -69,9 +73,18 @@ export class HostedRepository implements Repository {
   // ---- reads ----
 
   async getManifest(reference: Reference): Promise<Manifest> {
+    const prefetched = this.prefetched;
+    if (prefetched?.verified && prefetched.manifest && sameReference(prefetched.reference, reference)) {
+      this.prefetched = undefined;
+      return this.manifestOf(prefetched.manifest);
+    }
     const stored = await this.storedManifest(this.existing(), reference);
     if (!stored) throw manifestUnknown(`manifest unknown: ${this.name.full}${referenceSuffix(reference)}`);
-    return this.checked(stored);
+    const manifest = this.checked(stored);
+    if (prefetched?.ticket !== undefined && prefetched.manifest === stored) {
+      this.deps.store.images.keepManifest(this.name, this.image, reference, stored, prefetched.ticket);
+    }
+    return manifest;
   }
 
   /** A manifest by digest when this repository holds it (the pull-through cache's question: no error when not). */
@@ -104,7 +117,7 @@ export class HostedRepository implements Repository {
   async listTags(page: { n: number; last?: string }): Promise<TagPage> {
     const id = this.existing();
     if (page.n === 0) return { json: "[]" };
-    return this.deps.store.images.tagNamesPage(id, page.n, page.last, this.image.tagsVersion);
+    return this.deps.store.images.tagNamesPage(id, page.n, page.last, this.image.registry.kind === "hosted");
   }
 
   async blobMediaType(digest: string): Promise<string | undefined> {
@@ -251,6 +264,12 @@ export class HostedRepository implements Repository {
     const what = `manifest ${this.name.full}@${stored.digest}`;
     const actual = digestOf(bytes, digestAlgorithm(stored.digest));
     if (actual !== stored.digest) throw dataLoss(`${what} is damaged in the store: its bytes have digest ${actual}`, "digest-mismatch");
+    return this.manifestOf(stored);
+  }
+
+  private manifestOf(stored: StoredManifest): Manifest {
+    const bytes = stored.payload;
+    const what = `manifest ${this.name.full}@${stored.digest}`;
     return {
       digest: stored.digest,
       mediaType: stored.mediaType,

@@ -39,9 +39,11 @@ export function createRegistries(options: RegistriesOptions): Registries {
   return {
     async repository(name, prefetch) {
       if (prefetch) {
+        const hot = store.images.cachedManifest(name.registry, name.namespace, name.repository, prefetch.manifest);
+        if (hot) return repositoryOf(name, hot.image, { reference: prefetch.manifest, manifest: hot.manifest, verified: true });
         const found = await store.images.resolveManifest(name.registry, name.namespace, name.repository, prefetch.manifest);
         if (!found) throw unknownRegistry(name);
-        return repositoryOf(name, found.image, { reference: prefetch.manifest, manifest: found.manifest });
+        return repositoryOf(name, found.image, { reference: prefetch.manifest, manifest: found.manifest, ticket: found.ticket });
       }
       const image = await store.images.resolve(name.registry, name.namespace, name.repository);
       if (!image) throw unknownRegistry(name);

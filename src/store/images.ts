@@ -12,7 +12,7 @@ import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { lockDigestsShared } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
-import { VersionedCache } from "./versioned-cache.js";
+import { HotCache } from "./hot-cache.js";
 import type { Visibility } from "./listing.js";
 import { joinedVisible, visibilityValues } from "./visibility.js";
 
@@ -24,8 +24,6 @@ export interface ResolvedImage {
   namespaceId?: string;
   repositoryId?: string;
   upstreamName?: string | null;
-  /** repositories.tags_version: changes whenever the repository's tags do. */
-  tagsVersion?: number;
 }
 
 export interface StoredManifest {
@@ -89,11 +87,7 @@ const RESOLVED_COLUMNS = {
   namespaceId: namespaces.id,
   repositoryId: repositories.id,
   upstreamName: repositories.upstreamName,
-  tagsVersion: repositories.tagsVersion,
 };
-
-/** Tag-list pages kept per process (a page of 1,000 tags is ~20 KB). */
-const TAG_PAGE_CACHE_BYTES = 32 * 1024 * 1024;
 
 interface TagNamesPage {
   json: string;
@@ -152,23 +146,35 @@ function pullQueries(db: Database) {
 
 export class ImageStore {
   private readonly queries: ReturnType<typeof pullQueries>;
-  private readonly tagPages = new VersionedCache<TagNamesPage>(TAG_PAGE_CACHE_BYTES);
 
-  constructor(private readonly db: Database) {
+  /**
+   * `cache`: reads of HOSTED repositories that exist are answered from it when it holds them
+   * (hot-cache.ts: what invalidates them); a cache that is not listening serves and keeps nothing.
+   */
+  constructor(
+    private readonly db: Database,
+    readonly cache: HotCache = new HotCache(0),
+  ) {
     this.queries = pullQueries(db);
   }
 
   /** The registry, and the namespace and repository when they exist: one query. */
   async resolve(registryName: string, namespaceName: string, repositoryName: string): Promise<ResolvedImage | undefined> {
+    const key = `n\n${registryName}\n${namespaceName}\n${repositoryName}`;
+    const hit = this.cache.get<ResolvedImage>(key);
+    if (hit !== undefined) return { ...hit };
+    const ticket = this.cache.ticket();
     const [row] = await guarded(() => this.queries.resolve.execute({ registry: registryName, namespace: namespaceName, repository: repositoryName }));
     if (!row) return undefined;
-    return {
-      registry: row.registry,
-      namespaceId: row.namespaceId ?? undefined,
-      repositoryId: row.repositoryId ?? undefined,
-      upstreamName: row.upstreamName,
-      tagsVersion: row.tagsVersion ?? undefined,
-    };
+    const image = resolvedOf(row);
+    this.keepImage(key, image, ticket);
+    return { ...image };
+  }
+
+  /** A name that leads to an existing HOSTED repository is kept (a copy: HostedRepository sets repositoryId on its own). */
+  private keepImage(key: string, image: ResolvedImage, ticket: number | undefined): void {
+    if (ticket === undefined || image.repositoryId === undefined || image.registry.kind !== "hosted") return;
+    this.cache.set(key, image.repositoryId, { ...image }, key.length * 2 + 512, ticket);
   }
 
   /**
@@ -180,24 +186,50 @@ export class ImageStore {
     namespaceName: string,
     repositoryName: string,
     reference: { tag: string } | { digest: string },
-  ): Promise<{ image: ResolvedImage; manifest?: StoredManifest } | undefined> {
+  ): Promise<{ image: ResolvedImage; manifest?: StoredManifest; ticket?: number } | undefined> {
     const names = { registry: registryName, namespace: namespaceName, repository: repositoryName };
+    const ticket = this.cache.ticket();
     const [row] = await guarded(() =>
       "digest" in reference
         ? this.queries.resolveWithManifestByDigest.execute({ ...names, digest: reference.digest })
         : this.queries.resolveWithManifestByTag.execute({ ...names, tag: reference.tag }),
     );
     if (!row) return undefined;
-    return {
-      image: {
-        registry: row.registry,
-        namespaceId: row.namespaceId ?? undefined,
-        repositoryId: row.repositoryId ?? undefined,
-        upstreamName: row.upstreamName,
-        tagsVersion: row.tagsVersion ?? undefined,
-      },
-      manifest: row.manifest ?? undefined,
-    };
+    const image = resolvedOf(row);
+    this.keepImage(`n\n${registryName}\n${namespaceName}\n${repositoryName}`, image, ticket);
+    return { image: { ...image }, manifest: row.manifest ?? undefined, ticket };
+  }
+
+  /**
+   * What resolveManifest() answers for a HOSTED manifest the cache holds, without a round trip
+   * (one lookup); undefined when it does not hold it. Its bytes were verified against the digest
+   * when they were kept (they cannot change in memory).
+   */
+  cachedManifest(
+    registryName: string,
+    namespaceName: string,
+    repositoryName: string,
+    reference: { tag: string } | { digest: string },
+  ): { image: ResolvedImage; manifest: StoredManifest } | undefined {
+    const hit = this.cache.get<{ image: ResolvedImage; manifest: StoredManifest }>(manifestKey(registryName, namespaceName, repositoryName, reference));
+    return hit && { image: { ...hit.image }, manifest: hit.manifest };
+  }
+
+  /**
+   * Keeps a HOSTED manifest read by resolveManifest() (the caller verified its bytes against the
+   * digest first), under the ticket taken before the read.
+   */
+  keepManifest(
+    name: { registry: string; namespace: string; repository: string },
+    image: ResolvedImage,
+    reference: { tag: string } | { digest: string },
+    manifest: StoredManifest,
+    ticket: number | undefined,
+  ): void {
+    if (ticket === undefined || image.repositoryId === undefined || image.registry.kind !== "hosted") return;
+    const key = manifestKey(name.registry, name.namespace, name.repository, reference);
+    const bytes = key.length * 2 + manifest.payload.byteLength + manifest.digest.length * 2 + manifest.mediaType.length * 2 + 512;
+    this.cache.set(key, image.repositoryId, { image: { ...image }, manifest }, bytes, ticket);
   }
 
   /** Creates the namespace and repository of a first push (both may already exist). */
@@ -220,6 +252,10 @@ export class ImageStore {
     );
   }
 
+  private invalidating<T>(repositoryId: string, write: () => Promise<T>): Promise<T> {
+    return invalidatingAfter(this.cache, repositoryId, write);
+  }
+
   /** A manifest by tag or digest. */
   async getManifest(repositoryId: string, reference: { tag: string } | { digest: string }): Promise<StoredManifest | undefined> {
     const rows = await guarded(() =>
@@ -238,7 +274,7 @@ export class ImageStore {
   async pushManifest(input: { repositoryId: string; digest: string; bytes: Uint8Array; manifest: ParsedManifest; tag?: string }): Promise<PushedManifest> {
     const { repositoryId, digest, bytes, manifest } = input;
     const blobDescriptors = [...(manifest.config ? [manifest.config] : []), ...manifest.layers];
-    return guarded(() =>
+    return this.invalidating(repositoryId, () =>
       this.db.transaction(async (tx) => {
         // Shared with blob commits, exclusive in garbage collection: a blob checked here cannot be
         // collected before this transaction's references to it are committed (digest-locks.ts).
@@ -344,7 +380,7 @@ export class ImageStore {
 
   /** Deletes a manifest by digest; its tags go with it. False when there was none. */
   async deleteManifest(repositoryId: string, digest: string): Promise<boolean> {
-    const rows = await guarded(() =>
+    const rows = await this.invalidating(repositoryId, () =>
       this.db
         .delete(manifests)
         .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
@@ -355,7 +391,7 @@ export class ImageStore {
 
   /** Removes a tag (the manifest stays until garbage collection). False when there was none. */
   async deleteTag(repositoryId: string, name: string): Promise<boolean> {
-    const rows = await guarded(() =>
+    const rows = await this.invalidating(repositoryId, () =>
       this.db
         .delete(tags)
         .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
@@ -366,23 +402,21 @@ export class ImageStore {
 
   /**
    * Tag names in lexical (byte) order after `last`, at most `n`, as a JSON array; `last` is the
-   * last name in it when another page follows. With the repository's tagsVersion (from
-   * resolve()), a page asked for again before any tag of the repository changed is answered
-   * from memory.
+   * last name in it when another page follows. `hosted`: the page may be kept in the cache
+   * (a REMOTE repository's tags are always asked of the upstream).
    */
-  async tagNamesPage(repositoryId: string, n: number, last?: string, tagsVersion?: number): Promise<TagNamesPage> {
-    const key = `${repositoryId}\n${n}\n${last ?? ""}`;
-    if (tagsVersion !== undefined) {
-      const cached = this.tagPages.get(key, tagsVersion);
-      if (cached !== undefined) return cached;
-    }
+  async tagNamesPage(repositoryId: string, n: number, last?: string, hosted = false): Promise<TagNamesPage> {
+    const key = `p\n${repositoryId}\n${n}\n${last ?? ""}`;
+    const hit = hosted ? this.cache.get<TagNamesPage>(key) : undefined;
+    if (hit !== undefined) return hit;
+    const ticket = hosted ? this.cache.ticket() : undefined;
     const [row] = await guarded(() =>
       last === undefined
         ? this.queries.tagNames.execute({ repositoryId, n, nPlusOne: n + 1 })
         : this.queries.tagNamesAfter.execute({ repositoryId, n, nPlusOne: n + 1, last }),
     );
     const page: TagNamesPage = { json: row?.json ?? "[]", next: row?.more ? (row.last ?? undefined) : undefined };
-    if (tagsVersion !== undefined) this.tagPages.set(key, tagsVersion, page, key.length + page.json.length + (page.next?.length ?? 0) + 64);
+    this.cache.set(key, repositoryId, page, (key.length + page.json.length + (page.next?.length ?? 0)) * 2 + 64, ticket);
     return page;
   }
 
@@ -457,6 +491,27 @@ export class ImageStore {
     return rows.map((r) => `${r.registry}/${r.namespace}/${r.repository}`);
   }
 }
+
+/**
+ * Runs a write of the repository's tags or manifests, and drops what this process cached of the
+ * repository once it has committed (other processes hear of it from the trigger's notice), so
+ * the next read here sees it. Also after a failure: whether it committed may be unknown.
+ */
+export function invalidatingAfter<T>(cache: HotCache, repositoryId: string | undefined, write: () => Promise<T>): Promise<T> {
+  return guarded(write).finally(() => (repositoryId === undefined ? cache.invalidateAll() : cache.invalidateRepository(repositoryId)));
+}
+
+function resolvedOf(row: { registry: ImageRegistry; namespaceId: string | null; repositoryId: string | null; upstreamName: string | null }): ResolvedImage {
+  return {
+    registry: row.registry,
+    namespaceId: row.namespaceId ?? undefined,
+    repositoryId: row.repositoryId ?? undefined,
+    upstreamName: row.upstreamName,
+  };
+}
+
+const manifestKey = (registry: string, namespace: string, repository: string, reference: { tag: string } | { digest: string }): string =>
+  "digest" in reference ? `d\n${registry}\n${namespace}\n${repository}\n${reference.digest}` : `t\n${registry}\n${namespace}\n${repository}\n${reference.tag}`;
 
 /** The manifests row for pushed or cached bytes. */
 function manifestRow(repositoryId: string, digest: string, bytes: Uint8Array, manifest: ParsedManifest, totalSizeBytes: number) {

@@ -23,6 +23,7 @@ import { ThrottleStore } from "./throttle.js";
 import { TokenStore } from "./tokens.js";
 import { SyncStore } from "./sync.js";
 import { GarbageCollector } from "./gc.js";
+import { HotCache } from "./hot-cache.js";
 import type { ContentDriver } from "../content/driver.js";
 
 export interface Store {
@@ -46,14 +47,27 @@ export interface Store {
   gc: GarbageCollector;
 }
 
-export async function createStore(db: Database, content: ContentDriver): Promise<Store> {
+export interface StoreOptions {
+  /**
+   * The read cache of HOSTED repositories (hot-cache.ts; READ_CACHE_MAX_BYTES). It serves nothing
+   * until its owner connects it to the database's notices (server.ts); absent: off.
+   */
+  cache?: HotCache;
+}
+
+export async function createStore(db: Database, content: ContentDriver, options: StoreOptions = {}): Promise<Store> {
   const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
+  const cache = options.cache ?? new HotCache(0);
+  const gc = new GarbageCollector(db, content);
+  // A collection deletes manifests: this process forgets them when the run ends (the others,
+  // and this one before that, from each deletion's notice).
+  gc.observe({ ran: () => cache.invalidateAll() });
   return {
-    registries: new RegistryStore(db, tokens),
-    namespaces: new NamespaceStore(db, tokens),
-    repositories: new RepositoryStore(db, tokens),
-    tags: new TagStore(db, tokens),
-    images: new ImageStore(db),
+    registries: droppingCache(new RegistryStore(db, tokens), cache),
+    namespaces: droppingCache(new NamespaceStore(db, tokens), cache),
+    repositories: droppingCache(new RepositoryStore(db, tokens), cache),
+    tags: droppingCache(new TagStore(db, tokens), cache),
+    images: new ImageStore(db, cache),
     blobs: new BlobStore(db, content),
     credentials: new CredentialStore(db),
     accounts: new AccountStore(db, tokens),
@@ -64,8 +78,25 @@ export async function createStore(db: Database, content: ContentDriver): Promise
     signingKeys: new SigningKeyStore(db),
     access: new AccessStore(db),
     sync: new SyncStore(db),
-    gc: new GarbageCollector(db, content),
+    gc,
   };
+}
+
+type Write = (...args: never[]) => Promise<unknown>;
+
+/**
+ * The catalog API's changes (a tag created, moved or deleted; a repository, namespace or registry
+ * changed or deleted) drop this process's read cache once they have settled, so its next read
+ * sees them; other processes hear of them from the triggers' notices. They are rare next to
+ * pulls, so all of it goes rather than working out which repositories they touch.
+ */
+function droppingCache<S extends { update: Write; delete: Write; create: Write }>(store: S, cache: HotCache): S {
+  for (const method of ["create", "update", "delete"] as const) {
+    if (method === "create" && !(store instanceof TagStore)) continue;
+    const write = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
+    (store as Record<string, unknown>)[method] = (...args: unknown[]) => write(...args).finally(() => cache.invalidateAll());
+  }
+  return store;
 }
 
 /** A value every replica agrees on: the first one to start writes it, the others read it. */

@@ -39,6 +39,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     cors: { allowedOrigins: [], maxAgeSeconds: 7200 },
     metricsEnabled: true,
     workers: 1,
+    readCacheMaxBytes: 64 * 1024 * 1024,
     sync: { concurrency: 4, pageSize: 1000 },
     // Every upstream of the tests (docker-registry, tiny servers) listens on loopback.
     upstream: testUpstream(),
