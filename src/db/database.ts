@@ -13,7 +13,7 @@ import type { DatabaseConfig, SslMode } from "../config.js";
 import { describeDatabase } from "../config.js";
 import { migrationsFolder } from "../paths.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
-import { preloadedPgliteAssets } from "./pglite-assets.js";
+import { preloadPgliteAssets } from "./pglite-assets.js";
 import { startFailure } from "./pglite-failures.js";
 import { PgliteWorkerClient } from "./pglite-worker.js";
 import * as schema from "./schema.js";
@@ -57,7 +57,9 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
     client = await PgliteWorkerClient.open({
       dataDir,
       migrationsFolder,
-      assets: await preloadedPgliteAssets(),
+      // Compiled once per process and shared with each worker (a worker compiling its own took
+      // seconds of CPU per open, every test's database included).
+      assets: await preloadPgliteAssets().catch(() => ({})),
       onStop: (stopped) => log.error({ panic: stopped.panic }, stopped.message),
     });
   } catch (err) {

@@ -314,7 +314,9 @@ async function handle(m) {
     );
   });
   post({ type: "ready" });
-  if (workerData.maintain) void maintain("analyze");
+  // An embedded database opened from disk may hold tables never analyzed (before this code ran);
+  // one in memory starts empty.
+  if (workerData.maintain && !workerData.dataDir.startsWith("memory://")) void maintain("analyze");
 })();
 `;
 
