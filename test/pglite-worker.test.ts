@@ -85,6 +85,18 @@ describe("PGlite on its worker thread", () => {
     expect(await rows(sql`select v from probe where id = ${4}`)).toEqual([{ v: "first" }]);
   });
 
+  it("reports a statement PostgreSQL refuses with its own error, inside a transaction too", async () => {
+    const outside = await handle.db.execute(sql`select * from no_such_table where id = ${1}`).catch((e: unknown) => e);
+    expect((outside as { cause?: { code?: string } }).cause?.code).toBe("42P01");
+    const inside = await handle.db
+      .transaction(async (t) => {
+        await t.execute(sql`select * from no_such_table where id = ${1}`);
+      })
+      .catch((e: unknown) => e);
+    expect((inside as { cause?: { code?: string } }).cause?.code).toBe("42P01");
+    expect(await rows(sql`select count(*)::int as n from probe`)).toEqual([{ n: 0 }]);
+  });
+
   it("answers the same statement text after its table changed shape", async () => {
     await handle.db.execute(sql`insert into probe values (${5}, ${"x"})`);
     const select = () => rows(sql`select * from probe where id = ${5}`);

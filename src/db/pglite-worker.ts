@@ -147,6 +147,7 @@ async function end(m) {
 const PREPARABLE = /^\s*(select|insert|update|delete|with)/i;
 const MAX_STATEMENTS = 1000;
 const statements = new Map();
+let named = 0;
 const { serialize } = protocol;
 
 async function prepared(m, options) {
@@ -158,14 +159,13 @@ async function prepared(m, options) {
     let statement = statements.get(m.sql);
     if (!statement) {
       if (statements.size >= MAX_STATEMENTS) return undefined;
-      const name = "pglite_s" + (statements.size + 1);
-      let messages;
-      try {
-        messages = await pg.execProtocolStream(concat([serialize.parse({ name, text: m.sql }), serialize.describe({ type: "S", name }), serialize.sync()]), { syncToFs: false });
-      } catch {
-        // Whatever is wrong (a syntax error, an aborted transaction), PGlite's own path says it.
-        return undefined;
-      }
+      const name = "pglite_s" + ++named;
+      // A text PostgreSQL refuses fails here as it would in PGlite's query() (inside a transaction
+      // that then is aborted, so running it again would only say that).
+      const messages = await pg.execProtocolStream(
+        concat([serialize.parse({ name, text: m.sql }), serialize.describe({ type: "S", name }), serialize.sync()]),
+        { syncToFs: false },
+      );
       statement = {
         name,
         paramTypes: parse.parseDescribeStatementResults(messages),
@@ -182,10 +182,12 @@ async function prepared(m, options) {
     try {
       messages = await pg.execProtocolStream(concat([serialize.bind({ statement: statement.name, values }), serialize.execute({}), serialize.sync()]), { syncToFs: false });
     } catch (err) {
-      // A table changed under the statement (tests' DDL): forget it and let PGlite's path run the text afresh.
+      // A table changed under the statement (tests' DDL): forget it, and outside a transaction let
+      // PGlite's path run the text afresh.
       if (err && err.code === "0A000" && /cached plan/.test(err.message)) {
         statements.delete(m.sql);
-        return undefined;
+        // Inside a transaction the error has aborted it: the caller hears why.
+        if (m.tx === undefined) return undefined;
       }
       throw err;
     }
