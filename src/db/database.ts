@@ -2,10 +2,9 @@
 // drizzle handle. PGlite and PostgreSQL share the schema, the migrations and the store code.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
@@ -14,8 +13,9 @@ import type { DatabaseConfig, SslMode } from "../config.js";
 import { describeDatabase } from "../config.js";
 import { migrationsFolder } from "../paths.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
-import { preloadedPgliteAssets } from "./pglite-assets.js";
-import { startFailure, watchForAbort } from "./pglite-failures.js";
+import { preloadPgliteAssets } from "./pglite-assets.js";
+import { startFailure } from "./pglite-failures.js";
+import { PgliteWorkerClient } from "./pglite-worker.js";
 import * as schema from "./schema.js";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -55,8 +55,9 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
 }
 
 /**
- * dataDir "memory://" keeps everything in memory (tests). A failure to start on a full disk
- * says so; a PANIC while running (a full disk) stops the instance, and every later query then
+ * dataDir "memory://" keeps everything in memory (tests). The instance runs on a worker thread of
+ * its own (pglite-worker.ts), so a query does not stop this thread. A failure to start on a full
+ * disk says so; a PANIC while running (a full disk) stops the instance, and every later query then
  * fails with a clear error instead of hanging the process (see pglite-failures.ts).
  */
 export async function openPglite(dataDir: string, log: Logger): Promise<DatabaseHandle> {
@@ -64,42 +65,45 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
   const fresh = !inMemory && !existsSync(join(dataDir, "PG_VERSION"));
   if (fresh) log.info({ dataDir }, "first start: creating the embedded PGlite cluster, this takes a few seconds");
   const started = performance.now();
-  const watch = watchForAbort((stopped) => log.error({ panic: stopped.panic }, stopped.message));
   let lock: DataDirLock | undefined;
-  let client: PGlite | undefined;
-  let db;
+  let client: PgliteWorkerClient;
   try {
     if (!inMemory) {
       mkdirSync(dataDir, { recursive: true });
       lock = lockDataDir(dataDir);
     }
-    client = await PGlite.create(dataDir, { ...(await preloadedPgliteAssets()), ...watch.options });
-    watch.guard(client);
-    db = drizzlePglite({ client, schema });
-    await migratePglite(db, { migrationsFolder });
+    client = await PgliteWorkerClient.open({
+      dataDir,
+      migrationsFolder,
+      // Compiled once per process and shared with each worker (a worker compiling its own took
+      // seconds of CPU per open, every test's database included).
+      assets: await preloadPgliteAssets().catch(() => ({})),
+      onStop: (stopped) => log.error({ panic: stopped.panic }, stopped.message),
+    });
   } catch (err) {
-    if (client && !watch.stopped) await client.close().catch(() => undefined);
     lock?.release();
     throw inMemory ? err : await startFailure(dataDir, err);
   }
   log.info({ ms: Math.round(performance.now() - started) }, "embedded database ready");
-  const pglite = client;
+  // drizzle-orm/pglite calls query, exec and transaction, which the worker's client has.
+  const db = drizzlePglite({ client: client as unknown as PGlite, schema });
   let closed = false;
   return {
     db,
     kind: "pglite",
     async ping() {
-      if (watch.stopped) throw watch.stopped;
-      if (closed || pglite.closed) throw new Error("embedded database is closed");
-      await pglite.query("select 1");
+      if (client.stopped) throw client.stopped;
+      if (closed || client.closed) throw new Error("embedded database is closed");
+      await client.query("select 1");
     },
     async listen(channel, onNotice, onState) {
-      const unlisten = await pglite.listen(channel, onNotice);
+      // The worker listens and posts each notice here; a notice comes only after its transaction commits.
+      const unlisten = await client.listen(channel, onNotice);
       onState(true);
       return {
         async close() {
           onState(false);
-          if (!closed && !pglite.closed && !watch.stopped) await unlisten().catch(() => undefined);
+          if (!closed && !client.closed && !client.stopped) await unlisten().catch(() => undefined);
         },
       };
     },
@@ -107,8 +111,7 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
       if (closed) return;
       closed = true;
       try {
-        // A stopped instance cannot be closed: closing it would enter it again.
-        if (!watch.stopped) await pglite.close();
+        await client.close();
       } finally {
         lock?.release();
       }

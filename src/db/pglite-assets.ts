@@ -3,6 +3,8 @@
 // one on the embedded database only has to start PostgreSQL: compiling the module and reading the
 // bundle is most of what a PGlite start costs besides that (0.1-0.8 s measured, more on a loaded
 // machine). The embedded database cannot be opened ahead: the failed worker holds it until it exits.
+// The compiled module is also what each PGlite worker thread (pglite-worker.ts) is given, so a
+// process compiles it once however many databases it opens (tests open many).
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -20,7 +22,7 @@ const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Arra
 
 let loading: Promise<PgliteAssets> | undefined;
 
-/** Starts loading the assets (once per process); openPglite uses them when they are there. */
+/** Starts loading the assets (once per process); every openPglite of the process shares them with its worker. */
 export function preloadPgliteAssets(): Promise<PgliteAssets> {
   loading ??= (async () => {
     const dist = dirname(createRequire(import.meta.url).resolve("@electric-sql/pglite"));
@@ -28,9 +30,4 @@ export function preloadPgliteAssets(): Promise<PgliteAssets> {
     return { pgliteWasmModule: await wasm.compile(module), fsBundle: new Blob([bundle]) };
   })();
   return loading;
-}
-
-/** The preloaded assets, or nothing when no one asked for them (PGlite then loads its own). */
-export async function preloadedPgliteAssets(): Promise<PgliteAssets | Record<string, never>> {
-  return loading ? await loading.catch(() => ({})) : {};
 }

@@ -6,13 +6,13 @@
 // next call into the instance spins for ever inside PGlite's message loop, blocking the event
 // loop: every request, health probe and signal of the process hangs (seen with PGlite 0.5). The
 // files on disk are intact: after freeing space, the next start recovers from the log.
-// So: watch for the abort, and from then on refuse every call before it reaches the instance.
+// So: watch for the abort, and from then on refuse every call before it reaches the instance
+// (the watch lives with the instance, on its worker thread: pglite-worker.ts).
 //
 // At start-up, PGlite reports a full disk as an Emscripten errno object (no message) or as
 // "PGlite failed to initialize properly"; the start-up failure here says what is wrong instead.
 import { statfs } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { Extension, PGlite } from "@electric-sql/pglite";
 
 /** Free space below this, a failed start is put down to the disk (a new cluster takes about 40 MB, a log segment 16 MB). */
 const NEARLY_FULL_BYTES = 64 * 1024 * 1024;
@@ -29,70 +29,6 @@ export class EmbeddedDatabaseStopped extends Error {
     super(message);
     this.name = "EmbeddedDatabaseStopped";
   }
-}
-
-export interface AbortWatch {
-  /** Options for PGlite.create. */
-  readonly options: { extensions: { abortWatch: Extension }; onStderr: (text: string) => boolean };
-  /** Set once the instance aborted. */
-  readonly stopped: EmbeddedDatabaseStopped | undefined;
-  /** Makes every later call into `client` fail with `stopped` instead of entering the dead instance. */
-  guard(client: PGlite): void;
-}
-
-/** Watches a PGlite instance for an abort; `onStop` runs once when it happens. */
-export function watchForAbort(onStop: (stopped: EmbeddedDatabaseStopped) => void): AbortWatch {
-  let stopped: EmbeddedDatabaseStopped | undefined;
-  let panic: string | undefined;
-  const insteadWhenStopped = (err: unknown): never => {
-    throw stopped ?? err;
-  };
-  const abortWatch: Extension = {
-    name: "abort-watch",
-    // Emscripten calls onAbort before it throws "Aborted()" out of the instance.
-    setup: async (_pg, emscriptenOpts: Record<string, unknown>) => ({
-      emscriptenOpts: {
-        ...emscriptenOpts,
-        onAbort: () => {
-          if (stopped) return;
-          const diskFull = panic !== undefined && /no space left on device|disk quota/i.test(panic);
-          const message = diskFull
-            ? "the embedded database stopped because the disk holding DATA_DIR is full: free space there, then restart the service (committed data is kept)"
-            : "the embedded database stopped after a fatal error: restart the service (committed data is kept)";
-          stopped = new EmbeddedDatabaseStopped(message, diskFull, panic);
-          onStop(stopped);
-        },
-      },
-    }),
-  };
-  return {
-    options: {
-      extensions: { abortWatch },
-      onStderr: (text) => {
-        // "2026-01-01 00:00:00.000 UTC [42] PANIC:  could not write to file …": keep the last one.
-        const at = text.indexOf("PANIC:");
-        if (at >= 0) panic = text.slice(at).replace(/\s+/g, " ").trim().slice(0, 500);
-        return false;
-      },
-    },
-    get stopped() {
-      return stopped;
-    },
-    guard(client) {
-      // Every query, transaction statement and protocol message enters the instance here.
-      const enter = client.execProtocolRawSync.bind(client);
-      client.execProtocolRawSync = (message: Uint8Array) => {
-        if (stopped) throw stopped;
-        return enter(message);
-      };
-      // The call that hit the PANIC gets it as a plain database error; it should say what the
-      // caller has to do now, as every later call does.
-      const execProtocol = client.execProtocol.bind(client);
-      client.execProtocol = (message, options) => execProtocol(message, options).catch(insteadWhenStopped);
-      const execProtocolStream = client.execProtocolStream.bind(client);
-      client.execProtocolStream = (message, options) => execProtocolStream(message, options).catch(insteadWhenStopped);
-    },
-  };
 }
 
 /**
