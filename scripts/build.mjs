@@ -46,6 +46,9 @@ if (force || Math.max(...uiInputs) >= uiBuilt) {
     [join(root, "node_modules", "vite", "bin", "vite.js"), "build", "--config", join(root, "ui", "vite.config.ts"), "--logLevel", "warn"],
     {
       stdio: "inherit",
+      // React's production build whatever called this (vitest runs with NODE_ENV=test, which
+      // would bundle React's development build: half again as large, and slower).
+      env: { ...process.env, NODE_ENV: "production" },
     },
   );
   if (vite.status !== 0) process.exit(vite.status ?? 1);

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
+import { Role, RoleScope } from "../gen/artifact/v1/role_binding_pb.js";
 import { CHROMIUM, CHROMIUM_ARGS, haveChromium } from "./support/browser.js";
 import { unique } from "./support/clients.js";
 import { ADMIN_BASIC, ADMIN_TOKEN } from "./support/credentials.js";
@@ -317,6 +318,42 @@ describe.skipIf(!ready).each(databaseKinds())("the web UI on %s", (kind) => {
     await page.getByRole("button", { name: "Collect garbage" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Collect" }).click();
     await page.getByRole("heading", { name: "Collected" }).waitFor();
+    await page.close();
+  });
+
+  it("makes a robot, gives it a token that works, and binds it a role on a namespace named as people write it", async () => {
+    const robot = unique("robot").replace(/-/g, ".");
+    const page = await admin_("/admin/accounts");
+    await page.getByRole("button", { name: "New account" }).click();
+    await page.getByRole("dialog").getByLabel("Name", { exact: true }).fill(robot);
+    await page.getByRole("dialog").getByLabel("Kind", { exact: true }).selectOption({ label: "Robot (CI, API tokens only)" });
+    await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+    await page.getByRole("cell", { name: robot, exact: true }).waitFor();
+    await page.goto(`${server.httpUrl}/tokens`);
+    await page.getByRole("button", { name: "New token" }).click();
+    await page
+      .getByRole("dialog")
+      .getByLabel("For account", { exact: true })
+      .selectOption({ label: `${robot} (robot)` });
+    await page.getByRole("dialog").getByLabel("What it is for", { exact: true }).fill("ci-deploy");
+    await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+    const secret = await page.locator(".notice code").innerText();
+    expect(secret).toMatch(/^art_/);
+    const who = (await (await fetch(`${server.httpUrl}/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } })).json()) as {
+      account: { name: string };
+    };
+    expect(who.account.name).toBe(robot);
+    await page.goto(`${server.httpUrl}/admin/bindings`);
+    await page.getByRole("button", { name: "New binding" }).click();
+    await page.getByRole("dialog").getByLabel("Account", { exact: true }).selectOption({ label: robot });
+    await page.getByRole("dialog").getByLabel("Role", { exact: true }).selectOption({ label: "writer (push)" });
+    await page.getByRole("dialog").getByLabel("Where", { exact: true }).selectOption({ label: "one namespace" });
+    await page.getByRole("dialog").getByLabel("Namespace (registry/namespace)", { exact: true }).fill(`${registry}/team`);
+    await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+    await page.getByRole("row", { name: new RegExp(`${robot.replace(/\./g, "\\.")}.*writer.*namespace ${registry}/team`) }).waitFor();
+    const namespace = await admin.namespaces.lookupNamespace({ name: `${registry}/team` });
+    const bindings = await admin.roleBindings.listRoleBindings({ scopeId: namespace.id, scope: RoleScope.NAMESPACE });
+    expect(bindings.roleBindings.map((b) => [b.accountName, b.role])).toContainEqual([robot, Role.WRITER]);
     await page.close();
   });
 

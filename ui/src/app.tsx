@@ -2,7 +2,7 @@
 // the caller's roles, and the screen the URL names.
 import { useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
-import { createContext, useContext, useEffect, useId, useState, useSyncExternalStore, type FormEvent } from "react";
+import { createContext, lazy, Suspense, useContext, useEffect, useId, useState, useSyncExternalStore, type FormEvent } from "react";
 import { AccountService } from "../../gen/artifact/v1/account_pb.js";
 import { ErrorView, Loading } from "./components.js";
 import { Roles } from "./roles.js";
@@ -11,10 +11,17 @@ import { onSessionChange, session, signOut } from "./session.js";
 import { SignIn } from "./screens/signin.js";
 import { Registries, Namespaces, Repositories } from "./screens/browse.js";
 import { Tags } from "./screens/tags.js";
-import { Image } from "./screens/image.js";
-import { Search } from "./screens/search.js";
-import { GarbageCollection, Audit, Accounts, Tokens, Bindings, Me } from "./screens/admin.js";
-import { Sync } from "./screens/sync.js";
+// Loaded when first opened: the browse screens, the first a person sees, stay in the main bundle.
+const Image = lazy(() => import("./screens/image.js").then((m) => ({ default: m.Image })));
+const Search = lazy(() => import("./screens/search.js").then((m) => ({ default: m.Search })));
+const Sync = lazy(() => import("./screens/sync.js").then((m) => ({ default: m.Sync })));
+const admin = () => import("./screens/admin.js");
+const GarbageCollection = lazy(() => admin().then((m) => ({ default: m.GarbageCollection })));
+const Audit = lazy(() => admin().then((m) => ({ default: m.Audit })));
+const Accounts = lazy(() => admin().then((m) => ({ default: m.Accounts })));
+const Tokens = lazy(() => admin().then((m) => ({ default: m.Tokens })));
+const Bindings = lazy(() => admin().then((m) => ({ default: m.Bindings })));
+const WhoAmI = lazy(() => admin().then((m) => ({ default: m.Me })));
 
 export interface Me {
   name: string;
@@ -47,20 +54,15 @@ function safeNext(next: string | null): string {
   return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
+/** Before WhoAmI answers: no roles, so nothing that needs one shows (it appears when they are known). */
+const UNKNOWN: Me = { name: "", roles: new Roles([]), authenticatedBy: "" };
+
 function SignedIn() {
+  // Not waited for: the screen's own calls go out at the same time.
   const who = useQuery(AccountService.method.whoAmI, {});
-  if (who.isPending) return <Loading what="your account" />;
-  if (who.isError)
-    return (
-      <main className="page">
-        <ErrorView error={who.error} retry={() => void who.refetch()} />
-      </main>
-    );
-  const me: Me = {
-    name: who.data.account?.name ?? "anonymous",
-    roles: new Roles(who.data.roleBindings),
-    authenticatedBy: who.data.authenticatedBy,
-  };
+  const me: Me = who.data
+    ? { name: who.data.account?.name ?? "anonymous", roles: new Roles(who.data.roleBindings), authenticatedBy: who.data.authenticatedBy }
+    : UNKNOWN;
   return (
     <MeContext.Provider value={me}>
       <a className="skip" href="#main">
@@ -68,7 +70,13 @@ function SignedIn() {
       </a>
       <Header />
       <main id="main" className="page" tabIndex={-1}>
-        <Screen />
+        {who.isError ? (
+          <ErrorView error={who.error} retry={() => void who.refetch()} />
+        ) : (
+          <Suspense fallback={<Loading what="the screen" />}>
+            <Screen />
+          </Suspense>
+        )}
       </main>
     </MeContext.Provider>
   );
@@ -111,7 +119,7 @@ function Header() {
         </ul>
         <div className="who">
           <Link to={paths.me()} title="Who am I">
-            {me.name}
+            {me.name || "Who am I"}
           </Link>
           <button type="button" onClick={() => void signOut().then(() => navigate("/signin"))}>
             Sign out
@@ -185,7 +193,7 @@ function Screen() {
     case "search":
       return <Search />;
     case "me":
-      return <Me />;
+      return <WhoAmI />;
     case "tokens":
       return <Tokens />;
     case "admin":

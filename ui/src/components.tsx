@@ -92,13 +92,16 @@ export function relative(d: Date): string {
   return d.toISOString();
 }
 
-/** A time as "3 minutes ago", the exact one in the title and the datetime attribute. */
-export function Time({ t }: { t: Timestamp | undefined }) {
+const exactFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** A time as "3 minutes ago", the exact one in the title and the datetime attribute; `exact` shows it too. */
+export function Time({ t, exact }: { t: Timestamp | undefined; exact?: boolean }) {
   const d = toDate(t);
   if (!d) return <span>—</span>;
   return (
     <time dateTime={d.toISOString()} title={d.toISOString()}>
       {relative(d)}
+      {exact && <span className="exact">{exactFormat.format(d)}</span>}
     </time>
   );
 }

@@ -1,11 +1,15 @@
 // Who am I, my API tokens, and the global admin's screens: accounts (users and robots), role
 // bindings, garbage collection (dry run first) and the audit log.
 import { useMutation, useQuery } from "@connectrpc/connect-query";
-import { useQueryClient } from "@tanstack/react-query";
+import { createClient } from "@connectrpc/connect";
+import { useTransport } from "@connectrpc/connect-query";
+import { skipToken, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { AccountKind, AccountService, type Account } from "../../../gen/artifact/v1/account_pb.js";
 import { AuditOutcome, AuditService } from "../../../gen/artifact/v1/audit_pb.js";
 import { GarbageCollectionService, type RunGarbageCollectionResponse } from "../../../gen/artifact/v1/garbage_collection_pb.js";
+import { NamespaceService } from "../../../gen/artifact/v1/namespace_pb.js";
+import { RegistryService } from "../../../gen/artifact/v1/registry_pb.js";
 import { Role, RoleBindingService, RoleScope, type RoleBinding } from "../../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../../gen/artifact/v1/token_pb.js";
 import { useMe } from "../app.js";
@@ -45,7 +49,10 @@ export function Me() {
 }
 
 export function Tokens() {
+  const me = useMe();
   const client = useQueryClient();
+  const accounts = useQuery(AccountService.method.listAccounts, me.roles.administrator ? { pageSize: 1000 } : skipToken);
+  const [accountId, setAccountId] = useState("");
   const { query } = useLocation();
   const list = useQuery(TokenService.method.listTokens, { pageSize: 50, pageToken: query.get("page") ?? "", orderBy: "create_time desc" });
   const create = useMutation(TokenService.method.createToken);
@@ -133,11 +140,27 @@ export function Tokens() {
           onCancel={() => setCreating(false)}
           onSubmit={() =>
             create.mutate(
-              { name, expiration: days ? { case: "ttl", value: { seconds: BigInt(Number(days) * 86400) } } : { case: undefined } },
+              { accountId, name, expiration: days ? { case: "ttl", value: { seconds: BigInt(Number(days) * 86400) } } : { case: undefined } },
               { onSuccess: () => (void client.invalidateQueries(), setCreating(false), setName("")) },
             )
           }
         >
+          {me.roles.administrator && (
+            <Field label="For account" hint="A robot's token is how CI signs in.">
+              {(id) => (
+                <select id={id} value={accountId} onChange={(e) => setAccountId(e.target.value)}>
+                  <option value="">me ({me.name})</option>
+                  {accounts.data?.accounts
+                    .filter((a) => a.name !== me.name)
+                    .map((a) => (
+                      <option key={a.id} value={a.id}>
+                        {a.name} ({a.kind === AccountKind.ROBOT ? "robot" : "user"})
+                      </option>
+                    ))}
+                </select>
+              )}
+            </Field>
+          )}
           <Field label="What it is for">
             {(id) => <input id={id} required value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-deploy" />}
           </Field>
@@ -205,6 +228,7 @@ export function Accounts() {
                     <button
                       type="button"
                       className="small"
+                      aria-label={`${a.disabled ? "Enable" : "Disable"} account ${a.name}`}
                       onClick={() =>
                         update.mutate(
                           { account: { id: a.id, disabled: !a.disabled }, updateMask: { paths: ["disabled"] } },
@@ -285,7 +309,9 @@ export function Bindings() {
   const [accountId, setAccountId] = useState("");
   const [role, setRole] = useState(Role.READER);
   const [scope, setScope] = useState(RoleScope.GLOBAL);
-  const [scopeId, setScopeId] = useState("");
+  const [scopeName_, setScopeName] = useState("");
+  const transport = useTransport();
+  const [lookupError, setLookupError] = useState<unknown>();
   return (
     <section>
       <div className="heading">
@@ -348,14 +374,30 @@ export function Bindings() {
           title="New role binding"
           submit="Create"
           busy={create.isPending}
-          error={create.error ?? undefined}
+          error={lookupError ?? create.error ?? undefined}
           onCancel={() => setCreating(false)}
-          onSubmit={() =>
-            create.mutate(
-              { roleBinding: { accountId, role, scope, scopeId: scope === RoleScope.GLOBAL ? "" : scopeId } },
-              { onSuccess: () => (void client.invalidateQueries(), setCreating(false)) },
-            )
-          }
+          onSubmit={() => {
+            setLookupError(undefined);
+            // The scope by name (`local`, `local/team`): its id is what the binding stores.
+            const scopeId =
+              scope === RoleScope.GLOBAL
+                ? Promise.resolve("")
+                : scope === RoleScope.REGISTRY
+                  ? createClient(RegistryService, transport)
+                      .lookupRegistry({ name: scopeName_.trim() })
+                      .then((r) => r.id)
+                  : createClient(NamespaceService, transport)
+                      .lookupNamespace({ name: scopeName_.trim() })
+                      .then((n) => n.id);
+            scopeId.then(
+              (id) =>
+                create.mutate(
+                  { roleBinding: { accountId, role, scope, scopeId: id } },
+                  { onSuccess: () => (void client.invalidateQueries(), setCreating(false)) },
+                ),
+              setLookupError,
+            );
+          }}
         >
           <Field label="Account">
             {(id) => (
@@ -388,7 +430,17 @@ export function Bindings() {
             )}
           </Field>
           {scope !== RoleScope.GLOBAL && (
-            <Field label="Registry or namespace id">{(id) => <input id={id} required value={scopeId} onChange={(e) => setScopeId(e.target.value)} />}</Field>
+            <Field label={scope === RoleScope.REGISTRY ? "Registry name" : "Namespace (registry/namespace)"}>
+              {(id) => (
+                <input
+                  id={id}
+                  required
+                  value={scopeName_}
+                  placeholder={scope === RoleScope.REGISTRY ? "local" : "local/team"}
+                  onChange={(e) => setScopeName(e.target.value)}
+                />
+              )}
+            </Field>
           )}
         </FormDialog>
       )}

@@ -106,7 +106,7 @@ function ImageBody({ repository, reference, m, tag }: { repository: string; refe
           <>
             <dt>Pushed</dt>
             <dd>
-              <Time t={tag.pushTime} />
+              <Time t={tag.pushTime} exact />
             </dd>
           </>
         )}

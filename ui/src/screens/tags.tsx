@@ -103,15 +103,19 @@ export function Tags({ repository }: { repository: string }) {
                   <td>
                     <Link to={paths.image(repository, t.name)}>{t.name}</Link>
                   </td>
-                  <td>
+                  <td data-label="Digest">
                     <Copy text={t.digest} display={shortDigest(t.digest)} label={`digest of ${t.name}`} />
                   </td>
-                  <td className="small-text">{mediaTypeLabel(t.mediaType)}</td>
-                  <td>{formatBytes(t.sizeBytes)}</td>
-                  <td>
-                    <Time t={t.pushTime} />
+                  <td data-label="Type" className="small-text">
+                    {mediaTypeLabel(t.mediaType)}
                   </td>
-                  <td>{isIndex(t.mediaType) ? <Platforms repository={repository} digest={t.digest} /> : <span className="muted">—</span>}</td>
+                  <td data-label="Size">{formatBytes(t.sizeBytes)}</td>
+                  <td data-label="Pushed">
+                    <Time t={t.pushTime} exact />
+                  </td>
+                  <td data-label="Platforms">
+                    {isIndex(t.mediaType) ? <Platforms repository={repository} digest={t.digest} /> : <span className="muted">—</span>}
+                  </td>
                   {canDelete && (
                     <td>
                       <button type="button" className="small danger" onClick={() => setDeleting(t)} aria-label={`Delete tag ${t.name}`}>
