@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript (src/ and gen/) with the dev dependencies.
+# Build: compile TypeScript (src/ and gen/) and the web UI (ui/) with the dev dependencies.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # The workspace's manifest too: npm ci links every workspace the lock file names.
@@ -10,6 +10,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY gen ./gen
 COPY src ./src
+# The web UI (ui/, Vite): built into dist/ui/, which the server serves at /.
+COPY ui ./ui
 COPY scripts/build.mjs ./scripts/build.mjs
 RUN npm run build
 

@@ -16,3 +16,5 @@ function findPackageRoot(): string {
 
 export const packageRoot = findPackageRoot();
 export const migrationsFolder = join(packageRoot, "migrations");
+/** Where `npm run build` writes the web UI (ui/), which the server serves at `/`. */
+export const uiDir = join(packageRoot, "dist", "ui");

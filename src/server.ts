@@ -61,6 +61,8 @@ export interface StartOptions {
   reportCredentials?: boolean;
   /** Identity settings beyond the configuration (the brute-force timings). */
   auth?: AuthSetup;
+  /** The built web UI (default dist/ui/ of the package). */
+  uiDir?: string;
 }
 
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -170,6 +172,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         // PGlite lives in this process: a slow ping there means busy, not gone.
         databaseDown: database.kind === "postgres" ? () => !health.databaseReachable : undefined,
         auth,
+        uiDir: options.uiDir,
       },
     );
     const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs } = config.limits;

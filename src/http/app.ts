@@ -28,6 +28,8 @@ import { databaseGateInterceptor } from "../api/interceptors/database-gate.js";
 import { corsHandler, type CorsOptions } from "./cors.js";
 import type { Metrics, RequestLabels } from "./metrics.js";
 import type { InFlight } from "./in-flight.js";
+import { uiHandler } from "./ui.js";
+import { uiDir } from "../paths.js";
 
 export interface AppOptions {
   log: Logger;
@@ -53,6 +55,8 @@ export interface AppOptions {
   databaseDown?: () => boolean;
   /** Identity and access: the API's interceptor, the /v2/ middleware, the token endpoint. */
   auth: Auth;
+  /** The built web UI (default dist/ui/ of the package). */
+  uiDir?: string;
 }
 
 export interface App {
@@ -130,6 +134,8 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       label(req, "rest");
       restBlob(req, res, () =>
         rest(req, res, () => {
+          label(req, "ui");
+          if (ui(req, res)) return;
           label(req, "unmatched");
           res.writeHead(404, { "content-type": "application/json" });
           res.end(JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${(req.url ?? "").split("?")[0]}` }));
@@ -149,6 +155,7 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
       () => registry(req, res),
     );
   };
+  const ui = uiHandler(options.uiDir ?? uiDir);
   const cors = corsHandler(options.cors ?? { allowedOrigins: [], maxAgeSeconds: 0 });
   return {
     connect: { routes, interceptors },
