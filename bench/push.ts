@@ -41,7 +41,7 @@ const { values } = parseArgs({
   },
 });
 const kinds = values.db.split(",").map((k) => k.trim()) as DatabaseKind[];
-for (const k of kinds) if (k !== "postgres" && k !== "pglite") throw new Error(`--db: ${k} is not postgres or pglite`);
+for (const k of kinds) if (k !== "postgres" && k !== "pglite") throw new Error(`--db: ${String(k)} is not postgres or pglite`);
 const rounds = Number(values.rounds);
 const blobMiB = Number(values["blob-mib"]);
 if (!(rounds >= 1) || !(blobMiB >= 1)) throw new Error("--rounds and --blob-mib must be positive");

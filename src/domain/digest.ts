@@ -85,7 +85,9 @@ export class DigestVerifier extends Transform {
       done(null, chunk);
     } else {
       this.push(chunk);
-      this.offThread!.update(chunk).then(() => done(), done);
+      const waiting = this.offThread!.update(chunk);
+      if (waiting) waiting.then(() => done(), done);
+      else done();
     }
   }
 
