@@ -13,19 +13,20 @@
 // digest and layer size. The median round is shown with the range, and "busy before" (the machine's
 // CPU use in the second before the row, while nothing is sent). Writes bench/results/push-latest.md.
 import { execFileSync } from "node:child_process";
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { packageRoot } from "../src/paths.js";
 import type { BuiltImage } from "../test/support/oci-images.js";
-import { pushImage, skopeoCopy } from "../test/support/skopeo.js";
+import { pushImage } from "../test/support/skopeo.js";
 import { cachedLargeImage } from "./big-image.js";
 import { backgroundBusyPct, measureCpuOf, type Watched } from "./cpu.js";
 import type { DatabaseKind } from "./databases.js";
 import { median, say, stopEverythingOnSignals, using } from "./lifecycle.js";
 import { requirePeers, startPeerRegistry } from "./peer.js";
 import { fmt, table } from "./report.js";
+import { timeLayoutCopy } from "./push-floor.js";
 import { createRegistry, profiled, withService, type Service } from "./service.js";
 import type { Settings } from "./settings.js";
 
@@ -91,17 +92,6 @@ async function checkRegistry(base: string, repo: string, image: BuiltImage): Pro
     if (b.status !== 200 || b.headers.get("content-length") !== String(blob.size) || b.headers.get("docker-content-digest") !== blob.digest) {
       return `blob HEAD ${blob.digest}: HTTP ${b.status}, ${b.headers.get("content-length")} bytes, digest ${b.headers.get("docker-content-digest")}`;
     }
-  }
-  return undefined;
-}
-
-function checkLayout(dir: string, image: BuiltImage): string | undefined {
-  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as { manifests: { digest: string }[] };
-  if (index.manifests[0]?.digest !== image.digest) return `the copy's index.json names ${index.manifests[0]?.digest}, expected ${image.digest}`;
-  for (const blob of image.blobs) {
-    const [alg, hex] = blob.digest.split(":");
-    const size = statSync(join(dir, "blobs", alg!, hex!)).size;
-    if (size !== blob.size) return `the copy's ${blob.digest} holds ${size} bytes, expected ${blob.size}`;
   }
   return undefined;
 }
@@ -172,14 +162,7 @@ async function main(): Promise<void> {
             kind: "floor",
             runs: [],
             async once(round) {
-              const dir = join(workDir, `floor-${round}`);
-              const t0 = performance.now();
-              const { digest } = await skopeoCopy(big.ref, `oci:${dir}:latest`, { timeoutMs: 600_000 });
-              const seconds = (performance.now() - t0) / 1000;
-              const problem = digest !== big.digest ? `skopeo copied ${digest}, expected ${big.digest}` : checkLayout(dir, big);
-              rmSync(dir, { recursive: true, force: true });
-              if (problem) throw new Error(problem);
-              return { seconds };
+              return { seconds: await timeLayoutCopy(big, join(workDir, `floor-${round}`)) };
             },
           },
           {
