@@ -31,6 +31,11 @@ parentPort.on("message", (m) => {
 `;
 
 const STAGE_BYTES = 1 << 20;
+/**
+ * A job's first staging buffer: a job that gets a few bytes and then waits (a stalled upload;
+ * a thousand of them) must not hold a megabyte each. Once one is full, the job stages 1 MiB at a time.
+ */
+const FIRST_STAGE_BYTES = 16 << 10;
 /** Bytes a job may have handed to its worker and not yet seen hashed, before update() waits. */
 const MAX_IN_FLIGHT = 16 << 20;
 
@@ -71,7 +76,7 @@ class Pool {
     if (this.workers.length < size) {
       const worker = new Worker(WORKER, { eval: true });
       worker.on("message", (m: { type: string; id: number; bytes?: number; hex?: string; data?: ArrayBuffer }) => {
-        if (m.type === "ack" && this.free.length < MAX_FREE) this.free.push(m.data!);
+        if (m.type === "ack" && m.data!.byteLength === STAGE_BYTES && this.free.length < MAX_FREE) this.free.push(m.data!);
         const job = this.jobs.get(m.id);
         if (!job) return;
         if (m.type === "ack") {
@@ -101,6 +106,7 @@ class Pool {
     // Taken when bytes come and handed over when sent: a job between appends holds no buffer.
     let stage: Uint8Array | undefined;
     let staged = 0;
+    let sent = false;
     const send = () => {
       if (staged === 0 || stage === undefined) return;
       const data = stage.buffer as ArrayBuffer;
@@ -108,16 +114,17 @@ class Pool {
       worker.postMessage({ type: "update", id, algorithm, data, length: staged }, [data]);
       stage = undefined;
       staged = 0;
+      sent = true;
     };
     return {
       update: (chunk: Uint8Array) => {
         for (let at = 0; at < chunk.length;) {
-          stage ??= new Uint8Array(this.free.pop() ?? new ArrayBuffer(STAGE_BYTES));
-          const n = Math.min(chunk.length - at, STAGE_BYTES - staged);
+          stage ??= sent ? new Uint8Array(this.free.pop() ?? new ArrayBuffer(STAGE_BYTES)) : new Uint8Array(FIRST_STAGE_BYTES);
+          const n = Math.min(chunk.length - at, stage.length - staged);
           stage.set(chunk.subarray(at, at + n), staged);
           staged += n;
           at += n;
-          if (staged === STAGE_BYTES) send();
+          if (staged === stage.length) send();
         }
         if (state.inFlight <= MAX_IN_FLIGHT) return undefined;
         return this.waitOn(
