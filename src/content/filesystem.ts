@@ -7,7 +7,7 @@
 // (after a restart, or a replica sharing the directory) picks up where this one stopped.
 // One file past 400 lines on purpose: every operation depends on this layout and its
 // fsync-then-rename protocol, which is easier to check for crash safety when read in one place.
-import { randomUUID } from "node:crypto";
+import { randomUUID, type Hash } from "node:crypto";
 import type { BigIntStats, Dirent } from "node:fs";
 import { mkdir, open, opendir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
@@ -30,7 +30,6 @@ import {
   uploadUnknown,
 } from "./checks.js";
 import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "../domain/digest.js";
-import { offThreadHash, type OffThreadHash } from "../domain/hash-pool.js";
 import type { Body, ByteRange, ContentDriver } from "./driver.js";
 import { KeyedMutex } from "./mutex.js";
 
@@ -55,13 +54,9 @@ const UPLOAD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /** Upload hashes kept in memory at most; a forgotten one only costs a re-read at commit. */
 const MAX_TRACKED_UPLOADS = 10_000;
 
-/**
- * The running sha256 of an upload's bytes, valid while the file is the one it was computed for.
- * It is computed by a worker thread (src/domain/hash-pool.ts) while the event loop moves the
- * bytes: sha256 is the largest cost of an upload on the event loop otherwise (about 1 GB/s here).
- */
+/** The running sha256 of an upload's bytes, valid while the file is the one it was computed for. */
 interface Progress {
-  hash: OffThreadHash;
+  hash: Hash;
   ino: bigint;
   size: bigint;
   mtimeNs: bigint;
@@ -235,7 +230,7 @@ export class FilesystemDriver implements ContentDriver {
       return fail(err);
     });
     await file.close();
-    this.forget(checkedUploadId(uploadId));
+    this.progress.delete(checkedUploadId(uploadId));
     // The upload must survive a crash: its directory entry is durable before the client hears of it.
     await syncDirectory(this.uploadsDir).catch(fail);
   }
@@ -252,15 +247,14 @@ export class FilesystemDriver implements ContentDriver {
         if (dropTail && before.size > BigInt(offset)) {
           await file.truncate(offset);
           await file.sync();
-          this.forget(id);
+          this.progress.delete(id);
           before = await file.stat({ bigint: true });
         }
         if (before.size !== BigInt(offset)) throw offsetMismatch(id, offset, Number(before.size));
         const known = this.progress.get(id);
         const valid = known !== undefined && sameFile(known, before);
-        // Keep hashing incrementally only while every append of this upload happened here. A fork:
-        // the hash of the bytes before this append stays as it is should the append fail.
-        const hash = valid ? known.hash.fork() : offset === 0 ? offThreadHash("sha256") : undefined;
+        // Keep hashing incrementally only while every append of this upload happened here.
+        const hash = valid ? known.hash.copy() : offset === 0 ? createDigestHash("sha256") : undefined;
         const limit = maxBytes === undefined ? undefined : { bytes: maxBytes - offset, error: () => tooLarge(maxBytes) };
         try {
           const added = await streamInto(file, offset, body, hash, limit);
@@ -269,7 +263,6 @@ export class FilesystemDriver implements ContentDriver {
           this.track(id, hash, await file.stat({ bigint: true }));
           return offset + added;
         } catch (err) {
-          hash?.drop();
           // All or nothing: back to the size the caller (and the database) knows, so a retry or a
           // resumed upload continues from `offset`. Shrinking a file needs no space; should it fail
           // anyway, the caller's next append (dropTail) cuts the bytes it never recorded.
@@ -278,7 +271,7 @@ export class FilesystemDriver implements ContentDriver {
             await file.sync();
             this.track(id, valid ? known.hash : undefined, await file.stat({ bigint: true }));
           } catch {
-            this.forget(id);
+            this.progress.delete(id);
           }
           throw err;
         }
@@ -303,17 +296,16 @@ export class FilesystemDriver implements ContentDriver {
         size = Number(info.size);
         if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(expectedSize, size);
         const known = this.progress.get(id);
-        // A fork's digest: the running hash stays usable should this commit fail after the check.
         const actual =
           algorithm === "sha256" && known !== undefined && sameFile(known, info)
-            ? `sha256:${await known.hash.fork().digest()}`
+            ? formatDigest("sha256", known.hash.copy())
             : await this.hashFile(file, algorithm);
         if (actual !== digest) throw digestMismatch(digest, actual);
         await file.sync();
       } catch (err) {
         if (isDomainError(err, "invalid-argument")) {
           // The client sent the wrong bytes or the wrong digest: it has to start again.
-          this.forget(id);
+          this.progress.delete(id);
           await rm(path, { force: true });
         }
         throw err;
@@ -323,7 +315,7 @@ export class FilesystemDriver implements ContentDriver {
       // Failing here (no room for a new shard directory) keeps the upload: a retry commits it.
       // The uploads directory (the old name gone) is synced with the blob's (the new name).
       await this.place(path, target, [this.uploadsDir]);
-      this.forget(id);
+      this.progress.delete(id);
       return { size };
     });
     return committing.catch(this.storageFailure(target));
@@ -331,7 +323,7 @@ export class FilesystemDriver implements ContentDriver {
 
   async abort(uploadId: string): Promise<void> {
     const path = this.uploadPath(uploadId);
-    this.forget(checkedUploadId(uploadId));
+    this.progress.delete(checkedUploadId(uploadId));
     await rm(path, { force: true }).catch(this.storageFailure(path));
   }
 
@@ -420,22 +412,14 @@ export class FilesystemDriver implements ContentDriver {
     return formatDigest(algorithm, hash);
   }
 
-  private track(uploadId: string, hash: OffThreadHash | undefined, info: BigIntStats): void {
-    const old = this.progress.get(uploadId);
+  private track(uploadId: string, hash: Hash | undefined, info: BigIntStats): void {
     this.progress.delete(uploadId);
-    if (old !== undefined && old.hash !== hash) old.hash.drop();
     if (hash === undefined) return;
     this.progress.set(uploadId, { hash, ino: info.ino, size: info.size, mtimeNs: info.mtimeNs });
     if (this.progress.size > MAX_TRACKED_UPLOADS) {
       const oldest = this.progress.keys().next().value;
-      if (oldest !== undefined) this.forget(oldest);
+      if (oldest !== undefined) this.progress.delete(oldest);
     }
-  }
-
-  /** Stops tracking an upload's hash, and frees its state in the worker. */
-  private forget(uploadId: string): void {
-    this.progress.get(uploadId)?.hash.drop();
-    this.progress.delete(uploadId);
   }
 
   /**
@@ -464,14 +448,7 @@ export class FilesystemDriver implements ContentDriver {
  * about IO_CHUNK and keeps one write in flight while the next batch is read, so at most about
  * 2 × IO_CHUNK is held whatever the size. Returns the bytes written.
  */
-/** A running hash: node's (in line) or a worker's (update may ask the caller to wait). */
-interface Hashing {
-  update(chunk: Uint8Array): unknown;
-  /** A worker's hash: the last bytes staged go now, not with the next append. */
-  flush?(): void;
-}
-
-async function streamInto(file: FileHandle, position: number, body: Body, hash: Hashing | undefined, limit: Limit | undefined): Promise<number> {
+async function streamInto(file: FileHandle, position: number, body: Body, hash: Hash | undefined, limit: Limit | undefined): Promise<number> {
   let received = 0;
   let flushed = 0;
   let batch: Uint8Array[] = [];
@@ -509,15 +486,13 @@ async function streamInto(file: FileHandle, position: number, body: Body, hash: 
   try {
     for await (const chunk of chunksOf(body)) {
       if (limit !== undefined && received + chunk.byteLength > limit.bytes) throw limit.error();
-      const hashing = hash?.update(chunk);
-      if (hashing instanceof Promise) await hashing;
+      hash?.update(chunk);
       batch.push(chunk);
       batchBytes += chunk.byteLength;
       received += chunk.byteLength;
       if (batchBytes >= IO_CHUNK) await flush();
     }
     await flush();
-    hash?.flush?.();
     await inFlight;
     await syncing;
     if (failure) throw failure.error;

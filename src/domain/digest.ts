@@ -85,9 +85,7 @@ export class DigestVerifier extends Transform {
       done(null, chunk);
     } else {
       this.push(chunk);
-      const waiting = this.offThread!.update(chunk);
-      if (waiting) waiting.then(() => done(), done);
-      else done();
+      this.offThread!.update(chunk).then(() => done(), done);
     }
   }
 
