@@ -204,6 +204,24 @@ describe("filesystem driver", () => {
     expect(fs.driver.rehashedBytes).toBe(2 * bytes.length);
   });
 
+  it("keeps an upload's running hash through a commit that fails after the digest check: the retry commits without re-reading", async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 7);
+    const digest = sha256(bytes);
+    const id = randomUUID();
+    await fs.driver.startUpload(id);
+    await fs.driver.append(id, 0, chunked(bytes));
+    // A file where the blob's shard directory must go: the digest matches, the rename cannot happen.
+    const shard = join(fs.root, "sha256", digest.slice(7, 9));
+    await writeFile(shard, "in the way");
+    await expect(fs.driver.commit(id, digest)).rejects.toThrow();
+    expect(await fs.driver.uploadSize(id)).toBe(bytes.length);
+    expect(await fs.driver.stat(digest)).toBeUndefined();
+    await rm(shard);
+    await fs.driver.commit(id, digest);
+    expect(Buffer.concat(await collect(await fs.driver.read(digest))).equals(bytes)).toBe(true);
+    expect(fs.driver.rehashedBytes).toBe(0);
+  });
+
   it("keeps serving a blob that is deleted while it is being read", async () => {
     const bytes = randomBytes(3 * 1024 * 1024);
     const digest = sha256(bytes);
@@ -268,6 +286,21 @@ describe("watchBody (a body that stops sending)", () => {
       await new Promise((resolve) => setTimeout(resolve, 60));
     }
     expect(chunks).toBeGreaterThan(0);
+  });
+
+  it("fails, not ends, when the source closes before its end (a request cut short), and reads strings as bytes", async () => {
+    const cut = new PassThrough();
+    cut.write(Buffer.from("part"));
+    const reading = (async () => {
+      for await (const _ of watchBody(cut, { idleMs: 1000, idleError })) cut.destroy();
+    })();
+    await expect(reading).rejects.toThrow(/premature close/i);
+
+    const text = new PassThrough({ encoding: "utf8" });
+    text.end("héllo");
+    const out: Buffer[] = [];
+    for await (const chunk of watchBody(text, { idleMs: 1000, idleError })) out.push(Buffer.from(chunk));
+    expect(Buffer.concat(out).toString()).toBe("héllo");
   });
 
   it("fails with the signal's reason when it fires", async () => {

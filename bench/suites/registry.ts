@@ -8,6 +8,7 @@ import { MediaType, smallImage, type BuiltImage } from "../../test/support/oci-i
 import { seedRepositories } from "../../test/support/registry-seed.js";
 import { pushImage } from "../../test/support/skopeo.js";
 import { cachedLargeImage } from "../big-image.js";
+import { timeLayoutCopy } from "../push-floor.js";
 import { backgroundBusyPct, measureCpuOf, type Watched } from "../cpu.js";
 import { median, say, using } from "../lifecycle.js";
 import { runLoad, type LoadPlan, type LoadResult } from "../load/index.js";
@@ -84,14 +85,14 @@ export const runRegistrySuite: SuiteRunner = async (s, workDir) => {
       withServices(kinds, workDir, s, async (services) => {
         const targets: Target[] = [peerTarget(peer), ...services.map(serviceTarget)];
         for (const t of targets) if (t.svc) await createRegistry(t.svc, { name: "local", kind: "hosted" });
-        await measurePush(targets, big, s);
+        const floor = await measurePush(targets, big, s, workDir);
         await seedSmall(targets, app, s);
         for (const kind of ["manifest", "tags"] as const) await measureLoad(kind, targets, s, rounds, workDir);
         await measureBlob(targets, big, s);
         await measureMany(targets, big, s);
-        const markdown = render(targets, s, rounds);
+        const markdown = render(targets, s, rounds, floor);
         process.stdout.write(`\n${markdown}\n\n`);
-        return { markdown, failed: targets.some((t) => anyProblem(t.r)) };
+        return { markdown, failed: floor.problem !== undefined || targets.some((t) => anyProblem(t.r)) };
       }),
   );
 };
@@ -124,8 +125,18 @@ async function withProfile<T>(t: Target, s: Settings, slug: string, during: () =
   return t.svc ? profiled(t.svc, s, slug, during) : during();
 }
 
-async function measurePush(targets: Target[], big: BuiltImage, s: Settings): Promise<void> {
+/** The push rows, and each round the floor: skopeo copying the image into an OCI layout (its seconds, or the failure). */
+async function measurePush(targets: Target[], big: BuiltImage, s: Settings, workDir: string): Promise<{ seconds: number[]; problem?: string }> {
+  const floor: { seconds: number[]; problem?: string } = { seconds: [] };
   for (let round = 1; round <= s.pushRounds; round++) {
+    execFileSync("sync");
+    say(`registry: floor: skopeo copy of the ${s.blobMiB} MiB image into an OCI layout, round ${round}/${s.pushRounds}`);
+    try {
+      floor.seconds.push(await timeLayoutCopy(big, `${workDir}/push-floor-${round}`));
+      say(`  ${fmt(floor.seconds.at(-1)!, 2)} s`);
+    } catch (err) {
+      floor.problem ??= String(err).split("\n")[0];
+    }
     for (const t of rotated(targets, round)) {
       // Every push starts with nothing dirty in the page cache: the previous push's writeback
       // must not slow this one (the service fsyncs its blobs, docker-registry does not).
@@ -158,6 +169,7 @@ async function measurePush(targets: Target[], big: BuiltImage, s: Settings): Pro
       }
     }
   }
+  return floor;
 }
 
 /** The image behind the manifest GETs, and a repository of many tags; the same on every target. */
@@ -273,7 +285,7 @@ interface Figure {
   text: string;
 }
 
-function render(targets: Target[], s: Settings, rounds: number): string {
+function render(targets: Target[], s: Settings, rounds: number, floor: { seconds: number[]; problem?: string }): string {
   const peer = targets[0]!;
   const services = targets.slice(1);
   const loadFigure = (x: { runs: LoadRun[]; problem?: string }): Figure => {
@@ -435,6 +447,14 @@ function render(targets: Target[], s: Settings, rounds: number): string {
     "- × docker-registry divides the service's figure by docker-registry's; for push it is the ratio of the times (≤ 1 means no slower). Targets apply on PostgreSQL.",
     "",
     table(header, body, "l" + "r".repeat(header.length - 1)),
+    "",
+    `Push floor in the same run (skopeo copy of the same image from its OCI layout into a new OCI layout: skopeo's own work, no network, no registry, no fsync): ${
+      floor.problem
+        ? `**FAILED** (${floor.problem})`
+        : `${fmt(median(floor.seconds), 2)} s (${fmt(Math.min(...floor.seconds), 2)}–${fmt(Math.max(...floor.seconds), 2)}); push ÷ floor: ${targets
+            .map((t) => `${t.label} ${t.r.push.seconds.length ? fmt(median(t.r.push.seconds) / median(floor.seconds), 2) : "–"}`)
+            .join(", ")}`
+    }.`,
     "",
     "Per registry (median rounds): CPU ms/request is the registry process's CPU time per request (for the service: the Node process + PostgreSQL's processes). registry CPU: % of one core (docker-registry is Go and uses both cores; the service's JavaScript runs on one thread). busy before: the machine in the second before the row, while the bench sent nothing (other work on the machine).",
     "",

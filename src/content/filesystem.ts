@@ -313,9 +313,9 @@ export class FilesystemDriver implements ContentDriver {
         await file.close();
       }
       // Failing here (no room for a new shard directory) keeps the upload: a retry commits it.
-      await this.place(path, target);
+      // The uploads directory (the old name gone) is synced with the blob's (the new name).
+      await this.place(path, target, [this.uploadsDir]);
       this.progress.delete(id);
-      await syncDirectory(this.uploadsDir);
       return { size };
     });
     return committing.catch(this.storageFailure(target));
@@ -422,20 +422,24 @@ export class FilesystemDriver implements ContentDriver {
     }
   }
 
-  /** Renames a complete, fsynced file to `target` and makes the new directory entry durable. */
-  private async place(source: string, target: string): Promise<void> {
+  /**
+   * Renames a complete, fsynced file to `target` and makes the new directory entry durable, and
+   * with it the directories in `alsoSync`. The directories are synced at once, not one after the
+   * other: each fsync waits for a journal commit, and the later ones find theirs already done.
+   */
+  private async place(source: string, target: string, alsoSync: string[] = []): Promise<void> {
     const dir = dirname(target);
     const created = await makeDirectory(dir);
     await rename(source, target);
     // Sync the blob's directory, and each parent whose entry for a directory created just now is new.
-    const toSync = [dir];
+    const toSync = [dir, ...alsoSync];
     if (created !== undefined) {
       for (let p = dir; p !== dirname(created) && p.startsWith(this.root + sep);) {
         p = dirname(p);
         toSync.push(p);
       }
     }
-    for (const d of toSync) await syncDirectory(d);
+    await Promise.all(toSync.map((d) => syncDirectory(d)));
   }
 }
 
