@@ -268,6 +268,29 @@ describe.skipIf(!ready).each(databaseKinds())("the web UI on %s", (kind) => {
     await page.close();
   });
 
+  it("shows the next session in the same tab nothing the previous one read", async () => {
+    // Signed out and in again without loading the page again: the app's query cache lives on, so
+    // what the admin's session read (a registry the next account may not see) must be gone from it.
+    const other = unique("ui-other");
+    const own = await admin.registries.createRegistry({ registry: { name: unique("ui-own"), kind: RegistryKind.HOSTED } });
+    await admin.registries.createRegistry({ registry: { name: other, kind: RegistryKind.HOSTED } });
+    const scoped = await createAccount(admin, server.httpUrl);
+    await bindRole(admin, scoped.id, "reader", { registryId: own.id });
+    const page = await newPage();
+    await signInWithToken(page, server.httpUrl, ADMIN_TOKEN, "/");
+    await page.getByRole("link", { name: other, exact: true }).waitFor();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByLabel("User name").fill(scoped.name);
+    await page.getByRole("textbox", { name: "Password" }).fill(scoped.password!);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("header.top").waitFor();
+    await page.getByRole("link", { name: own.name, exact: true }).waitFor();
+    expect(await page.getByRole("link", { name: other, exact: true }).count()).toBe(0);
+    expect(await page.getByRole("link", { name: registry, exact: true }).count()).toBe(0);
+    await page.close();
+  });
+
   it("goes back to sign-in when the session's token stops working", async () => {
     const { token, secret } = await admin.tokens.createToken({ name: "ui-expiring" });
     const page = await newPage();

@@ -1,7 +1,6 @@
 // The shell: sign-in gate, header (who am I, sign out, jump to an image), navigation that follows
 // the caller's roles, and the screen the URL names.
 import { useQuery } from "@connectrpc/connect-query";
-import { useQueryClient } from "@tanstack/react-query";
 import { createContext, lazy, Suspense, useContext, useEffect, useId, useState, useSyncExternalStore, type FormEvent } from "react";
 import { AccountService } from "../../gen/artifact/v1/account_pb.js";
 import { ErrorView, Loading } from "./components.js";
@@ -35,10 +34,6 @@ export const useMe = () => useContext(MeContext);
 export function App() {
   const signedIn = useSyncExternalStore(onSessionChange, () => session() !== undefined);
   const { path, query } = useLocation();
-  const queryClient = useQueryClient();
-  useEffect(() => {
-    if (!signedIn) queryClient.clear();
-  }, [signedIn, queryClient]);
   if (!signedIn || path === "/signin") {
     if (signedIn && path === "/signin") {
       navigate(safeNext(query.get("next")), { replace: true });

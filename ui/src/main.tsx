@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./app.js";
-import { transport } from "./session.js";
+import { onSessionChange, transport } from "./session.js";
 import "./styles.css";
 
 const queryClient = new QueryClient({
@@ -19,6 +19,14 @@ const queryClient = new QueryClient({
       refetchOnWindowFocus: false,
     },
   },
+});
+
+// Whatever one session read must never show in the next (sign-out, a 401, another account signing
+// in in this tab): the cache is emptied the moment the session changes, before any screen renders
+// again, and calls still in flight are cancelled so their answers cannot land in it afterwards.
+onSessionChange(() => {
+  void queryClient.cancelQueries();
+  queryClient.clear();
 });
 
 createRoot(document.getElementById("root")!).render(
