@@ -10,6 +10,7 @@ import { machineHeader } from "./report.js";
 import { parseSettings, type Suite } from "./settings.js";
 import { runAuthSuite } from "./suites/auth.js";
 import { runImagesSuite } from "./suites/images.js";
+import { runPullSuite } from "./suites/pull.js";
 import { runRegistrySuite } from "./suites/registry.js";
 import { runRestSuite } from "./suites/rest.js";
 import { runTagsSuite } from "./suites/tags.js";
@@ -21,6 +22,7 @@ const RUNNERS: Record<Suite, SuiteRunner> = {
   images: runImagesSuite,
   registry: runRegistrySuite,
   auth: runAuthSuite,
+  pull: runPullSuite,
 };
 
 stopEverythingOnSignals();
