@@ -198,6 +198,14 @@ export class HostedRepository implements Repository {
     await this.deps.store.images.cacheManifest({ repositoryId: await this.forWrite(), digest, bytes, manifest });
   }
 
+  /**
+   * Keeps a blob of `size` bytes streamed from an upstream, in one write (no upload session).
+   * `body` is a DigestVerifier's output: it ends only when the bytes matched the digest.
+   */
+  async keepBlob(digest: string, size: number, body: Body): Promise<void> {
+    await this.deps.store.blobs.keep(await this.forWrite(), digest, body, size, { verifiedBody: true });
+  }
+
   /** Marks a cached manifest and a cached blob used (at most once per the policy's interval). */
   async touchManifest(digest: string): Promise<void> {
     if (this.repositoryId) await this.deps.store.images.touch(this.repositoryId, digest, this.deps.cachePolicy.touchIntervalMs);

@@ -147,7 +147,8 @@ export async function readAll(body: Readable, limit: number, contentLength?: str
  * size), network errors become domain errors, and a caller that stops reading releases the socket.
  */
 export function forwardBody(body: Readable, mapError: (err: unknown) => Error): Readable {
-  const out = new PassThrough({ highWaterMark: 64 * 1024 });
+  // Room for a piece of the relay (src/registry/upstream-blob.ts) while the socket keeps reading.
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
   body.on("error", (err) => out.destroy(mapError(err)));
   out.on("close", () => {
     if (!body.readableEnded) body.destroy();
