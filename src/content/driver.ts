@@ -20,6 +20,12 @@ export interface WriteOptions {
    * and a body that fails still leaves nothing stored. Needs `expectedSize`.
    */
   verifiedBody?: boolean;
+  /**
+   * Nobody waits for this write to finish (the pull-through cache: its reader was served as the
+   * bytes came). The blob is still made durable before it is placed; a driver need not spend
+   * effort while the bytes arrive to make that last step short.
+   */
+  background?: boolean;
 }
 
 /**

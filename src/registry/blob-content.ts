@@ -161,8 +161,9 @@ export class StreamedBlob extends OnceContent {
 
   protected async open(): Promise<Readable> {
     // Ends once the work behind the bytes is done too: a reader that reached the end finds the
-    // blob cached.
-    const out = new PassThrough();
+    // blob cached. Object mode: each read takes one chunk as it came (a byte-mode read joins
+    // everything buffered into a new buffer, a copy per read of up to a 1 MiB batch).
+    const out = new PassThrough({ objectMode: true });
     this.writeInto(
       out,
       () => undefined,

@@ -147,8 +147,7 @@ export async function readAll(body: Readable, limit: number, contentLength?: str
  * size), network errors become domain errors, and a caller that stops reading releases the socket.
  */
 export function forwardBody(body: Readable, mapError: (err: unknown) => Error): Readable {
-  // Room for a piece of the relay (src/registry/upstream-blob.ts) while the socket keeps reading.
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const out = new PassThrough({ highWaterMark: 64 * 1024 });
   body.on("error", (err) => out.destroy(mapError(err)));
   out.on("close", () => {
     if (!body.readableEnded) body.destroy();
