@@ -13,8 +13,8 @@ export interface PeerRegistry extends Distribution {
   pid: number;
 }
 
-/** `tls`: serve HTTPS with that certificate (bench/tls.ts). */
-export async function startPeerRegistry(options: Pick<DistributionOptions, "tls"> = {}): Promise<PeerRegistry> {
+/** `tls`: serve HTTPS with that certificate (bench/tls.ts); `proxy`: a pull-through cache of that registry (bench/suites/pull.ts). */
+export async function startPeerRegistry(options: Pick<DistributionOptions, "tls" | "proxy"> = {}): Promise<PeerRegistry> {
   const registry = await startDistribution({ auth: "none", blobDescriptorCache: true, logLevel: "warn", ...options });
   const config = join(dirname(registry.storageDir), "config.yml");
   const pid = findProcess((argv) => argv[0]?.endsWith("docker-registry") === true && argv[1] === "serve" && argv[2] === config);

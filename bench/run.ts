@@ -11,6 +11,7 @@ import { parseSettings, type Suite } from "./settings.js";
 import { runAuthSuite } from "./suites/auth.js";
 import { runHotSuite } from "./suites/hot.js";
 import { runImagesSuite } from "./suites/images.js";
+import { runPullSuite } from "./suites/pull.js";
 import { runRegistrySuite } from "./suites/registry.js";
 import { runRestSuite } from "./suites/rest.js";
 import { runTagsSuite } from "./suites/tags.js";
@@ -23,6 +24,7 @@ const RUNNERS: Record<Suite, SuiteRunner> = {
   registry: runRegistrySuite,
   auth: runAuthSuite,
   hot: runHotSuite,
+  pull: runPullSuite,
 };
 
 stopEverythingOnSignals();

@@ -6,11 +6,11 @@ import type { ClientChoice, Protocol } from "./load/index.js";
 import type { ScenarioName } from "./scenarios.js";
 import { DEFAULT_SCENARIOS, SCENARIO_NAMES } from "./scenarios.js";
 
-export const SUITES = ["tags", "rest", "images", "registry", "auth", "hot"] as const;
+export const SUITES = ["tags", "rest", "images", "registry", "auth", "hot", "pull"] as const;
 export type Suite = (typeof SUITES)[number];
 
 export const HELP = `usage: npm run bench -- [options]   (each option also as the environment variable shown)
-  --suite LIST         tags,rest,images,registry,auth,hot (all)  BENCH_SUITE
+  --suite LIST         tags,rest,images,registry,auth,hot,pull (all)  BENCH_SUITE
                          tags      issue 2: GetTag/ListTags over Connect and gRPC beside a no-database ceiling
                          rest      issue 3: GetTag over REST, Connect and gRPC on PostgreSQL; REST ÷ Connect
                          images    issue 4: a big blob through the service (REST, Connect stream) vs straight
@@ -21,14 +21,16 @@ export const HELP = `usage: npm run bench -- [options]   (each option also as th
                                    auth off, on PostgreSQL; the token endpoint's throughput
                          hot       issue 16: /v2/ manifest GET/HEAD by tag and digest, tags/list, beside
                                    docker-registry and a node:http hello world; the cross-process bound
-  --db LIST            pglite,postgres (per suite: tags both, rest, images and auth postgres,
+                         pull      issue 16: cold pull-through of the big blob (/v2/, REST, Connect) vs
+                                   docker-registry as a proxy of the same upstream, fresh caches each row
+  --db LIST            pglite,postgres (per suite: tags both, rest, images, auth and pull postgres,
                        registry postgres then pglite)  BENCH_DB
  tags and rest suites (--duration, --rounds, --warmup, --timeout, --concurrency also for auth; the first four for the wrk rows of registry):
   --protocols LIST     connect,grpc,rest (tags: connect,grpc)  BENCH_PROTOCOLS
   --calls LIST         ceiling,GetTag,ListTags         BENCH_CALLS
                        (+ diagnostics: GetTag's query run other ways, see bench/diagnostics.ts)
   --duration S         measured seconds per load row (tags, rest 10; auth 8; registry 6)  BENCH_DURATION
-  --rounds N           run every row N times, report the median (tags 1, rest, registry, auth 3)  BENCH_ROUNDS
+  --rounds N           run every row N times, report the median (tags 1, rest, registry, auth, pull 3)  BENCH_ROUNDS
   --warmup S           warm-up seconds per row (2)     BENCH_WARMUP
   --timeout S          a slower call is an error (5)   BENCH_TIMEOUT
   --concurrency N      calls in flight (32)            BENCH_CONCURRENCY

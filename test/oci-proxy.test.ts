@@ -3,18 +3,19 @@
 // cached content served with the upstream gone, tags always asked upstream, the upstream's tag
 // list, corrupt upstream content never cached, and pushes refused.
 import { mkdtempSync, rmSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { ImageService } from "../gen/artifact/v1/image_pb.js";
+import { FilesystemDriver } from "../src/content/filesystem.js";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, unique } from "./support/clients.js";
 import { adminFetch } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
-import { dockerSchema2Image, fileDigest, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
+import { dockerSchema2Image, fileDigest, largeImage, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { expectOciError, RegistryClient, sha256 } from "./support/registry-client.js";
 import { dockerRef, pullImage, pushImage, skopeoCopy, skopeoInspectRaw, skopeoListTags, type RegistryEndpoint } from "./support/skopeo.js";
@@ -88,7 +89,9 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     const image = await server.store.images.resolve(mirror, "team", "app");
     expect(image?.repositoryId).toBeDefined();
     expect(image?.upstreamName).toBe("team/app");
-    for (const blob of small.blobs) expect(await server.content.stat(blob.digest), `cached ${blob.digest}`).toEqual({ size: blob.size });
+    // The cache commits after the last byte reached the client: it may still be at it.
+    for (const blob of small.blobs)
+      await expect.poll(() => server.content.stat(blob.digest), { message: `cached ${blob.digest}` }).toEqual({ size: blob.size });
   });
 
   it("maps a single-component upstream name to namespace library", async () => {
@@ -119,7 +122,8 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     expect((await pullImage(endpoint, `${mirror}/team/big`, "1.0", { dir, transport: "oci" })).digest).toBe(big.digest);
     await expectPulled(dir, big, "oci");
     const layer = big.manifests[0]!.layers[1]!;
-    expect(await server.content.stat(layer.digest)).toEqual({ size: layer.size });
+    // The cache commits after the last byte reached the client: it may still be at it.
+    await expect.poll(() => server.content.stat(layer.digest)).toEqual({ size: layer.size });
     await withUpstreamDown(async () => {
       const again = pullDir();
       expect((await pullImage(endpoint, `${mirror}/team/big`, big.digest, { dir: again, transport: "oci" })).digest).toBe(big.digest);
@@ -266,6 +270,56 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     await upstream.corruptBlob(bad.manifests[0]!.config.digest, "truncate");
     await expect(adminFetch(`${server.httpUrl}/v2/${mirror}/team/bad/blobs/${bad.manifests[0]!.config.digest}`).then((r) => r.arrayBuffer())).rejects.toThrow();
     expect(await server.content.stat(bad.manifests[0]!.config.digest)).toBeUndefined();
+  });
+
+  // A big blob takes the fast path: hashed on a worker thread, relayed and cached in batches, and
+  // written to the cache without a second hash (the verifier's end is the only check).
+  it("cuts the response to a big blob whose upstream bytes do not match, and caches nothing", async () => {
+    const big = await largeImage(20, "proxy-corrupt-big");
+    await pushImage(big, upstream, "team/badbig", "1.0");
+    const layer = big.manifests[0]!.layers[0]!;
+    for (const how of ["flip", "truncate"] as const) {
+      await upstream.corruptBlob(layer.digest, how);
+      const res = await adminFetch(`${server.httpUrl}/v2/${mirror}/team/badbig/blobs/${layer.digest}`);
+      expect(res.status).toBe(200);
+      let received = 0;
+      const reading = (async () => {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) received += chunk.length;
+      })();
+      await expect(reading, how).rejects.toThrow();
+      expect(received, how).toBeLessThan(layer.size);
+      const image = await server.store.images.resolve(mirror, "team", "badbig");
+      if (image?.repositoryId) expect(await server.store.blobs.find(image.repositoryId, layer.digest)).toBeUndefined();
+      expect(await server.content.stat(layer.digest)).toBeUndefined();
+      // The cache's partial file goes with the failure.
+      if (server.content instanceof FilesystemDriver) {
+        const tmp = join(server.content.root, "tmp");
+        await expect.poll(() => readdir(tmp)).toEqual([]);
+      }
+    }
+  });
+
+  it("goes on caching a big blob when the client goes away mid-transfer", async () => {
+    const big = await largeImage(20, "proxy-client-gone");
+    await pushImage(big, upstream, "team/gone", "1.0");
+    const layer = big.manifests[0]!.layers[0]!;
+    const controller = new AbortController();
+    const res = await adminFetch(`${server.httpUrl}/v2/${mirror}/team/gone/blobs/${layer.digest}`, { signal: controller.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(first.done).toBe(false);
+    controller.abort();
+    await reader.cancel().catch(() => undefined);
+    await expect.poll(() => server.content.stat(layer.digest), { timeout: 20_000 }).toEqual({ size: layer.size });
+    const image = await server.store.images.resolve(mirror, "team", "gone");
+    await expect.poll(() => server.store.blobs.find(image!.repositoryId!, layer.digest)).toEqual({ size: layer.size });
+    // What was kept is the blob: served from the cache with the upstream gone.
+    await withUpstreamDown(async () => {
+      const again = await reg.req("GET", `/v2/${mirror}/team/gone/blobs/${layer.digest}`);
+      expect(again.status).toBe(200);
+      expect(sha256(again.body)).toBe(layer.digest);
+    });
   });
 
   it("refuses a manifest whose upstream bytes do not match its digest, and caches nothing", async () => {

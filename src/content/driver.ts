@@ -12,6 +12,22 @@ export type { ByteRange } from "../domain/byte-range.js";
  */
 export type Body = Readable | AsyncIterable<Uint8Array>;
 
+export interface WriteOptions {
+  /**
+   * The body checks its own bytes against the digest and fails instead of ending when they do
+   * not match (a DigestVerifier's output: the pull-through cache verifies what it relays off the
+   * event-loop thread). A driver may then skip hashing them again; the size is still checked,
+   * and a body that fails still leaves nothing stored. Needs `expectedSize`.
+   */
+  verifiedBody?: boolean;
+  /**
+   * Nobody waits for this write to finish (the pull-through cache: its reader was served as the
+   * bytes came). The blob is still made durable before it is placed; a driver need not spend
+   * effort while the bytes arrive to make that last step short.
+   */
+  background?: boolean;
+}
+
 /**
  * Malformed digests (src/domain/digest.ts: reason digest-invalid) and upload ids (UUIDs) are
  * refused with DomainError invalid-argument before any storage is touched. append() and commit() of an
@@ -50,7 +66,7 @@ export interface ContentDriver {
    * leave one copy. Mismatch → DomainError invalid-argument (reason digest-mismatch or
    * size-mismatch), nothing stored.
    */
-  write(digest: string, body: Body, expectedSize?: number): Promise<{ size: number }>;
+  write(digest: string, body: Body, expectedSize?: number, options?: WriteOptions): Promise<{ size: number }>;
 
   /** Removes a blob; removing an absent one is not an error. */
   delete(digest: string): Promise<void>;

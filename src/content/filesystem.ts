@@ -30,7 +30,7 @@ import {
   uploadUnknown,
 } from "./checks.js";
 import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "../domain/digest.js";
-import type { Body, ByteRange, ContentDriver } from "./driver.js";
+import type { Body, ByteRange, ContentDriver, WriteOptions } from "./driver.js";
 import { KeyedMutex } from "./mutex.js";
 
 /** Bytes per read and per write: large enough for disk throughput, small enough to keep memory flat. */
@@ -154,12 +154,12 @@ export class FilesystemDriver implements ContentDriver {
     }
   }
 
-  async write(digest: string, body: Body, expectedSize?: number): Promise<{ size: number }> {
+  async write(digest: string, body: Body, expectedSize?: number, options: WriteOptions = {}): Promise<{ size: number }> {
     const temp = join(this.tmpDir, randomUUID());
-    return this.writeBlob(temp, digest, body, expectedSize).catch(this.storageFailure(temp));
+    return this.writeBlob(temp, digest, body, expectedSize, options).catch(this.storageFailure(temp));
   }
 
-  private async writeBlob(temp: string, digest: string, body: Body, expectedSize: number | undefined): Promise<{ size: number }> {
+  private async writeBlob(temp: string, digest: string, body: Body, expectedSize: number | undefined, options: WriteOptions): Promise<{ size: number }> {
     const algorithm = digestAlgorithm(digest);
     checkLimit("expected size", expectedSize);
     const target = this.blobPath(digest);
@@ -168,12 +168,18 @@ export class FilesystemDriver implements ContentDriver {
     let closed = false;
     let placed = false;
     try {
-      const hash = createDigestHash(algorithm);
+      // A verified body ends only when its bytes matched (WriteOptions): hashing them again here
+      // would cost the event loop as much as the verifier's worker thread does.
+      const hash = options.verifiedBody && expectedSize !== undefined ? undefined : createDigestHash(algorithm);
       const limit = expectedSize === undefined ? undefined : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
-      const size = await streamInto(file, 0, body, hash, limit);
+      // In the background the syncs behind the writes only slow them down (on a busy disk each
+      // one stalls the writes queued behind it): the fsync below is the one durability needs.
+      const size = await streamInto(file, 0, body, hash, limit, !options.background);
       if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(expectedSize, size);
-      const actual = formatDigest(algorithm, hash);
-      if (actual !== digest) throw digestMismatch(digest, actual);
+      if (hash) {
+        const actual = formatDigest(algorithm, hash);
+        if (actual !== digest) throw digestMismatch(digest, actual);
+      }
       await file.sync();
       await file.close();
       closed = true;
@@ -448,7 +454,14 @@ export class FilesystemDriver implements ContentDriver {
  * about IO_CHUNK and keeps one write in flight while the next batch is read, so at most about
  * 2 × IO_CHUNK is held whatever the size. Returns the bytes written.
  */
-async function streamInto(file: FileHandle, position: number, body: Body, hash: Hash | undefined, limit: Limit | undefined): Promise<number> {
+async function streamInto(
+  file: FileHandle,
+  position: number,
+  body: Body,
+  hash: Hash | undefined,
+  limit: Limit | undefined,
+  syncBehind = true,
+): Promise<number> {
   let received = 0;
   let flushed = 0;
   let batch: Uint8Array[] = [];
@@ -461,7 +474,7 @@ async function streamInto(file: FileHandle, position: number, body: Body, hash: 
   const flush = async (): Promise<void> => {
     await inFlight;
     if (failure) throw failure.error;
-    if (syncing === undefined && flushed - synced >= SYNC_BEHIND) {
+    if (syncBehind && syncing === undefined && flushed - synced >= SYNC_BEHIND) {
       synced = flushed;
       // An fsync error may be reported only once (and the pages dropped): it fails the write.
       syncing = file.datasync().then(

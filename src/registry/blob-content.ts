@@ -11,6 +11,20 @@ import type { BlobContent, PipeHooks } from "./index.js";
 export function write(stream: Writable, chunk: Buffer): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
   if (stream.write(chunk)) return Promise.resolve();
+  return drained(stream);
+}
+
+/** write() of several chunks at once: a socket sends them in one writev. */
+export function writeAll(stream: Writable, chunks: readonly Buffer[]): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  stream.cork();
+  let room = true;
+  for (const chunk of chunks) room = stream.write(chunk);
+  stream.uncork();
+  return room ? Promise.resolve() : drained(stream);
+}
+
+function drained(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);
@@ -27,8 +41,12 @@ export function write(stream: Writable, chunk: Buffer): Promise<void> {
  * without an error (a digest or length check at its end), so a consumer never receives a
  * complete-looking wrong body. Calls `delivered` once every piece was handed over.
  */
-export async function relay(source: AsyncIterable<Buffer>, deliver: (piece: Buffer) => Promise<void>, delivered?: () => void): Promise<void> {
-  let held: Buffer | undefined;
+export async function relay<Piece extends { length: number }>(
+  source: AsyncIterable<Piece>,
+  deliver: (piece: Piece) => Promise<void>,
+  delivered?: () => void,
+): Promise<void> {
+  let held: Piece | undefined;
   for await (const piece of source) {
     if (piece.length === 0) continue;
     if (held) await deliver(held);
@@ -143,8 +161,9 @@ export class StreamedBlob extends OnceContent {
 
   protected async open(): Promise<Readable> {
     // Ends once the work behind the bytes is done too: a reader that reached the end finds the
-    // blob cached.
-    const out = new PassThrough();
+    // blob cached. Object mode: each read takes one chunk as it came (a byte-mode read joins
+    // everything buffered into a new buffer, a copy per read of up to a 1 MiB batch).
+    const out = new PassThrough({ objectMode: true });
     this.writeInto(
       out,
       () => undefined,

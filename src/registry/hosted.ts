@@ -211,6 +211,15 @@ export class HostedRepository implements Repository {
     await this.deps.store.images.cacheManifest({ repositoryId: await this.forWrite(), digest, bytes, manifest });
   }
 
+  /**
+   * Keeps a blob of `size` bytes streamed from an upstream, in one write (no upload session).
+   * `body` ends only when the bytes matched the digest (the relay's verifier, src/registry/upstream-blob.ts),
+   * and nobody waits for the write: the reader was served as the bytes came.
+   */
+  async keepBlob(digest: string, size: number, body: Body): Promise<void> {
+    await this.deps.store.blobs.keep(await this.forWrite(), digest, body, size, { verifiedBody: true, background: true });
+  }
+
   /** Marks a cached manifest and a cached blob used (at most once per the policy's interval). */
   async touchManifest(digest: string): Promise<void> {
     if (this.repositoryId) await this.deps.store.images.touch(this.repositoryId, digest, this.deps.cachePolicy.touchIntervalMs);

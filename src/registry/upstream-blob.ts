@@ -1,22 +1,33 @@
 // Blob bytes from an upstream: a whole blob verified while it streams, to a reader and into the
 // cache at once (transfer), and a part read directly, length-checked (directPart). Nothing here
 // knows a protocol: readers are Writables, the cache is the hosted repository's upload API.
-import { PassThrough, pipeline, Transform, type Readable, type Writable } from "node:stream";
+import { PassThrough, pipeline, Transform, type Readable, type TransformCallback, type Writable } from "node:stream";
 import type { Logger } from "pino";
 import { resolveRange, sliceOf, type ByteRange, type RangeRequest } from "../domain/byte-range.js";
 import { verifyDigest } from "../domain/digest.js";
-import { dataLoss, isDomainError, isStorageFull, RangeNotSatisfiable, unknownFault } from "../domain/errors.js";
+import { dataLoss, isDomainError, RangeNotSatisfiable, unknownFault } from "../domain/errors.js";
 import type { Blob, UpstreamClient } from "../upstream/client.js";
-import { relay, StreamedBlob, write } from "./blob-content.js";
-import type { BlobContent, UploadSession } from "./index.js";
+import { relay, StreamedBlob, write, writeAll } from "./blob-content.js";
+import type { BlobContent } from "./index.js";
 
-/** Where a transfer keeps the blob: the pull-through cache's upload sessions. */
+/** Where a transfer keeps the blob: the pull-through cache (HostedRepository.keepBlob). */
 export interface BlobCacheWriter {
-  startUpload(): Promise<UploadSession>;
-  appendUpload(session: UploadSession, body: PassThrough): Promise<number>;
-  commitUpload(session: UploadSession, digest: string, size: number): Promise<void>;
-  cancelUpload(session: UploadSession): Promise<void>;
+  /**
+   * Stores the blob from `body`, which ends only once every byte matched the digest (it is
+   * destroyed with an error otherwise): nothing is kept unless it ends.
+   */
+  keepBlob(digest: string, size: number, body: PassThrough): Promise<void>;
 }
+
+/**
+ * Chunks move in batches of this many bytes from the verifier on: one socket writev and a few
+ * promise turns per batch instead of per network read (undici hands over up to 64 KiB). Batches
+ * hold the chunks as they came: copying them into bigger buffers costs more than it saves
+ * (fresh memory for every copy: page faults and garbage).
+ */
+const PIECE_BYTES = 1 << 20;
+/** Chunks the cache writer may lag behind the reader (at most 64 KiB each) before the relay waits for it. */
+const CACHE_LAG_CHUNKS = 128;
 
 export interface Transfer {
   /** The upstream's answer for the whole blob. */
@@ -35,62 +46,87 @@ export interface Transfer {
 /**
  * Streams a whole blob from the upstream through the digest verifier into the cache and, when
  * `sink` is given, to a reader at the same time: all of it, or the part `range` names. The cache
- * commits only when every byte matched; a mismatch or a broken upstream fails the transfer before
- * the reader's last piece and caches nothing. A reader that goes away does not stop the caching;
- * a cache that cannot be written (the store is full) does not stop a reader, and is logged. With
- * no reader, a failure to cache is the transfer's failure. `delivered` runs when the reader holds
- * every byte (the cache may still be committing).
+ * keeps the blob only when every byte matched; a mismatch or a broken upstream fails the transfer
+ * before the reader's last piece and caches nothing. A reader that goes away does not stop the
+ * caching; a cache that cannot be written (the store is full) does not stop a reader, and is
+ * logged. With no reader, a failure to cache is the transfer's failure. `delivered` runs when the
+ * reader holds every byte (the cache may still be committing).
  */
 export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, delivered?: () => void): Promise<void> {
   const { body, digest, size, cache, log } = t;
+  // Hashes on a worker thread for big blobs (src/domain/hash-pool.ts): the event loop only moves bytes.
   const verifier = verifyDigest(digest, { size, what: t.what });
-  // Errors (a broken upstream, a digest mismatch) surface through the loop over the verifier below.
-  pipeline(body, verifier, () => undefined);
-  let session: UploadSession | undefined;
-  try {
-    session = cache && (await startCaching(t, sink !== undefined));
-  } catch (err) {
-    body.destroy();
-    throw err;
-  }
-  const toCache = new PassThrough();
-  toCache.on("error", () => undefined); // reported by the append below
+  const batched = new Batcher(PIECE_BYTES);
+  // Errors (a broken upstream, a digest mismatch) surface through the loop over the batches below.
+  pipeline(body, verifier, batched, () => undefined);
+  // Object mode: chunks pass as they are (a byte-mode read would concatenate what is buffered).
+  const toCache = cache ? new PassThrough({ objectMode: true, highWaterMark: CACHE_LAG_CHUNKS }) : undefined;
+  toCache?.on("error", () => undefined); // reported by keepBlob below
   let cacheFailed: unknown;
-  const caching =
-    cache && session
-      ? cache
-          .appendUpload(session, toCache)
-          .then(() => cache.commitUpload(session, digest, size))
-          .catch((err: unknown) => {
-            cacheFailed = err;
-            toCache.destroy();
-          })
-      : undefined;
+  const caching = toCache
+    ? cache!.keepBlob(digest, size, toCache).catch((err: unknown) => {
+        cacheFailed = err;
+        toCache.destroy();
+      })
+    : undefined;
   let position = 0;
-  async function* pieces(): AsyncGenerator<Buffer> {
-    for await (const chunk of verifier as AsyncIterable<Buffer>) {
-      if (caching && cacheFailed === undefined) await write(toCache, chunk);
-      const piece = range ? sliceOf(chunk, position, range) : chunk;
-      position += chunk.length;
-      yield piece;
+  async function* pieces(): AsyncGenerator<Buffer[]> {
+    for await (const batch of batched as AsyncIterable<Buffer[]>) {
+      // The cache and the reader take each batch at the same time; the next waits for both.
+      const cached = toCache && cacheFailed === undefined ? writeAll(toCache, batch) : undefined;
+      if (range) {
+        const part: Buffer[] = [];
+        for (const chunk of batch) {
+          const piece = sliceOf(chunk, position, range);
+          position += chunk.length;
+          if (piece.length > 0) part.push(piece);
+        }
+        yield part;
+      } else yield batch;
+      await cached;
     }
   }
   try {
-    await relay(pieces(), async (piece) => (sink ? write(sink, piece) : undefined), delivered);
+    await relay(pieces(), async (piece) => (sink ? writeAll(sink, piece) : undefined), delivered);
   } catch (err) {
-    toCache.destroy(isDomainError(err) ? err : new Error("upstream read failed"));
+    toCache?.destroy(isDomainError(err) ? err : new Error("upstream read failed"));
     await caching;
-    if (cache && session) await cache.cancelUpload(session).catch(() => undefined);
     throw err;
   }
-  toCache.end();
+  toCache?.end();
   await caching;
-  if (cache && session && cacheFailed !== undefined) {
-    await cache.cancelUpload(session).catch(() => undefined);
+  if (cacheFailed !== undefined) {
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
     if (!sink) throw cacheFailed;
     const logDetails = isDomainError(cacheFailed) ? cacheFailed.logDetails : undefined;
     log.warn({ err: cacheFailed, ...t.logFields, ...logDetails }, "pull-through: blob served but not cached");
+  }
+}
+
+/**
+ * Gathers the chunks flowing through into batches of at least `bytes` (the last one smaller),
+ * without copying them: each read takes one batch (an array), to be written with one writev.
+ */
+class Batcher extends Transform {
+  private batch: Buffer[] = [];
+  private batched = 0;
+
+  constructor(private readonly bytes: number) {
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.batch.push(chunk);
+    this.batched += chunk.length;
+    if (this.batched < this.bytes) return done();
+    const batch = this.batch;
+    this.batch = [];
+    this.batched = 0;
+    done(null, batch);
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(null, this.batch.length > 0 ? this.batch : undefined);
   }
 }
 
@@ -103,20 +139,6 @@ export function streamedTransfer(t: Transfer, range: ByteRange | undefined): Blo
     (sink, delivered) => transfer(t, sink, range, delivered),
     () => t.body.destroy(),
   );
-}
-
-/**
- * A session to cache into; when the store is full and a reader is waiting for the bytes,
- * undefined (the pull goes on uncached, and the log says why).
- */
-async function startCaching(t: Transfer, serving: boolean): Promise<UploadSession | undefined> {
-  try {
-    return await t.cache!.startUpload();
-  } catch (err) {
-    if (!serving || !isStorageFull(err)) throw err;
-    t.log.warn({ ...t.logFields, ...err.logDetails }, "pull-through: the content store is full; blob served from the upstream, not cached");
-    return undefined;
-  }
 }
 
 /** A whole blob's size: the answer's Content-Length, else a HEAD's. */

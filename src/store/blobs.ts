@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { watchBody } from "../content/body.js";
-import type { ContentDriver, Body } from "../content/driver.js";
+import type { ContentDriver, Body, WriteOptions } from "../content/driver.js";
 import type { Database } from "../db/database.js";
 import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
 import * as errors from "../domain/errors.js";
@@ -181,6 +181,28 @@ export class BlobStore {
     } finally {
       await lease.release();
     }
+  }
+
+  /**
+   * Stores a whole blob in one step (no upload session: the pull-through cache's write) and lets
+   * `repositoryId` read it. The driver places the bytes verified and durable; the row follows
+   * under the digest's shared lock, once the bytes are seen still in place (garbage collection
+   * deletes unrecorded bytes under the exclusive lock), so a row never points at missing bytes.
+   */
+  async keep(repositoryId: string, digest: string, body: Body, size: number, options?: WriteOptions): Promise<void> {
+    await this.content.write(digest, body, size, options);
+    await guarded(() =>
+      this.db.transaction(async (tx) => {
+        await lockDigestsShared(tx, [digest]);
+        const stored = await this.content.stat(digest);
+        if (stored?.size !== size) throw unavailable(`blob ${digest} was removed while it was being stored; pull it again`);
+        await tx
+          .insert(blobs)
+          .values({ digest, sizeBytes: size })
+          .onConflictDoUpdate({ target: blobs.digest, set: { pushTime: sql`now()` } });
+        await tx.insert(repositoryBlobs).values({ repositoryId, digest }).onConflictDoNothing();
+      }),
+    );
   }
 
   /** Verifies and publishes the upload as blob `digest`, readable by the upload's repository. */

@@ -36,6 +36,8 @@ export interface DistributionOptions {
   logLevel?: "error" | "warn" | "info" | "debug";
   /** Serve TLS (http.tls) with this certificate and key (PEM files); `url` is then https://. */
   tls?: { certFile: string; keyFile: string };
+  /** Run as a pull-through cache of this registry (Distribution's `proxy: remoteurl:`); with auth "none" only. */
+  proxy?: { remoteUrl: string };
 }
 
 export interface Distribution {
@@ -158,6 +160,7 @@ function configYaml(o: {
   cache: boolean;
   auth: string;
   tls?: { certFile: string; keyFile: string };
+  proxy?: { remoteUrl: string };
 }): string {
   return `version: 0.1
 log:
@@ -183,7 +186,7 @@ ${o.tls ? `  tls:\n    certificate: ${yaml(o.tls.certFile)}\n    key: ${yaml(o.t
 health:
   storagedriver:
     enabled: false
-${o.auth}`;
+${o.auth}${o.proxy ? `proxy:\n  remoteurl: ${yaml(o.proxy.remoteUrl)}\n` : ""}`;
 }
 
 /** Distribution reads REGISTRY_* variables as config overrides: never let the caller's leak in. */
@@ -234,7 +237,15 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
   const spawnRegistry = async (): Promise<Running> => {
     await writeFile(
       configPath,
-      configYaml({ storageDir, port, logLevel: options.logLevel ?? "error", cache: options.blobDescriptorCache ?? false, auth: authYaml, tls: options.tls }),
+      configYaml({
+        storageDir,
+        port,
+        logLevel: options.logLevel ?? "error",
+        cache: options.blobDescriptorCache ?? false,
+        auth: authYaml,
+        tls: options.tls,
+        proxy: options.proxy,
+      }),
     );
     log = [];
     const child = spawn("sh", ["-c", WATCHDOG, peerBin("docker-registry"), configPath], {
