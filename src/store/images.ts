@@ -497,7 +497,7 @@ export class ImageStore {
  * repository once it has committed (other processes hear of it from the trigger's notice), so
  * the next read here sees it. Also after a failure: whether it committed may be unknown.
  */
-export function invalidatingAfter<T>(cache: HotCache, repositoryId: string | undefined, write: () => Promise<T>): Promise<T> {
+function invalidatingAfter<T>(cache: HotCache, repositoryId: string | undefined, write: () => Promise<T>): Promise<T> {
   return guarded(write).finally(() => (repositoryId === undefined ? cache.invalidateAll() : cache.invalidateRepository(repositoryId)));
 }
 
