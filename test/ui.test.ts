@@ -6,6 +6,7 @@
 // the progress bar to its end; a reader signed in with a password sees no delete button and is
 // refused (403) when the call is forced; an expired session goes back to sign-in. axe-core checks
 // every screen (no serious or critical violation), and no screen trips the Content-Security-Policy.
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
@@ -328,6 +329,67 @@ describe.skipIf(!ready).each(databaseKinds())("the web UI on %s", (kind) => {
     await page.getByRole("link", { name: remote }).click();
     await page.getByRole("link", { name: "proj", exact: true }).click();
     await page.getByRole("link", { name: "app-0", exact: true }).waitFor();
+    await page.close();
+  });
+
+  it("creates, edits and deletes a registry, a namespace and a repository, each delete after a confirmation", async () => {
+    const name = unique("crud");
+    const page = await admin_("/");
+    /** Fills the open dialog's fields and presses its button. */
+    const submit = async (fields: Record<string, string>, button: string) => {
+      const dialog = page.getByRole("dialog");
+      for (const [label, value] of Object.entries(fields)) await dialog.getByLabel(label, { exact: true }).fill(value);
+      await dialog.getByRole("button", { name: button, exact: true }).click();
+      await dialog.waitFor({ state: "detached" });
+    };
+    const cell = (text: string) => page.getByRole("cell", { name: text, exact: true });
+
+    await page.getByRole("button", { name: "New registry" }).click();
+    await submit({ Name: name, Description: "made in the UI" }, "Create");
+    await page.getByRole("link", { name, exact: true }).waitFor();
+    await page.getByRole("button", { name: `Edit registry ${name}` }).click();
+    await submit({ Description: "edited in the UI" }, "Save");
+    await cell("edited in the UI").waitFor();
+    const created = await admin.registries.lookupRegistry({ name });
+    expect([created.kind, created.description]).toEqual([RegistryKind.HOSTED, "edited in the UI"]);
+
+    await page.getByRole("link", { name, exact: true }).click();
+    await page.getByRole("button", { name: "New namespace" }).click();
+    await submit({ Name: "team", Description: "a team" }, "Create");
+    await page.getByRole("button", { name: "Edit namespace team" }).click();
+    await submit({ Description: "the team" }, "Save");
+    await cell("the team").waitFor();
+    expect((await admin.namespaces.lookupNamespace({ name: `${name}/team` })).description).toBe("the team");
+
+    await page.getByRole("link", { name: "team", exact: true }).click();
+    await page.getByRole("button", { name: "New repository" }).click();
+    await submit({ Name: "app", Description: "an app" }, "Create");
+    // A new repository opens its (empty) tag list; back to the namespace for the rest.
+    await page.getByRole("heading", { name: `Tags of ${name}/team/app` }).waitFor();
+    await page.getByRole("link", { name: "team", exact: true }).click();
+    await page.getByRole("button", { name: "Edit repository app" }).click();
+    await submit({ Description: "the app" }, "Save");
+    await cell("the app").waitFor();
+    expect((await admin.repositories.lookupRepository({ name: `${name}/team/app` })).description).toBe("the app");
+
+    // Deletes, innermost first; each names what goes before it goes.
+    await page.getByRole("button", { name: "Delete repository app" }).click();
+    await page.getByRole("dialog").getByText(`${name}/team/app`).first().waitFor();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete", exact: true }).click();
+    await page.getByText("the app").waitFor({ state: "detached" });
+    await expect(admin.repositories.lookupRepository({ name: `${name}/team/app` })).rejects.toMatchObject({ code: Code.NotFound });
+
+    await page.goto(`${server.httpUrl}/browse/${name}`);
+    await page.getByRole("button", { name: "Delete namespace team" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete", exact: true }).click();
+    await page.getByText("the team").waitFor({ state: "detached" });
+    await expect(admin.namespaces.lookupNamespace({ name: `${name}/team` })).rejects.toMatchObject({ code: Code.NotFound });
+
+    await page.goto(`${server.httpUrl}/`);
+    await page.getByRole("button", { name: `Delete registry ${name}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete registry", exact: true }).click();
+    await page.getByRole("link", { name, exact: true }).waitFor({ state: "detached" });
+    await expect(admin.registries.lookupRegistry({ name })).rejects.toMatchObject({ code: Code.NotFound });
     await page.close();
   });
 
