@@ -16,13 +16,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService, type GetBlobResponse } from "../gen/artifact/v1/image_pb.js";
 import { RegistryKind, RegistryService } from "../gen/artifact/v1/registry_pb.js";
 import { expectCode, unique } from "./support/clients.js";
-import { ADMIN_AUTHORIZATION, adminFetch, adminInterceptor } from "./support/credentials.js";
+import { ADMIN_AUTHORIZATION, ADMIN_TOKEN, adminFetch, adminInterceptor } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
 import { startDistribution, type Distribution } from "./support/distribution.js";
 import { packageRoot } from "../src/paths.js";
 import { adminMetadata, target } from "./support/grpc-clients.js";
 import { dockerSchema2Image, largeImage, MediaType, multiLayerImage, multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
+import { bindRole, bearer, createAccount, identityClients, startAuthServer, type IdentityClients } from "./support/identity.js";
 import { havePeers } from "./support/peers.js";
+import { makeImage, MT, RegistryClient, type PushedImage } from "./support/registry-client.js";
 import { freePort } from "./support/postgres.js";
 import { testUpstream } from "./support/upstream-settings.js";
 import { baseUrlFor, startTestServer, transports, type TestServer } from "./support/server.js";
@@ -617,6 +619,137 @@ describe.skipIf(!ready)("ImageService", () => {
         };
         await expectCode(sync(), Code.FailedPrecondition, "HOSTED");
       });
+    });
+  });
+});
+
+// ListReferrers needs no upstream: a HOSTED registry, a subject and its referrers pushed over /v2/.
+describe("ImageService.ListReferrers", () => {
+  describe.each(databaseKinds())("on %s", (kind) => {
+    const SIG = "application/vnd.example.signature.v1";
+    const SBOM = "application/vnd.example.sbom.v1";
+    let server: TestServer;
+    let admin: IdentityClients;
+    let images: Client<typeof ImageService>;
+    let repository: string;
+    let subject: PushedImage;
+    let referrers: PushedImage[];
+    let namespaceId: string;
+
+    beforeAll(async () => {
+      server = await startAuthServer(kind);
+      admin = identityClients(server.httpUrl, ADMIN_TOKEN);
+      images = createClient(ImageService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [adminInterceptor] }));
+      const registry = await admin.registries.createRegistry({ registry: { name: unique("hosted"), kind: RegistryKind.HOSTED } });
+      namespaceId = (await admin.namespaces.createNamespace({ namespace: { registryId: registry.id, name: "team" } })).id;
+      repository = `${registry.name}/team/app`;
+      const v2 = new RegistryClient(server.httpUrl);
+      subject = await v2.pushImage(repository, "1.0");
+      const other = await v2.pushImage(repository, "2.0");
+      referrers = [];
+      for (const options of [{ artifactType: SIG, annotations: { "org.example.signer": "ci" } }, { artifactType: SIG }, { artifactType: SBOM }]) {
+        const referrer = makeImage({ ...options, layerBytes: 64, subject: subject.descriptor });
+        for (const blob of referrer.blobs) await v2.uploadBlob(repository, blob);
+        expect((await v2.putManifest(repository, referrer.digest, referrer.bytes, referrer.mediaType)).status).toBe(201);
+        referrers.push(referrer);
+      }
+      // A referrer of another image is not one of this image's.
+      const elsewhere = makeImage({ artifactType: SIG, layerBytes: 64, subject: other.descriptor });
+      for (const blob of elsewhere.blobs) await v2.uploadBlob(repository, blob);
+      expect((await v2.putManifest(repository, elsewhere.digest, elsewhere.bytes, elsewhere.mediaType)).status).toBe(201);
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    const byDigest = (list: PushedImage[]) => [...list].sort((a, b) => (a.digest < b.digest ? -1 : 1));
+
+    it("lists the manifests whose subject is the image, in digest order, as descriptors", async () => {
+      const got = await images.listReferrers({ repository, digest: subject.digest });
+      expect(got.nextPageToken).toBe("");
+      expect(got.referrers.map((d) => d.digest)).toEqual(byDigest(referrers).map((r) => r.digest));
+      const signed = got.referrers.find((d) => d.digest === referrers[0]!.digest)!;
+      expect(signed.mediaType).toBe(MT.ociManifest);
+      expect(signed.sizeBytes).toBe(BigInt(referrers[0]!.bytes.length));
+      expect(signed.artifactType).toBe(SIG);
+      expect(signed.annotations).toEqual({ "org.example.signer": "ci" });
+      // What the OCI referrers API on /v2/ answers for the same image.
+      const oci = (await (await adminFetch(`${server.httpUrl}/v2/${repository}/referrers/${subject.digest}`)).json()) as { manifests: { digest: string }[] };
+      expect(oci.manifests.map((m) => m.digest)).toEqual(got.referrers.map((d) => d.digest));
+      // An image nothing refers to: an empty list.
+      const lonely = await images.listReferrers({ repository, digest: referrers[0]!.digest });
+      expect(lonely.referrers).toEqual([]);
+    });
+
+    it("filters by artifact type", async () => {
+      const sigs = await images.listReferrers({ repository, digest: subject.digest, artifactType: SIG });
+      expect(sigs.referrers.map((d) => d.digest)).toEqual(byDigest(referrers.slice(0, 2)).map((r) => r.digest));
+      const sboms = await images.listReferrers({ repository, digest: subject.digest, artifactType: SBOM });
+      expect(sboms.referrers.map((d) => d.digest)).toEqual([referrers[2]!.digest]);
+      expect((await images.listReferrers({ repository, digest: subject.digest, artifactType: "application/vnd.none" })).referrers).toEqual([]);
+    });
+
+    it("pages with page tokens bound to the request", async () => {
+      const seen: string[] = [];
+      let pageToken = "";
+      for (let pages = 0; ; pages++) {
+        expect(pages).toBeLessThan(referrers.length);
+        const page = await images.listReferrers({ repository, digest: subject.digest, pageSize: 1, pageToken });
+        expect(page.referrers).toHaveLength(1);
+        seen.push(page.referrers[0]!.digest);
+        if (page.nextPageToken === "") break;
+        pageToken = page.nextPageToken;
+      }
+      expect(seen).toEqual(byDigest(referrers).map((r) => r.digest));
+      const first = await images.listReferrers({ repository, digest: subject.digest, pageSize: 1 });
+      await expectCode(
+        images.listReferrers({ repository, digest: subject.digest, artifactType: SIG, pageSize: 1, pageToken: first.nextPageToken }),
+        Code.InvalidArgument,
+        "page_token",
+      );
+      await expectCode(
+        images.listReferrers({ repository, digest: referrers[0]!.digest, pageSize: 1, pageToken: first.nextPageToken }),
+        Code.InvalidArgument,
+        "page_token",
+      );
+      const forged = Buffer.from(first.nextPageToken, "base64url");
+      forged.writeUInt8(forged.readUInt8(0) ^ 1, 0);
+      await expectCode(
+        images.listReferrers({ repository, digest: subject.digest, pageToken: forged.toString("base64url") }),
+        Code.InvalidArgument,
+        "page_token",
+      );
+      await expectCode(images.listReferrers({ repository, digest: subject.digest, pageSize: -1 }), Code.InvalidArgument, "page_size");
+    });
+
+    it("unknown image → NOT_FOUND, bad digest → INVALID_ARGUMENT", async () => {
+      await expectCode(images.listReferrers({ repository: repository.replace("/app", "/nothing"), digest: subject.digest }), Code.NotFound);
+      await expectCode(images.listReferrers({ repository, digest: sha256(Buffer.from("never pushed")) }), Code.NotFound);
+      await expectCode(images.listReferrers({ repository, digest: "sha256:xyz" }), Code.InvalidArgument, "digest");
+      await expectCode(images.listReferrers({ repository, digest: "1.0" }), Code.InvalidArgument, "digest");
+      await expectCode(images.listReferrers({ repository: "no-such-shape", digest: subject.digest }), Code.InvalidArgument, "repository");
+    });
+
+    it("needs what GetManifest needs: a caller without pull access is refused alike, a reader is served", async () => {
+      const stranger = await createAccount(admin, server.httpUrl);
+      const strangerImages = createClient(
+        ImageService,
+        createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [bearer(stranger.token)] }),
+      );
+      const refused = await expectCode(strangerImages.getManifest({ repository, reference: subject.digest }), Code.NotFound).catch(() =>
+        expectCode(strangerImages.getManifest({ repository, reference: subject.digest }), Code.PermissionDenied),
+      );
+      await expectCode(strangerImages.listReferrers({ repository, digest: subject.digest }), refused.code);
+      await bindRole(admin, stranger.id, "reader", { namespaceId });
+      const got = await strangerImages.listReferrers({ repository, digest: subject.digest });
+      expect(got.referrers).toHaveLength(referrers.length);
+    });
+
+    it("is served over REST", async () => {
+      const res = await adminFetch(`${server.httpUrl}/v1/images/${repository}/referrers/${subject.digest}?artifactType=${encodeURIComponent(SBOM)}`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { referrers: { digest: string; artifactType: string }[] };
+      expect(body.referrers).toEqual([expect.objectContaining({ digest: referrers[2]!.digest, artifactType: SBOM })]);
     });
   });
 });

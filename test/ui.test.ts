@@ -20,6 +20,7 @@ import { bindRole, createAccount, identityClients, type IdentityClients } from "
 import { multiPlatformIndex, smallImage, type BuiltImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { seedRepositories } from "./support/registry-seed.js";
+import { makeImage, RegistryClient, type PushedImage } from "./support/registry-client.js";
 import { pushImage } from "./support/skopeo.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { seriousA11yViolations, signInWithPassword, signInWithToken } from "./support/ui.js";
@@ -37,6 +38,9 @@ describe.skipIf(!ready).each(databaseKinds())("the web UI on %s", (kind) => {
   let upstream: Distribution;
   let small: BuiltImage;
   let index: BuiltImage;
+  /** A signature of app:1.0 (an OCI 1.1 artifact whose subject is it). */
+  let signature: PushedImage;
+  const SIGNATURE_TYPE = "application/vnd.example.signature.v1";
   const registry = unique("ui");
   const app = `${registry}/team/app`;
   const multi = `${registry}/team/multi`;
@@ -56,6 +60,10 @@ describe.skipIf(!ready).each(databaseKinds())("the web UI on %s", (kind) => {
     await pushImage(small, endpoint, app, "keep");
     await pushImage(index, endpoint, multi, "1.0");
     await pushImage(small, endpoint, many, "base");
+    const v2 = new RegistryClient(server.httpUrl);
+    signature = makeImage({ artifactType: SIGNATURE_TYPE, layerBytes: 64, subject: { mediaType: small.mediaType, digest: small.digest, size: small.size } });
+    for (const blob of signature.blobs) await v2.uploadBlob(app, blob);
+    expect((await v2.putManifest(app, signature.digest, signature.bytes, signature.mediaType)).status).toBe(201);
     // 60 more tags, one after another: pushed in name order, so the newest is the last name.
     const repo = await admin.repositories.lookupRepository({ name: many });
     for (let i = 0; i < 60; i++) {
@@ -129,6 +137,11 @@ describe.skipIf(!ready).each(databaseKinds())("the web UI on %s", (kind) => {
     await page.getByRole("heading", { name: `${app}:1.0` }).waitFor();
     expect(page.url()).toBe(`${server.httpUrl}/image/${app}:1.0`);
     await checkSingleImage(page, small);
+    // Its referrers, read with ImageService.ListReferrers: the signature, a link to its own page.
+    const referrer = page.locator("h2:text-is('Referrers') + table tbody tr");
+    await expect.poll(() => referrer.count()).toBe(1);
+    expect(await referrer.locator("td").first().innerText()).toBe(SIGNATURE_TYPE);
+    expect(await referrer.getByRole("link").getAttribute("href")).toBe(`/image/${app}@${encodeURIComponent(signature.digest)}`);
     await a11y(page, "image");
     await page.close();
   });

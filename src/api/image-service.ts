@@ -12,6 +12,7 @@ import {
   type Descriptor as DescriptorMessage,
   type GetBlobResponseSchema,
   type GetManifestResponseSchema,
+  type ListReferrersResponseSchema,
   type ManifestSummary,
 } from "../../gen/artifact/v1/image_pb.js";
 import { parseDigest } from "../domain/digest.js";
@@ -20,6 +21,7 @@ import { parseImageName } from "../domain/image-name.js";
 import type { Descriptor, ParsedManifest } from "../domain/manifest.js";
 import { parseReference } from "../domain/reference.js";
 import type { Registries } from "../registry/index.js";
+import type { PageTokens } from "../store/page-token.js";
 import { blobChunks } from "./blob-chunks.js";
 
 type BlobMessage = MessageInitShape<typeof GetBlobResponseSchema>;
@@ -41,7 +43,11 @@ export const RAW_BLOB_SINK = createContextKey<Writable | undefined>(undefined, {
  */
 export const BLOB_METADATA_ONLY = createContextKey<boolean>(false, { description: "blob metadata only" });
 
-export function imageService(registries: Registries): ServiceImpl<typeof ImageService> {
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
+const MAX_ARTIFACT_TYPE = 255;
+
+export function imageService(registries: Registries, pageTokens: PageTokens): ServiceImpl<typeof ImageService> {
   return {
     async getManifest(req, ctx): Promise<MessageInitShape<typeof GetManifestResponseSchema>> {
       const name = parseImageName(req.repository, "repository");
@@ -51,6 +57,27 @@ export function imageService(registries: Registries): ServiceImpl<typeof ImageSe
       const response: MessageInitShape<typeof GetManifestResponseSchema> = { digest: m.digest, mediaType: m.mediaType, sizeBytes: BigInt(m.size) };
       if (req.metadataOnly || !m.bytes) return response;
       return { ...response, raw: m.bytes, summary: toSummary(m.parse()) };
+    },
+
+    async listReferrers(req, ctx): Promise<MessageInitShape<typeof ListReferrersResponseSchema>> {
+      const name = parseImageName(req.repository, "repository");
+      const digest = parseDigest(req.digest);
+      if (req.artifactType.length > MAX_ARTIFACT_TYPE) throw invalidArgument(`artifact_type: longer than ${MAX_ARTIFACT_TYPE} characters`);
+      if (req.pageSize < 0) throw invalidArgument(`page_size: must not be negative (got ${req.pageSize})`);
+      const pageSize = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
+      // A token is bound to the image and the filter; its cursor is the last digest returned.
+      const fingerprint = JSON.stringify(["referrers", name.full, digest, req.artifactType]);
+      const after = req.pageToken === "" ? undefined : String(pageTokens.decode(fingerprint, req.pageToken).value);
+      const repository = await registries.repository(name, { manifest: { digest } });
+      // The image must exist, as for GetManifest (the /v2/ referrers API answers an empty index instead).
+      await repository.getManifest({ digest }, { metadataOnly: true, signal: ctx.signal });
+      const rows = await repository.referrers(digest, { artifactType: req.artifactType || undefined, after, limit: pageSize + 1 });
+      const page = rows.slice(0, pageSize);
+      const last = page.at(-1);
+      return {
+        referrers: page.map(toDescriptor),
+        nextPageToken: rows.length > pageSize && last ? pageTokens.encode(fingerprint, { value: last.digest, id: last.digest, total: 0 }) : "",
+      };
     },
 
     async *getBlob(req, ctx): AsyncGenerator<BlobMessage> {

@@ -54,7 +54,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(RepositoryService, repositoryService(deps.store));
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
-    router.service(ImageService, imageService(deps.registries));
+    router.service(ImageService, imageService(deps.registries, deps.store.pageTokens));
     router.service(AccountService, accountService(deps.store, deps.identityChanged));
     router.service(TokenService, tokenService(deps.store, deps.identityChanged));
     router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));

@@ -157,6 +157,7 @@ const RULES: [string, Rule][] = [
   check(GarbageCollectionService.method.runGarbageCollection, { action: "administer", event: after("gc.run") }),
   // ImageService: pulls.
   check(ImageService.method.getManifest, { action: "read", resource: (r, ctx) => ctx.locate.image(r.repository) }),
+  check(ImageService.method.listReferrers, { action: "read", resource: (r, ctx) => ctx.locate.image(r.repository) }),
   check(ImageService.method.getBlob, { action: "read", resource: (r, ctx) => ctx.locate.image(r.repository) }),
   // AccountService: an account reads itself and changes its own password; the rest is a global admin's.
   check(AccountService.method.createAccount, { action: "administer", event: store("account.create") }),

@@ -45,6 +45,8 @@ export interface Store {
   sync: SyncStore;
   /** Garbage collection of manifests, blobs and uploads; observe it to hear of its runs. */
   gc: GarbageCollector;
+  /** Signs the page tokens of lists not paged by a Lister (ImageService.ListReferrers). */
+  pageTokens: PageTokens;
 }
 
 export interface StoreOptions {
@@ -79,6 +81,7 @@ export async function createStore(db: Database, content: ContentDriver, options:
     access: new AccessStore(db),
     sync: new SyncStore(db),
     gc,
+    pageTokens: tokens,
   };
 }
 

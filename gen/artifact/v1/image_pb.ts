@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifact/v1/image.proto.
  */
 export const file_artifact_v1_image: GenFile = /*@__PURE__*/
-  fileDesc("ChdhcnRpZmFjdC92MS9pbWFnZS5wcm90bxILYXJ0aWZhY3QudjEiXAoSR2V0TWFuaWZlc3RSZXF1ZXN0EhcKCnJlcG9zaXRvcnkYASABKAlCA+BBAhIWCglyZWZlcmVuY2UYAiABKAlCA+BBAhIVCg1tZXRhZGF0YV9vbmx5GAMgASgIIokBChNHZXRNYW5pZmVzdFJlc3BvbnNlEg4KBmRpZ2VzdBgBIAEoCRISCgptZWRpYV90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSCwoDcmF3GAQgASgMEi0KB3N1bW1hcnkYBSABKAsyHC5hcnRpZmFjdC52MS5NYW5pZmVzdFN1bW1hcnki5wIKD01hbmlmZXN0U3VtbWFyeRInCgZjb25maWcYASABKAsyFy5hcnRpZmFjdC52MS5EZXNjcmlwdG9yEicKBmxheWVycxgCIAMoCzIXLmFydGlmYWN0LnYxLkRlc2NyaXB0b3ISKgoJbWFuaWZlc3RzGAMgAygLMhcuYXJ0aWZhY3QudjEuRGVzY3JpcHRvchIoCgdzdWJqZWN0GAQgASgLMhcuYXJ0aWZhY3QudjEuRGVzY3JpcHRvchIVCg1hcnRpZmFjdF90eXBlGAUgASgJEkIKC2Fubm90YXRpb25zGAYgAygLMi0uYXJ0aWZhY3QudjEuTWFuaWZlc3RTdW1tYXJ5LkFubm90YXRpb25zRW50cnkSHQoVcmVmZXJlbmNlZF9zaXplX2J5dGVzGAcgASgDGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL3AQoKRGVzY3JpcHRvchISCgptZWRpYV90eXBlGAEgASgJEg4KBmRpZ2VzdBgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhUKDWFydGlmYWN0X3R5cGUYBCABKAkSPQoLYW5ub3RhdGlvbnMYBSADKAsyKC5hcnRpZmFjdC52MS5EZXNjcmlwdG9yLkFubm90YXRpb25zRW50cnkSJwoIcGxhdGZvcm0YBiABKAsyFS5hcnRpZmFjdC52MS5QbGF0Zm9ybRoyChBBbm5vdGF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiZgoIUGxhdGZvcm0SCgoCb3MYASABKAkSFAoMYXJjaGl0ZWN0dXJlGAIgASgJEg8KB3ZhcmlhbnQYAyABKAkSEgoKb3NfdmVyc2lvbhgEIAEoCRITCgtvc19mZWF0dXJlcxgFIAMoCSJeCg5HZXRCbG9iUmVxdWVzdBIXCgpyZXBvc2l0b3J5GAEgASgJQgPgQQISEwoGZGlnZXN0GAIgASgJQgPgQQISDgoGb2Zmc2V0GAMgASgDEg4KBmxlbmd0aBgEIAEoAyJXCg9HZXRCbG9iUmVzcG9uc2USEgoKc2l6ZV9ieXRlcxgBIAEoAxISCgptZWRpYV90eXBlGAIgASgJEg4KBm9mZnNldBgDIAEoAxIMCgRkYXRhGAQgASgMMpwCCgxJbWFnZVNlcnZpY2USjQEKC0dldE1hbmlmZXN0Eh8uYXJ0aWZhY3QudjEuR2V0TWFuaWZlc3RSZXF1ZXN0GiAuYXJ0aWZhY3QudjEuR2V0TWFuaWZlc3RSZXNwb25zZSI7kAIBgtPkkwIyEjAvdjEvaW1hZ2VzL3tyZXBvc2l0b3J5PSoqfS9tYW5pZmVzdHMve3JlZmVyZW5jZX0SfAoHR2V0QmxvYhIbLmFydGlmYWN0LnYxLkdldEJsb2JSZXF1ZXN0GhwuYXJ0aWZhY3QudjEuR2V0QmxvYlJlc3BvbnNlIjSQAgGC0+STAisSKS92MS9pbWFnZXMve3JlcG9zaXRvcnk9Kip9L2Jsb2JzL3tkaWdlc3R9MAFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior]);
+  fileDesc("ChdhcnRpZmFjdC92MS9pbWFnZS5wcm90bxILYXJ0aWZhY3QudjEiXAoSR2V0TWFuaWZlc3RSZXF1ZXN0EhcKCnJlcG9zaXRvcnkYASABKAlCA+BBAhIWCglyZWZlcmVuY2UYAiABKAlCA+BBAhIVCg1tZXRhZGF0YV9vbmx5GAMgASgIIokBChNHZXRNYW5pZmVzdFJlc3BvbnNlEg4KBmRpZ2VzdBgBIAEoCRISCgptZWRpYV90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSCwoDcmF3GAQgASgMEi0KB3N1bW1hcnkYBSABKAsyHC5hcnRpZmFjdC52MS5NYW5pZmVzdFN1bW1hcnki5wIKD01hbmlmZXN0U3VtbWFyeRInCgZjb25maWcYASABKAsyFy5hcnRpZmFjdC52MS5EZXNjcmlwdG9yEicKBmxheWVycxgCIAMoCzIXLmFydGlmYWN0LnYxLkRlc2NyaXB0b3ISKgoJbWFuaWZlc3RzGAMgAygLMhcuYXJ0aWZhY3QudjEuRGVzY3JpcHRvchIoCgdzdWJqZWN0GAQgASgLMhcuYXJ0aWZhY3QudjEuRGVzY3JpcHRvchIVCg1hcnRpZmFjdF90eXBlGAUgASgJEkIKC2Fubm90YXRpb25zGAYgAygLMi0uYXJ0aWZhY3QudjEuTWFuaWZlc3RTdW1tYXJ5LkFubm90YXRpb25zRW50cnkSHQoVcmVmZXJlbmNlZF9zaXplX2J5dGVzGAcgASgDGjIKEEFubm90YXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL3AQoKRGVzY3JpcHRvchISCgptZWRpYV90eXBlGAEgASgJEg4KBmRpZ2VzdBgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhUKDWFydGlmYWN0X3R5cGUYBCABKAkSPQoLYW5ub3RhdGlvbnMYBSADKAsyKC5hcnRpZmFjdC52MS5EZXNjcmlwdG9yLkFubm90YXRpb25zRW50cnkSJwoIcGxhdGZvcm0YBiABKAsyFS5hcnRpZmFjdC52MS5QbGF0Zm9ybRoyChBBbm5vdGF0aW9uc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiZgoIUGxhdGZvcm0SCgoCb3MYASABKAkSFAoMYXJjaGl0ZWN0dXJlGAIgASgJEg8KB3ZhcmlhbnQYAyABKAkSEgoKb3NfdmVyc2lvbhgEIAEoCRITCgtvc19mZWF0dXJlcxgFIAMoCSJeCg5HZXRCbG9iUmVxdWVzdBIXCgpyZXBvc2l0b3J5GAEgASgJQgPgQQISEwoGZGlnZXN0GAIgASgJQgPgQQISDgoGb2Zmc2V0GAMgASgDEg4KBmxlbmd0aBgEIAEoAyJXCg9HZXRCbG9iUmVzcG9uc2USEgoKc2l6ZV9ieXRlcxgBIAEoAxISCgptZWRpYV90eXBlGAIgASgJEg4KBm9mZnNldBgDIAEoAxIMCgRkYXRhGAQgASgMIoIBChRMaXN0UmVmZXJyZXJzUmVxdWVzdBIXCgpyZXBvc2l0b3J5GAEgASgJQgPgQQISEwoGZGlnZXN0GAIgASgJQgPgQQISFQoNYXJ0aWZhY3RfdHlwZRgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJcChVMaXN0UmVmZXJyZXJzUmVzcG9uc2USKgoJcmVmZXJyZXJzGAEgAygLMhcuYXJ0aWZhY3QudjEuRGVzY3JpcHRvchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyrwMKDEltYWdlU2VydmljZRKNAQoLR2V0TWFuaWZlc3QSHy5hcnRpZmFjdC52MS5HZXRNYW5pZmVzdFJlcXVlc3QaIC5hcnRpZmFjdC52MS5HZXRNYW5pZmVzdFJlc3BvbnNlIjuQAgGC0+STAjISMC92MS9pbWFnZXMve3JlcG9zaXRvcnk9Kip9L21hbmlmZXN0cy97cmVmZXJlbmNlfRJ8CgdHZXRCbG9iEhsuYXJ0aWZhY3QudjEuR2V0QmxvYlJlcXVlc3QaHC5hcnRpZmFjdC52MS5HZXRCbG9iUmVzcG9uc2UiNJACAYLT5JMCKxIpL3YxL2ltYWdlcy97cmVwb3NpdG9yeT0qKn0vYmxvYnMve2RpZ2VzdH0wARKQAQoNTGlzdFJlZmVycmVycxIhLmFydGlmYWN0LnYxLkxpc3RSZWZlcnJlcnNSZXF1ZXN0GiIuYXJ0aWZhY3QudjEuTGlzdFJlZmVycmVyc1Jlc3BvbnNlIjiQAgGC0+STAi8SLS92MS9pbWFnZXMve3JlcG9zaXRvcnk9Kip9L3JlZmVycmVycy97ZGlnZXN0fWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior]);
 
 /**
  * Request of ImageService.GetManifest.
@@ -352,6 +352,85 @@ export const GetBlobResponseSchema: GenMessage<GetBlobResponse> = /*@__PURE__*/
   messageDesc(file_artifact_v1_image, 6);
 
 /**
+ * Request of ImageService.ListReferrers.
+ *
+ * @generated from message artifact.v1.ListReferrersRequest
+ */
+export type ListReferrersRequest = Message<"artifact.v1.ListReferrersRequest"> & {
+  /**
+   * `<registry>/<namespace>/<repository>`, e.g. `local/team/app`.
+   *
+   * @generated from field: string repository = 1;
+   */
+  repository: string;
+
+  /**
+   * Digest of the manifest (`sha256:…`) whose referrers to list.
+   *
+   * @generated from field: string digest = 2;
+   */
+  digest: string;
+
+  /**
+   * Only referrers of this artifact type (empty: all).
+   *
+   * @generated from field: string artifact_type = 3;
+   */
+  artifactType: string;
+
+  /**
+   * Maximum number of referrers to return: 0 means 50, larger than 1000
+   * means 1000, negative → INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * `next_page_token` of the previous page; the other fields of the request
+   * must be the same as in the call that returned it (else INVALID_ARGUMENT).
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message artifact.v1.ListReferrersRequest.
+ * Use `create(ListReferrersRequestSchema)` to create a new message.
+ */
+export const ListReferrersRequestSchema: GenMessage<ListReferrersRequest> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_image, 7);
+
+/**
+ * Response of ImageService.ListReferrers.
+ *
+ * @generated from message artifact.v1.ListReferrersResponse
+ */
+export type ListReferrersResponse = Message<"artifact.v1.ListReferrersResponse"> & {
+  /**
+   * One page of referrers: media type, digest, size, artifact type and annotations of each.
+   *
+   * @generated from field: repeated artifact.v1.Descriptor referrers = 1;
+   */
+  referrers: Descriptor[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message artifact.v1.ListReferrersResponse.
+ * Use `create(ListReferrersResponseSchema)` to create a new message.
+ */
+export const ListReferrersResponseSchema: GenMessage<ListReferrersResponse> = /*@__PURE__*/
+  messageDesc(file_artifact_v1_image, 8);
+
+/**
  * ImageService reads images: manifests and blobs of HOSTED registries from this service's own
  * store, and of REMOTE registries from their upstream. An image is named
  * `<registry>/<namespace>/<repository>` everywhere.
@@ -384,6 +463,19 @@ export const ImageService: GenService<{
     methodKind: "server_streaming";
     input: typeof GetBlobRequestSchema;
     output: typeof GetBlobResponseSchema;
+  },
+  /**
+   * Lists the manifests whose OCI 1.1 `subject` is the image (its signatures, SBOMs,
+   * attestations), in digest order: what the OCI referrers API answers, as descriptors. Only what
+   * this service holds is listed (a REMOTE registry's referrers once pulled through); an unknown
+   * repository or image → NOT_FOUND.
+   *
+   * @generated from rpc artifact.v1.ImageService.ListReferrers
+   */
+  listReferrers: {
+    methodKind: "unary";
+    input: typeof ListReferrersRequestSchema;
+    output: typeof ListReferrersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_artifact_v1_image, 0);

@@ -10,7 +10,6 @@ import { TagService, type Tag } from "../../../gen/artifact/v1/tag_pb.js";
 import { useMe } from "../app.js";
 import { Copy, Empty, ErrorView, formatBytes, Loading, shortDigest, Time } from "../components.js";
 import { Link, navigate, paths } from "../router.js";
-import { session } from "../session.js";
 import { Crumbs } from "./browse.js";
 import { DeleteTag, isIndex, mediaTypeLabel, platformName } from "./tags.js";
 
@@ -358,34 +357,19 @@ function SameDigest({ repository, digest }: { repository: string; digest: string
   );
 }
 
-interface ReferrerIndex {
-  manifests?: { digest: string; mediaType: string; size: number; artifactType?: string; annotations?: Record<string, string> }[];
-}
-
 /**
- * Signatures, SBOMs and attestations that name this manifest as their subject: the OCI referrers
- * API on /v2/ (the catalog API has no referrers call), with the session's token.
+ * Signatures, SBOMs and attestations that name this manifest as their subject (ImageService.ListReferrers).
  */
 function Referrers({ repository, digest }: { repository: string; digest: string }) {
-  const referrers = useTanstackQuery({
-    queryKey: ["referrers", repository, digest],
-    queryFn: async () => {
-      const answer = await fetch(`/v2/${repository}/referrers/${digest}`, {
-        headers: { authorization: `Bearer ${session()?.token ?? ""}`, accept: "application/vnd.oci.image.index.v1+json" },
-        credentials: "omit",
-      });
-      if (!answer.ok) throw new Error(`the registry answered HTTP ${answer.status}`);
-      return ((await answer.json()) as ReferrerIndex).manifests ?? [];
-    },
-  });
+  const referrers = useQuery(ImageService.method.listReferrers, { repository, digest, pageSize: 100 });
   return (
     <>
       <h2>Referrers</h2>
       {referrers.isPending ? (
         <Loading what="referrers" />
       ) : referrers.isError ? (
-        <p className="muted">Referrers could not be listed: {referrers.error.message}.</p>
-      ) : referrers.data.length === 0 ? (
+        <ErrorView error={referrers.error} />
+      ) : referrers.data.referrers.length === 0 ? (
         <p className="muted">No signatures, SBOMs or attestations refer to this manifest.</p>
       ) : (
         <table>
@@ -397,18 +381,19 @@ function Referrers({ repository, digest }: { repository: string; digest: string 
             </tr>
           </thead>
           <tbody>
-            {referrers.data.map((r) => (
+            {referrers.data.referrers.map((r) => (
               <tr key={r.digest}>
-                <td>{r.artifactType ?? r.mediaType}</td>
+                <td>{r.artifactType || r.mediaType}</td>
                 <td>
                   <Link to={paths.image(repository, r.digest)}>{shortDigest(r.digest)}</Link>
                 </td>
-                <td>{formatBytes(r.size)}</td>
+                <td>{formatBytes(r.sizeBytes)}</td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
+      {referrers.data?.nextPageToken ? <p className="muted">Only the first 100 referrers are shown.</p> : null}
     </>
   );
 }
