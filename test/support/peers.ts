@@ -14,6 +14,16 @@ const PEERS = {
   "grpc-python-plugin": { bin: "/usr/bin/grpc_python_plugin", pkg: "protobuf-compiler-grpc" },
   // Debian's own python3 (not whatever python3 is first on PATH), which the package installs into.
   "python3-grpcio": { bin: "/usr/bin/python3", pkg: "python3-grpcio", pythonModule: "grpc" },
+  // A throwaway OpenStack Swift with its S3 API (test/support/swift.ts); the servers import
+  // python3-swift, which the swift packages depend on.
+  "swift-ring-builder": { bin: "/usr/bin/swift-ring-builder", pkg: "swift" },
+  "swift-proxy-server": { bin: "/usr/bin/swift-proxy-server", pkg: "swift-proxy" },
+  "swift-object-server": { bin: "/usr/bin/swift-object-server", pkg: "swift-object" },
+  "swift-account-server": { bin: "/usr/bin/swift-account-server", pkg: "swift-account" },
+  "swift-container-server": { bin: "/usr/bin/swift-container-server", pkg: "swift-container" },
+  memcached: { bin: "/usr/bin/memcached", pkg: "memcached" },
+  // The load balancer in front of replicas (test/support/balancer.ts).
+  nginx: { bin: "/usr/sbin/nginx", pkg: "nginx" },
 } as const satisfies Record<string, { bin: string; pkg: string; pythonModule?: string }>;
 
 export type Peer = keyof typeof PEERS;
