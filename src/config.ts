@@ -9,6 +9,7 @@ import { checkOperatorToken, checkPassword } from "./domain/names.js";
 import { readTlsMaterial, TlsFileError, type ClientAuth, type TlsSettings } from "./tls.js";
 import { parseAllowedNetworks, type AllowedNetwork } from "./upstream/address-policy.js";
 import type { RetryPolicy, UpstreamTimeouts } from "./upstream/settings.js";
+import type { S3Settings } from "./content/s3-client.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 /** LOG_FORMAT: JSON lines, readable lines, or readable when stdout is a terminal (auto). */
@@ -132,9 +133,29 @@ export interface Config {
   readCacheMaxBytes: number;
   /** WORKERS: server processes sharing the ports (1: this process serves). */
   workers: number;
+  /** CONTENT_STORE: where blob bytes live (filesystem under DATA_DIR/blobs, or S3-compatible object storage). */
+  content: ContentConfig;
   /** TLS_*: both listeners speak TLS only (absent: cleartext). */
   tls?: TlsSettings;
 }
+
+export type ContentConfig =
+  | { kind: "filesystem" }
+  | {
+      kind: "s3";
+      s3: S3Settings;
+      /** S3_PART_SIZE_MB (default 16, at least 5): bytes per part of a multipart upload, held in memory while sent. */
+      partSize: number;
+      /** S3_PART_CONCURRENCY (default 4): parts of one upload sent at once. */
+      partConcurrency: number;
+      /**
+       * BLOB_REDIRECT (default false): /v2/ blob GETs answer 307 to a presigned URL of the object
+       * store instead of streaming the bytes through the service; HEAD stays on the service.
+       */
+      redirect: boolean;
+      /** BLOB_REDIRECT_TTL_SECONDS (default 300): how long a presigned URL is valid. */
+      redirectSeconds: number;
+    };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -160,6 +181,58 @@ const HOUR = 3_600_000;
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const LOG_FORMATS: readonly LogFormat[] = ["auto", "json", "pretty"];
 const SSL_MODES: readonly SslMode[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+type Read = (key: string, fallback: string) => string;
+type ReadInteger = (key: string, fallback: number, min: number, max: number) => number;
+type ReadOneOf = <T extends string>(key: string, fallback: T, allowed: readonly T[]) => T;
+
+/** CONTENT_STORE and the S3_* settings; secrets are never echoed in a problem. */
+function contentStore(env: NodeJS.ProcessEnv, read: Read, integer: ReadInteger, oneOf: ReadOneOf, problems: string[]): ContentConfig {
+  const kind = oneOf("CONTENT_STORE", "filesystem", ["filesystem", "s3"] as const);
+  const s3Only = ["S3_BUCKET", "S3_ENDPOINT", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "BLOB_REDIRECT"];
+  if (kind === "filesystem") {
+    const stray = s3Only.filter((key) => read(key, "") !== "");
+    if (stray.length) problems.push(`${stray.join(", ")}: set only with CONTENT_STORE=s3 (CONTENT_STORE is "filesystem")`);
+    return { kind };
+  }
+  const bucket = read("S3_BUCKET", "");
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    problems.push(`S3_BUCKET=${JSON.stringify(bucket)}: CONTENT_STORE=s3 needs a bucket name (3 to 63 lower-case letters, digits, dots, hyphens)`);
+  }
+  const endpoint = read("S3_ENDPOINT", "");
+  if (endpoint) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password) {
+      problems.push("S3_ENDPOINT: expected an http:// or https:// URL without credentials in it");
+    }
+  }
+  const region = read("S3_REGION", "us-east-1");
+  if (!/^[a-z0-9-]+$/.test(region)) problems.push(`S3_REGION=${JSON.stringify(region)}: expected a region name such as us-east-1`);
+  let prefix = read("S3_PREFIX", "");
+  if (prefix.startsWith("/") || prefix.includes("//") || [...prefix].some((ch) => ch < " " || ch === "\u007f")) {
+    problems.push(`S3_PREFIX=${JSON.stringify(prefix)}: expected a key prefix such as "registry/" (no leading slash, no empty segment)`);
+  }
+  if (prefix && !prefix.endsWith("/")) prefix += "/";
+  const accessKeyId = read("S3_ACCESS_KEY_ID", "");
+  const secretAccessKey = env.S3_SECRET_ACCESS_KEY ?? "";
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+    problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both, or neither (then the AWS SDK's default credentials apply)");
+  }
+  const forcePathStyle = oneOf("S3_FORCE_PATH_STYLE", endpoint ? "true" : "false", ["true", "false"] as const) === "true";
+  return {
+    kind,
+    s3: { endpoint: endpoint || undefined, region, bucket, prefix, forcePathStyle, credentials: accessKeyId ? { accessKeyId, secretAccessKey } : undefined },
+    partSize: integer("S3_PART_SIZE_MB", 16, 5, 5120) * MiB,
+    partConcurrency: integer("S3_PART_CONCURRENCY", 4, 1, 64),
+    redirect: oneOf("BLOB_REDIRECT", "false", ["true", "false"] as const) === "true",
+    redirectSeconds: integer("BLOB_REDIRECT_TTL_SECONDS", 300, 10, 7 * 24 * 3600),
+  };
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
@@ -250,7 +323,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: { retentionDays: integer("AUDIT_RETENTION_DAYS", 90, 0, 36_500) },
     readCacheMaxBytes: integer("READ_CACHE_MAX_BYTES", 64 * MiB, 0, 64 * GiB),
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
+    content: { kind: "filesystem" },
   };
+  config.content = contentStore(env, read, integer, oneOf, problems);
   const { baseDelayMs, maxDelayMs } = config.upstream.retry;
   if (maxDelayMs < baseDelayMs) {
     problems.push(`UPSTREAM_RETRY_MAX_DELAY_MS=${maxDelayMs}: must be at least UPSTREAM_RETRY_BASE_DELAY_MS (${baseDelayMs})`);

@@ -151,7 +151,15 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const shutdown = new AbortController();
     const inFlight = new InFlight();
     // The image core; /v2/'s catalog and mounts get one over a store that knows the caller (src/auth/registry-access.ts).
-    const registriesOver = (over: Store) => createRegistries({ store: over, content, log, upstreams, blobMaxBytes: config.registry.blobMaxBytes });
+    const registriesOver = (over: Store) =>
+      createRegistries({
+        store: over,
+        content,
+        log,
+        upstreams,
+        blobMaxBytes: config.registry.blobMaxBytes,
+        blobRedirect: config.content.kind === "s3" && config.content.redirect,
+      });
     const registries = registriesOver(store);
     const app = buildApp(
       { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync, identityChanged: () => auth.authenticator.forget() },

@@ -1,5 +1,5 @@
 // Blob storage behind one interface: content addressed by digest, immutable, verified. Drivers:
-// the filesystem under DATA_DIR/blobs now, object storage (S3) later. Every driver passes the
+// the filesystem under DATA_DIR/blobs, and S3-compatible object storage (CONTENT_STORE=s3). Every driver passes the
 // shared conformance suite in test/content-conformance.ts.
 import type { Readable, Writable } from "node:stream";
 import type { ByteRange } from "../domain/byte-range.js";
@@ -105,4 +105,22 @@ export interface ContentDriver {
 
   /** Every upload the store holds bytes for (for cleanup of expired or orphaned ones). */
   listUploads(): AsyncIterable<{ uploadId: string; modifiedTime: Date }>;
+
+  /**
+   * Optional: removes what the driver's own writes left behind when a process died or lost a
+   * race, last changed before `cutoff` (whole-blob writes cut short, bytes no blob names).
+   * Garbage collection calls it on every run; nothing a live write or a stored blob needs goes.
+   */
+  sweep?(cutoff: Date): Promise<SweepReport>;
+
+  /**
+   * Optional: a short-lived URL from which a client reads the blob straight from the store
+   * (BLOB_REDIRECT), or undefined when the store does not hold it. The store honours Range.
+   */
+  presignRead?(digest: string): Promise<string | undefined>;
+}
+
+export interface SweepReport {
+  /** Objects or files removed. */
+  removed: number;
 }

@@ -30,7 +30,7 @@ import {
   uploadUnknown,
 } from "./checks.js";
 import { createDigestHash, digestAlgorithm, formatDigest, type DigestAlgorithm } from "../domain/digest.js";
-import type { Body, ByteRange, ContentDriver, WriteOptions } from "./driver.js";
+import type { Body, ByteRange, ContentDriver, SweepReport, WriteOptions } from "./driver.js";
 import { KeyedMutex } from "./mutex.js";
 
 /** Bytes per read and per write: large enough for disk throughput, small enough to keep memory flat. */
@@ -339,6 +339,11 @@ export class FilesystemDriver implements ContentDriver {
       const modifiedTime = await mtimeOf(join(this.uploadsDir, entry.name));
       if (modifiedTime) yield { uploadId: entry.name, modifiedTime };
     }
+  }
+
+  /** Whole-blob writes a crashed process left in tmp/, last changed before `cutoff`. */
+  async sweep(cutoff: Date): Promise<SweepReport> {
+    return { removed: await this.sweepTemp(Date.now() - cutoff.getTime()) };
   }
 
   /**

@@ -26,6 +26,13 @@ export async function getBlob(req: Request, res: Response, repository: Repositor
   }
   const requested = parseRangeHeader(header(req, "range"));
   const blob = await repository.getBlob(digest, { range: requested });
+  const elsewhere = await blob.location?.();
+  if (elsewhere !== undefined) {
+    // BLOB_REDIRECT: the object store serves the bytes (and the client's Range) itself. The URL
+    // expires soon, so the answer is not to be cached; the blob's own headers say what it is.
+    blob.discard();
+    return send(res, 307, { location: elsewhere, "docker-content-digest": digest, "cache-control": "no-store", "content-length": 0 });
+  }
   const { range, size } = blob;
   await blob.pipeTo(res, {
     ready: () =>

@@ -109,8 +109,14 @@ export class StoredBlob extends OnceContent {
     digest: string,
     size: number,
     range: ByteRange | undefined,
+    /** BLOB_REDIRECT: clients are sent to the store's presigned URL, when it has them. */
+    private readonly redirect = false,
   ) {
     super(digest, size, range);
+  }
+
+  async location(): Promise<string | undefined> {
+    return this.redirect && this.content.presignRead ? this.content.presignRead(this.digest) : undefined;
   }
 
   protected async writeInto(sink: Writable, ready: () => void, delivered: () => void): Promise<void> {

@@ -23,6 +23,8 @@ export interface CoreDeps {
   /** Largest blob one upload (or one cache fill) may carry (BLOB_MAX_BYTES). */
   blobMaxBytes: number;
   cachePolicy: CachePolicy;
+  /** BLOB_REDIRECT: /v2/ blob reads answer 307 to the content store's presigned URL when it has one. */
+  blobRedirect?: boolean;
 }
 
 /** The manifest the resolver fetched with the name (one round trip), for the reference it was asked for. */
@@ -111,7 +113,7 @@ export class HostedRepository implements Repository {
   /** The stored bytes of a blob of `size` bytes, or the part `range` names of them. */
   storedBlob(digest: string, size: number, range: RangeRequest | undefined): BlobContent {
     const part = range && resolveRange(range, size, `blob ${digest} of ${this.name.full}`);
-    return new StoredBlob(this.deps.content, digest, size, part);
+    return new StoredBlob(this.deps.content, digest, size, part, this.deps.blobRedirect);
   }
 
   async listTags(page: { n: number; last?: string }): Promise<TagPage> {

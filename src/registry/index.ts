@@ -156,6 +156,12 @@ export interface BlobContent {
   read(): Promise<Readable>;
   /** Lets go of the bytes unread. */
   discard(): void;
+  /**
+   * Where the client may fetch these bytes itself (BLOB_REDIRECT: a short-lived presigned URL of
+   * the object store), or undefined: they are served through pipeTo()/read(). Not a read: the
+   * bytes may still be read or discarded afterwards.
+   */
+  location?(): Promise<string | undefined>;
 }
 
 export interface PipeHooks {

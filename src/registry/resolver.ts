@@ -22,6 +22,8 @@ export interface RegistriesOptions {
   /** Largest blob one upload, or one cache fill, may carry (BLOB_MAX_BYTES). */
   blobMaxBytes: number;
   cachePolicy?: CachePolicy;
+  /** BLOB_REDIRECT (only with a content store that presigns: S3). */
+  blobRedirect?: boolean;
 }
 
 export function createRegistries(options: RegistriesOptions): Registries {

@@ -41,7 +41,10 @@ export interface GcReport {
   /** Bytes of blob content freed (manifest payloads not counted). */
   bytesFreed: number;
   uploadsExpired: number;
-  /** Stored bytes that had no database row (a crash between writing and recording). */
+  /**
+   * Stored bytes that had no database row (a crash between writing and recording), and what the
+   * content store's own writes left behind (ContentDriver.sweep: temp files, abandoned multipart uploads).
+   */
   orphansRemoved: number;
   /** Audit events past their retention, deleted (not counted in a dry run). */
   auditEventsDeleted: number;
@@ -255,7 +258,7 @@ export class GarbageCollector {
   }
 
   private async removeOrphans(cutoff: Date): Promise<number> {
-    let removed = 0;
+    let removed = (await this.content.sweep?.(cutoff))?.removed ?? 0;
     for await (const stored of this.content.list()) {
       if (stored.modifiedTime >= cutoff) continue;
       const [row] = await guarded(() => this.db.select({ digest: blobs.digest }).from(blobs).where(eq(blobs.digest, stored.digest)));

@@ -46,6 +46,7 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     // Auth on, as in production: the bootstrap admin's token is ADMIN_TOKEN.
     auth: { anonymousAdmin: false, service: "artifact-service", tokenTtlSeconds: 300, adminToken: ADMIN_TOKEN },
     audit: { retentionDays: 90 },
+    content: { kind: "filesystem" },
     ...overrides,
   };
 }
