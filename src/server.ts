@@ -16,7 +16,7 @@ import { createStore, type Store } from "./store/index.js";
 import { CACHE_CHANNEL, HotCache } from "./store/hot-cache.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
-import type { GarbageCollector } from "./store/gc.js";
+import { isCollecting, type GarbageCollector } from "./store/gc.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import { bootstrap } from "./auth/bootstrap.js";
@@ -106,7 +106,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
   try {
     const content = await createContentDriver(config);
     const cache = new HotCache(config.readCacheMaxBytes);
-    const store = await createStore(database.db, content, { cache });
+    const store = await createStore(database.db, content, { cache, exclusively: (id, task) => database.exclusively(id, task) });
     // The read cache serves only while this process hears every change's notice (hot-cache.ts).
     cacheListening =
       cache.maxBytes > 0
@@ -240,7 +240,11 @@ function backgroundGc(collector: GarbageCollector, settings: { graceMs: number; 
     if (running) return;
     running = collector
       .run({ ...settings, dryRun: false })
-      .catch((err: unknown) => log.error({ err }, "background garbage collection failed"))
+      .catch((err: unknown) => {
+        // Another replica is collecting: its run is this one's.
+        if (isCollecting(err)) log.debug("background garbage collection skipped: another one is running");
+        else log.error({ err }, "background garbage collection failed");
+      })
       .finally(() => (running = undefined));
   }, intervalMs);
   timer.unref();

@@ -2,7 +2,7 @@
 // of one tag and of one blob, a blob delete racing a manifest push, a client that dies mid-chunk, two replicas appending to one upload,
 // a manifest whose blob is missing, garbage collection racing pushes (the digest lock protocol),
 // what GC deletes and keeps (dry run, cascades, referrers), and upload expiry.
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readdir, utimes } from "node:fs/promises";
@@ -19,6 +19,7 @@ import { GarbageCollectionService } from "../gen/artifact/v1/garbage_collection_
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import type { Config } from "../src/config.js";
 import { startServer, type RunningServer } from "../src/server.js";
+import { GC_LOCK_ID } from "../src/store/gc.js";
 import { catalogClients, unique } from "./support/clients.js";
 import { ADMIN_BASIC, adminTokenFile } from "./support/credentials.js";
 import { createScratchDatabase, type DatabaseKind, databaseKinds, postgresConfig, quietLog } from "./support/database.js";
@@ -271,6 +272,24 @@ describe.each(databaseKinds())("registry robustness on %s", (kind) => {
   });
 
   describe("garbage collection", () => {
+    it("runs one collection at a time across replicas: while another holds the lock, a run is refused as ABORTED", async () => {
+      // The lock the collector of every replica takes; held here as another replica would hold it
+      // (on PostgreSQL a session advisory lock on a connection of its own).
+      const refused = await server.database.exclusively(GC_LOCK_ID, () =>
+        gc.runGarbageCollection({}).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      );
+      expect(refused.ran).toBe(true);
+      const error = (refused as { value: unknown }).value;
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).code).toBe(Code.Aborted);
+      expect((error as ConnectError).rawMessage).toMatch(/already running/);
+      // Let go, and the next run goes ahead.
+      expect((await gc.runGarbageCollection({})).dryRun).toBe(false);
+    });
+
     it("racing pushes: either the push wins and its blobs stay, or GC wins and the push fails; never a row without bytes", async () => {
       const outcomes = { pushed: 0, collected: 0 };
       for (let i = 0; i < 25; i++) {

@@ -95,7 +95,7 @@ async function main(): Promise<number> {
     throw new Error(`cannot open the database: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   try {
-    const store = await createStore(database.db, await createContentDriver(config));
+    const store = await createStore(database.db, await createContentDriver(config), { exclusively: (id, task) => database.exclusively(id, task) });
     const trail: AuditTrail = { actorId: null, actorName: "admin-cli", requestId: randomUUID(), clientAddress: "" };
     if (command === "create-token") {
       process.stdout.write((await createToken(store, account, name, expiresMs, trail)) + "\n");

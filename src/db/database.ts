@@ -33,6 +33,13 @@ export interface DatabaseHandle {
    * is never lost.
    */
   listen(channel: string, onNotice: (payload: string) => void, onState: (listening: boolean) => void): Promise<Subscription>;
+  /**
+   * Runs `task` while holding the cluster-wide lock `lockId`, or returns `{ ran: false }` at once
+   * when another process (a replica) or task holds it. PostgreSQL: a session advisory lock on a
+   * connection of its own, so a holder that dies lets go with its connection. PGlite belongs to
+   * one process: the lock is this process's.
+   */
+  exclusively<T>(lockId: number, task: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
   close(): Promise<void>;
 }
 
@@ -88,9 +95,19 @@ export async function openPglite(dataDir: string, log: Logger): Promise<Database
   // drizzle-orm/pglite calls query, exec and transaction, which the worker's client has.
   const db = drizzlePglite({ client: client as unknown as PGlite, schema });
   let closed = false;
+  const held = new Set<number>();
   return {
     db,
     kind: "pglite",
+    async exclusively(lockId, task) {
+      if (held.has(lockId)) return { ran: false };
+      held.add(lockId);
+      try {
+        return { ran: true, value: await task() };
+      } finally {
+        held.delete(lockId);
+      }
+    },
     async ping() {
       if (client.stopped) throw client.stopped;
       if (closed || client.closed) throw new Error("embedded database is closed");
@@ -172,6 +189,21 @@ export async function openPostgres(config: PostgresConfig, log: Logger): Promise
     },
     listen(channel, onNotice, onState) {
       return listenPostgres(config, log, channel, onNotice, onState);
+    },
+    async exclusively(lockId, task) {
+      const holder = connect(config, 1);
+      try {
+        const [row] = await holder<{ locked: boolean }[]>`select pg_try_advisory_lock(${lockId}) as locked`;
+        if (!row?.locked) return { ran: false };
+        try {
+          return { ran: true, value: await task() };
+        } finally {
+          await holder`select pg_advisory_unlock(${lockId})`.catch(() => undefined);
+        }
+      } finally {
+        // Ending the session lets go of the lock in any case.
+        await holder.end({ timeout: 5 });
+      }
     },
     async close() {
       await Promise.all([client.end({ timeout: 5 }), pinger.end({ timeout: 1 })]);

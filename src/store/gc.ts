@@ -4,7 +4,8 @@
 // the per-digest lock that blob commits and manifest pushes share (digest-locks.ts).
 import { and, eq, lt, notExists, sql } from "drizzle-orm";
 import type { ContentDriver } from "../content/driver.js";
-import type { Database } from "../db/database.js";
+import type { Database, DatabaseHandle } from "../db/database.js";
+import { aborted, isDomainError } from "../domain/errors.js";
 import { blobs, manifestReferences, manifests, repositoryBlobs, uploads } from "../db/schema.js";
 import { lockDigestExclusive } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
@@ -54,6 +55,15 @@ export interface GcReport {
 }
 
 const BATCH = 500;
+/** The advisory lock every replica's collector takes (any constant all replicas share). */
+export const GC_LOCK_ID = 0x41524743; // "ARGC"
+
+/** Another process (or this one) is collecting now: this run did nothing. */
+export const collecting = () => aborted("a garbage collection is already running (in this process or another replica); try again when it has ended");
+
+export function isCollecting(err: unknown): boolean {
+  return isDomainError(err, "aborted") && err.message.startsWith("a garbage collection is already running");
+}
 const MAX_ROUNDS = 50;
 const SAMPLE = 100;
 
@@ -89,6 +99,8 @@ export class GarbageCollector {
   constructor(
     private readonly db: Database,
     private readonly content: ContentDriver,
+    /** Absent: runs are not coordinated with other processes (one process, tests). */
+    private readonly exclusively?: DatabaseHandle["exclusively"],
   ) {}
 
   observe(observer: GcObserver): void {
@@ -102,7 +114,12 @@ export class GarbageCollector {
       for (const observer of this.observers) observer.ran(options, outcome, seconds);
     };
     try {
-      const report = await this.collect(options, started);
+      // One collector at a time across replicas: the others skip instead of queueing behind it.
+      const outcome = this.exclusively
+        ? await this.exclusively(GC_LOCK_ID, () => this.collect(options, started))
+        : { ran: true as const, value: await this.collect(options, started) };
+      if (!outcome.ran) throw collecting();
+      const report = outcome.value;
       tell({ report });
       return report;
     } catch (err) {

@@ -3,7 +3,7 @@
 // collection); none of it exposes the database handle.
 import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
-import type { Database } from "../db/database.js";
+import type { Database, DatabaseHandle } from "../db/database.js";
 import { settings } from "../db/schema.js";
 import { NamespaceStore } from "./namespaces.js";
 import { PageTokens } from "./page-token.js";
@@ -55,12 +55,14 @@ export interface StoreOptions {
    * until its owner connects it to the database's notices (server.ts); absent: off.
    */
   cache?: HotCache;
+  /** The database's cluster-wide lock (DatabaseHandle.exclusively): one garbage collection at a time across replicas. */
+  exclusively?: DatabaseHandle["exclusively"];
 }
 
 export async function createStore(db: Database, content: ContentDriver, options: StoreOptions = {}): Promise<Store> {
   const tokens = new PageTokens(Buffer.from(await sharedSetting(db, "page_token_key", () => randomBytes(32).toString("base64")), "base64"));
   const cache = options.cache ?? new HotCache(0);
-  const gc = new GarbageCollector(db, content);
+  const gc = new GarbageCollector(db, content, options.exclusively);
   // A collection deletes manifests: this process forgets them when the run ends (the others,
   // and this one before that, from each deletion's notice).
   gc.observe({ ran: () => cache.invalidateAll() });
