@@ -189,9 +189,10 @@ type ReadOneOf = <T extends string>(key: string, fallback: T, allowed: readonly 
 /** CONTENT_STORE and the S3_* settings; secrets are never echoed in a problem. */
 function contentStore(env: NodeJS.ProcessEnv, read: Read, integer: ReadInteger, oneOf: ReadOneOf, problems: string[]): ContentConfig {
   const kind = oneOf("CONTENT_STORE", "filesystem", ["filesystem", "s3"] as const);
-  const s3Only = ["S3_BUCKET", "S3_ENDPOINT", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "BLOB_REDIRECT"];
+  const s3Only = ["S3_BUCKET", "S3_ENDPOINT", "S3_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"];
   if (kind === "filesystem") {
     const stray = s3Only.filter((key) => read(key, "") !== "");
+    if (read("BLOB_REDIRECT", "false") === "true") stray.push("BLOB_REDIRECT");
     if (stray.length) problems.push(`${stray.join(", ")}: set only with CONTENT_STORE=s3 (CONTENT_STORE is "filesystem")`);
     return { kind };
   }

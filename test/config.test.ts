@@ -89,6 +89,58 @@ describe("loadConfig", () => {
     expect(found.join("\n")).not.toContain("hunter2");
   });
 
+  it("stores content on the filesystem by default; CONTENT_STORE=s3 reads the S3_* settings and names each bad one", () => {
+    expect(loadConfig({}).content).toEqual({ kind: "filesystem" });
+    const s3 = loadConfig({
+      CONTENT_STORE: "s3",
+      S3_ENDPOINT: "http://127.0.0.1:9000",
+      S3_BUCKET: "artifacts",
+      S3_PREFIX: "registry",
+      S3_ACCESS_KEY_ID: "AKIA",
+      S3_SECRET_ACCESS_KEY: "sekrit",
+      BLOB_REDIRECT: "true",
+    }).content;
+    expect(s3).toEqual({
+      kind: "s3",
+      s3: {
+        endpoint: "http://127.0.0.1:9000",
+        region: "us-east-1",
+        bucket: "artifacts",
+        prefix: "registry/",
+        forcePathStyle: true,
+        credentials: { accessKeyId: "AKIA", secretAccessKey: "sekrit" },
+      },
+      partSize: 16 * 1024 * 1024,
+      partConcurrency: 4,
+      redirect: true,
+      redirectSeconds: 300,
+    });
+    // AWS itself: virtual-host addressing and the SDK's own credentials chain.
+    expect(loadConfig({ CONTENT_STORE: "s3", S3_BUCKET: "artifacts", S3_REGION: "eu-west-1" }).content).toMatchObject({
+      s3: { endpoint: undefined, region: "eu-west-1", forcePathStyle: false, credentials: undefined },
+    });
+    const found = problems({
+      CONTENT_STORE: "s3",
+      S3_ENDPOINT: "ftp://user:hunter2@host",
+      S3_PREFIX: "/abs",
+      S3_SECRET_ACCESS_KEY: "hunter3",
+      S3_PART_SIZE_MB: "4",
+      BLOB_REDIRECT: "yes",
+    });
+    expect(found.map((p) => p.split(/[=:]/)[0])).toEqual([
+      "S3_BUCKET",
+      "S3_ENDPOINT",
+      "S3_PREFIX",
+      "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY",
+      "S3_PART_SIZE_MB",
+      "BLOB_REDIRECT",
+    ]);
+    expect(found.join("\n")).not.toMatch(/hunter[23]/);
+    expect(problems({ CONTENT_STORE: "s4" })[0]).toMatch(/^CONTENT_STORE=/);
+    // S3 settings without CONTENT_STORE=s3 are a mistake worth saying, not ignoring.
+    expect(problems({ S3_BUCKET: "artifacts" })[0]).toMatch(/S3_BUCKET: set only with CONTENT_STORE=s3/);
+  });
+
   it("reads the upstream timeouts and retries, with defaults, and checks them", () => {
     expect(loadConfig({}).upstream).toMatchObject({
       timeouts: { connectMs: 10_000, headersMs: 30_000, bodyIdleMs: 30_000 },
