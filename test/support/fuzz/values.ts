@@ -12,6 +12,7 @@ export const REF_NAMES = [
   "tagId",
   "remoteRepositoryId",
   "remoteTagId",
+  "webhookId",
   "hostedRegistryName",
   "remoteRegistryName",
   "namespaceName",
@@ -196,8 +197,15 @@ function hint(field: string): fc.Arbitrary<Leaf> | undefined {
   if (f === "registry_id") return fc.oneof(ref("hostedRegistryId", "remoteRegistryId"), fc.uuid());
   if (f === "namespace_id") return fc.oneof(ref("namespaceId"), fc.uuid());
   if (f === "repository_id") return fc.oneof(ref("repositoryId", "remoteRepositoryId"), fc.uuid());
+  if (f === "webhook_id") return fc.oneof(ref("webhookId"), fc.uuid());
   if (f === "id" || f.endsWith("_id"))
-    return fc.oneof(ref("hostedRegistryId", "remoteRegistryId", "namespaceId", "repositoryId", "remoteRepositoryId", "tagId", "remoteTagId"), fc.uuid());
+    return fc.oneof(
+      ref("hostedRegistryId", "remoteRegistryId", "namespaceId", "repositoryId", "remoteRepositoryId", "tagId", "remoteTagId", "webhookId"),
+      fc.uuid(),
+    );
+  if (f === "types" || f === "event_types")
+    return fc.constantFrom("dev.artifact.image.pushed", "dev.artifact.tag.deleted", "dev.artifact.webhook.test", "push");
+  if (f === "secret") return fc.constantFrom("", "short", "a-webhook-secret-0123456789");
   if (f === "name") return fc.oneof(ref("hostedRegistryName", "namespaceName", "repositoryName", "tagName"), grammarName, grammarTag);
   if (f === "repository")
     return fc.oneof(
