@@ -18,13 +18,18 @@ import type { SendOutcome, WebhookSender } from "./sender.js";
 
 /** How long past the request's own deadline a claimed delivery stays this process's. */
 const LEASE_MARGIN_MS = 30_000;
+/** Wakes within this long share one look at the queue. */
+const WAKE_COALESCE_MS = 5;
 
 export class WebhookDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
   private filling = false;
   private again = false;
+  private soon = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
+  /** The retries this process scheduled (epoch ms); other processes' retries are theirs, or the poll's. */
+  private retries: number[] = [];
   private unsubscribe?: () => void;
 
   constructor(
@@ -51,19 +56,22 @@ export class WebhookDeliverer {
     }
   }
 
-  /** Look at the queue now (a notice, a delivery settled, a timer). */
+  /**
+   * Look at the queue soon (a notice, a delivery settled, a timer). Wakes that come together (the
+   * notices of a burst of pushes, deliveries settling one after the other) share one look.
+   */
   wake(): void {
-    if (this.stopped) return;
-    if (this.filling) {
-      this.again = true;
-      return;
-    }
-    void this.fill();
+    if (this.stopped || this.soon) return;
+    this.soon = true;
+    setTimeout(() => {
+      this.soon = false;
+      if (this.filling) this.again = true;
+      else void this.fill();
+    }, WAKE_COALESCE_MS).unref();
   }
 
   private async fill(): Promise<void> {
     this.filling = true;
-    let nextMs = this.settings.pollIntervalMs;
     try {
       do {
         this.again = false;
@@ -74,14 +82,16 @@ export class WebhookDeliverer {
         // A full batch: there may be more.
         if (claimed.length === room) this.again = true;
       } while (this.again && !this.stopped);
-      const due = await this.store.nextDue();
-      if (due) nextMs = Math.max(10, Math.min(nextMs, due.getTime() - Date.now() + 5));
     } catch (err) {
       this.log.warn({ err }, "webhook deliveries: could not read the queue; trying again later");
     } finally {
       this.filling = false;
     }
-    this.schedule(nextMs);
+    // Next look without a notice: this process's earliest retry, or the poll (other processes'
+    // retries, leases of processes that died, notices lost).
+    const now = Date.now();
+    this.retries = this.retries.filter((at) => at > now);
+    this.schedule(Math.max(10, Math.min(this.settings.pollIntervalMs, ...this.retries.map((at) => at - now))));
   }
 
   private schedule(ms: number): void {
@@ -110,10 +120,11 @@ export class WebhookDeliverer {
       return;
     }
     const retry = !outcome.permanent && delivery.attempt < this.settings.retry.attempts;
-    const retryAt = retry ? new Date(Date.now() + backoffMs(this.settings.retry, delivery.attempt)) : undefined;
-    await this.store.failed(delivery, { responseStatus: outcome.status, error: outcome.error ?? "failed", retryAt });
+    const retryInMs = retry ? backoffMs(this.settings.retry, delivery.attempt) : undefined;
+    await this.store.failed(delivery, { responseStatus: outcome.status, error: outcome.error ?? "failed", retryInMs });
+    if (retryInMs !== undefined) this.retries.push(Date.now() + retryInMs + 5);
     this.log[retry ? "info" : "warn"](
-      { ...context, status: outcome.status, error: outcome.error, retryAt },
+      { ...context, status: outcome.status, error: outcome.error, retryInMs: retryInMs && Math.round(retryInMs) },
       retry ? "webhook delivery failed; will retry" : "webhook delivery failed for good",
     );
   }

@@ -225,19 +225,23 @@ export class WebhookStore {
   }
 
   /**
-   * The attempt failed: tried again at `retryAt`, or given up (`retryAt` undefined), letting the
-   * next delivery of its repository go.
+   * The attempt failed: tried again in `retryInMs` (by the database's clock, which the claim
+   * compares with), or given up (undefined), letting the next delivery of its repository go.
    */
-  async failed(delivery: Pick<ClaimedDelivery, "id" | "leaseToken">, outcome: { responseStatus?: number; error: string; retryAt?: Date }): Promise<boolean> {
+  async failed(
+    delivery: Pick<ClaimedDelivery, "id" | "leaseToken">,
+    outcome: { responseStatus?: number; error: string; retryInMs?: number },
+  ): Promise<boolean> {
+    const retry = outcome.retryInMs !== undefined;
     return this.settle(delivery, {
-      status: outcome.retryAt ? "pending" : "failed",
+      status: retry ? "pending" : "failed",
       responseStatus: outcome.responseStatus ?? null,
       lastError: outcome.error.slice(0, 1024),
-      ...(outcome.retryAt ? { nextAttemptTime: outcome.retryAt } : {}),
+      ...(retry ? { nextAttemptTime: sql`now() + ${Math.ceil(outcome.retryInMs!)}::integer * interval '1 millisecond'` } : {}),
     });
   }
 
-  private async settle(delivery: Pick<ClaimedDelivery, "id" | "leaseToken">, set: Partial<DeliveryRow>): Promise<boolean> {
+  private async settle(delivery: Pick<ClaimedDelivery, "id" | "leaseToken">, set: Record<string, unknown>): Promise<boolean> {
     const rows = await guarded(() =>
       this.db
         .update(webhookDeliveries)
@@ -246,20 +250,6 @@ export class WebhookStore {
         .returning({ id: webhookDeliveries.id }),
     );
     return rows.length === 1;
-  }
-
-  /** When the next pending delivery of an enabled webhook is due (its retry time, or a lease's end); undefined: none. */
-  async nextDue(): Promise<Date | undefined> {
-    const [row] = await guarded(() =>
-      this.db
-        .select({
-          due: sql<string | null>`min(greatest(${webhookDeliveries.nextAttemptTime}, coalesce(${webhookDeliveries.leaseUntil}, '-infinity'::timestamptz)))`,
-        })
-        .from(webhookDeliveries)
-        .innerJoin(webhooks, and(eq(webhooks.id, webhookDeliveries.webhookId), eq(webhooks.enabled, true)))
-        .where(eq(webhookDeliveries.status, "pending")),
-    );
-    return row?.due ? new Date(row.due) : undefined;
   }
 }
 
