@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { WebhookSettings } from "../config.js";
 import { UnopenableCredential, type Sealer } from "../secrets.js";
-import type { ClaimedDelivery, WebhookStore } from "../store/webhooks.js";
+import type { ClaimedDelivery, DeliveryOutcome, WebhookStore } from "../store/webhooks.js";
 import { backoffMs } from "../upstream/transport.js";
 import { cloudEvent } from "./cloudevent.js";
 import type { EventHub } from "./hub.js";
@@ -23,6 +23,7 @@ const WAKE_COALESCE_MS = 5;
 
 export class WebhookDeliverer {
   private readonly inFlight = new Set<Promise<void>>();
+  private settling: { outcome: DeliveryOutcome; resolve: () => void; reject: (err: unknown) => void }[] = [];
   private filling = false;
   private again = false;
   private soon = false;
@@ -115,18 +116,50 @@ export class WebhookDeliverer {
     const outcome = await this.attempt(delivery);
     const context = { webhookId: delivery.webhookId, deliveryId: delivery.id, eventId: delivery.event.id, attempt: delivery.attempt };
     if (outcome.delivered) {
-      await this.store.delivered(delivery, outcome.status!);
+      await this.settle({ id: delivery.id, leaseToken: delivery.leaseToken, delivered: true, responseStatus: outcome.status });
       this.log.debug({ ...context, status: outcome.status, ms: Math.round(outcome.durationMs) }, "webhook delivered");
       return;
     }
     const retry = !outcome.permanent && delivery.attempt < this.settings.retry.attempts;
     const retryInMs = retry ? backoffMs(this.settings.retry, delivery.attempt) : undefined;
-    await this.store.failed(delivery, { responseStatus: outcome.status, error: outcome.error ?? "failed", retryInMs });
+    await this.settle({
+      id: delivery.id,
+      leaseToken: delivery.leaseToken,
+      delivered: false,
+      responseStatus: outcome.status,
+      error: outcome.error ?? "failed",
+      retryInMs,
+    });
     if (retryInMs !== undefined) this.retries.push(Date.now() + retryInMs + 5);
     this.log[retry ? "info" : "warn"](
       { ...context, status: outcome.status, error: outcome.error, retryInMs: retryInMs && Math.round(retryInMs) },
       retry ? "webhook delivery failed; will retry" : "webhook delivery failed for good",
     );
+  }
+
+  /**
+   * Records an attempt's outcome; those that end within a few milliseconds of each other (the
+   * deliveries of one event to several webhooks) are written in one statement.
+   */
+  private settle(outcome: DeliveryOutcome): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.settling.push({ outcome, resolve, reject });
+      if (this.settling.length === 1) setTimeout(() => void this.flushSettles(), WAKE_COALESCE_MS);
+    });
+  }
+
+  private async flushSettles(): Promise<void> {
+    const batch = this.settling.splice(0, this.settling.length);
+    try {
+      const settled = await this.store.settle(batch.map((b) => b.outcome));
+      for (const b of batch) {
+        // Its lease ran out and another process claimed it: that one's outcome counts.
+        if (!settled.has(b.outcome.id)) this.log.info({ deliveryId: b.outcome.id }, "webhook delivery outcome not recorded: its lease was taken over");
+        b.resolve();
+      }
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
   }
 
   private async attempt(delivery: ClaimedDelivery): Promise<SendOutcome> {

@@ -2,7 +2,7 @@
 // queue the deliverer claims from (src/events/delivery.ts) and the log the API lists. Delivery
 // rows are written by the outbox with their event (events.ts); here they are claimed, settled
 // and listed.
-import { and, eq, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
 import { events, namespaces, webhookDeliveries, webhooks } from "../db/schema.js";
 import { invalidArgument, notFound } from "../domain/errors.js";
@@ -184,11 +184,12 @@ export class WebhookStore {
    * Claims up to `limit` deliveries that are due, each the oldest pending one of its webhook and
    * repository (later ones wait for it: in order per repository), for `leaseMs`. Rows another
    * process is claiming right now are skipped (SKIP LOCKED), rows it holds a live lease on are
-   * not due; a lease that ran out (its process died) makes the row due again.
+   * not due; a lease that ran out (its process died) makes the row due again. One statement: the
+   * delivery queue's cost is paid per delivery on every push, on PGlite's one connection too.
    */
   async claim(limit: number, leaseMs: number, leaseToken: string): Promise<ClaimedDelivery[]> {
     const d = webhookDeliveries;
-    const claimed = await guarded(() =>
+    const rows = await guarded(() =>
       this.db
         .update(d)
         .set({
@@ -197,60 +198,68 @@ export class WebhookStore {
           attempts: sql`${d.attempts} + 1`,
           lastAttemptTime: sql`now()`,
         })
+        .from(webhooks)
+        .innerJoin(events, sql`true`)
         .where(
-          sql`${d.id} in (select c.id from webhook_deliveries c join webhooks cw on cw.id = c.webhook_id
+          sql`${webhooks.id} = ${d.webhookId} and ${events.position} = ${d.eventPosition} and ${d.id} in (select c.id from webhook_deliveries c
+            join webhooks cw on cw.id = c.webhook_id
             where c.status = 'pending' and c.next_attempt_time <= now() and (c.lease_until is null or c.lease_until < now()) and cw.enabled
               and not exists (select 1 from webhook_deliveries p where p.webhook_id = c.webhook_id and p.ordering_key = c.ordering_key
                 and p.status = 'pending' and p.event_position < c.event_position)
             order by c.event_position limit ${limit} for update of c skip locked)`,
         )
-        .returning({ id: d.id, attempt: d.attempts }),
+        .returning({ id: d.id, attempt: d.attempts, webhookId: webhooks.id, url: webhooks.url, secretSealed: webhooks.secretSealed, event: events }),
     );
-    if (claimed.length === 0) return [];
-    const rows = await guarded(() =>
-      this.db
-        .select({ id: d.id, webhookId: webhooks.id, url: webhooks.url, secretSealed: webhooks.secretSealed, event: events })
-        .from(d)
-        .innerJoin(webhooks, eq(webhooks.id, d.webhookId))
-        .innerJoin(events, eq(events.position, d.eventPosition))
-        .where(sql`${d.id} = any(string_to_array(${claimed.map((c) => c.id).join(",")}, ',')::uuid[])`),
-    );
-    const attempts = new Map(claimed.map((c) => [c.id, c.attempt]));
-    return rows.map((r) => ({ ...r, leaseToken, attempt: attempts.get(r.id)! })).sort((a, b) => a.event.position - b.event.position);
-  }
-
-  /** The endpoint took it (2xx). False when the lease was lost meanwhile (another process has it now). */
-  async delivered(delivery: Pick<ClaimedDelivery, "id" | "leaseToken">, responseStatus: number): Promise<boolean> {
-    return this.settle(delivery, { status: "delivered", responseStatus, lastError: "" });
+    return rows.map((r) => ({ ...r, leaseToken })).sort((a, b) => a.event.position - b.event.position);
   }
 
   /**
-   * The attempt failed: tried again in `retryInMs` (by the database's clock, which the claim
-   * compares with), or given up (undefined), letting the next delivery of its repository go.
+   * Records how attempts went, in one statement: delivered (2xx), to be tried again in `retryInMs`
+   * (by the database's clock, which the claim compares with), or given up (neither), which lets
+   * the next delivery of its repository go. A row whose lease was lost meanwhile (another process
+   * has it now) is left alone; the ids settled are returned.
    */
-  async failed(
-    delivery: Pick<ClaimedDelivery, "id" | "leaseToken">,
-    outcome: { responseStatus?: number; error: string; retryInMs?: number },
-  ): Promise<boolean> {
-    const retry = outcome.retryInMs !== undefined;
-    return this.settle(delivery, {
-      status: retry ? "pending" : "failed",
-      responseStatus: outcome.responseStatus ?? null,
-      lastError: outcome.error.slice(0, 1024),
-      ...(retry ? { nextAttemptTime: sql`now() + ${Math.ceil(outcome.retryInMs!)}::integer * interval '1 millisecond'` } : {}),
-    });
-  }
-
-  private async settle(delivery: Pick<ClaimedDelivery, "id" | "leaseToken">, set: Record<string, unknown>): Promise<boolean> {
+  async settle(outcomes: readonly DeliveryOutcome[]): Promise<Set<string>> {
+    if (outcomes.length === 0) return new Set();
+    const d = webhookDeliveries;
+    const values = JSON.stringify(
+      outcomes.map((o) => ({
+        id: o.id,
+        token: o.leaseToken,
+        status: o.delivered ? "delivered" : o.retryInMs !== undefined ? "pending" : "failed",
+        response: o.responseStatus ?? null,
+        error: (o.error ?? "").slice(0, 1024),
+        retry: o.retryInMs === undefined ? null : Math.ceil(o.retryInMs),
+      })),
+    );
     const rows = await guarded(() =>
       this.db
-        .update(webhookDeliveries)
-        .set({ ...set, leaseUntil: null, leaseToken: null })
-        .where(and(eq(webhookDeliveries.id, delivery.id), eq(webhookDeliveries.leaseToken, delivery.leaseToken)))
-        .returning({ id: webhookDeliveries.id }),
+        .update(d)
+        .set({
+          status: sql`v.status`,
+          responseStatus: sql`v.response`,
+          lastError: sql`v.error`,
+          nextAttemptTime: sql`case when v.retry is null then ${d.nextAttemptTime} else now() + v.retry * interval '1 millisecond' end`,
+          leaseUntil: null,
+          leaseToken: null,
+        })
+        .from(sql`jsonb_to_recordset(${values}::jsonb) as v(id uuid, token uuid, status text, response integer, error text, retry integer)`)
+        .where(sql`${d.id} = v.id and ${d.leaseToken} = v.token`)
+        .returning({ id: d.id }),
     );
-    return rows.length === 1;
+    return new Set(rows.map((r) => r.id));
   }
+}
+
+/** How one attempt of a claimed delivery went. */
+export interface DeliveryOutcome {
+  id: string;
+  leaseToken: string;
+  delivered: boolean;
+  responseStatus?: number;
+  error?: string;
+  /** Not delivered: try again after this long; undefined: give up. */
+  retryInMs?: number;
 }
 
 /** The row just written, as the API shows it (in its transaction). */
