@@ -1,17 +1,22 @@
 // The harness of the S3 store and replica tests, proven on its own: a throwaway Swift answers the S3
 // calls the content driver relies on (as S3 does: multipart part-size rule, presigned URLs with
-// Range, refused tampered signatures), stops without leaving a process behind, and the nginx
+// Range, refused tampered signatures), Debian's docker-registry can keep its content there (the
+// peer on identical storage), it stops without leaving a process behind, and the nginx
 // balancer round-robins, passes Host and X-Forwarded-*, streams bodies both ways unbuffered,
 // retries a request that never reached an upstream, and never replays a POST that did.
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3ServiceException,
   UploadPartCommand,
@@ -20,7 +25,11 @@ import {
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { haveNginx, startBalancer, type Balancer } from "./support/balancer.js";
+import { startDistribution } from "./support/distribution.js";
+import { smallImage } from "./support/oci-images.js";
+import { havePeers } from "./support/peers.js";
 import { freePort } from "./support/postgres.js";
+import { pullImage, pushImage } from "./support/skopeo.js";
 import { haveSwift, startSwift, type ThrowawaySwift } from "./support/swift.js";
 
 const MiB = 1024 * 1024;
@@ -108,6 +117,26 @@ describe.skipIf(!haveSwift("test/s3-harness.test.ts (Swift s3api)"))("a throwawa
     const refused = await fetch(tampered);
     expect(refused.status).toBe(403);
     expect(await refused.text()).toContain("SignatureDoesNotMatch");
+  });
+
+  describe.skipIf(!havePeers("test/s3-harness.test.ts (docker-registry on S3)", "docker-registry", "skopeo"))("docker-registry on it", () => {
+    it("stores what skopeo pushes in the bucket and serves it back", async () => {
+      const registryBucket = await swift.createBucket("registry-");
+      const registry = await startDistribution({ s3: { ...swift, bucket: registryBucket } });
+      const pullDir = mkdtempSync(join(tmpdir(), "artifact-pull-"));
+      try {
+        const image = await smallImage("s3-harness");
+        expect(await pushImage(image, registry, "harness/small", "v1")).toBe(image.digest);
+        const pulled = await pullImage(registry, "harness/small", "v1", { dir: pullDir, transport: "oci" });
+        expect(pulled.digest).toBe(image.digest);
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: registryBucket, Prefix: "docker/registry/v2/blobs/" }));
+        const keys = (listed.Contents ?? []).map((c) => c.Key);
+        for (const blob of image.blobs) expect(keys).toContain(`docker/registry/v2/blobs/sha256/${blob.digest.slice(7, 9)}/${blob.digest.slice(7)}/data`);
+      } finally {
+        await registry.stop();
+        rmSync(pullDir, { recursive: true, force: true });
+      }
+    });
   });
 
   it("stop() ends every process it started", async () => {
