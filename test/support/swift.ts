@@ -69,7 +69,10 @@ export interface ThrowawaySwift extends S3Target {
 export interface SwiftOptions {
   /** The directory to make the temp dir in (default: the system's temp dir). */
   parent?: string;
-  /** How long to wait for S3 to answer (default 180 s: the servers need ~15 s on 2 busy cores). */
+  /**
+   * How long to wait for S3 to answer (default 150 s: the servers need 5-25 s on 2 busy cores;
+   * under vitest's 180 s hook timeout, so a hung start fails with the servers' logs).
+   */
   startTimeoutMs?: number;
   /** Worker processes of the proxy (default 1); the backend servers have one each. */
   proxyWorkers?: number;
@@ -364,7 +367,7 @@ async function startOnce(options: SwiftOptions): Promise<ThrowawaySwift> {
       accessKeyId: ACCESS_KEY_ID,
       secretAccessKey: SECRET_ACCESS_KEY,
     };
-    await waitReady(target, ports, spawned, options.startTimeoutMs ?? 180_000, output);
+    await waitReady(target, ports, spawned, options.startTimeoutMs ?? 150_000, output);
 
     return {
       ...target,
