@@ -5,7 +5,7 @@
 // balancer round-robins, passes Host and X-Forwarded-*, streams bodies both ways unbuffered,
 // retries a request that never reached an upstream, and never replays a POST that did.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,7 +30,7 @@ import { smallImage } from "./support/oci-images.js";
 import { havePeers } from "./support/peers.js";
 import { freePort } from "./support/postgres.js";
 import { pullImage, pushImage } from "./support/skopeo.js";
-import { haveSwift, startSwift, type ThrowawaySwift } from "./support/swift.js";
+import { haveS3TestServer, haveSwift, s3TestServer, startSwift } from "./support/swift.js";
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -54,13 +54,13 @@ async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
   throw new Error("expected the S3 call to fail");
 }
 
-describe.skipIf(!haveSwift("test/s3-harness.test.ts (Swift s3api)"))("a throwaway Swift with s3api", () => {
-  let swift: ThrowawaySwift;
+describe.skipIf(!haveS3TestServer("test/s3-harness.test.ts (Swift s3api)"))("Swift's s3api (the run's shared store, or one of its own)", () => {
+  let swift: Awaited<ReturnType<typeof s3TestServer>>;
   let s3: S3Client;
   let bucket: string;
 
   beforeAll(async () => {
-    swift = await startSwift();
+    swift = await s3TestServer();
     s3 = swift.client();
     bucket = await swift.createBucket();
   });
@@ -138,14 +138,27 @@ describe.skipIf(!haveSwift("test/s3-harness.test.ts (Swift s3api)"))("a throwawa
       }
     });
   });
+});
 
-  it("stop() ends every process it started", async () => {
-    const groups = swift.processGroups();
-    expect(groups.length).toBe(5); // memcached, account, container, object, proxy
-    expect(groups.every(groupAlive)).toBe(true);
-    s3.destroy();
-    await swift.stop();
-    expect(groups.filter(groupAlive)).toEqual([]);
+describe.skipIf(!haveSwift("test/s3-harness.test.ts (startSwift)"))("startSwift()", () => {
+  it("starts a store that answers signed S3 requests, and stop() ends every process it started", { timeout: 180_000 }, async () => {
+    const swift = await startSwift();
+    const s3 = swift.client();
+    try {
+      const bucket = await swift.createBucket();
+      expect(bucket).toMatch(/^t-[0-9a-f]{12}$/);
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "k", Body: "v" }));
+      const groups = swift.processGroups();
+      expect(groups.length).toBe(5); // memcached, account, container, object, proxy
+      expect(groups.every(groupAlive)).toBe(true);
+      s3.destroy();
+      await swift.stop();
+      expect(groups.filter(groupAlive)).toEqual([]);
+      expect(existsSync(swift.dir)).toBe(false);
+    } finally {
+      s3.destroy();
+      await swift.stop();
+    }
   });
 });
 
