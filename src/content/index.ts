@@ -7,7 +7,6 @@ import { S3Driver } from "./s3.js";
 
 export { FilesystemDriver } from "./filesystem.js";
 export { MemoryDriver } from "./memory.js";
-export { S3Driver } from "./s3.js";
 
 /**
  * The configured content store, ready: the filesystem's directories created, the bucket
