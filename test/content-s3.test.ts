@@ -188,6 +188,28 @@ describe.skipIf(!available)("S3 content driver", () => {
       expect(await driver.presignRead(sha256(Buffer.from("absent")))).toBeUndefined();
     });
 
+    it("presigns where the bytes are now, after another process deleted the blob and stored it again", async () => {
+      // Replica A served the blob (and learnt where its bytes are); garbage collection on replica B
+      // deleted it, and a later push stored the same digest again: new bytes, a new data object.
+      const bytes = randomBytes(100_000);
+      const digest = sha256(bytes);
+      await driver.write(digest, chunked(bytes));
+      expect((await fetch((await driver.presignRead(digest))!)).status).toBe(200);
+      const other = new S3Driver(config, OPTIONS);
+      await other.delete(digest);
+      await other.write(digest, chunked(bytes));
+      const url = await driver.presignRead(digest);
+      const answer = await fetch(url!);
+      expect(answer.status).toBe(200);
+      expect(Buffer.from(await answer.arrayBuffer()).equals(bytes)).toBe(true);
+      // Deleted by the other process and not stored again: nothing to presign.
+      await other.delete(digest);
+      expect(await driver.presignRead(digest)).toBeUndefined();
+      // A streamed read learns the new place by itself (it retries once where the bytes were gone).
+      await other.write(digest, chunked(bytes));
+      expect((await readAll(await driver.read(digest))).equals(bytes)).toBe(true);
+    });
+
     it("answers UNAVAILABLE when the store is down or refuses the credentials, and start-up names the settings", async () => {
       const down = new S3Driver({ ...config, endpoint: "http://127.0.0.1:9" }, OPTIONS);
       await expectDomainError(down.stat(sha256(Buffer.from("x"))), "unavailable");

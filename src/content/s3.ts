@@ -165,9 +165,12 @@ export class S3Driver implements ContentDriver {
   /**
    * A URL that reads the blob straight from the object store for `presignSeconds`, or undefined
    * when the store does not hold it. A client's Range header is honoured by the store itself.
+   * Where the bytes are is asked of the index every time (one HEAD): what this process remembers
+   * may be stale, since another replica may have deleted the blob and a push stored it again
+   * under a new data object, and unlike read() a redirect cannot notice and look again.
    */
   async presignRead(digest: string): Promise<string | undefined> {
-    const location = await this.locate(digest, false);
+    const location = await this.locate(digest, true);
     if (!location) return undefined;
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.dataKey(location.id) }), {
       expiresIn: this.presignSeconds,

@@ -85,6 +85,21 @@ export class RangeNotSatisfiable extends DomainError {
   }
 }
 
+/**
+ * An upload another request is writing now (it holds the upload's writer lease): the same request
+ * may succeed once that one ends, at the latest when its claim runs out in `retryAfterMs` unless
+ * it renews it; edges that can say so do (`/v2/`: Retry-After). It is a range mismatch otherwise.
+ */
+export class UploadBusy extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super("failed-precondition", message, { reason: "range-mismatch" });
+    this.name = "UploadBusy";
+  }
+}
+
 // One helper per error the service raises, so a kind and its reason are chosen once, here.
 // Messages are whole sentences for a user; they never carry a secret or a machine's path.
 type Options = { cause?: unknown; logDetails?: Record<string, unknown> };
