@@ -1,5 +1,5 @@
 // npx tsx bench/scale-out.ts [--rounds 3] [--blob-mib 512] [--chunks 4] [--replicas 2] [--swift-workers 2]
-//                            [--groups push,pull,get,chunked] [--cache DIR] [--out FILE]
+//                            [--groups push,pull,get,chunked] [--cache DIR] [--out FILE] [--profile DIR]
 //
 // Issue 12, "Measure": replicas of the service on object storage, side by side in one run.
 // - push and pull: a skopeo push of the big image (one uncompressed layer) into an empty
@@ -21,7 +21,9 @@
 // digests, the manifest and blob HEADs after a push, the pulled layout; each blob GET path once with
 // the sha256 of every byte before it is timed (timed runs count bytes); the floor upload's parts by
 // their ETags (MD5) and its object by a hashed GET; a chunked upload by the digest the PUT answers
-// and a HEAD on another replica. Writes bench/results/scale-out-latest.md.
+// and a HEAD on another replica. Writes bench/results/scale-out-latest.md. --profile DIR: CPU
+// profiles of the service processes in round 1 of the service's push, pull, streamed GET and
+// chunked rows, summarised on stderr.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -41,7 +43,8 @@ import { requirePeers, startPeerRegistry } from "./peer.js";
 import { layoutProblem, timeLayoutCopy } from "./push-floor.js";
 import { startReplicaSet } from "./replicas.js";
 import { fmt, machineHeader, table, verdict } from "./report.js";
-import { startBenchServer } from "./server-process.js";
+import { summarizeProfile } from "./profile.js";
+import { startBenchServer, type BenchServer } from "./server-process.js";
 import { createRegistry } from "./service.js";
 import { checkBlobDownload, curlGet, pushedImageProblem, transferProblem } from "./transfer.js";
 
@@ -66,6 +69,7 @@ const { values } = parseArgs({
     pool: { type: "string", default: "10" },
     cache: { type: "string", default: join(packageRoot, "bench", ".cache") },
     out: { type: "string", default: join(packageRoot, "bench", "results", "scale-out-latest.md") },
+    profile: { type: "string" },
   },
 });
 const rounds = Number(values.rounds);
@@ -106,6 +110,8 @@ interface Row {
   check?(): Promise<string | undefined>;
   /** Untimed, before each timed run, outside the CPU window. */
   before?(): Promise<void>;
+  /** With --profile: the service processes whose CPU profile round 1 of this row writes. */
+  profiled?: BenchServer[];
   once(round: number): Promise<{ seconds: number; parts?: Record<string, number> }>;
 }
 
@@ -221,9 +227,9 @@ async function main(): Promise<void> {
     // ---- the rows -------------------------------------------------------------------------
     const size = layer.size;
     const repo = (round: number) => `bench/scale-${round}`;
-    const endpoints = [
-      { id: "s3", label: `service ×${replicaCount}, S3 (Swift)`, balancer: s3Set.balancer, prefix: "local/" },
-      { id: "fs", label: `service ×${replicaCount}, filesystem (one DATA_DIR)`, balancer: fsSet.balancer, prefix: "local/" },
+    const endpoints: { id: string; label: string; balancer: Balancer; prefix: string; replicas?: BenchServer[] }[] = [
+      { id: "s3", label: `service ×${replicaCount}, S3 (Swift)`, balancer: s3Set.balancer, prefix: "local/", replicas: s3Set.replicas },
+      { id: "fs", label: `service ×${replicaCount}, filesystem (one DATA_DIR)`, balancer: fsSet.balancer, prefix: "local/", replicas: fsSet.replicas },
       { id: "peer-s3", label: "docker-registry, S3 (same Swift, redirect off)", balancer: peerS3Lb, prefix: "" },
       { id: "peer-fs", label: "docker-registry, filesystem", balancer: peerFsLb, prefix: "" },
     ];
@@ -247,6 +253,7 @@ async function main(): Promise<void> {
         id: e.id,
         label: `${e.label}, through nginx`,
         runs: [],
+        profiled: e.replicas,
         async once(round) {
           const t0 = performance.now();
           const { value: digest, parts } = await split(e.balancer, () => pushImage(big, e.balancer, name(round), "latest", { timeoutMs: 900_000 }));
@@ -262,6 +269,7 @@ async function main(): Promise<void> {
         id: e.id,
         label: `${e.label}, through nginx`,
         runs: [],
+        profiled: e.replicas,
         async once(round) {
           const dir = join(workDir, `pull-${e.id}-${round}`);
           try {
@@ -343,7 +351,10 @@ async function main(): Promise<void> {
       },
     });
     rows.push(
-      curlRow("streamed", "streamed by a replica (S3 store), its own port (curl)", () => `${s3Set.replicas[0]!.httpUrl}${blobPath}`),
+      {
+        ...curlRow("streamed", "streamed by a replica (S3 store), its own port (curl)", () => `${s3Set.replicas[0]!.httpUrl}${blobPath}`),
+        profiled: [s3Set.replicas[0]!],
+      },
       curlRow("streamed-fs", "streamed by a replica (filesystem store), its own port (curl), for reference", () => `${fsSet.replicas[0]!.httpUrl}${blobPath}`),
       {
         ...curlRow("redirect", "BLOB_REDIRECT=true: 307, then the presigned URL (curl -L)", () => redirectUrl, true),
@@ -389,6 +400,7 @@ async function main(): Promise<void> {
       id,
       label,
       runs: [],
+      profiled: s3Set.replicas,
       async once(round) {
         const repository = `local/bench/chunked-${id}-${round}`;
         const t = await timeChunkedUpload({ openOn: first, closeOn: first, patchOn, repository, file: layer.path, size, digest: layer.digest, chunks });
@@ -442,6 +454,17 @@ async function main(): Promise<void> {
   }
 }
 
+/** Runs `during` with every process of `row.profiled` under its CPU profiler; prints where each one's time went. */
+async function profiled<T>(row: Row, during: () => Promise<T>): Promise<T> {
+  const dir = values.profile!;
+  mkdirSync(dir, { recursive: true });
+  const files = row.profiled!.map((_, i) => join(dir, `${row.group}-${row.id}-replica-${i + 1}.cpuprofile`));
+  const nest = (i: number): Promise<T> => (i === files.length ? during() : row.profiled![i]!.profile(files[i]!, () => nest(i + 1)));
+  const value = await nest(0);
+  for (const file of files) say(`  profile ${file}\n${summarizeProfile(file, 12)}`);
+  return value;
+}
+
 function selfCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -461,7 +484,8 @@ async function measure(row: Row, round: number, watched: Watched): Promise<void>
     const busyBefore = await backgroundBusyPct(1000);
     say(`scale-out: ${row.group}: ${row.label}, round ${round}/${rounds} (busy before ${fmt(busyBefore, 0)}%)`);
     const client0 = childrenCpuSeconds() + selfCpuSeconds();
-    const { value, pct, machinePct } = await measureCpuOf(watched, () => row.once(round));
+    const go = () => measureCpuOf(watched, () => row.once(round));
+    const { value, pct, machinePct } = round === 1 && values.profile && row.profiled ? await profiled(row, go) : await go();
     const clientCpu = childrenCpuSeconds() + selfCpuSeconds() - client0;
     const cpu = Object.fromEntries(Object.keys(ROLES).map((role) => [role, 0])) as Record<Role, number>;
     for (const [key, p] of Object.entries(pct)) cpu[key.split(":")[0] as Role] += p;
