@@ -99,6 +99,15 @@ describe.skipIf(!available)("S3 content driver", () => {
       expect(await other.commit(id, sha256(bytes))).toEqual({ size: bytes.length });
       expect(other.rehashedBytes).toBe(0);
       expect(driver.rehashedBytes).toBe(0);
+      // The usual client flow through a balancer: POST on one replica, the whole blob in one PATCH
+      // on a second, PUT on a third. The second hashes from byte 0, so nobody reads back.
+      const spread = randomUUID();
+      await driver.startUpload(spread);
+      const appender = new S3Driver(config, OPTIONS);
+      await appender.append(spread, 0, chunked(bytes));
+      const committer = new S3Driver(config, OPTIONS);
+      expect(await committer.commit(spread, sha256(bytes))).toEqual({ size: bytes.length });
+      expect(committer.rehashedBytes).toBe(0);
       // …and a wrong digest is still refused on that path, the upload removed.
       const again = randomUUID();
       await driver.startUpload(again);

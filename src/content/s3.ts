@@ -266,8 +266,10 @@ export class S3Driver implements ContentDriver {
       }
       if (state.size !== offset) throw offsetMismatch(id, offset, state.size);
 
+      // The running hash: this process's, when it is current; from scratch when nothing was
+      // appended yet (the upload was opened on another replica: POST and PATCH balanced apart).
       const known = this.progress.get(id);
-      const hash = known?.rev === state.rev ? known.hash.copy() : undefined;
+      const hash = known?.rev === state.rev ? known.hash.copy() : state.size === 0 ? createDigestHash("sha256") : undefined;
       const parts = new PartSender(this, this.dataKey(id), state.parts.length + 1, state.multipart);
       let added = 0;
       let tailWritten: string | undefined;

@@ -40,6 +40,8 @@ export interface BalancedRequest {
   /** The upstreams' statuses, one per upstream tried ("502" for a failed connect). */
   upstreamStatuses: string[];
   requestBytes: number;
+  /** nginx's $request_time: from the request's first byte to the answer's last, in seconds (ms resolution). */
+  seconds: number;
 }
 
 export interface Balancer {
@@ -73,7 +75,7 @@ events {
 }
 
 http {
-  log_format balanced '$request_method $request_uri $status $request_length "$upstream_addr" "$upstream_status"';
+  log_format balanced '$request_method $request_uri $status $request_length "$upstream_addr" "$upstream_status" $request_time';
   access_log ${JSON.stringify(join(o.dir, "access.log"))} balanced;
   server_tokens off;
 
@@ -136,11 +138,19 @@ ${servers}
 }
 
 function parseAccessLine(line: string): BalancedRequest | undefined {
-  const m = /^(\S+) (\S+) (\d+) (\d+) "([^"]*)" "([^"]*)"$/.exec(line);
+  const m = /^(\S+) (\S+) (\d+) (\d+) "([^"]*)" "([^"]*)" ([\d.]+)$/.exec(line);
   if (!m) return undefined;
   // Several upstreams are listed "a, b" (a retry) or "a : b" (an internal redirect).
   const list = (s: string) => (s === "-" || s === "" ? [] : s.split(/\s*[,:]\s+/));
-  return { method: m[1]!, uri: m[2]!, status: Number(m[3]), requestBytes: Number(m[4]), upstreams: list(m[5]!), upstreamStatuses: list(m[6]!) };
+  return {
+    method: m[1]!,
+    uri: m[2]!,
+    status: Number(m[3]),
+    requestBytes: Number(m[4]),
+    upstreams: list(m[5]!),
+    upstreamStatuses: list(m[6]!),
+    seconds: Number(m[7]),
+  };
 }
 
 function tail(path: string, lines = 40): string {
