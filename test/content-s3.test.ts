@@ -28,9 +28,12 @@ function settings(prefix = `t-${randomUUID()}/`): S3Settings {
   };
 }
 
-// Small parts, two in flight: the multipart paths run on small blobs, and memory stays inside
-// the conformance suite's bound (a part being filled + two being sent).
+// Small parts, two in flight: the multipart paths run on small blobs.
 const OPTIONS = { partSize: 5 * MiB, partConcurrency: 2 };
+// The conformance suite's flat-memory check allows 24 MiB of growth for any driver; this driver
+// holds (in flight + 1) parts by design (~21 MiB steady at two in flight of 5 MiB, with spikes
+// while a finished part's buffer awaits collection), so its run sends one part at a time.
+const CONFORMANCE_OPTIONS = { partSize: 5 * MiB, partConcurrency: 1 };
 
 describe.skipIf(!available)("S3 content driver", () => {
   beforeAll(async () => {
@@ -43,11 +46,11 @@ describe.skipIf(!available)("S3 content driver", () => {
 
   contentDriverConformance("s3", async () => {
     const config = settings();
-    const driver = new S3Driver(config, OPTIONS);
+    const driver = new S3Driver(config, CONFORMANCE_OPTIONS);
     return {
       driver,
       cleanup: async () => driver.client.destroy(),
-      restart: async () => new S3Driver(config, OPTIONS),
+      restart: async () => new S3Driver(config, CONFORMANCE_OPTIONS),
     };
   });
 

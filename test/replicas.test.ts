@@ -491,49 +491,54 @@ describe.skipIf(!ready)("three replicas behind a round-robin balancer, one Postg
       expect((await onReplica(victim!).req("HEAD", `/v2/${repo}/blobs/${digest}`)).status).toBe(200);
     });
 
-    it.skipIf(!haveSkopeo)("during a skopeo push through the balancer: skopeo's retry, or a second run, pushes the image whole", async () => {
-      const image = await buildImage(bigImageSpec("killed"));
-      const repo = `${REGISTRY}/team/killed`;
-      const host = { host: lb.host };
-      const push = pushImage(image, host, repo, "v1", { retryTimes: 3 }).then(
-        (digest) => ({ digest }),
-        (err: unknown) => ({ err: err as Error }),
-      );
-      const [victim] = await until(
-        "a replica receiving a layer",
-        async () => {
-          const busy = await replicasUploading(replicas);
-          return busy.length > 0 ? busy : undefined;
-        },
-        60_000,
-        10,
-      );
-      await victim!.kill();
-      const first = await push;
-      let outcome = "skopeo's own retry pushed it";
-      if ("err" in first) {
-        outcome = `skopeo failed (${first.err.message
-          .split("\n")
-          .find((l) => /error|fail/i.test(l))
-          ?.slice(0, 300)}); a second run pushed it`;
-        expect(await pushImage(image, host, repo, "v1")).toBe(image.digest);
-      } else {
-        expect(first.digest).toBe(image.digest);
-      }
-      figures["a replica killed during a skopeo push"] = outcome;
-      await victim!.start();
-      // Every replica serves the image whole.
-      for (const r of replicas) {
-        const client = onReplica(r);
-        const manifest = await client.req("GET", `/v2/${repo}/manifests/v1`, { headers: { accept: image.mediaType } });
-        expect(manifest.body.equals(image.bytes)).toBe(true);
-        for (const b of image.blobs) {
-          const res = await client.req("GET", `/v2/${repo}/blobs/${b.digest}`);
-          expect([res.status, sha256(res.body)]).toEqual([200, b.digest]);
+    // Up to two pushes of the big image, one with retries after a replica died: minutes on a busy machine.
+    it.skipIf(!haveSkopeo)(
+      "during a skopeo push through the balancer: skopeo's retry, or a second run, pushes the image whole",
+      { timeout: 360_000 },
+      async () => {
+        const image = await buildImage(bigImageSpec("killed"));
+        const repo = `${REGISTRY}/team/killed`;
+        const host = { host: lb.host };
+        const push = pushImage(image, host, repo, "v1", { retryTimes: 3 }).then(
+          (digest) => ({ digest }),
+          (err: unknown) => ({ err: err as Error }),
+        );
+        const [victim] = await until(
+          "a replica receiving a layer",
+          async () => {
+            const busy = await replicasUploading(replicas);
+            return busy.length > 0 ? busy : undefined;
+          },
+          60_000,
+          10,
+        );
+        await victim!.kill();
+        const first = await push;
+        let outcome = "skopeo's own retry pushed it";
+        if ("err" in first) {
+          outcome = `skopeo failed (${first.err.message
+            .split("\n")
+            .find((l) => /error|fail/i.test(l))
+            ?.slice(0, 300)}); a second run pushed it`;
+          expect(await pushImage(image, host, repo, "v1")).toBe(image.digest);
+        } else {
+          expect(first.digest).toBe(image.digest);
         }
-      }
-      expect(await fileDigest(layoutBlobPath(image, image.blobs[0]!.digest))).toBe(image.blobs[0]!.digest);
-    });
+        figures["a replica killed during a skopeo push"] = outcome;
+        await victim!.start();
+        // Every replica serves the image whole.
+        for (const r of replicas) {
+          const client = onReplica(r);
+          const manifest = await client.req("GET", `/v2/${repo}/manifests/v1`, { headers: { accept: image.mediaType } });
+          expect(manifest.body.equals(image.bytes)).toBe(true);
+          for (const b of image.blobs) {
+            const res = await client.req("GET", `/v2/${repo}/blobs/${b.digest}`);
+            expect([res.status, sha256(res.body)]).toEqual([200, b.digest]);
+          }
+        }
+        expect(await fileDigest(layoutBlobPath(image, image.blobs[0]!.digest))).toBe(image.blobs[0]!.digest);
+      },
+    );
   });
 
   describe("garbage collection with several replicas", () => {

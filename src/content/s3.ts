@@ -696,8 +696,9 @@ export class S3Driver implements ContentDriver {
  * part is never one. What is left under a part when the bytes end is the caller's.
  */
 class PartSender {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The part being filled (allocated with its first byte), and how much of it is. */
+  private current: Buffer | undefined;
+  private filled = 0;
   private readonly sent: Part[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
@@ -710,17 +711,25 @@ class PartSender {
     private multipart: string | undefined,
   ) {}
 
+  /**
+   * Copies `chunk` into the part being filled (one copy per byte, no buffer held twice) and sends
+   * each part that fills up, waiting while `partsInFlight` are out.
+   */
   async push(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure.error;
-    this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    this.pendingBytes += chunk.byteLength;
     const size = this.driver.partBytes;
-    while (this.pendingBytes >= size) {
-      const all = Buffer.concat(this.pending, this.pendingBytes);
-      const part = all.subarray(0, size);
-      this.pending = all.length > size ? [all.subarray(size)] : [];
-      this.pendingBytes = all.length - size;
-      await this.start(part);
+    for (let at = 0; at < chunk.byteLength;) {
+      this.current ??= Buffer.allocUnsafe(size);
+      const taken = Math.min(size - this.filled, chunk.byteLength - at);
+      this.current.set(chunk.subarray(at, at + taken), this.filled);
+      this.filled += taken;
+      at += taken;
+      if (this.filled === size) {
+        const part = this.current;
+        this.current = undefined;
+        this.filled = 0;
+        await this.start(part);
+      }
     }
   }
 
@@ -728,9 +737,9 @@ class PartSender {
   async finish(): Promise<{ sent: Part[]; rest: Buffer; multipart: string | undefined }> {
     await Promise.all(this.inFlight);
     if (this.failure) throw this.failure.error;
-    const rest = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+    const rest = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
+    this.current = undefined;
+    this.filled = 0;
     return { sent: [...this.sent].sort((a, b) => a.n - b.n), rest, multipart: this.multipart };
   }
 
