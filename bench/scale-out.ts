@@ -57,32 +57,46 @@ const PARTS_IN_FLIGHT = 4;
 const GROUPS = ["push", "pull", "get", "chunked"] as const;
 type Group = (typeof GROUPS)[number];
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: "string", default: "3" },
-    "blob-mib": { type: "string", default: "512" },
-    chunks: { type: "string", default: "4" },
-    replicas: { type: "string", default: "2" },
-    "swift-workers": { type: "string", default: "2" },
-    groups: { type: "string", default: GROUPS.join(",") },
-    "log-level": { type: "string", default: "info" },
-    pool: { type: "string", default: "10" },
-    cache: { type: "string", default: join(packageRoot, "bench", ".cache") },
-    out: { type: "string", default: join(packageRoot, "bench", "results", "scale-out-latest.md") },
-    profile: { type: "string" },
-  },
-});
+function usage(problem: string): never {
+  process.stderr.write(`scale-out: ${problem}\n`);
+  process.exit(2);
+}
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        rounds: { type: "string", default: "3" },
+        "blob-mib": { type: "string", default: "512" },
+        chunks: { type: "string", default: "4" },
+        replicas: { type: "string", default: "2" },
+        "swift-workers": { type: "string", default: "2" },
+        groups: { type: "string", default: GROUPS.join(",") },
+        "log-level": { type: "string", default: "info" },
+        pool: { type: "string", default: "10" },
+        cache: { type: "string", default: join(packageRoot, "bench", ".cache") },
+        out: { type: "string", default: join(packageRoot, "bench", "results", "scale-out-latest.md") },
+        profile: { type: "string" },
+      },
+    }).values;
+  } catch (err) {
+    return usage(err instanceof Error ? err.message : String(err));
+  }
+}
+const values = parseOptions();
 const rounds = Number(values.rounds);
 const blobMiB = Number(values["blob-mib"]);
 const chunks = Number(values.chunks);
 const replicaCount = Number(values.replicas);
 const swiftWorkers = Number(values["swift-workers"]);
 for (const [name, n] of Object.entries({ rounds, "blob-mib": blobMiB, chunks, replicas: replicaCount, "swift-workers": swiftWorkers })) {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < 1) usage(`--${name} must be a positive integer`);
 }
-if (replicaCount < 2) throw new Error("--replicas must be at least 2 (the chunked group sends PATCHes to two)");
+if (replicaCount < 2) usage("--replicas must be at least 2 (the chunked group sends PATCHes to two)");
 const groups = values.groups.split(",").map((g) => g.trim()) as Group[];
-for (const g of groups) if (!GROUPS.includes(g)) throw new Error(`--groups: ${g} is not one of ${GROUPS.join(", ")}`);
+for (const g of groups) if (!GROUPS.includes(g)) usage(`--groups: ${g} is not one of ${GROUPS.join(", ")}`);
+// Pulls and blob GETs read what the push group pushed.
+if (!groups.includes("push") && (groups.includes("pull") || groups.includes("get"))) usage("--groups: pull and get need push (they read what it pushed)");
 
 /** Processes whose CPU a row reports, by role: the part of a key before ":". */
 const ROLES = { service: "service CPU", registry: "docker-registry CPU", store: "Swift CPU", nginx: "nginx CPU", db: "PostgreSQL CPU" } as const;
