@@ -13,6 +13,7 @@ const SERVICES = [
   "artifact.v1.AuditService",
   "artifact.v1.GarbageCollectionService",
   "artifact.v1.ImageService",
+  "artifact.v1.ImmutabilityRuleService",
   "artifact.v1.NamespaceService",
   "artifact.v1.RegistryService",
   "artifact.v1.RepositoryService",

@@ -9,8 +9,21 @@ import { AccountKind, AccountSchema, type Account } from "../../gen/artifact/v1/
 import { AuditEventSchema, AuditOutcome, type AuditEvent } from "../../gen/artifact/v1/audit_pb.js";
 import { Role, RoleBindingSchema, RoleScope, type RoleBinding } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenSchema, type Token } from "../../gen/artifact/v1/token_pb.js";
+import { ImmutabilityRuleSchema, type ImmutabilityRule } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import type { Role as RoleName } from "../domain/roles.js";
-import type { AccountRow, AuditRow, ListRequest, NamespaceView, RegistryRow, RepositoryView, RoleBindingView, TagView, TokenRow } from "../store/index.js";
+import type {
+  AccountRow,
+  AuditRow,
+  ImmutabilityRuleView,
+  ListRequest,
+  NamespaceView,
+  RegistryRow,
+  RepositoryView,
+  RoleBindingView,
+  TagView,
+  TokenRow,
+} from "../store/index.js";
+import { policyScopeToProto } from "./policy-scope.js";
 
 const KINDS = { hosted: RegistryKind.HOSTED, remote: RegistryKind.REMOTE } as const;
 
@@ -132,6 +145,16 @@ export function roleBindingToProto(view: RoleBindingView): RoleBinding {
     accountName: view.accountName,
     scopeName: view.scopeName,
     createTime: timestampFromDate(view.createTime),
+  });
+}
+
+export function immutabilityRuleToProto(view: ImmutabilityRuleView): ImmutabilityRule {
+  return create(ImmutabilityRuleSchema, {
+    ...common(view),
+    scope: policyScopeToProto(view),
+    tagPattern: view.tagPattern,
+    description: view.description,
+    scopeName: view.scopeName,
   });
 }
 

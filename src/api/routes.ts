@@ -9,6 +9,7 @@ import { AccountService } from "../../gen/artifact/v1/account_pb.js";
 import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
+import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
@@ -17,6 +18,7 @@ import type { RegistryUpstreams } from "../upstream/registries.js";
 import { accountService } from "./account-service.js";
 import { auditService } from "./audit-service.js";
 import { garbageCollectionService } from "./gc-service.js";
+import { immutabilityRuleService } from "./immutability-rule-service.js";
 import { roleBindingService } from "./role-binding-service.js";
 import { tokenService } from "./token-service.js";
 import { imageService } from "./image-service.js";
@@ -59,6 +61,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(TokenService, tokenService(deps.store, deps.identityChanged));
     router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));
     router.service(AuditService, auditService(deps.store));
+    router.service(ImmutabilityRuleService, immutabilityRuleService(deps.store));
   };
 }
 
@@ -74,4 +77,5 @@ export const apiServices = [
   TokenService,
   RoleBindingService,
   AuditService,
+  ImmutabilityRuleService,
 ] as const;

@@ -13,6 +13,7 @@ import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { RoleBindingService, RoleScope } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
+import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -88,6 +89,24 @@ async function bindingScope(id: string, ctx: RuleContext): Promise<{ resource: R
       ? { kind: "registry", id: binding.registryId }
       : { kind: "global" };
   return { resource: await ctx.locate.scope(ref), accountId: binding.accountId };
+}
+
+/** Where an immutability rule is set (an admin there manages it; a reader there reads it). */
+async function immutabilityRuleScope(id: string, ctx: RuleContext): Promise<Resource> {
+  const rule = await ctx.access.immutabilityRule(id);
+  if (!rule) return { type: "missing", noun: "immutability rule", id };
+  if (rule.repositoryId) return ctx.locate.repository(rule.repositoryId);
+  return rule.namespaceId ? ctx.locate.namespace(rule.namespaceId) : ctx.locate.registry(rule.registryId);
+}
+
+/** The scope a new policy names (its `scope` oneof), unchecked: an id that is no UUID finds nothing. */
+function newPolicyScope(
+  scope: { case: "registryId" | "namespaceId" | "repositoryId" | undefined; value?: string },
+  ctx: RuleContext,
+): Promise<Resource> | Resource {
+  if (scope.case === undefined) return SERVICE;
+  const kind = ({ registryId: "registry", namespaceId: "namespace", repositoryId: "repository" } as const)[scope.case];
+  return ctx.locate.policyScope({ kind, id: scope.value ?? "" });
 }
 
 async function tokenOwner(id: string, ctx: RuleContext): Promise<Resource> {
@@ -199,6 +218,24 @@ const RULES: [string, Rule][] = [
   check(RoleBindingService.method.listRoleBindings, { action: "signed-in" }),
   // AuditService
   check(AuditService.method.listAuditEvents, { action: "administer" }),
+  // ImmutabilityRuleService: an admin of the scope sets rules; whoever may read the scope reads them.
+  check(ImmutabilityRuleService.method.createImmutabilityRule, {
+    action: "manage",
+    resource: (r, ctx) => newPolicyScope(r.immutabilityRule?.scope ?? { case: undefined }, ctx),
+    event: store("immutability_rule.create"),
+  }),
+  check(ImmutabilityRuleService.method.getImmutabilityRule, { action: "read", resource: (r, ctx) => immutabilityRuleScope(r.id, ctx) }),
+  check(ImmutabilityRuleService.method.updateImmutabilityRule, {
+    action: "manage",
+    resource: (r, ctx) => immutabilityRuleScope(r.immutabilityRule?.id ?? "", ctx),
+    event: store("immutability_rule.update"),
+  }),
+  check(ImmutabilityRuleService.method.deleteImmutabilityRule, {
+    action: "manage",
+    resource: (r, ctx) => immutabilityRuleScope(r.id, ctx),
+    event: store("immutability_rule.delete"),
+  }),
+  list(ImmutabilityRuleService.method.listImmutabilityRules),
   // Probes and schema: no credential (load balancers, grpcurl's reflection).
   ...open(Health),
   ...open(ServerReflectionV1),

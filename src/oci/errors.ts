@@ -66,6 +66,9 @@ const TABLE: Row[] = [
   ["failed-precondition", "range-mismatch", "BLOB_UPLOAD_INVALID", 416],
   ["failed-precondition", "manifest-blob-unknown", "MANIFEST_BLOB_UNKNOWN"],
   ["failed-precondition", "unsupported", "UNSUPPORTED"],
+  // A tag an immutability rule protects: the spec's DENIED ("the access controller denied access
+  // for the operation on a resource"), with the rule named in the message.
+  ["failed-precondition", "immutable-tag", "DENIED"],
   // Not the client's mistake (4xx) nor a bug (500): this service cannot serve the repository until
   // its operator fixes a setting. 503 says "not now, not your fault" and names no upstream fault.
   ["failed-precondition", "misconfigured", "UNAVAILABLE"],

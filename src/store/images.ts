@@ -10,6 +10,7 @@ import { manifestBlobUnknown, manifestInvalid } from "../domain/errors.js";
 import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { lockDigestsShared } from "./digest-locks.js";
+import { protectingRuleFor, refuseManifestDelete, refuseTagChange, writeProtectedTag } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
 import { HotCache } from "./hot-cache.js";
@@ -331,7 +332,11 @@ export class ImageStore {
           .returning({ id: manifests.id, inserted: sql<boolean>`(xmax = 0)` });
         if (stored!.inserted) await insertReferences(tx, stored!.id, manifest);
         if (input.tag !== undefined) {
-          await upsertTag(tx, { repositoryId, name: input.tag, manifestId: stored!.id, digest, mediaType: manifest.mediaType, sizeBytes: totalSize });
+          const tag = { repositoryId, name: input.tag, manifestId: stored!.id, digest, mediaType: manifest.mediaType, sizeBytes: totalSize };
+          // The one query an immutability rule costs a push (immutability.ts).
+          const protecting = await protectingRuleFor(tx, repositoryId, input.tag);
+          if (protecting) await writeProtectedTag(tx, tag, protecting);
+          else await upsertTag(tx, tag);
         }
         return { digest, subjectDigest: manifest.subject?.digest };
       }),
@@ -378,26 +383,42 @@ export class ImageStore {
     );
   }
 
-  /** Deletes a manifest by digest; its tags go with it. False when there was none. */
+  /**
+   * Deletes a manifest by digest; its tags go with it. False when there was none. Refused when an
+   * immutable tag points at it, or at an index that lists it (the row is locked first, so no push
+   * can tag it or list it meanwhile).
+   */
   async deleteManifest(repositoryId: string, digest: string): Promise<boolean> {
-    const rows = await this.invalidating(repositoryId, () =>
-      this.db
-        .delete(manifests)
-        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
-        .returning({ id: manifests.id }),
+    return this.invalidating(repositoryId, () =>
+      this.db.transaction(async (tx) => {
+        const [manifest] = await tx
+          .select({ id: manifests.id })
+          .from(manifests)
+          .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
+          .for("update");
+        if (!manifest) return false;
+        await refuseManifestDelete(tx, repositoryId, { id: manifest.id, digest }, "manifest.delete");
+        await tx.delete(manifests).where(eq(manifests.id, manifest.id));
+        return true;
+      }),
     );
-    return rows.length > 0;
   }
 
-  /** Removes a tag (the manifest stays until garbage collection). False when there was none. */
+  /** Removes a tag (the manifest stays until garbage collection). False when there was none; refused when it is immutable. */
   async deleteTag(repositoryId: string, name: string): Promise<boolean> {
-    const rows = await this.invalidating(repositoryId, () =>
-      this.db
-        .delete(tags)
-        .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
-        .returning({ id: tags.id }),
+    return this.invalidating(repositoryId, () =>
+      this.db.transaction(async (tx) => {
+        const [tag] = await tx
+          .select({ id: tags.id })
+          .from(tags)
+          .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
+          .for("update");
+        if (!tag) return false;
+        await refuseTagChange(tx, { id: tag.id, repositoryId, name }, "delete", "tag.delete");
+        await tx.delete(tags).where(eq(tags.id, tag.id));
+        return true;
+      }),
     );
-    return rows.length > 0;
   }
 
   /**

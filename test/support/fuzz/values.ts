@@ -27,6 +27,7 @@ export const REF_NAMES = [
   "tagName",
   "etag",
   "uploadId",
+  "immutabilityRuleId",
 ] as const;
 export type RefName = (typeof REF_NAMES)[number];
 
@@ -197,7 +198,12 @@ function hint(field: string): fc.Arbitrary<Leaf> | undefined {
   if (f === "namespace_id") return fc.oneof(ref("namespaceId"), fc.uuid());
   if (f === "repository_id") return fc.oneof(ref("repositoryId", "remoteRepositoryId"), fc.uuid());
   if (f === "id" || f.endsWith("_id"))
-    return fc.oneof(ref("hostedRegistryId", "remoteRegistryId", "namespaceId", "repositoryId", "remoteRepositoryId", "tagId", "remoteTagId"), fc.uuid());
+    return fc.oneof(
+      ref("hostedRegistryId", "remoteRegistryId", "namespaceId", "repositoryId", "remoteRepositoryId", "tagId", "remoteTagId", "immutabilityRuleId"),
+      fc.uuid(),
+    );
+  // RE2 patterns (sync filters, immutability rules), a few of them protecting the playground's tag.
+  if (f === "tag_pattern") return fc.constantFrom("v[0-9]+", "^1\\..*", "release-.*", ".*", "latest|v1\\..*", "(?i)V1");
   if (f === "name") return fc.oneof(ref("hostedRegistryName", "namespaceName", "repositoryName", "tagName"), grammarName, grammarTag);
   if (f === "repository")
     return fc.oneof(
