@@ -129,3 +129,11 @@ export async function measureCpuOf<T>(
   const machinePct = ((after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total)) * 100;
   return { value, pct, machinePct, seconds };
 }
+
+/** CPU seconds of this process's waited-for children, e.g. skopeo or curl (cutime + cstime of /proc/self/stat). */
+export function childrenCpuSeconds(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields from state (3) on: cutime is field 16, cstime 17 (1-based in proc(5)), i.e. 13 and 14 here.
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+}

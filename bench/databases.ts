@@ -2,6 +2,7 @@
 // PGlite in a fresh temp DATA_DIR; PostgreSQL at BENCH_DATABASE_URL or a throwaway cluster.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import postgres from "postgres";
 import { startThrowawayPostgres } from "../test/support/postgres.js";
 
 export type DatabaseKind = "pglite" | "postgres";
@@ -34,5 +35,31 @@ export async function openTarget(kind: DatabaseKind, workDir: string): Promise<D
     env: { DATABASE_URL: pg.url, DATA_DIR: mkdtempSync(join(workDir, "data-")) },
     postmasterPid: Number(readFileSync(join(pg.dir, "data", "postmaster.pid"), "utf8").split("\n")[0]),
     close: () => pg.destroy(),
+  };
+}
+
+/**
+ * A new, empty database in the PostgreSQL of `target` (several servers of a run that must not share
+ * data, one cluster): its DATABASE_URL, and drop() to remove it (forcing out what is still connected).
+ */
+export async function createDatabase(target: DatabaseTarget, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = target.env.DATABASE_URL;
+  if (target.kind !== "postgres" || !admin) throw new Error("createDatabase: PostgreSQL only");
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`createDatabase: ${name} is not a plain database name`);
+  const sql = postgres(admin, { max: 1, onnotice: () => undefined });
+  try {
+    await sql.unsafe(`create database ${name}`);
+  } finally {
+    await sql.end();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const sql = postgres(admin, { max: 1, onnotice: () => undefined });
+      await sql.unsafe(`drop database if exists ${name} with (force)`).catch(() => undefined);
+      await sql.end();
+    },
   };
 }

@@ -19,6 +19,31 @@ export async function using<T, R>(start: () => Promise<T>, stop: (r: T) => Promi
   }
 }
 
+/**
+ * Resources started one after another and stopped together, newest first (and on Ctrl-C, as with
+ * using()): for a run that needs many at once without nesting a using() per resource.
+ */
+export class Resources {
+  private readonly stops: (() => Promise<void> | void)[] = [];
+
+  async add<T>(start: () => Promise<T>, stop: (r: T) => Promise<void> | void): Promise<T> {
+    const resource = await start();
+    const stopIt = () => stop(resource);
+    this.stops.push(stopIt);
+    running.add(stopIt);
+    return resource;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const stopIt of this.stops.splice(0).reverse()) {
+      running.delete(stopIt);
+      await Promise.resolve()
+        .then(stopIt)
+        .catch((err: unknown) => say(`a stop failed: ${String(err)}`));
+    }
+  }
+}
+
 export function stopEverythingOnSignals(): void {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {

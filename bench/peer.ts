@@ -1,7 +1,8 @@
 // The peer registry: Debian's docker-registry (CNCF Distribution 2.8), started by
-// test/support/distribution.ts with a fair configuration: filesystem storage in the temp dir
-// (the same disk as the service's DATA_DIR), the in-memory blob descriptor cache that Debian's
-// default config has, log level warn, no access log. Its pid is found for CPU and memory figures.
+// test/support/distribution.ts with a fair configuration: filesystem storage in the temp dir (the
+// same disk as the service's DATA_DIR) or a bucket of the service's object store, the in-memory
+// blob descriptor cache that Debian's default config has, log level warn, no access log. Its pid
+// is found for CPU and memory figures.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -13,8 +14,12 @@ export interface PeerRegistry extends Distribution {
   pid: number;
 }
 
-/** `tls`: serve HTTPS with that certificate (bench/tls.ts); `proxy`: a pull-through cache of that registry (bench/suites/pull.ts). */
-export async function startPeerRegistry(options: Pick<DistributionOptions, "tls" | "proxy"> = {}): Promise<PeerRegistry> {
+/**
+ * `tls`: serve HTTPS with that certificate (bench/tls.ts); `proxy`: a pull-through cache of that
+ * registry (bench/suites/pull.ts); `s3`: content in that bucket instead of the filesystem, with
+ * redirects off, so blobs stream through it (bench/scale-out.ts).
+ */
+export async function startPeerRegistry(options: Pick<DistributionOptions, "tls" | "proxy" | "s3"> = {}): Promise<PeerRegistry> {
   const registry = await startDistribution({ auth: "none", blobDescriptorCache: true, logLevel: "warn", ...options });
   const config = join(dirname(registry.storageDir), "config.yml");
   const pid = findProcess((argv) => argv[0]?.endsWith("docker-registry") === true && argv[1] === "serve" && argv[2] === config);

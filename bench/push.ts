@@ -21,13 +21,14 @@ import { packageRoot } from "../src/paths.js";
 import type { BuiltImage } from "../test/support/oci-images.js";
 import { pushImage } from "../test/support/skopeo.js";
 import { cachedLargeImage } from "./big-image.js";
-import { backgroundBusyPct, measureCpuOf, type Watched } from "./cpu.js";
+import { backgroundBusyPct, childrenCpuSeconds, measureCpuOf, type Watched } from "./cpu.js";
 import type { DatabaseKind } from "./databases.js";
 import { median, say, stopEverythingOnSignals, using } from "./lifecycle.js";
 import { requirePeers, startPeerRegistry } from "./peer.js";
 import { fmt, table } from "./report.js";
 import { timeLayoutCopy } from "./push-floor.js";
 import { createRegistry, profiled, withService, type Service } from "./service.js";
+import { pushedImageProblem } from "./transfer.js";
 import type { Settings } from "./settings.js";
 
 const TARGET = 0.8;
@@ -72,30 +73,6 @@ interface Row {
   svc?: Service;
 }
 
-/** CPU seconds of this process's waited-for children (utime + stime of /proc/self/stat: cutime, cstime). */
-function childrenCpuSeconds(): number {
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields from state (3) on: cutime is field 16, cstime 17 (1-based in proc(5)), i.e. 13 and 14 here.
-  return (Number(fields[13]) + Number(fields[14])) / 100;
-}
-
-async function checkRegistry(base: string, repo: string, image: BuiltImage): Promise<string | undefined> {
-  const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
-  const m = await fetch(`${base}/v2/${repo}/manifests/latest`, { headers: { accept } });
-  await m.arrayBuffer();
-  if (m.status !== 200 || m.headers.get("docker-content-digest") !== image.digest) {
-    return `manifest GET: HTTP ${m.status}, digest ${m.headers.get("docker-content-digest")}, expected ${image.digest}`;
-  }
-  for (const blob of image.blobs) {
-    const b = await fetch(`${base}/v2/${repo}/blobs/${blob.digest}`, { method: "HEAD" });
-    if (b.status !== 200 || b.headers.get("content-length") !== String(blob.size) || b.headers.get("docker-content-digest") !== blob.digest) {
-      return `blob HEAD ${blob.digest}: HTTP ${b.status}, ${b.headers.get("content-length")} bytes, digest ${b.headers.get("docker-content-digest")}`;
-    }
-  }
-  return undefined;
-}
-
 /** The layer's bytes into a new file, 1 MiB per write, then fdatasync: the disk's share of a durable push. */
 function diskWrite(source: string, dir: string): { seconds: number; writeSeconds: number; syncSeconds: number } {
   const bytes = readFileSync(source);
@@ -136,7 +113,7 @@ function registryRow(
       const digest = await pushImage(big, { host }, repo, "latest", { timeoutMs: 600_000 });
       const seconds = (performance.now() - t0) / 1000;
       if (digest !== big.digest) throw new Error(`skopeo pushed ${digest}, expected ${big.digest}`);
-      const problem = await checkRegistry(base, repo, big);
+      const problem = await pushedImageProblem(base, repo, big);
       if (problem) throw new Error(problem);
       return { seconds };
     },

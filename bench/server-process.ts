@@ -22,7 +22,7 @@ export interface ServerOptions {
 
 const entry = fileURLToPath(new URL("./server.ts", import.meta.url));
 const CONFIG_KEYS =
-  /^(DATABASE_URL|DB_[A-Z_]+|DATA_DIR|HTTP_[A-Z]+|GRPC_[A-Z]+|LOG_LEVEL|SECRET_KEY|SHUTDOWN_TIMEOUT_MS|WORKERS|UPSTREAM_ALLOWED_NETWORKS|AUTH_[A-Z_]+|ADMIN_[A-Z_]+|TLS_[A-Z_]+|READ_CACHE_[A-Z_]+)$/;
+  /^(DATABASE_URL|DB_[A-Z_]+|DATA_DIR|HTTP_[A-Z]+|GRPC_[A-Z]+|LOG_LEVEL|SECRET_KEY|SHUTDOWN_TIMEOUT_MS|WORKERS|UPSTREAM_ALLOWED_NETWORKS|AUTH_[A-Z_]+|ADMIN_[A-Z_]+|TLS_[A-Z_]+|READ_CACHE_[A-Z_]+|CONTENT_STORE|S3_[A-Z_]+|BLOB_REDIRECT[A-Z_]*)$/;
 
 export async function startBenchServer(options: ServerOptions): Promise<BenchServer> {
   const env: NodeJS.ProcessEnv = {};

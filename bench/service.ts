@@ -76,8 +76,9 @@ export async function profiled<T>(
   return value;
 }
 
+/** Creates a registry through `svc`'s gRPC API (any replica of a set: they share the database). */
 export async function createRegistry(
-  svc: Service,
+  svc: Pick<Service, "server">,
   registry: { name: string; kind: "hosted" } | { name: string; kind: "remote"; url: string },
 ): Promise<string> {
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: svc.server.grpcUrl }));

@@ -2,7 +2,7 @@
 // it can, for raw HTTP GETs and for the Connect stream (its envelopes counted, not decoded); the
 // Connect stream through the connect-node client in a worker process; and checked downloads
 // (status, headers, sha256 of every byte; for the stream every message decoded and the end-of-stream
-// message read) before anything is timed.
+// message read) before anything is timed; and what a registry holds after a push.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { GetBlobRequestSchema, GetBlobResponseSchema, ImageService } from "../gen/artifact/v1/image_pb.js";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { BuiltImage } from "../test/support/oci-images.js";
 import type { StreamJob, StreamResult } from "./load/stream-worker.js";
 
 const run = promisify(execFile);
@@ -22,6 +23,9 @@ export interface Transfer {
   seconds: number;
   /** 10^6 bytes per second. */
   mbps: number;
+  /** With `followRedirects`: redirects followed, and the seconds they took before the last request started. */
+  redirects: number;
+  redirectSeconds: number;
   error?: string;
 }
 
@@ -34,11 +38,14 @@ export interface CurlOptions {
   caFile?: string;
   /** Force an HTTP version (curl negotiates HTTP/2 over TLS by default). */
   httpVersion?: "1.1" | "2";
+  /** Follow redirects (curl -L), e.g. a blob GET's 307 to the object store. */
+  followRedirects?: boolean;
 }
 
 /** One request with curl, response body thrown away. */
 export async function curlGet(url: string, o: CurlOptions = {}): Promise<Transfer> {
-  const args = ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}", "--max-time", "600"];
+  const args = ["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total} %{num_redirects} %{time_redirect}", "--max-time", "600"];
+  if (o.followRedirects) args.push("-L");
   if (o.method === "POST") args.push("-X", "POST");
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push("-H", `${k}: ${v}`);
   if (o.dataFile) args.push("--data-binary", `@${o.dataFile}`);
@@ -47,13 +54,19 @@ export async function curlGet(url: string, o: CurlOptions = {}): Promise<Transfe
   args.push(url);
   try {
     const { stdout } = await run("curl", args);
-    const [status, bytes, seconds] = stdout.trim().split(" ").map(Number) as [number, number, number];
-    return { status, bytes, seconds, mbps: bytes / seconds / 1e6 };
+    const [status, bytes, seconds, redirects, redirectSeconds] = stdout.trim().split(" ").map(Number) as [number, number, number, number, number];
+    return { status, bytes, seconds, mbps: bytes / seconds / 1e6, redirects, redirectSeconds };
   } catch (err) {
     // curl exits non-zero on a transfer cut short (e.g. 18: partial file).
     const e = err as { stdout?: string; code?: number };
-    const [status, bytes, seconds] = (e.stdout ?? "0 0 0").trim().split(" ").map(Number) as [number, number, number];
-    return { status, bytes, seconds, mbps: NaN, error: `curl exit ${String(e.code)}` };
+    const [status, bytes, seconds, redirects, redirectSeconds] = (e.stdout ?? "0 0 0 0 0").trim().split(" ").map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { status, bytes, seconds, mbps: NaN, redirects, redirectSeconds, error: `curl exit ${String(e.code)}` };
   }
 }
 
@@ -64,6 +77,26 @@ export async function curlMany(url: string, clients: number): Promise<{ transfer
   const seconds = (performance.now() - t0) / 1000;
   const bytes = transfers.reduce((n, t) => n + t.bytes, 0);
   return { transfers, seconds, mbps: bytes / seconds / 1e6 };
+}
+
+/**
+ * What is wrong with a registry after `image` was pushed to `repo` as `latest`, or undefined: the
+ * manifest by tag (status, Docker-Content-Digest) and a HEAD of every blob (status, size, digest).
+ */
+export async function pushedImageProblem(base: string, repo: string, image: BuiltImage): Promise<string | undefined> {
+  const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+  const m = await fetch(`${base}/v2/${repo}/manifests/latest`, { headers: { accept } });
+  await m.arrayBuffer();
+  if (m.status !== 200 || m.headers.get("docker-content-digest") !== image.digest) {
+    return `manifest GET: HTTP ${m.status}, digest ${m.headers.get("docker-content-digest")}, expected ${image.digest}`;
+  }
+  for (const blob of image.blobs) {
+    const b = await fetch(`${base}/v2/${repo}/blobs/${blob.digest}`, { method: "HEAD" });
+    if (b.status !== 200 || b.headers.get("content-length") !== String(blob.size) || b.headers.get("docker-content-digest") !== blob.digest) {
+      return `blob HEAD ${blob.digest}: HTTP ${b.status}, ${b.headers.get("content-length")} bytes, digest ${b.headers.get("docker-content-digest")}`;
+    }
+  }
+  return undefined;
 }
 
 /** A transfer that moved `size` bytes (with `framed`: more, for the envelopes around them) with status 200, or what was wrong with it. */

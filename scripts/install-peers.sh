@@ -12,10 +12,16 @@
 #                     `npm run protos:export` (test/protos-export.test.ts). Not python3-grpc-tools:
 #                     bookworm's bundles a protoc older than proto3 `optional`.
 #   curl, jq        - what the README's walkthrough uses (test/readme.test.ts runs it)
+#   swift, swift-proxy, swift-object, swift-account, swift-container, memcached
+#                   - a throwaway OpenStack Swift whose s3api middleware is the S3-compatible
+#                     object store of the S3 content driver's tests (test/support/swift.ts)
+#   nginx           - the round-robin load balancer in front of replicas (test/support/balancer.ts);
+#                     (bookworm's nginx-light is this nginx plus the echo module)
 # Idempotent: does nothing (and touches no network) when all are present.
 set -euo pipefail
 
-packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl protobuf-compiler protobuf-compiler-grpc python3-grpcio curl jq)
+packages=(skopeo docker-registry apache2-utils postgresql chromium podman openssl protobuf-compiler protobuf-compiler-grpc python3-grpcio curl jq
+  swift swift-proxy swift-object swift-account swift-container memcached nginx)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]

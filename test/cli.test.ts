@@ -473,6 +473,34 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
     expect(await registry.req("HEAD", `/v2/local/team/app/manifests/${two.digest}`).then((r) => r.status)).toBe(200);
   });
 
+  it("rules: add on a namespace, list what protects a repository, a refused move names the rule, delete", async () => {
+    // A namespace of its own: the other tests move and delete tags of local/team.
+    const first = await registry.pushImage("local/rules/app", "1.0");
+    const second = await registry.pushImage("local/rules/app", "scratch");
+    const added = json<{ id: string; scope: string; scopeName: string; tagPattern: string }>(
+      await cli(["rules", "add", "local/rules", "^1\\..*", "--description", "releases never move", "-o", "json"]),
+    );
+    expect(added).toMatchObject({ scope: "namespace", scopeName: "local/rules", tagPattern: "^1\\..*" });
+    const [table, own, refused, untag, badPattern, noScope] = await Promise.all([
+      cli(["rules", "list", "local/rules/app"]),
+      cli(["rules", "list", "local/rules/app", "--own", "-o", "json"]),
+      cli(["tag", "local/rules/app:1.0", "scratch"]),
+      cli(["untag", "local/rules/app:1.0"]),
+      cli(["rules", "add", "local/rules/app", "(?=x)"]),
+      cli(["rules", "add", "local/nope", "v.*"]),
+    ]);
+    expect(table.stdout).toMatch(/^ID +SCOPE +TAG PATTERN +CREATED +DESCRIPTION$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${added.id} +namespace local/rules +\\^1\\\\\\.\\.\\* +(just now|\\d+ seconds ago) +releases never move$`, "m"));
+    expect(json<{ totalSize: number }>(own).totalSize).toBe(0);
+    expectOneLineError(refused, 4, new RegExp(`failed precondition: tag local/rules/app:1\\.0 is immutable: immutability rule ${added.id}`));
+    expectOneLineError(untag, 4, /forbids deleting it/);
+    expectOneLineError(badPattern, 1, /invalid argument: immutability_rule\.tag_pattern/);
+    expectOneLineError(noScope, 2, /namespace "local\/nope" not found/);
+
+    expect((await cli(["rules", "delete", added.id])).stdout).toBe(`Deleted rule ${added.id} (^1\\..* in local/rules).\n`);
+    expect((await cli(["tag", "local/rules/app:1.0", "scratch"])).stdout).toBe(`Moved local/rules/app:1.0 to ${second.digest} (from ${first.digest}).\n`);
+  });
+
   it("gc --dry-run: a table of what would be freed, the grace period named, nothing deleted", async () => {
     const blob = Buffer.from("an orphan layer nobody references");
     const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;

@@ -43,7 +43,11 @@ async function start(env: Record<string, string>, ready = '"msg":"listening', im
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
   while (!output.some((l) => l.includes(ready))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${output.join("\n")}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      // A service that did not come up in time must not outlive the test (nor its workers: SIGTERM stops them).
+      child.kill("SIGTERM");
+      throw new Error(`server did not start:\n${output.join("\n")}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return { child, lines: () => output, httpPort, exited };

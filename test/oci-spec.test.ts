@@ -2,7 +2,7 @@
 // against a real server on each database: every endpoint (end-1 … end-13), every error code with
 // its status and JSON body, the Docker Registry API parts tools rely on, the limits, and the
 // catalog API seeing what /v2/ does (one truth).
-import { connect } from "node:http2";
+import { connect, constants as h2, type ClientHttp2Session, type OutgoingHttpHeaders } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,8 @@ import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { catalogClients, expectCode, unique, type Clients } from "./support/clients.js";
 import { ADMIN_BASIC, adminFetch } from "./support/credentials.js";
 import { databaseKinds } from "./support/database.js";
+import { LogSink } from "./support/fuzz/watch.js";
+import { ADMIN_TOKEN, basic, bindRole, createAccount, identityClients } from "./support/identity.js";
 import {
   expectOciError,
   makeImage,
@@ -36,10 +38,13 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
   let hosted: string;
   let remote: string;
   const repo = (name = unique("app").replace(/-/g, ".")) => `${hosted}/team/${name}`;
+  /** The server's warnings and errors (a test that says "the server logs no error" reads them). */
+  const logs = new LogSink();
 
   beforeAll(async () => {
     server = await startTestServer(kind, {
       config: { registry: { ...testConfig("").registry, manifestMaxBytes: MANIFEST_MAX, blobMaxBytes: BLOB_MAX } },
+      log: logs.logger,
     });
     reg = new RegistryClient(server.httpUrl);
     c = catalogClients(transports["connect+json over HTTP/1.1"]!(server.httpUrl));
@@ -930,6 +935,150 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
     });
   });
 
+  describe("early refusals over HTTP/2, with the request body still in flight", () => {
+    // Each request is well-formed (Content-Length, when sent, is the body's length) and its body
+    // of several MiB goes out in 64 KiB pieces with pauses, so the refusal comes while most of it
+    // is still to be sent. RFC 9113 §8.1: the server sends its whole answer, then either reads
+    // the rest of the body or asks the client to stop with RST_STREAM(NO_ERROR); never a reset
+    // with an error, never an answer cut short, and the connection serves the next request.
+    const MiB = 1024 * 1024;
+    const zeroUpload = "00000000-0000-4000-8000-000000000000";
+    const digestOf = (size: number) => sha256(Buffer.alloc(size));
+    const session = async (name: string) => pathOf((await reg.req("POST", `/v2/${name}/blobs/uploads/`)).headers.get("location"));
+    let reader: string | undefined;
+    /** A user who may read everything and push nothing. */
+    const readerAuth = async () => {
+      if (reader === undefined) {
+        const admin = identityClients(server.httpUrl, ADMIN_TOKEN);
+        const account = await createAccount(admin, server.httpUrl);
+        await bindRole(admin, account.id, "reader", { global: true });
+        reader = basic(account.name, account.password!);
+      }
+      return reader;
+    };
+
+    interface Refusal {
+      what: string;
+      status: number;
+      code: string;
+      request: () => Promise<{ method: string; path: string; headers?: Record<string, string>; auth?: string | null; size?: number; declared?: boolean }>;
+    }
+    const refusals: Refusal[] = [
+      {
+        what: "anonymous push with auth on",
+        status: 401,
+        code: "UNAUTHORIZED",
+        request: async () => ({ method: "POST", path: `/v2/${repo()}/blobs/uploads/?digest=${digestOf(4 * MiB)}`, auth: null }),
+      },
+      {
+        what: "push by a reader",
+        status: 403,
+        code: "DENIED",
+        request: async () => ({ method: "POST", path: `/v2/${repo()}/blobs/uploads/?digest=${digestOf(4 * MiB)}`, auth: await readerAuth() }),
+      },
+      {
+        // Read up to the limit, then refused: the last MiB is still on its way.
+        what: "monolithic blob over BLOB_MAX_BYTES",
+        status: 413,
+        code: "SIZE_INVALID",
+        request: async () => ({ method: "POST", path: `/v2/${repo()}/blobs/uploads/?digest=${digestOf(BLOB_MAX + MiB)}`, size: BLOB_MAX + MiB }),
+      },
+      {
+        what: "chunk without Content-Length that grows past BLOB_MAX_BYTES",
+        status: 413,
+        code: "SIZE_INVALID",
+        request: async () => ({ method: "PATCH", path: await session(repo()), size: BLOB_MAX + MiB, declared: false }),
+      },
+      {
+        what: "manifest declared over MANIFEST_MAX_BYTES",
+        status: 413,
+        code: "MANIFEST_INVALID",
+        request: async () => ({ method: "PUT", path: `/v2/${repo()}/manifests/big`, headers: { "content-type": MT.ociManifest } }),
+      },
+      {
+        what: "name outside the grammar",
+        status: 400,
+        code: "NAME_INVALID",
+        request: async () => ({ method: "POST", path: `/v2/${hosted}/Team/app/blobs/uploads/?digest=${digestOf(4 * MiB)}` }),
+      },
+      {
+        what: "malformed digest",
+        status: 400,
+        code: "DIGEST_INVALID",
+        request: async () => ({ method: "POST", path: `/v2/${repo()}/blobs/uploads/?digest=sha256:zz` }),
+      },
+      {
+        what: "Content-Range that is not the body's length",
+        status: 400,
+        code: "SIZE_INVALID",
+        request: async () => ({ method: "PATCH", path: await session(repo()), headers: { "content-range": "0-9" } }),
+      },
+      {
+        what: "chunk out of order",
+        status: 416,
+        code: "BLOB_UPLOAD_INVALID",
+        request: async () => ({ method: "PATCH", path: await session(repo()), headers: { "content-range": `1000-${1000 + 4 * MiB - 1}` } }),
+      },
+      {
+        what: "unknown registry",
+        status: 404,
+        code: "NAME_UNKNOWN",
+        request: async () => ({ method: "POST", path: `/v2/${unique("nowhere")}/team/app/blobs/uploads/?digest=${digestOf(4 * MiB)}` }),
+      },
+      {
+        what: "unknown upload session",
+        status: 404,
+        code: "BLOB_UPLOAD_UNKNOWN",
+        request: async () => {
+          const name = repo();
+          await session(name);
+          return { method: "PATCH", path: `/v2/${name}/blobs/uploads/${zeroUpload}` };
+        },
+      },
+      {
+        what: "push to a REMOTE registry",
+        status: 405,
+        code: "UNSUPPORTED",
+        request: async () => ({ method: "POST", path: `/v2/${remote}/team/app/blobs/uploads/?digest=${digestOf(4 * MiB)}` }),
+      },
+      {
+        what: "method the path does not take",
+        status: 405,
+        code: "UNSUPPORTED",
+        request: async () => ({ method: "PATCH", path: `/v2/${repo()}/manifests/v1` }),
+      },
+    ];
+
+    it.each(refusals)("$status $code: $what", async ({ status, code, request }) => {
+      const r = await request();
+      const body = Buffer.alloc(r.size ?? 4 * MiB, 0x61);
+      const headers: OutgoingHttpHeaders = { ":method": r.method, ":path": r.path, ...r.headers };
+      if (r.auth !== null) headers.authorization = r.auth ?? ADMIN_BASIC;
+      if (r.declared !== false) headers["content-length"] = String(body.length);
+      logs.takeErrors();
+      const client = connect(server.httpUrl);
+      const sessionErrors: string[] = [];
+      client.on("error", (e: Error) => sessionErrors.push(e.message));
+      try {
+        const x = await sendSlowly(client, headers, body);
+        const answer = `${x.status} ${x.body.slice(0, 300)}`;
+        expect({ status: x.status, code: (JSON.parse(x.body || "{}") as Partial<OciErrors>).errors?.[0]?.code }, answer).toEqual({ status, code });
+        expect(x.contentType).toMatch(/^application\/json/);
+        expect(x.ended, "the answer ends with END_STREAM").toBe(true);
+        expect(x.sentWhenAnswered, "the answer came while the body was still being sent").toBeLessThan(body.length);
+        expect(x.errors, answer).toEqual([]);
+        expect(x.rstCode, "the stream closes without an error code").toBe(h2.NGHTTP2_NO_ERROR);
+        // The connection goes on.
+        const next = await sendSlowly(client, { ":method": "GET", ":path": "/v2/", authorization: ADMIN_BASIC }, Buffer.alloc(0));
+        expect([next.status, next.errors]).toEqual([200, []]);
+        expect(sessionErrors).toEqual([]);
+      } finally {
+        client.close();
+      }
+      expect(logs.takeErrors().map((l) => l.text)).toEqual([]);
+    });
+  });
+
   describe("one truth with the catalog API", () => {
     it("a push shows up at once in TagService.ListTags with digest, media type, size and push time", async () => {
       const name = repo();
@@ -991,3 +1140,54 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
     });
   });
 });
+
+/** What an HTTP/2 client saw of a request whose body it sent in pieces, with a pause after each. */
+interface SlowExchange {
+  status?: number;
+  contentType?: string;
+  body: string;
+  /** The answer's END_STREAM arrived. */
+  ended: boolean;
+  /** Body bytes handed to the stream when the answer's headers came. */
+  sentWhenAnswered?: number;
+  rstCode?: number;
+  errors: string[];
+}
+
+/**
+ * Sends `body` in `piece`-byte writes, each after the last one was taken (flow control) and a
+ * 2 ms pause; stops early only when the server closes the stream. Settles when the stream closes.
+ */
+function sendSlowly(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body: Buffer, piece = 64 * 1024): Promise<SlowExchange> {
+  return new Promise((resolve) => {
+    const out: SlowExchange = { body: "", ended: false, errors: [] };
+    let sent = 0;
+    const stream = session.request(headers, { endStream: body.length === 0 });
+    stream.setEncoding("utf8");
+    stream.on("response", (h) => {
+      out.status = Number(h[":status"]);
+      out.contentType = h["content-type"];
+      out.sentWhenAnswered = sent;
+    });
+    stream.on("data", (chunk: string) => (out.body += chunk));
+    stream.on("end", () => (out.ended = true));
+    stream.on("error", (e: Error) => out.errors.push(e.message));
+    const timer = setTimeout(() => {
+      out.errors.push("the stream did not close in 30 s");
+      stream.close(h2.NGHTTP2_CANCEL);
+    }, 30_000);
+    stream.on("close", () => {
+      clearTimeout(timer);
+      out.rstCode = stream.rstCode;
+      resolve(out);
+    });
+    const next = (): void => {
+      if (stream.closed || stream.destroyed) return;
+      const part = body.subarray(sent, sent + piece);
+      sent += part.length;
+      if (sent >= body.length) stream.end(part);
+      else stream.write(part, () => setTimeout(next, 2));
+    };
+    if (body.length > 0) next();
+  });
+}

@@ -192,10 +192,20 @@ describe.each(databaseKinds())("upload writers on %s", (kind) => {
     expectOciError(rival, 416, "BLOB_UPLOAD_INVALID", /being written by another request/);
     expect(rival.headers.get("range")).toBe("0-999");
     expect(pathOf(rival.headers.get("location"))).toBe(location);
+    // When to try again: by the time the writer's claim runs out (30 s) unless it renews it.
+    const retryAfter = Number(rival.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(30);
+    expect(rival.json?.errors?.[0]?.message).toContain(`claim runs out in ${retryAfter} s`);
     // Closing the upload must not race the chunk either.
     const close = await reg.req("PUT", withDigest(location, sha256(blob)));
     expectOciError(close, 416, "BLOB_UPLOAD_INVALID", /being written by another request/);
     expect(close.headers.get("range")).toBe("0-999");
+    expect(Number(close.headers.get("retry-after"))).toBeGreaterThan(0);
+    // An offset that is simply wrong says where to continue, not when.
+    const early = await reg.req("PATCH", location, { body: randomBytes(10), headers: { "content-range": "0-9" } });
+    expectOciError(early, 416, "BLOB_UPLOAD_INVALID");
+    expect(early.headers.get("retry-after")).toBeNull();
 
     const done = await first.finish(rest.subarray(10));
     expect(done.status, done.body).toBe(202);

@@ -14,6 +14,7 @@ const SERVICES = [
   "artifact.v1.EventService",
   "artifact.v1.GarbageCollectionService",
   "artifact.v1.ImageService",
+  "artifact.v1.ImmutabilityRuleService",
   "artifact.v1.NamespaceService",
   "artifact.v1.RegistryService",
   "artifact.v1.RepositoryService",

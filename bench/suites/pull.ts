@@ -5,12 +5,11 @@
 // blob again from the instance that just cached it.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import postgres from "postgres";
 import { blobDataPath } from "../../test/support/distribution.js";
 import { pushImage } from "../../test/support/skopeo.js";
 import { cachedLargeImage } from "../big-image.js";
 import { backgroundBusyPct, measureCpuOf } from "../cpu.js";
-import { openTarget, type DatabaseKind, type DatabaseTarget } from "../databases.js";
+import { createDatabase, openTarget, type DatabaseKind, type DatabaseTarget } from "../databases.js";
 import { median, say, tail, using } from "../lifecycle.js";
 import { requirePeers, startPeerRegistry, type PeerRegistry } from "../peer.js";
 import { fmt, table, verdict } from "../report.js";
@@ -108,18 +107,9 @@ async function measureKind(
     const env: Record<string, string> = { ...target.env, DATA_DIR: dataDir };
     let dropDatabase = async () => {};
     if (kind === "postgres") {
-      const name = `bench_pull_${process.pid}_${n}`;
-      const admin = postgres(target.env.DATABASE_URL!, { max: 1, onnotice: () => undefined });
-      await admin.unsafe(`create database ${name}`);
-      await admin.end();
-      const url = new URL(target.env.DATABASE_URL!);
-      url.pathname = `/${name}`;
-      env.DATABASE_URL = url.toString();
-      dropDatabase = async () => {
-        const sql = postgres(target.env.DATABASE_URL!, { max: 1, onnotice: () => undefined });
-        await sql.unsafe(`drop database if exists ${name} with (force)`).catch(() => undefined);
-        await sql.end();
-      };
+      const database = await createDatabase(target, `bench_pull_${process.pid}_${n}`);
+      env.DATABASE_URL = database.url;
+      dropDatabase = () => database.drop();
     }
     const logFile = join(workDir, `server-pull-${kind}-${n}.log`);
     const server = await startBenchServer({

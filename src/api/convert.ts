@@ -11,12 +11,14 @@ import { Role, RoleBindingSchema, RoleScope, type RoleBinding } from "../../gen/
 import { TokenSchema, type Token } from "../../gen/artifact/v1/token_pb.js";
 import { EventSchema, type Event } from "../../gen/artifact/v1/event_pb.js";
 import { DeliverySchema, DeliveryStatus, WebhookSchema, type Delivery, type Webhook } from "../../gen/artifact/v1/webhook_pb.js";
+import { ImmutabilityRuleSchema, type ImmutabilityRule } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import type { Role as RoleName } from "../domain/roles.js";
 import type {
   AccountRow,
   AuditRow,
   DeliveryView,
   EventRow,
+  ImmutabilityRuleView,
   ListRequest,
   NamespaceView,
   RegistryRow,
@@ -26,6 +28,7 @@ import type {
   TokenRow,
   WebhookView,
 } from "../store/index.js";
+import { policyScopeToProto } from "./policy-scope.js";
 
 const KINDS = { hosted: RegistryKind.HOSTED, remote: RegistryKind.REMOTE } as const;
 
@@ -147,6 +150,16 @@ export function roleBindingToProto(view: RoleBindingView): RoleBinding {
     accountName: view.accountName,
     scopeName: view.scopeName,
     createTime: timestampFromDate(view.createTime),
+  });
+}
+
+export function immutabilityRuleToProto(view: ImmutabilityRuleView): ImmutabilityRule {
+  return create(ImmutabilityRuleSchema, {
+    ...common(view),
+    scope: policyScopeToProto(view),
+    tagPattern: view.tagPattern,
+    description: view.description,
+    scopeName: view.scopeName,
   });
 }
 

@@ -14,6 +14,7 @@ import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
 import type { Events } from "../events/index.js";
 import { eventService } from "./event-service.js";
 import { webhookService } from "./webhook-service.js";
+import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
@@ -22,6 +23,7 @@ import type { RegistryUpstreams } from "../upstream/registries.js";
 import { accountService } from "./account-service.js";
 import { auditService } from "./audit-service.js";
 import { garbageCollectionService } from "./gc-service.js";
+import { immutabilityRuleService } from "./immutability-rule-service.js";
 import { roleBindingService } from "./role-binding-service.js";
 import { tokenService } from "./token-service.js";
 import { imageService } from "./image-service.js";
@@ -68,6 +70,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(AuditService, auditService(deps.store));
     router.service(EventService, eventService(deps.store, deps.events.hub));
     router.service(WebhookService, webhookService(deps.store, deps.sealer, deps.events.sender));
+    router.service(ImmutabilityRuleService, immutabilityRuleService(deps.store));
   };
 }
 
@@ -85,4 +88,5 @@ export const apiServices = [
   AuditService,
   EventService,
   WebhookService,
+  ImmutabilityRuleService,
 ] as const;

@@ -1,5 +1,6 @@
 // From what a request names (an id, an image name, a binding's scope) to the resource the policy
 // judges: the thing with its parents and their public flags, one query each (src/store/access.ts).
+import type { PolicyScope } from "../domain/policy-scope.js";
 import type { AccessStore, ImagePlace } from "../store/access.js";
 import type { Resource } from "./policy.js";
 
@@ -35,6 +36,12 @@ export class Locator {
     if (parts.length < 3 || parts.some((p) => p === "")) return missing("repository", name);
     const [registry, namespace, ...rest] = parts as [string, string, ...string[]];
     return imageResource(await this.access.image(registry, namespace, rest.join("/")), registry, namespace, rest.join("/"));
+  }
+
+  /** Where a policy (an immutability rule) is set: its registry, namespace or repository. */
+  policyScope(scope: PolicyScope): Promise<Resource> {
+    if (scope.kind === "registry") return this.registry(scope.id);
+    return scope.kind === "namespace" ? this.namespace(scope.id) : this.repository(scope.id);
   }
 
   async scope(scope: ScopeRef): Promise<Resource> {

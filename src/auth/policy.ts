@@ -45,7 +45,7 @@ export type Action =
   /** Push, create, update, move tags. */
   | "write"
   | "delete"
-  /** Sync, ping, make public, bind roles: admin in scope. */
+  /** Sync, ping, make public, bind roles, set immutability rules: admin in scope. */
   | "manage"
   /** Only a global admin. */
   | "administer"

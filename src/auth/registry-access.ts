@@ -13,8 +13,8 @@
 // handler gets a store that knows the caller (storeFor). Writes, refusals and failed sign-ins
 // are recorded in the audit log.
 import type { Logger } from "pino";
-import { databaseUnavailable } from "../domain/errors.js";
 import type { EventActor } from "../domain/events.js";
+import { databaseUnavailable, ImmutableTagRefused } from "../domain/errors.js";
 import { parseImageName } from "../domain/image-name.js";
 import { OciError } from "../oci/errors.js";
 import type { Request, Response } from "../oci/http.js";
@@ -59,6 +59,8 @@ interface RequestState {
   write?: AuditEvent;
   /** A tag's digest before a push moved it. */
   previousDigest?: string;
+  /** Why an immutability rule refused the write (recorded as denied, naming the rule). */
+  refusal?: string;
 }
 
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -76,6 +78,11 @@ export function registryAccessOf(deps: object): RegistryAccess {
   const access = (deps as { [ACCESS]?: RegistryAccess })[ACCESS];
   if (!access) throw new Error("the registry API has no access control configured (withRegistryAccess)");
   return access;
+}
+
+/** Tells the access that guards a /v2/ handler how one of its requests failed (RegistryAccess.failed). */
+export function registryRequestFailed(deps: object, req: Request, err: unknown): void {
+  (deps as { [ACCESS]?: RegistryAccess })[ACCESS]?.failed(req, err);
 }
 
 export class RegistryAccess {
@@ -164,6 +171,15 @@ export class RegistryAccess {
       throw this.deny(state, `requested access to the resource is denied: ${decision.needs}`);
     }
     return this.beforeWrite(state, route);
+  }
+
+  /**
+   * The handler failed: a write an immutability rule refused is recorded as denied, with the
+   * refusal (which names the rule), rather than as a failure with its status.
+   */
+  failed(req: Request, err: unknown): void {
+    const state = this.requests.get(req);
+    if (state?.write && err instanceof ImmutableTagRefused) state.refusal = err.message;
   }
 
   /** Whether this request's answer depends on who asks beyond yes or no (the catalog, a mount): see storeFor. */
@@ -308,7 +324,8 @@ export class RegistryAccess {
         write.action = "tag.move";
         write.detail = `${state.previousDigest} -> ${digest}`;
       }
-      events.push(status < 400 ? write : { ...write, outcome: "failure", detail: status === 499 ? "the client went away" : `HTTP ${status}` });
+      if (state.refusal !== undefined) events.push({ ...write, outcome: "denied", detail: state.refusal });
+      else events.push(status < 400 ? write : { ...write, outcome: "failure", detail: status === 499 ? "the client went away" : `HTTP ${status}` });
     }
     if (events.length === 0) return;
     const trail = state.trail ?? (await this.jwtTrail(state));

@@ -15,6 +15,7 @@ import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { EventService } from "../../gen/artifact/v1/event_pb.js";
 import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
+import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -97,6 +98,24 @@ async function webhookScope(id: string, ctx: RuleContext): Promise<Resource> {
   const webhook = await ctx.access.webhook(id);
   if (!webhook) return { type: "missing", noun: "webhook", id: id.length > 100 ? `${id.slice(0, 100)}…` : id };
   return webhook.namespaceId ? ctx.locate.namespace(webhook.namespaceId) : ctx.locate.registry(webhook.registryId);
+}
+
+/** Where an immutability rule is set (an admin there manages it; a reader there reads it). */
+async function immutabilityRuleScope(id: string, ctx: RuleContext): Promise<Resource> {
+  const rule = await ctx.access.immutabilityRule(id);
+  if (!rule) return { type: "missing", noun: "immutability rule", id };
+  if (rule.repositoryId) return ctx.locate.repository(rule.repositoryId);
+  return rule.namespaceId ? ctx.locate.namespace(rule.namespaceId) : ctx.locate.registry(rule.registryId);
+}
+
+/** The scope a new policy names (its `scope` oneof), unchecked: an id that is no UUID finds nothing. */
+function newPolicyScope(
+  scope: { case: "registryId" | "namespaceId" | "repositoryId" | undefined; value?: string },
+  ctx: RuleContext,
+): Promise<Resource> | Resource {
+  if (scope.case === undefined) return SERVICE;
+  const kind = ({ registryId: "registry", namespaceId: "namespace", repositoryId: "repository" } as const)[scope.case];
+  return ctx.locate.policyScope({ kind, id: scope.value ?? "" });
 }
 
 async function tokenOwner(id: string, ctx: RuleContext): Promise<Resource> {
@@ -226,6 +245,24 @@ const RULES: [string, Rule][] = [
   list(WebhookService.method.listWebhooks),
   check(WebhookService.method.listDeliveries, { action: "manage", resource: (r, ctx) => webhookScope(r.webhookId, ctx) }),
   check(WebhookService.method.testWebhook, { action: "manage", resource: (r, ctx) => webhookScope(r.id, ctx) }),
+  // ImmutabilityRuleService: an admin of the scope sets rules; whoever may read the scope reads them.
+  check(ImmutabilityRuleService.method.createImmutabilityRule, {
+    action: "manage",
+    resource: (r, ctx) => newPolicyScope(r.immutabilityRule?.scope ?? { case: undefined }, ctx),
+    event: store("immutability_rule.create"),
+  }),
+  check(ImmutabilityRuleService.method.getImmutabilityRule, { action: "read", resource: (r, ctx) => immutabilityRuleScope(r.id, ctx) }),
+  check(ImmutabilityRuleService.method.updateImmutabilityRule, {
+    action: "manage",
+    resource: (r, ctx) => immutabilityRuleScope(r.immutabilityRule?.id ?? "", ctx),
+    event: store("immutability_rule.update"),
+  }),
+  check(ImmutabilityRuleService.method.deleteImmutabilityRule, {
+    action: "manage",
+    resource: (r, ctx) => immutabilityRuleScope(r.id, ctx),
+    event: store("immutability_rule.delete"),
+  }),
+  list(ImmutabilityRuleService.method.listImmutabilityRules),
   // Probes and schema: no credential (load balancers, grpcurl's reflection).
   ...open(Health),
   ...open(ServerReflectionV1),

@@ -11,6 +11,7 @@ import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
+import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
@@ -45,6 +46,7 @@ export interface ArtifactClient {
   tokens: Client<typeof TokenService>;
   roleBindings: Client<typeof RoleBindingService>;
   audit: Client<typeof AuditService>;
+  immutabilityRules: Client<typeof ImmutabilityRuleService>;
   /** The transport underneath, for clients of other services on the same server. */
   transport: Transport;
 }
@@ -61,6 +63,7 @@ export function artifactClients(transport: Transport): ArtifactClient {
     tokens: createClient(TokenService, transport),
     roleBindings: createClient(RoleBindingService, transport),
     audit: createClient(AuditService, transport),
+    immutabilityRules: createClient(ImmutabilityRuleService, transport),
     transport,
   };
 }

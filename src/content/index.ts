@@ -3,11 +3,9 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { ContentDriver } from "./driver.js";
 import { FilesystemDriver } from "./filesystem.js";
-import { S3Driver } from "./s3.js";
 
 export { FilesystemDriver } from "./filesystem.js";
 export { MemoryDriver } from "./memory.js";
-export { S3Driver } from "./s3.js";
 
 /**
  * The configured content store, ready: the filesystem's directories created, the bucket
@@ -17,6 +15,8 @@ export { S3Driver } from "./s3.js";
 export async function createContentDriver(config: Pick<Config, "dataDir"> & Partial<Pick<Config, "content">>): Promise<ContentDriver> {
   const content = config.content ?? { kind: "filesystem" };
   if (content.kind === "s3") {
+    // Loaded only when configured: the AWS SDK is a second of start-up the default store does not need.
+    const { S3Driver } = await import("./s3.js");
     const driver = new S3Driver(content.s3, { partSize: content.partSize, partConcurrency: content.partConcurrency, presignSeconds: content.redirectSeconds });
     await driver.init().catch((err: unknown) => {
       const where = `bucket ${JSON.stringify(content.s3.bucket)}${content.s3.endpoint ? ` at ${content.s3.endpoint}` : ""}`;

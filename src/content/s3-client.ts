@@ -47,7 +47,7 @@ export function createS3Client(settings: S3Settings): S3Client {
 }
 
 /** The S3 error's name ("NoSuchKey", "NotFound", …) and HTTP status, when it is one. */
-export function s3Status(err: unknown): { name: string; status?: number } | undefined {
+function s3Status(err: unknown): { name: string; status?: number } | undefined {
   if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode };
   return undefined;
 }

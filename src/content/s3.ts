@@ -165,9 +165,12 @@ export class S3Driver implements ContentDriver {
   /**
    * A URL that reads the blob straight from the object store for `presignSeconds`, or undefined
    * when the store does not hold it. A client's Range header is honoured by the store itself.
+   * Where the bytes are is asked of the index every time (one HEAD): what this process remembers
+   * may be stale, since another replica may have deleted the blob and a push stored it again
+   * under a new data object, and unlike read() a redirect cannot notice and look again.
    */
   async presignRead(digest: string): Promise<string | undefined> {
-    const location = await this.locate(digest, false);
+    const location = await this.locate(digest, true);
     if (!location) return undefined;
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.dataKey(location.id) }), {
       expiresIn: this.presignSeconds,
@@ -263,8 +266,10 @@ export class S3Driver implements ContentDriver {
       }
       if (state.size !== offset) throw offsetMismatch(id, offset, state.size);
 
+      // The running hash: this process's, when it is current; from scratch when nothing was
+      // appended yet (the upload was opened on another replica: POST and PATCH balanced apart).
       const known = this.progress.get(id);
-      const hash = known?.rev === state.rev ? known.hash.copy() : undefined;
+      const hash = known?.rev === state.rev ? known.hash.copy() : state.size === 0 ? createDigestHash("sha256") : undefined;
       const parts = new PartSender(this, this.dataKey(id), state.parts.length + 1, state.multipart);
       let added = 0;
       let tailWritten: string | undefined;
@@ -691,8 +696,9 @@ export class S3Driver implements ContentDriver {
  * part is never one. What is left under a part when the bytes end is the caller's.
  */
 class PartSender {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The part being filled (allocated with its first byte), and how much of it is. */
+  private current: Buffer | undefined;
+  private filled = 0;
   private readonly sent: Part[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
@@ -705,17 +711,25 @@ class PartSender {
     private multipart: string | undefined,
   ) {}
 
+  /**
+   * Copies `chunk` into the part being filled (one copy per byte, no buffer held twice) and sends
+   * each part that fills up, waiting while `partsInFlight` are out.
+   */
   async push(chunk: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure.error;
-    this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    this.pendingBytes += chunk.byteLength;
     const size = this.driver.partBytes;
-    while (this.pendingBytes >= size) {
-      const all = Buffer.concat(this.pending, this.pendingBytes);
-      const part = all.subarray(0, size);
-      this.pending = all.length > size ? [all.subarray(size)] : [];
-      this.pendingBytes = all.length - size;
-      await this.start(part);
+    for (let at = 0; at < chunk.byteLength;) {
+      this.current ??= Buffer.allocUnsafe(size);
+      const taken = Math.min(size - this.filled, chunk.byteLength - at);
+      this.current.set(chunk.subarray(at, at + taken), this.filled);
+      this.filled += taken;
+      at += taken;
+      if (this.filled === size) {
+        const part = this.current;
+        this.current = undefined;
+        this.filled = 0;
+        await this.start(part);
+      }
     }
   }
 
@@ -723,9 +737,9 @@ class PartSender {
   async finish(): Promise<{ sent: Part[]; rest: Buffer; multipart: string | undefined }> {
     await Promise.all(this.inFlight);
     if (this.failure) throw this.failure.error;
-    const rest = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+    const rest = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
+    this.current = undefined;
+    this.filled = 0;
     return { sent: [...this.sent].sort((a, b) => a.n - b.n), rest, multipart: this.multipart };
   }
 

@@ -169,6 +169,47 @@ export const tags = pgTable(
   ],
 );
 
+/**
+ * Where a policy is set: a registry, a namespace or a repository (immutability rules now;
+ * retention policies attach the same way, src/store/policy-scope.ts). The scope's ancestors are
+ * kept beside it, as role bindings keep a namespace's registry: registry_id always, namespace_id
+ * for namespace and repository scopes. So "the policies that apply to repository R" is one
+ * indexed query (registry_id = R's registry, namespace_id null or R's, repository_id null or R),
+ * and a policy goes with its scope (cascade). Namespaces and repositories never change parents,
+ * so the copies never go stale.
+ */
+const policyScope = () => ({
+  registryId: uuid("registry_id")
+    .notNull()
+    .references(() => registries.id, { onDelete: "cascade" }),
+  namespaceId: uuid("namespace_id").references(() => namespaces.id, { onDelete: "cascade" }),
+  repositoryId: uuid("repository_id").references(() => repositories.id, { onDelete: "cascade" }),
+});
+
+// Immutable tags (docs/design-notes.md): a tag whose name matches a rule of its scope can be
+// pushed once, then never moved, renamed or deleted while the rule stands.
+export const immutabilityRules = pgTable(
+  "immutability_rules",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    ...policyScope(),
+    // RE2, matched against the whole tag name (src/domain/tag-pattern.ts).
+    tagPattern: text("tag_pattern").notNull(),
+    description: description(),
+    version: integer("version").notNull().default(1),
+    createTime: time("create_time"),
+    updateTime: time("update_time"),
+  },
+  (t) => [
+    index("immutability_rules_scope_idx").on(t.registryId, t.namespaceId, t.repositoryId),
+    index("immutability_rules_namespace_idx").on(t.namespaceId),
+    index("immutability_rules_repository_idx").on(t.repositoryId),
+    index("immutability_rules_create_time_idx").on(t.createTime, t.id),
+    index("immutability_rules_update_time_idx").on(t.updateTime, t.id),
+    check("immutability_rules_scope_check", sql`${t.repositoryId} is null or ${t.namespaceId} is not null`),
+  ],
+);
+
 // Content of HOSTED registries (and what a pull-through cache keeps). The bytes of a blob live in
 // the content store under its digest; a row here means they are there and verified.
 export const blobs = pgTable(

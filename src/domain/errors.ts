@@ -43,7 +43,9 @@ export type ErrorReason =
   // the operator must act, not the client.
   | "misconfigured"
   | "body-idle"
-  | "storage-full";
+  | "storage-full"
+  // A tag an immutability rule protects (src/domain/immutability.ts): /v2/ answers DENIED.
+  | "immutable-tag";
 
 export class DomainError extends Error {
   readonly reason?: ErrorReason;
@@ -74,6 +76,25 @@ export function isStorageFull(err: unknown): err is DomainError {
   return isDomainError(err, "resource-exhausted") && err.reason === "storage-full";
 }
 
+/**
+ * A write an immutability rule refuses (moving, renaming or deleting a protected tag, or
+ * deleting what holds one). It says which attempt it refused and on what, so each edge can put
+ * the refusal in the audit log under the write's own action (src/domain/immutability.ts).
+ */
+export class ImmutableTagRefused extends DomainError {
+  constructor(
+    message: string,
+    readonly rule: { id: string; tagPattern: string },
+    /** The audit action of the refused write (`tag.move`, `tag.delete`, `repository.delete`…). */
+    readonly attempt: string,
+    /** What the write was about, as audit events name it. */
+    readonly resource: { type: string; id: string; name: string },
+  ) {
+    super("failed-precondition", message, { reason: "immutable-tag" });
+    this.name = "ImmutableTagRefused";
+  }
+}
+
 /** Bytes asked for that a blob of `size` bytes does not have; edges answer 416 with the size, or OUT_OF_RANGE. */
 export class RangeNotSatisfiable extends DomainError {
   constructor(
@@ -82,6 +103,21 @@ export class RangeNotSatisfiable extends DomainError {
   ) {
     super("out-of-range", message);
     this.name = "RangeNotSatisfiable";
+  }
+}
+
+/**
+ * An upload another request is writing now (it holds the upload's writer lease): the same request
+ * may succeed once that one ends, at the latest when its claim runs out in `retryAfterMs` unless
+ * it renews it; edges that can say so do (`/v2/`: Retry-After). It is a range mismatch otherwise.
+ */
+export class UploadBusy extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super("failed-precondition", message, { reason: "range-mismatch" });
+    this.name = "UploadBusy";
   }
 }
 

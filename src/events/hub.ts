@@ -1,4 +1,4 @@
-// One process's ear on the outbox: a LISTEN on the "artifact_events" channel (migration 0008's
+// One process's ear on the outbox: a LISTEN on the "artifact_events" channel (migration 0009's
 // trigger notifies it when a transaction that wrote events commits), shared by every live
 // WatchEvents stream and the webhook deliverer of the process. A notice says only "something was
 // committed": listeners then read the events table from where they are. While the listening

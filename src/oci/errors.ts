@@ -3,7 +3,7 @@
 // §Error Codes). Handlers throw domain errors (src/domain/errors.ts) and never pick a status;
 // unexpected errors become UNKNOWN with only a request id, the details go to the log.
 import type { ErrorKind, ErrorReason } from "../domain/errors.js";
-import { isDomainError, RangeNotSatisfiable, type DomainError } from "../domain/errors.js";
+import { isDomainError, RangeNotSatisfiable, UploadBusy, type DomainError } from "../domain/errors.js";
 import { translate } from "../store/pg-errors.js";
 
 /** Every code this API answers with, and the status that goes with it. */
@@ -66,6 +66,9 @@ const TABLE: Row[] = [
   ["failed-precondition", "range-mismatch", "BLOB_UPLOAD_INVALID", 416],
   ["failed-precondition", "manifest-blob-unknown", "MANIFEST_BLOB_UNKNOWN"],
   ["failed-precondition", "unsupported", "UNSUPPORTED"],
+  // A tag an immutability rule protects: the spec's DENIED ("the access controller denied access
+  // for the operation on a resource"), with the rule named in the message.
+  ["failed-precondition", "immutable-tag", "DENIED"],
   // Not the client's mistake (4xx) nor a bug (500): this service cannot serve the repository until
   // its operator fixes a setting. 503 says "not now, not your fault" and names no upstream fault.
   ["failed-precondition", "misconfigured", "UNAVAILABLE"],
@@ -107,6 +110,8 @@ export function ociErrorOf(err: DomainError, headers: Record<string, string> = {
   const row = lookup(err.kind, err.reason);
   if (!row) return new OciError("UNKNOWN", err.message, headers);
   const extra: Record<string, string> = err instanceof RangeNotSatisfiable ? { "content-range": `bytes */${err.size}` } : {};
+  // When another writer's claim on an upload runs out (it may be renewed: a hint, as HTTP means it).
+  if (err instanceof UploadBusy) extra["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000));
   return new OciError(row[2], err.message, { ...extra, ...headers }, row[3]);
 }
 

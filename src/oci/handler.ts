@@ -15,7 +15,7 @@ import { catalog, listTags, referrers } from "./listings.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { parseOciPath, type OciRoute } from "./routes.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
-import { registryAccessOf } from "../auth/registry-access.js";
+import { registryAccessOf, registryRequestFailed } from "../auth/registry-access.js";
 import { clientCertificate } from "../http/client-certificate.js";
 
 export type { OciLimits } from "./deps.js";
@@ -49,6 +49,7 @@ export function ociHandler(deps: OciDeps): (req: Request, res: Response) => void
           res.destroy?.();
           return logRequest();
         }
+        registryRequestFailed(deps, req, err);
         const { error, unexpected, logDetails } = toOciError(err, requestId);
         if (unexpected) deps.log.error({ requestId, err }, "unexpected error on /v2/");
         else if (logDetails) deps.log.warn({ requestId, ...logDetails }, error.message);

@@ -116,8 +116,9 @@ async function withSessionState(repository: Repository, session: UploadSession, 
   // A session that is gone by now is BLOB_UPLOAD_UNKNOWN instead.
   const current = await repository.getUpload(session.id);
   const name = repository.name;
-  if (err.reason === "range-mismatch") return outOfOrder(name, session.id, current.size, err.message);
   const headers = uploadHeaders(name, session.id, current.size);
+  // Another writer holds the upload: its Retry-After says when that writer's claim runs out.
+  if (err.reason === "range-mismatch") return ociErrorOf(err, headers);
   return ociErrorOf(
     bodyIdle(`${err.message}; the upload holds ${current.size} bytes: continue from there (GET ${headers.location} tells where it stands)`),
     headers,

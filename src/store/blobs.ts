@@ -18,7 +18,15 @@ export type UploadRow = typeof uploads.$inferSelect;
 
 const uploadUnknown = (id: string) => errors.uploadUnknown(`blob upload ${id} is unknown or has expired`);
 
-const uploadBusy = (id: string) => errors.rangeMismatch(`blob upload ${id} is being written by another request; ask for its status and continue from there`);
+/** `retryAfterMs`: how long the other writer's claim lasts unless it renews it (it is still sending). */
+const uploadBusy = (id: string, retryAfterMs: number) =>
+  new errors.UploadBusy(
+    `blob upload ${id} is being written by another request; ask for its status and continue from there (that request's claim runs out in ${Math.ceil(retryAfterMs / 1000)} s unless it is still sending)`,
+    retryAfterMs,
+  );
+
+/** Milliseconds left of an upload row's writer lease (0 when nobody holds it). */
+const leaseLeftMs = sql<number>`coalesce(greatest(0, ceil(extract(epoch from (${uploads.writerUntil} - now())) * 1000)), 0)::integer`;
 
 const offsetMoved = (id: string, offset: number, size: number) =>
   errors.rangeMismatch(`blob upload ${id} holds ${size} bytes; a chunk must start at ${size}, not ${offset}`);
@@ -213,12 +221,12 @@ export class BlobStore {
           // The row lock keeps writers from claiming the upload until it is gone; a writer that
           // holds it now must finish first.
           const [row] = await tx
-            .select({ leased: sql<boolean>`${uploads.writer} is not null and ${uploads.writerUntil} >= now()` })
+            .select({ leased: sql<boolean>`${uploads.writer} is not null and ${uploads.writerUntil} >= now()`, leftMs: leaseLeftMs })
             .from(uploads)
             .where(eq(uploads.id, upload.id))
             .for("update");
           if (!row) throw uploadUnknown(upload.id);
-          if (row.leased) throw uploadBusy(upload.id);
+          if (row.leased) throw uploadBusy(upload.id, row.leftMs);
           await lockDigestsShared(tx, [digest]);
           const stored = await this.content.commit(upload.id, digest, expectedSize);
           await tx.delete(uploads).where(eq(uploads.id, upload.id));
@@ -257,7 +265,10 @@ export class BlobStore {
         .where(and(eq(uploads.id, uploadId), or(isNull(uploads.writer), lt(uploads.writerUntil, sql`now()`))))
         .returning({ size: uploads.sizeBytes }),
     );
-    if (!claimed) throw (await this.exists(uploadId)) ? uploadBusy(uploadId) : uploadUnknown(uploadId);
+    if (!claimed) {
+      const [held] = await guarded(() => this.db.select({ leftMs: leaseLeftMs }).from(uploads).where(eq(uploads.id, uploadId)));
+      throw held ? uploadBusy(uploadId, held.leftMs) : uploadUnknown(uploadId);
+    }
 
     const controller = new AbortController();
     let heldUntil = Date.now() + leaseMs;

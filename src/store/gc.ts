@@ -64,7 +64,7 @@ const BATCH = 500;
 export const GC_LOCK_ID = 0x41524743; // "ARGC"
 
 /** Another process (or this one) is collecting now: this run did nothing. */
-export const collecting = () => aborted("a garbage collection is already running (in this process or another replica); try again when it has ended");
+const collecting = () => aborted("a garbage collection is already running (in this process or another replica); try again when it has ended");
 
 export function isCollecting(err: unknown): boolean {
   return isDomainError(err, "aborted") && err.message.startsWith("a garbage collection is already running");

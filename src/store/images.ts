@@ -10,6 +10,7 @@ import { manifestBlobUnknown, manifestInvalid } from "../domain/errors.js";
 import { effectiveArtifactType, type Descriptor, type ParsedManifest } from "../domain/manifest.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { lockDigestsShared } from "./digest-locks.js";
+import { protectingRuleFor, refuseManifestDelete, refuseTagChange, writeProtectedTag } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
 import { HotCache } from "./hot-cache.js";
@@ -342,14 +343,10 @@ export class ImageStore {
         if (stored!.inserted) await insertReferences(tx, stored!.id, manifest);
         let previousDigest: string | undefined;
         if (input.tag !== undefined) {
-          previousDigest = await upsertTag(tx, {
-            repositoryId,
-            name: input.tag,
-            manifestId: stored!.id,
-            digest,
-            mediaType: manifest.mediaType,
-            sizeBytes: totalSize,
-          });
+          const tag = { repositoryId, name: input.tag, manifestId: stored!.id, digest, mediaType: manifest.mediaType, sizeBytes: totalSize };
+          // The one query an immutability rule costs a push (immutability.ts).
+          const protecting = await protectingRuleFor(tx, repositoryId, input.tag);
+          previousDigest = protecting ? await writeProtectedTag(tx, tag, protecting) : await upsertTag(tx, tag);
         }
         // Last: the outbox's lock is held from here to the commit.
         await recordEvent(tx, {
@@ -409,25 +406,27 @@ export class ImageStore {
     );
   }
 
-  /** Deletes a manifest by digest; its tags go with it. False when there was none. */
+  /**
+   * Deletes a manifest by digest; its tags go with it. False when there was none. Refused when an
+   * immutable tag points at it, or at an index that lists it (the row is locked first, so no push
+   * can tag it or list it meanwhile).
+   */
   async deleteManifest(repositoryId: string, digest: string, actor?: EventActor): Promise<boolean> {
     return this.invalidating(repositoryId, () =>
       this.db.transaction(async (tx) => {
-        const tagged = await tx
-          .select({ name: tags.name })
-          .from(tags)
-          .innerJoin(manifests, eq(manifests.id, tags.manifestId))
+        const [manifest] = await tx
+          .select({ id: manifests.id, mediaType: manifests.mediaType, sizeBytes: manifests.totalSizeBytes })
+          .from(manifests)
           .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
-          .orderBy(asc(tags.name));
-        const [gone] = await tx
-          .delete(manifests)
-          .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
-          .returning({ mediaType: manifests.mediaType, sizeBytes: manifests.totalSizeBytes });
-        if (!gone) return false;
+          .for("update");
+        if (!manifest) return false;
+        await refuseManifestDelete(tx, repositoryId, { id: manifest.id, digest }, "manifest.delete");
+        const tagged = await tx.select({ name: tags.name }).from(tags).where(eq(tags.manifestId, manifest.id)).orderBy(asc(tags.name));
+        await tx.delete(manifests).where(eq(manifests.id, manifest.id));
         await recordEvent(tx, {
           type: EVENT_TYPES.manifestDeleted,
           at: { repositoryId },
-          data: { digest, mediaType: gone.mediaType, sizeBytes: gone.sizeBytes, tags: tagged.map((t) => t.name) },
+          data: { digest, mediaType: manifest.mediaType, sizeBytes: manifest.sizeBytes, tags: tagged.map((t) => t.name) },
           actor,
         });
         return true;
@@ -435,16 +434,24 @@ export class ImageStore {
     );
   }
 
-  /** Removes a tag (the manifest stays until garbage collection). False when there was none. */
+  /** Removes a tag (the manifest stays until garbage collection). False when there was none; refused when it is immutable. */
   async deleteTag(repositoryId: string, name: string, actor?: EventActor): Promise<boolean> {
     return this.invalidating(repositoryId, () =>
       this.db.transaction(async (tx) => {
-        const [gone] = await tx
-          .delete(tags)
+        const [tag] = await tx
+          .select({ id: tags.id, digest: tags.digest, mediaType: tags.mediaType, sizeBytes: tags.sizeBytes })
+          .from(tags)
           .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
-          .returning({ digest: tags.digest, mediaType: tags.mediaType, sizeBytes: tags.sizeBytes });
-        if (!gone) return false;
-        await recordEvent(tx, { type: EVENT_TYPES.tagDeleted, at: { repositoryId }, data: { tag: name, ...gone }, actor });
+          .for("update");
+        if (!tag) return false;
+        await refuseTagChange(tx, { id: tag.id, repositoryId, name }, "delete", "tag.delete");
+        await tx.delete(tags).where(eq(tags.id, tag.id));
+        await recordEvent(tx, {
+          type: EVENT_TYPES.tagDeleted,
+          at: { repositoryId },
+          data: { tag: name, digest: tag.digest, mediaType: tag.mediaType, sizeBytes: tag.sizeBytes },
+          actor,
+        });
         return true;
       }),
     );

@@ -18,6 +18,7 @@ import { AccessStore } from "./access.js";
 import { AccountStore } from "./accounts.js";
 import { AuditStore } from "./audit.js";
 import { RoleBindingStore } from "./role-bindings.js";
+import { ImmutabilityRuleStore } from "./immutability-rules.js";
 import { SigningKeyStore } from "./signing-keys.js";
 import { ThrottleStore } from "./throttle.js";
 import { TokenStore } from "./tokens.js";
@@ -39,6 +40,8 @@ export interface Store {
   accounts: AccountStore;
   tokens: TokenStore;
   roleBindings: RoleBindingStore;
+  /** Immutable-tag rules; the tag writes ask them themselves (immutability.ts). */
+  immutabilityRules: ImmutabilityRuleStore;
   audit: AuditStore;
   throttle: ThrottleStore;
   signingKeys: SigningKeyStore;
@@ -83,6 +86,7 @@ export async function createStore(db: Database, content: ContentDriver, options:
     accounts: new AccountStore(db, tokens),
     tokens: new TokenStore(db, tokens),
     roleBindings: new RoleBindingStore(db, tokens),
+    immutabilityRules: new ImmutabilityRuleStore(db, tokens),
     audit: new AuditStore(db, tokens),
     throttle: new ThrottleStore(db),
     signingKeys: new SigningKeyStore(db),
@@ -126,6 +130,7 @@ export type { NamespaceView, RepositoryView, TagView } from "./views.js";
 export type { AccountRow } from "./accounts.js";
 export type { AuditRow } from "./audit.js";
 export type { RoleBindingView } from "./role-bindings.js";
+export type { ImmutabilityRuleView } from "./immutability-rules.js";
 export type { TokenRow } from "./tokens.js";
 export type { ListRequest } from "./listing.js";
 export type { EventRow } from "./events.js";

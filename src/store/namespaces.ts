@@ -7,6 +7,7 @@ import { deleteById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, namespacePath, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
+import { refuseScopeDelete } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
 import { joinedVisible, namespaceVisible } from "./visibility.js";
 import { namespaceView, viewById, viewFinder, viewGetterById, type NamespaceView } from "./views.js";
@@ -108,14 +109,17 @@ export class NamespaceStore {
       deleteById(this.db, table, id, {
         ...options,
         children: { table: repositories, parentId: repositories.namespaceId, nouns: "repositories" },
-        then: async (tx) =>
-          writeAudit(tx, audit, {
+        then: async (tx) => {
+          // With force, the tags go too: none of them may be immutable.
+          await refuseScopeDelete(tx, { kind: "namespace", id }, "namespace.delete");
+          await writeAudit(tx, audit, {
             action: "namespace.delete",
             resourceType: "namespace",
             resourceId: id,
             resourceName: await namespacePath(tx, id),
             detail: options.force ? "force" : "",
-          }),
+          });
+        },
       }),
     );
   }

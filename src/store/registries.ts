@@ -7,6 +7,7 @@ import { deleteById, getterById, updateById, type CatalogTable } from "./crud.js
 import { changedFields, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
+import { refuseScopeDelete } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
 import { registryVisible } from "./visibility.js";
 import { registryView, viewFinder } from "./views.js";
@@ -119,6 +120,8 @@ export class RegistryStore {
         ...options,
         children: { table: namespaces, parentId: namespaces.registryId, nouns: "namespaces" },
         then: async (tx) => {
+          // With force, the tags go too: none of them may be immutable.
+          await refuseScopeDelete(tx, { kind: "registry", id }, "registry.delete");
           const [row] = await tx.select({ name: registries.name }).from(registries).where(eq(registries.id, id));
           await writeAudit(tx, audit, {
             action: "registry.delete",

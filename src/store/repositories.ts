@@ -7,6 +7,7 @@ import { deleteById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./audit.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
+import { refuseScopeDelete } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
 import { joinedVisible, repositoryVisible } from "./visibility.js";
 import { repositoryFullName, repositoryView, viewById, viewFinder, viewGetterById, type RepositoryView } from "./views.js";
@@ -138,14 +139,17 @@ export class RepositoryStore {
       deleteById(this.db, table, id, {
         ...options,
         children: { table: tags, parentId: tags.repositoryId, nouns: "tags" },
-        then: async (tx) =>
-          writeAudit(tx, audit, {
+        then: async (tx) => {
+          // With force, the tags go too: none of them may be immutable.
+          await refuseScopeDelete(tx, { kind: "repository", id }, "repository.delete");
+          await writeAudit(tx, audit, {
             action: "repository.delete",
             resourceType: "repository",
             resourceId: id,
             resourceName: await repositoryPath(tx, id),
             detail: options.force ? "force" : "",
-          }),
+          });
+        },
       }),
     );
   }

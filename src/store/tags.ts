@@ -9,6 +9,7 @@ import { EVENT_TYPES } from "../domain/events.js";
 import { recordEvent, trailActor } from "./events.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
+import { refuseTagChange } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
 import { joinedVisible, repositoryVisible } from "./visibility.js";
 import { tagFullName, tagView, viewById, viewFinder, viewGetterById, type TagView } from "./views.js";
@@ -127,7 +128,23 @@ export class TagStore {
     return guarded(
       () =>
         this.db.transaction(async (tx) => {
-          const [before] = await tx.select({ repositoryId: tags.repositoryId, digest: tags.digest }).from(tags).where(eq(tags.id, id));
+          // Locked: an immutability rule is judged against the tag as it stays until this commits.
+          const [before] = await tx
+            .select({ repositoryId: tags.repositoryId, digest: tags.digest, name: tags.name })
+            .from(tags)
+            .where(eq(tags.id, id))
+            .for("update");
+          if (before) {
+            const moves = patch.digest !== undefined && patch.digest !== before.digest;
+            const renames = patch.name !== undefined && patch.name !== before.name;
+            if (moves || renames)
+              await refuseTagChange(
+                tx,
+                { id, repositoryId: before.repositoryId, name: before.name },
+                moves ? "move" : "rename",
+                moves ? "tag.move" : "tag.update",
+              );
+          }
           if (patch.digest !== undefined && before) Object.assign(values, await hostedManifest(tx, before.repositoryId, patch.digest));
           await updateById<TagRow>(tx, table, id, values, etag);
           const row = await tagOf(tx, id);
@@ -161,6 +178,7 @@ export class TagStore {
         then: async (tx) => {
           const [row] = await tx.select().from(tags).where(eq(tags.id, id));
           if (!row) return;
+          await refuseTagChange(tx, { id, repositoryId: row.repositoryId, name: row.name }, "delete", "tag.delete");
           await writeAudit(tx, audit, {
             action: "tag.delete",
             resourceType: "tag",

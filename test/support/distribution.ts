@@ -1,6 +1,7 @@
 // A real upstream registry for tests and benchmarks: Debian's docker-registry (CNCF Distribution
-// 2.8) on a free loopback port, with filesystem storage in a temp dir, in one of three auth modes:
-// none, htpasswd Basic (bcrypt), or token (a token server in this process, see token-server.ts).
+// 2.8) on a free loopback port, with filesystem storage in a temp dir (or, with `s3`, in a bucket of
+// an S3-compatible store such as swift.ts's), in one of three auth modes: none, htpasswd Basic
+// (bcrypt), or token (a token server in this process, see token-server.ts).
 //
 // The registry runs under a small sh watchdog whose stdin is a pipe from this process: when the
 // pipe closes (stop(), or this process dying in any way, even SIGKILL) the watchdog terminates the
@@ -15,6 +16,7 @@ import { promisify } from "node:util";
 import { peerBin } from "./peers.js";
 import { removeWhenProcessEnds } from "./reaper.js";
 import { freePort } from "./postgres.js";
+import type { S3Target } from "./swift.js";
 import { startTokenServer, type Credentials, type TokenServer } from "./token-server.js";
 
 export type { Credentials, TokenRequest, TokenServer } from "./token-server.js";
@@ -38,6 +40,12 @@ export interface DistributionOptions {
   tls?: { certFile: string; keyFile: string };
   /** Run as a pull-through cache of this registry (Distribution's `proxy: remoteurl:`); with auth "none" only. */
   proxy?: { remoteUrl: string };
+  /**
+   * Store content in this S3 bucket (Distribution's s3 driver, path-style through `regionendpoint`,
+   * SigV4, no TLS) instead of the filesystem; the bucket must exist. blobDataPath and corruptBlob
+   * then throw. `rootDirectory`: a key prefix (default none).
+   */
+  s3?: S3Target & { bucket: string; rootDirectory?: string };
 }
 
 export interface Distribution {
@@ -47,7 +55,7 @@ export interface Distribution {
   host: string;
   port: number;
   auth: AuthMode;
-  /** Storage root (the filesystem driver's rootdirectory). */
+  /** Storage root (the filesystem driver's rootdirectory; unused with `s3`). */
   storageDir: string;
   /** Undefined in mode "none". */
   credentials?: Credentials;
@@ -153,8 +161,22 @@ function yaml(s: string): string {
   return JSON.stringify(s);
 }
 
+function storageYaml(storageDir: string, s3: DistributionOptions["s3"]): string {
+  if (!s3) return `  filesystem:\n    rootdirectory: ${yaml(storageDir)}\n`;
+  const endpoint = new URL(s3.endpoint);
+  // secure: false is what lets Distribution speak plain http to regionendpoint; a regionendpoint
+  // also switches its client to path-style addressing.
+  return (
+    `  s3:\n    accesskey: ${yaml(s3.accessKeyId)}\n    secretkey: ${yaml(s3.secretAccessKey)}\n` +
+    `    region: ${yaml(s3.region)}\n    regionendpoint: ${yaml(endpoint.origin)}\n    bucket: ${yaml(s3.bucket)}\n` +
+    `    secure: ${endpoint.protocol === "https:"}\n    v4auth: true\n` +
+    (s3.rootDirectory ? `    rootdirectory: ${yaml(s3.rootDirectory)}\n` : "")
+  );
+}
+
 function configYaml(o: {
   storageDir: string;
+  s3: DistributionOptions["s3"];
   port: number;
   logLevel: string;
   cache: boolean;
@@ -169,9 +191,7 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: ${yaml(o.storageDir)}
-  delete:
+${storageYaml(o.storageDir, o.s3)}  delete:
     enabled: true
 ${o.cache ? "  cache:\n    blobdescriptor: inmemory\n" : ""}  maintenance:
     uploadpurging:
@@ -189,10 +209,14 @@ health:
 ${o.auth}${o.proxy ? `proxy:\n  remoteurl: ${yaml(o.proxy.remoteUrl)}\n` : ""}`;
 }
 
-/** Distribution reads REGISTRY_* variables as config overrides: never let the caller's leak in. */
+/**
+ * Distribution reads REGISTRY_* variables as config overrides, and its s3 driver's AWS SDK reads
+ * AWS_* (credentials, profiles, AWS_CA_BUNDLE, which makes it panic at start with "unable to load
+ * custom CA bundle, HTTPClient's transport unsupported type"): never let the caller's leak in.
+ */
 function registryEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("REGISTRY_")) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("REGISTRY_") && !k.startsWith("AWS_")) env[k] = v;
   return env;
 }
 
@@ -239,6 +263,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
       configPath,
       configYaml({
         storageDir,
+        s3: options.s3,
         port,
         logLevel: options.logLevel ?? "error",
         cache: options.blobDescriptorCache ?? false,
@@ -388,8 +413,12 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
       for (const [k, v] of Object.entries(await authHeaders(scopes))) h.set(k, v);
       return fetch(`${url}${path}`, { ...rest, headers: h });
     },
-    blobDataPath: (digest) => blobDataPath(storageDir, digest),
-    corruptBlob: (digest, how) => corruptBlob(storageDir, digest, how),
+    blobDataPath: (digest) => {
+      if (options.s3) throw new Error("blobDataPath: this registry stores its blobs in S3");
+      return blobDataPath(storageDir, digest);
+    },
+    corruptBlob: (digest, how) =>
+      options.s3 ? Promise.reject(new Error("corruptBlob: this registry stores its blobs in S3")) : corruptBlob(storageDir, digest, how),
     output,
     kill: () => stopWith("SIGKILL"),
     async restart() {

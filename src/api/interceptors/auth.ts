@@ -11,7 +11,7 @@ import { clientCertificateKey } from "../../client-certificate.js";
 import type { Locator } from "../../auth/locate.js";
 import { decide, type Resource } from "../../auth/policy.js";
 import type { Rule, RuleContext } from "../../auth/rules.js";
-import { DomainError } from "../../domain/errors.js";
+import { DomainError, ImmutableTagRefused } from "../../domain/errors.js";
 import type { AccessStore } from "../../store/access.js";
 import type { AuditStore } from "../../store/audit.js";
 import { requestIdKey } from "./call.js";
@@ -59,7 +59,12 @@ export function authInterceptor(deps: AuthInterceptorDeps): Interceptor {
           : unauthenticated(`sign in first (an API token as \`Authorization: Bearer <token>\`): this call ${decision.needs}`);
       }
     }
-    const res = await next(request);
+    const res = await next(request).catch(async (err: unknown) => {
+      // A write an immutability rule refused: the store rolled it back; its refusal is recorded
+      // here, under the write's own action, naming the rule.
+      if (err instanceof ImmutableTagRefused) await recordDenial(deps, caller, info, err.attempt, err.resource, err.message);
+      throw err;
+    });
     if (rule.event?.record === "after") {
       // Streams (a sync) are recorded when they start: their end is the client's to see.
       await deps.audit

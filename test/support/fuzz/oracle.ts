@@ -31,18 +31,21 @@ export function judge(req: WireRequest, res: WireResponse, serverErrors: LogLine
   if (res.refused) return undefined;
   const problems: string[] = [];
   if (serverErrors.length > 0) problems.push(`the server logged ${serverErrors.length === 1 ? "an error" : `${serverErrors.length} errors`}`);
+  // A malformed HTTP/2 request is a stream error of type PROTOCOL_ERROR (RFC 9113 §8.1.1, §5.4.2:
+  // RST_STREAM), whenever it is detected: a Content-Length the DATA frames contradict is known
+  // only at the END_STREAM, which may come after an early answer (a 401 before the body was
+  // read), and node:http2's client then drops the end of that answer for the reset right behind
+  // it. (Node 24's nghttp2 ends the client's own session, code 2, when made to send a body its
+  // Content-Length contradicts.) Such a request may get no answer, or an answer cut short.
+  const malformed = req.h2 && /PROTOCOL_ERROR|Session closed with error code 2\b/.test(res.error ?? "") && malformedForHttp2(req);
   if (res.status === undefined) {
-    // A request the client cut short may get no answer, and so may a malformed HTTP/2 request
-    // (RFC 9113 §8.1.1: a stream error of type PROTOCOL_ERROR; Node 24's nghttp2 ends the client's
-    // own session, code 2, when made to send a body its Content-Length contradicts); any other
-    // must get one.
-    const malformed = req.h2 && /PROTOCOL_ERROR|Session closed with error code 2\b/.test(res.error ?? "") && malformedForHttp2(req);
+    // A request the client cut short may get no answer, and so may a malformed HTTP/2 request; any other must get one.
     // A header block past the server's SETTINGS_MAX_HEADER_LIST_SIZE is refused unprocessed (HTTP/2's 431).
     const tooLarge = req.h2 && /REFUSED_STREAM/.test(res.error ?? "") && headerListSize(req) > 16 * 1024;
     if (req.cutAfter === undefined && !res.cutByClient && !malformed && !tooLarge) problems.push(`no answer (${res.error ?? "connection closed"})`);
     return problems.length ? problems.join("; ") : undefined;
   }
-  if (res.error !== undefined && req.cutAfter === undefined && !res.cutByClient) problems.push(`the answer is incomplete (${res.error})`);
+  if (res.error !== undefined && req.cutAfter === undefined && !res.cutByClient && !malformed) problems.push(`the answer is incomplete (${res.error})`);
   const outcome = known ?? outcomeOf(res);
   const upstream = /\bupstream\b/.test(outcome.message ?? "");
   const deadline = hasDeadlineHeader(req.headers);

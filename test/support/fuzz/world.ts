@@ -18,8 +18,9 @@ import { eq, inArray } from "drizzle-orm";
 import { expect } from "vitest";
 import { ImageService } from "../../../gen/artifact/v1/image_pb.js";
 import { WebhookService } from "../../../gen/artifact/v1/webhook_pb.js";
+import { ImmutabilityRuleService } from "../../../gen/artifact/v1/immutability_rule_pb.js";
 import { RegistryKind } from "../../../gen/artifact/v1/registry_pb.js";
-import { namespaces, registries, repositories, tags } from "../../../src/db/schema.js";
+import { immutabilityRules, namespaces, registries, repositories, tags } from "../../../src/db/schema.js";
 import { catalogClients, digestOf, type Clients } from "../clients.js";
 import { MT, RegistryClient, sha256 } from "../registry-client.js";
 import { transports, type TestServer } from "../server.js";
@@ -30,6 +31,7 @@ export const UNREACHABLE_UPSTREAM = "http://127.0.0.1:9";
 export class World {
   readonly c: Clients;
   readonly images: ReturnType<typeof createClient<typeof ImageService>>;
+  readonly rules: ReturnType<typeof createClient<typeof ImmutabilityRuleService>>;
   readonly reg: RegistryClient;
   private values = {} as Record<RefName, string>;
   private ids: { tag?: string; remoteTag?: string } = {};
@@ -40,6 +42,7 @@ export class World {
     const transport = transports["connect+json over HTTP/1.1"]!(server.httpUrl);
     this.c = catalogClients(transport);
     this.images = createClient(ImageService, transport);
+    this.rules = createClient(ImmutabilityRuleService, transport);
     this.reg = new RegistryClient(server.httpUrl);
   }
 
@@ -188,7 +191,20 @@ export class World {
         manifestSize: String(hosted.size),
         etag: String(hosted.version),
       });
+      const [rule] = await this.server.database.db
+        .select({ id: immutabilityRules.id })
+        .from(immutabilityRules)
+        .where(eq(immutabilityRules.id, this.values.immutabilityRuleId));
+      if (!rule) this.values.immutabilityRuleId = await this.addRule(this.values.repositoryId);
     }
+  }
+
+  /** An immutability rule on the playground's repository that protects none of its tags (fuzzed writes may change that). */
+  private async addRule(repositoryId: string): Promise<string> {
+    const rule = await this.rules.createImmutabilityRule({
+      immutabilityRule: { scope: { case: "repositoryId", value: repositoryId }, tagPattern: "^fz-never-[0-9]+$", description: "fuzz playground" },
+    });
+    return rule.id;
   }
 
   private async openUpload(): Promise<void> {
@@ -217,6 +233,7 @@ export class World {
     const webhook = await createClient(WebhookService, transports["connect+json over HTTP/1.1"]!(this.server.httpUrl)).createWebhook({
       webhook: { registryId: hosted.id, url: `${UNREACHABLE_UPSTREAM}/hook`, secret: "a-webhook-secret-0123456789" },
     });
+    const ruleId = await this.addRule(repo.id);
     this.ids = { tag: tag.id, remoteTag: rtag.id };
     this.values = {
       hostedRegistryId: hosted.id,
@@ -242,6 +259,7 @@ export class World {
       tagName: tag.name,
       etag: hosted.etag,
       uploadId: "",
+      immutabilityRuleId: ruleId,
     };
   }
 }
