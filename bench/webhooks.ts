@@ -91,8 +91,10 @@ async function main(): Promise<void> {
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
     const registries = createClient(RegistryService, transport);
     const webhooks = createClient(WebhookService, transport);
-    const plain = await registries.createRegistry({ registry: { name: "plain", kind: RegistryKind.HOSTED } });
-    const hooked = await registries.createRegistry({ registry: { name: "hooked", kind: RegistryKind.HOSTED } });
+    // Names of this run: BENCH_DATABASE_URL may be a database an earlier run used.
+    const run = Date.now().toString(36);
+    const plain = await registries.createRegistry({ registry: { name: `plain-${run}`, kind: RegistryKind.HOSTED } });
+    const hooked = await registries.createRegistry({ registry: { name: `hooked-${run}`, kind: RegistryKind.HOSTED } });
     const hooks = [];
     for (const url of [fast.url, slow.url, `http://127.0.0.1:${down}/hook`]) {
       hooks.push(await webhooks.createWebhook({ webhook: { registryId: hooked.id, url, secret: "bench-webhook-secret-0123456789" } }));

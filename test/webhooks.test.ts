@@ -109,11 +109,20 @@ describe.each(databaseKinds())("webhooks on %s", (kind) => {
       /16 to 1024/,
     );
 
-    const listed = await webhooks.listWebhooks({ registryId: reg.id });
-    expect(listed.webhooks.map((w) => w.id)).toEqual([created.id]);
-    expect(listed.totalSize).toBe(1);
+    // A registry's own webhook: its scope is the registry, named alone (in every answer: create, get, list).
+    const whole = await webhooks.createWebhook({ webhook: { registryId: reg.id, url: "http://127.0.0.1:9/all", secret: SECRET } });
+    expect(whole).toMatchObject({ registryId: reg.id, namespaceId: "", scopeName: reg.name });
+    expect((await webhooks.getWebhook({ id: whole.id })).scopeName).toBe(reg.name);
+
+    const listed = await webhooks.listWebhooks({ registryId: reg.id, orderBy: "create_time" });
+    expect(listed.webhooks.map((w) => [w.id, w.scopeName])).toEqual([
+      [created.id, `${reg.name}/team`],
+      [whole.id, reg.name],
+    ]);
+    expect(listed.totalSize).toBe(2);
     expect((await webhooks.listWebhooks({ namespaceId: ns.id })).webhooks.map((w) => w.id)).toEqual([created.id]);
 
+    await webhooks.deleteWebhook({ id: whole.id });
     await webhooks.deleteWebhook({ id: created.id });
     await expectCode(webhooks.getWebhook({ id: created.id }), Code.NotFound);
   });

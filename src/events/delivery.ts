@@ -19,7 +19,7 @@ import type { SendOutcome, WebhookSender } from "./sender.js";
 /** How long past the request's own deadline a claimed delivery stays this process's. */
 const LEASE_MARGIN_MS = 30_000;
 /** Wakes within this long share one look at the queue. */
-const WAKE_COALESCE_MS = 5;
+const WAKE_COALESCE_MS = 50;
 
 export class WebhookDeliverer {
   private readonly inFlight = new Set<Promise<void>>();

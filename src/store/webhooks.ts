@@ -48,8 +48,10 @@ export interface ClaimedDelivery {
 
 const table: CatalogTable = { table: webhooks, id: webhooks.id, version: webhooks.version, updateTime: webhooks.updateTime, noun: "webhook" };
 
-const scopeName = sql<string>`(select g.name || coalesce('/' || n.name, '') from registries g left join namespaces n on n.id = ${webhooks.namespaceId}
-  where g.id = ${webhooks.registryId})`;
+// Qualified by hand: drizzle writes a column of the queried table unqualified, and inside this
+// subquery `registry_id` would be the namespace's.
+const scopeName = sql<string>`(select g.name || coalesce('/' || n.name, '') from registries g left join namespaces n on n.id = "webhooks"."namespace_id"
+  where g.id = "webhooks"."registry_id")`;
 const webhookView: View = { table: webhooks, id: webhooks.id, joins: [], columns: { scopeName } };
 
 const deliveryView: View = {
