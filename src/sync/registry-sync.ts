@@ -32,17 +32,10 @@ import { catalogNameOf, isDockerHub, type CatalogImageName } from "../domain/ups
 import type { RegistryRow } from "../store/registries.js";
 import type { SyncedTag, SyncStore } from "../store/sync.js";
 import type { Manifest, UpstreamClient } from "../upstream/client.js";
-import type { EventActor } from "../domain/events.js";
+import type { EventActor, SyncSummary } from "../domain/events.js";
 
-/** What a sync has counted so far. */
-export interface SyncTotals {
-  repositoriesFound: number;
-  repositoriesSynced: number;
-  tagsAdded: number;
-  tagsUpdated: number;
-  tagsRemoved: number;
-  errors: number;
-}
+/** What a sync has counted so far (the registry.synced event's totals, without its error). */
+export type SyncTotals = Omit<SyncSummary, "error">;
 
 /**
  * Progress: one `repository` event per repository done (synced, failed, or whose tags went because
