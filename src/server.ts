@@ -229,7 +229,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           // NOT_SERVING first: health watchers hear it and their streams end instead of holding up the drain.
           health.stop();
           // Live WatchEvents streams end now, like health watchers, instead of holding up the drain.
-          await running.endStreams();
+          running.endStreams();
           await background?.stop();
           await listener.close(config.shutdownTimeoutMs);
           tls?.close();

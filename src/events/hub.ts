@@ -71,10 +71,19 @@ export class EventHub {
     });
   }
 
-  /** Ends every wait (streams end: the server is stopping) and stops listening. */
-  async stop(): Promise<void> {
+  /**
+   * Ends every wait (streams end: the server is stopping) without touching the database: the
+   * drain of running calls comes next, and one of them may hold what an UNLISTEN would wait for
+   * (PGlite's one connection).
+   */
+  endWaits(): void {
     this.stopped = true;
     for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Ends every wait and stops listening. */
+  async stop(): Promise<void> {
+    this.endWaits();
     await this.subscription?.close();
   }
 

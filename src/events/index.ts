@@ -19,7 +19,7 @@ export interface Events {
   /** EVENTS_PULL: absent when off. */
   pulls?: PullRecorder;
   /** Ends live WatchEvents streams (first, so they do not hold up the drain of calls). */
-  endStreams(): Promise<void>;
+  endStreams(): void;
   /** Stops delivering (waiting for deliveries in flight) and writes the pulls still queued. */
   close(): Promise<void>;
 }
@@ -49,7 +49,7 @@ export async function startEvents(setup: EventsSetup): Promise<Events> {
     hub,
     sender,
     pulls,
-    endStreams: () => hub.stop(),
+    endStreams: () => hub.endWaits(),
     async close() {
       await hub.stop();
       await deliverer.stop();

@@ -42,7 +42,9 @@ export function authInterceptor(deps: AuthInterceptorDeps): Interceptor {
     const caller = await deps.authenticator.fromHeader(req.header.get("authorization") ?? undefined, info, { basic: false });
     req.contextValues.set(callerKey, caller);
     req.contextValues.set(auditTrailKey, trailOf(caller, info));
-    if (rule.kind === "list" || rule.kind === "lookup") return next(req);
+    // A list has nothing to judge up front, but a stream without its request message is still
+    // INVALID_ARGUMENT, as everywhere (connect-es would answer UNIMPLEMENTED).
+    if (rule.kind === "list" || rule.kind === "lookup") return next(req.stream ? (await firstMessage(req))[1] : req);
 
     const [input, request] = await firstMessage(req);
     const principal = caller.principal;
