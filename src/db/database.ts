@@ -187,9 +187,7 @@ export async function openPostgres(config: PostgresConfig, log: Logger): Promise
     async ping() {
       await pinger`select 1`;
     },
-    listen(channel, onNotice, onState) {
-      return listenPostgres(config, log, channel, onNotice, onState);
-    },
+    listen: postgresNotices(config, log),
     async exclusively(lockId, task) {
       const holder = connect(config, 1);
       try {
@@ -241,97 +239,128 @@ function preparing<T extends object>(sql: T): T {
   });
 }
 
+interface NoticeSubscriber {
+  onNotice: (payload: string) => void;
+  onState: (listening: boolean) => void;
+}
+
+const quoteChannel = (channel: string) => `"${channel.replace(/"/g, '""')}"`;
+
 /**
- * A connection of its own that LISTENs on `channel`; lost (closed by the server, the network, a
- * heartbeat that did not come back in time) → onState(false), then a new connection after a
- * backoff. Resolves once the first LISTEN is in place or has failed (it keeps retrying either way).
+ * One connection per process that LISTENs on every channel someone subscribed to (the read cache's,
+ * the events outbox's): lost (closed by the server, the network, a heartbeat that did not come back
+ * in time) → every subscriber hears onState(false), then a new connection after a backoff LISTENs
+ * on them all again. `listen` resolves once its LISTEN is in place or has failed (it keeps retrying
+ * either way). The connection closes when the last subscription does.
  */
-async function listenPostgres(
-  config: PostgresConfig,
-  log: Logger,
-  channel: string,
-  onNotice: (payload: string) => void,
-  onState: (listening: boolean) => void,
-): Promise<Subscription> {
-  let closed = false;
+function postgresNotices(config: PostgresConfig, log: Logger): DatabaseHandle["listen"] {
+  const channels = new Map<string, Set<NoticeSubscriber>>();
   let current: postgres.Sql | undefined;
+  /** The channels the current connection LISTENs on. */
+  let listened = new Set<string>();
+  let opening: Promise<void> | undefined;
   let retry: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let delayMs = 100;
-  onState(false);
+
+  const everyone = () => [...channels.values()].flatMap((subs) => [...subs]);
 
   const lost = (sql: postgres.Sql, err?: unknown) => {
     if (current !== sql) return;
     current = undefined;
+    listened = new Set();
     clearInterval(heartbeat);
-    onState(false);
+    for (const sub of everyone()) sub.onState(false);
     void sql.end({ timeout: 0 }).catch(() => undefined);
-    if (closed) return;
-    log.warn({ err, retryMs: delayMs }, "database notices (cache invalidation) lost: reads bypass the cache until listening again");
-    retry = setTimeout(() => void open(), delayMs);
+    if (channels.size === 0) return;
+    log.warn({ err, channels: [...channels.keys()], retryMs: delayMs }, "database notices lost (read cache, events): polling until listening again");
+    retry = setTimeout(() => void connectNow(), delayMs);
     retry.unref();
     delayMs = Math.min(delayMs * 2, LISTEN_RETRY_MAX_MS);
   };
 
-  const open = async () => {
-    if (closed) return;
-    const options = postgresOptions(config, 1);
-    const sql: postgres.Sql = config.url
-      ? postgres(
-          config.url,
-          listenOptions(options, channel, onNotice, () => lost(sql)),
-        )
-      : postgres(listenOptions(options, channel, onNotice, () => lost(sql)));
-    current = sql;
-    try {
-      await sql.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
-    } catch (err) {
-      lost(sql, err);
-      return;
-    }
-    if (current !== sql) return;
-    delayMs = 100;
-    onState(true);
-    heartbeat = setInterval(() => {
-      const timer = setTimeout(() => lost(sql, new Error("heartbeat unanswered")), LISTEN_HEARTBEAT_MS);
-      sql`select 1`.then(
-        () => clearTimeout(timer),
-        (err: unknown) => {
-          clearTimeout(timer);
-          lost(sql, err);
-        },
-      );
-    }, LISTEN_HEARTBEAT_MS);
-    heartbeat.unref();
-  };
+  // One connection at a time: a retry that comes due while one is open (or opening) does nothing.
+  const connectNow = (): Promise<void> =>
+    current
+      ? (opening ?? Promise.resolve())
+      : (opening ??= (async () => {
+          clearTimeout(retry);
+          const options = postgresOptions(config, 1);
+          const listenOn: PgOptions = {
+            ...options,
+            max: 1,
+            idle_timeout: undefined,
+            max_lifetime: null,
+            fetch_types: false,
+            connection: { ...options.connection, application_name: LISTEN_APPLICATION_NAME },
+            onnotify: (channel: string, payload: string) => {
+              for (const sub of channels.get(channel) ?? []) sub.onNotice(payload);
+            },
+            onclose: () => lost(sql),
+          } as PgOptions;
+          const sql: postgres.Sql = config.url ? postgres(config.url, listenOn) : postgres(listenOn);
+          current = sql;
+          try {
+            for (const channel of channels.keys()) {
+              await sql.unsafe(`listen ${quoteChannel(channel)}`);
+              listened.add(channel);
+            }
+          } catch (err) {
+            lost(sql, err);
+            return;
+          }
+          if (current !== sql) return;
+          delayMs = 100;
+          for (const sub of everyone()) sub.onState(true);
+          heartbeat = setInterval(() => {
+            const timer = setTimeout(() => lost(sql, new Error("heartbeat unanswered")), LISTEN_HEARTBEAT_MS);
+            sql`select 1`.then(
+              () => clearTimeout(timer),
+              (err: unknown) => {
+                clearTimeout(timer);
+                lost(sql, err);
+              },
+            );
+          }, LISTEN_HEARTBEAT_MS);
+          heartbeat.unref();
+        })().finally(() => (opening = undefined)));
 
-  await open();
-  return {
-    async close() {
-      closed = true;
-      clearTimeout(retry);
-      clearInterval(heartbeat);
+  return async (channel, onNotice, onState) => {
+    const sub: NoticeSubscriber = { onNotice, onState };
+    onState(false);
+    const subs = channels.get(channel) ?? new Set();
+    channels.set(channel, subs.add(sub));
+    await opening;
+    if (!current) await connectNow();
+    else if (!listened.has(channel)) {
       const sql = current;
-      current = undefined;
-      onState(false);
-      await sql?.end({ timeout: 1 });
-    },
+      try {
+        await sql.unsafe(`listen ${quoteChannel(channel)}`);
+        listened.add(channel);
+        if (current === sql) onState(true);
+      } catch (err) {
+        lost(sql, err);
+      }
+    } else onState(true);
+    return {
+      async close() {
+        subs.delete(sub);
+        onState(false);
+        if (subs.size > 0) return;
+        channels.delete(channel);
+        const sql = current;
+        if (channels.size === 0) {
+          clearTimeout(retry);
+          clearInterval(heartbeat);
+          current = undefined;
+          listened = new Set();
+          await sql?.end({ timeout: 1 });
+        } else if (sql && listened.delete(channel)) {
+          await sql.unsafe(`unlisten ${quoteChannel(channel)}`).catch(() => undefined);
+        }
+      },
+    };
   };
-}
-
-function listenOptions(options: PgOptions, channel: string, onNotice: (payload: string) => void, onClose: () => void): PgOptions {
-  return {
-    ...options,
-    max: 1,
-    idle_timeout: undefined,
-    max_lifetime: null,
-    fetch_types: false,
-    connection: { ...options.connection, application_name: LISTEN_APPLICATION_NAME },
-    onnotify: (c: string, payload: string) => {
-      if (c === channel) onNotice(payload);
-    },
-    onclose: onClose,
-  } as PgOptions;
 }
 
 // Replicas starting together would race on CREATE TABLE; the advisory lock makes the
