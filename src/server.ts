@@ -17,6 +17,7 @@ import { CACHE_CHANNEL, HotCache } from "./store/hot-cache.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import { isCollecting, type GarbageCollector } from "./store/gc.js";
+import { isRetentionRunning, type RetentionRunner } from "./store/retention.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import { bootstrap } from "./auth/bootstrap.js";
@@ -106,7 +107,12 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
   try {
     const content = await createContentDriver(config);
     const cache = new HotCache(config.readCacheMaxBytes);
-    const store = await createStore(database.db, content, { cache, exclusively: (id, task) => database.exclusively(id, task) });
+    const store = await createStore(database.db, content, {
+      cache,
+      exclusively: (id, task) => database.exclusively(id, task),
+      pullTimeFlushMs: config.retention.pullTimeFlushMs,
+      log,
+    });
     // The read cache serves only while this process hears every change's notice (hot-cache.ts).
     cacheListening =
       cache.maxBytes > 0
@@ -190,6 +196,13 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
 
     health.start();
     const background = config.gc.intervalMs > 0 ? backgroundGc(collector, gcSettings, config.gc.intervalMs, log) : undefined;
+    store.pullTimes.start();
+    store.retention.observe({
+      ran: (outcome, seconds) => {
+        if ("stats" in outcome) log.info({ retention: outcome.stats, seconds: Math.round(seconds * 10) / 10 }, "scheduled retention run");
+      },
+    });
+    const scheduledRetention = config.retention.intervalMs > 0 ? backgroundRetention(store.retention, config.retention.intervalMs, log) : undefined;
 
     let closing: Promise<void> | undefined;
     return {
@@ -210,12 +223,15 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           // NOT_SERVING first: health watchers hear it and their streams end instead of holding up the drain.
           health.stop();
           await background?.stop();
+          await scheduledRetention?.stop();
           await listener.close(config.shutdownTimeoutMs);
           tls?.close();
           shutdown.abort();
           await upstreams.close();
           auth.close();
           await cacheListening?.close();
+          // The last interval's pulls, before the database goes.
+          await store.pullTimes.stop();
           if (ownsDatabase) await database.close();
           log.info("stopped");
         })();
@@ -244,6 +260,31 @@ function backgroundGc(collector: GarbageCollector, settings: { graceMs: number; 
         // Another replica is collecting: its run is this one's.
         if (isCollecting(err)) log.debug("background garbage collection skipped: another one is running");
         else log.error({ err }, "background garbage collection failed");
+      })
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * Runs every retention policy every `intervalMs` (first run one interval after start). One
+ * replica runs at a time (the run lock); the others skip that turn.
+ */
+function backgroundRetention(runner: RetentionRunner, intervalMs: number, log: Logger) {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = runner
+      .runAll({ dryRun: false })
+      .catch((err: unknown) => {
+        if (isRetentionRunning(err)) log.debug("scheduled retention run skipped: another one is running");
+        else log.error({ err }, "scheduled retention run failed");
       })
       .finally(() => (running = undefined));
   }, intervalMs);

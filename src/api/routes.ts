@@ -10,6 +10,7 @@ import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
+import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
@@ -19,6 +20,7 @@ import { accountService } from "./account-service.js";
 import { auditService } from "./audit-service.js";
 import { garbageCollectionService } from "./gc-service.js";
 import { immutabilityRuleService } from "./immutability-rule-service.js";
+import { retentionService } from "./retention-service.js";
 import { roleBindingService } from "./role-binding-service.js";
 import { tokenService } from "./token-service.js";
 import { imageService } from "./image-service.js";
@@ -62,6 +64,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));
     router.service(AuditService, auditService(deps.store));
     router.service(ImmutabilityRuleService, immutabilityRuleService(deps.store));
+    router.service(RetentionService, retentionService(deps.store));
   };
 }
 
@@ -78,4 +81,5 @@ export const apiServices = [
   RoleBindingService,
   AuditService,
   ImmutabilityRuleService,
+  RetentionService,
 ] as const;

@@ -12,6 +12,7 @@ import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
+import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
@@ -47,6 +48,7 @@ export interface ArtifactClient {
   roleBindings: Client<typeof RoleBindingService>;
   audit: Client<typeof AuditService>;
   immutabilityRules: Client<typeof ImmutabilityRuleService>;
+  retention: Client<typeof RetentionService>;
   /** The transport underneath, for clients of other services on the same server. */
   transport: Transport;
 }
@@ -64,6 +66,7 @@ export function artifactClients(transport: Transport): ArtifactClient {
     roleBindings: createClient(RoleBindingService, transport),
     audit: createClient(AuditService, transport),
     immutabilityRules: createClient(ImmutabilityRuleService, transport),
+    retention: createClient(RetentionService, transport),
     transport,
   };
 }
