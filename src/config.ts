@@ -132,6 +132,8 @@ export interface Config {
     /** AUDIT_RETENTION_DAYS: garbage collection deletes older audit events; 0 keeps them for ever. */
     retentionDays: number;
   };
+  events: EventSettings;
+  webhooks: WebhookSettings;
   /**
    * READ_CACHE_MAX_BYTES (default 64 MiB; 0: off): memory each process may hold of HOSTED names,
    * manifests and tag pages answered without a database round trip (store/hot-cache.ts).
@@ -143,6 +145,27 @@ export interface Config {
   content: ContentConfig;
   /** TLS_*: both listeners speak TLS only (absent: cleartext). */
   tls?: TlsSettings;
+}
+
+export interface EventSettings {
+  /**
+   * EVENTS_PULL (default off): the share of /v2/ manifest pulls recorded as `image.pulled` events,
+   * 0 (off) to 1 (on: every pull), e.g. 0.01.
+   */
+  pullSampleRate: number;
+  /** EVENTS_RETENTION_DAYS (default 7): garbage collection deletes older events whose deliveries are done; 0 keeps them. */
+  retentionDays: number;
+}
+
+export interface WebhookSettings {
+  /** WEBHOOK_TIMEOUT_MS (default 10 s): one delivery's whole request (connect, send, answer). */
+  timeoutMs: number;
+  /** WEBHOOK_RETRY_ATTEMPTS, WEBHOOK_RETRY_BASE_DELAY_MS, WEBHOOK_RETRY_MAX_DELAY_MS: attempts per delivery and the backoff between them. */
+  retry: RetryPolicy;
+  /** WEBHOOK_CONCURRENCY (default 8): deliveries one process sends at once. */
+  concurrency: number;
+  /** WEBHOOK_POLL_INTERVAL_MS (default 5 s): how often the queue is looked at when no notice wakes the deliverer. */
+  pollIntervalMs: number;
 }
 
 export type ContentConfig =
@@ -332,6 +355,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokenTtlSeconds: integer("AUTH_TOKEN_TTL_SECONDS", 300, 60, 3600),
     },
     audit: { retentionDays: integer("AUDIT_RETENTION_DAYS", 90, 0, 36_500) },
+    events: { pullSampleRate: pullSampleRate(read("EVENTS_PULL", "off"), problems), retentionDays: integer("EVENTS_RETENTION_DAYS", 7, 0, 36_500) },
+    webhooks: {
+      timeoutMs: integer("WEBHOOK_TIMEOUT_MS", 10_000, 100, 600_000),
+      retry: {
+        attempts: integer("WEBHOOK_RETRY_ATTEMPTS", 12, 1, 100),
+        baseDelayMs: integer("WEBHOOK_RETRY_BASE_DELAY_MS", 10_000, 1, HOUR),
+        maxDelayMs: integer("WEBHOOK_RETRY_MAX_DELAY_MS", HOUR, 1, 24 * HOUR),
+      },
+      concurrency: integer("WEBHOOK_CONCURRENCY", 8, 1, 256),
+      pollIntervalMs: integer("WEBHOOK_POLL_INTERVAL_MS", 5_000, 50, HOUR),
+    },
     readCacheMaxBytes: integer("READ_CACHE_MAX_BYTES", 64 * MiB, 0, 64 * GiB),
     workers: read("WORKERS", "1") === "auto" ? availableParallelism() : integer("WORKERS", 1, 1, 256),
     content: { kind: "filesystem" },
@@ -340,6 +374,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const { baseDelayMs, maxDelayMs } = config.upstream.retry;
   if (maxDelayMs < baseDelayMs) {
     problems.push(`UPSTREAM_RETRY_MAX_DELAY_MS=${maxDelayMs}: must be at least UPSTREAM_RETRY_BASE_DELAY_MS (${baseDelayMs})`);
+  }
+  if (config.webhooks.retry.maxDelayMs < config.webhooks.retry.baseDelayMs) {
+    problems.push(
+      `WEBHOOK_RETRY_MAX_DELAY_MS=${config.webhooks.retry.maxDelayMs}: must be at least WEBHOOK_RETRY_BASE_DELAY_MS (${config.webhooks.retry.baseDelayMs})`,
+    );
   }
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;
   if (requestTimeoutMs > 0 && requestTimeoutMs < headersTimeoutMs) {
@@ -516,6 +555,18 @@ function origins(raw: string, problems: string[]): string[] {
     result.push(parsed.origin);
   }
   return result;
+}
+
+/** EVENTS_PULL: `off`, `on`, or the share of pulls to record (a number from 0 to 1, e.g. 0.05). */
+function pullSampleRate(raw: string, problems: string[]): number {
+  if (raw === "off") return 0;
+  if (raw === "on") return 1;
+  const rate = /^(0(\.\d+)?|1(\.0+)?|\.\d+)$/.test(raw) ? Number(raw) : NaN;
+  if (Number.isNaN(rate)) {
+    problems.push(`EVENTS_PULL=${JSON.stringify(raw.slice(0, 40))}: expected off, on, or the share of pulls to record (a number from 0 to 1, e.g. 0.05)`);
+    return 0;
+  }
+  return rate;
 }
 
 function allowedNetworks(raw: string, problems: string[]): AllowedNetwork[] {

@@ -1,12 +1,13 @@
-// Rotating SECRET_KEY: which stored credentials the configured keys open (checked at start-up),
-// and re-sealing those under a previous key under SECRET_KEY (`npm run reseal`). Registry names
-// only ever leave here, never a credential.
+// Rotating SECRET_KEY: which stored credentials (registries' upstream credentials, webhooks'
+// secrets) the configured keys open (checked at start-up), and re-sealing those under a previous
+// key under SECRET_KEY (`npm run reseal`). Registry names and webhook ids only ever leave here,
+// never a secret.
 import type { Logger } from "pino";
 import type { Sealer } from "./secrets.js";
-import type { CredentialStore } from "./store/credentials.js";
+import type { CredentialStore, StoredCredential } from "./store/credentials.js";
 
 export interface CredentialAudit {
-  /** Registries whose credential is sealed under SECRET_KEY. */
+  /** Registries (and webhooks, as `webhook <id> (<scope>)`) whose credential is sealed under SECRET_KEY. */
   current: string[];
   /** Under a key of SECRET_KEY_PREVIOUS, or in the first format: `npm run reseal` moves them. */
   previous: string[];
@@ -14,30 +15,42 @@ export interface CredentialAudit {
   unopenable: string[];
 }
 
-async function auditCredentials(credentials: CredentialStore, sealer: Sealer): Promise<CredentialAudit> {
-  const audit: CredentialAudit = { current: [], previous: [], unopenable: [] };
-  for (const row of await credentials.list()) audit[sealer.state(row.sealed)].push(row.name);
-  return audit;
-}
-
-/** Logs, once per process start, what an operator must know before an upstream call fails. */
+/** Logs, once per process start, what an operator must know before an upstream call (or a webhook delivery) fails. */
 export async function reportCredentials(credentials: CredentialStore, sealer: Sealer, log: Logger): Promise<CredentialAudit> {
-  const audit = await auditCredentials(credentials, sealer);
+  const audit: CredentialAudit = { current: [], previous: [], unopenable: [] };
+  const owners: Record<keyof CredentialAudit, StoredCredential[]> = { current: [], previous: [], unopenable: [] };
+  for (const row of await credentials.list()) {
+    const state = sealer.state(row.sealed);
+    audit[state].push(row.name);
+    owners[state].push(row);
+  }
   const { unopenable, previous } = audit;
   if (unopenable.length > 0) {
     log.warn(
-      { registries: unopenable, underPreviousKey: previous.length },
+      { ...byOwner(owners.unopenable), underPreviousKey: previous.length },
       `${unopenable.length} stored credential${unopenable.length === 1 ? "" : "s"} cannot be opened with SECRET_KEY/SECRET_KEY_PREVIOUS: ` +
-        `registries ${listNames(unopenable)} (put the old key in SECRET_KEY_PREVIOUS, or set their credentials again)`,
+        `${describeOwners(owners.unopenable)} (put the old key in SECRET_KEY_PREVIOUS, or set their credentials again)`,
     );
   }
   if (previous.length > 0) {
     log.info(
-      { registries: previous },
+      byOwner(owners.previous),
       `${previous.length} stored credential${previous.length === 1 ? " is" : "s are"} not sealed under SECRET_KEY yet: \`npm run reseal\` re-seals them`,
     );
   }
   return audit;
+}
+
+/** The log line's fields: registry names, and webhook ids when there are any. */
+function byOwner(rows: StoredCredential[]): { registries: string[]; webhooks?: string[] } {
+  const hooks = rows.filter((r) => r.owner === "webhook").map((r) => r.id);
+  return { registries: rows.filter((r) => r.owner === "registry").map((r) => r.name), ...(hooks.length > 0 ? { webhooks: hooks } : {}) };
+}
+
+/** `registries a, b` / `webhooks x` / both, for the log line's message. */
+function describeOwners(rows: StoredCredential[]): string {
+  const { registries, webhooks } = byOwner(rows);
+  return [registries.length > 0 ? `registries ${listNames(registries)}` : "", webhooks ? `webhooks ${listNames(webhooks)}` : ""].filter(Boolean).join("; ");
 }
 
 /** At most this many names in one log line; the structured field has them all. */

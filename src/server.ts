@@ -16,7 +16,7 @@ import { createStore, type Store } from "./store/index.js";
 import { CACHE_CHANNEL, HotCache } from "./store/hot-cache.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
-import { isCollecting, type GarbageCollector } from "./store/gc.js";
+import { isCollecting, type GarbageCollector, type GcOptions } from "./store/gc.js";
 import { isRetentionRunning, type RetentionRunner } from "./store/retention.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
@@ -24,6 +24,7 @@ import { bootstrap } from "./auth/bootstrap.js";
 import { createAuth, type Auth, type AuthSetup } from "./auth/index.js";
 import type { Rule } from "./auth/rules.js";
 import { createRegistries } from "./registry/index.js";
+import { startEvents, type Events } from "./events/index.js";
 
 export interface PreparedServer {
   /** Takes connections: listens (startServer) or is handed sockets (a cluster worker). */
@@ -104,6 +105,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     ready: () => health.ready,
   });
   let cacheListening: Subscription | undefined;
+  let events: Events | undefined;
   try {
     const content = await createContentDriver(config);
     const cache = new HotCache(config.readCacheMaxBytes);
@@ -129,7 +131,12 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       },
     });
     if (metrics) collector.observe(metrics.gcObserver);
-    const gcSettings = { graceMs: config.gc.graceMs, uploadTtlMs: config.registry.uploadTtlMs, auditRetentionDays: config.audit.retentionDays };
+    const gcSettings = {
+      graceMs: config.gc.graceMs,
+      uploadTtlMs: config.registry.uploadTtlMs,
+      auditRetentionDays: config.audit.retentionDays,
+      eventRetentionDays: config.events.retentionDays,
+    };
     const sealer = new Sealer({
       sealing: resolveSecretKey({ secretKey: config.secretKey, embedded: database.kind === "pglite", dataDir: config.dataDir }),
       previous: config.previousSecretKeys,
@@ -148,6 +155,17 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     }
     // Filled in once the ports are bound (here or by the cluster's primary): an upstream can never be the service itself.
     const listening: Listening[] = [];
+    // Webhooks: delivered from the outbox in the background, by every process.
+    events = await startEvents({
+      database,
+      store,
+      sealer,
+      events: config.events,
+      webhooks: config.webhooks,
+      allowedNetworks: config.upstream.allowedNetworks,
+      ownListeners: () => listening,
+      log,
+    });
     const policy = new AddressPolicy({ allowed: config.upstream.allowedNetworks, ownListeners: () => listening });
     const upstreams = new RegistryUpstreams(
       sealer,
@@ -168,7 +186,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       });
     const registries = registriesOver(store);
     const app = buildApp(
-      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync, identityChanged: () => auth.authenticator.forget() },
+      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync, identityChanged: () => auth.authenticator.forget(), events },
       {
         log,
         health,
@@ -205,6 +223,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     const scheduledRetention = config.retention.intervalMs > 0 ? backgroundRetention(store.retention, config.retention.intervalMs, log) : undefined;
 
     let closing: Promise<void> | undefined;
+    const running = events;
     return {
       listener,
       inFlight,
@@ -222,12 +241,15 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           log.info("shutting down: refusing new calls, letting running ones finish");
           // NOT_SERVING first: health watchers hear it and their streams end instead of holding up the drain.
           health.stop();
+          // Live WatchEvents streams end now, like health watchers, instead of holding up the drain.
+          await running.endStreams();
           await background?.stop();
           await scheduledRetention?.stop();
           await listener.close(config.shutdownTimeoutMs);
           tls?.close();
           shutdown.abort();
           await upstreams.close();
+          await running.close();
           auth.close();
           await cacheListening?.close();
           // The last interval's pulls, before the database goes.
@@ -240,6 +262,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
     };
   } catch (err) {
     health.stop();
+    await events?.close().catch(() => undefined);
     await cacheListening?.close().catch(() => undefined);
     if (ownsDatabase) await database.close();
     throw err;
@@ -250,7 +273,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
  * Collects garbage every `intervalMs` (first run one interval after start). Several replicas may
  * run it at once: every deletion re-checks under locks, so a second collector finds nothing.
  */
-function backgroundGc(collector: GarbageCollector, settings: { graceMs: number; uploadTtlMs: number }, intervalMs: number, log: Logger) {
+function backgroundGc(collector: GarbageCollector, settings: Omit<GcOptions, "dryRun">, intervalMs: number, log: Logger) {
   let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
     if (running) return;

@@ -27,6 +27,8 @@ import { havePeers } from "./support/peers.js";
 import { removeWhenProcessEnds } from "./support/reaper.js";
 import { makeIndex, RegistryClient, type PushedImage } from "./support/registry-client.js";
 import { seedRepositories } from "./support/registry-seed.js";
+import { verifiesWith, WebhookReceiver } from "./support/webhook-receiver.js";
+import { eventually } from "./support/grpc-clients.js";
 import { startTestServer, type TestServer } from "./support/server.js";
 
 const MAIN = join(packageRoot, "src/cli/artifact/main.ts");
@@ -499,6 +501,101 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
 
     expect((await cli(["rules", "delete", added.id])).stdout).toBe(`Deleted rule ${added.id} (^1\\..* in local/rules).\n`);
     expect((await cli(["tag", "local/rules/app:1.0", "scratch"])).stdout).toBe(`Moved local/rules/app:1.0 to ${second.digest} (from ${first.digest}).\n`);
+  });
+
+  it("webhooks: add with a piped secret, test, the delivery log after a push, disable, delete; bad input is a usage error", async () => {
+    const receiver = await WebhookReceiver.start();
+    try {
+      await registry.pushImage("local/hooks/app", "0");
+      const secret = "cli-webhook-secret-0123456789";
+      const added = json<{ id: string; scopeName: string; url: string; eventTypes: string[]; enabled: boolean; secret?: string }>(
+        await cli(["webhooks", "add", "local/hooks", receiver.url, "--types", "image.pushed", "--secret-stdin", "-o", "json"], { input: `${secret}\n` }),
+      );
+      expect(added).toMatchObject({ scopeName: "local/hooks", url: receiver.url, eventTypes: ["dev.artifact.image.pushed"], enabled: true });
+      expect(added.secret).toBeUndefined();
+      const tested = await cli(["webhooks", "test", added.id]);
+      expect(tested.code, tested.stderr).toBe(0);
+      expect(tested.stdout).toMatch(/^Delivered: +yes\nStatus: +200\nTook: +\d+ ms\n$/);
+      expect(verifiesWith(secret, receiver.requests[0]!)).toBe(true);
+
+      const pushed = await registry.pushImage("local/hooks/app", "1");
+      await eventually(() => receiver.accepted.length === 2, "the push delivered");
+      const [table, log, listed] = await Promise.all([
+        cli(["webhooks", "list", "local"]),
+        cli(["webhooks", "deliveries", added.id, "--status", "delivered", "-o", "json"]),
+        cli(["webhooks", "deliveries", added.id]),
+      ]);
+      expect(table.stdout).toMatch(new RegExp(`^${added.id} +local/hooks +${escape(receiver.url)} +image\\.pushed +yes +`, "m"));
+      expect(json<{ deliveries: { subject: string; status: string; responseStatus: number }[] }>(log).deliveries).toEqual([
+        expect.objectContaining({ subject: "local/hooks/app", status: "delivered", responseStatus: 200 }),
+      ]);
+      expect(listed.stdout).toMatch(/^ +\d+ +image\.pushed +local\/hooks\/app +delivered +1 +200 +/m);
+      // A generated secret is shown once, and only then.
+      const generated = await cli(["webhooks", "add", "local", receiver.url, "--disabled"]);
+      expect(generated.stdout).toMatch(/^Added webhook \S+: events of local go to .*\nSigning secret \(shown once\): [0-9a-f]{64}\n$/);
+
+      expect((await cli(["webhooks", "disable", added.id])).stdout).toBe(`Webhook ${added.id} (${receiver.url}) is disabled.\n`);
+      await registry.pushImage("local/hooks/app", "2");
+      // Shown in the events, never sent while disabled.
+      const events = await cli(["events", "watch", "local/hooks", "--from", "0", "--no-follow", "--types", "image.pushed", "-o", "ndjson"]);
+      expect(events.code, events.stderr).toBe(0);
+      const lines = events.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { type: string; tag: string; digest: string; actor: string });
+      expect(lines.map((e) => [e.type, e.tag, e.actor])).toEqual([
+        ["dev.artifact.image.pushed", "0", "admin"],
+        ["dev.artifact.image.pushed", "1", "admin"],
+        ["dev.artifact.image.pushed", "2", "admin"],
+      ]);
+      expect(lines[1]!.digest).toBe(pushed.digest);
+      expect(receiver.accepted.length).toBe(2);
+
+      const [badStatus, badFrom, noFrom, badScope, deep, bothSecrets] = await Promise.all([
+        cli(["webhooks", "deliveries", added.id, "--status", "lost"]),
+        cli(["events", "watch", "--from", "-1"]),
+        cli(["events", "watch", "--no-follow"]),
+        cli(["webhooks", "add", "local/nope", receiver.url]),
+        cli(["webhooks", "list", "local/hooks/app"]),
+        cli(["webhooks", "add", "local", receiver.url, "--secret-stdin", "--secret-file", "x"]),
+      ]);
+      expectOneLineError(badStatus, 1, /--status "lost": expected pending, delivered or failed/);
+      expectOneLineError(badFrom, 1, /--from/);
+      expectOneLineError(noFrom, 1, /--no-follow needs --from/);
+      expectOneLineError(badScope, 2, /namespace "local\/nope" not found/);
+      expectOneLineError(deep, 1, /expected <registry>\[\/<namespace>\]/);
+      expectOneLineError(bothSecrets, 1, /not both/);
+      expect((await cli(["webhooks", "delete", added.id])).stdout).toBe(`Deleted webhook ${added.id} (${receiver.url}).\n`);
+      expectOneLineError(await cli(["webhooks", "test", added.id]), 2, /not found/);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("events watch follows: a push after it started is printed, and an interrupt ends it with status 0", async () => {
+    const before = await cli(["events", "watch", "local/team", "--from", "0", "--no-follow", "-o", "ndjson"]);
+    const last =
+      before.stdout
+        .trimEnd()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { position: number }).position)
+        .pop() ?? 0;
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "events", "watch", "local/team", "--from", String(last)], {
+      cwd: packageRoot,
+      env: userEnv(home),
+    });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    try {
+      await registry.pushImage("local/team/watched", "live");
+      await eventually(() => stdout.includes("local/team/watched:live"), "the watch printed the push");
+      expect(stdout).toMatch(/^ +\d+ {2}\S+Z {2}image\.pushed +local\/team\/watched:live sha256:[0-9a-f]+ +by admin\n$/);
+    } finally {
+      child.kill("SIGINT");
+    }
+    expect(await closed).toBe(0);
   });
 
   it("gc --dry-run: a table of what would be freed, the grace period named, nothing deleted", async () => {

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { createArtifactClient as browserClient } from "../src/client/browser.js";
 import { createArtifactClient as nodeClient, type ArtifactClient } from "../src/client/node.js";
+import { ARTIFACT_SERVICES } from "../src/client/services.js";
+import { apiServices } from "../src/api/routes.js";
 import { packageRoot } from "../src/paths.js";
 import { digestOf, expectCatalogExampleOutput, expectCode, unique } from "./support/clients.js";
 import { ADMIN_TOKEN } from "./support/credentials.js";
@@ -30,10 +32,29 @@ async function roundTrip(client: ArtifactClient) {
   expect(listed.tags.map((t) => t.id)).toEqual([tag.id]);
   expect((await client.repositories.getRepository({ id: repository.id })).name).toBe("app/web");
   await expectCode(client.registries.getRegistry({ id: "00000000-0000-4000-8000-000000000000" }), Code.NotFound);
+  // A server stream through the same client: the replay of this registry's events has the tag's.
+  let batches = 0;
+  for await (const batch of client.events.watchEvents({ afterPosition: 0n, registryId: registry.id })) {
+    expect(batch.events.map((e) => [e.type, e.subject])).toEqual([["dev.artifact.tag.moved", `${registry.name}/team/app/web`]]);
+    batches++;
+    break; // ends the stream (the watch would go on live)
+  }
+  expect(batches).toBe(1);
   const gc = await client.garbageCollection.runGarbageCollection({ dryRun: true });
   expect(gc.dryRun).toBe(true);
   await client.registries.deleteRegistry({ id: registry.id, force: true });
 }
+
+describe("typed client's coverage", () => {
+  it("has a client for every artifact.v1 service the server offers, and none it does not", () => {
+    const offered = apiServices.map((s) => s.typeName).filter((name) => name.startsWith("artifact.v1."));
+    expect(
+      Object.values(ARTIFACT_SERVICES)
+        .map((s) => s.typeName)
+        .sort(),
+    ).toEqual(offered.sort());
+  });
+});
 
 describe.each(databaseKinds())("typed client on %s", (kind) => {
   let server: TestServer;

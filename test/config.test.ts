@@ -166,6 +166,27 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("reads the event and webhook settings: pulls off by default, on, or sampled; retries with backoff", () => {
+    expect(loadConfig({}).events).toEqual({ pullSampleRate: 0, retentionDays: 7 });
+    expect(loadConfig({}).webhooks).toEqual({
+      timeoutMs: 10_000,
+      retry: { attempts: 12, baseDelayMs: 10_000, maxDelayMs: 3_600_000 },
+      concurrency: 8,
+      pollIntervalMs: 5_000,
+    });
+    expect(loadConfig({ EVENTS_PULL: "on" }).events.pullSampleRate).toBe(1);
+    expect(loadConfig({ EVENTS_PULL: "0.05" }).events.pullSampleRate).toBe(0.05);
+    expect(loadConfig({ EVENTS_PULL: "off", EVENTS_RETENTION_DAYS: "0" }).events).toEqual({ pullSampleRate: 0, retentionDays: 0 });
+    expect(problems({ EVENTS_PULL: "sometimes" })).toEqual([
+      'EVENTS_PULL="sometimes": expected off, on, or the share of pulls to record (a number from 0 to 1, e.g. 0.05)',
+    ]);
+    expect(problems({ EVENTS_PULL: "1.5" })[0]).toMatch(/^EVENTS_PULL="1.5"/);
+    expect(problems({ WEBHOOK_RETRY_BASE_DELAY_MS: "5000", WEBHOOK_RETRY_MAX_DELAY_MS: "1000" })).toEqual([
+      "WEBHOOK_RETRY_MAX_DELAY_MS=1000: must be at least WEBHOOK_RETRY_BASE_DELAY_MS (5000)",
+    ]);
+    expect(problems({ WEBHOOK_CONCURRENCY: "0" })).toEqual(['WEBHOOK_CONCURRENCY="0": expected an integer from 1 to 256']);
+  });
+
   it("MANIFEST_MAX_BYTES: 4 MiB by default, at most 64 MiB (pushes and upstream reads alike)", () => {
     expect(loadConfig({}).registry.manifestMaxBytes).toBe(4 * 1024 * 1024);
     expect(loadConfig({ MANIFEST_MAX_BYTES: String(8 * 1024 * 1024) }).registry.manifestMaxBytes).toBe(8 * 1024 * 1024);

@@ -23,6 +23,8 @@ import { packageRoot } from "../src/paths.js";
 import { keyId, Sealer, type Credential } from "../src/secrets.js";
 import { startServer, type RunningServer } from "../src/server.js";
 import { CredentialStore } from "../src/store/credentials.js";
+import { WebhookService } from "../gen/artifact/v1/webhook_pb.js";
+import { verifiesWith, WebhookReceiver } from "./support/webhook-receiver.js";
 import { RegistryUpstreams } from "../src/upstream/registries.js";
 import { catalogClients, expectCode, unique, type Clients } from "./support/clients.js";
 import { createScratchDatabase, databaseKinds, postgresConfig } from "./support/database.js";
@@ -336,6 +338,28 @@ describe.each(databaseKinds())("re-sealing against concurrent changes on %s", (k
     expect(await store.get(registry.id)).toBe(after);
     const row = await clients.registries.getRegistry({ id: registry.id });
     expect({ etag: row.etag, updateTime: row.updateTime }).toEqual({ etag: registry.etag, updateTime: registry.updateTime });
+  });
+
+  it("re-seals a webhook's secret under SECRET_KEY too; deliveries sign with the same secret before and after", async () => {
+    const receiver = await WebhookReceiver.start();
+    try {
+      const hosted = await clients.registries.createRegistry({ registry: { name: unique("hook"), kind: RegistryKind.HOSTED } });
+      const webhooks = createClient(WebhookService, transports["connect+json over HTTP/1.1"]!(server.httpUrl));
+      const secret = "rotated-webhook-secret-0123456789";
+      const webhook = await webhooks.createWebhook({ webhook: { registryId: hosted.id, url: receiver.url, secret } });
+      await server.database.db.execute(sql`update webhooks set secret_sealed = ${new Sealer({ sealing: A }).sealText(secret)} where id = ${webhook.id}`);
+      expect((await webhooks.testWebhook({ id: webhook.id })).delivered).toBe(true);
+      const report = await resealCredentials(server.store.credentials, sealer, { dryRun: false });
+      const name = `webhook ${webhook.id} (${hosted.name})`;
+      expect(report.resealed).toContain(name);
+      expect(await server.store.credentials.get(webhook.id)).toMatch(new RegExp(`^v2:${keyId(B)}:`));
+      expect((await webhooks.testWebhook({ id: webhook.id })).delivered).toBe(true);
+      expect(receiver.requests.map((r) => verifiesWith(secret, r))).toEqual([true, true]);
+      expect((await webhooks.getWebhook({ id: webhook.id })).etag).toBe(webhook.etag);
+      expect((await resealCredentials(server.store.credentials, sealer, { dryRun: false })).alreadyCurrent).toContain(name);
+    } finally {
+      await receiver.stop();
+    }
   });
 
   it("rebuilds a registry's upstream client when its sealed value changes, even at the same version", () => {

@@ -11,6 +11,7 @@ import { startTestServer, type TestServer } from "./support/server.js";
 const SERVICES = [
   "artifact.v1.AccountService",
   "artifact.v1.AuditService",
+  "artifact.v1.EventService",
   "artifact.v1.GarbageCollectionService",
   "artifact.v1.ImageService",
   "artifact.v1.ImmutabilityRuleService",
@@ -20,6 +21,7 @@ const SERVICES = [
   "artifact.v1.RoleBindingService",
   "artifact.v1.TagService",
   "artifact.v1.TokenService",
+  "artifact.v1.WebhookService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",

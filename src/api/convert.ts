@@ -9,11 +9,15 @@ import { AccountKind, AccountSchema, type Account } from "../../gen/artifact/v1/
 import { AuditEventSchema, AuditOutcome, type AuditEvent } from "../../gen/artifact/v1/audit_pb.js";
 import { Role, RoleBindingSchema, RoleScope, type RoleBinding } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenSchema, type Token } from "../../gen/artifact/v1/token_pb.js";
+import { EventSchema, type Event } from "../../gen/artifact/v1/event_pb.js";
+import { DeliverySchema, DeliveryStatus, WebhookSchema, type Delivery, type Webhook } from "../../gen/artifact/v1/webhook_pb.js";
 import { ImmutabilityRuleSchema, type ImmutabilityRule } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import type { Role as RoleName } from "../domain/roles.js";
 import type {
   AccountRow,
   AuditRow,
+  DeliveryView,
+  EventRow,
   ImmutabilityRuleView,
   ListRequest,
   NamespaceView,
@@ -22,6 +26,7 @@ import type {
   RoleBindingView,
   TagView,
   TokenRow,
+  WebhookView,
 } from "../store/index.js";
 import { policyScopeToProto } from "./policy-scope.js";
 
@@ -175,5 +180,71 @@ export function auditEventToProto(row: AuditRow): AuditEvent {
     clientAddress: row.clientAddress,
     outcome: OUTCOMES[row.outcome],
     detail: row.detail,
+  });
+}
+
+export function eventToProto(row: EventRow): Event {
+  const d = row.data;
+  return create(EventSchema, {
+    position: BigInt(row.position),
+    id: row.id,
+    source: row.source,
+    type: row.type,
+    subject: row.subject,
+    time: timestampFromDate(row.time),
+    registryId: row.registryId,
+    namespaceId: row.namespaceId ?? "",
+    repositoryId: row.repositoryId ?? "",
+    data: {
+      registry: d.registry,
+      namespace: d.namespace ?? "",
+      repository: d.repository ?? "",
+      tag: d.tag ?? "",
+      digest: d.digest ?? "",
+      mediaType: d.mediaType ?? "",
+      sizeBytes: BigInt(d.sizeBytes ?? 0),
+      previousDigest: d.previousDigest ?? "",
+      tags: d.tags ?? [],
+      reason: d.reason ?? "",
+      sync: d.sync && { ...d.sync, error: d.sync.error ?? "" },
+      actor: d.actor && { id: d.actor.id ?? "", name: d.actor.name },
+    },
+  });
+}
+
+export function webhookToProto(view: WebhookView): Webhook {
+  return create(WebhookSchema, {
+    ...common(view),
+    registryId: view.registryId,
+    namespaceId: view.namespaceId ?? "",
+    url: view.url,
+    eventTypes: view.eventTypes,
+    enabled: view.enabled,
+    description: view.description,
+    scopeName: view.scopeName,
+  });
+}
+
+const DELIVERY_STATUSES = { pending: DeliveryStatus.PENDING, delivered: DeliveryStatus.DELIVERED, failed: DeliveryStatus.FAILED } as const;
+
+export function deliveryStatusFromProto(status: DeliveryStatus): DeliveryView["status"] | undefined {
+  return (Object.keys(DELIVERY_STATUSES) as DeliveryView["status"][]).find((s) => DELIVERY_STATUSES[s] === status);
+}
+
+export function deliveryToProto(view: DeliveryView): Delivery {
+  return create(DeliverySchema, {
+    id: view.id,
+    webhookId: view.webhookId,
+    eventId: view.eventId,
+    eventType: view.eventType,
+    eventPosition: BigInt(view.eventPosition),
+    subject: view.subject,
+    status: DELIVERY_STATUSES[view.status],
+    attempts: view.attempts,
+    responseStatus: view.responseStatus ?? 0,
+    lastError: view.lastError,
+    lastAttemptTime: optionalTime(view.lastAttemptTime),
+    nextAttemptTime: view.status === "pending" ? timestampFromDate(view.nextAttemptTime) : undefined,
+    createTime: timestampFromDate(view.createTime),
   });
 }

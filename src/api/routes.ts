@@ -9,6 +9,11 @@ import { AccountService } from "../../gen/artifact/v1/account_pb.js";
 import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
+import { EventService } from "../../gen/artifact/v1/event_pb.js";
+import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
+import type { Events } from "../events/index.js";
+import { eventService } from "./event-service.js";
+import { webhookService } from "./webhook-service.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import type { Registries } from "../registry/index.js";
@@ -45,6 +50,8 @@ export interface ApiDeps {
    * the change applies at once here (other replicas see it within their 10 s cache).
    */
   identityChanged?: () => void;
+  /** The outbox's notices (WatchEvents), the webhook sender (TestWebhook, the URL check), pull events (/v2/). */
+  events: Pick<Events, "hub" | "sender" | "pulls">;
 }
 
 /** Every artifact.v1 service, as routes: a plain function that neither listens nor starts anything. */
@@ -63,6 +70,8 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(TokenService, tokenService(deps.store, deps.identityChanged));
     router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));
     router.service(AuditService, auditService(deps.store));
+    router.service(EventService, eventService(deps.store, deps.events.hub));
+    router.service(WebhookService, webhookService(deps.store, deps.sealer, deps.events.sender));
     router.service(ImmutabilityRuleService, immutabilityRuleService(deps.store));
     router.service(RetentionService, retentionService(deps.store));
   };
@@ -80,6 +89,8 @@ export const apiServices = [
   TokenService,
   RoleBindingService,
   AuditService,
+  EventService,
+  WebhookService,
   ImmutabilityRuleService,
   RetentionService,
 ] as const;

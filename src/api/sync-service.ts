@@ -7,6 +7,8 @@ import type { Store } from "../store/index.js";
 import { syncRegistry, type SyncEvent, type SyncSettings } from "../sync/registry-sync.js";
 import type { RegistryUpstreams } from "../upstream/registries.js";
 import { requireId } from "./validate.js";
+import { auditTrail } from "./caller.js";
+import { trailActor } from "../store/events.js";
 
 /** At most this many removed tags are named per progress message. */
 const MAX_LISTED_REMOVALS = 100;
@@ -16,7 +18,8 @@ export function syncService(store: Store, upstreams: RegistryUpstreams, settings
     async *syncRegistry(req, ctx) {
       const registry = await store.registries.get(requireId("id", req.id));
       const client = upstreams.for(registry);
-      for await (const event of syncRegistry(registry, client, store.sync, settings, ctx.signal)) yield progressMessage(event);
+      const actor = trailActor(auditTrail(ctx));
+      for await (const event of syncRegistry(registry, client, store.sync, settings, ctx.signal, { actor })) yield progressMessage(event);
     },
   };
 }

@@ -13,6 +13,7 @@
 // handler gets a store that knows the caller (storeFor). Writes, refusals and failed sign-ins
 // are recorded in the audit log.
 import type { Logger } from "pino";
+import type { EventActor } from "../domain/events.js";
 import { databaseUnavailable, ImmutableTagRefused } from "../domain/errors.js";
 import { parseImageName } from "../domain/image-name.js";
 import { OciError } from "../oci/errors.js";
@@ -269,6 +270,13 @@ export class RegistryAccess {
     if (route.tagProblem !== undefined) return;
     const place = await this.options.access.image(route.name.registry, route.name.namespace, route.name.repository);
     if (place?.repository) state.previousDigest = await this.options.access.tagDigest(place.repository.id, route.reference.tag);
+  }
+
+  /** Who makes this request's change or pull, for its event: the caller's account, or anonymous. */
+  async actor(req: Request): Promise<EventActor> {
+    const state = this.stateOf(req);
+    const trail = state.trail ?? (await this.jwtTrail(state));
+    return { id: trail.actorId, name: trail.actorName };
   }
 
   private challenge(req: Request, message: string, scope: Scope | Scope[] | undefined, insufficient = false): OciError {

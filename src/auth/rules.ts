@@ -13,6 +13,8 @@ import { RepositoryService } from "../../gen/artifact/v1/repository_pb.js";
 import { RoleBindingService, RoleScope } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
+import { EventService } from "../../gen/artifact/v1/event_pb.js";
+import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
@@ -90,6 +92,13 @@ async function bindingScope(id: string, ctx: RuleContext): Promise<{ resource: R
       ? { kind: "registry", id: binding.registryId }
       : { kind: "global" };
   return { resource: await ctx.locate.scope(ref), accountId: binding.accountId };
+}
+
+/** A webhook's scope, as a resource (its admins manage it). */
+async function webhookScope(id: string, ctx: RuleContext): Promise<Resource> {
+  const webhook = await ctx.access.webhook(id);
+  if (!webhook) return { type: "missing", noun: "webhook", id: id.length > 100 ? `${id.slice(0, 100)}…` : id };
+  return webhook.namespaceId ? ctx.locate.namespace(webhook.namespaceId) : ctx.locate.registry(webhook.registryId);
 }
 
 /** Where an immutability rule is set (an admin there manages it; a reader there reads it). */
@@ -227,6 +236,24 @@ const RULES: [string, Rule][] = [
   check(RoleBindingService.method.listRoleBindings, { action: "signed-in" }),
   // AuditService
   check(AuditService.method.listAuditEvents, { action: "administer" }),
+  // EventService: a watch shows only events of what the caller may read.
+  list(EventService.method.watchEvents),
+  // WebhookService: a webhook is its registry's or namespace's admins' business.
+  check(WebhookService.method.createWebhook, {
+    action: "manage",
+    resource: (r, ctx) => (r.webhook?.namespaceId ? ctx.locate.namespace(r.webhook.namespaceId) : ctx.locate.registry(r.webhook?.registryId ?? "")),
+    event: store("webhook.create"),
+  }),
+  check(WebhookService.method.getWebhook, { action: "manage", resource: (r, ctx) => webhookScope(r.id, ctx) }),
+  check(WebhookService.method.updateWebhook, {
+    action: "manage",
+    resource: (r, ctx) => webhookScope(r.webhook?.id ?? "", ctx),
+    event: store("webhook.update"),
+  }),
+  check(WebhookService.method.deleteWebhook, { action: "manage", resource: (r, ctx) => webhookScope(r.id, ctx), event: store("webhook.delete") }),
+  list(WebhookService.method.listWebhooks),
+  check(WebhookService.method.listDeliveries, { action: "manage", resource: (r, ctx) => webhookScope(r.webhookId, ctx) }),
+  check(WebhookService.method.testWebhook, { action: "manage", resource: (r, ctx) => webhookScope(r.id, ctx) }),
   // ImmutabilityRuleService: an admin of the scope sets rules; whoever may read the scope reads them.
   check(ImmutabilityRuleService.method.createImmutabilityRule, {
     action: "manage",

@@ -16,8 +16,9 @@ import { CredentialStore } from "../store/credentials.js";
 const USAGE = `Usage: npm run reseal -- [--dry-run] [--json]
        node dist/src/cli/reseal.js [--dry-run] [--json]
 
-Seals every stored upstream credential that is under a key of SECRET_KEY_PREVIOUS (or in the
-first, key-less format) under SECRET_KEY, so that the old keys can be removed. Reads the service's
+Seals every stored upstream credential and webhook secret that is under a key of
+SECRET_KEY_PREVIOUS (or in the first, key-less format) under SECRET_KEY, so that the old keys can
+be removed. Reads the service's
 settings (environment, then .env) and works on its database directly. On PostgreSQL it is safe
 while the service runs; the embedded PGlite database belongs to one process: stop the service first.
 

@@ -12,7 +12,9 @@ import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
+import { EventService } from "../../gen/artifact/v1/event_pb.js";
 import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
+import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
@@ -36,39 +38,35 @@ export interface CommonClientOptions {
   interceptors?: Interceptor[];
 }
 
-export interface ArtifactClient {
-  registries: Client<typeof RegistryService>;
-  namespaces: Client<typeof NamespaceService>;
-  repositories: Client<typeof RepositoryService>;
-  tags: Client<typeof TagService>;
-  images: Client<typeof ImageService>;
-  garbageCollection: Client<typeof GarbageCollectionService>;
-  accounts: Client<typeof AccountService>;
-  tokens: Client<typeof TokenService>;
-  roleBindings: Client<typeof RoleBindingService>;
-  audit: Client<typeof AuditService>;
-  immutabilityRules: Client<typeof ImmutabilityRuleService>;
-  retention: Client<typeof RetentionService>;
+/** Every artifact.v1 service, under the name the client gives it. */
+export const ARTIFACT_SERVICES = {
+  registries: RegistryService,
+  namespaces: NamespaceService,
+  repositories: RepositoryService,
+  tags: TagService,
+  images: ImageService,
+  garbageCollection: GarbageCollectionService,
+  accounts: AccountService,
+  tokens: TokenService,
+  roleBindings: RoleBindingService,
+  audit: AuditService,
+  immutabilityRules: ImmutabilityRuleService,
+  retention: RetentionService,
+  webhooks: WebhookService,
+  /** `watchEvents` is server streaming: `for await (const batch of client.events.watchEvents({ afterPosition: 0n }))`. */
+  events: EventService,
+} as const;
+
+type Services = typeof ARTIFACT_SERVICES;
+
+export type ArtifactClient = { [K in keyof Services]: Client<Services[K]> } & {
   /** The transport underneath, for clients of other services on the same server. */
   transport: Transport;
-}
+};
 
 export function artifactClients(transport: Transport): ArtifactClient {
-  return {
-    registries: createClient(RegistryService, transport),
-    namespaces: createClient(NamespaceService, transport),
-    repositories: createClient(RepositoryService, transport),
-    tags: createClient(TagService, transport),
-    images: createClient(ImageService, transport),
-    garbageCollection: createClient(GarbageCollectionService, transport),
-    accounts: createClient(AccountService, transport),
-    tokens: createClient(TokenService, transport),
-    roleBindings: createClient(RoleBindingService, transport),
-    audit: createClient(AuditService, transport),
-    immutabilityRules: createClient(ImmutabilityRuleService, transport),
-    retention: createClient(RetentionService, transport),
-    transport,
-  };
+  const clients = Object.fromEntries(Object.entries(ARTIFACT_SERVICES).map(([name, service]) => [name, createClient(service, transport)]));
+  return { ...(clients as { [K in keyof Services]: Client<Services[K]> }), transport };
 }
 
 /** The interceptors of a transport: the token's first, then the caller's. */

@@ -1,9 +1,11 @@
 // The one description of the tables. migrations/ is generated from this file by drizzle-kit
 // (`npm run db:generate`); a test fails when the two disagree.
 import { sql } from "drizzle-orm";
+import type { EventData } from "../domain/events.js";
 import {
   type AnyPgColumn,
   bigint,
+  bigserial,
   boolean,
   check,
   customType,
@@ -471,3 +473,99 @@ export const signingKeys = pgTable("signing_keys", {
   // When it stopped signing; it verifies until the tokens it signed have expired.
   retireTime: timestamp("retire_time", { withTimezone: true, precision: 3, mode: "date" }),
 });
+
+// The outbox of events (src/store/events.ts): written in the transaction of the change it reports,
+// so a committed change has its event and a rolled-back one has none. `position` is the order
+// events committed in (their inserts are serialised by an advisory lock held to commit), so
+// "everything after position p" never misses one that commits later. No foreign keys: an event
+// outlives what it names; the ids are for filtering by scope and access.
+export const events = pgTable(
+  "events",
+  {
+    position: bigserial("position", { mode: "number" }).primaryKey(),
+    // The CloudEvent's id.
+    id: uuid("id").notNull().defaultRandom(),
+    type: text("type").notNull(),
+    source: text("source").notNull(),
+    subject: text("subject").notNull(),
+    time: time("time"),
+    registryId: uuid("registry_id").notNull(),
+    namespaceId: uuid("namespace_id"),
+    repositoryId: uuid("repository_id"),
+    data: jsonb("data").$type<EventData>().notNull(),
+  },
+  (t) => [uniqueIndex("events_id_unique").on(t.id), index("events_time_idx").on(t.time)],
+);
+
+// Endpoints that are sent the events of a registry or of one namespace (src/events/delivery.ts).
+export const webhooks = pgTable(
+  "webhooks",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    version: integer("version").notNull().default(1),
+    createTime: time("create_time"),
+    updateTime: time("update_time"),
+    registryId: uuid("registry_id")
+      .notNull()
+      .references(() => registries.id, { onDelete: "cascade" }),
+    // Set: only events of this namespace (of registry_id).
+    namespaceId: uuid("namespace_id").references(() => namespaces.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    // Empty: every type.
+    eventTypes: text("event_types")
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    // The HMAC key of the signature header, sealed like upstream credentials (src/secrets.ts); never leaves the server.
+    secretSealed: text("secret_sealed").notNull(),
+    enabled: boolean("enabled").notNull().default(true),
+    description: description(),
+  },
+  (t) => [
+    index("webhooks_registry_idx").on(t.registryId),
+    index("webhooks_namespace_idx").on(t.namespaceId),
+    index("webhooks_create_time_idx").on(t.createTime, t.id),
+  ],
+);
+
+// One event for one webhook: the delivery queue and its log. A delivery is attempted only when no
+// earlier pending one of the same webhook and ordering key (the repository) exists, so events of
+// a repository reach an endpoint in order; a process claims it with a lease (lease_until) taken in
+// a short transaction with FOR UPDATE SKIP LOCKED, so two replicas never send the same one at once.
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    webhookId: uuid("webhook_id")
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    eventPosition: bigint("event_position", { mode: "number" })
+      .notNull()
+      .references(() => events.position, { onDelete: "cascade" }),
+    // The repository's id (the registry's for events outside a repository): deliveries of one key go in order.
+    orderingKey: text("ordering_key").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "failed"] })
+      .notNull()
+      .default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptTime: time("next_attempt_time"),
+    leaseUntil: timestamp("lease_until", { withTimezone: true, precision: 3, mode: "date" }),
+    leaseToken: uuid("lease_token"),
+    // The endpoint's last HTTP status (null: it never answered).
+    responseStatus: integer("response_status"),
+    lastError: text("last_error").notNull().default(""),
+    lastAttemptTime: timestamp("last_attempt_time", { withTimezone: true, precision: 3, mode: "date" }),
+    createTime: time("create_time"),
+  },
+  (t) => [
+    index("webhook_deliveries_queue_idx")
+      .on(t.webhookId, t.orderingKey, t.eventPosition)
+      .where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_due_idx")
+      .on(t.nextAttemptTime)
+      .where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_webhook_create_time_idx").on(t.webhookId, t.createTime, t.id),
+    index("webhook_deliveries_event_idx").on(t.eventPosition),
+    check("webhook_deliveries_status_check", sql`${t.status} in ('pending', 'delivered', 'failed')`),
+  ],
+);

@@ -11,6 +11,14 @@ export function hasControlCharacter(value: string): boolean {
   return CONTROL.test(value);
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_RUNS = /[\u0000-\u001f\u007f]+/g;
+
+/** `value` as one line of printable text: runs of control characters (newlines too) become a space. */
+export function printableLine(value: string): string {
+  return value.replace(CONTROL_RUNS, " ").trim();
+}
+
 /**
  * Why `value` cannot be stored as text, or undefined when it can. PostgreSQL refuses NUL in text
  * (a client's mistake, not a 500), and a lone UTF-16 surrogate would be stored as U+FFFD: the

@@ -144,7 +144,10 @@ export function buildApp(deps: ApiDeps, options: AppOptions): App {
     },
   });
   const access = options.auth.registry;
-  const registryDeps = withRegistryAccess({ registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown }, access);
+  const registryDeps = withRegistryAccess(
+    { registries: deps.registries, log: options.log, limits: options.registry.limits, databaseDown, pulls: deps.events.pulls },
+    access,
+  );
   const registry = ociHandler(registryDeps);
   // The catalog and mounts answer what the caller may see: their handler gets an image core over
   // a store that knows it.

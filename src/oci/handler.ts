@@ -144,11 +144,13 @@ class OciApi {
     // A pull names its manifest with the repository: both come in one database round trip.
     const prefetch = route.kind === "manifest" && read ? { manifest: route.reference } : undefined;
     const repository = await deps.registries.repository(route.name, prefetch);
+    // Who acts, for the events of a push, a delete or a pull (asked only when one is written).
+    const actor = () => registryAccessOf(deps).actor(req);
     switch (route.kind) {
       case "manifest":
-        if (read) return getManifest(req, res, repository, route.reference);
-        if (method === "PUT") return putManifest(deps, req, res, repository, route.name, route.reference);
-        if (method === "DELETE") return deleteManifest(res, repository, route.reference);
+        if (read) return getManifest(deps, req, res, repository, route.reference, actor);
+        if (method === "PUT") return putManifest(deps, req, res, repository, route.name, route.reference, actor);
+        if (method === "DELETE") return deleteManifest(res, repository, route.reference, actor);
         break;
       case "blob":
         if (read) return getBlob(req, res, repository, route.digest);

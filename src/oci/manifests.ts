@@ -1,13 +1,27 @@
 // Manifests on /v2/: pull (GET/HEAD by tag or digest, 304 for a client that has them), push, delete.
 import { manifestTooLarge } from "../domain/errors.js";
+import type { EventActor } from "../domain/events.js";
 import type { ImageName } from "../domain/image-name.js";
 import type { Reference } from "../domain/reference.js";
 import type { Manifest, Repository } from "../registry/index.js";
 import type { OciDeps } from "./deps.js";
 import { API_VERSION, header, notModified, ONE_WRITE_MAX, readLimited, send, type Headers, type Request, type Response } from "./http.js";
 
-export async function getManifest(req: Request, res: Response, repository: Repository, reference: Reference): Promise<void> {
-  serveManifest(req, res, await repository.getManifest(reference, { metadataOnly: req.method === "HEAD" }));
+export async function getManifest(
+  deps: OciDeps,
+  req: Request,
+  res: Response,
+  repository: Repository,
+  reference: Reference,
+  actor: () => Promise<EventActor>,
+): Promise<void> {
+  const manifest = await repository.getManifest(reference, { metadataOnly: req.method === "HEAD" });
+  serveManifest(req, res, manifest);
+  // A pull is a GET that got the bytes (HEADs and 304s are checks); recorded after the answer, when sampled.
+  if (req.method === "GET" && res.statusCode === 200 && deps.pulls?.sampled()) {
+    const { digest, mediaType, size } = manifest;
+    deps.pulls.record({ name: repository.name, tag: "tag" in reference ? reference.tag : undefined, digest, mediaType, sizeBytes: size, actor });
+  }
 }
 
 /** A manifest's 200 answer, built once per bytes: a manifest the read cache holds is the same bytes on every hit. */
@@ -51,12 +65,20 @@ function serveManifest(req: Request, res: Response, manifest: Manifest): void {
   else res.end(bytes);
 }
 
-export async function putManifest(deps: OciDeps, req: Request, res: Response, repository: Repository, name: ImageName, reference: Reference): Promise<void> {
+export async function putManifest(
+  deps: OciDeps,
+  req: Request,
+  res: Response,
+  repository: Repository,
+  name: ImageName,
+  reference: Reference,
+  actor: () => Promise<EventActor>,
+): Promise<void> {
   const max = deps.limits.manifestMaxBytes;
   const bytes = await readLimited(req, max, (size) =>
     manifestTooLarge(`manifest invalid: it is ${size}; at most ${max} bytes are accepted (MANIFEST_MAX_BYTES)`),
   );
-  const pushed = await repository.putManifest(reference, bytes, header(req, "content-type"));
+  const pushed = await repository.putManifest(reference, bytes, header(req, "content-type"), { actor: await actor() });
   const headers: Record<string, string | number> = {
     location: `/v2/${name.full}/manifests/${pushed.digest}`,
     "docker-content-digest": pushed.digest,
@@ -66,7 +88,7 @@ export async function putManifest(deps: OciDeps, req: Request, res: Response, re
   send(res, 201, headers);
 }
 
-export async function deleteManifest(res: Response, repository: Repository, reference: Reference): Promise<void> {
-  await repository.deleteManifest(reference);
+export async function deleteManifest(res: Response, repository: Repository, reference: Reference, actor: () => Promise<EventActor>): Promise<void> {
+  await repository.deleteManifest(reference, { actor: await actor() });
   send(res, 202, { "content-length": 0 });
 }

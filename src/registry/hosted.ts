@@ -25,6 +25,7 @@ import type {
   Repository,
   TagPage,
   UploadSession,
+  WriteOptions,
 } from "./index.js";
 
 export interface CoreDeps {
@@ -155,7 +156,7 @@ export class HostedRepository implements Repository {
 
   // ---- writes ----
 
-  async putManifest(reference: Reference, bytes: Uint8Array, contentType: string | undefined): Promise<PushedManifest> {
+  async putManifest(reference: Reference, bytes: Uint8Array, contentType: string | undefined, options: WriteOptions = {}): Promise<PushedManifest> {
     const manifest = parseManifest(bytes, contentType);
     // Hashed with the reference's algorithm when it names one, sha256 otherwise.
     const digest = digestOf(bytes, "digest" in reference ? digestAlgorithm(reference.digest) : "sha256");
@@ -163,13 +164,14 @@ export class HostedRepository implements Repository {
       throw digestInvalid(`manifest digest ${digest} does not match the reference ${reference.digest}`);
     }
     const tag = "tag" in reference ? reference.tag : undefined;
-    return this.deps.store.images.pushManifest({ repositoryId: await this.forWrite(), digest, bytes, manifest, tag });
+    return this.deps.store.images.pushManifest({ repositoryId: await this.forWrite(), digest, bytes, manifest, tag, actor: options.actor });
   }
 
-  async deleteManifest(reference: Reference): Promise<void> {
+  async deleteManifest(reference: Reference, options: WriteOptions = {}): Promise<void> {
     const id = this.existing();
     const images = this.deps.store.images;
-    const deleted = "digest" in reference ? await images.deleteManifest(id, reference.digest) : await images.deleteTag(id, reference.tag);
+    const deleted =
+      "digest" in reference ? await images.deleteManifest(id, reference.digest, options.actor) : await images.deleteTag(id, reference.tag, options.actor);
     if (!deleted) throw manifestUnknown(`manifest unknown: ${this.name.full}${referenceSuffix(reference)}`);
   }
 

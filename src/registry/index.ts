@@ -31,6 +31,7 @@ import type { ImageName } from "../domain/image-name.js";
 import type { Descriptor, ParsedManifest } from "../domain/manifest.js";
 import type { Reference } from "../domain/reference.js";
 import type { Body } from "../content/driver.js";
+import type { EventActor } from "../domain/events.js";
 
 export interface Registries {
   /**
@@ -65,9 +66,9 @@ export interface Repository {
   lastPullTime?(digest: string): Promise<Date | undefined>;
 
   // ---- writes (HOSTED; a pull-through repository refuses them: a REMOTE registry is read-only) ----
-  putManifest(reference: Reference, bytes: Uint8Array, contentType: string | undefined): Promise<PushedManifest>;
+  putManifest(reference: Reference, bytes: Uint8Array, contentType: string | undefined, options?: WriteOptions): Promise<PushedManifest>;
   /** By digest: the manifest and its tags. By tag: the tag only (the manifest stays until GC). */
-  deleteManifest(reference: Reference): Promise<void>;
+  deleteManifest(reference: Reference, options?: WriteOptions): Promise<void>;
   /** Unlinks the blob (the bytes go when GC finds them unused); refused while a manifest here lists it. */
   deleteBlob(digest: string): Promise<void>;
   /** A blob another repository (`from`), or any repository, holds, made readable here; false when it cannot be. */
@@ -86,6 +87,11 @@ export interface Repository {
 export interface CallOptions {
   /** Ends the call's upstream requests early (a caller that went away, a deadline). */
   signal?: AbortSignal;
+}
+
+export interface WriteOptions {
+  /** Who makes the change: the event it writes (src/store/events.ts) names them. */
+  actor?: EventActor;
 }
 
 export interface ManifestReadOptions extends CallOptions {

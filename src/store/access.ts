@@ -3,7 +3,7 @@
 // prepared query (asked on every call whose principal has no global role that decides alone).
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { apiTokens, immutabilityRules, namespaces, registries, repositories, retentionPolicies, roleBindings, tags } from "../db/schema.js";
+import { apiTokens, immutabilityRules, namespaces, registries, repositories, retentionPolicies, roleBindings, tags, webhooks } from "../db/schema.js";
 import { checkUuid } from "../domain/names.js";
 import { guarded } from "./pg-errors.js";
 
@@ -94,6 +94,11 @@ export class AccessStore {
         .from(roleBindings)
         .where(eq(roleBindings.id, p("id")))
         .prepare("access_role_binding"),
+      webhook: db
+        .select({ registryId: webhooks.registryId, namespaceId: webhooks.namespaceId })
+        .from(webhooks)
+        .where(eq(webhooks.id, p("id")))
+        .prepare("access_webhook"),
       immutabilityRule: db
         .select({ registryId: immutabilityRules.registryId, namespaceId: immutabilityRules.namespaceId, repositoryId: immutabilityRules.repositoryId })
         .from(immutabilityRules)
@@ -153,6 +158,12 @@ export class AccessStore {
   async roleBinding(id: string): Promise<{ accountId: string; registryId: string | null; namespaceId: string | null } | undefined> {
     if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.roleBinding.execute({ id })))[0];
+  }
+
+  /** A webhook's scope: its registry, and its namespace when it has one. */
+  async webhook(id: string): Promise<{ registryId: string; namespaceId: string | null } | undefined> {
+    if (!isUuid(id)) return undefined;
+    return (await guarded(() => this.queries.webhook.execute({ id })))[0];
   }
 
   /** The scope an immutability rule is set on. */

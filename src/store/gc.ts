@@ -11,6 +11,7 @@ import { lockDigestExclusive } from "./digest-locks.js";
 import { guarded } from "./pg-errors.js";
 import { pruneAuditEvents } from "./audit.js";
 import { ThrottleStore } from "./throttle.js";
+import { EventStore } from "./events.js";
 
 const DAY_MS = 24 * 3_600_000;
 
@@ -22,6 +23,8 @@ export interface GcOptions {
   uploadTtlMs: number;
   /** AUDIT_RETENTION_DAYS: older audit events are deleted; 0 or absent keeps them. */
   auditRetentionDays?: number;
+  /** EVENTS_RETENTION_DAYS: older events (and their deliveries) are deleted once no delivery of theirs is pending; 0 or absent keeps them. */
+  eventRetentionDays?: number;
 }
 
 /** How one run ended: its report, or what it failed with. */
@@ -49,6 +52,8 @@ export interface GcReport {
   orphansRemoved: number;
   /** Audit events past their retention, deleted (not counted in a dry run). */
   auditEventsDeleted: number;
+  /** Events past their retention, deleted with their deliveries (not counted in a dry run). */
+  eventsDeleted: number;
   /** Up to 100 digests of what was (or would be) deleted, manifests first. */
   sample: string[];
   durationMs: number;
@@ -138,6 +143,7 @@ export class GarbageCollector {
       uploadsExpired: 0,
       orphansRemoved: 0,
       auditEventsDeleted: 0,
+      eventsDeleted: 0,
       sample: [],
       durationMs: 0,
     };
@@ -172,6 +178,8 @@ export class GarbageCollector {
       report.uploadsExpired = await this.expireUploads(new Date(Date.now() - options.uploadTtlMs));
       report.orphansRemoved = await this.removeOrphans(cutoff);
       report.auditEventsDeleted = await this.pruneAudit(options.auditRetentionDays ?? 0);
+      const eventDays = options.eventRetentionDays ?? 0;
+      if (eventDays > 0) report.eventsDeleted = await new EventStore(this.db).prune(new Date(Date.now() - eventDays * DAY_MS));
     }
     report.durationMs = Math.round(performance.now() - started);
     return report;

@@ -16,6 +16,8 @@ import type { RegistryRow } from "./registries.js";
 import { HotCache } from "./hot-cache.js";
 import type { Visibility } from "./listing.js";
 import { joinedVisible, visibilityValues } from "./visibility.js";
+import { EVENT_TYPES, type EventActor } from "../domain/events.js";
+import { recordEvent } from "./events.js";
 
 /** What a pull needs of its registry: enough to tell HOSTED from REMOTE and to reach the upstream. */
 export type ImageRegistry = Pick<RegistryRow, "id" | "name" | "kind" | "version" | "url" | "insecure" | "credentialSealed" | "autoCreate">;
@@ -272,7 +274,15 @@ export class ImageStore {
    * must be a blob of this repository and every child of an index a manifest of it
    * (MANIFEST_BLOB_UNKNOWN otherwise). Idempotent for the same bytes.
    */
-  async pushManifest(input: { repositoryId: string; digest: string; bytes: Uint8Array; manifest: ParsedManifest; tag?: string }): Promise<PushedManifest> {
+  async pushManifest(input: {
+    repositoryId: string;
+    digest: string;
+    bytes: Uint8Array;
+    manifest: ParsedManifest;
+    tag?: string;
+    /** Who pushed, for the push's event. */
+    actor?: EventActor;
+  }): Promise<PushedManifest> {
     const { repositoryId, digest, bytes, manifest } = input;
     const blobDescriptors = [...(manifest.config ? [manifest.config] : []), ...manifest.layers];
     return this.invalidating(repositoryId, () =>
@@ -331,13 +341,26 @@ export class ImageStore {
           .onConflictDoUpdate({ target: [manifests.repositoryId, manifests.digest], set: { pushTime: sql`now()` } })
           .returning({ id: manifests.id, inserted: sql<boolean>`(xmax = 0)` });
         if (stored!.inserted) await insertReferences(tx, stored!.id, manifest);
+        let previousDigest: string | undefined;
         if (input.tag !== undefined) {
           const tag = { repositoryId, name: input.tag, manifestId: stored!.id, digest, mediaType: manifest.mediaType, sizeBytes: totalSize };
           // The one query an immutability rule costs a push (immutability.ts).
           const protecting = await protectingRuleFor(tx, repositoryId, input.tag);
-          if (protecting) await writeProtectedTag(tx, tag, protecting);
-          else await upsertTag(tx, tag);
+          previousDigest = protecting ? await writeProtectedTag(tx, tag, protecting) : await upsertTag(tx, tag);
         }
+        // Last: the outbox's lock is held from here to the commit.
+        await recordEvent(tx, {
+          type: EVENT_TYPES.imagePushed,
+          at: { repositoryId },
+          data: {
+            tag: input.tag,
+            digest,
+            mediaType: manifest.mediaType,
+            sizeBytes: totalSize,
+            previousDigest: previousDigest === digest ? undefined : previousDigest,
+          },
+          actor: input.actor,
+        });
         return { digest, subjectDigest: manifest.subject?.digest };
       }),
     );
@@ -399,34 +422,47 @@ export class ImageStore {
    * immutable tag points at it, or at an index that lists it (the row is locked first, so no push
    * can tag it or list it meanwhile).
    */
-  async deleteManifest(repositoryId: string, digest: string): Promise<boolean> {
+  async deleteManifest(repositoryId: string, digest: string, actor?: EventActor): Promise<boolean> {
     return this.invalidating(repositoryId, () =>
       this.db.transaction(async (tx) => {
         const [manifest] = await tx
-          .select({ id: manifests.id })
+          .select({ id: manifests.id, mediaType: manifests.mediaType, sizeBytes: manifests.totalSizeBytes })
           .from(manifests)
           .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
           .for("update");
         if (!manifest) return false;
         await refuseManifestDelete(tx, repositoryId, { id: manifest.id, digest }, "manifest.delete");
+        const tagged = await tx.select({ name: tags.name }).from(tags).where(eq(tags.manifestId, manifest.id)).orderBy(asc(tags.name));
         await tx.delete(manifests).where(eq(manifests.id, manifest.id));
+        await recordEvent(tx, {
+          type: EVENT_TYPES.manifestDeleted,
+          at: { repositoryId },
+          data: { digest, mediaType: manifest.mediaType, sizeBytes: manifest.sizeBytes, tags: tagged.map((t) => t.name) },
+          actor,
+        });
         return true;
       }),
     );
   }
 
   /** Removes a tag (the manifest stays until garbage collection). False when there was none; refused when it is immutable. */
-  async deleteTag(repositoryId: string, name: string): Promise<boolean> {
+  async deleteTag(repositoryId: string, name: string, actor?: EventActor): Promise<boolean> {
     return this.invalidating(repositoryId, () =>
       this.db.transaction(async (tx) => {
         const [tag] = await tx
-          .select({ id: tags.id })
+          .select({ id: tags.id, digest: tags.digest, mediaType: tags.mediaType, sizeBytes: tags.sizeBytes })
           .from(tags)
           .where(and(eq(tags.repositoryId, repositoryId), eq(tags.name, name)))
           .for("update");
         if (!tag) return false;
         await refuseTagChange(tx, { id: tag.id, repositoryId, name }, "delete", "tag.delete");
         await tx.delete(tags).where(eq(tags.id, tag.id));
+        await recordEvent(tx, {
+          type: EVENT_TYPES.tagDeleted,
+          at: { repositoryId },
+          data: { tag: name, digest: tag.digest, mediaType: tag.mediaType, sizeBytes: tag.sizeBytes },
+          actor,
+        });
         return true;
       }),
     );
@@ -575,12 +611,14 @@ async function insertReferences(tx: Database, manifestId: string, manifest: Pars
 /**
  * Points a tag at a manifest. Re-tagging the same manifest writes nothing (the upsert's WHERE, as
  * the GitLab Container Registry does it); moving it bumps version, update_time and push_time.
+ * Returns the digest the tag named before (undefined: it is new), read by the statement itself:
+ * a subquery in RETURNING sees the rows as they were before the statement.
  */
 async function upsertTag(
   tx: Database,
   tag: { repositoryId: string; name: string; manifestId: string; digest: string; mediaType: string; sizeBytes: number },
-): Promise<void> {
-  await tx
+): Promise<string | undefined> {
+  const rows = await tx
     .insert(tags)
     .values(tag)
     .onConflictDoUpdate({
@@ -595,5 +633,9 @@ async function upsertTag(
         version: sql`${tags.version} + 1`,
       },
       setWhere: sql`${tags.manifestId} is distinct from excluded.manifest_id`,
-    });
+    })
+    .returning({ previous: sql<string | null>`(select t.digest from tags t where t.repository_id = ${tag.repositoryId} and t.name = ${tag.name})` });
+  // No row: the tag already named this manifest.
+  if (rows.length === 0) return tag.digest;
+  return rows[0]!.previous ?? undefined;
 }

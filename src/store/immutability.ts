@@ -214,9 +214,9 @@ export async function writeProtectedTag(
   tx: Database,
   tag: { repositoryId: string; name: string; manifestId: string; digest: string; mediaType: string; sizeBytes: number },
   protecting: { rule: ApplicableRule; fullName: string },
-): Promise<void> {
+): Promise<string | undefined> {
   const inserted = await tx.insert(tags).values(tag).onConflictDoNothing().returning({ id: tags.id });
-  if (inserted.length > 0) return;
+  if (inserted.length > 0) return undefined;
   const [existing] = await tx
     .select({ id: tags.id, digest: tags.digest })
     .from(tags)
@@ -224,4 +224,5 @@ export async function writeProtectedTag(
   // Deleted between the two statements (only possible once its rule was deleted): try again.
   if (!existing) throw aborted(`tag ${protecting.fullName} changed while it was being pushed; retry`);
   if (existing.digest !== tag.digest) throw immutableTag(protecting.rule, "move", { id: existing.id, fullName: protecting.fullName }, "tag.move");
+  return existing.digest;
 }

@@ -28,6 +28,8 @@ import { TokenStore } from "./tokens.js";
 import { SyncStore } from "./sync.js";
 import { GarbageCollector } from "./gc.js";
 import { HotCache } from "./hot-cache.js";
+import { EventStore } from "./events.js";
+import { WebhookStore } from "./webhooks.js";
 import type { ContentDriver } from "../content/driver.js";
 import type { Logger } from "pino";
 
@@ -57,6 +59,10 @@ export interface Store {
   sync: SyncStore;
   /** Garbage collection of manifests, blobs and uploads; observe it to hear of its runs. */
   gc: GarbageCollector;
+  /** The outbox, read in commit order (WatchEvents); changes write their events with recordEvent (events.ts). */
+  events: EventStore;
+  /** Webhooks, and the queue and log of their deliveries. */
+  webhooks: WebhookStore;
   /** Signs the page tokens of lists not paged by a Lister (ImageService.ListReferrers). */
   pageTokens: PageTokens;
 }
@@ -102,6 +108,8 @@ export async function createStore(db: Database, content: ContentDriver, options:
     access: new AccessStore(db),
     sync: new SyncStore(db),
     gc,
+    events: new EventStore(db),
+    webhooks: new WebhookStore(db, tokens),
     pageTokens: tokens,
   };
 }
@@ -141,3 +149,5 @@ export type { ImmutabilityRuleView } from "./immutability-rules.js";
 export type { RetentionPolicyView } from "./retention-policies.js";
 export type { TokenRow } from "./tokens.js";
 export type { ListRequest } from "./listing.js";
+export type { EventRow } from "./events.js";
+export type { DeliveryView, WebhookView } from "./webhooks.js";

@@ -8,6 +8,8 @@ import { alreadyExists } from "../domain/errors.js";
 import { checkImageNameLength, imageNameLength } from "../domain/image-name.js";
 import { guarded } from "./pg-errors.js";
 import type { RegistryRow } from "./registries.js";
+import { EVENT_TYPES, type EventActor, type SyncSummary } from "../domain/events.js";
+import { recordEvent } from "./events.js";
 
 export interface SyncedTag {
   name: string;
@@ -125,6 +127,11 @@ export class SyncStore {
       }),
     );
     return result;
+  }
+
+  /** A sync of the registry ended (done, or stopped by an upstream-wide error): its event. */
+  async finished(registryId: string, summary: SyncSummary, actor?: EventActor): Promise<void> {
+    await guarded(() => this.db.transaction((tx) => recordEvent(tx, { type: EVENT_TYPES.registrySynced, at: { registryId }, data: { sync: summary }, actor })));
   }
 
   /** Repositories of the registry that came from the upstream (have an upstream name), with it. */

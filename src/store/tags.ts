@@ -5,6 +5,8 @@ import { alreadyExists, failedPrecondition, notFound } from "../domain/errors.js
 import type { ImageName } from "../domain/image-name.js";
 import { deleteById, updateById, type CatalogTable } from "./crud.js";
 import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./audit.js";
+import { EVENT_TYPES } from "../domain/events.js";
+import { recordEvent, trailActor } from "./events.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
 import type { PageTokens } from "./page-token.js";
 import { refuseTagChange } from "./immutability.js";
@@ -91,6 +93,12 @@ export class TagStore {
             .returning();
           const view = await tagOf(tx, row!.id);
           await writeAudit(tx, audit, { action: "tag.create", resourceType: "tag", resourceId: view.id, resourceName: view.fullName, detail: view.digest });
+          await recordEvent(tx, {
+            type: EVENT_TYPES.tagMoved,
+            at: { repositoryId: view.repositoryId },
+            data: { tag: view.name, digest: view.digest, mediaType: view.mediaType, sizeBytes: view.sizeBytes },
+            actor: trailActor(audit),
+          });
           return view;
         }),
       {
@@ -149,6 +157,14 @@ export class TagStore {
             resourceName: row.fullName,
             detail: moved ? `${before.digest} -> ${row.digest}` : changedFields(patch),
           });
+          if (moved) {
+            await recordEvent(tx, {
+              type: EVENT_TYPES.tagMoved,
+              at: { repositoryId: row.repositoryId },
+              data: { tag: row.name, digest: row.digest, mediaType: row.mediaType, sizeBytes: row.sizeBytes, previousDigest: before.digest },
+              actor: trailActor(audit),
+            });
+          }
           return row;
         }),
       { [constraints.tagName]: nameTaken(patch.name ?? "") },
@@ -161,15 +177,21 @@ export class TagStore {
         ...options,
         then: async (tx) => {
           const [row] = await tx.select().from(tags).where(eq(tags.id, id));
-          if (row) await refuseTagChange(tx, { id, repositoryId: row.repositoryId, name: row.name }, "delete", "tag.delete");
-          if (row)
-            await writeAudit(tx, audit, {
-              action: "tag.delete",
-              resourceType: "tag",
-              resourceId: id,
-              resourceName: await tagPath(tx, row),
-              detail: row.digest,
-            });
+          if (!row) return;
+          await refuseTagChange(tx, { id, repositoryId: row.repositoryId, name: row.name }, "delete", "tag.delete");
+          await writeAudit(tx, audit, {
+            action: "tag.delete",
+            resourceType: "tag",
+            resourceId: id,
+            resourceName: await tagPath(tx, row),
+            detail: row.digest,
+          });
+          await recordEvent(tx, {
+            type: EVENT_TYPES.tagDeleted,
+            at: { repositoryId: row.repositoryId },
+            data: { tag: row.name, digest: row.digest, mediaType: row.mediaType, sizeBytes: row.sizeBytes },
+            actor: trailActor(audit),
+          });
         },
       }),
     );

@@ -32,6 +32,7 @@ import { catalogNameOf, isDockerHub, type CatalogImageName } from "../domain/ups
 import type { RegistryRow } from "../store/registries.js";
 import type { SyncedTag, SyncStore } from "../store/sync.js";
 import type { Manifest, UpstreamClient } from "../upstream/client.js";
+import type { EventActor } from "../domain/events.js";
 
 /** What a sync has counted so far. */
 export interface SyncTotals {
@@ -58,6 +59,11 @@ export interface SyncSettings {
   pageSize: number;
 }
 
+export interface SyncOptions {
+  /** Who asked for the sync: its `registry.synced` event names them. */
+  actor?: EventActor;
+}
+
 /** Manifest HEADs in flight per repository. */
 const TAG_CONCURRENCY = 4;
 /** Errors that say the upstream as a whole cannot be synced now. */
@@ -73,8 +79,9 @@ export function syncRegistry(
   store: SyncStore,
   settings: SyncSettings,
   signal: AbortSignal,
+  options: SyncOptions = {},
 ): AsyncGenerator<SyncEvent> {
-  return new RegistrySync(registry, client, store, settings, signal).run();
+  return new RegistrySync(registry, client, store, settings, signal, options).run();
 }
 
 interface RepositoryOutcome {
@@ -100,7 +107,8 @@ class RegistrySync {
     private readonly client: UpstreamClient,
     private readonly store: SyncStore,
     private readonly settings: SyncSettings,
-    callerSignal: AbortSignal,
+    private readonly callerSignal: AbortSignal,
+    private readonly options: SyncOptions,
   ) {
     this.prefix = registry.syncRepositoryPrefix;
     this.dockerHub = isDockerHub(registry.url);
@@ -154,15 +162,29 @@ class RegistrySync {
         wake = undefined;
       }
       await producer;
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
-      if (this.fatal !== undefined) throw this.fatal;
+      if (this.fatal !== undefined) {
+        // A sync the caller abandoned is not one that finished.
+        if (!this.callerGone()) await this.finished(errorText(this.fatal));
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what was caught, as it was
+        throw this.fatal;
+      }
       // Only a complete catalog tells which synced repositories are gone.
       if (listed) for await (const outcome of this.removeDeparted(seen)) yield this.progress(outcome);
+      await this.finished();
       yield { kind: "done", totals: this.totals() };
     } finally {
       // The client went away or the sync failed: stop the repositories still in flight.
       this.abort.abort();
     }
+  }
+
+  /** Its `registry.synced` event (the store writes it in a transaction of its own). */
+  private finished(error?: string): Promise<void> {
+    return this.store.finished(this.registry.id, { ...this.totals(), ...(error !== undefined ? { error } : {}) }, this.options.actor);
+  }
+
+  private callerGone(): boolean {
+    return this.callerSignal.aborted;
   }
 
   private stop(err: unknown): void {
@@ -302,6 +324,10 @@ class RegistrySync {
       yield { path: repo.upstreamName, added: 0, updated: 0, removed: changes.removed };
     }
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -228,7 +228,17 @@ export interface AddressPolicyOptions {
   /** The listeners of this service, known once it listens; never reachable, whatever is allowed. */
   ownListeners?: () => readonly Listening[];
   resolve?: Resolver;
+  /**
+   * Whose connections these are, for the refusals' wording: REMOTE registries' upstreams (the
+   * default) or webhook endpoints (src/events/delivery.ts), which pass the same fence.
+   */
+  purpose?: "upstream" | "webhook";
 }
+
+const WORDING = {
+  upstream: { target: "upstream", who: "REMOTE registries", loop: "a REMOTE registry pointing at the service itself would loop" },
+  webhook: { target: "webhook endpoint", who: "webhooks", loop: "a webhook pointing at the service itself would send it its own events" },
+} as const;
 
 const defaultResolver: Resolver = (hostname, options, callback) => dnsLookup(hostname, options, callback);
 
@@ -236,9 +246,11 @@ export class AddressPolicy {
   private readonly hosts: Set<string>;
   private readonly networks: Cidr[];
   private readonly ownListeners: () => readonly Listening[];
+  private readonly wording: (typeof WORDING)[keyof typeof WORDING];
   readonly resolve: Resolver;
 
   constructor(options: AddressPolicyOptions = {}) {
+    this.wording = WORDING[options.purpose ?? "upstream"];
     const allowed = options.allowed ?? [];
     this.hosts = new Set(allowed.flatMap((a) => (a.kind === "host" ? [a.host] : [])));
     this.networks = allowed.flatMap((a) => (a.kind === "cidr" ? [a.cidr] : []));
@@ -252,15 +264,13 @@ export class AddressPolicy {
    */
   check(host: string, port: number, address: string): AddressRefused | undefined {
     const target = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-    const refuse = (why: string) => new AddressRefused(`connection to upstream ${target} refused: ${why}`);
+    const refuse = (why: string) => new AddressRefused(`connection to ${this.wording.target} ${target} refused: ${why}`);
     const ip = parseIp(address);
     if (!ip) return refuse(`${JSON.stringify(address)} is not an IP address`);
     const viaName = normaliseHost(host) !== normaliseHost(address);
     const subject = (what: string) => (viaName ? `${target} resolves to ${what}, which` : what);
     if (this.isOwnListener(ip, port)) {
-      return refuse(
-        `${subject(address)} is this service's own listener on port ${port}; a REMOTE registry pointing at the service itself would loop, so ${ALLOW_SETTING} cannot allow it`,
-      );
+      return refuse(`${subject(address)} is this service's own listener on port ${port}; ${this.wording.loop}, so ${ALLOW_SETTING} cannot allow it`);
     }
     if (this.hosts.has(normaliseHost(host))) return undefined;
     const v4 = ip.length === 16 ? embeddedIPv4(ip) : undefined;
@@ -270,7 +280,7 @@ export class AddressPolicy {
     const what = special.embedded ? `${address} (IPv4 ${special.embedded})` : address;
     const example = viaName ? normaliseHost(host) : special.embedded ? `${special.embedded}/32` : `${formatIp(ip)}/${ip.length * 8}`;
     return refuse(
-      `${subject(what)} is ${special.rule} (${special.range}); REMOTE registries may not reach such addresses unless the operator allows them in ${ALLOW_SETTING} (e.g. ${example})`,
+      `${subject(what)} is ${special.rule} (${special.range}); ${this.wording.who} may not reach such addresses unless the operator allows them in ${ALLOW_SETTING} (e.g. ${example})`,
     );
   }
 

@@ -156,6 +156,15 @@ export function forwardBody(body: Readable, mapError: (err: unknown) => Error): 
   return out;
 }
 
+/**
+ * How long to wait after failed try `n` (1 for the first): exponential from the base delay, at most
+ * the max, with jitter (half to all of it) so clients that failed together do not retry together.
+ * Webhook deliveries back off the same way (src/events/delivery.ts).
+ */
+export function backoffMs(policy: Pick<RetryPolicy, "baseDelayMs" | "maxDelayMs">, n: number, random = Math.random): number {
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(n - 1, 40)) * (0.5 + random() / 2);
+}
+
 /** Runs `attempt` until it succeeds, fails for good, or the policy's tries are spent. */
 export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal | undefined, attempt: () => Promise<T>, random = Math.random): Promise<T> {
   for (let n = 1; ; n++) {
@@ -163,9 +172,8 @@ export async function withRetry<T>(policy: RetryPolicy, signal: AbortSignal | un
       return await attempt();
     } catch (err) {
       if (!(err instanceof UpstreamError) || !err.retryable || n >= policy.attempts || signal?.aborted) throw err;
-      // Full-jitter exponential backoff, unless the upstream said when to come back.
-      const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1)) * (0.5 + random() / 2);
-      const delay = err.retryAfterMs ?? backoff;
+      // The upstream may have said when to come back.
+      const delay = err.retryAfterMs ?? backoffMs(policy, n, random);
       if (delay > policy.maxDelayMs) throw err;
       await sleep(delay, undefined, { signal });
     }

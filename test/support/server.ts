@@ -5,12 +5,14 @@ import { join } from "node:path";
 import { createRouterTransport, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { Config } from "../../src/config.js";
+import { loadConfig, type Config } from "../../src/config.js";
 import { startServer, type RunningServer, type StartOptions } from "../../src/server.js";
 import { fastTier, openTestDatabase, quietLog, type DatabaseKind } from "./database.js";
 import { ADMIN_TOKEN, adminInterceptor } from "./credentials.js";
 import { removeWhenProcessEnds } from "./reaper.js";
 import { testUpstream } from "./upstream-settings.js";
+
+const defaults = loadConfig({});
 
 export interface TestServer extends RunningServer {
   kind: DatabaseKind;
@@ -48,6 +50,9 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     // Auth on, as in production: the bootstrap admin's token is ADMIN_TOKEN.
     auth: { anonymousAdmin: false, service: "artifact-service", tokenTtlSeconds: 300, adminToken: ADMIN_TOKEN },
     audit: { retentionDays: 90 },
+    events: { pullSampleRate: 0, retentionDays: 7 },
+    // Retries come quickly in tests; everything else as in production.
+    webhooks: { ...defaults.webhooks, retry: { attempts: 12, baseDelayMs: 50, maxDelayMs: 500 } },
     content: { kind: "filesystem" },
     ...overrides,
   };

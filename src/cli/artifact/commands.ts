@@ -8,9 +8,10 @@ import { registries } from "./commands/registries.js";
 import { rules } from "./commands/rules.js";
 import { tag, untag } from "./commands/tag.js";
 import { tokens } from "./commands/tokens.js";
+import { events, webhooks } from "./commands/webhooks.js";
 import { EXIT_HELP } from "./exit.js";
 
-export const COMMANDS: Command[] = [login, logout, whoami, registries, namespaces, repos, tags, inspect, tag, untag, rules, gc, tokens];
+export const COMMANDS: Command[] = [login, logout, whoami, registries, namespaces, repos, tags, inspect, tag, untag, rules, webhooks, events, gc, tokens];
 
 export function topHelp(): string {
   const rows = COMMANDS.map((c) => [isGroup(c) ? `${c.name} [${c.subcommands.map((s) => s.name).join("|")}]` : c.name, c.summary] as const);
@@ -28,7 +29,7 @@ Global options (before the command, or after it unless the command gives the nam
   --url <url>          the service, e.g. http://localhost:8080
   --token-file <file>  an API token in a file
   -o, --output <fmt>   table (default: aligned columns, sizes and times for people) or json
-                       (stable field names for scripts); artifact registries sync also ndjson
+                       (stable field names for scripts); artifact registries sync and events watch also ndjson
   -h, --help           print help
 
 Where calls go, first found wins:

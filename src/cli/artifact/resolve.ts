@@ -44,8 +44,29 @@ export interface RepositoryPath {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Where a policy or a webhook is set, as its request's `scope` oneof (or its two id fields) names it. */
+export type ScopeRef = { case: "registryId"; value: string } | { case: "namespaceId"; value: string } | { case: "repositoryId"; value: string };
+
+/** How a scope is typed: `<registry>`, `<registry>/<namespace>`, `<registry>/<namespace>/<repository...>`. */
+export const SCOPE_SYNTAX = "<registry>[/<namespace>[/<repository>]]";
+
 export class Resolver {
   constructor(private readonly client: ArtifactClient) {}
+
+  /**
+   * The scope a name names: one component a registry, two a namespace, more a repository (when
+   * `deepest` allows it; webhooks stop at namespaces).
+   */
+  async scope(name: string, deepest: "namespace" | "repository" = "repository"): Promise<ScopeRef> {
+    const parts = name.split("/");
+    const syntax = deepest === "repository" ? SCOPE_SYNTAX : "<registry>[/<namespace>]";
+    if (parts.some((p) => p === "")) throw usageError(`scope ${JSON.stringify(name)}: empty path component; expected ${syntax}`);
+    if (parts.length === 1) return { case: "registryId", value: (await this.registry(parts[0]!)).id };
+    if (parts.length === 2) return { case: "namespaceId", value: (await this.namespace(parts[0]!, parts[1]!)).namespace.id };
+    if (deepest === "namespace") throw usageError(`scope ${JSON.stringify(name)}: expected ${syntax}`);
+    const { repository } = await this.repository({ registry: parts[0]!, namespace: parts[1]!, repository: parts.slice(2).join("/") });
+    return { case: "repositoryId", value: repository.id };
+  }
 
   async registry(name: string): Promise<Registry> {
     return found(this.client.registries.lookupRegistry({ name }), `registry ${JSON.stringify(name)} not found`);

@@ -12,6 +12,7 @@ export const REF_NAMES = [
   "tagId",
   "remoteRepositoryId",
   "remoteTagId",
+  "webhookId",
   "hostedRegistryName",
   "remoteRegistryName",
   "namespaceName",
@@ -197,11 +198,25 @@ function hint(field: string): fc.Arbitrary<Leaf> | undefined {
   if (f === "registry_id") return fc.oneof(ref("hostedRegistryId", "remoteRegistryId"), fc.uuid());
   if (f === "namespace_id") return fc.oneof(ref("namespaceId"), fc.uuid());
   if (f === "repository_id") return fc.oneof(ref("repositoryId", "remoteRepositoryId"), fc.uuid());
+  if (f === "webhook_id") return fc.oneof(ref("webhookId"), fc.uuid());
   if (f === "id" || f.endsWith("_id"))
     return fc.oneof(
-      ref("hostedRegistryId", "remoteRegistryId", "namespaceId", "repositoryId", "remoteRepositoryId", "tagId", "remoteTagId", "immutabilityRuleId"),
+      ref(
+        "hostedRegistryId",
+        "remoteRegistryId",
+        "namespaceId",
+        "repositoryId",
+        "remoteRepositoryId",
+        "tagId",
+        "remoteTagId",
+        "webhookId",
+        "immutabilityRuleId",
+      ),
       fc.uuid(),
     );
+  if (f === "types" || f === "event_types")
+    return fc.constantFrom("dev.artifact.image.pushed", "dev.artifact.tag.deleted", "dev.artifact.webhook.test", "push");
+  if (f === "secret") return fc.constantFrom("", "short", "a-webhook-secret-0123456789");
   // RE2 patterns (sync filters, immutability rules), a few of them protecting the playground's tag.
   if (f === "tag_pattern") return fc.constantFrom("v[0-9]+", "^1\\..*", "release-.*", ".*", "latest|v1\\..*", "(?i)V1");
   if (f === "name") return fc.oneof(ref("hostedRegistryName", "namespaceName", "repositoryName", "tagName"), grammarName, grammarTag);

@@ -7,7 +7,7 @@
 // cascade gone wrong, a shared blob deleted, an update that leaks into another row), the
 // comparison fails.
 //
-// PLAYGROUND: a HOSTED registry with a pushed image, a REMOTE registry (upstream 127.0.0.1:9,
+// PLAYGROUND: a HOSTED registry with a pushed image and a webhook, a REMOTE registry (upstream 127.0.0.1:9,
 // which refuses connections) with a credential, their namespaces, repositories and tags, and an
 // open upload. Generators refer to its ids and names (values.ts Ref) so requests get past the
 // validators into the store; fuzzed writes may change or delete it freely. It is rebuilt (under
@@ -17,6 +17,7 @@ import { createClient } from "@connectrpc/connect";
 import { eq, inArray } from "drizzle-orm";
 import { expect } from "vitest";
 import { ImageService } from "../../../gen/artifact/v1/image_pb.js";
+import { WebhookService } from "../../../gen/artifact/v1/webhook_pb.js";
 import { ImmutabilityRuleService } from "../../../gen/artifact/v1/immutability_rule_pb.js";
 import { RegistryKind } from "../../../gen/artifact/v1/registry_pb.js";
 import { immutabilityRules, namespaces, registries, repositories, tags } from "../../../src/db/schema.js";
@@ -228,6 +229,10 @@ export class World {
     const rtag = await c.tags.createTag({
       tag: { repositoryId: rrepo.id, name: "v1", digest: image.digest, mediaType: image.mediaType, sizeBytes: BigInt(image.bytes.length) },
     });
+    // A webhook whose endpoint refuses connections (loopback is allowed in tests): deliveries and TestWebhook fail fast.
+    const webhook = await createClient(WebhookService, transports["connect+json over HTTP/1.1"]!(this.server.httpUrl)).createWebhook({
+      webhook: { registryId: hosted.id, url: `${UNREACHABLE_UPSTREAM}/hook`, secret: "a-webhook-secret-0123456789" },
+    });
     const ruleId = await this.addRule(repo.id);
     this.ids = { tag: tag.id, remoteTag: rtag.id };
     this.values = {
@@ -238,6 +243,7 @@ export class World {
       tagId: tag.id,
       remoteRepositoryId: rrepo.id,
       remoteTagId: rtag.id,
+      webhookId: webhook.id,
       hostedRegistryName: hosted.name,
       remoteRegistryName: remote.name,
       namespaceName: ns.name,

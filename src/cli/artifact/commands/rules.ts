@@ -3,21 +3,13 @@
 import type { ImmutabilityRule } from "../../../../gen/artifact/v1/immutability_rule_pb.js";
 import { str, type Context, type Group, type Leaf } from "../cli.js";
 import { usageError } from "../exit.js";
+import { SCOPE_SYNTAX } from "../resolve.js";
 import { formatJson, formatTable, relativeTime } from "../output.js";
 import { listPages, moreHint, PAGING_OPTIONS } from "../paging.js";
 
-const SCOPE = "<registry>[/<namespace>[/<repository>]]";
+const SCOPE = SCOPE_SYNTAX;
 
-/** The scope a name names: one component a registry, two a namespace, more a repository. */
-async function scopeOf(ctx: Context, name: string): Promise<ImmutabilityRule["scope"]> {
-  const parts = name.split("/");
-  if (parts.some((p) => p === "")) throw usageError(`scope ${JSON.stringify(name)}: empty path component; expected ${SCOPE}`);
-  const resolver = ctx.resolver();
-  if (parts.length === 1) return { case: "registryId", value: (await resolver.registry(parts[0]!)).id };
-  if (parts.length === 2) return { case: "namespaceId", value: (await resolver.namespace(parts[0]!, parts[1]!)).namespace.id };
-  const { repository } = await resolver.repository({ registry: parts[0]!, namespace: parts[1]!, repository: parts.slice(2).join("/") });
-  return { case: "repositoryId", value: repository.id };
-}
+const scopeOf = (ctx: Context, name: string): Promise<ImmutabilityRule["scope"]> => ctx.resolver().scope(name);
 
 const SCOPE_KIND = { registryId: "registry", namespaceId: "namespace", repositoryId: "repository" } as const;
 
