@@ -223,6 +223,15 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
       expect(((await reg.req("GET", `/v2/${h.name}/tags/list`)).json as { tags: string[] }).tags).toEqual(survivors);
       expect((await reg.req("GET", `/v2/${h.name}/manifests/${signature.digest}`)).status).toBe(404);
       expect((await reg.req("GET", `/v2/${h.name}/manifests/v8`)).status).toBe(200);
+      // One event per deletion, written with it (the outbox), naming the policy and the rule.
+      const events = rowsOf<{ tag: string | null; digest: string; reason: string; actor: string }>(
+        await database.db.execute(sql`select data->>'tag' as tag, data->>'digest' as digest, data->>'reason' as reason, data->'actor'->>'name' as actor
+          from events where type = 'dev.artifact.retention.deleted' and repository_id = ${h.repository.id}::uuid order by position`),
+      );
+      expect(events.map((e) => (e.tag ? `tag ${e.tag}` : `manifest ${e.digest}`))).toEqual(
+        real.deletions.map((d) => (d.target === RetentionTarget.TAG ? `tag ${d.tag}` : `manifest ${d.digest}`)),
+      );
+      expect(events.every((e) => e.reason.startsWith(`retention policy ${policy.id} (namespace `) && e.actor === "admin")).toBe(true);
       // A second run finds nothing.
       expect((await run({ ...at({ repositoryId: h.repository.id }) })).deletions).toEqual([]);
 

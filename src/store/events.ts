@@ -57,13 +57,29 @@ export function recordEvent(tx: Database, event: NewEvent): Promise<void> {
   return recordEvents(tx, [event]);
 }
 
-/** For retention (a later issue): a tag or manifest a policy deleted, in the deletion's transaction. */
-export function recordRetentionDeletion(
-  tx: Database,
-  deletion: { repositoryId: string; tag?: string; digest: string; mediaType?: string; sizeBytes?: number; reason: string },
-): Promise<void> {
-  const { repositoryId, ...data } = deletion;
-  return recordEvent(tx, { type: EVENT_TYPES.retentionDeleted, at: { repositoryId }, data, actor: { id: null, name: "retention" } });
+/** A tag or manifest a retention policy deleted; `reason` names the policy and the rule. */
+export interface RetentionDeletionEvent {
+  repositoryId: string;
+  tag?: string;
+  digest: string;
+  mediaType?: string;
+  sizeBytes?: number;
+  reason: string;
+}
+
+const RETENTION_ACTOR: EventActor = { id: null, name: "retention" };
+
+/** For retention: a tag or manifest a policy deleted, in the deletion's transaction. */
+export function recordRetentionDeletion(tx: Database, deletion: RetentionDeletionEvent): Promise<void> {
+  return recordRetentionDeletions(tx, [deletion]);
+}
+
+/** recordRetentionDeletion for a batch deleted in one transaction (one event each, in order); `actor`: who ran it, else "retention". */
+export function recordRetentionDeletions(tx: Database, deletions: readonly RetentionDeletionEvent[], actor: EventActor = RETENTION_ACTOR): Promise<void> {
+  return recordEvents(
+    tx,
+    deletions.map(({ repositoryId, ...data }) => ({ type: EVENT_TYPES.retentionDeleted, at: { repositoryId }, data, actor })),
+  );
 }
 
 /** One INSERT … SELECT: the event with the names of where it happened, and its deliveries. */

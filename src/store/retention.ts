@@ -31,6 +31,7 @@ import {
   type RetentionPolicyRef,
 } from "../domain/retention.js";
 import type { AuditTrail } from "./audit.js";
+import { recordRetentionDeletions } from "./events.js";
 import type { HotCache } from "./hot-cache.js";
 import { rulesForRepository } from "./immutability.js";
 import { resolvePolicyScope } from "./policy-scope.js";
@@ -398,7 +399,23 @@ export class RetentionRunner {
     const outcome = new Map<PlannedDeletion, RetentionOutcome>();
     const tagItems = slice.filter((d) => d.target === "tag");
     const manifestItems = slice.filter((d) => d.target === "manifest");
-    const audit = (d: PlannedDeletion) => auditRow(target, d, trail);
+    // What a batch deleted goes to the audit log and, last in its transaction, to the events
+    // outbox (src/store/events.ts): one row of each per deletion, committed with it or not at all.
+    const recorded = async (tx: Database, done: PlannedDeletion[]) => {
+      if (done.length === 0) return;
+      await tx.insert(auditEvents).values(done.map((d) => auditRow(target, d, trail)));
+      await recordRetentionDeletions(
+        tx,
+        done.map((d) => ({
+          repositoryId: target.repositoryId,
+          ...(d.tag ? { tag: d.tag.name } : {}),
+          digest: d.digest,
+          sizeBytes: d.sizeBytes,
+          reason: reasonText(target, d),
+        })),
+        trail === RETENTION_ACTOR ? undefined : { id: trail.actorId, name: trail.actorName },
+      );
+    };
     try {
       for (let i = 0; i < tagItems.length; i += BATCH) {
         const batch = tagItems.slice(i, i + BATCH);
@@ -422,7 +439,7 @@ export class RetentionRunner {
             .returning({ id: tags.id });
           const ids = new Set(rows.map((r) => r.id));
           const done = allowed.filter((d) => ids.has(d.tag!.id));
-          if (done.length > 0) await tx.insert(auditEvents).values(done.map(audit));
+          await recorded(tx, done);
           return ids;
         });
         for (const d of batch) outcome.set(d, deleted.has(d.tag!.id) ? "deleted" : "skipped");
@@ -446,8 +463,7 @@ export class RetentionRunner {
               )
               .returning({ id: manifests.id });
             const ids = new Set(rows.map((r) => r.id));
-            const done = batch.filter((d) => ids.has(d.manifest!.id));
-            if (done.length > 0) await tx.insert(auditEvents).values(done.map(audit));
+            await recorded(tx, batch.filter((d) => ids.has(d.manifest!.id)));
             return ids;
           });
           for (const id of ids) deletedThisRound.add(id);
@@ -481,11 +497,16 @@ function unkept(): SQL {
 
 const MAX_TEXT = 1024;
 
-/** The audit event of one deletion: the policy, the rule, and an immutability rule bypassed. */
+/** Why, for the audit log and the event: the policy, the rule, and an immutability rule bypassed. */
+function reasonText(target: Target, d: PlannedDeletion): string {
+  const bypass = d.immutabilityRuleId ? ` (immutable under rule ${d.immutabilityRuleId}, deleted because the policy has delete_immutable)` : "";
+  return `retention policy ${target.policy.id} (${policyScopeText(target.policy)}): ${d.reason}: ${d.rule}${bypass}`;
+}
+
+/** The audit event of one deletion. */
 function auditRow(target: Target, d: PlannedDeletion, trail: AuditTrail): typeof auditEvents.$inferInsert {
   const name = d.target === "tag" ? `${target.repositoryName}:${d.tag!.name}` : `${target.repositoryName}@${d.digest}`;
-  const bypass = d.immutabilityRuleId ? ` (immutable under rule ${d.immutabilityRuleId}, deleted because the policy has delete_immutable)` : "";
-  const detail = `retention policy ${target.policy.id} (${policyScopeText(target.policy)}): ${d.reason}: ${d.rule}${bypass}`;
+  const detail = reasonText(target, d);
   return {
     actorId: trail.actorId,
     actorName: trail.actorName.slice(0, MAX_TEXT),
