@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   checkKeepRule,
   describeKeepRule,
+  parseKeepRule,
   planRepository,
   type KeepRule,
   type RepoManifest,
@@ -325,5 +326,31 @@ describe("rule checks", () => {
     const rule = anyOf(mostRecent(10), pushedWithin(7), allOf(matching("dev-.*"), not(pulledWithin(30))), mostRecent(3, "v.*"));
     expect(refusal(rule)).toBe("");
     expect(describeKeepRule(rule)).toBe('any_of(most_recent(10), pushed_within(7d), all_of(matching("dev-.*"), not(pulled_within(30d))), most_recent(3, "v.*"))');
+  });
+});
+
+describe("the text form (the CLI's --keep)", () => {
+  it("reads back what describeKeepRule writes", () => {
+    const rules: KeepRule[] = [
+      mostRecent(10),
+      anyOf(mostRecent(10), pushedWithin(7), allOf(matching("dev-.*"), not(pulledWithin(30))), mostRecent(3, 'v\\d+"x')),
+      allOf(),
+      { pushedWithin: { ms: 90_000 } },
+      { pulledWithin: { ms: 1_500 } },
+    ];
+    for (const rule of rules) expect(parseKeepRule(describeKeepRule(rule))).toEqual(rule);
+    expect(parseKeepRule('  any_of( most_recent(3 , "v.*") ,pushed_within(12h) ) ')).toEqual(anyOf(mostRecent(3, "v.*"), { pushedWithin: { ms: 12 * HOUR } }));
+  });
+
+  it.each([
+    ["most_recent(0)", "keep.most_recent.count: must be from 1 to 1000000"],
+    ["any_of(most_recent(1), keep_all())", 'keep: unknown rule "keep_all"'],
+    ["pushed_within(7 days)", "keep: expected a duration such as 7d"],
+    ["matching(v.*)", "keep: expected a pattern in double quotes"],
+    ["most_recent(1) most_recent(2)", "keep: unexpected text after the rule at character 16"],
+    ["any_of(most_recent(1)", 'keep: expected ")"'],
+    ['matching("(a")', "keep.matching.tag_pattern: not a regular expression"],
+  ])("%s is refused: %s", (text, message) => {
+    expect(() => parseKeepRule(text)).toThrow(message);
   });
 });

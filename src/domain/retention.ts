@@ -188,6 +188,93 @@ export function describeKeepRule(rule: KeepRule): string {
   return `pulled_within(${formatDuration(rule.pulledWithin.ms)})`;
 }
 
+/**
+ * The text form describeKeepRule() writes, read back (the CLI's --keep):
+ * `any_of(most_recent(10), pushed_within(7d), all_of(matching("dev-.*"), not(pulled_within(30d))))`.
+ * Patterns are JSON strings; durations a whole number and a unit (ms, s, m, h, d). The rule is
+ * checked (checkKeepRule) with `field` as its path; a syntax error is INVALID_ARGUMENT naming the
+ * position.
+ */
+export function parseKeepRule(text: string, field = "keep"): KeepRule {
+  let at = 0;
+  const fail = (what: string): never => {
+    throw invalidArgument(`${field}: ${what} at character ${at + 1} of ${JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text)}`);
+  };
+  const space = () => {
+    while (at < text.length && /\s/.test(text[at]!)) at++;
+  };
+  const expect = (c: string) => {
+    space();
+    if (text[at] !== c) fail(`expected ${JSON.stringify(c)}`);
+    at++;
+  };
+  const word = (): string => {
+    space();
+    const m = /^[a-z_]+/.exec(text.slice(at));
+    if (!m) return fail("expected a rule name (all_of, any_of, not, matching, most_recent, pushed_within, pulled_within)");
+    at += m[0].length;
+    return m[0];
+  };
+  const string = (): string => {
+    space();
+    const m = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(at));
+    if (!m) return fail('expected a pattern in double quotes, e.g. "v.*"');
+    at += m[0].length;
+    return JSON.parse(m[0]) as string;
+  };
+  const number = (): number => {
+    space();
+    const m = /^[0-9]+/.exec(text.slice(at));
+    if (!m) return fail("expected a number");
+    at += m[0].length;
+    return Number(m[0]);
+  };
+  const duration = (): number => {
+    space();
+    const m = /^([0-9]+)(ms|s|m|h|d)\b/.exec(text.slice(at));
+    if (!m) return fail("expected a duration such as 7d, 12h, 30m or 90s");
+    at += m[0].length;
+    return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
+  };
+  const more = (): boolean => {
+    space();
+    if (text[at] === ",") {
+      at++;
+      return true;
+    }
+    return false;
+  };
+  const rule = (depth: number): KeepRule => {
+    if (depth > KEEP_MAX_DEPTH) fail(`a keep rule nests at most ${KEEP_MAX_DEPTH} levels deep`);
+    const name = word();
+    expect("(");
+    let result: KeepRule;
+    if (name === "all_of" || name === "any_of") {
+      const rules: KeepRule[] = [];
+      space();
+      if (text[at] !== ")") {
+        do rules.push(rule(depth + 1));
+        while (more());
+      }
+      result = name === "all_of" ? { allOf: rules } : { anyOf: rules };
+    } else if (name === "not") result = { not: rule(depth + 1) };
+    else if (name === "matching") result = { matching: { tagPattern: string() } };
+    else if (name === "most_recent") {
+      const count = number();
+      result = { mostRecent: more() ? { count, tagPattern: string() } : { count } };
+    } else if (name === "pushed_within") result = { pushedWithin: { ms: duration() } };
+    else if (name === "pulled_within") result = { pulledWithin: { ms: duration() } };
+    else return fail(`unknown rule ${JSON.stringify(name)}; expected all_of, any_of, not, matching, most_recent, pushed_within or pulled_within`);
+    expect(")");
+    return result;
+  };
+  const parsed = rule(1);
+  space();
+  if (at < text.length) fail("unexpected text after the rule");
+  checkKeepRule(field, parsed);
+  return parsed;
+}
+
 // ---- deciding ----
 
 function patternOf(source: string): TagPattern {
