@@ -406,8 +406,8 @@ export class RetentionRunner {
       await tx.insert(auditEvents).values(done.map((d) => auditRow(target, d, trail)));
       await recordRetentionDeletions(
         tx,
+        target.repositoryId,
         done.map((d) => ({
-          repositoryId: target.repositoryId,
           ...(d.tag ? { tag: d.tag.name } : {}),
           digest: d.digest,
           sizeBytes: d.sizeBytes,
