@@ -139,7 +139,7 @@ export class World {
         out[`/v2/ blob ${image.name}@${digest}`] = { status: got.status, length: got.body.length, sha256: sha256(got.body) };
       }
     }
-    return out;
+    return withoutPullTimes(out);
   }
 
   // ---- playground ----
@@ -282,4 +282,20 @@ export class World {
       retentionPolicyId: policyId,
     };
   }
+}
+
+/**
+ * The snapshot without last pull times: the snapshot's own GETs are pulls, and pulls move them by
+ * design (src/store/pull-times.ts); nothing else in protected data may change.
+ */
+function withoutPullTimes(value: unknown): Record<string, unknown> {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== "object" || v instanceof Date || v instanceof Uint8Array) return v;
+    const copy: Record<string, unknown> = {};
+    for (const [k, inner] of Object.entries(v)) if (k !== "lastPullTime") copy[k] = strip(inner);
+    // Messages keep their prototype (toEqual compares it).
+    return Object.setPrototypeOf(copy, Object.getPrototypeOf(v) as object | null) as unknown;
+  };
+  return strip(value) as Record<string, unknown>;
 }
