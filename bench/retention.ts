@@ -64,8 +64,12 @@ async function open(workDir: string): Promise<{ handle: DatabaseHandle; close():
 
 async function seed(db: DatabaseHandle["db"]): Promise<string> {
   const [registry] = rowsOf<{ id: string }>(await db.execute(sql`insert into registries (name, kind) values ('bench', 'hosted') returning id`));
-  const [namespace] = rowsOf<{ id: string }>(await db.execute(sql`insert into namespaces (registry_id, name) values (${registry!.id}::uuid, 'team') returning id`));
-  await db.execute(sql`insert into repositories (namespace_id, name) select ${namespace!.id}::uuid, 'app-' || g from generate_series(1, ${REPOSITORIES}::int) g`);
+  const [namespace] = rowsOf<{ id: string }>(
+    await db.execute(sql`insert into namespaces (registry_id, name) values (${registry!.id}::uuid, 'team') returning id`),
+  );
+  await db.execute(
+    sql`insert into repositories (namespace_id, name) select ${namespace!.id}::uuid, 'app-' || g from generate_series(1, ${REPOSITORIES}::int) g`,
+  );
   // One manifest per tag, pushed 6 hours apart (the newest 6 hours ago).
   await db.execute(sql`insert into manifests (repository_id, digest, media_type, payload, total_size_bytes, push_time)
     select r.id, 'sha256:' || encode(sha256(convert_to(r.id::text || ':' || g, 'UTF8')), 'hex'), 'application/vnd.oci.image.manifest.v1+json',
@@ -79,7 +83,8 @@ async function seed(db: DatabaseHandle["db"]): Promise<string> {
 
 async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), "bench-retention-"));
-  const { handle, close } = await open(workDir);
+  const opened = await open(workDir);
+  const handle = opened.handle;
   try {
     const store = await createStore(handle.db, new FilesystemDriver(join(workDir, "blobs")), { exclusively: (id, task) => handle.exclusively(id, task) });
     let started = performance.now();
@@ -143,7 +148,7 @@ async function main(): Promise<void> {
       throw new Error("the real run did not delete what the dry run listed");
     }
   } finally {
-    await close();
+    await opened.close();
     rmSync(workDir, { recursive: true, force: true });
   }
 }

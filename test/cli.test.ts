@@ -506,7 +506,11 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
   it("retention: set a policy, the dry run lists what the run then deletes, list shows the rule, delete", async () => {
     // A namespace of its own: three tags pushed 3, 2 and 1 days ago.
     for (const t of ["a", "b", "c"]) await registry.pushImage("local/keep/app", t);
-    for (const [t, days] of [["a", 3], ["b", 2], ["c", 1]] as const) {
+    for (const [t, days] of [
+      ["a", 3],
+      ["b", 2],
+      ["c", 1],
+    ] as const) {
       await server.database.db.execute(`update tags set push_time = now() - interval '${days} days' where name = '${t}'
         and repository_id = (select r.id from repositories r join namespaces n on n.id = r.namespace_id where n.name = 'keep' and r.name = 'app')`);
     }
@@ -524,7 +528,9 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
     expectOneLineError(badRule, 1, /--keep\.most_recent\.count: must be from 1 to 1000000/);
     expectOneLineError(badGrace, 1, /--untagged-grace "5 days": expected a duration/);
     expect(dry.stdout).toMatch(/^OUTCOME +WHAT +NAME +REASON +RULE$/m);
-    expect(dry.stdout).toMatch(/^would delete +tag +local\/keep\/app:a +not kept +keep\.any_of\.rules\[0\]\.most_recent: not among the 1 most recently pushed tags; keep\.any_of\.rules\[1\]\.matching: name does not match "b"$/m);
+    expect(dry.stdout).toMatch(
+      /^would delete +tag +local\/keep\/app:a +not kept +keep\.any_of\.rules\[0\]\.most_recent: not among the 1 most recently pushed tags; keep\.any_of\.rules\[1\]\.matching: name does not match "b"$/m,
+    );
     expect(dry.stdout).toMatch(/Dry run, nothing was deleted: 1 repositories, 3 tags examined; would delete 1 tags and 0 manifests/);
     // Disabled: a real run deletes nothing; enabled, it deletes what the dry run listed.
     expect((await cli(["retention", "run", "local/keep"])).stdout).toMatch(/1 repositories under a disabled policy/);

@@ -118,7 +118,11 @@ describe("which tags a keep rule deletes", () => {
     ["all_of(most_recent 5, pushed_within 5d)", allOf(mostRecent(5), pushedWithin(5)), ["dev-1", "dev-2", "latest", "v1", "v2", "v3", "v4", "v5"]],
     // most_recent ranks the whole repository, never what its sibling selects: the v-tags among the
     // 6 newest tags are v5 only (dev-4, dev-3, dev-2, latest, v5, dev-1 are the 6 newest).
-    ["all_of(matching v.*, most_recent 6) ranks all tags", allOf(matching("v.*"), mostRecent(6)), ["dev-1", "dev-2", "dev-3", "dev-4", "latest", "v1", "v2", "v3", "v4"]],
+    [
+      "all_of(matching v.*, most_recent 6) ranks all tags",
+      allOf(matching("v.*"), mostRecent(6)),
+      ["dev-1", "dev-2", "dev-3", "dev-4", "latest", "v1", "v2", "v3", "v4"],
+    ],
     // …its own tag_pattern ranks only the tags it matches: the 2 newest v-tags.
     ["most_recent 2 of v.*", mostRecent(2, "v.*"), ["dev-1", "dev-2", "dev-3", "dev-4", "latest", "v1", "v2", "v3"]],
     [
@@ -316,7 +320,11 @@ describe("rule checks", () => {
     ["an empty match", matching(""), "retention_policy.keep.matching.tag_pattern: must not be empty"],
     ["a lookahead", mostRecent(1, "(?=v)"), "retention_policy.keep.most_recent.tag_pattern: not a regular expression the RE2 engine takes"],
     ["a duration below a second", { pulledWithin: { ms: 10 } }, "retention_policy.keep.pulled_within.duration: must be from 1s to 36500d (got 10ms)"],
-    ["too deep", not(not(not(not(not(not(not(not(matching("x"))))))))), "retention_policy.keep.not.not.not.not.not.not.not.not: a keep rule nests at most 8 levels deep"],
+    [
+      "too deep",
+      not(not(not(not(not(not(not(not(matching("x"))))))))),
+      "retention_policy.keep.not.not.not.not.not.not.not.not: a keep rule nests at most 8 levels deep",
+    ],
     ["too many", anyOf(...Array.from({ length: 64 }, () => matching("x"))), "retention_policy.keep.any_of.rules[63]: a keep rule has at most 64 rules in all"],
   ])("%s", (_name, rule, message) => {
     expect(refusal(rule)).toContain(message);
@@ -325,7 +333,9 @@ describe("rule checks", () => {
   it("takes what is within bounds, and describes it", () => {
     const rule = anyOf(mostRecent(10), pushedWithin(7), allOf(matching("dev-.*"), not(pulledWithin(30))), mostRecent(3, "v.*"));
     expect(refusal(rule)).toBe("");
-    expect(describeKeepRule(rule)).toBe('any_of(most_recent(10), pushed_within(7d), all_of(matching("dev-.*"), not(pulled_within(30d))), most_recent(3, "v.*"))');
+    expect(describeKeepRule(rule)).toBe(
+      'any_of(most_recent(10), pushed_within(7d), all_of(matching("dev-.*"), not(pulled_within(30d))), most_recent(3, "v.*"))',
+    );
   });
 });
 

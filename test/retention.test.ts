@@ -55,7 +55,7 @@ type PolicyInit = Omit<MessageInitShape<typeof RetentionPolicySchema>, "$typeNam
 const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 
 /** RunRetention's scope. */
-const at = (scope: Scope): { scope: RunRetentionRequest["scope"] } => ({ scope: oneof(scope) as RunRetentionRequest["scope"] });
+const at = (scope: Scope): { scope: RunRetentionRequest["scope"] } => ({ scope: oneof(scope) });
 
 // Rules as messages.
 const days = (n: number) => ({ seconds: BigInt(Math.round(n * 86_400)) });
@@ -110,7 +110,10 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
   }
 
   /** Every page of a run. */
-  async function run(req: { scope?: RunRetentionRequest["scope"]; dryRun?: boolean; pageSize?: number }, clients = admin): Promise<{ deletions: RetentionDeletion[]; pages: number }> {
+  async function run(
+    req: { scope?: RunRetentionRequest["scope"]; dryRun?: boolean; pageSize?: number },
+    clients = admin,
+  ): Promise<{ deletions: RetentionDeletion[]; pages: number }> {
     const deletions: RetentionDeletion[] = [];
     let pageToken = "";
     let pages = 0;
@@ -142,7 +145,10 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
       await pushedAgo(h.repository.id, ages);
       // A signature of v2's image (a referrer, pushed by digest) and a loose manifest nothing tags.
       const v2 = images.v2!;
-      const signature = makeImage({ artifactType: "application/vnd.example.signature", subject: { mediaType: v2.mediaType, digest: v2.digest, size: v2.size } });
+      const signature = makeImage({
+        artifactType: "application/vnd.example.signature",
+        subject: { mediaType: v2.mediaType, digest: v2.digest, size: v2.size },
+      });
       for (const blob of signature.blobs) await reg.uploadBlob(h.name, blob);
       expect((await reg.putManifest(h.name, signature.digest, signature.bytes, signature.mediaType)).status).toBe(201);
       const loose = makeImage();
@@ -239,9 +245,16 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
       const rows = await database.db.execute(sql`select action, resource_name, detail, actor_name from audit_events
         where action like 'retention.delete_%' and resource_name like ${`${h.name}%`} order by resource_name`);
       const list = rowsOf<{ action: string; resource_name: string; detail: string; actor_name: string }>(rows);
-      expect(list.filter((r) => r.action === "retention.delete_tag").map((r) => r.resource_name.split(":")[1]).sort()).toEqual(deletedTags);
+      expect(
+        list
+          .filter((r) => r.action === "retention.delete_tag")
+          .map((r) => r.resource_name.split(":")[1])
+          .sort(),
+      ).toEqual(deletedTags);
       expect(list.filter((r) => r.action === "retention.delete_manifest")).toHaveLength(deletedTags.length + 2);
-      expect(list.every((r) => r.actor_name === "admin" && r.detail.startsWith(`retention policy ${policy.id} (namespace ${h.registry.name}/team): `))).toBe(true);
+      expect(list.every((r) => r.actor_name === "admin" && r.detail.startsWith(`retention policy ${policy.id} (namespace ${h.registry.name}/team): `))).toBe(
+        true,
+      );
       expect(list.find((r) => r.resource_name === `${h.name}:v5`)!.detail).toContain("not-kept: keep.any_of.rules[0].most_recent");
 
       // Retention deleted rows; garbage collection frees the blobs (past its grace: pushed "long ago").
@@ -329,7 +342,9 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     const h = await hosted("imm");
     for (const t of ["1.0", "1.1", "2.0"]) await reg.pushImage(h.name, t);
     await pushedAgo(h.repository.id, { "1.0": 30, "1.1": 20, "2.0": 10 });
-    const rule = await admin.immutabilityRules.createImmutabilityRule({ immutabilityRule: { scope: oneof({ repositoryId: h.repository.id }), tagPattern: "1\\..*" } });
+    const rule = await admin.immutabilityRules.createImmutabilityRule({
+      immutabilityRule: { scope: oneof({ repositoryId: h.repository.id }), tagPattern: "1\\..*" },
+    });
     const policy = await admin.retention.createRetentionPolicy({ retentionPolicy: { scope: oneof({ repositoryId: h.repository.id }), keep: mostRecent(1) } });
     const page = await admin.retention.runRetention({ ...at({ repositoryId: h.repository.id }), dryRun: true });
     expect(page.deletions).toEqual([]);
@@ -349,7 +364,12 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     const h = await hosted("crud");
     const p = admin.retention;
     const created = await p.createRetentionPolicy({
-      retentionPolicy: { scope: oneof({ namespaceId: h.namespace.id }), keep: anyOf(mostRecent(10), pushedWithin(7)), untaggedGrace: { seconds: 7n * DAY_S }, description: "d" },
+      retentionPolicy: {
+        scope: oneof({ namespaceId: h.namespace.id }),
+        keep: anyOf(mostRecent(10), pushedWithin(7)),
+        untaggedGrace: { seconds: 7n * DAY_S },
+        description: "d",
+      },
     });
     expect(created).toMatchObject({ scope: { case: "namespaceId", value: h.namespace.id }, scopeName: `${h.registry.name}/team`, etag: "1", description: "d" });
     expect(created.untaggedGrace?.seconds).toBe(7n * DAY_S);
@@ -357,13 +377,18 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     const updated = await p.updateRetentionPolicy({ retentionPolicy: { id: created.id, disabled: true, etag: "1" }, updateMask: { paths: ["disabled"] } });
     expect(updated).toMatchObject({ disabled: true, etag: "2", description: "d" });
     expect(updated.keep).toEqual(created.keep);
-    await expectCode(p.updateRetentionPolicy({ retentionPolicy: { id: created.id, disabled: false, etag: "1" }, updateMask: { paths: ["disabled"] } }), Code.Aborted);
+    await expectCode(
+      p.updateRetentionPolicy({ retentionPolicy: { id: created.id, disabled: false, etag: "1" }, updateMask: { paths: ["disabled"] } }),
+      Code.Aborted,
+    );
     await expectCode(
       p.updateRetentionPolicy({ retentionPolicy: { id: created.id }, updateMask: { paths: ["keep", "untagged_grace"] } }),
       Code.InvalidArgument,
       /set keep, untagged_grace or both/,
     );
-    const repoPolicy = await p.createRetentionPolicy({ retentionPolicy: { scope: oneof({ repositoryId: h.repository.id }), untaggedGrace: { seconds: 3600n } } });
+    const repoPolicy = await p.createRetentionPolicy({
+      retentionPolicy: { scope: oneof({ repositoryId: h.repository.id }), untaggedGrace: { seconds: 3600n } },
+    });
     expect((await p.listRetentionPolicies({ repositoryId: h.repository.id, inherited: true })).retentionPolicies.map((x) => x.id).sort()).toEqual(
       [created.id, repoPolicy.id].sort(),
     );
@@ -372,10 +397,17 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     await expectCode(p.getRetentionPolicy({ id: repoPolicy.id }), Code.NotFound);
 
     const bad = (retentionPolicy: PolicyInit, mentions: string | RegExp) =>
-      expectCode(p.createRetentionPolicy({ retentionPolicy: { scope: oneof({ repositoryId: h.repository.id }), ...retentionPolicy } }), Code.InvalidArgument, mentions);
+      expectCode(
+        p.createRetentionPolicy({ retentionPolicy: { scope: oneof({ repositoryId: h.repository.id }), ...retentionPolicy } }),
+        Code.InvalidArgument,
+        mentions,
+      );
     await bad({ keep: mostRecent(0) }, "retention_policy.keep.most_recent.count: must be from 1 to 1000000");
-    await bad({ keep: anyOf(pushedWithin(1), { kind: { case: "matching", value: { tagPattern: "(a" } } } as KeepRule) }, "retention_policy.keep.any_of.rules[1].matching.tag_pattern");
-    await bad({ keep: { kind: { case: undefined } } as KeepRule }, "retention_policy.keep: set one of all_of");
+    await bad(
+      { keep: anyOf(pushedWithin(1), { kind: { case: "matching", value: { tagPattern: "(a" } } } as KeepRule) },
+      "retention_policy.keep.any_of.rules[1].matching.tag_pattern",
+    );
+    await bad({ keep: { kind: { case: undefined } } }, "retention_policy.keep: set one of all_of");
     await bad({ keep: pushedWithin(0) }, "retention_policy.keep.pushed_within.duration: must be from 1s");
     await bad({ untaggedGrace: { seconds: 60n } }, "retention_policy.untagged_grace: must be from 1h");
     await bad({}, "set keep, untagged_grace or both");
@@ -383,14 +415,22 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     for (let i = 0; i < 9; i++) deep = { kind: { case: "not", value: deep } } as KeepRule;
     await bad({ keep: deep }, "a keep rule nests at most 8 levels deep");
     await bad({ keep: anyOf(...Array.from({ length: 70 }, () => mostRecent(1))) }, "a keep rule has at most 64 rules");
-    await expectCode(p.createRetentionPolicy({ retentionPolicy: { keep: mostRecent(1) } }), Code.InvalidArgument, /one of registry_id, namespace_id and repository_id/);
+    await expectCode(
+      p.createRetentionPolicy({ retentionPolicy: { keep: mostRecent(1) } }),
+      Code.InvalidArgument,
+      /one of registry_id, namespace_id and repository_id/,
+    );
     await expectCode(p.runRetention({ ...at({ repositoryId: h.repository.id }), pageSize: -1 }), Code.InvalidArgument, /page_size/);
     await expectCode(p.runRetention({ ...at({ repositoryId: h.repository.id }), pageToken: "bogus" }), Code.InvalidArgument, /page_token/);
     await expectCode(p.runRetention({ ...at({ repositoryId: "not-a-uuid" }) }), Code.InvalidArgument, /repository_id/);
     await expectCode(p.runRetention({ ...at({ repositoryId: "00000000-0000-4000-8000-000000000000" }) }), Code.NotFound);
     // A REMOTE registry takes no policy.
     const remote = await admin.registries.createRegistry({ registry: { name: unique("remote"), kind: RegistryKind.REMOTE, url: "http://127.0.0.1:9" } });
-    await expectCode(p.createRetentionPolicy({ retentionPolicy: { scope: oneof({ registryId: remote.id }), keep: mostRecent(1) } }), Code.FailedPrecondition, /HOSTED/);
+    await expectCode(
+      p.createRetentionPolicy({ retentionPolicy: { scope: oneof({ registryId: remote.id }), keep: mostRecent(1) } }),
+      Code.FailedPrecondition,
+      /HOSTED/,
+    );
   });
 
   it("policies over REST: /v1/retention-policies, the scopes' collections and /v1/retention:run", async () => {
@@ -409,7 +449,11 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     expect(policy).toMatchObject({ scopeName: h.name, untaggedGrace: "7200s", keep: { mostRecent: { count: 1 } } });
     const listed = (await (await adminFetch(`${base}/v1/repositories/${h.repository.id}/retention-policies`)).json()) as { totalSize: number };
     expect(listed.totalSize).toBe(1);
-    const dry = await adminFetch(`${base}/v1/retention:run`, { method: "POST", headers: json, body: JSON.stringify({ repositoryId: h.repository.id, dryRun: true }) });
+    const dry = await adminFetch(`${base}/v1/retention:run`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ repositoryId: h.repository.id, dryRun: true }),
+    });
     expect(dry.status).toBe(200);
     expect(await dry.json()).toMatchObject({
       dryRun: true,
@@ -425,7 +469,10 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
       body: JSON.stringify({ keep: { pulledWithin: { duration: "0.5s" } } }),
     });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/retention_policy.keep.pulled_within.duration/) as unknown });
+    expect(await bad.json()).toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(/retention_policy.keep.pulled_within.duration/) as unknown,
+    });
     expect((await adminFetch(`${base}/v1/retention-policies/${policy.id}`, { method: "DELETE" })).status).toBe(200);
     const anonymous = await fetch(`${base}/v1/retention:run`, { method: "POST", headers: json, body: "{}" });
     expect(anonymous.status).toBe(401);
@@ -445,7 +492,10 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
     const policy = await nsAdmin.clients.retention.createRetentionPolicy(policyOn({ namespaceId: h.namespace.id }));
     expect((await reader.clients.retention.getRetentionPolicy({ id: policy.id })).id).toBe(policy.id);
     expect((await reader.clients.retention.listRetentionPolicies({})).retentionPolicies.map((x) => x.id)).toContain(policy.id);
-    await expectCode(reader.clients.retention.updateRetentionPolicy({ retentionPolicy: { id: policy.id, disabled: true }, updateMask: { paths: ["disabled"] } }), Code.PermissionDenied);
+    await expectCode(
+      reader.clients.retention.updateRetentionPolicy({ retentionPolicy: { id: policy.id, disabled: true }, updateMask: { paths: ["disabled"] } }),
+      Code.PermissionDenied,
+    );
     await expectCode(writer.clients.retention.deleteRetentionPolicy({ id: policy.id }), Code.PermissionDenied);
     await expectCode(reader.clients.retention.runRetention({ ...at({ namespaceId: h.namespace.id }), dryRun: true }), Code.PermissionDenied);
     await expectCode(writer.clients.retention.runRetention({ ...at({ repositoryId: h.repository.id }) }), Code.PermissionDenied);

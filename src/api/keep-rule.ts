@@ -63,4 +63,3 @@ export function keepRuleToProto(rule: KeepRule): MessageInitShape<typeof KeepRul
   if ("pushedWithin" in rule) return { kind: { case: "pushedWithin", value: { duration: msDuration(rule.pushedWithin.ms) } } };
   return { kind: { case: "pulledWithin", value: { duration: msDuration(rule.pulledWithin.ms) } } };
 }
-

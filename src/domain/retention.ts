@@ -148,7 +148,8 @@ export function checkKeepRule(path: string, rule: KeepRule): void {
       checkPattern(`${at}.matching.tag_pattern`, node.matching.tagPattern, false);
     } else if ("mostRecent" in node) {
       const { count: n, tagPattern } = node.mostRecent;
-      if (!Number.isInteger(n) || n < 1 || n > MOST_RECENT_MAX) throw invalidArgument(`${at}.most_recent.count: must be from 1 to ${MOST_RECENT_MAX} (got ${n})`);
+      if (!Number.isInteger(n) || n < 1 || n > MOST_RECENT_MAX)
+        throw invalidArgument(`${at}.most_recent.count: must be from 1 to ${MOST_RECENT_MAX} (got ${n})`);
       if (tagPattern !== undefined) checkPattern(`${at}.most_recent.tag_pattern`, tagPattern, true);
     } else {
       const [field, ms] = "pushedWithin" in node ? ["pushed_within", node.pushedWithin.ms] : ["pulled_within", node.pulledWithin.ms];

@@ -17,7 +17,17 @@
 // repository plus one statement per batch (bench/retention.ts).
 import { and, asc, eq, gt, sql, type SQL } from "drizzle-orm";
 import type { Database, DatabaseHandle } from "../db/database.js";
-import { auditEvents, manifestReferences, manifests, namespaces, registries, repositories, retentionPolicies as policies, tagPulls, tags } from "../db/schema.js";
+import {
+  auditEvents,
+  manifestReferences,
+  manifests,
+  namespaces,
+  registries,
+  repositories,
+  retentionPolicies as policies,
+  tagPulls,
+  tags,
+} from "../db/schema.js";
 import { aborted, invalidArgument, isDomainError } from "../domain/errors.js";
 import { protectingRule } from "../domain/immutability.js";
 import type { PolicyScope, PolicyScopeKind } from "../domain/policy-scope.js";
@@ -212,7 +222,8 @@ export class RetentionRunner {
     for (;;) {
       const targets = await this.targets(options.scope, cursor);
       for (const target of targets) {
-        if (stats.repositories >= REPOSITORIES_PER_PAGE) return { dryRun: options.dryRun, deletions, stats, nextPageToken: next({ repositoryId: target.repositoryId, offset: 0 }) };
+        if (stats.repositories >= REPOSITORIES_PER_PAGE)
+          return { dryRun: options.dryRun, deletions, stats, nextPageToken: next({ repositoryId: target.repositoryId, offset: 0 }) };
         const offset = cursor && cursor.offset >= 0 && cursor.repositoryId === target.repositoryId ? cursor.offset : 0;
         const plan = planRepository(target.policy, await this.snapshot(target), new Date(target.nowMs));
         const room = pageSize - deletions.length;
@@ -463,7 +474,10 @@ export class RetentionRunner {
               )
               .returning({ id: manifests.id });
             const ids = new Set(rows.map((r) => r.id));
-            await recorded(tx, batch.filter((d) => ids.has(d.manifest!.id)));
+            await recorded(
+              tx,
+              batch.filter((d) => ids.has(d.manifest!.id)),
+            );
             return ids;
           });
           for (const id of ids) deletedThisRound.add(id);

@@ -12,7 +12,24 @@ import { tokens } from "./commands/tokens.js";
 import { events, webhooks } from "./commands/webhooks.js";
 import { EXIT_HELP } from "./exit.js";
 
-export const COMMANDS: Command[] = [login, logout, whoami, registries, namespaces, repos, tags, inspect, tag, untag, rules, retention, webhooks, events, gc, tokens];
+export const COMMANDS: Command[] = [
+  login,
+  logout,
+  whoami,
+  registries,
+  namespaces,
+  repos,
+  tags,
+  inspect,
+  tag,
+  untag,
+  rules,
+  retention,
+  webhooks,
+  events,
+  gc,
+  tokens,
+];
 
 export function topHelp(): string {
   const rows = COMMANDS.map((c) => [isGroup(c) ? `${c.name} [${c.subcommands.map((s) => s.name).join("|")}]` : c.name, c.summary] as const);

@@ -225,7 +225,12 @@ time, so a large run prints as it goes. Deleting tags and manifests frees no spa
 next garbage collection (artifact gc) removes the blobs nothing refers to any more.`,
   options: {
     "dry-run": { type: "boolean", description: "list what would be deleted; delete nothing" },
-    "page-size": { type: "string", value: "<n>", description: "deletions per call (default 500, at most 5000)", check: (v) => (/^[1-9][0-9]{0,3}$/.test(v) ? undefined : "expected 1 to 5000") },
+    "page-size": {
+      type: "string",
+      value: "<n>",
+      description: "deletions per call (default 500, at most 5000)",
+      check: (v) => (/^[1-9][0-9]{0,3}$/.test(v) ? undefined : "expected 1 to 5000"),
+    },
   },
   examples: ["artifact retention run local/team --dry-run", "artifact retention run local/team/app", "artifact retention run --dry-run -o json"],
   async run(ctx, args) {
