@@ -31,7 +31,7 @@ import { requireId, requireMessage, validate } from "./validate.js";
 
 const POLICY = "retention_policy";
 
-export function retentionPolicyToProto(view: RetentionPolicyView): RetentionPolicy {
+function retentionPolicyToProto(view: RetentionPolicyView): RetentionPolicy {
   return create(RetentionPolicySchema, {
     id: view.id,
     etag: String(view.version),
@@ -51,7 +51,7 @@ const TARGETS = { tag: RetentionTarget.TAG, manifest: RetentionTarget.MANIFEST }
 const REASONS = { "not-kept": RetentionReason.NOT_KEPT, untagged: RetentionReason.UNTAGGED, referrer: RetentionReason.REFERRER } as const;
 const OUTCOMES = { planned: RetentionOutcome.PLANNED, deleted: RetentionOutcome.DELETED, skipped: RetentionOutcome.SKIPPED } as const;
 
-export function retentionDeletionToProto(d: RetentionDeletion): RetentionDeletionMessage {
+function retentionDeletionToProto(d: RetentionDeletion): RetentionDeletionMessage {
   return create(RetentionDeletionSchema, {
     target: TARGETS[d.target],
     repositoryId: d.repositoryId,

@@ -34,9 +34,9 @@ export type KeepRule =
 /** Bounds of a rule tree: nesting and total size, so a policy stays readable and cheap to decide. */
 export const KEEP_MAX_DEPTH = 8;
 export const KEEP_MAX_RULES = 64;
-export const MOST_RECENT_MAX = 1_000_000;
-export const WITHIN_MIN_MS = 1_000;
-export const WITHIN_MAX_MS = 100 * 365 * 86_400_000;
+const MOST_RECENT_MAX = 1_000_000;
+const WITHIN_MIN_MS = 1_000;
+const WITHIN_MAX_MS = 100 * 365 * 86_400_000;
 /** An untagged manifest younger than this is part of a push in flight (children before their index). */
 export const UNTAGGED_GRACE_MIN_MS = 3_600_000;
 export const UNTAGGED_GRACE_MAX_MS = WITHIN_MAX_MS;
@@ -381,7 +381,7 @@ function explain(node: Compiled, tag: RepoTag, i: number): { holds: boolean; why
 }
 
 /** Which tags `keep` keeps: a flag per tag, and the reason of each one it does not. */
-export function decideTags(keep: KeepRule | null, tags: readonly RepoTag[], now: Date): { kept: boolean[]; why: Map<number, string> } {
+function decideTags(keep: KeepRule | null, tags: readonly RepoTag[], now: Date): { kept: boolean[]; why: Map<number, string> } {
   const kept = new Array<boolean>(tags.length).fill(true);
   const why = new Map<number, string>();
   if (keep === null) return { kept, why };

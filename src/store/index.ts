@@ -146,7 +146,6 @@ export type { AccountRow } from "./accounts.js";
 export type { AuditRow } from "./audit.js";
 export type { RoleBindingView } from "./role-bindings.js";
 export type { ImmutabilityRuleView } from "./immutability-rules.js";
-export type { RetentionPolicyView } from "./retention-policies.js";
 export type { TokenRow } from "./tokens.js";
 export type { ListRequest } from "./listing.js";
 export type { EventRow } from "./events.js";

@@ -39,7 +39,7 @@ const scopeText = (view: Pick<RetentionPolicyView, "scopeName" | "registryId" | 
   describeScope({ kind: scopeOfRow(view).kind, name: view.scopeName });
 
 /** What a policy does, for the audit log: `keep any_of(…); untagged_grace 7d; delete_immutable; disabled`. */
-export function describePolicy(p: Pick<RetentionPolicyView, "keep" | "untaggedGraceMs" | "deleteImmutable" | "disabled">): string {
+function describePolicy(p: Pick<RetentionPolicyView, "keep" | "untaggedGraceMs" | "deleteImmutable" | "disabled">): string {
   return [
     p.keep ? `keep ${describeKeepRule(p.keep)}` : "keep every tag",
     p.untaggedGraceMs !== null ? `untagged_grace ${formatDuration(p.untaggedGraceMs)}` : undefined,

@@ -48,16 +48,16 @@ import { resolvePolicyScope } from "./policy-scope.js";
 import type { PageTokens } from "./page-token.js";
 import { guarded } from "./pg-errors.js";
 
-export const RETENTION_DEFAULT_PAGE = 500;
-export const RETENTION_MAX_PAGE = 5000;
+const RETENTION_DEFAULT_PAGE = 500;
+const RETENTION_MAX_PAGE = 5000;
 /** A page ends after deciding this many repositories, even with few deletions (a bound on its time). */
 const REPOSITORIES_PER_PAGE = 1000;
 const REPOSITORY_QUERY = 100;
 const BATCH = 500;
 /** The advisory lock of real runs (any constant every replica shares): "ARRT". */
-export const RETENTION_LOCK_ID = 0x41525254;
+const RETENTION_LOCK_ID = 0x41525254;
 /** Who the audit log names for the scheduled runs. */
-export const RETENTION_ACTOR: AuditTrail = { actorId: null, actorName: "retention", requestId: "", clientAddress: "" };
+const RETENTION_ACTOR: AuditTrail = { actorId: null, actorName: "retention", requestId: "", clientAddress: "" };
 
 export type RetentionOutcome = "planned" | "deleted" | "skipped";
 
@@ -104,7 +104,7 @@ export interface RetentionObserver {
   ran(outcome: { stats: RetentionStats } | { error: unknown }, seconds: number): void;
 }
 
-export const emptyStats = (): RetentionStats => ({
+const emptyStats = (): RetentionStats => ({
   repositories: 0,
   tagsExamined: 0,
   tagsDeleted: 0,
