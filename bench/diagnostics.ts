@@ -20,7 +20,8 @@ import { diagnosticMethods } from "./services.js";
 
 // The tag with its parents' ids and its full name, as the store's view reads it (src/store/views.ts).
 const SELECT_TAG = `select t.id, t.name, t.version, t.create_time, t.update_time, t.repository_id, t.digest, t.media_type, t.size_bytes, t.push_time,
-  t.manifest_id, p.namespace_id, n.registry_id, (r.name || '/' || n.name || '/' || p.name || ':' || t.name) as full_name
+  t.manifest_id, p.namespace_id, n.registry_id, (r.name || '/' || n.name || '/' || p.name || ':' || t.name) as full_name,
+  (select tp.last_pull_time from tag_pulls tp where tp.tag_id = t.id) as last_pull_time
   from tags t join repositories p on p.id = t.repository_id join namespaces n on n.id = p.namespace_id join registries r on r.id = n.registry_id
   where t.id = $1 limit 1`;
 
@@ -39,6 +40,7 @@ interface SqlTagRow {
   namespace_id: string;
   registry_id: string;
   full_name: string;
+  last_pull_time: Date | string | null;
 }
 
 // drizzle turns off the driver's timestamp parsing (it parses them itself), so they come as text.
@@ -59,6 +61,7 @@ const fromSql = (r: SqlTagRow): TagView => ({
   namespaceId: r.namespace_id,
   registryId: r.registry_id,
   fullName: r.full_name,
+  lastPullTime: r.last_pull_time === null ? null : toDate(r.last_pull_time),
 });
 
 function one(rows: TagView[], id: string) {

@@ -90,6 +90,12 @@ export interface Config {
     /** Unreferenced blobs and manifests younger than this are left alone (pushes in flight). */
     graceMs: number;
   };
+  retention: {
+    /** RETENTION_INTERVAL_MS (default a day; 0: off): pause between scheduled retention runs (every policy; one replica at a time). */
+    intervalMs: number;
+    /** PULL_TIME_FLUSH_MS (default 5000): how often recorded pulls are written; the staleness bound of last_pull_time. */
+    pullTimeFlushMs: number;
+  };
   limits: {
     /** MAX_REQUEST_BYTES: largest RPC or REST request body (not /v2/ uploads: BLOB_MAX_BYTES). */
     maxRequestBytes: number;
@@ -324,6 +330,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gc: {
       intervalMs: integer("GC_INTERVAL_MS", HOUR, 0, 7 * 24 * HOUR),
       graceMs: integer("GC_GRACE_MS", HOUR, 60_000, 30 * 24 * HOUR),
+    },
+    retention: {
+      intervalMs: integer("RETENTION_INTERVAL_MS", 24 * HOUR, 0, 30 * 24 * HOUR),
+      pullTimeFlushMs: integer("PULL_TIME_FLUSH_MS", 5_000, 100, 300_000),
     },
     limits: {
       maxRequestBytes: integer("MAX_REQUEST_BYTES", 4 * MiB, 1024, 1024 * MiB),

@@ -17,6 +17,7 @@ import { CACHE_CHANNEL, HotCache } from "./store/hot-cache.js";
 import { createContentDriver } from "./content/index.js";
 import type { ContentDriver } from "./content/driver.js";
 import { isCollecting, type GarbageCollector, type GcOptions } from "./store/gc.js";
+import { isRetentionRunning, type RetentionRunner } from "./store/retention.js";
 import { AddressPolicy, type Listening } from "./upstream/address-policy.js";
 import { RegistryUpstreams } from "./upstream/registries.js";
 import { bootstrap } from "./auth/bootstrap.js";
@@ -108,7 +109,12 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
   try {
     const content = await createContentDriver(config);
     const cache = new HotCache(config.readCacheMaxBytes);
-    const store = await createStore(database.db, content, { cache, exclusively: (id, task) => database.exclusively(id, task) });
+    const store = await createStore(database.db, content, {
+      cache,
+      exclusively: (id, task) => database.exclusively(id, task),
+      pullTimeFlushMs: config.retention.pullTimeFlushMs,
+      log,
+    });
     // The read cache serves only while this process hears every change's notice (hot-cache.ts).
     cacheListening =
       cache.maxBytes > 0
@@ -208,6 +214,13 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
 
     health.start();
     const background = config.gc.intervalMs > 0 ? backgroundGc(collector, gcSettings, config.gc.intervalMs, log) : undefined;
+    store.pullTimes.start();
+    store.retention.observe({
+      ran: (outcome, seconds) => {
+        if ("stats" in outcome) log.info({ retention: outcome.stats, seconds: Math.round(seconds * 10) / 10 }, "scheduled retention run");
+      },
+    });
+    const scheduledRetention = config.retention.intervalMs > 0 ? backgroundRetention(store.retention, config.retention.intervalMs, log) : undefined;
 
     let closing: Promise<void> | undefined;
     const running = events;
@@ -231,6 +244,7 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           // Live WatchEvents streams end now, like health watchers, instead of holding up the drain.
           running.endStreams();
           await background?.stop();
+          await scheduledRetention?.stop();
           await listener.close(config.shutdownTimeoutMs);
           tls?.close();
           shutdown.abort();
@@ -238,6 +252,8 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
           await running.close();
           auth.close();
           await cacheListening?.close();
+          // The last interval's pulls, before the database goes.
+          await store.pullTimes.stop();
           if (ownsDatabase) await database.close();
           log.info("stopped");
         })();
@@ -267,6 +283,31 @@ function backgroundGc(collector: GarbageCollector, settings: Omit<GcOptions, "dr
         // Another replica is collecting: its run is this one's.
         if (isCollecting(err)) log.debug("background garbage collection skipped: another one is running");
         else log.error({ err }, "background garbage collection failed");
+      })
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * Runs every retention policy every `intervalMs` (first run one interval after start). One
+ * replica runs at a time (the run lock); the others skip that turn.
+ */
+function backgroundRetention(runner: RetentionRunner, intervalMs: number, log: Logger) {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = runner
+      .runAll({ dryRun: false })
+      .catch((err: unknown) => {
+        if (isRetentionRunning(err)) log.debug("scheduled retention run skipped: another one is running");
+        else log.error({ err }, "scheduled retention run failed");
       })
       .finally(() => (running = undefined));
   }, intervalMs);

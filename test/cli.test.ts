@@ -503,6 +503,48 @@ describe.each(databaseKinds())("artifact against a server on %s", (kind) => {
     expect((await cli(["tag", "local/rules/app:1.0", "scratch"])).stdout).toBe(`Moved local/rules/app:1.0 to ${second.digest} (from ${first.digest}).\n`);
   });
 
+  it("retention: set a policy, the dry run lists what the run then deletes, list shows the rule, delete", async () => {
+    // A namespace of its own: three tags pushed 3, 2 and 1 days ago.
+    for (const t of ["a", "b", "c"]) await registry.pushImage("local/keep/app", t);
+    for (const [t, days] of [
+      ["a", 3],
+      ["b", 2],
+      ["c", 1],
+    ] as const) {
+      await server.database.db.execute(`update tags set push_time = now() - interval '${days} days' where name = '${t}'
+        and repository_id = (select r.id from repositories r join namespaces n on n.id = r.namespace_id where n.name = 'keep' and r.name = 'app')`);
+    }
+    const set = json<{ id: string; scope: string; keep: string; disabled: boolean }>(
+      await cli(["retention", "set", "local/keep", "--keep", 'any_of(most_recent(1), matching("b"))', "--disabled", "-o", "json"]),
+    );
+    expect(set).toMatchObject({ scope: "namespace", keep: 'any_of(most_recent(1), matching("b"))', disabled: true });
+    const [table, badRule, badGrace, dry] = await Promise.all([
+      cli(["retention", "list", "local/keep/app"]),
+      cli(["retention", "set", "local/keep", "--keep", "most_recent(0)"]),
+      cli(["retention", "set", "local/keep", "--untagged-grace", "5 days"]),
+      cli(["retention", "run", "local/keep", "--dry-run"]),
+    ]);
+    expect(table.stdout).toMatch(new RegExp(`^${set.id} +namespace local/keep +any_of\\(most_recent\\(1\\), matching\\("b"\\)\\) +- +disabled`, "m"));
+    expectOneLineError(badRule, 1, /--keep\.most_recent\.count: must be from 1 to 1000000/);
+    expectOneLineError(badGrace, 1, /--untagged-grace "5 days": expected a duration/);
+    expect(dry.stdout).toMatch(/^OUTCOME +WHAT +NAME +REASON +RULE$/m);
+    expect(dry.stdout).toMatch(
+      /^would delete +tag +local\/keep\/app:a +not kept +keep\.any_of\.rules\[0\]\.most_recent: not among the 1 most recently pushed tags; keep\.any_of\.rules\[1\]\.matching: name does not match "b"$/m,
+    );
+    expect(dry.stdout).toMatch(/Dry run, nothing was deleted: 1 repositories, 3 tags examined; would delete 1 tags and 0 manifests/);
+    // Disabled: a real run deletes nothing; enabled, it deletes what the dry run listed.
+    expect((await cli(["retention", "run", "local/keep"])).stdout).toMatch(/1 repositories under a disabled policy/);
+    expect((await cli(["retention", "set", "local/keep", "--no-disabled"])).stdout).toMatch(/^Changed the retention policy of namespace local\/keep/);
+    const real = json<{ deletions: { outcome: string; name: string; reason: string }[]; stats: { tagsDeleted: number } }>(
+      await cli(["retention", "run", "local/keep/app", "-o", "json"]),
+    );
+    expect(real.deletions.map((d) => [d.outcome, d.name, d.reason])).toEqual([["deleted", "local/keep/app:a", "not kept"]]);
+    expect(real.stats.tagsDeleted).toBe(1);
+    expect(((await registry.req("GET", "/v2/local/keep/app/tags/list")).json as { tags: string[] }).tags).toEqual(["b", "c"]);
+    expect((await cli(["retention", "delete", "local/keep"])).stdout).toBe(`Deleted the retention policy of namespace local/keep (${set.id}).\n`);
+    expectOneLineError(await cli(["retention", "delete", "local/keep"]), 1, /has no retention policy of its own/);
+  });
+
   it("webhooks: add with a piped secret, test, the delivery log after a push, disable, delete; bad input is a usage error", async () => {
     const receiver = await WebhookReceiver.start();
     try {

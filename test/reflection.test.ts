@@ -18,6 +18,7 @@ const SERVICES = [
   "artifact.v1.NamespaceService",
   "artifact.v1.RegistryService",
   "artifact.v1.RepositoryService",
+  "artifact.v1.RetentionService",
   "artifact.v1.RoleBindingService",
   "artifact.v1.TagService",
   "artifact.v1.TokenService",

@@ -94,6 +94,7 @@ export function tagToProto(row: TagView): Tag {
     mediaType: row.mediaType,
     sizeBytes: BigInt(row.sizeBytes),
     pushTime: timestampFromDate(row.pushTime),
+    lastPullTime: row.lastPullTime ? timestampFromDate(row.lastPullTime) : undefined,
   });
 }
 

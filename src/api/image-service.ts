@@ -4,6 +4,7 @@
 // and ranges; manifests and blobs to messages; RangeNotSatisfiable to OUT_OF_RANGE with the size.
 import type { Writable } from "node:stream";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type ServiceImpl } from "@connectrpc/connect";
 import {
   DescriptorSchema,
@@ -56,7 +57,8 @@ export function imageService(registries: Registries, pageTokens: PageTokens): Se
       const m = await repository.getManifest(reference, { metadataOnly: req.metadataOnly, signal: ctx.signal });
       const response: MessageInitShape<typeof GetManifestResponseSchema> = { digest: m.digest, mediaType: m.mediaType, sizeBytes: BigInt(m.size) };
       if (req.metadataOnly || !m.bytes) return response;
-      return { ...response, raw: m.bytes, summary: toSummary(m.parse()) };
+      const lastPull = await repository.lastPullTime?.(m.digest);
+      return { ...response, raw: m.bytes, summary: toSummary(m.parse()), lastPullTime: lastPull && timestampFromDate(lastPull) };
     },
 
     async listReferrers(req, ctx): Promise<MessageInitShape<typeof ListReferrersResponseSchema>> {

@@ -15,6 +15,7 @@ import type { Events } from "../events/index.js";
 import { eventService } from "./event-service.js";
 import { webhookService } from "./webhook-service.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
+import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import type { Registries } from "../registry/index.js";
 import type { Sealer } from "../secrets.js";
 import type { GcOptions } from "../store/gc.js";
@@ -24,6 +25,7 @@ import { accountService } from "./account-service.js";
 import { auditService } from "./audit-service.js";
 import { garbageCollectionService } from "./gc-service.js";
 import { immutabilityRuleService } from "./immutability-rule-service.js";
+import { retentionService } from "./retention-service.js";
 import { roleBindingService } from "./role-binding-service.js";
 import { tokenService } from "./token-service.js";
 import { imageService } from "./image-service.js";
@@ -71,6 +73,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(EventService, eventService(deps.store, deps.events.hub));
     router.service(WebhookService, webhookService(deps.store, deps.sealer, deps.events.sender));
     router.service(ImmutabilityRuleService, immutabilityRuleService(deps.store));
+    router.service(RetentionService, retentionService(deps.store));
   };
 }
 
@@ -89,4 +92,5 @@ export const apiServices = [
   EventService,
   WebhookService,
   ImmutabilityRuleService,
+  RetentionService,
 ] as const;

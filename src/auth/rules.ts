@@ -16,6 +16,7 @@ import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { EventService } from "../../gen/artifact/v1/event_pb.js";
 import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
+import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -106,6 +107,14 @@ async function immutabilityRuleScope(id: string, ctx: RuleContext): Promise<Reso
   if (!rule) return { type: "missing", noun: "immutability rule", id };
   if (rule.repositoryId) return ctx.locate.repository(rule.repositoryId);
   return rule.namespaceId ? ctx.locate.namespace(rule.namespaceId) : ctx.locate.registry(rule.registryId);
+}
+
+/** Where a retention policy is set (an admin there manages it; a reader there reads it). */
+async function retentionPolicyScope(id: string, ctx: RuleContext): Promise<Resource> {
+  const policy = await ctx.access.retentionPolicy(id);
+  if (!policy) return { type: "missing", noun: "retention policy", id };
+  if (policy.repositoryId) return ctx.locate.repository(policy.repositoryId);
+  return policy.namespaceId ? ctx.locate.namespace(policy.namespaceId) : ctx.locate.registry(policy.registryId);
 }
 
 /** The scope a new policy names (its `scope` oneof), unchecked: an id that is no UUID finds nothing. */
@@ -263,6 +272,30 @@ const RULES: [string, Rule][] = [
     event: store("immutability_rule.delete"),
   }),
   list(ImmutabilityRuleService.method.listImmutabilityRules),
+  // RetentionService: an admin of the scope sets its policy and runs retention there (without a
+  // scope, over every repository: a global admin); whoever may read the scope reads its policy.
+  check(RetentionService.method.createRetentionPolicy, {
+    action: "manage",
+    resource: (r, ctx) => newPolicyScope(r.retentionPolicy?.scope ?? { case: undefined }, ctx),
+    event: store("retention_policy.create"),
+  }),
+  check(RetentionService.method.getRetentionPolicy, { action: "read", resource: (r, ctx) => retentionPolicyScope(r.id, ctx) }),
+  check(RetentionService.method.updateRetentionPolicy, {
+    action: "manage",
+    resource: (r, ctx) => retentionPolicyScope(r.retentionPolicy?.id ?? "", ctx),
+    event: store("retention_policy.update"),
+  }),
+  check(RetentionService.method.deleteRetentionPolicy, {
+    action: "manage",
+    resource: (r, ctx) => retentionPolicyScope(r.id, ctx),
+    event: store("retention_policy.delete"),
+  }),
+  list(RetentionService.method.listRetentionPolicies),
+  check(RetentionService.method.runRetention, {
+    action: "manage",
+    resource: (r, ctx) => newPolicyScope(r.scope, ctx),
+    event: after("retention.run"),
+  }),
   // Probes and schema: no credential (load balancers, grpcurl's reflection).
   ...open(Health),
   ...open(ServerReflectionV1),

@@ -13,6 +13,7 @@ import { TagService } from "../../gen/artifact/v1/tag_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
 import { EventService } from "../../gen/artifact/v1/event_pb.js";
+import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
@@ -50,6 +51,7 @@ export const ARTIFACT_SERVICES = {
   roleBindings: RoleBindingService,
   audit: AuditService,
   immutabilityRules: ImmutabilityRuleService,
+  retention: RetentionService,
   webhooks: WebhookService,
   /** `watchEvents` is server streaming: `for await (const batch of client.events.watchEvents({ afterPosition: 0n }))`. */
   events: EventService,

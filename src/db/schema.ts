@@ -210,6 +210,43 @@ export const immutabilityRules = pgTable(
   ],
 );
 
+// Retention (docs/design-notes.md): at most one policy per scope; the nearest one applies to a
+// repository. `keep` is the rule tree as src/domain/retention.ts defines it (JSON).
+export const retentionPolicies = pgTable(
+  "retention_policies",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    ...policyScope(),
+    keep: jsonb("keep").$type<unknown>(),
+    // Null: untagged manifests are left to garbage collection.
+    untaggedGraceMs: bigint("untagged_grace_ms", { mode: "number" }),
+    deleteImmutable: boolean("delete_immutable").notNull().default(false),
+    disabled: boolean("disabled").notNull().default(false),
+    description: description(),
+    version: integer("version").notNull().default(1),
+    createTime: time("create_time"),
+    updateTime: time("update_time"),
+  },
+  (t) => [
+    unique("retention_policies_scope_unique").on(t.registryId, t.namespaceId, t.repositoryId).nullsNotDistinct(),
+    index("retention_policies_namespace_idx").on(t.namespaceId),
+    index("retention_policies_repository_idx").on(t.repositoryId),
+    index("retention_policies_create_time_idx").on(t.createTime, t.id),
+    index("retention_policies_update_time_idx").on(t.updateTime, t.id),
+    check("retention_policies_scope_check", sql`${t.repositoryId} is null or ${t.namespaceId} is not null`),
+  ],
+);
+
+// When a tag was last pulled by its name (src/store/pull-times.ts). A table of its own, not a
+// column of tags: every write to tags bumps its repository's tags_version (migration 0002), which
+// drops the /v2/ read cache of that repository in every process; pulls must not.
+export const tagPulls = pgTable("tag_pulls", {
+  tagId: uuid("tag_id")
+    .primaryKey()
+    .references(() => tags.id, { onDelete: "cascade" }),
+  lastPullTime: timestamp("last_pull_time", { withTimezone: true, precision: 3, mode: "date" }).notNull(),
+});
+
 // Content of HOSTED registries (and what a pull-through cache keeps). The bytes of a blob live in
 // the content store under its digest; a row here means they are there and verified.
 export const blobs = pgTable(
@@ -261,6 +298,8 @@ export const manifests = pgTable(
     createTime: time("create_time"),
     // Last push of this manifest (see blobs.push_time).
     pushTime: time("push_time"),
+    // Last GET of it on /v2/ or the API, by tag or digest (src/store/pull-times.ts); null: never.
+    lastPullTime: timestamp("last_pull_time", { withTimezone: true, precision: 3, mode: "date" }),
   },
   (t) => [
     uniqueIndex("manifests_repository_digest_unique").on(t.repositoryId, t.digest),

@@ -4,7 +4,7 @@
 import { ImmutableTagRefused } from "./errors.js";
 import { describeScope, SCOPE_NEARNESS, type NamedScope } from "./policy-scope.js";
 import type { Check } from "./names.js";
-import { checkTagPattern, compileTagPattern, type TagPattern } from "./tag-pattern.js";
+import { cachedTagPattern, checkTagPattern, type TagPattern } from "./tag-pattern.js";
 import { hasControlCharacter } from "./text.js";
 
 export interface ImmutabilityRuleRef {
@@ -14,23 +14,12 @@ export interface ImmutabilityRuleRef {
   scope: NamedScope;
 }
 
-// Patterns compiled once per process: compiling the heaviest RE2 takes tens of milliseconds, a
-// match well under 0.01 ms (docs/design-notes.md, "Sync tag patterns are RE2"). Rules are few
-// and change rarely; the map is cleared rather than grown past its bound.
-const compiled = new Map<string, TagPattern>();
-const COMPILED_MAX = 1024;
-
+/** A rule's compiled pattern (tag-pattern.ts keeps them compiled). */
 function patternOf(source: string): TagPattern {
-  let pattern = compiled.get(source);
-  if (pattern === undefined) {
-    const result = compileTagPattern(source);
-    // Patterns are checked when a rule is written; one the engine no longer takes (a row written
-    // by hand) protects every tag rather than none: an immutability rule fails closed.
-    pattern = "problem" in result ? { source, matches: () => true } : result;
-    if (compiled.size >= COMPILED_MAX) compiled.clear();
-    compiled.set(source, pattern);
-  }
-  return pattern;
+  const result = cachedTagPattern(source);
+  // Patterns are checked when a rule is written; one the engine no longer takes (a row written
+  // by hand) protects every tag rather than none: an immutability rule fails closed.
+  return "problem" in result ? { source, matches: () => true } : result;
 }
 
 /**

@@ -34,3 +34,20 @@ export const checkTagPattern: Check = (pattern) => {
   const compiled = compileTagPattern(pattern);
   return "problem" in compiled ? compiled.problem : undefined;
 };
+
+// Patterns compiled once per process: compiling the heaviest RE2 takes tens of milliseconds, a
+// match well under 0.01 ms (docs/design-notes.md, "Sync tag patterns are RE2"). Rules and policies
+// are few and change rarely; the map is cleared rather than grown past its bound.
+const compiled = new Map<string, TagPattern | { problem: string }>();
+const COMPILED_MAX = 1024;
+
+/** compileTagPattern(), remembered. */
+export function cachedTagPattern(pattern: string): TagPattern | { problem: string } {
+  let result = compiled.get(pattern);
+  if (result === undefined) {
+    result = compileTagPattern(pattern);
+    if (compiled.size >= COMPILED_MAX) compiled.clear();
+    compiled.set(pattern, result);
+  }
+  return result;
+}

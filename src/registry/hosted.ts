@@ -20,6 +20,7 @@ import type {
   BlobReadOptions,
   CachePolicy,
   Manifest,
+  ManifestReadOptions,
   PushedManifest,
   Repository,
   TagPage,
@@ -85,19 +86,29 @@ export class HostedRepository implements Repository {
 
   // ---- reads ----
 
-  async getManifest(reference: Reference): Promise<Manifest> {
+  async getManifest(reference: Reference, options: ManifestReadOptions = {}): Promise<Manifest> {
     const prefetched = this.prefetched;
+    let manifest: Manifest;
     if (prefetched?.verified && prefetched.manifest && sameReference(prefetched.reference, reference)) {
       this.prefetched = undefined;
-      return this.manifestOf(prefetched.manifest);
+      manifest = this.manifestOf(prefetched.manifest);
+    } else {
+      const stored = await this.storedManifest(this.existing(), reference);
+      if (!stored) throw manifestUnknown(`manifest unknown: ${this.name.full}${referenceSuffix(reference)}`);
+      manifest = this.checked(stored);
+      if (prefetched?.ticket !== undefined && prefetched.manifest === stored) {
+        this.deps.store.images.keepManifest(this.name, this.image, reference, stored, prefetched.ticket);
+      }
     }
-    const stored = await this.storedManifest(this.existing(), reference);
-    if (!stored) throw manifestUnknown(`manifest unknown: ${this.name.full}${referenceSuffix(reference)}`);
-    const manifest = this.checked(stored);
-    if (prefetched?.ticket !== undefined && prefetched.manifest === stored) {
-      this.deps.store.images.keepManifest(this.name, this.image, reference, stored, prefetched.ticket);
-    }
+    // A pull is a read of the bytes (a HEAD, metadata_only, is a check): noted in memory only,
+    // written with the others every PULL_TIME_FLUSH_MS (src/store/pull-times.ts).
+    if (!options.metadataOnly) this.deps.store.pullTimes.record(this.image.repositoryId!, "tag" in reference ? reference.tag : undefined, manifest.digest);
     return manifest;
+  }
+
+  /** When the manifest was last pulled (written pulls only: up to PULL_TIME_FLUSH_MS behind). */
+  lastPullTime(digest: string): Promise<Date | undefined> {
+    return this.deps.store.images.lastPullTime(this.existing(), digest);
   }
 
   /** A manifest by digest when this repository holds it (the pull-through cache's question: no error when not). */

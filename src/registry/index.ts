@@ -62,6 +62,8 @@ export interface Repository {
   listTags(page: { n: number; last?: string }, options?: CallOptions): Promise<TagPage>;
   /** Manifests of this repository whose subject is `digest`, in digest order; none when the repository does not exist. */
   referrers(digest: string, filter: { artifactType?: string; after?: string; limit: number }): Promise<Descriptor[]>;
+  /** HOSTED: when the manifest was last pulled (undefined: never, or not known here). */
+  lastPullTime?(digest: string): Promise<Date | undefined>;
 
   // ---- writes (HOSTED; a pull-through repository refuses them: a REMOTE registry is read-only) ----
   putManifest(reference: Reference, bytes: Uint8Array, contentType: string | undefined, options?: WriteOptions): Promise<PushedManifest>;

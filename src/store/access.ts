@@ -3,7 +3,7 @@
 // prepared query (asked on every call whose principal has no global role that decides alone).
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { apiTokens, immutabilityRules, namespaces, registries, repositories, roleBindings, tags, webhooks } from "../db/schema.js";
+import { apiTokens, immutabilityRules, namespaces, registries, repositories, retentionPolicies, roleBindings, tags, webhooks } from "../db/schema.js";
 import { checkUuid } from "../domain/names.js";
 import { guarded } from "./pg-errors.js";
 
@@ -104,6 +104,11 @@ export class AccessStore {
         .from(immutabilityRules)
         .where(eq(immutabilityRules.id, p("id")))
         .prepare("access_immutability_rule"),
+      retentionPolicy: db
+        .select({ registryId: retentionPolicies.registryId, namespaceId: retentionPolicies.namespaceId, repositoryId: retentionPolicies.repositoryId })
+        .from(retentionPolicies)
+        .where(eq(retentionPolicies.id, p("id")))
+        .prepare("access_retention_policy"),
       tagDigest: db
         .select({ digest: tags.digest })
         .from(tags)
@@ -165,6 +170,12 @@ export class AccessStore {
   async immutabilityRule(id: string): Promise<{ registryId: string; namespaceId: string | null; repositoryId: string | null } | undefined> {
     if (!isUuid(id)) return undefined;
     return (await guarded(() => this.queries.immutabilityRule.execute({ id })))[0];
+  }
+
+  /** The scope a retention policy is set on. */
+  async retentionPolicy(id: string): Promise<{ registryId: string; namespaceId: string | null; repositoryId: string | null } | undefined> {
+    if (!isUuid(id)) return undefined;
+    return (await guarded(() => this.queries.retentionPolicy.execute({ id })))[0];
   }
 
   /** The digest a tag points at now, if the tag exists (an audit event tells a push from a move). */

@@ -57,13 +57,49 @@ export function recordEvent(tx: Database, event: NewEvent): Promise<void> {
   return recordEvents(tx, [event]);
 }
 
-/** For retention (a later issue): a tag or manifest a policy deleted, in the deletion's transaction. */
-export function recordRetentionDeletion(
-  tx: Database,
-  deletion: { repositoryId: string; tag?: string; digest: string; mediaType?: string; sizeBytes?: number; reason: string },
-): Promise<void> {
+/** A tag or manifest a retention policy deleted; `reason` names the policy and the rule. */
+export interface RetentionDeletionEvent {
+  repositoryId: string;
+  tag?: string;
+  digest: string;
+  mediaType?: string;
+  sizeBytes?: number;
+  reason: string;
+}
+
+const RETENTION_ACTOR: EventActor = { id: null, name: "retention" };
+
+/** For retention: a tag or manifest a policy deleted, in the deletion's transaction. */
+export function recordRetentionDeletion(tx: Database, deletion: RetentionDeletionEvent): Promise<void> {
   const { repositoryId, ...data } = deletion;
-  return recordEvent(tx, { type: EVENT_TYPES.retentionDeleted, at: { repositoryId }, data, actor: { id: null, name: "retention" } });
+  return recordRetentionDeletions(tx, repositoryId, [data]);
+}
+
+/**
+ * recordRetentionDeletion for a batch of one repository deleted in one transaction: one event
+ * each, in order, written by one statement (a run deletes hundreds per transaction); `actor`: who
+ * ran it, else "retention".
+ */
+export async function recordRetentionDeletions(
+  tx: Database,
+  repositoryId: string,
+  deletions: readonly Omit<RetentionDeletionEvent, "repositoryId">[],
+  actor: EventActor = RETENTION_ACTOR,
+): Promise<void> {
+  if (deletions.length === 0) return;
+  await tx.execute(sql`select pg_advisory_xact_lock(${EVENTS_LOCK})`);
+  const items = JSON.stringify(deletions.map((data) => ({ ...data, actor })));
+  await tx.execute(sql`with e as (
+      insert into events (type, source, subject, registry_id, namespace_id, repository_id, data)
+      select ${EVENT_TYPES.retentionDeleted}, '/v1/registries/' || g.id::text, g.name || '/' || n.name || '/' || r.name, g.id, n.id, r.id,
+        jsonb_build_object('registry', g.name, 'namespace', n.name, 'repository', r.name) || d.value
+      from repositories r join namespaces n on n.id = r.namespace_id join registries g on g.id = n.registry_id
+        cross join jsonb_array_elements(${items}::jsonb) with ordinality as d(value, i)
+      where r.id = ${repositoryId}::uuid
+      order by d.i
+      returning position, type, subject, registry_id, namespace_id, repository_id
+    )
+    ${deliveriesOf()}`);
 }
 
 /** One INSERT … SELECT: the event with the names of where it happened, and its deliveries. */
@@ -94,7 +130,12 @@ function insertEvent(event: NewEvent): SQL {
       from ${from}
       returning position, type, subject, registry_id, namespace_id, repository_id
     )
-    insert into webhook_deliveries (webhook_id, event_position, ordering_key)
+    ${deliveriesOf()}`;
+}
+
+/** The deliveries of the events a statement's `e` inserted: one per enabled webhook whose scope and filter they match. */
+function deliveriesOf(): SQL {
+  return sql`insert into webhook_deliveries (webhook_id, event_position, ordering_key)
     select w.id, e.position, coalesce(e.repository_id::text, e.subject)
     from e join webhooks w on w.enabled and w.registry_id = e.registry_id
       and (w.namespace_id is null or w.namespace_id = e.namespace_id)

@@ -406,6 +406,17 @@ export class ImageStore {
     );
   }
 
+  /** When a manifest of the repository was last pulled, as written (pull-times.ts); undefined: never. */
+  async lastPullTime(repositoryId: string, digest: string): Promise<Date | undefined> {
+    const [row] = await guarded(() =>
+      this.db
+        .select({ at: manifests.lastPullTime })
+        .from(manifests)
+        .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest))),
+    );
+    return row?.at ?? undefined;
+  }
+
   /**
    * Deletes a manifest by digest; its tags go with it. False when there was none. Refused when an
    * immutable tag points at it, or at an index that lists it (the row is locked first, so no push

@@ -28,7 +28,7 @@ interface RepositoryRules {
 }
 
 /** The rules that apply to a repository (its own, its namespace's, its registry's): one indexed query. */
-async function rulesForRepository(tx: Database, repositoryId: string): Promise<RepositoryRules> {
+export async function rulesForRepository(tx: Database, repositoryId: string): Promise<RepositoryRules> {
   const rows = await tx
     .select({
       id: rules.id,

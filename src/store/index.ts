@@ -19,6 +19,9 @@ import { AccountStore } from "./accounts.js";
 import { AuditStore } from "./audit.js";
 import { RoleBindingStore } from "./role-bindings.js";
 import { ImmutabilityRuleStore } from "./immutability-rules.js";
+import { RetentionPolicyStore } from "./retention-policies.js";
+import { RetentionRunner } from "./retention.js";
+import { PullTimes } from "./pull-times.js";
 import { SigningKeyStore } from "./signing-keys.js";
 import { ThrottleStore } from "./throttle.js";
 import { TokenStore } from "./tokens.js";
@@ -28,6 +31,7 @@ import { HotCache } from "./hot-cache.js";
 import { EventStore } from "./events.js";
 import { WebhookStore } from "./webhooks.js";
 import type { ContentDriver } from "../content/driver.js";
+import type { Logger } from "pino";
 
 export interface Store {
   registries: RegistryStore;
@@ -42,6 +46,11 @@ export interface Store {
   roleBindings: RoleBindingStore;
   /** Immutable-tag rules; the tag writes ask them themselves (immutability.ts). */
   immutabilityRules: ImmutabilityRuleStore;
+  /** Retention policies (one per scope), and their runs (retention.ts). */
+  retentionPolicies: RetentionPolicyStore;
+  retention: RetentionRunner;
+  /** Last pull times of tags and manifests, recorded in memory and written every interval (pull-times.ts). */
+  pullTimes: PullTimes;
   audit: AuditStore;
   throttle: ThrottleStore;
   signingKeys: SigningKeyStore;
@@ -64,8 +73,11 @@ export interface StoreOptions {
    * until its owner connects it to the database's notices (server.ts); absent: off.
    */
   cache?: HotCache;
-  /** The database's cluster-wide lock (DatabaseHandle.exclusively): one garbage collection at a time across replicas. */
+  /** The database's cluster-wide lock (DatabaseHandle.exclusively): one garbage collection (and one retention run) at a time across replicas. */
   exclusively?: DatabaseHandle["exclusively"];
+  /** PULL_TIME_FLUSH_MS: how often recorded pulls are written; the owner starts and stops the writer (server.ts). */
+  pullTimeFlushMs?: number;
+  log?: Logger;
 }
 
 export async function createStore(db: Database, content: ContentDriver, options: StoreOptions = {}): Promise<Store> {
@@ -87,6 +99,9 @@ export async function createStore(db: Database, content: ContentDriver, options:
     tokens: new TokenStore(db, tokens),
     roleBindings: new RoleBindingStore(db, tokens),
     immutabilityRules: new ImmutabilityRuleStore(db, tokens),
+    retentionPolicies: new RetentionPolicyStore(db, tokens),
+    retention: new RetentionRunner(db, tokens, cache, options.exclusively),
+    pullTimes: new PullTimes(db, options.pullTimeFlushMs ?? 5_000, options.log),
     audit: new AuditStore(db, tokens),
     throttle: new ThrottleStore(db),
     signingKeys: new SigningKeyStore(db),

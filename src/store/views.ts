@@ -5,7 +5,7 @@
 import { and, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/database.js";
-import { namespaces, registries, repositories, tags } from "../db/schema.js";
+import { namespaces, registries, repositories, tagPulls, tags } from "../db/schema.js";
 import { notFound } from "../domain/errors.js";
 import type { Visibility, VisibilitySql } from "./listing.js";
 import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
@@ -46,12 +46,18 @@ export const tagView: View = {
   table: tags,
   id: tags.id,
   joins: [{ table: repositories, on: eq(repositories.id, tags.repositoryId) }, namespaceOfRepository, registryOfNamespace],
-  columns: { namespaceId: repositories.namespaceId, registryId: namespaces.registryId, fullName: tagFullName },
+  columns: {
+    namespaceId: repositories.namespaceId,
+    registryId: namespaces.registryId,
+    fullName: tagFullName,
+    // Its own table (src/store/pull-times.ts), one primary-key lookup per row.
+    lastPullTime: sql<Date | null>`(select ${tagPulls.lastPullTime} from ${tagPulls} where ${tagPulls.tagId} = ${tags.id})`.mapWith(tagPulls.lastPullTime),
+  },
 };
 
 export type NamespaceView = typeof namespaces.$inferSelect & { fullName: string };
 export type RepositoryView = typeof repositories.$inferSelect & { registryId: string; fullName: string };
-export type TagView = typeof tags.$inferSelect & { namespaceId: string; registryId: string; fullName: string };
+export type TagView = typeof tags.$inferSelect & { namespaceId: string; registryId: string; fullName: string; lastPullTime: Date | null };
 
 /** `select <the view's columns> from <table> join <parents>`, to be completed with where/order/limit. */
 export function selectView(db: Database, view: View) {

@@ -7,6 +7,7 @@ import { AuditService } from "../../gen/artifact/v1/audit_pb.js";
 import { Role, RoleBindingService, RoleScope } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { ImmutabilityRuleService } from "../../gen/artifact/v1/immutability_rule_pb.js";
+import { RetentionService } from "../../gen/artifact/v1/retention_pb.js";
 import type { Logger } from "pino";
 import type { Config } from "../../src/config.js";
 import type { StartOptions } from "../../src/server.js";
@@ -53,6 +54,7 @@ export function identityClients(baseUrl: string, token?: string, transport?: Tra
     roleBindings: createClient(RoleBindingService, t),
     audit: createClient(AuditService, t),
     immutabilityRules: createClient(ImmutabilityRuleService, t),
+    retention: createClient(RetentionService, t),
   };
 }
 

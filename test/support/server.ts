@@ -37,6 +37,8 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     healthCheckTimeoutMs: 2_000,
     registry: { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 1024 * 1024 * 1024, uploadTtlMs: 3_600_000, uploadIdleTimeoutMs: 60_000 },
     gc: { intervalMs: 0, graceMs: 3_600_000 },
+    // No scheduled runs in tests (they call RunRetention); pulls written often enough to wait for.
+    retention: { intervalMs: 0, pullTimeFlushMs: 500 },
     limits: { maxRequestBytes: 4 * 1024 * 1024, headersTimeoutMs: 30_000, requestTimeoutMs: 0, idleTimeoutMs: 60_000 },
     cors: { allowedOrigins: [], maxAgeSeconds: 7200 },
     metricsEnabled: true,

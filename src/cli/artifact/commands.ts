@@ -5,13 +5,31 @@ import { namespaces, repos, tags } from "./commands/catalog.js";
 import { gc } from "./commands/gc.js";
 import { inspect } from "./commands/inspect.js";
 import { registries } from "./commands/registries.js";
+import { retention } from "./commands/retention.js";
 import { rules } from "./commands/rules.js";
 import { tag, untag } from "./commands/tag.js";
 import { tokens } from "./commands/tokens.js";
 import { events, webhooks } from "./commands/webhooks.js";
 import { EXIT_HELP } from "./exit.js";
 
-export const COMMANDS: Command[] = [login, logout, whoami, registries, namespaces, repos, tags, inspect, tag, untag, rules, webhooks, events, gc, tokens];
+export const COMMANDS: Command[] = [
+  login,
+  logout,
+  whoami,
+  registries,
+  namespaces,
+  repos,
+  tags,
+  inspect,
+  tag,
+  untag,
+  rules,
+  retention,
+  webhooks,
+  events,
+  gc,
+  tokens,
+];
 
 export function topHelp(): string {
   const rows = COMMANDS.map((c) => [isGroup(c) ? `${c.name} [${c.subcommands.map((s) => s.name).join("|")}]` : c.name, c.summary] as const);

@@ -29,6 +29,7 @@ export const REF_NAMES = [
   "etag",
   "uploadId",
   "immutabilityRuleId",
+  "retentionPolicyId",
 ] as const;
 export type RefName = (typeof REF_NAMES)[number];
 
@@ -211,13 +212,14 @@ function hint(field: string): fc.Arbitrary<Leaf> | undefined {
         "remoteTagId",
         "webhookId",
         "immutabilityRuleId",
+        "retentionPolicyId",
       ),
       fc.uuid(),
     );
   if (f === "types" || f === "event_types")
     return fc.constantFrom("dev.artifact.image.pushed", "dev.artifact.tag.deleted", "dev.artifact.webhook.test", "push");
   if (f === "secret") return fc.constantFrom("", "short", "a-webhook-secret-0123456789");
-  // RE2 patterns (sync filters, immutability rules), a few of them protecting the playground's tag.
+  // RE2 patterns (sync filters, immutability rules, retention rules), a few of them matching the playground's tag.
   if (f === "tag_pattern") return fc.constantFrom("v[0-9]+", "^1\\..*", "release-.*", ".*", "latest|v1\\..*", "(?i)V1");
   if (f === "name") return fc.oneof(ref("hostedRegistryName", "namespaceName", "repositoryName", "tagName"), grammarName, grammarTag);
   if (f === "repository")

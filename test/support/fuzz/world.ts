@@ -18,9 +18,10 @@ import { eq, inArray } from "drizzle-orm";
 import { expect } from "vitest";
 import { ImageService } from "../../../gen/artifact/v1/image_pb.js";
 import { WebhookService } from "../../../gen/artifact/v1/webhook_pb.js";
+import { RetentionService } from "../../../gen/artifact/v1/retention_pb.js";
 import { ImmutabilityRuleService } from "../../../gen/artifact/v1/immutability_rule_pb.js";
 import { RegistryKind } from "../../../gen/artifact/v1/registry_pb.js";
-import { immutabilityRules, namespaces, registries, repositories, tags } from "../../../src/db/schema.js";
+import { immutabilityRules, namespaces, registries, repositories, retentionPolicies, tags } from "../../../src/db/schema.js";
 import { catalogClients, digestOf, type Clients } from "../clients.js";
 import { MT, RegistryClient, sha256 } from "../registry-client.js";
 import { transports, type TestServer } from "../server.js";
@@ -138,7 +139,7 @@ export class World {
         out[`/v2/ blob ${image.name}@${digest}`] = { status: got.status, length: got.body.length, sha256: sha256(got.body) };
       }
     }
-    return out;
+    return withoutPullTimes(out);
   }
 
   // ---- playground ----
@@ -196,7 +197,24 @@ export class World {
         .from(immutabilityRules)
         .where(eq(immutabilityRules.id, this.values.immutabilityRuleId));
       if (!rule) this.values.immutabilityRuleId = await this.addRule(this.values.repositoryId);
+      const [policy] = await this.server.database.db
+        .select({ id: retentionPolicies.id })
+        .from(retentionPolicies)
+        .where(eq(retentionPolicies.id, this.values.retentionPolicyId));
+      if (!policy) this.values.retentionPolicyId = await this.addPolicy(this.values.repositoryId);
     }
+  }
+
+  /** A retention policy on the playground's repository that keeps every tag (fuzzed updates and runs may change that). */
+  private async addPolicy(repositoryId: string): Promise<string> {
+    const policy = await createClient(RetentionService, transports["connect+json over HTTP/1.1"]!(this.server.httpUrl)).createRetentionPolicy({
+      retentionPolicy: {
+        scope: { case: "repositoryId", value: repositoryId },
+        keep: { kind: { case: "matching", value: { tagPattern: ".*" } } },
+        description: "fuzz playground",
+      },
+    });
+    return policy.id;
   }
 
   /** An immutability rule on the playground's repository that protects none of its tags (fuzzed writes may change that). */
@@ -234,6 +252,7 @@ export class World {
       webhook: { registryId: hosted.id, url: `${UNREACHABLE_UPSTREAM}/hook`, secret: "a-webhook-secret-0123456789" },
     });
     const ruleId = await this.addRule(repo.id);
+    const policyId = await this.addPolicy(repo.id);
     this.ids = { tag: tag.id, remoteTag: rtag.id };
     this.values = {
       hostedRegistryId: hosted.id,
@@ -260,6 +279,23 @@ export class World {
       etag: hosted.etag,
       uploadId: "",
       immutabilityRuleId: ruleId,
+      retentionPolicyId: policyId,
     };
   }
+}
+
+/**
+ * The snapshot without last pull times: the snapshot's own GETs are pulls, and pulls move them by
+ * design (src/store/pull-times.ts); nothing else in protected data may change.
+ */
+function withoutPullTimes(value: unknown): Record<string, unknown> {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== "object" || v instanceof Date || v instanceof Uint8Array) return v;
+    const copy: Record<string, unknown> = {};
+    for (const [k, inner] of Object.entries(v)) if (k !== "lastPullTime") copy[k] = strip(inner);
+    // Messages keep their prototype (toEqual compares it).
+    return Object.setPrototypeOf(copy, Object.getPrototypeOf(v) as object | null) as unknown;
+  };
+  return strip(value) as Record<string, unknown>;
 }
