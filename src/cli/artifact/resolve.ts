@@ -50,6 +50,20 @@ export type ScopeRef = { case: "registryId"; value: string } | { case: "namespac
 /** How a scope is typed: `<registry>`, `<registry>/<namespace>`, `<registry>/<namespace>/<repository...>`. */
 export const SCOPE_SYNTAX = "<registry>[/<namespace>[/<repository>]]";
 
+/**
+ * A policy List request's scope fields (immutability rules, retention policies): the scope's id in
+ * its field, and `inherited` (the policies of the scopes around it too) unless `own` or a registry.
+ */
+export function policyListFilter(scope: ScopeRef | undefined, own: boolean) {
+  if (own && scope === undefined) throw usageError("--own needs a scope");
+  return {
+    registryId: scope?.case === "registryId" ? scope.value : "",
+    namespaceId: scope?.case === "namespaceId" ? scope.value : "",
+    repositoryId: scope?.case === "repositoryId" ? scope.value : "",
+    inherited: scope !== undefined && scope.case !== "registryId" && !own,
+  };
+}
+
 export class Resolver {
   constructor(private readonly client: ArtifactClient) {}
 

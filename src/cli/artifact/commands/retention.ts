@@ -8,7 +8,7 @@ import { bool, str, type Context, type Group, type Leaf } from "../cli.js";
 import { usageError } from "../exit.js";
 import { formatJson, formatTable, humanBytes, isoTime } from "../output.js";
 import { listPages, moreHint, PAGING_OPTIONS } from "../paging.js";
-import { SCOPE_SYNTAX, type ScopeRef } from "../resolve.js";
+import { policyListFilter, SCOPE_SYNTAX, type ScopeRef } from "../resolve.js";
 
 const SCOPE = SCOPE_SYNTAX;
 const SCOPE_KIND = { registryId: "registry", namespaceId: "namespace", repositoryId: "repository" } as const;
@@ -51,14 +51,7 @@ every policy you may read. With --own, only the policy set on the scope itself.`
   async run(ctx, args) {
     const name = args.positionals[0];
     const scope = name === undefined ? undefined : await scopeOf(ctx, name);
-    const own = args.values.own === true;
-    if (own && scope === undefined) throw usageError("--own needs a scope");
-    const filter = {
-      registryId: scope?.case === "registryId" ? scope.value : "",
-      namespaceId: scope?.case === "namespaceId" ? scope.value : "",
-      repositoryId: scope?.case === "repositoryId" ? scope.value : "",
-      inherited: scope !== undefined && scope.case !== "registryId" && !own,
-    };
+    const filter = policyListFilter(scope, args.values.own === true);
     const listed = await listPages(args, async (page) => {
       const r = await ctx.client().retention.listRetentionPolicies({ ...page, ...filter });
       return { items: r.retentionPolicies, nextPageToken: r.nextPageToken, totalSize: r.totalSize };

@@ -2,14 +2,13 @@
 // set on a registry, a namespace or a repository named as people name them.
 import type { ImmutabilityRule } from "../../../../gen/artifact/v1/immutability_rule_pb.js";
 import { str, type Context, type Group, type Leaf } from "../cli.js";
-import { usageError } from "../exit.js";
-import { SCOPE_SYNTAX } from "../resolve.js";
+import { policyListFilter, SCOPE_SYNTAX, type ScopeRef } from "../resolve.js";
 import { formatJson, formatTable, relativeTime } from "../output.js";
 import { listPages, moreHint, PAGING_OPTIONS } from "../paging.js";
 
 const SCOPE = SCOPE_SYNTAX;
 
-const scopeOf = (ctx: Context, name: string): Promise<ImmutabilityRule["scope"]> => ctx.resolver().scope(name);
+const scopeOf = (ctx: Context, name: string): Promise<ScopeRef> => ctx.resolver().scope(name);
 
 const SCOPE_KIND = { registryId: "registry", namespaceId: "namespace", repositoryId: "repository" } as const;
 
@@ -35,14 +34,7 @@ registry's rules apply to every repository in it). Without a scope, every rule y
   async run(ctx, args) {
     const name = args.positionals[0];
     const scope = name === undefined ? undefined : await scopeOf(ctx, name);
-    const own = args.values.own === true;
-    if (own && scope === undefined) throw usageError("--own needs a scope");
-    const filter = {
-      registryId: scope?.case === "registryId" ? scope.value : "",
-      namespaceId: scope?.case === "namespaceId" ? scope.value : "",
-      repositoryId: scope?.case === "repositoryId" ? scope.value : "",
-      inherited: scope !== undefined && scope.case !== "registryId" && !own,
-    };
+    const filter = policyListFilter(scope, args.values.own === true);
     const listed = await listPages(args, async (page) => {
       const r = await ctx.client().immutabilityRules.listImmutabilityRules({ ...page, ...filter });
       return { items: r.immutabilityRules, nextPageToken: r.nextPageToken, totalSize: r.totalSize };
