@@ -24,7 +24,7 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GarbageCollectionService, type RunGarbageCollectionResponse } from "../gen/artifact/v1/garbage_collection_pb.js";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { conformanceNames, ociConformanceWorkflows } from "./oci-conformance.js";
@@ -415,6 +415,11 @@ describe.skipIf(!ready)("three replicas behind a round-robin balancer, one Postg
   });
 
   describe("a replica killed mid-upload", () => {
+    // A failed test leaves its victim down; the tests after it need all three.
+    afterEach(async () => {
+      for (const r of replicas) if (!r.running()) await r.start();
+    });
+
     it("mid-PATCH through the balancer: the client asks where the upload stands, resumes on another replica, and the blob verifies", async () => {
       const repo = `${REGISTRY}/team/resume`;
       const blob = randomBytes(40 * MiB + 12_345);

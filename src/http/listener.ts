@@ -16,6 +16,19 @@ import type { TlsEndpoint } from "./tls.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/**
+ * Lingering close of an HTTP/1.1 connection that an answer ends (`Connection: close`): the answer
+ * and a FIN go out, and what the client still sends is read and dropped until it closes its side,
+ * is silent for LINGER_IDLE_MS, or LINGER_MAX_MS have passed. An answer given before the request
+ * body was read (a refusal: no credentials, a body over a limit, an upload another request is
+ * writing) otherwise leaves unread bytes in the socket, and closing it then makes the kernel send
+ * a reset, which can reach the client before it has read the answer: it sees ECONNRESET, and a
+ * balancer such as nginx answers 502 in the service's place. (nginx does the same for its own
+ * clients: lingering_close, lingering_timeout 5 s, lingering_time 30 s.)
+ */
+export const LINGER_IDLE_MS = 5_000;
+export const LINGER_MAX_MS = 15_000;
+
 export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 export interface ListenerOptions {
@@ -41,6 +54,8 @@ export class Listener {
    */
   private readonly unserved = new Map<string, net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** HTTP/1.1 connections an answer has ended, reading what their client still sends. */
+  private readonly lingering = new Set<net.Socket>();
   private closing = false;
 
   constructor(
@@ -50,6 +65,9 @@ export class Listener {
     const hsts = options.tls?.hsts;
     const serve: RequestHandler = (req, res) => {
       if (hsts) res.setHeader("strict-transport-security", hsts);
+      // A handler that stopped reading a body it had started on (piped, then refused) leaves the
+      // request paused, and with it the socket; once answered, the rest flows and is dropped.
+      if (req.httpVersionMajor === 1) res.once("finish", () => req.complete || req.resume());
       if (!this.closing) return handler(req, res);
       // A request that arrives on a kept-alive connection while we stop: try another replica.
       const headers: Record<string, string> = { "content-type": "application/json", "retry-after": "1" };
@@ -140,7 +158,35 @@ export class Listener {
     socket.removeAllListeners("error");
     this.unserved.delete(peerKey(socket));
     socket.unshift(data);
-    (couldBeHttp2 ? this.h2 : this.h1).emit("connection", socket);
+    if (couldBeHttp2) this.h2.emit("connection", socket);
+    else this.serveHttp1(socket);
+  }
+
+  private serveHttp1(socket: net.Socket): void {
+    // Node's HTTP/1.1 server ends a connection after a `Connection: close` answer with
+    // destroySoon() (end, then destroy once the FIN is out): here it lingers instead.
+    socket.destroySoon = () => this.linger(socket);
+    this.h1.emit("connection", socket);
+  }
+
+  /** See LINGER_IDLE_MS. */
+  private linger(socket: net.Socket): void {
+    if (this.closing) return void socket.destroy();
+    if (this.lingering.has(socket)) return;
+    this.lingering.add(socket);
+    const cut = () => socket.destroy();
+    const cap = setTimeout(cut, LINGER_MAX_MS);
+    cap.unref();
+    socket.once("close", () => {
+      clearTimeout(cap);
+      this.lingering.delete(socket);
+    });
+    socket.setTimeout(LINGER_IDLE_MS, cut);
+    // The HTTP server's parser goes on reading (in C++: a "data" listener here would take the
+    // socket from it) and drops the rest of the body; a request whose buffer had filled paused
+    // the socket, and resume() starts it again. The client's FIN then closes the socket.
+    socket.resume();
+    socket.end();
   }
 
   private serveSecure(socket: TLSSocket, protocol: "h2" | "http/1.1"): void {
@@ -149,7 +195,8 @@ export class Listener {
     // Tracked as well as the socket under it: closing either ends the connection.
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
-    (protocol === "h2" ? this.h2 : this.h1).emit("connection", socket);
+    if (protocol === "h2") this.h2.emit("connection", socket);
+    else this.serveHttp1(socket);
   }
 
   /**
@@ -161,6 +208,7 @@ export class Listener {
     // close() stops accepting at once; its callback would wait for every socket, which we drain below.
     for (const server of this.servers) server.close();
     for (const socket of this.unserved.values()) socket.destroy();
+    for (const socket of this.lingering) socket.destroy();
     for (const session of this.sessions) session.close();
     const deadline = Date.now() + timeoutMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {
