@@ -16,27 +16,22 @@
 //   deleted manifest goes "with its subject"; the others are "untagged past grace".
 // - Without it no manifest is deleted: the manifests of deleted tags are left to garbage
 //   collection, which removes untagged manifests after GC_GRACE_MS (their referrers after them).
+import {
+  checkDuration as checkDurationBounds,
+  checkKeepRule as checkRule,
+  formatDuration,
+  KeepRuleError,
+  parseKeepRule as parseRule,
+  WITHIN_MAX_MS,
+  type KeepRule,
+  type PatternCheck,
+} from "../client/keep-rule.js";
 import { invalidArgument } from "./errors.js";
 import { protectingRule, type ImmutabilityRuleRef } from "./immutability.js";
 import { describeScope, type NamedScope } from "./policy-scope.js";
 import { cachedTagPattern, type TagPattern } from "./tag-pattern.js";
 import { hasControlCharacter } from "./text.js";
 
-export type KeepRule =
-  | { allOf: KeepRule[] }
-  | { anyOf: KeepRule[] }
-  | { not: KeepRule }
-  | { matching: { tagPattern: string } }
-  | { mostRecent: { count: number; tagPattern?: string } }
-  | { pushedWithin: { ms: number } }
-  | { pulledWithin: { ms: number } };
-
-/** Bounds of a rule tree: nesting and total size, so a policy stays readable and cheap to decide. */
-export const KEEP_MAX_DEPTH = 8;
-export const KEEP_MAX_RULES = 64;
-const MOST_RECENT_MAX = 1_000_000;
-const WITHIN_MIN_MS = 1_000;
-const WITHIN_MAX_MS = 100 * 365 * 86_400_000;
 /** An untagged manifest younger than this is part of a push in flight (children before their index). */
 export const UNTAGGED_GRACE_MIN_MS = 3_600_000;
 export const UNTAGGED_GRACE_MAX_MS = WITHIN_MAX_MS;
@@ -112,169 +107,43 @@ export interface RepositoryPlan {
   immutableKept: number;
 }
 
-/** `7d`, `36h`, `90m`, `45s`, `1500ms`: the largest unit that divides the duration. */
-export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ["d", 86_400_000],
-    ["h", 3_600_000],
-    ["m", 60_000],
-    ["s", 1_000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
 const iso = (d: Date) => d.toISOString();
 
 // ---- the rule tree: checks ----
 
 /**
- * Checks a rule tree's shape and values; INVALID_ARGUMENT names the field path (`path` is the
- * tree's own, e.g. `retention_policy.keep`). The API converts its message to a KeepRule first.
+ * The service's checks of a keep rule: those of src/client/keep-rule.ts, tag patterns compiled as
+ * RE2, and a refusal as INVALID_ARGUMENT naming the field path.
  */
 export function checkKeepRule(path: string, rule: KeepRule): void {
-  let count = 0;
-  const visit = (node: KeepRule, at: string, depth: number): void => {
-    count++;
-    if (count > KEEP_MAX_RULES) throw invalidArgument(`${at}: a keep rule has at most ${KEEP_MAX_RULES} rules in all`);
-    if (depth > KEEP_MAX_DEPTH) throw invalidArgument(`${at}: a keep rule nests at most ${KEEP_MAX_DEPTH} levels deep`);
-    if ("allOf" in node || "anyOf" in node) {
-      const [field, list] = "allOf" in node ? ["all_of", node.allOf] : ["any_of", node.anyOf];
-      list.forEach((child, i) => visit(child, `${at}.${field}.rules[${i}]`, depth + 1));
-    } else if ("not" in node) {
-      visit(node.not, `${at}.not`, depth + 1);
-    } else if ("matching" in node) {
-      checkPattern(`${at}.matching.tag_pattern`, node.matching.tagPattern, false);
-    } else if ("mostRecent" in node) {
-      const { count: n, tagPattern } = node.mostRecent;
-      if (!Number.isInteger(n) || n < 1 || n > MOST_RECENT_MAX)
-        throw invalidArgument(`${at}.most_recent.count: must be from 1 to ${MOST_RECENT_MAX} (got ${n})`);
-      if (tagPattern !== undefined) checkPattern(`${at}.most_recent.tag_pattern`, tagPattern, true);
-    } else {
-      const [field, ms] = "pushedWithin" in node ? ["pushed_within", node.pushedWithin.ms] : ["pulled_within", node.pulledWithin.ms];
-      checkDuration(`${at}.${field}.duration`, ms, WITHIN_MIN_MS, WITHIN_MAX_MS);
-    }
-  };
-  visit(rule, path, 1);
+  asInvalidArgument(() => checkRule(path, rule, checkTagPatternOfRule));
+}
+
+/** The text form (src/client/keep-rule.ts) read and checked as the service checks a rule. */
+export function parseKeepRule(text: string, field = "keep"): KeepRule {
+  return asInvalidArgument(() => parseRule(text, field, checkTagPatternOfRule));
 }
 
 export function checkDuration(path: string, ms: number, min: number, max: number): void {
-  if (!Number.isFinite(ms) || ms < min || ms > max) {
-    throw invalidArgument(`${path}: must be from ${formatDuration(min)} to ${formatDuration(max)} (got ${Number.isFinite(ms) ? formatDuration(ms) : ms})`);
+  asInvalidArgument(() => checkDurationBounds(path, ms, min, max));
+}
+
+/** Runs a check of src/client/keep-rule.ts, its KeepRuleError as INVALID_ARGUMENT. */
+export function asInvalidArgument<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof KeepRuleError) throw invalidArgument(err.message);
+    throw err;
   }
 }
 
-function checkPattern(path: string, pattern: string, emptyAllowed: boolean): void {
-  if (pattern === "") {
-    if (emptyAllowed) return;
-    throw invalidArgument(`${path}: must not be empty: an RE2 regular expression matched against the whole tag name, e.g. v[0-9]+\\..*`);
-  }
-  if (hasControlCharacter(pattern)) throw invalidArgument(`${path}: must not contain control characters`);
+/** A tag pattern of a rule: no control characters, and one RE2 compiles. */
+export const checkTagPatternOfRule: PatternCheck = (path, pattern) => {
+  if (hasControlCharacter(pattern)) throw new KeepRuleError(`${path}: must not contain control characters`);
   const compiled = cachedTagPattern(pattern);
-  if ("problem" in compiled) throw invalidArgument(`${path}: ${compiled.problem}`);
-}
-
-/** A checked rule as people read it: `any_of(most_recent(10), pushed_within(7d))`. */
-export function describeKeepRule(rule: KeepRule): string {
-  if ("allOf" in rule) return `all_of(${rule.allOf.map(describeKeepRule).join(", ")})`;
-  if ("anyOf" in rule) return `any_of(${rule.anyOf.map(describeKeepRule).join(", ")})`;
-  if ("not" in rule) return `not(${describeKeepRule(rule.not)})`;
-  if ("matching" in rule) return `matching(${JSON.stringify(rule.matching.tagPattern)})`;
-  if ("mostRecent" in rule) {
-    const p = rule.mostRecent.tagPattern;
-    return `most_recent(${rule.mostRecent.count}${p ? `, ${JSON.stringify(p)}` : ""})`;
-  }
-  if ("pushedWithin" in rule) return `pushed_within(${formatDuration(rule.pushedWithin.ms)})`;
-  return `pulled_within(${formatDuration(rule.pulledWithin.ms)})`;
-}
-
-/**
- * The text form describeKeepRule() writes, read back (the CLI's --keep):
- * `any_of(most_recent(10), pushed_within(7d), all_of(matching("dev-.*"), not(pulled_within(30d))))`.
- * Patterns are JSON strings; durations a whole number and a unit (ms, s, m, h, d). The rule is
- * checked (checkKeepRule) with `field` as its path; a syntax error is INVALID_ARGUMENT naming the
- * position.
- */
-export function parseKeepRule(text: string, field = "keep"): KeepRule {
-  let at = 0;
-  const fail = (what: string): never => {
-    throw invalidArgument(`${field}: ${what} at character ${at + 1} of ${JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text)}`);
-  };
-  const space = () => {
-    while (at < text.length && /\s/.test(text[at]!)) at++;
-  };
-  const expect = (c: string) => {
-    space();
-    if (text[at] !== c) fail(`expected ${JSON.stringify(c)}`);
-    at++;
-  };
-  const word = (): string => {
-    space();
-    const m = /^[a-z_]+/.exec(text.slice(at));
-    if (!m) return fail("expected a rule name (all_of, any_of, not, matching, most_recent, pushed_within, pulled_within)");
-    at += m[0].length;
-    return m[0];
-  };
-  const string = (): string => {
-    space();
-    const m = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(at));
-    if (!m) return fail('expected a pattern in double quotes, e.g. "v.*"');
-    at += m[0].length;
-    return JSON.parse(m[0]) as string;
-  };
-  const number = (): number => {
-    space();
-    const m = /^[0-9]+/.exec(text.slice(at));
-    if (!m) return fail("expected a number");
-    at += m[0].length;
-    return Number(m[0]);
-  };
-  const duration = (): number => {
-    space();
-    const m = /^([0-9]+)(ms|s|m|h|d)\b/.exec(text.slice(at));
-    if (!m) return fail("expected a duration such as 7d, 12h, 30m or 90s");
-    at += m[0].length;
-    return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
-  };
-  const more = (): boolean => {
-    space();
-    if (text[at] === ",") {
-      at++;
-      return true;
-    }
-    return false;
-  };
-  const rule = (depth: number): KeepRule => {
-    if (depth > KEEP_MAX_DEPTH) fail(`a keep rule nests at most ${KEEP_MAX_DEPTH} levels deep`);
-    const name = word();
-    expect("(");
-    let result: KeepRule;
-    if (name === "all_of" || name === "any_of") {
-      const rules: KeepRule[] = [];
-      space();
-      if (text[at] !== ")") {
-        do rules.push(rule(depth + 1));
-        while (more());
-      }
-      result = name === "all_of" ? { allOf: rules } : { anyOf: rules };
-    } else if (name === "not") result = { not: rule(depth + 1) };
-    else if (name === "matching") result = { matching: { tagPattern: string() } };
-    else if (name === "most_recent") {
-      const count = number();
-      result = { mostRecent: more() ? { count, tagPattern: string() } : { count } };
-    } else if (name === "pushed_within") result = { pushedWithin: { ms: duration() } };
-    else if (name === "pulled_within") result = { pulledWithin: { ms: duration() } };
-    else return fail(`unknown rule ${JSON.stringify(name)}; expected all_of, any_of, not, matching, most_recent, pushed_within or pulled_within`);
-    expect(")");
-    return result;
-  };
-  const parsed = rule(1);
-  space();
-  if (at < text.length) fail("unexpected text after the rule");
-  checkKeepRule(field, parsed);
-  return parsed;
-}
+  if ("problem" in compiled) throw new KeepRuleError(`${path}: ${compiled.problem}`);
+};
 
 // ---- deciding ----
 

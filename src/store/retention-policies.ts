@@ -5,7 +5,7 @@ import type { Database } from "../db/database.js";
 import { registries, retentionPolicies as policies } from "../db/schema.js";
 import { alreadyExists, invalidArgument, notFound } from "../domain/errors.js";
 import { describeScope, type PolicyScope } from "../domain/policy-scope.js";
-import { describeKeepRule, formatDuration, type KeepRule } from "../domain/retention.js";
+import { describeKeepRule, formatDuration, type KeepRule } from "../client/keep-rule.js";
 import { writeAudit, type AuditTrail } from "./audit.js";
 import { deleteById, updateById, type CatalogTable } from "./crud.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";

@@ -28,18 +28,11 @@ import {
   tagPulls,
   tags,
 } from "../db/schema.js";
+import type { KeepRule } from "../client/keep-rule.js";
 import { aborted, invalidArgument, isDomainError } from "../domain/errors.js";
 import { protectingRule } from "../domain/immutability.js";
 import type { PolicyScope, PolicyScopeKind } from "../domain/policy-scope.js";
-import {
-  planRepository,
-  policyScopeText,
-  type KeepRule,
-  type PlannedDeletion,
-  type RepoManifest,
-  type RepoTag,
-  type RetentionPolicyRef,
-} from "../domain/retention.js";
+import { planRepository, policyScopeText, type PlannedDeletion, type RepoManifest, type RepoTag, type RetentionPolicyRef } from "../domain/retention.js";
 import type { AuditTrail } from "./audit.js";
 import { recordRetentionDeletions } from "./events.js";
 import type { HotCache } from "./hot-cache.js";

@@ -1,9 +1,9 @@
 // artifact retention list|set|delete|run: retention policies of a registry, namespace or
 // repository (named as people name them), and runs of them, dry or real. A keep rule is written in
-// the text form the service describes policies with (src/domain/retention.ts parseKeepRule).
+// the text form the service describes policies with (src/client/keep-rule.ts, shared with the
+// service; the service compiles the tag patterns).
 import { RetentionOutcome, RetentionReason, RetentionTarget, type RetentionDeletion, type RetentionPolicy } from "../../../../gen/artifact/v1/retention_pb.js";
-import { keepRuleFromProto, keepRuleToProto, msDuration } from "../../../api/keep-rule.js";
-import { describeKeepRule, formatDuration, parseKeepRule } from "../../../domain/retention.js";
+import { describeKeepRule, formatDuration, keepRuleFromProto, keepRuleToProto, msDuration, parseKeepRule } from "../../../client/keep-rule.js";
 import { bool, str, type Context, type Group, type Leaf } from "../cli.js";
 import { usageError } from "../exit.js";
 import { formatJson, formatTable, humanBytes, isoTime } from "../output.js";
