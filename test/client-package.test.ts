@@ -84,14 +84,17 @@ describe(`${NAME}, packed and installed into an empty directory`, () => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it("is small: the package tens of kilobytes, its whole install a few megabytes", () => {
+  // Most of the package is the generated code of the API's services (with declarations) and the
+  // CLI's commands, so it grows with the API: 118 kB packed, 516 kB unpacked with fourteen
+  // services. A server module pulled in by an import would add far more than the margin here.
+  it("is small: the package about a hundred kilobytes, its whole install a few megabytes", () => {
     const installed = bytesUnder(join(app, "node_modules"));
     console.info(
       `${NAME}: packed ${client.size} B, unpacked ${client.unpackedSize} B, ${client.files.length} files; ` +
         `node_modules of the install ${installed} B (${installedPackages(join(app, "node_modules")).length} packages)`,
     );
-    expect(client.size).toBeLessThan(100_000);
-    expect(client.unpackedSize).toBeLessThan(500_000);
+    expect(client.size).toBeLessThan(150_000);
+    expect(client.unpackedSize).toBeLessThan(650_000);
     expect(installed).toBeLessThan(8_000_000);
   });
 

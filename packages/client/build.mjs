@@ -57,8 +57,10 @@ const builtins = new Set(builtinModules);
 const packageOf = (specifier) => /^(@[^/]+\/)?[^/]+/.exec(specifier)[0];
 const undeclared = new Set();
 for (const file of files.filter((f) => f.endsWith(".js"))) {
-  const source = readFileSync(join(dist, file), "utf8");
-  for (const [, specifier] of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)) {
+  // TypeScript's own scanner: static imports, re-exports and import() calls, never a string
+  // that merely reads like one (`str(args, "from")`).
+  const imports = ts.preProcessFile(readFileSync(join(dist, file), "utf8"), true, true).importedFiles;
+  for (const { fileName: specifier } of imports) {
     if (specifier.startsWith(".") || specifier.startsWith("node:") || builtins.has(specifier)) continue;
     if (!dependencies.has(packageOf(specifier))) undeclared.add(`${file} imports ${specifier}`);
   }
