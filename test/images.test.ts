@@ -4,6 +4,7 @@
 // pushed to this service's own /v2/. Manifests and blobs are compared byte for byte over Connect,
 // gRPC (grpc-js), and REST (plain fetch), with damage done to the upstream's files on disk.
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { connect as connectNet, createServer as createNetServer, type AddressInfo } from "node:net";
@@ -435,9 +436,19 @@ describe.skipIf(!ready)("ImageService", () => {
         expect(range.bytes.length).toBe(1024);
       });
 
-      it("backpressure: while a REST client does not read, the service stops reading the upstream", async () => {
+      it("backpressure: while a REST client does not read, the service stops reading the upstream", { timeout: 120_000 }, async () => {
+        // What may pass while the client is paused: the kernel's socket buffers on the two hops
+        // (the upstream's to the service, the service's to the client; Linux grows a receive
+        // buffer up to tcp_rmem's maximum for a fast reader: 32 MiB here), and what the service
+        // itself holds (its reader, verifier, batches: a few MiB). The layer is far bigger, so a
+        // service that kept reading would let it all pass.
+        const maxOf = (path: string) => Number(readFileSync(path, "utf8").trim().split(/\s+/).pop());
+        const socketBuffers = 2 * (maxOf("/proc/sys/net/ipv4/tcp_rmem") + maxOf("/proc/sys/net/ipv4/tcp_wmem"));
+        const bound = socketBuffers + 24 * MiB;
+        const image = await largeImage(Math.ceil((bound + 64 * MiB) / MiB), "backpressure");
+        const layer = image.manifests[0]!.layers[0]!;
+        await pushImage(image, upstreams.none!, "team/backpressure", "v1");
         // A counting TCP relay in front of the real upstream shows how far the service has read.
-        const layer = big();
         let relayed = 0;
         const relay = createNetServer((socket) => {
           const upstream = connectNet(upstreams.none!.port, "127.0.0.1");
@@ -451,20 +462,22 @@ describe.skipIf(!ready)("ImageService", () => {
         try {
           await createRemote("up-relayed", `http://127.0.0.1:${(relay.address() as AddressInfo).port}`);
           let received = 0;
-          let relayedWhilePaused = 0;
+          const whilePaused: number[] = [];
           await new Promise<void>((resolve, reject) => {
             const req = httpRequest(
-              `${server.httpUrl}/v1/images/up-relayed/${REPOS.multi}/blobs/${layer.digest}`,
+              `${server.httpUrl}/v1/images/up-relayed/team/backpressure/blobs/${layer.digest}`,
               { headers: { authorization: ADMIN_AUTHORIZATION } },
               (res) => {
                 res.once("data", (c: Buffer) => {
                   received += c.length;
                   res.pause();
+                  // Two readings a second apart, once the buffers on the way have had time to fill.
+                  setTimeout(() => whilePaused.push(relayed), 1_500);
                   setTimeout(() => {
-                    relayedWhilePaused = relayed;
+                    whilePaused.push(relayed);
                     res.on("data", (d: Buffer) => (received += d.length));
                     res.resume();
-                  }, 1_500);
+                  }, 2_500);
                 });
                 res.on("end", resolve);
                 res.on("error", reject);
@@ -474,8 +487,10 @@ describe.skipIf(!ready)("ImageService", () => {
             req.end();
           });
           expect(received).toBe(layer.size);
-          // Socket buffers on the way hold a few MiB; without backpressure all 64 MiB would have passed.
-          expect(relayedWhilePaused).toBeLessThan(24 * MiB);
+          const [first, second] = whilePaused as [number, number];
+          // Stopped: nothing more passed in the second, and far from all of it had.
+          expect(second - first, `${first} then ${second} bytes relayed while paused`).toBeLessThan(MiB);
+          expect(second, `bytes relayed while paused (socket buffers ${socketBuffers} B)`).toBeLessThan(bound);
         } finally {
           relay.close();
         }
