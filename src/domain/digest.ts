@@ -84,10 +84,8 @@ export class DigestVerifier extends Transform {
       this.hash.update(chunk);
       done(null, chunk);
     } else {
-      // update() copies the bytes before it returns: the chunk may be reused once passed on.
-      const hashed = this.offThread!.update(chunk);
       this.push(chunk);
-      hashed.then(() => done(), done);
+      this.offThread!.update(chunk).then(() => done(), done);
     }
   }
 
