@@ -40,14 +40,13 @@ export type PatternCheck = (path: string, pattern: string) => void;
 
 const noPatternCheck: PatternCheck = () => {};
 
+/** The units a duration is written in (`7d`, `12h`, `90m`, `45s`, `1500ms`), in milliseconds. */
+export const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const LARGEST_FIRST = (["d", "h", "m", "s"] as const).map((unit) => [unit, UNIT_MS[unit]] as const);
+
 /** `7d`, `36h`, `90m`, `45s`, `1500ms`: the largest unit that divides the duration. */
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ["d", 86_400_000],
-    ["h", 3_600_000],
-    ["m", 60_000],
-    ["s", 1_000],
-  ] as const) {
+  for (const [unit, size] of LARGEST_FIRST) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
@@ -72,21 +71,21 @@ export const msDuration = (ms: number): { seconds: bigint; nanos: number } => ({
 });
 
 /** Counts rules and levels while a tree is built or walked: a tree over the bounds stops there. */
-function shapeBounds(fail: (at: string, what: string) => never) {
+function shapeBounds() {
   let count = 0;
   return (at: string, depth: number) => {
-    if (++count > KEEP_MAX_RULES) fail(at, `a keep rule has at most ${KEEP_MAX_RULES} rules in all`);
-    if (depth > KEEP_MAX_DEPTH) fail(at, `a keep rule nests at most ${KEEP_MAX_DEPTH} levels deep`);
+    if (++count > KEEP_MAX_RULES) failAt(at, `a keep rule has at most ${KEEP_MAX_RULES} rules in all`);
+    if (depth > KEEP_MAX_DEPTH) failAt(at, `a keep rule nests at most ${KEEP_MAX_DEPTH} levels deep`);
   };
 }
 
-const failAt = (at: string, what: string): never => {
+function failAt(at: string, what: string): never {
   throw new KeepRuleError(`${at}: ${what}`);
-};
+}
 
 /** Checks a rule tree's shape and values, `path` being the tree's own (e.g. `retention_policy.keep`). */
 export function checkKeepRule(path: string, rule: KeepRule, checkPattern: PatternCheck = noPatternCheck): void {
-  const bound = shapeBounds(failAt);
+  const bound = shapeBounds();
   const pattern = (at: string, source: string, emptyAllowed: boolean) => {
     if (source === "") {
       if (emptyAllowed) return;
@@ -174,7 +173,7 @@ export function parseKeepRule(text: string, field = "keep", checkPattern: Patter
     const m = /^([0-9]+)(ms|s|m|h|d)\b/.exec(text.slice(at));
     if (!m) return fail("expected a duration such as 7d, 12h, 30m or 90s");
     at += m[0].length;
-    return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
+    return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
   };
   const more = (): boolean => {
     space();
@@ -220,7 +219,7 @@ export function parseKeepRule(text: string, field = "keep", checkPattern: Patter
  * message deeper or larger than them is refused before it is walked any further.
  */
 export function keepRuleFromProto(path: string, message: KeepRuleMessage, checkPattern: PatternCheck = noPatternCheck): KeepRule {
-  const bound = shapeBounds(failAt);
+  const bound = shapeBounds();
   const walk = (m: KeepRuleMessage, at: string, depth: number): KeepRule => {
     bound(at, depth);
     const k = m.kind;

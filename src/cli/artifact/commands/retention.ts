@@ -3,7 +3,16 @@
 // the text form the service describes policies with (src/client/keep-rule.ts, shared with the
 // service; the service compiles the tag patterns).
 import { RetentionOutcome, RetentionReason, RetentionTarget, type RetentionDeletion, type RetentionPolicy } from "../../../../gen/artifact/v1/retention_pb.js";
-import { describeKeepRule, formatDuration, keepRuleFromProto, keepRuleToProto, msDuration, parseKeepRule } from "../../../client/keep-rule.js";
+import {
+  describeKeepRule,
+  durationMs,
+  formatDuration,
+  keepRuleFromProto,
+  keepRuleToProto,
+  msDuration,
+  parseKeepRule,
+  UNIT_MS,
+} from "../../../client/keep-rule.js";
 import { bool, str, type Context, type Group, type Leaf } from "../cli.js";
 import { usageError } from "../exit.js";
 import { formatJson, formatTable, humanBytes, isoTime } from "../output.js";
@@ -13,11 +22,10 @@ import { policyListFilter, SCOPE_SYNTAX, type ScopeRef } from "../resolve.js";
 const SCOPE = SCOPE_SYNTAX;
 const SCOPE_KIND = { registryId: "registry", namespaceId: "namespace", repositoryId: "repository" } as const;
 const DURATION = /^([0-9]{1,9})(s|m|h|d)$/;
-const UNITS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 const scopeOf = (ctx: Context, name: string): Promise<ScopeRef> => ctx.resolver().scope(name);
 const keepText = (p: RetentionPolicy) => (p.keep ? describeKeepRule(keepRuleFromProto("keep", p.keep)) : "(every tag)");
-const graceMs = (p: RetentionPolicy) => (p.untaggedGrace ? Number(p.untaggedGrace.seconds) * 1000 + Math.trunc(p.untaggedGrace.nanos / 1e6) : null);
+const graceMs = (p: RetentionPolicy) => (p.untaggedGrace ? durationMs("untagged_grace", p.untaggedGrace) : null);
 
 function policyView(p: RetentionPolicy) {
   const grace = graceMs(p);
@@ -114,7 +122,8 @@ clear those parts. Try a policy with --disabled and \`artifact retention run --d
     if (keepText !== undefined && bool(args, "clear-keep")) throw usageError("--keep and --clear-keep contradict each other");
     const graceText = str(args, "untagged-grace");
     if (graceText !== undefined && bool(args, "clear-untagged-grace")) throw usageError("--untagged-grace and --clear-untagged-grace contradict each other");
-    // Checked here with the service's own rules, so a typo is a usage error before any call.
+    // Checked here with the service's own rules (all but compiling the patterns, which the service
+    // does), so a typo is a usage error before any call.
     let keep;
     try {
       keep = keepText === undefined ? undefined : keepRuleToProto(parseKeepRule(keepText, "--keep"));
@@ -122,7 +131,7 @@ clear those parts. Try a policy with --disabled and \`artifact retention run --d
       throw usageError((err as Error).message);
     }
     const m = graceText === undefined ? undefined : DURATION.exec(graceText)!;
-    const untaggedGrace = m ? msDuration(Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]) : undefined;
+    const untaggedGrace = m ? msDuration(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]) : undefined;
     const fields: Record<string, unknown> = {};
     const paths: string[] = [];
     const field = (path: string, name: string, value: unknown) => {
