@@ -55,6 +55,10 @@ function sendUntilAnswered(
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port, allowHalfOpen: after !== "end" });
     const chunk = Buffer.alloc(64 * 1024, 0x7b);
+    // transfer-encoding: chunked (no length to refuse up front: the server reads up to its limit).
+    const chunked = headers["transfer-encoding"] === "chunked";
+    const frame = (data: Buffer) => (chunked ? Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from("\r\n")]) : data);
+    const full = frame(chunk);
     let received = Buffer.alloc(0);
     let sent = 0;
     let answer: Omit<Outcome, "sent" | "socketError"> | undefined;
@@ -65,7 +69,7 @@ function sendUntilAnswered(
       while ((!answer || after === "keep-sending") && sent < total && !socket.destroyed) {
         const n = Math.min(chunk.length, total - sent);
         sent += n;
-        if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void socket.once("drain", pump);
+        if (!socket.write(n === chunk.length ? full : frame(chunk.subarray(0, n)))) return void socket.once("drain", pump);
       }
     };
     socket.on("data", (data: Buffer) => {
@@ -110,7 +114,7 @@ function sendUntilAnswered(
         closedAfterAnswerMs: answeredAt ? performance.now() - answeredAt : -1,
       }),
     );
-    const head = Object.entries({ host: `127.0.0.1:${port}`, "content-length": String(total), ...headers })
+    const head = Object.entries({ host: `127.0.0.1:${port}`, ...(chunked ? {} : { "content-length": String(total) }), ...headers })
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join("");
     socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n`);
@@ -120,7 +124,7 @@ function sendUntilAnswered(
 
 interface Case {
   name: string;
-  /** The request: method, path and headers (content-length is the body's). */
+  /** The request: method, path and headers (content-length is the body's, unless chunked). */
   request: () => Promise<[string, string, Record<string, string>]>;
   status: number;
   /** What the answer's JSON body says (an OCI error code, a Connect code, a REST code). */
@@ -188,6 +192,28 @@ describe.each(databaseKinds())("answers before the body is read, on %s", (kind) 
       ],
       status: 413,
       says: /"code":"(MANIFEST_INVALID|SIZE_INVALID|UNSUPPORTED)"/,
+    },
+    // Refused after part of the body was read (no Content-Length to judge by): the handler had
+    // started reading, and the rest must still be read and dropped for the answer to arrive.
+    {
+      name: "a chunked manifest over the size limit, refused once 4 MiB are read: 413",
+      request: async () => [
+        "PUT",
+        `/v2/${hosted}/team/app/manifests/chunked`,
+        { "content-type": "application/vnd.oci.image.manifest.v1+json", authorization: ADMIN_BASIC, "transfer-encoding": "chunked" },
+      ],
+      status: 413,
+      says: /"code":"(MANIFEST_INVALID|SIZE_INVALID|UNSUPPORTED)"/,
+    },
+    {
+      name: "a chunked REST body over the size limit, refused once 4 MiB are read: 413",
+      request: async () => [
+        "POST",
+        "/v1/registries",
+        { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}`, "transfer-encoding": "chunked" },
+      ],
+      status: 413,
+      says: /resource_exhausted|too large|larger than/i,
     },
     {
       name: "a REST body over the size limit: 413",

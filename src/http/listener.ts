@@ -184,7 +184,10 @@ export class Listener {
     socket.setTimeout(LINGER_IDLE_MS, cut);
     // The HTTP server's parser goes on reading (in C++: a "data" listener here would take the
     // socket from it) and drops the rest of the body; a request whose buffer had filled paused
-    // the socket, and resume() starts it again. The client's FIN then closes the socket.
+    // the socket, and resume() starts it again. A request a handler destroyed (an early exit from
+    // `for await`, a failed pipeline) refuses each piece of body, and the server pauses the
+    // socket for it: from now on nothing may. The client's FIN then closes the socket.
+    socket.pause = () => socket;
     socket.resume();
     socket.end();
   }

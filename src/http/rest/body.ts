@@ -26,8 +26,13 @@ function notJson(contentType: string | undefined): RestError {
   return new RestError(415, Code.InvalidArgument, `the request body must be JSON (Content-Type: application/json); got ${got}`);
 }
 
-function tooLarge(limit: number): RestError {
-  return new RestError(413, Code.ResourceExhausted, `the request body is larger than the limit of ${limit} bytes`);
+/**
+ * A body over the limit, refused before the rest of it is read (it may be any size): on HTTP/1.1
+ * the connection is not reused (src/http/listener.ts drops the rest for a bounded time).
+ */
+function tooLarge(req: Request, limit: number): RestError {
+  const headers: Record<string, string> = req.httpVersionMajor === 1 ? { connection: "close" } : {};
+  return new RestError(413, Code.ResourceExhausted, `the request body is larger than the limit of ${limit} bytes`, headers);
 }
 
 /** The body as text, "" when there is none. */
@@ -41,8 +46,8 @@ export async function readJsonBody(req: Request, limit: number): Promise<string>
     throw new RestError(415, Code.InvalidArgument, `Content-Encoding ${JSON.stringify(encoding.slice(0, 50))} is not supported; send the body uncompressed`);
   }
   if (declared !== undefined && Number(declared) > limit) {
-    // Not worth reading: the client learns it now and the connection is not reused.
-    throw new RestError(413, Code.ResourceExhausted, tooLarge(limit).message, req.httpVersionMajor === 1 ? { connection: "close" } : {});
+    // Not worth reading: the client learns it now.
+    throw tooLarge(req, limit);
   }
   const bytes = await collect(req, limit);
   if (bytes.length === 0) return "";
@@ -68,8 +73,8 @@ function collect(req: Request, limit: number): Promise<Buffer> {
       size += chunk.length;
       if (size > limit) {
         cleanup();
-        // The rest is left for Node to discard; the answer need not wait for it.
-        reject(tooLarge(limit));
+        // The answer need not wait for the rest.
+        reject(tooLarge(req, limit));
         return;
       }
       chunks.push(chunk);
