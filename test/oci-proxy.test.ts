@@ -2,6 +2,7 @@
 // CNCF Distribution 2.8) with images pushed by skopeo: pulls through the service byte for byte,
 // cached content served with the upstream gone, tags always asked upstream, the upstream's tag
 // list, corrupt upstream content never cached, and pushes refused.
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -320,6 +321,36 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
       expect(again.status).toBe(200);
       expect(sha256(again.body)).toBe(layer.digest);
     });
+  });
+
+  it("reuses the buffers it reads big blobs into without mixing their bytes: concurrent cold pulls, one client slow, byte-exact to each client and in the cache", async () => {
+    // src/domain/lent-buffers.ts: a buffer given back too early would show here as wrong bytes
+    // (the verifier hashes each chunk as it arrives, before any reuse, so only the receiving
+    // ends can tell).
+    const images = await Promise.all([largeImage(24, "proxy-reuse-a"), largeImage(24, "proxy-reuse-b"), largeImage(12, "proxy-reuse-c")]);
+    await Promise.all(images.map((image, i) => pushImage(image, upstream, `team/reuse${i}`, "1.0")));
+    const layers = images.map((image) => image.manifests[0]!.layers[0]!);
+    const pull = async (i: number, slow: boolean) => {
+      const res = await adminFetch(`${server.httpUrl}/v2/${mirror}/team/reuse${i}/blobs/${layers[i]!.digest}`);
+      expect(res.status).toBe(200);
+      const hash = createHash("sha256");
+      let n = 0;
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        hash.update(chunk);
+        if (slow && ++n % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      return `sha256:${hash.digest("hex")}`;
+    };
+    expect(await Promise.all([pull(0, true), pull(1, false)])).toEqual([layers[0]!.digest, layers[1]!.digest]);
+    // A third after them, on buffers the first two gave back.
+    expect(await pull(2, false)).toBe(layers[2]!.digest);
+    for (const layer of layers) {
+      await expect.poll(() => server.content.stat(layer.digest), { timeout: 20_000 }).toEqual({ size: layer.size });
+      const stored = await server.content.read(layer.digest);
+      const hash = createHash("sha256");
+      for await (const chunk of stored as AsyncIterable<Uint8Array>) hash.update(chunk);
+      expect(`sha256:${hash.digest("hex")}`).toBe(layer.digest);
+    }
   });
 
   it("refuses a manifest whose upstream bytes do not match its digest, and caches nothing", async () => {

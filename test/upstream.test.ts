@@ -439,7 +439,8 @@ describe.skipIf(!ready)("docker-registry without auth: corruption, pagination, b
     await sleep(600);
     const grown = process.memoryUsage().rss - rssBefore;
     expect(grown).toBeLessThan(16 * 1024 * 1024);
-    expect(blob.body.readableLength).toBeLessThanOrEqual(256 * 1024);
+    // Blob bodies arrive in buffers of 1 MiB (src/upstream/bulk.ts): a few of them at most.
+    expect(blob.body.readableLength).toBeLessThanOrEqual(4 * 1024 * 1024);
     // The rest, verified: the first chunk goes in by hand.
     const verifier = verifyDigest(layer.digest, { size: layer.size });
     let n = 0;

@@ -32,10 +32,15 @@ interface Row {
   proxyPct: number[];
   machinePct: number[];
   background: number[];
+  /** CPU-seconds of the cache (the service or the proxy) plus the upstream, for the whole pull. */
+  cpuSeconds: number[];
   problem?: string;
 }
 
-const newRow = (label: string): Row => ({ label, mbps: [], serverPct: [], upstreamPct: [], proxyPct: [], machinePct: [], background: [] });
+const newRow = (label: string): Row => ({ label, mbps: [], serverPct: [], upstreamPct: [], proxyPct: [], machinePct: [], background: [], cpuSeconds: [] });
+
+/** BENCH_PULL_PATHS=peer,v2 times only those cold paths (and their warm rows): quicker comparisons. */
+const PATHS = (process.env.BENCH_PULL_PATHS?.split(",") ?? ["peer", "v2", "rest", "connect"]) as PathName[];
 
 /** A cache that has never seen the blob: the service, or docker-registry as a proxy. */
 interface Fresh {
@@ -159,7 +164,7 @@ async function measureKind(
 
   // ---- checked, untimed: every path cold and warm on caches of their own ----
   say(`pull: ${kind}: checking every path cold and warm (sha256 of ${size} bytes each)`);
-  for (const path of ["peer", "v2", "rest", "connect"] as const) {
+  for (const path of PATHS) {
     await using(
       () => fresh(path),
       (f) => f.stop(),
@@ -195,7 +200,8 @@ async function measureKind(
   const measure = async (row: Row, f: Fresh, slug: string, profile: boolean, get: () => Promise<{ mbps: number; problem?: string }>) => {
     row.background.push(await backgroundBusyPct(500));
     const go = () => measureCpuOf(watched(f), get);
-    const { value, pct, machinePct } = profile && f.svc ? await profiled(f.svc, s, slug, go) : await go();
+    const { value, pct, machinePct, seconds } = profile && f.svc ? await profiled(f.svc, s, slug, go) : await go();
+    row.cpuSeconds.push((((pct.server ?? pct.proxy ?? 0) + (pct.upstream ?? 0)) / 100) * seconds);
     row.problem ??= value.problem;
     row.mbps.push(value.mbps);
     row.serverPct.push(pct.server ?? NaN);
@@ -203,11 +209,11 @@ async function measureKind(
     row.proxyPct.push(pct.proxy ?? NaN);
     row.machinePct.push(machinePct);
     say(
-      `  ${slug}: ${fmt(value.mbps, 0)} MB/s, server ${fmt(pct.server ?? NaN, 0)}%, upstream ${fmt(pct.upstream!, 0)}%, proxy ${fmt(pct.proxy ?? NaN, 0)}%, machine ${fmt(machinePct, 0)}%${value.problem ? `, ${value.problem}` : ""}`,
+      `  ${slug}: ${fmt(value.mbps, 0)} MB/s, ${fmt(row.cpuSeconds.at(-1)!, 2)} CPU-s, server ${fmt(pct.server ?? NaN, 0)}%, upstream ${fmt(pct.upstream!, 0)}%, proxy ${fmt(pct.proxy ?? NaN, 0)}%, machine ${fmt(machinePct, 0)}%${value.problem ? `, ${value.problem}` : ""}`,
     );
   };
 
-  const order: PathName[] = ["peer", "v2", "rest", "connect"];
+  const order: PathName[] = PATHS;
   for (let round = 1; round <= rounds; round++) {
     say(`pull: ${kind}: round ${round}/${rounds}`);
     const turn = order.map((_, i) => order[(i + round - 1) % order.length]!);
@@ -256,11 +262,23 @@ function render(
   ];
   const pct = (xs: number[]) => `${fmt(median(xs), 0)}%`;
   const body = table(
-    ["path", "MB/s", "× peer (same temperature)", "server CPU", "upstream CPU", "proxy CPU", "machine CPU", "busy before", "check"],
+    [
+      "path",
+      "MB/s",
+      "× peer (same temperature)",
+      "CPU-s per pull, cache + upstream",
+      "server CPU",
+      "upstream CPU",
+      "proxy CPU",
+      "machine CPU",
+      "busy before",
+      "check",
+    ],
     list.map(([r, peer]) => [
       r.label,
       r.problem ? "**FAILED**" : `${fmt(median(r.mbps), 0)} (${fmt(Math.min(...r.mbps), 0)}–${fmt(Math.max(...r.mbps), 0)})`,
       fmt(value(r) / peer, 2),
+      r.cpuSeconds.length ? `${fmt(median(r.cpuSeconds), 2)} (${fmt(Math.min(...r.cpuSeconds), 2)}–${fmt(Math.max(...r.cpuSeconds), 2)})` : "–",
       pct(r.serverPct),
       pct(r.upstreamPct),
       pct(r.proxyPct),
@@ -268,7 +286,7 @@ function render(
       pct(r.background),
       r.problem ?? "ok",
     ]),
-    "lrrrrrrrl",
+    "lrrrrrrrrl",
   );
   const ratio = value(rows.v2) / peerCold;
   const failed = Object.values(rows).some((r) => r.problem !== undefined);

@@ -26,6 +26,12 @@ export interface WriteOptions {
    * effort while the bytes arrive to make that last step short.
    */
   background?: boolean;
+  /**
+   * Told as the body's bytes are written: the driver holds no chunk of the body before `bytes`
+   * any more, so their buffers may be reused (src/domain/lent-buffers.ts). A driver that never
+   * calls it only keeps them from being reused.
+   */
+  written?: (bytes: number) => void;
 }
 
 /**

@@ -174,7 +174,7 @@ export class FilesystemDriver implements ContentDriver {
       const limit = expectedSize === undefined ? undefined : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
       // In the background the syncs behind the writes only slow them down (on a busy disk each
       // one stalls the writes queued behind it): the fsync below is the one durability needs.
-      const size = await streamInto(file, 0, body, hash, limit, !options.background);
+      const size = await streamInto(file, 0, body, hash, limit, !options.background, options.written);
       if (expectedSize !== undefined && size !== expectedSize) throw sizeMismatch(expectedSize, size);
       if (hash) {
         const actual = formatDigest(algorithm, hash);
@@ -466,6 +466,7 @@ async function streamInto(
   hash: Hash | undefined,
   limit: Limit | undefined,
   syncBehind = true,
+  written?: (bytes: number) => void,
 ): Promise<number> {
   let received = 0;
   let flushed = 0;
@@ -494,11 +495,15 @@ async function streamInto(
     const buffers = batch;
     const at = position + flushed;
     flushed += batchBytes;
+    const through = flushed;
     batch = [];
     batchBytes = 0;
-    inFlight = writeAll(file, buffers, at).catch((error: unknown) => {
-      failure = { error };
-    });
+    inFlight = writeAll(file, buffers, at).then(
+      () => written?.(through),
+      (error: unknown) => {
+        failure = { error };
+      },
+    );
   };
 
   try {

@@ -84,8 +84,10 @@ export class DigestVerifier extends Transform {
       this.hash.update(chunk);
       done(null, chunk);
     } else {
+      // update() copies the bytes before it returns: the chunk may be reused once passed on.
+      const hashed = this.offThread!.update(chunk);
       this.push(chunk);
-      this.offThread!.update(chunk).then(() => done(), done);
+      hashed.then(() => done(), done);
     }
   }
 

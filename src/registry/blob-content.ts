@@ -7,19 +7,25 @@ import type { ContentDriver } from "../content/driver.js";
 import { rangeLength, type ByteRange } from "../domain/byte-range.js";
 import type { BlobContent, PipeHooks } from "./index.js";
 
-/** Writes one chunk, waiting for drain (or for the stream to close) when it is full. A closed stream takes nothing. */
-export function write(stream: Writable, chunk: Buffer): Promise<void> {
+/** Writes one chunk (an object, in object mode), waiting for drain (or for the stream to close) when it is full. A closed stream takes nothing. */
+export function write(stream: Writable, chunk: Buffer | Buffer[]): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
   if (stream.write(chunk)) return Promise.resolve();
   return drained(stream);
 }
 
-/** write() of several chunks at once: a socket sends them in one writev. */
-export function writeAll(stream: Writable, chunks: readonly Buffer[]): Promise<void> {
-  if (stream.destroyed) return Promise.resolve();
+/**
+ * write() of several chunks at once: a socket sends them in one writev. `written` runs once the
+ * stream's callback for the last of them did (at once when nothing is written).
+ */
+export function writeAll(stream: Writable, chunks: readonly Buffer[], written?: () => void): Promise<void> {
+  if (stream.destroyed || chunks.length === 0) {
+    written?.();
+    return Promise.resolve();
+  }
   stream.cork();
   let room = true;
-  for (const chunk of chunks) room = stream.write(chunk);
+  chunks.forEach((chunk, i) => (room = i === chunks.length - 1 && written ? stream.write(chunk, () => written()) : stream.write(chunk)));
   stream.uncork();
   return room ? Promise.resolve() : drained(stream);
 }
@@ -75,6 +81,7 @@ abstract class OnceContent implements BlobContent {
       sink,
       () => hooks.ready?.(),
       () => hooks.delivered?.(),
+      true,
     );
   }
 
@@ -89,7 +96,8 @@ abstract class OnceContent implements BlobContent {
     this.release();
   }
 
-  protected abstract writeInto(sink: Writable, ready: () => void, delivered: () => void): Promise<void>;
+  /** `sinkReleases`: the sink is done with a chunk once its write callback ran (BlobContent.pipeTo's sinks are). */
+  protected abstract writeInto(sink: Writable, ready: () => void, delivered: () => void, sinkReleases: boolean): Promise<void>;
   protected abstract open(): Promise<Readable>;
   protected abstract release(): void;
 
@@ -154,15 +162,15 @@ export class StreamedBlob extends OnceContent {
     digest: string,
     size: number,
     range: ByteRange | undefined,
-    private readonly run: (sink: Writable, delivered: () => void) => Promise<void>,
+    private readonly run: (sink: Writable, delivered: () => void, sinkReleases: boolean) => Promise<void>,
     private readonly abandon: () => void,
   ) {
     super(digest, size, range);
   }
 
-  protected writeInto(sink: Writable, ready: () => void, delivered: () => void): Promise<void> {
+  protected writeInto(sink: Writable, ready: () => void, delivered: () => void, sinkReleases: boolean): Promise<void> {
     ready();
-    return this.run(sink, delivered);
+    return this.run(sink, delivered, sinkReleases);
   }
 
   protected async open(): Promise<Readable> {
@@ -170,10 +178,12 @@ export class StreamedBlob extends OnceContent {
     // blob cached. Object mode: each read takes one chunk as it came (a byte-mode read joins
     // everything buffered into a new buffer, a copy per read of up to a 1 MiB batch).
     const out = new PassThrough({ objectMode: true });
+    // Its reader keeps the chunks as long as it likes: they are never reused.
     this.writeInto(
       out,
       () => undefined,
       () => undefined,
+      false,
     ).then(
       () => out.end(),
       (err: Error) => out.destroy(err),

@@ -239,10 +239,10 @@ export class HostedRepository implements Repository {
   /**
    * Keeps a blob of `size` bytes streamed from an upstream, in one write (no upload session).
    * `body` ends only when the bytes matched the digest (the relay's verifier, src/registry/upstream-blob.ts),
-   * and nobody waits for the write: the reader was served as the bytes came.
+   * and nobody waits for the write: the reader was served as the bytes came. `written`: ContentDriver's WriteOptions.
    */
-  async keepBlob(digest: string, size: number, body: Body): Promise<void> {
-    await this.deps.store.blobs.keep(await this.forWrite(), digest, body, size, { verifiedBody: true, background: true });
+  async keepBlob(digest: string, size: number, body: Body, written?: (bytes: number) => void): Promise<void> {
+    await this.deps.store.blobs.keep(await this.forWrite(), digest, body, size, { verifiedBody: true, background: true, written });
   }
 
   /** Marks a cached manifest and a cached blob used (at most once per the policy's interval). */

@@ -154,7 +154,9 @@ export interface BlobContent {
    * are written and the work behind them is done (keeping them in the cache). `ready` runs once
    * the bytes are found, before the first one (where headers go): a failure before it is an
    * ordinary error, one after it leaves the sink short. `delivered` runs once the sink holds every
-   * byte, right (where the response ends: a client need not wait for the cache).
+   * byte, right (where the response ends: a client need not wait for the cache). The sink must
+   * be done with a chunk once its write callback ran (an HTTP response is; a stream that queues
+   * chunks for a reader is not: use read()): the chunk's buffer may be reused after that.
    */
   pipeTo(sink: Writable, hooks?: PipeHooks): Promise<void>;
   /**

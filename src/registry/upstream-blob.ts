@@ -5,6 +5,7 @@ import { PassThrough, pipeline, Transform, type Readable, type TransformCallback
 import type { Logger } from "pino";
 import { resolveRange, sliceOf, type ByteRange, type RangeRequest } from "../domain/byte-range.js";
 import { verifyDigest } from "../domain/digest.js";
+import { giveBack } from "../domain/lent-buffers.js";
 import { dataLoss, isDomainError, RangeNotSatisfiable, unknownFault } from "../domain/errors.js";
 import type { Blob, UpstreamClient } from "../upstream/client.js";
 import { relay, StreamedBlob, write, writeAll } from "./blob-content.js";
@@ -16,7 +17,7 @@ export interface BlobCacheWriter {
    * Stores the blob from `body`, which ends only once every byte matched the digest (it is
    * destroyed with an error otherwise): nothing is kept unless it ends.
    */
-  keepBlob(digest: string, size: number, body: PassThrough): Promise<void>;
+  keepBlob(digest: string, size: number, body: AsyncIterable<Buffer>, written?: (bytes: number) => void): Promise<void>;
 }
 
 /**
@@ -26,8 +27,8 @@ export interface BlobCacheWriter {
  * (fresh memory for every copy: page faults and garbage).
  */
 const PIECE_BYTES = 1 << 20;
-/** Chunks the cache writer may lag behind the reader (at most 64 KiB each) before the relay waits for it. */
-const CACHE_LAG_CHUNKS = 128;
+/** Batches (of about PIECE_BYTES) the cache writer may lag behind the reader before the relay waits for it. */
+const CACHE_LAG_BATCHES = 8;
 
 export interface Transfer {
   /** The upstream's answer for the whole blob. */
@@ -52,42 +53,63 @@ export interface Transfer {
  * logged. With no reader, a failure to cache is the transfer's failure. `delivered` runs when the
  * reader holds every byte (the cache may still be committing).
  */
-export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, delivered?: () => void): Promise<void> {
+export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, delivered?: () => void, sinkReleases = false): Promise<void> {
   const { body, digest, size, cache, log } = t;
   // Hashes on a worker thread for big blobs (src/domain/hash-pool.ts): the event loop only moves bytes.
   const verifier = verifyDigest(digest, { size, what: t.what });
   const batched = new Batcher(PIECE_BYTES);
   // Errors (a broken upstream, a digest mismatch) surface through the loop over the batches below.
   pipeline(body, verifier, batched, () => undefined);
-  // Object mode: chunks pass as they are (a byte-mode read would concatenate what is buffered).
-  const toCache = cache ? new PassThrough({ objectMode: true, highWaterMark: CACHE_LAG_CHUNKS }) : undefined;
+  // Object mode: a batch passes as one object, its chunks as they are (a byte-mode read would
+  // concatenate what is buffered); the lag is counted in batches whatever size the chunks are.
+  const toCache = cache ? new PassThrough({ objectMode: true, highWaterMark: CACHE_LAG_BATCHES }) : undefined;
   toCache?.on("error", () => undefined); // reported by keepBlob below
+  const lent = new GiveBack(!sink || sinkReleases, sink, !toCache);
   let cacheFailed: unknown;
   const caching = toCache
-    ? cache!.keepBlob(digest, size, toCache).catch((err: unknown) => {
-        cacheFailed = err;
-        toCache.destroy();
-      })
+    ? cache!
+        .keepBlob(digest, size, chunksOfBatches(toCache), (bytes) => lent.cacheWrote(bytes))
+        .catch((err: unknown) => {
+          cacheFailed = err;
+          toCache.destroy();
+        })
+        .finally(() => lent.cacheDone())
     : undefined;
   let position = 0;
+  const sent = new Map<Buffer[], Batch>();
   async function* pieces(): AsyncGenerator<Buffer[]> {
     for await (const batch of batched as AsyncIterable<Buffer[]>) {
+      const tracked = lent.track(batch, position);
       // The cache and the reader take each batch at the same time; the next waits for both.
-      const cached = toCache && cacheFailed === undefined ? writeAll(toCache, batch) : undefined;
+      const cached = toCache && cacheFailed === undefined ? write(toCache, batch) : undefined;
+      let piece = batch;
       if (range) {
-        const part: Buffer[] = [];
+        piece = [];
+        let at = position;
         for (const chunk of batch) {
-          const piece = sliceOf(chunk, position, range);
-          position += chunk.length;
-          if (piece.length > 0) part.push(piece);
+          const part = sliceOf(chunk, at, range);
+          at += chunk.length;
+          if (part.length > 0) piece.push(part);
         }
-        yield part;
-      } else yield batch;
+      }
+      for (const chunk of batch) position += chunk.length;
+      if (tracked && piece.length > 0) sent.set(piece, tracked);
+      else if (tracked) lent.sent(tracked);
+      yield piece;
       await cached;
     }
   }
+  const deliver = (piece: Buffer[]) => {
+    const tracked = sent.get(piece);
+    sent.delete(piece);
+    if (!sink) {
+      if (tracked) lent.sent(tracked);
+      return Promise.resolve();
+    }
+    return writeAll(sink, piece, tracked && (() => lent.sent(tracked)));
+  };
   try {
-    await relay(pieces(), async (piece) => (sink ? writeAll(sink, piece) : undefined), delivered);
+    await relay(pieces(), deliver, delivered);
   } catch (err) {
     toCache?.destroy(isDomainError(err) ? err : new Error("upstream read failed"));
     await caching;
@@ -101,6 +123,80 @@ export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, 
     const logDetails = isDomainError(cacheFailed) ? cacheFailed.logDetails : undefined;
     log.warn({ err: cacheFailed, ...t.logFields, ...logDetails }, "pull-through: blob served but not cached");
   }
+}
+
+/** Batches waiting to be given back, at most (about as many MiB). */
+const MAX_TRACKED = 32;
+
+interface Batch {
+  chunks: Buffer[];
+  /** Where the batch ends in the blob. */
+  end: number;
+  sent: boolean;
+}
+
+/**
+ * Gives the buffers of a transfer's batches back (src/domain/lent-buffers.ts) once neither the
+ * reader's socket nor the cache holds them: the sink's write callback ran (or the sink closed,
+ * or there is none) and the cache driver said it wrote past them (or the cache is done). Only
+ * when the sink's callbacks mean that (`sinkReleases`); otherwise nothing is tracked, and the
+ * buffers are collected as any other.
+ */
+class GiveBack {
+  private readonly pending: Batch[] = [];
+  private cacheWritten = 0;
+  private sinkClosed = false;
+
+  constructor(
+    private readonly enabled: boolean,
+    sink: Writable | undefined,
+    private cacheFinished: boolean,
+  ) {
+    sink?.once("close", () => {
+      this.sinkClosed = true;
+      this.flush();
+    });
+  }
+
+  track(chunks: Buffer[], start: number): Batch | undefined {
+    if (!this.enabled) return undefined;
+    let end = start;
+    for (const chunk of chunks) end += chunk.length;
+    const batch = { chunks, end, sent: false };
+    this.pending.push(batch);
+    // A cache driver that never says what it wrote: forget the oldest (never reused) rather than hold them all.
+    if (this.pending.length > MAX_TRACKED) this.pending.shift();
+    return batch;
+  }
+
+  sent(batch: Batch): void {
+    batch.sent = true;
+    this.flush();
+  }
+
+  cacheWrote(bytes: number): void {
+    this.cacheWritten = bytes;
+    this.flush();
+  }
+
+  cacheDone(): void {
+    this.cacheFinished = true;
+    this.flush();
+  }
+
+  private flush(): void {
+    while (this.pending.length > 0) {
+      const first = this.pending[0]!;
+      if (!(first.sent || this.sinkClosed) || !(this.cacheFinished || this.cacheWritten >= first.end)) return;
+      this.pending.shift();
+      for (const chunk of first.chunks) giveBack(chunk);
+    }
+  }
+}
+
+/** The chunks of the batches a stream carries, in order. */
+async function* chunksOfBatches(batches: AsyncIterable<Buffer[]>): AsyncGenerator<Buffer> {
+  for await (const batch of batches) yield* batch;
 }
 
 /**
@@ -136,7 +232,7 @@ export function streamedTransfer(t: Transfer, range: ByteRange | undefined): Blo
     t.digest,
     t.size,
     range,
-    (sink, delivered) => transfer(t, sink, range, delivered),
+    (sink, delivered, sinkReleases) => transfer(t, sink, range, delivered, sinkReleases),
     () => t.body.destroy(),
   );
 }

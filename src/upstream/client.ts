@@ -15,6 +15,7 @@ import { parseChallenges } from "./challenge.js";
 import { digestAlgorithm, digestOf, isDigest, parseDigest } from "../domain/digest.js";
 import { UpstreamError, malformed, networkError, scrub, statusError, type Subject } from "./errors.js";
 import { nextLink } from "./link.js";
+import { NotBulk } from "./bulk.js";
 import { checkManifest } from "./manifest.js";
 import { bareMediaType, isSchema1, isSupportedManifestType, MANIFEST_ACCEPT } from "./media-types.js";
 import type { RetryPolicy, UpstreamLimits, UpstreamSettings, UpstreamTimeouts } from "./settings.js";
@@ -120,6 +121,8 @@ interface Exchange {
   retry?: Partial<RetryPolicy>;
   /** Called with the time each response's headers took (ping's round trip). */
   onHeaders?: (ms: number) => void;
+  /** A blob's GET: read on a connection of its own in big buffers (src/upstream/bulk.ts). */
+  bulk?: boolean;
 }
 
 export type ClientOptions = {
@@ -287,7 +290,15 @@ export class UpstreamClient {
     const subject: Subject = { what: `blob ${digest} of ${repository}`, repository, notFound: "blob-unknown" };
     return this.guard(() =>
       this.exchange(
-        { method: "GET", url: this.url(`/v2/${repository}/blobs/${digest}`), headers, scopes: [pullScope(repository)], subject, signal: options.signal },
+        {
+          method: "GET",
+          url: this.url(`/v2/${repository}/blobs/${digest}`),
+          headers,
+          scopes: [pullScope(repository)],
+          subject,
+          signal: options.signal,
+          bulk: true,
+        },
         async (res, url) => {
           const length = header(res.headers, "content-length");
           const blob: Blob = {
@@ -543,12 +554,7 @@ export class UpstreamClient {
   private async send(url: URL, req: Exchange, headers: Record<string, string>): Promise<RawResponse> {
     const started = performance.now();
     try {
-      const res = await send(this.dispatchers.get(this.insecure), this.timeouts, {
-        url,
-        method: req.method,
-        headers,
-        signal: req.signal,
-      });
+      const res = await this.bulkOrUndici(url, req, headers);
       req.onHeaders?.(performance.now() - started);
       return res;
     } catch (err) {
@@ -561,6 +567,18 @@ export class UpstreamClient {
       }
       throw networkError(err, url.host, req.subject, this.timeouts);
     }
+  }
+
+  private async bulkOrUndici(url: URL, req: Exchange, headers: Record<string, string>): Promise<RawResponse> {
+    if (req.bulk && req.method === "GET") {
+      try {
+        return await this.dispatchers.bulk(this.insecure).get(url, headers, req.signal);
+      } catch (err) {
+        // Not framed by Content-Length: undici reads every other kind of answer.
+        if (!(err instanceof NotBulk)) throw err;
+      }
+    }
+    return send(this.dispatchers.get(this.insecure), this.timeouts, { url, method: req.method, headers, signal: req.signal });
   }
 
   private failure(status: number, url: URL, req: Exchange, res: RawResponse, body: Buffer | undefined): UpstreamError {

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { isIP } from "node:net";
 import { Agent, buildConnector, request, type Dispatcher } from "undici";
 import type { AddressPolicy } from "./address-policy.js";
+import { BulkTransport } from "./bulk.js";
 import { UpstreamError } from "./errors.js";
 import type { RetryPolicy, UpstreamTimeouts } from "./settings.js";
 
@@ -19,6 +20,7 @@ const KEEP_ALIVE_MS = 10_000;
  */
 export class Dispatchers {
   private readonly agents = new Map<boolean, Agent>();
+  private readonly bulks = new Map<boolean, BulkTransport>();
 
   constructor(private readonly options: { policy: AddressPolicy; timeouts: UpstreamTimeouts }) {}
 
@@ -39,7 +41,19 @@ export class Dispatchers {
     return agent;
   }
 
+  /** Blob GETs: their own connections, read in big buffers (src/upstream/bulk.ts). */
+  bulk(insecure: boolean): BulkTransport {
+    let bulk = this.bulks.get(insecure);
+    if (!bulk) {
+      bulk = new BulkTransport({ ...this.options, insecure });
+      this.bulks.set(insecure, bulk);
+    }
+    return bulk;
+  }
+
   async close(): Promise<void> {
+    for (const bulk of this.bulks.values()) bulk.close();
+    this.bulks.clear();
     const agents = [...this.agents.values()];
     this.agents.clear();
     await Promise.all(agents.map((a) => a.close().catch(() => a.destroy())));
@@ -82,7 +96,7 @@ export type Headers = Record<string, string | string[] | undefined>;
 export interface RawResponse {
   status: number;
   headers: Headers;
-  body: Dispatcher.ResponseData["body"];
+  body: Readable;
 }
 
 export async function send(
