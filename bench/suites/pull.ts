@@ -41,6 +41,8 @@ const newRow = (label: string): Row => ({ label, mbps: [], serverPct: [], upstre
 
 /** BENCH_PULL_PATHS=peer,v2 times only those cold paths (and their warm rows): quicker comparisons. */
 const PATHS = (process.env.BENCH_PULL_PATHS?.split(",") ?? ["peer", "v2", "rest", "connect"]) as PathName[];
+/** BENCH_PULL_WARM_READS=N reads the cached blob N times after each cold pull (one warm row, N readings per round). */
+const WARM_READS = Math.max(1, Number(process.env.BENCH_PULL_WARM_READS ?? 1));
 
 /** A cache that has never seen the blob: the service, or docker-registry as a proxy. */
 interface Fresh {
@@ -225,7 +227,8 @@ async function measureKind(
           await measure(rows[path], f, `pull-${path}-cold`, round === 1, () => download(path, f));
           if (path !== "peer" && path !== "v2") return;
           await f.cached();
-          await measure(path === "peer" ? rows.peerWarm : rows.v2Warm, f, `pull-${path}-warm`, round === 1, () => download(path, f));
+          for (let i = 0; i < WARM_READS; i++)
+            await measure(path === "peer" ? rows.peerWarm : rows.v2Warm, f, `pull-${path}-warm`, round === 1 && i === 0, () => download(path, f));
         },
       );
     }

@@ -42,10 +42,12 @@ const IO_CHUNK = 1 << 20;
  * at that point, about a second of waiting on this machine).
  */
 const SYNC_BEHIND = 32 << 20;
-// Serving reads 4 MiB at a time into two buffers used in turn: no allocation and no page faults
-// per chunk, and the next read overlaps the socket write (about 2 GB/s here against about
-// 0.8 GB/s for a 64 KiB read stream).
-const SEND_CHUNK = 4 << 20;
+// Serving reads 1 MiB at a time into two buffers used in turn: no allocation and no page faults
+// per chunk, and the next read overlaps the socket write. 1 MiB measured best on this machine for
+// a warm 512 MiB `/v2/` read (bench/README.md, "Issue 16, December 2, second sitting"): 2,900-3,800
+// MB/s at 0.16-0.22 CPU-seconds against 1,200-2,700 at 0.23-0.55 with 4 MiB, 1,550-2,350 with 256
+// KiB; the two buffers stay in the CPU's caches between the read's copy and the socket's.
+const SEND_CHUNK = 1 << 20;
 const ALGORITHMS: readonly DigestAlgorithm[] = ["sha256", "sha512"];
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 const SHARD = /^[a-f0-9]{2}$/;
