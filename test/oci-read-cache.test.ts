@@ -78,6 +78,20 @@ describe("HotCache", () => {
     expect(cache.size).toBe(3);
   });
 
+  it("evicts within its bound when every entry was read, and keeps the one just set", () => {
+    const cache = new HotCache(100);
+    cache.setListening(true);
+    for (let i = 0; i < 3; i++) cache.set(`k${i}`, "r", i, 30, cache.ticket());
+    for (let i = 0; i < 3; i++) expect(cache.get(`k${i}`)).toBe(i);
+    cache.set("k3", "r", 3, 30, cache.ticket());
+    expect(cache.size).toBe(3);
+    expect(cache.get("k3")).toBe(3);
+    expect(cache.get("k0")).toBeUndefined(); // the oldest, once every mark was cleared
+    // A value as big as the bound pushes out everything else, and stays.
+    cache.set("big", "r", 9, 100, cache.ticket());
+    expect([cache.size, cache.get("big")]).toEqual([1, 9]);
+  });
+
   it("is off at size 0", () => {
     const cache = new HotCache(0);
     cache.setListening(true);
