@@ -50,6 +50,9 @@ type Who = { kind: "jwt"; claims: RegistryClaims } | { kind: "caller"; caller: C
 
 interface RequestState {
   info: RequestInfo;
+  /** The response, once begin() saw it: its close records what the request wrote (recordOnClose). */
+  res?: Response;
+  recording?: boolean;
   who?: Promise<Who>;
   /** Decided by authorize(), written when the response is done. */
   events: AuditEvent[];
@@ -97,15 +100,25 @@ export class RegistryAccess {
   begin(req: Request, res: Response): void {
     const requestId = pickRequestId(req.headers[REQUEST_ID_HEADER]);
     req.headers[REQUEST_ID_HEADER] = requestId;
-    const state: RequestState = { info: { requestId, clientAddress: socketAddress(req), certificate: clientCertificate(req) }, events: [] };
+    const state: RequestState = { info: { requestId, clientAddress: socketAddress(req), certificate: clientCertificate(req) }, events: [], res };
     this.requests.set(req, state);
+  }
+
+  /**
+   * Records the request's write (and anything denied on the way) once its response closes. Called
+   * when authorize() finds the request is a write: a pull records nothing, and a listener on every
+   * pull's response was measurable on the hot path.
+   */
+  private recordOnClose(state: RequestState): void {
+    const res = state.res;
+    if (!res || state.recording) return;
+    state.recording = true;
     // "close" also comes when the client went away before an answer (then no status was sent).
     res.once("close", () => {
-      // A pull records nothing: no promise for it.
       if (state.events.length === 0 && state.write === undefined) return;
       const digest = res.headersSent ? res.getHeader("docker-content-digest") : undefined;
       this.flush(state, res.headersSent ? res.statusCode : 499, typeof digest === "string" ? digest : undefined).catch((err: unknown) =>
-        this.options.log.warn({ err, requestId }, "could not record an audit event"),
+        this.options.log.warn({ err, requestId: state.info.requestId }, "could not record an audit event"),
       );
     });
   }
@@ -144,7 +157,10 @@ export class RegistryAccess {
       return source ? [scope, { type: "repository", name: source, actions: ["pull"] }] : [scope];
     };
     const write = auditedWrite(method, route);
-    if (write) state.write = write;
+    if (write) {
+      state.write = write;
+      this.recordOnClose(state);
+    }
 
     if (who.kind === "jwt") {
       if (grants(who.claims, "repository", name.full, actions)) return this.beforeWrite(state, route);
