@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
@@ -173,6 +174,34 @@ describe.each(databaseKinds())("read cache on %s: the process that took a write 
     expect(await manifestDigest(reg, name, "a")).toBe(404);
     await reg.pushImage(name, "new");
     expect(await tagList(reg, name)).toEqual(["new"]);
+  });
+
+  it("ListTags' total_size (kept in the cache) follows pushes, API changes, deletes and a change made in the database", async () => {
+    const name = `${hosted}/team/${unique("count")}`;
+    const image = await reg.pushImage(name, "a");
+    const [registry, namespace, repository] = name.split("/");
+    const repositoryId = (await server.store.images.resolve(registry!, namespace!, repository!))!.repositoryId!;
+    const count = async (orderBy = "") => {
+      const page = await c.tags.listTags({ repositoryId, pageSize: 1, orderBy });
+      return [page.totalSize, page.tags.map((t) => t.name)];
+    };
+    const kept = server.store.images.cache.size;
+    expect(await count()).toEqual([1, ["a"]]);
+    expect(server.store.images.cache.size).toBe(kept + 1); // the count, kept
+    expect(await count()).toEqual([1, ["a"]]); // from the cache
+    expect((await reg.putManifest(name, "b", image.bytes, image.mediaType)).status).toBe(201);
+    expect(await count()).toEqual([2, ["a"]]);
+    expect(await count("name desc")).toEqual([2, ["b"]]);
+    const created = await c.tags.createTag({ tag: { repositoryId, name: "c", digest: image.digest } });
+    expect(await count("name desc")).toEqual([3, ["c"]]);
+    await c.tags.deleteTag({ id: created.id });
+    expect(await count()).toEqual([2, ["a"]]);
+    expect((await reg.req("DELETE", `/v2/${name}/manifests/b`)).status).toBe(202);
+    expect(await count()).toEqual([1, ["a"]]);
+    // As another replica would: straight in the database. This process hears of it from the notice.
+    expect(await count()).toEqual([1, ["a"]]);
+    await server.database.db.execute(sql`delete from tags where repository_id = ${repositoryId}`);
+    await eventually(async () => JSON.stringify(await count()) === JSON.stringify([0, []]), "the count after a change made in the database");
   });
 });
 

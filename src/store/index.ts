@@ -91,7 +91,7 @@ export async function createStore(db: Database, content: ContentDriver, options:
     registries: droppingCache(new RegistryStore(db, tokens), cache),
     namespaces: droppingCache(new NamespaceStore(db, tokens), cache),
     repositories: droppingCache(new RepositoryStore(db, tokens), cache),
-    tags: droppingCache(new TagStore(db, tokens), cache),
+    tags: droppingCache(new TagStore(db, tokens, cache), cache),
     images: new ImageStore(db, cache),
     blobs: new BlobStore(db, content),
     credentials: new CredentialStore(db),

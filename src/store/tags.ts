@@ -8,6 +8,7 @@ import { changedFields, repositoryPath, writeAudit, type AuditTrail } from "./au
 import { EVENT_TYPES } from "../domain/events.js";
 import { recordEvent, trailActor } from "./events.js";
 import { Lister, type ListRequest, type Page, type Visibility } from "./listing.js";
+import type { HotCache } from "./hot-cache.js";
 import type { PageTokens } from "./page-token.js";
 import { refuseTagChange } from "./immutability.js";
 import { guarded } from "./pg-errors.js";
@@ -40,6 +41,8 @@ export class TagStore {
   constructor(
     private readonly db: Database,
     tokens: PageTokens,
+    /** The read cache: a repository's tag count (ListTags' total_size) is kept there. */
+    cache?: HotCache,
   ) {
     this.byId = viewGetterById<TagView>(db, tagView, "tag");
     this.lister = new Lister<TagView>(db, tokens, {
@@ -53,6 +56,7 @@ export class TagStore {
       parent: { column: tags.repositoryId, parentId: repositories.id, noun: "repository" },
       filters: { digest: tags.digest },
       visible: (v) => repositoryVisible(tags.repositoryId, v),
+      parentCountCache: cache,
     });
     // Across registries, on the image reference (see RepositoryStore's searcher).
     this.searcher = new Lister<TagView>(db, tokens, {
