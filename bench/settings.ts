@@ -47,6 +47,9 @@ export const HELP = `usage: npm run bench -- [options]   (each option also as th
   --sync-tags N        tags per synced repository (10)              BENCH_SYNC_TAGS
   --list-tags N        tags in the tags/list repository (1000)      BENCH_LIST_TAGS
   --cache DIR          where the big image is built once (bench/.cache)  BENCH_CACHE
+ pull suite:
+  --pull-paths LIST    peer,v2,rest,connect: the cold paths timed (their warm rows with them)  BENCH_PULL_PATHS
+  --warm-reads N       reads of the cached blob after each cold pull (1)  BENCH_PULL_WARM_READS
  all suites:
   --log-level L        server LOG_LEVEL (info)         BENCH_LOG_LEVEL
   --pool N             server DB_POOL_MAX (10)         BENCH_DB_POOL_MAX
@@ -55,6 +58,9 @@ export const HELP = `usage: npm run bench -- [options]   (each option also as th
   --out FILE           report file (bench/results/latest.md)                  BENCH_OUT
 PostgreSQL: BENCH_DATABASE_URL, or a throwaway cluster (Debian's postgresql).
 Peers: wrk, curl, skopeo, docker-registry (Debian packages).`;
+
+export const PULL_PATHS = ["peer", "v2", "rest", "connect"] as const;
+export type PullPath = (typeof PULL_PATHS)[number];
 
 export interface Settings {
   suites: Suite[];
@@ -83,6 +89,10 @@ export interface Settings {
   syncRepos: number;
   syncTags: number;
   listTags: number;
+  /** The pull suite's cold paths (peer and v2 also have warm rows). */
+  pullPaths: PullPath[];
+  /** Reads of the cached blob after each cold pull of the pull suite. */
+  warmReads: number;
   cacheDir: string;
   profileDir?: string;
   out: string;
@@ -117,6 +127,8 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
       "sync-repos": { type: "string" },
       "sync-tags": { type: "string" },
       "list-tags": { type: "string" },
+      "pull-paths": { type: "string" },
+      "warm-reads": { type: "string" },
       cache: { type: "string" },
       profile: { type: "string" },
       out: { type: "string" },
@@ -173,6 +185,8 @@ export function parseSettings(argv = process.argv.slice(2)): Settings {
     syncRepos: integer("sync-repos", "BENCH_SYNC_REPOS", 1000, 1),
     syncTags: integer("sync-tags", "BENCH_SYNC_TAGS", 10, 1),
     listTags: integer("list-tags", "BENCH_LIST_TAGS", 1000, 1),
+    pullPaths: list("pull-paths", "BENCH_PULL_PATHS", PULL_PATHS),
+    warmReads: integer("warm-reads", "BENCH_PULL_WARM_READS", 1, 1),
     cacheDir: resolve(setting("cache", "BENCH_CACHE", join(BENCH_DIR, ".cache"))),
     profileDir: given("profile", "BENCH_PROFILE"),
     out: resolve(setting("out", "BENCH_OUT", join(BENCH_DIR, "results", "latest.md"))),

@@ -15,14 +15,12 @@ import { requirePeers, startPeerRegistry, type PeerRegistry } from "../peer.js";
 import { fmt, table, verdict } from "../report.js";
 import { createRegistry, databaseLabel, profiled, type Service } from "../service.js";
 import { startBenchServer } from "../server-process.js";
-import type { Settings } from "../settings.js";
+import type { PullPath, Settings } from "../settings.js";
 import { CONNECT_STREAM_HEADERS, GET_BLOB_PATH, checkBlobDownload, checkConnectStream, curlGet, transferProblem, writeGetBlobRequest } from "../transfer.js";
 import type { SuiteRunner } from "./types.js";
 
 const TARGET_RATIO = 1.0;
 const REPOSITORY = "bench/big";
-
-type PathName = "peer" | "v2" | "rest" | "connect";
 
 interface Row {
   label: string;
@@ -38,11 +36,6 @@ interface Row {
 }
 
 const newRow = (label: string): Row => ({ label, mbps: [], serverPct: [], upstreamPct: [], proxyPct: [], machinePct: [], background: [], cpuSeconds: [] });
-
-/** BENCH_PULL_PATHS=peer,v2 times only those cold paths (and their warm rows): quicker comparisons. */
-const PATHS = (process.env.BENCH_PULL_PATHS?.split(",") ?? ["peer", "v2", "rest", "connect"]) as PathName[];
-/** BENCH_PULL_WARM_READS=N reads the cached blob N times after each cold pull (one warm row, N readings per round). */
-const WARM_READS = Math.max(1, Number(process.env.BENCH_PULL_WARM_READS ?? 1));
 
 /** A cache that has never seen the blob: the service, or docker-registry as a proxy. */
 interface Fresh {
@@ -153,7 +146,7 @@ async function measureKind(
     };
   };
 
-  const rows: Record<PathName | "peerWarm" | "v2Warm", Row> = {
+  const rows: Record<PullPath | "peerWarm" | "v2Warm", Row> = {
     peer: newRow("docker-registry as a proxy, cold: `GET /v2/…/blobs/{digest}`"),
     v2: newRow("service, cold: `GET /v2/upstream/…/blobs/{digest}`"),
     rest: newRow("service, cold: REST raw route `GET /v1/images/upstream/…/blobs/{digest}`"),
@@ -162,11 +155,11 @@ async function measureKind(
     v2Warm: newRow("service, warm: `/v2/` (blob in the pull-through cache)"),
   };
   const restUrl = (f: Fresh) => `${f.svc!.server.httpUrl}/v1/images/upstream/${REPOSITORY}/blobs/${digest}`;
-  const fresh = (path: PathName) => (path === "peer" ? freshPeer() : freshService());
+  const fresh = (path: PullPath) => (path === "peer" ? freshPeer() : freshService());
 
   // ---- checked, untimed: every path cold and warm on caches of their own ----
   say(`pull: ${kind}: checking every path cold and warm (sha256 of ${size} bytes each)`);
-  for (const path of PATHS) {
+  for (const path of s.pullPaths) {
     await using(
       () => fresh(path),
       (f) => f.stop(),
@@ -191,7 +184,7 @@ async function measureKind(
     upstream: { pid: upstream.pid },
     proxy: f.peer ? { pid: f.peer.pid } : proxyPid ? { pid: proxyPid } : undefined,
   });
-  const download = async (path: PathName, f: Fresh) => {
+  const download = async (path: PullPath, f: Fresh) => {
     if (path === "connect") {
       const t = await curlGet(`${f.svc!.server.httpUrl}${GET_BLOB_PATH}`, { method: "POST", headers: CONNECT_STREAM_HEADERS, dataFile: requestFile });
       return { mbps: size / t.seconds / 1e6, problem: transferProblem(t, size, true) };
@@ -215,7 +208,7 @@ async function measureKind(
     );
   };
 
-  const order: PathName[] = PATHS;
+  const order: PullPath[] = s.pullPaths;
   for (let round = 1; round <= rounds; round++) {
     say(`pull: ${kind}: round ${round}/${rounds}`);
     const turn = order.map((_, i) => order[(i + round - 1) % order.length]!);
@@ -227,7 +220,7 @@ async function measureKind(
           await measure(rows[path], f, `pull-${path}-cold`, round === 1, () => download(path, f));
           if (path !== "peer" && path !== "v2") return;
           await f.cached();
-          for (let i = 0; i < WARM_READS; i++)
+          for (let i = 0; i < s.warmReads; i++)
             await measure(path === "peer" ? rows.peerWarm : rows.v2Warm, f, `pull-${path}-warm`, round === 1 && i === 0, () => download(path, f));
         },
       );
@@ -249,7 +242,7 @@ async function until(done: () => boolean, what: string): Promise<void> {
 function render(
   kind: DatabaseKind,
   target: DatabaseTarget,
-  rows: Record<PathName | "peerWarm" | "v2Warm", Row>,
+  rows: Record<PullPath | "peerWarm" | "v2Warm", Row>,
   s: Settings,
 ): { markdown: string; failed: boolean } {
   const value = (r: Row) => (r.problem ? NaN : median(r.mbps));
