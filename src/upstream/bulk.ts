@@ -22,7 +22,6 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_SMALL_BODY = 1 << 20;
 /** Bytes of body a reader that stopped reading may have waiting, before the socket pauses. */
 const BODY_HIGH_WATER = 2 * SLAB_BYTES;
-const KEEP_ALIVE_MS = 10_000;
 const IDLE_PER_ORIGIN = 8;
 
 /** The answer is a 1xx, or a body not framed by Content-Length and bigger than MAX_SMALL_BODY: ask again with undici. */
@@ -62,7 +61,15 @@ export class BulkTransport {
   private readonly idle = new Map<string, Connection[]>();
   private closed = false;
 
-  constructor(private readonly options: { policy: AddressPolicy; timeouts: UpstreamTimeouts; insecure: boolean }) {}
+  constructor(
+    private readonly options: {
+      policy: AddressPolicy;
+      timeouts: UpstreamTimeouts;
+      insecure: boolean;
+      /** How long an idle connection is kept for the next request (the same as undici's: src/upstream/transport.ts). */
+      keepAliveMs: number;
+    },
+  ) {}
 
   /**
    * GETs `url` and resolves with the status, headers and body once the headers are in. Throws
@@ -107,7 +114,7 @@ export class BulkTransport {
       return;
     }
     c.reader = undefined;
-    c.idleTimer = setTimeout(() => c.socket.destroy(), KEEP_ALIVE_MS).unref();
+    c.idleTimer = setTimeout(() => c.socket.destroy(), this.options.keepAliveMs).unref();
     list.push(c);
     this.idle.set(c.key, list);
   }

@@ -45,7 +45,7 @@ export class Dispatchers {
   bulk(insecure: boolean): BulkTransport {
     let bulk = this.bulks.get(insecure);
     if (!bulk) {
-      bulk = new BulkTransport({ ...this.options, insecure });
+      bulk = new BulkTransport({ ...this.options, insecure, keepAliveMs: KEEP_ALIVE_MS });
       this.bulks.set(insecure, bulk);
     }
     return bulk;
