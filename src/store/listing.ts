@@ -188,15 +188,11 @@ export class Lister<Row extends { id: string }> {
     if (search) values.pattern = likePattern(request.query);
     if (visibility) Object.assign(values, visibilityParameters(visibility));
 
-    const fingerprint = [
-      this.spec.resource,
-      filter.parent ?? "",
-      ...filters.map((f) => `${f}=${filter.values![f]}`),
-      request.query,
-      order.key,
-      order.descending ? "desc" : "asc",
-      visibilityKey(visibility),
-    ].join("|");
+    // What selects the rows, and who may see them: in a page token's fingerprint (with the order)
+    // and in the key of a kept count (without: a count does not depend on the order).
+    const selection = [this.spec.resource, filter.parent ?? "", ...filters.map((f) => `${f}=${filter.values![f]}`), request.query];
+    const viewer = visibilityKey(visibility);
+    const fingerprint = [...selection, order.key, order.descending ? "desc" : "asc", viewer].join("|");
     let total: number;
     const cursor = request.pageToken === "" ? undefined : this.tokens.decode(fingerprint, request.pageToken);
     if (cursor) {
@@ -217,10 +213,7 @@ export class Lister<Row extends { id: string }> {
           .prepare(`${this.spec.resource}_count`);
         this.counts.set(shapeKey, count);
       }
-      total = await this.countOf(count, values, parent ? filter.parent : undefined, () =>
-        // The count does not depend on the order: one entry for every order_by.
-        ["count", this.spec.resource, filter.parent, ...filters.map((f) => `${f}=${filter.values![f]}`), request.query, visibilityKey(visibility)].join("|"),
-      );
+      total = await this.countOf(count, values, parent ? filter.parent : undefined, ["count", ...selection, viewer].join("|"));
     }
 
     const shape: Shape = {
@@ -254,19 +247,19 @@ export class Lister<Row extends { id: string }> {
     return { items: rows, nextPageToken, totalSize: total };
   }
 
-  /** Runs the count, or answers it from the read cache (ListSpec.parentCountCache) for a parent's rows. */
-  private async countOf(count: Prepared, values: Record<string, unknown>, parentId: string | undefined, key: () => string): Promise<number> {
+  /**
+   * Runs the count, or answers it from the read cache (ListSpec.parentCountCache) for a parent's
+   * rows. The cache itself keeps and answers nothing while it is not active.
+   */
+  private async countOf(count: Prepared, values: Record<string, unknown>, parentId: string | undefined, key: string): Promise<number> {
     const cache = parentId === undefined ? undefined : this.spec.parentCountCache;
-    const cacheKey = cache?.active ? key() : undefined;
-    if (cacheKey !== undefined) {
-      const kept = cache!.get<number>(cacheKey);
-      if (kept !== undefined) return kept;
-    }
+    const kept = cache?.get<number>(key);
+    if (kept !== undefined) return kept;
     // Taken before the query: a change committed meanwhile keeps this answer out of the cache.
     const ticket = cache?.ticket();
     const [row] = (await count.execute(values)) as { n: number }[];
     const total = row?.n ?? 0;
-    if (cacheKey !== undefined) cache!.set(cacheKey, parentId!, total, 64 + cacheKey.length, ticket);
+    cache?.set(key, parentId!, total, 64 + key.length, ticket);
     return total;
   }
 
