@@ -79,20 +79,21 @@ export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, 
   const sent = new Map<Buffer[], Batch>();
   async function* pieces(): AsyncGenerator<Buffer[]> {
     for await (const batch of batched as AsyncIterable<Buffer[]>) {
+      const start = position;
+      for (const chunk of batch) position += chunk.length;
       const tracked = lent.track(batch, position);
       // The cache and the reader take each batch at the same time; the next waits for both.
       const cached = toCache && cacheFailed === undefined ? write(toCache, batch) : undefined;
       let piece = batch;
       if (range) {
         piece = [];
-        let at = position;
+        let at = start;
         for (const chunk of batch) {
           const part = sliceOf(chunk, at, range);
           at += chunk.length;
           if (part.length > 0) piece.push(part);
         }
       }
-      for (const chunk of batch) position += chunk.length;
       if (tracked && piece.length > 0) sent.set(piece, tracked);
       else if (tracked) lent.sent(tracked);
       yield piece;
@@ -158,10 +159,9 @@ class GiveBack {
     });
   }
 
-  track(chunks: Buffer[], start: number): Batch | undefined {
+  /** `end`: where the batch ends in the blob. */
+  track(chunks: Buffer[], end: number): Batch | undefined {
     if (!this.enabled) return undefined;
-    let end = start;
-    for (const chunk of chunks) end += chunk.length;
     const batch = { chunks, end, sent: false };
     this.pending.push(batch);
     // A cache driver that never says what it wrote: forget the oldest (never reused) rather than hold them all.
