@@ -1,7 +1,7 @@
 // The pieces of a cold pull-through, each alone (issue 16): `npx tsx bench/pull-pieces.ts [--blob-mib N]`.
 // What each costs on this machine, to know where a cold pull's time can go: reading the blob from
-// a docker-registry with the service's HTTP client (undici), sha256 on the event-loop thread and on
-// the worker pool, the cache write (the filesystem driver, and bare writes with and without
+// a docker-registry with the service's HTTP client (undici), sha256 on the event-loop thread (where the
+// verifier hashes), the cache write (the filesystem driver, and bare writes with and without
 // fsync), and sending the bytes to curl in network-sized chunks or in 1 MiB batches.
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { request } from "undici";
 import { FilesystemDriver } from "../src/content/filesystem.js";
-import { offThreadHash } from "../src/domain/hash-pool.js";
 import { pushImage } from "../test/support/skopeo.js";
 import { cachedLargeImage } from "./big-image.js";
 import { measureCpuOf } from "./cpu.js";
@@ -65,11 +64,6 @@ async function main(): Promise<void> {
       const h = createHash("sha256");
       for (const c of chunks()) h.update(c);
       h.digest();
-    });
-    await row("sha256 on the worker pool (src/domain/hash-pool.ts), 64 KiB chunks", async () => {
-      const h = offThreadHash("sha256");
-      for (const c of chunks()) await h.update(c);
-      await h.digest();
     });
     const driver = new FilesystemDriver(join(dir, "blobs"));
     await driver.init();

@@ -1,5 +1,5 @@
-// The streaming digest check, in line (small content) and on a worker thread (big content):
-// the same answers either way, and a broken stream never hangs.
+// The streaming digest check, for small content and big (the sizes a pull-through relays): the
+// same answers either way, and a broken stream never hangs.
 import { createHash, randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -30,8 +30,8 @@ async function run(bytes: Buffer, digest: string, chunkSize: number, size = byte
 }
 
 describe.each([
-  ["in line", 256 * 1024],
-  ["on a worker thread", 24 * 1024 * 1024 + 7],
+  ["small", 256 * 1024],
+  ["big", 24 * 1024 * 1024 + 7],
 ])("verifyDigest %s", (_how, length) => {
   const bytes = randomBytes(length);
 
@@ -66,7 +66,7 @@ describe.each([
   });
 });
 
-describe("verifyDigest on worker threads, many at once", () => {
+describe("verifyDigest of big blobs, many at once", () => {
   it("keeps each blob's hash to itself", async () => {
     const blobs = Array.from({ length: 6 }, () => randomBytes(9 * 1024 * 1024));
     const results = await Promise.all(blobs.map((b, i) => run(b, sha256(blobs[(i + (i % 2)) % blobs.length]!), 256 * 1024)));

@@ -273,7 +273,7 @@ describe.skipIf(!ready).each(databaseKinds())("pull-through proxy on %s", (kind)
     expect(await server.content.stat(bad.manifests[0]!.config.digest)).toBeUndefined();
   });
 
-  // A big blob takes the fast path: hashed on a worker thread, relayed and cached in batches, and
+  // A big blob takes the fast path: read into lent buffers, relayed and cached in batches, and
   // written to the cache without a second hash (the verifier's end is the only check).
   it("cuts the response to a big blob whose upstream bytes do not match, and caches nothing", async () => {
     const big = await largeImage(20, "proxy-corrupt-big");

@@ -171,7 +171,7 @@ export class FilesystemDriver implements ContentDriver {
     let placed = false;
     try {
       // A verified body ends only when its bytes matched (WriteOptions): hashing them again here
-      // would cost the event loop as much as the verifier's worker thread does.
+      // would cost the event loop a second sha256 of every byte.
       const hash = options.verifiedBody && expectedSize !== undefined ? undefined : createDigestHash(algorithm);
       const limit = expectedSize === undefined ? undefined : { bytes: expectedSize, error: () => sizeMismatch(expectedSize, `more than ${expectedSize}`) };
       // In the background the syncs behind the writes only slow them down (on a busy disk each

@@ -9,7 +9,7 @@
 // PGlite's own, inside the worker: its one connection runs one statement at a time, and an open
 // transaction holds its mutex, so statements from outside wait until it ends (as before).
 //
-// The worker's code is plain CommonJS evaluated from a string (as src/domain/hash-pool.ts does):
+// The worker's code is plain CommonJS evaluated from a string:
 // no file to locate from src/ under tsx or vitest or from dist/, and Node 20's workers do not run
 // TypeScript loaders. It requires PGlite and drizzle by the absolute paths the main thread
 // resolved.

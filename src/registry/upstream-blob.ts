@@ -55,7 +55,6 @@ export interface Transfer {
  */
 export async function transfer(t: Transfer, sink?: Writable, range?: ByteRange, delivered?: () => void, sinkReleases = false): Promise<void> {
   const { body, digest, size, cache, log } = t;
-  // Hashes on a worker thread for big blobs (src/domain/hash-pool.ts): the event loop only moves bytes.
   const verifier = verifyDigest(digest, { size, what: t.what });
   const batched = new Batcher(PIECE_BYTES);
   // Errors (a broken upstream, a digest mismatch) surface through the loop over the batches below.
