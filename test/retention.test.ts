@@ -176,6 +176,10 @@ describe.each(databaseKinds())("retention, on %s", (kind) => {
       expect(Number(pulled.lastPullTime!.seconds) * 1000).toBeGreaterThanOrEqual(Math.floor(pulledAt / 1000) * 1000);
       await new Promise((r) => setTimeout(r, FLUSH_MS * 2));
       expect((await admin.tags.lookupTag({ name: `${h.name}:dev-16` })).lastPullTime).toBeUndefined();
+      // A list shows a tag as a get does, pull time included (a page is read another way: as JSON).
+      const page = await admin.tags.listTags({ repositoryName: h.name, query: "dev-1", pageSize: 100 });
+      expect(page.tags.find((t) => t.name === "dev-15")).toEqual(pulled);
+      expect(page.tags.find((t) => t.name === "dev-16")).toEqual(await admin.tags.lookupTag({ name: `${h.name}:dev-16` }));
       // The manifest's pull time too, on the API's GetManifest (which itself counts as a pull).
       const imageClient = createClient(ImageService, createConnectTransport({ baseUrl: base, httpVersion: "1.1", interceptors: [bearer(ADMIN_TOKEN)] }));
       const m = await imageClient.getManifest({ repository: h.name, reference: images["dev-15"]!.digest });

@@ -14,7 +14,7 @@ import { invalidArgument, notFound } from "../domain/errors.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { HotCache } from "./hot-cache.js";
 import type { PageTokens } from "./page-token.js";
-import { selectView, type View } from "./views.js";
+import { viewFields, type View, type ViewField } from "./views.js";
 import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -151,6 +151,11 @@ export class Lister<Row extends { id: string }> {
   private readonly counts = new Map<string, Prepared>();
   private readonly parentExists?: Prepared;
   private readonly property = new Map<PgColumn, string>();
+  /** What is listed: the spec's view, or the table alone. */
+  private readonly view: View;
+  private readonly fields: Record<string, ViewField>;
+  /** The fields whose values are read into something else than JSON gives (dates). */
+  private readonly readers: [string, (value: unknown) => unknown][];
 
   constructor(
     private readonly db: Database,
@@ -158,6 +163,14 @@ export class Lister<Row extends { id: string }> {
     private readonly spec: ListSpec,
   ) {
     for (const [key, column] of Object.entries(getTableColumns(spec.table))) this.property.set(column, key);
+    this.view = spec.view ?? { table: spec.table, id: spec.id, joins: [], columns: {} };
+    this.fields = viewFields(this.view);
+    this.readers = [];
+    for (const [name, field] of Object.entries(this.fields)) {
+      // JSON carries bytea as escaped text: such a column would need reading back, which no listed table has needed.
+      if (field.sqlType === "bytea") throw new Error(`${spec.resource}: field ${name} is bytea, which a page read as JSON does not carry`);
+      if (field.fromJson) this.readers.push([name, field.fromJson]);
+    }
     for (const key of Object.values(spec.sortable)) {
       if (!isColumn(key) && !(spec.view && key.property in spec.view.columns))
         throw new Error(`${spec.resource}: sort key ${key.property} is not a column of its view`);
@@ -225,7 +238,7 @@ export class Lister<Row extends { id: string }> {
       cursor: cursor !== undefined,
       visible: visibility !== undefined,
     };
-    const rows = (await this.pageQuery(shape).execute(values)) as Row[];
+    const rows = this.rowsOf(await this.pageQuery(shape).execute(values));
 
     let nextPageToken = "";
     if (rows.length > pageSize) {
@@ -292,6 +305,12 @@ export class Lister<Row extends { id: string }> {
     return conditions;
   }
 
+  /**
+   * The page's rows as one JSON array (text), in the page's order, each row an object of the
+   * view's fields by property name. One value instead of a value per field and row: PGlite decodes
+   * each value in JavaScript on its one thread, and a page of 100 tags' 15 fields cost it more
+   * than finding them (docs/design-notes.md, "A page as one value").
+   */
   private pageQuery(shape: Shape): Prepared {
     const key = JSON.stringify(shape);
     let query = this.pages.get(key);
@@ -299,16 +318,42 @@ export class Lister<Row extends { id: string }> {
       const direction = shape.descending ? desc : asc;
       const column = this.sortExpression(shape.order);
       // With a unique name, ordering by it alone lets PostgreSQL walk the (parent, name) unique index.
-      const orderBy = this.nameAlone(shape) ? [direction(column)] : [direction(column), direction(this.spec.id)];
-      const from = this.spec.view ? selectView(this.db, this.spec.view) : this.db.select().from(this.spec.table).$dynamic();
-      query = from
+      const alone = this.nameAlone(shape);
+      const orderBy = alone ? [direction(column)] : [direction(column), direction(this.spec.id)];
+      const view = this.view;
+      const selected = Object.fromEntries(Object.entries(this.fields).map(([name, field]) => [name, sql`${field.expression}`.as(name)]));
+      let rows = this.db.select(selected).from(view.table).$dynamic();
+      for (const join of view.joins) rows = rows.innerJoin(join.table, join.on);
+      const page = rows
         .where(and(...this.conditions(shape)))
         .orderBy(...orderBy)
         .limit(sql.placeholder("limit"))
+        .as("page");
+      // The aggregate's own order: a subquery's is not promised to survive it.
+      const sortKey = this.spec.sortable[shape.order]!;
+      const inPage = (property: string) => sql`${sql.identifier("page")}.${sql.identifier(property)} ${sql.raw(shape.descending ? "desc" : "asc")}`;
+      const aggregateOrder = [inPage(isColumn(sortKey) ? this.property.get(sortKey)! : sortKey.property)];
+      if (!alone) aggregateOrder.push(inPage(this.property.get(this.spec.id)!));
+      query = this.db
+        .select({ rows: sql<string>`coalesce(json_agg(${sql.identifier("page")} order by ${sql.join(aggregateOrder, sql`, `)}), '[]')::text` })
+        .from(page)
         .prepare(`${this.spec.resource}_page`);
       this.pages.set(key, query);
     }
     return query;
+  }
+
+  /** The rows of a page from pageQuery's JSON, each field read as the row has it (dates as Dates). */
+  private rowsOf(result: unknown[]): Row[] {
+    const [answer] = result as { rows: string }[];
+    const rows = JSON.parse(answer!.rows) as Record<string, unknown>[];
+    for (const row of rows) {
+      for (const [name, read] of this.readers) {
+        const value = row[name];
+        if (value !== null && value !== undefined) row[name] = read(value);
+      }
+    }
+    return rows as Row[];
   }
 }
 

@@ -2,7 +2,7 @@
 // (`local/team`, `local/team/app`, `local/team/app:1.0`), read in the same query as the row
 // (inner joins on primary keys), so a name always belongs to the row it came with. Lists, gets,
 // lookups by name and searches all read these views; searches also match and sort on the names.
-import { and, eq, getTableColumns, sql, type SQL } from "drizzle-orm";
+import { and, Column, eq, getTableColumns, is, SQL, sql } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/database.js";
 import { namespaces, registries, repositories, tagPulls, tags } from "../db/schema.js";
@@ -10,12 +10,45 @@ import { notFound } from "../domain/errors.js";
 import type { Visibility, VisibilitySql } from "./listing.js";
 import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
 
+/**
+ * A column a view gains: a parent's column, an expression whose values are used as they come
+ * (text, numbers), or an expression whose values are read as `readAs`'s are (a timestamp).
+ */
+export type ViewColumn = PgColumn | SQL | { expression: SQL; readAs: PgColumn };
+
 /** A table with its parents joined in, and the columns it gains from them. */
 export interface View {
   table: PgTable;
   id: PgColumn;
   joins: { table: PgTable; on: SQL }[];
-  columns: Record<string, PgColumn | SQL>;
+  columns: Record<string, ViewColumn>;
+}
+
+/** A field of a view's rows: what is selected, its column's type, and how a value read as JSON becomes the row's. */
+export interface ViewField {
+  expression: PgColumn | SQL;
+  /** The SQL type of the column the field is (or is read as); absent for an expression used as it comes. */
+  sqlType?: string;
+  /** Absent: the value as JSON gives it (text, numbers, booleans, json). */
+  fromJson?: (value: unknown) => unknown;
+}
+
+/** Every field of a view's rows (the table's columns, then the view's), by property name. */
+export function viewFields(view: View): Record<string, ViewField> {
+  const fields: Record<string, ViewField> = {};
+  const column = (c: PgColumn, expression: PgColumn | SQL = c): ViewField => ({
+    expression,
+    sqlType: c.getSQLType(),
+    // A timestamp comes as ISO text, which the column's own mapping makes a Date.
+    fromJson: c.dataType === "date" ? (value) => c.mapFromDriverValue(value) : undefined,
+  });
+  for (const [key, c] of Object.entries(getTableColumns(view.table))) fields[key] = column(c);
+  for (const [key, c] of Object.entries(view.columns)) {
+    if (is(c, Column)) fields[key] = column(c);
+    else if (is(c, SQL)) fields[key] = { expression: c };
+    else fields[key] = column(c.readAs, c.expression.mapWith(c.readAs));
+  }
+  return fields;
 }
 
 // Names are "C"-collated columns: the concatenations sort byte-wise too.
@@ -51,7 +84,10 @@ export const tagView: View = {
     registryId: namespaces.registryId,
     fullName: tagFullName,
     // Its own table (src/store/pull-times.ts), one primary-key lookup per row.
-    lastPullTime: sql<Date | null>`(select ${tagPulls.lastPullTime} from ${tagPulls} where ${tagPulls.tagId} = ${tags.id})`.mapWith(tagPulls.lastPullTime),
+    lastPullTime: {
+      expression: sql<Date | null>`(select ${tagPulls.lastPullTime} from ${tagPulls} where ${tagPulls.tagId} = ${tags.id})`,
+      readAs: tagPulls.lastPullTime,
+    },
   },
 };
 
@@ -61,10 +97,8 @@ export type TagView = typeof tags.$inferSelect & { namespaceId: string; registry
 
 /** `select <the view's columns> from <table> join <parents>`, to be completed with where/order/limit. */
 export function selectView(db: Database, view: View) {
-  let query = db
-    .select({ ...getTableColumns(view.table), ...view.columns })
-    .from(view.table)
-    .$dynamic();
+  const fields = Object.fromEntries(Object.entries(viewFields(view)).map(([key, field]) => [key, field.expression]));
+  let query = db.select(fields).from(view.table).$dynamic();
   for (const join of view.joins) query = query.innerJoin(join.table, join.on);
   return query;
 }
