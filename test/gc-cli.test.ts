@@ -44,7 +44,7 @@ describe("npm run gc", () => {
     const dry = await gc(server, "--dry-run", "--token-file", tokenFile);
     expect(dry.stdout).toContain("(dry run: nothing deleted)");
     // The test servers keep an hour's grace (GC_GRACE_MS): a dry run says what it keeps.
-    expect(dry.stdout).toContain("kept: anything pushed in the last 1 h (grace period, GC_GRACE_MS)");
+    expect(dry.stdout).toContain("kept: anything pushed in the last 1h (grace period, GC_GRACE_MS)");
     expect(dry.stdout).toMatch(/blobs would delete:\s+1 \(33 B\)/);
     expect(dry.stdout).toContain(digest);
     expect((await adminFetch(`${server.httpUrl}/v2/gc/team/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);

@@ -6,7 +6,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { formatDuration } from "../client/keep-rule.js";
 import { createArtifactClient } from "../client/node.js";
+import { humanBytes } from "./artifact/output.js";
 import { loadConfig, loadDotEnv } from "../config.js";
 
 const HELP = `Usage: npm run gc -- [options]
@@ -76,30 +78,14 @@ async function main(): Promise<void> {
     [
       `garbage collection at ${baseUrl}${r.dryRun ? " (dry run: nothing deleted)" : ""}`,
       `  manifests ${verb}: ${r.manifestsDeleted}`,
-      `  blobs ${verb}:     ${r.blobsDeleted} (${formatBytes(Number(r.bytesFreed))})`,
+      `  blobs ${verb}:     ${r.blobsDeleted} (${humanBytes(r.bytesFreed)})`,
       `  uploads expired:   ${r.uploadsExpired}`,
       `  orphans removed:   ${r.orphansRemoved}`,
-      `  kept: anything pushed in the last ${formatDuration(graceSeconds)} (grace period, GC_GRACE_MS)`,
+      `  kept: anything pushed in the last ${formatDuration(graceSeconds * 1000)} (grace period, GC_GRACE_MS)`,
       `  took ${r.durationMs} ms`,
       ...r.sampleDigests.map((d) => `    ${d}`),
     ].join("\n") + "\n",
   );
-}
-
-function formatDuration(seconds: number): string {
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 main().catch((err: unknown) => {
