@@ -1,4 +1,16 @@
+import { spawnSync } from "node:child_process";
 import { defineConfig } from "vitest/config";
+
+/**
+ * V8's write protection of JIT code pages by memory protection keys (on where the CPU has PKU, as
+ * this kind of machine does) races PGlite's WebAssembly code being freed across a test process's
+ * many instances, and aborts the process now and then ("Check failed: jit_page.has_value()", once
+ * in five full runs here; nodejs/node#64500). Test forks, which open and close a database per
+ * suite, run without it, on a Node that knows the flag. The service opens one instance for its
+ * life and keeps the protection.
+ */
+const NO_PKU = "--no-memory-protection-keys";
+const execArgv = spawnSync(process.execPath, [NO_PKU, "-e", ""]).status === 0 ? [NO_PKU] : [];
 
 /**
  * `npm run test:fast` (TEST_TIER=fast): the service's logic in seconds — the unit suites, the
@@ -27,6 +39,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: "forks",
+    execArgv,
     // Each file starts its own PGlite (~400 MB) or PostgreSQL database; two at a time fits two cores.
     maxWorkers: 2,
     globalSetup: ["test/support/global-setup.ts"],
