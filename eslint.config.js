@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/", "gen/", "node_modules/", "coverage/", "data/"] },
+  { ignores: ["**/dist/", "gen/", "node_modules/", "coverage/", "data/", "bench/.cache/"] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

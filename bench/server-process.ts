@@ -1,6 +1,7 @@
-// Starts bench/server.ts as a child process and speaks to it over IPC.
-import { fork, type ChildProcess } from "node:child_process";
+// Starts bench/server.ts, compiled, as a child process and speaks to it over IPC.
+import { execFile, fork, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import type { FromServer, ToServer } from "./server.js";
 
@@ -20,7 +21,21 @@ export interface ServerOptions {
   logFile: string;
 }
 
-const entry = fileURLToPath(new URL("./server.ts", import.meta.url));
+// The server runs compiled (bench/tsconfig.server.json), as `npm start` runs the service.
+const entry = fileURLToPath(new URL("./.cache/server/bench/server.js", import.meta.url));
+const tsconfig = fileURLToPath(new URL("./tsconfig.server.json", import.meta.url));
+let compiled: Promise<void> | undefined;
+
+/** Compiles the server once per bench run; tsc's own output when it fails. */
+function compileServer(): Promise<void> {
+  compiled ??= new Promise((resolve, reject) => {
+    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+    execFile(process.execPath, [tsc, "-p", tsconfig], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`compiling the bench server (tsc -p bench/tsconfig.server.json) failed:\n${stdout}${stderr}`)) : resolve(),
+    );
+  });
+  return compiled;
+}
 const CONFIG_KEYS =
   /^(DATABASE_URL|DB_[A-Z_]+|DATA_DIR|HTTP_[A-Z]+|GRPC_[A-Z]+|LOG_LEVEL|SECRET_KEY|SHUTDOWN_TIMEOUT_MS|WORKERS|UPSTREAM_ALLOWED_NETWORKS|AUTH_[A-Z_]+|ADMIN_[A-Z_]+|TLS_[A-Z_]+|READ_CACHE_[A-Z_]+|CONTENT_STORE|S3_[A-Z_]+|BLOB_REDIRECT[A-Z_]*)$/;
 
@@ -43,8 +58,9 @@ export async function startBenchServer(options: ServerOptions): Promise<BenchSer
     options.env,
   );
 
+  await compileServer();
   const log = openSync(options.logFile, "a");
-  const child: ChildProcess = fork(entry, [], { env, execArgv: ["--import", "tsx"], stdio: ["ignore", log, log, "ipc"] });
+  const child: ChildProcess = fork(entry, [], { env, execArgv: [], stdio: ["ignore", log, log, "ipc"] });
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 
