@@ -42,12 +42,13 @@ const IO_CHUNK = 1 << 20;
  * at that point, about a second of waiting on this machine).
  */
 const SYNC_BEHIND = 32 << 20;
-// Serving reads 1 MiB at a time into two buffers used in turn: no allocation and no page faults
-// per chunk, and the next read overlaps the socket write. 1 MiB measured best on this machine for
-// a warm 512 MiB `/v2/` read (bench/README.md, "Issue 16, December 2, second sitting"): 2,900-3,800
-// MB/s at 0.16-0.22 CPU-seconds against 1,200-2,700 at 0.23-0.55 with 4 MiB, 1,550-2,350 with 256
-// KiB; the two buffers stay in the CPU's caches between the read's copy and the socket's.
-const SEND_CHUNK = 1 << 20;
+// Serving reads 256 KiB at a time into two buffers used in turn: no allocation and no page faults
+// per chunk, and the next read overlaps the socket write; the two buffers stay in the CPU's caches
+// between the read's copy and the socket's. Measured for a warm 512 MiB `/v2/` read of the service
+// as shipped (compiled; bench/README.md, "The server compiled, as shipped"), 10 reads per size in
+// one sitting: 256 KiB 2,160-2,770 MB/s at 0.22-0.29 CPU-seconds; 1 MiB 1,840-2,210 at 0.30;
+// 512 KiB 1,540-2,260; 128 KiB 1,580-2,510. (Under tsx 1 MiB had measured best: December 2.)
+const SEND_CHUNK = 256 << 10;
 const ALGORITHMS: readonly DigestAlgorithm[] = ["sha256", "sha512"];
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 const SHARD = /^[a-f0-9]{2}$/;
