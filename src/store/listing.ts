@@ -14,7 +14,7 @@ import { invalidArgument, notFound } from "../domain/errors.js";
 import { hasControlCharacter } from "../domain/text.js";
 import type { HotCache } from "./hot-cache.js";
 import type { PageTokens } from "./page-token.js";
-import { viewFields, type View, type ViewField } from "./views.js";
+import { selectView, viewFields, type View } from "./views.js";
 import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -153,7 +153,6 @@ export class Lister<Row extends { id: string }> {
   private readonly property = new Map<PgColumn, string>();
   /** What is listed: the spec's view, or the table alone. */
   private readonly view: View;
-  private readonly fields: Record<string, ViewField>;
   /** The fields whose values are read into something else than JSON gives (dates). */
   private readonly readers: [string, (value: unknown) => unknown][];
 
@@ -164,9 +163,8 @@ export class Lister<Row extends { id: string }> {
   ) {
     for (const [key, column] of Object.entries(getTableColumns(spec.table))) this.property.set(column, key);
     this.view = spec.view ?? { table: spec.table, id: spec.id, joins: [], columns: {} };
-    this.fields = viewFields(this.view);
     this.readers = [];
-    for (const [name, field] of Object.entries(this.fields)) {
+    for (const [name, field] of Object.entries(viewFields(this.view))) {
       // JSON carries bytea as escaped text: such a column would need reading back, which no listed table has needed.
       if (field.sqlType === "bytea") throw new Error(`${spec.resource}: field ${name} is bytea, which a page read as JSON does not carry`);
       if (field.fromJson) this.readers.push([name, field.fromJson]);
@@ -320,11 +318,7 @@ export class Lister<Row extends { id: string }> {
       // With a unique name, ordering by it alone lets PostgreSQL walk the (parent, name) unique index.
       const alone = this.nameAlone(shape);
       const orderBy = alone ? [direction(column)] : [direction(column), direction(this.spec.id)];
-      const view = this.view;
-      const selected = Object.fromEntries(Object.entries(this.fields).map(([name, field]) => [name, sql`${field.expression}`.as(name)]));
-      let rows = this.db.select(selected).from(view.table).$dynamic();
-      for (const join of view.joins) rows = rows.innerJoin(join.table, join.on);
-      const page = rows
+      const page = selectView(this.db, this.view, { aliased: true })
         .where(and(...this.conditions(shape)))
         .orderBy(...orderBy)
         .limit(sql.placeholder("limit"))

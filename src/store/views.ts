@@ -95,9 +95,15 @@ export type NamespaceView = typeof namespaces.$inferSelect & { fullName: string 
 export type RepositoryView = typeof repositories.$inferSelect & { registryId: string; fullName: string };
 export type TagView = typeof tags.$inferSelect & { namespaceId: string; registryId: string; fullName: string; lastPullTime: Date | null };
 
-/** `select <the view's columns> from <table> join <parents>`, to be completed with where/order/limit. */
-export function selectView(db: Database, view: View) {
-  const fields = Object.fromEntries(Object.entries(viewFields(view)).map(([key, field]) => [key, field.expression]));
+/**
+ * `select <the view's columns> from <table> join <parents>`, to be completed with where/order/limit.
+ * `aliased`: each column named by its property, for a subquery whose rows are read by name (a list
+ * page read as JSON, src/store/listing.ts).
+ */
+export function selectView(db: Database, view: View, options: { aliased?: boolean } = {}) {
+  const fields = Object.fromEntries(
+    Object.entries(viewFields(view)).map(([key, field]) => [key, options.aliased ? sql`${field.expression}`.as(key) : field.expression]),
+  );
   let query = db.select(fields).from(view.table).$dynamic();
   for (const join of view.joins) query = query.innerJoin(join.table, join.on);
   return query;
