@@ -56,6 +56,7 @@ export interface VerifyOptions {
 export class DigestVerifier extends Transform {
   // Hashed in line, whatever the size: on this kind of machine a worker thread cost more CPU
   // than the sha256 it moved off the event loop (docs/design-notes.md, "Hashing in line").
+  private readonly algorithm: DigestAlgorithm;
   private readonly hash: Hash;
   private count = 0;
 
@@ -64,7 +65,8 @@ export class DigestVerifier extends Transform {
     private readonly options: VerifyOptions = {},
   ) {
     super();
-    this.hash = createHash(digestAlgorithm(expected));
+    this.algorithm = digestAlgorithm(expected);
+    this.hash = createHash(this.algorithm);
   }
 
   /** Bytes seen so far. */
@@ -84,7 +86,7 @@ export class DigestVerifier extends Transform {
       done(dataLoss(`${what}: expected ${this.options.size} bytes, received ${this.count}`, "size-mismatch"));
       return;
     }
-    const actual = `${this.expected.slice(0, this.expected.indexOf(":"))}:${this.hash.digest("hex")}`;
+    const actual = formatDigest(this.algorithm, this.hash);
     if (actual !== this.expected) done(dataLoss(`${what}: the bytes received have digest ${actual}, not ${this.expected}`, "digest-mismatch"));
     else done();
   }
