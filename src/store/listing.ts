@@ -218,7 +218,7 @@ export class Lister<Row extends { id: string }> {
           .select({ n: sql<number>`count(*)::int` })
           .from(this.spec.table)
           .$dynamic();
-        if (this.spec.countThroughView) for (const join of this.spec.view!.joins) from = from.innerJoin(join.table, join.on);
+        if (this.spec.countThroughView) for (const join of this.spec.view!.joins) if (!join.optional) from = from.innerJoin(join.table, join.on);
         count = from
           .where(and(...this.conditions({ order: order.key, descending: false, parent, filters, search, cursor: false, visible: visibility !== undefined })))
           .prepare(`${this.spec.resource}_count`);

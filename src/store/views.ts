@@ -2,6 +2,10 @@
 // (`local/team`, `local/team/app`, `local/team/app:1.0`), read in the same query as the row
 // (inner joins on primary keys), so a name always belongs to the row it came with. Lists, gets,
 // lookups by name and searches all read these views; searches also match and sort on the names.
+// What a row may lack (a tag never pulled) is an optional join, not a subquery per row: PostgreSQL
+// plans a correlated subquery over a small table as a sequential scan run again for every row
+// (a page of 100 tags took 2–3× as long once a few hundred tags had been pulled), while a join's
+// inner side is planned as an index lookup per row (docs/design-notes.md, "Optional joins").
 import { and, Column, eq, getTableColumns, is, SQL, sql } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Database } from "../db/database.js";
@@ -10,17 +14,25 @@ import { notFound } from "../domain/errors.js";
 import type { Visibility, VisibilitySql } from "./listing.js";
 import { VISIBILITY_SQL, visibilityParameters } from "./visibility.js";
 
+/** A column a view gains: a joined table's column, or an expression whose values are used as they come (text, numbers). */
+export type ViewColumn = PgColumn | SQL;
+
 /**
- * A column a view gains: a parent's column, an expression whose values are used as they come
- * (text, numbers), or an expression whose values are read as `readAs`'s are (a timestamp).
+ * A table joined into a view, on a key of the joined table (at most one row per row of the view).
+ * `optional`: a left join, whose columns are null where it has no row. An optional join only adds
+ * fields: nothing filters or sorts on them, so a count of the view's rows leaves it out.
  */
-export type ViewColumn = PgColumn | SQL | { expression: SQL; readAs: PgColumn };
+export interface ViewJoin {
+  table: PgTable;
+  on: SQL;
+  optional?: boolean;
+}
 
 /** A table with its parents joined in, and the columns it gains from them. */
 export interface View {
   table: PgTable;
   id: PgColumn;
-  joins: { table: PgTable; on: SQL }[];
+  joins: ViewJoin[];
   columns: Record<string, ViewColumn>;
 }
 
@@ -36,17 +48,15 @@ export interface ViewField {
 /** Every field of a view's rows (the table's columns, then the view's), by property name. */
 export function viewFields(view: View): Record<string, ViewField> {
   const fields: Record<string, ViewField> = {};
-  const column = (c: PgColumn, expression: PgColumn | SQL = c): ViewField => ({
-    expression,
+  const column = (c: PgColumn): ViewField => ({
+    expression: c,
     sqlType: c.getSQLType(),
     // A timestamp comes as ISO text, which the column's own mapping makes a Date.
     fromJson: c.dataType === "date" ? (value) => c.mapFromDriverValue(value) : undefined,
   });
   for (const [key, c] of Object.entries(getTableColumns(view.table))) fields[key] = column(c);
   for (const [key, c] of Object.entries(view.columns)) {
-    if (is(c, Column)) fields[key] = column(c);
-    else if (is(c, SQL)) fields[key] = { expression: c };
-    else fields[key] = column(c.readAs, c.expression.mapWith(c.readAs));
+    fields[key] = is(c, Column) ? column(c) : { expression: c };
   }
   return fields;
 }
@@ -78,16 +88,18 @@ export const repositoryView: View = {
 export const tagView: View = {
   table: tags,
   id: tags.id,
-  joins: [{ table: repositories, on: eq(repositories.id, tags.repositoryId) }, namespaceOfRepository, registryOfNamespace],
+  joins: [
+    { table: repositories, on: eq(repositories.id, tags.repositoryId) },
+    namespaceOfRepository,
+    registryOfNamespace,
+    // Its own table (src/store/pull-times.ts), with a row once the tag is pulled by name.
+    { table: tagPulls, on: eq(tagPulls.tagId, tags.id), optional: true },
+  ],
   columns: {
     namespaceId: repositories.namespaceId,
     registryId: namespaces.registryId,
     fullName: tagFullName,
-    // Its own table (src/store/pull-times.ts), one primary-key lookup per row.
-    lastPullTime: {
-      expression: sql<Date | null>`(select ${tagPulls.lastPullTime} from ${tagPulls} where ${tagPulls.tagId} = ${tags.id})`,
-      readAs: tagPulls.lastPullTime,
-    },
+    lastPullTime: tagPulls.lastPullTime,
   },
 };
 
@@ -105,7 +117,7 @@ export function selectView(db: Database, view: View, options: { aliased?: boolea
     Object.entries(viewFields(view)).map(([key, field]) => [key, options.aliased ? sql`${field.expression}`.as(key) : field.expression]),
   );
   let query = db.select(fields).from(view.table).$dynamic();
-  for (const join of view.joins) query = query.innerJoin(join.table, join.on);
+  for (const join of view.joins) query = join.optional ? query.leftJoin(join.table, join.on) : query.innerJoin(join.table, join.on);
   return query;
 }
 

@@ -4,7 +4,7 @@
 // and listed.
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/database.js";
-import { events, namespaces, webhookDeliveries, webhooks } from "../db/schema.js";
+import { events, namespaces, registries, webhookDeliveries, webhooks } from "../db/schema.js";
 import { invalidArgument, notFound } from "../domain/errors.js";
 import { changedFields, writeAudit, type AuditTrail } from "./audit.js";
 import { deleteById, updateById, type CatalogTable } from "./crud.js";
@@ -48,11 +48,16 @@ export interface ClaimedDelivery {
 
 const table: CatalogTable = { table: webhooks, id: webhooks.id, version: webhooks.version, updateTime: webhooks.updateTime, noun: "webhook" };
 
-// Qualified by hand: drizzle writes a column of the queried table unqualified, and inside this
-// subquery `registry_id` would be the namespace's.
-const scopeName = sql<string>`(select g.name || coalesce('/' || n.name, '') from registries g left join namespaces n on n.id = "webhooks"."namespace_id"
-  where g.id = "webhooks"."registry_id")`;
-const webhookView: View = { table: webhooks, id: webhooks.id, joins: [], columns: { scopeName } };
+// A webhook's scope: its registry, and its namespace when it has one.
+const webhookView: View = {
+  table: webhooks,
+  id: webhooks.id,
+  joins: [
+    { table: registries, on: eq(registries.id, webhooks.registryId) },
+    { table: namespaces, on: eq(namespaces.id, webhooks.namespaceId), optional: true },
+  ],
+  columns: { scopeName: sql<string>`(${registries.name} || coalesce('/' || ${namespaces.name}, ''))` },
+};
 
 const deliveryView: View = {
   table: webhookDeliveries,
