@@ -23,6 +23,16 @@ export default tseslint.config(
       "prefer-const": ["error", { ignoreReadBeforeAssign: true }],
       // Passing on a rejection reason we did not create (typed unknown) is fine; rejecting with a literal is not.
       "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingUnknown: true }],
+      // A control character typed into a string, template or regular expression reads as nothing:
+      // a "\b" that an edit turned into a backspace kept the embedded database's prepared
+      // statements off unseen. Such a character is written as an escape.
+      "no-restricted-syntax": [
+        "error",
+        ...["Literal[raw", "TemplateElement[value.raw"].map((node) => ({
+          selector: `${node}=/[\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]/]`,
+          message: "A raw control character in source text: write it as an escape (\\b, \\u0008).",
+        })),
+      ],
     },
   },
   {

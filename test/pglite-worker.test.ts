@@ -97,6 +97,24 @@ describe("PGlite on its worker thread", () => {
     expect(await rows(sql`select count(*)::int as n from probe`)).toEqual([{ n: 0 }]);
   });
 
+  it("parses a query's text once, as a named statement, and runs it again with each call's values", async () => {
+    await handle.db.execute(sql`insert into probe values (${10}, ${"ten"}), (${11}, ${"eleven"})`);
+    const text = "select v from probe where id = $1";
+    const prepared = () => rows(sql`select count(*)::int as n from pg_prepared_statements where statement = ${text}`);
+    expect(await prepared()).toEqual([{ n: 0 }]);
+    expect(await rows(sql`select v from probe where id = ${10}`)).toEqual([{ v: "ten" }]);
+    expect(await rows(sql`select v from probe where id = ${11}`)).toEqual([{ v: "eleven" }]);
+    expect(await rows(sql`select v from probe where id = ${12}`)).toEqual([]);
+    // One statement for the three calls, kept by PostgreSQL (not PGlite's unnamed one of each query()).
+    expect(await prepared()).toEqual([{ n: 1 }]);
+    // Writes and statements starting with WITH are prepared too; transaction control is not.
+    await handle.db.execute(sql`update probe set v = ${"TEN"} where id = ${10}`);
+    await handle.db.execute(sql`with t as (select v from probe where id = ${10}) select v from t`);
+    const texts = (await rows(sql`select statement from pg_prepared_statements`)).map((r) => r.statement);
+    expect(texts).toEqual(expect.arrayContaining(["update probe set v = $1 where id = $2", "with t as (select v from probe where id = $1) select v from t"]));
+    expect(await rows(sql`select v from probe where id = ${10}`)).toEqual([{ v: "TEN" }]);
+  });
+
   it("answers the same statement text after its table changed shape", async () => {
     await handle.db.execute(sql`insert into probe values (${5}, ${"x"})`);
     const select = () => rows(sql`select * from probe where id = ${5}`);
