@@ -113,6 +113,8 @@ describe("PGlite on its worker thread", () => {
     const texts = (await rows(sql`select statement from pg_prepared_statements`)).map((r) => r.statement);
     expect(texts).toEqual(expect.arrayContaining(["update probe set v = $1 where id = $2", "with t as (select v from probe where id = $1) select v from t"]));
     expect(await rows(sql`select v from probe where id = ${10}`)).toEqual([{ v: "TEN" }]);
+    // Each kept statement keeps its plan too (made again only when ANALYZE or DDL invalidates it).
+    expect(await rows(sql`select current_setting('plan_cache_mode') as mode`)).toEqual([{ mode: "force_generic_plan" }]);
   });
 
   it("answers the same statement text after its table changed shape", async () => {
