@@ -76,9 +76,10 @@ const GrpcImageService = (grpc.loadPackageDefinition(grpcDefinition) as unknown 
 function rawGet(
   url: string,
   headers: Record<string, string> = {},
+  method = "GET",
 ): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer; complete: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { headers: { authorization: ADMIN_AUTHORIZATION, ...headers } }, (res) => {
+    const req = httpRequest(url, { method, headers: { authorization: ADMIN_AUTHORIZATION, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       const finish = () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete });
@@ -555,6 +556,74 @@ describe.skipIf(!ready)("ImageService", () => {
           Code.NotFound,
           "not found",
         );
+      });
+
+      // One class of input, both routes that serve blob bytes over plain HTTP: every Range and
+      // conditional request gets the same answer from /v2/ and from the REST raw route, and
+      // positions of any size (valid HTTP) are read as positions, never a failure.
+      it("Range and conditional requests of every kind: the same answer on /v2/ and the REST raw route", async () => {
+        await registries.createRegistry({ registry: { name: "ranges", kind: RegistryKind.HOSTED } });
+        await pushImage(images.small, { host: `127.0.0.1:${server.http.port}` }, "ranges/team/app", "1.0");
+        const layer = images.small.manifests[0]!.layers[0]!;
+        const whole = await readFile(layer.path);
+        const size = layer.size;
+        const etag = `"${layer.digest}"`;
+        const huge = "9".repeat(400);
+        type Want = { status: number; from?: number; to?: number };
+        const cases: [string, Record<string, string>, Want][] = [
+          ["a range", { range: "bytes=10-19" }, { status: 206, from: 10, to: 19 }],
+          ["an open range", { range: "bytes=100-" }, { status: 206, from: 100, to: size - 1 }],
+          ["a suffix", { range: "bytes=-7" }, { status: 206, from: size - 7, to: size - 1 }],
+          ["a last position past the end", { range: `bytes=0-${size + 5}` }, { status: 206, from: 0, to: size - 1 }],
+          ["a last position of 400 digits", { range: `bytes=5-${huge}` }, { status: 206, from: 5, to: size - 1 }],
+          ["a last position of 2^53 - 1", { range: "bytes=0-9007199254740991" }, { status: 206, from: 0, to: size - 1 }],
+          ["a suffix of 400 digits", { range: `bytes=-${huge}` }, { status: 206, from: 0, to: size - 1 }],
+          ["a first position at the end", { range: `bytes=${size}-` }, { status: 416 }],
+          ["a first position of 2^53", { range: "bytes=9007199254740992-" }, { status: 416 }],
+          ["a first position of 400 digits", { range: `bytes=1${huge}-` }, { status: 416 }],
+          ["several ranges (may be ignored)", { range: "bytes=0-1,5-6" }, { status: 200 }],
+          ["If-Range with this tag", { range: "bytes=10-19", "if-range": etag }, { status: 206, from: 10, to: 19 }],
+          ["If-Range with another tag", { range: "bytes=10-19", "if-range": `"sha256:${"0".repeat(64)}"` }, { status: 200 }],
+          ["If-Range with a weak tag", { range: "bytes=10-19", "if-range": `W/${etag}` }, { status: 200 }],
+          ["If-Range with a date", { range: "bytes=10-19", "if-range": "Tue, 01 Dec 2026 00:00:00 GMT" }, { status: 200 }],
+          ["If-None-Match with this tag", { "if-none-match": etag }, { status: 304 }],
+          ["If-None-Match with it weak", { "if-none-match": `W/${etag}` }, { status: 304 }],
+          ["If-None-Match with a list", { "if-none-match": `"x", ${etag}` }, { status: 304 }],
+          ["If-None-Match: *", { "if-none-match": "*" }, { status: 304 }],
+          ["If-None-Match with this tag, and a range", { "if-none-match": etag, range: "bytes=0-3" }, { status: 304 }],
+          ["If-None-Match with another tag", { "if-none-match": '"other"' }, { status: 200 }],
+        ];
+        const routes = {
+          "/v2/": `${server.httpUrl}/v2/ranges/team/app/blobs/${layer.digest}`,
+          REST: `${server.httpUrl}/v1/images/ranges/team/app/blobs/${layer.digest}`,
+        };
+        for (const [route, url] of Object.entries(routes)) {
+          for (const [what, headers, want] of cases) {
+            for (const method of ["GET", "HEAD"]) {
+              const label = `${route} ${method} ${what}`;
+              const res = await rawGet(url, headers, method);
+              // HEAD sends no bytes, so a range does not apply: 200, or 304 when the client has them.
+              const status = method === "HEAD" && want.status !== 304 ? 200 : want.status;
+              expect(res.status, label).toBe(status);
+              if (status === 304) {
+                expect(res.body.length, label).toBe(0);
+                expect(res.headers.etag, label).toBe(etag);
+              } else if (status === 416) {
+                expect(res.headers["content-range"], label).toBe(`bytes */${size}`);
+              } else {
+                expect(res.headers.etag, label).toBe(etag);
+                if (status === 206) {
+                  expect(res.headers["content-range"], label).toBe(`bytes ${want.from}-${want.to}/${size}`);
+                  expect(res.body.equals(whole.subarray(want.from, want.to! + 1)), label).toBe(true);
+                } else {
+                  expect(res.headers["content-length"], label).toBe(String(size));
+                  if (method === "GET") expect(sha256(res.body), label).toBe(layer.digest);
+                  else expect(res.body.length, label).toBe(0);
+                }
+              }
+            }
+          }
+        }
       });
     });
 

@@ -23,6 +23,13 @@ export type HttpRange = { start: number; end?: number } | { suffix: number };
 export type RangeRequest = HttpRange | { offset: number; length: number };
 
 /**
+ * The last byte position any blob can have: sizes are JavaScript numbers, at most 2^53 − 1. A
+ * Range position beyond it (any number of digits is valid HTTP) is read as this one: past the
+ * end of every blob, or "to the end" as a last position, which is what it means.
+ */
+const LAST_POSITION = Number.MAX_SAFE_INTEGER - 1;
+
+/**
  * A single `bytes=` range. Undefined means "send everything": no Range, or one the server may
  * ignore (RFC 9110 §14.2: other units, several ranges, a last position before the first).
  */
@@ -30,12 +37,17 @@ export function parseRangeHeader(value: string | undefined): HttpRange | undefin
   if (value === undefined) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
   if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") return { suffix: Number(m[2]) };
-  const start = Number(m[1]);
+  if (m[1] === "") return { suffix: position(m[2]!) };
+  const start = position(m[1]!);
   if (m[2] === "") return { start };
-  const end = Number(m[2]);
+  const end = position(m[2]!);
   if (end < start) return undefined;
   return { start, end };
+}
+
+/** A Range position: its digits' value, or LAST_POSITION when that is beyond any blob. */
+function position(digits: string): number {
+  return Math.min(Number(digits), LAST_POSITION);
 }
 
 /**

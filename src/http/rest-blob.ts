@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { GetBlobRequestSchema, ImageService, type GetBlobRequest, type GetBlobResponse } from "../../gen/artifact/v1/image_pb.js";
 import { BLOB_METADATA_ONLY, BLOB_SIZE_KEY, RAW_BLOB_SINK } from "../api/image-service.js";
 import { parseRangeHeader } from "../domain/byte-range.js";
+import { noneMatch, rangeApplies } from "./conditional.js";
 import { callContext, callHeaders } from "./call-context.js";
 import { pickRequestId, REQUEST_ID_HEADER } from "../request-id.js";
 import { PathMatcher } from "./rest/path-template.js";
@@ -81,10 +82,13 @@ class BlobCall {
     fillFromPath();
     const head = this.req.method === "HEAD";
     const etag = `"${input.digest}"`;
-    let range = head ? undefined : parseRangeHeader(header(this.req, "range"));
+    if (!noneMatch(header(this.req, "if-none-match"), etag)) {
+      // Content is immutable: a client holding this digest has the bytes. Still say 404 for a blob that is not there.
+      await this.stat(input);
+      return this.headers(304, { etag, [REQUEST_ID_HEADER]: this.requestId }, true);
+    }
     // If-Range with another validator: the client's partial copy is stale, send everything.
-    const ifRange = header(this.req, "if-range");
-    if (range && ifRange !== undefined && ifRange !== etag) range = undefined;
+    let range = head || !rangeApplies(header(this.req, "if-range"), etag) ? undefined : parseRangeHeader(header(this.req, "range"));
 
     if (head || (range && "suffix" in range)) {
       // What the blob is, without its bytes: for HEAD, or to place a suffix range.
@@ -94,11 +98,6 @@ class BlobCall {
       const suffix = (range as { suffix: number }).suffix;
       if (suffix === 0 || size === 0) return this.unsatisfiable(size);
       range = { start: Math.max(0, size - suffix), end: size - 1 };
-    }
-    if (header(this.req, "if-none-match") === etag && !range) {
-      // Content is immutable: a client holding this digest has the bytes. Still say 404 for a blob that is not there.
-      await this.stat(input);
-      return this.headers(304, { etag, [REQUEST_ID_HEADER]: this.requestId }, true);
     }
 
     const { message, messages } = await this.open(input, range?.start ?? 0, range ? (range.end === undefined ? 0 : range.end - range.start + 1) : 0);

@@ -1,6 +1,7 @@
 // Blobs on /v2/: GET/HEAD with ranges and conditional requests, delete.
 import { contentRange, parseRangeHeader } from "../domain/byte-range.js";
 import type { Repository } from "../registry/index.js";
+import { rangeApplies } from "../http/conditional.js";
 import { API_VERSION, header, notModified, send, type Request, type Response } from "./http.js";
 
 /** Headers every blob answer carries: content addressed, so cacheable for good. */
@@ -24,7 +25,8 @@ export async function getBlob(req: Request, res: Response, repository: Repositor
     if (notModified(req, etag)) return send(res, 304, { "docker-content-digest": digest, etag });
     return send(res, 200, { ...headers, "content-length": size });
   }
-  const requested = parseRangeHeader(header(req, "range"));
+  // If-Range with another validator: the client's partial copy is stale, it gets everything.
+  const requested = rangeApplies(header(req, "if-range"), etag) ? parseRangeHeader(header(req, "range")) : undefined;
   const blob = await repository.getBlob(digest, { range: requested });
   const elsewhere = await blob.location?.();
   if (elsewhere !== undefined) {

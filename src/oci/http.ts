@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants as http2, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { invalidArgument } from "../domain/errors.js";
+import { noneMatch } from "../http/conditional.js";
 
 export type Request = IncomingMessage | Http2ServerRequest;
 export type Response = ServerResponse | Http2ServerResponse;
@@ -59,9 +60,7 @@ export function contentLength(req: Request): number | undefined {
 
 /** True when the client already holds `etag` (If-None-Match): the answer is 304 without a body. */
 export function notModified(req: Request, etag: string): boolean {
-  const value = header(req, "if-none-match");
-  if (value === undefined) return false;
-  return value.trim() === "*" || value.split(",").some((v) => v.trim().replace(/^W\//, "") === etag);
+  return !noneMatch(header(req, "if-none-match"), etag);
 }
 
 /** Reads a request body of at most `max` bytes; past that `tooLarge()` is thrown. */
