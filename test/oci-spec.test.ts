@@ -769,19 +769,23 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       }
     });
 
-    it("MANIFEST_INVALID, not 500, for an artifactType that is no media type and for NUL in annotations", async () => {
-      // Found by test/bad-input.test.ts: both reached PostgreSQL (text, jsonb), which refuses U+0000.
+    it("MANIFEST_INVALID, not 500, for an artifactType that is no media type and for text PostgreSQL cannot store in annotations", async () => {
+      // Found by test/bad-input.test.ts: both reached PostgreSQL (text, jsonb), which refuses U+0000;
+      // jsonb refuses a lone surrogate too (JSON's "\ud800" escape parses to one).
       const name = repo();
       for (const [what, options] of [
         ["artifactType with NUL", { artifactType: "application/x\u0000" }],
         ["artifactType not a media type", { artifactType: "not a type" }],
         ["NUL in an annotation value", { annotations: { "org.example.note": "a\u0000b" } }],
         ["NUL in an annotation key", { annotations: { "org.example\u0000": "v" } }],
+        ["a lone high surrogate in an annotation value", { annotations: { "org.example.note": "a\ud800b" } }],
+        ["a lone low surrogate in an annotation key", { annotations: { "org.example\udc00": "v" } }],
+        ["a lone surrogate at the end of a value", { annotations: { "org.example.note": "ok\udbff" } }],
       ] as const) {
         const image = makeImage(options);
         for (const blob of image.blobs) await reg.uploadBlob(name, blob);
         const res = await reg.putManifest(name, "bad", image.bytes, image.mediaType);
-        expectOciError(res, 400, "MANIFEST_INVALID", /artifactType|NUL/);
+        expectOciError(res, 400, "MANIFEST_INVALID", /artifactType|NUL|surrogate/);
         expect(what).toBeTruthy();
       }
       expectOciError(await reg.req("GET", `/v2/${name}/manifests/bad`), 404, "MANIFEST_UNKNOWN");

@@ -3,6 +3,7 @@
 // are never re-serialised: clients get exactly what was pushed.
 import { manifestInvalid } from "./errors.js";
 import { checkDigest, checkMediaType } from "./names.js";
+import { checkStorableText } from "./text.js";
 
 const MEDIA_TYPES = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -71,9 +72,11 @@ function annotations(value: unknown, where: string): Record<string, string> | un
   if (typeof value !== "object" || Array.isArray(value) || !Object.values(value).every((v) => typeof v === "string")) {
     throw invalid(`${where} must map strings to strings`);
   }
-  // Annotations are stored in PostgreSQL (jsonb), which cannot hold U+0000.
-  if (Object.entries(value as Record<string, string>).some(([k, v]) => k.includes("\u0000") || v.includes("\u0000"))) {
-    throw invalid(`${where} must not contain NUL (U+0000)`);
+  // Annotations are stored in PostgreSQL (jsonb), which holds neither U+0000 nor a lone surrogate
+  // (JSON's \ud800 escape parses to one): what it cannot store is refused, not a 500.
+  for (const [key, text] of Object.entries(value as Record<string, string>)) {
+    const problem = checkStorableText(key) ?? checkStorableText(text);
+    if (problem !== undefined) throw invalid(`${where} ${JSON.stringify(key.slice(0, 60))}: ${problem}`);
   }
   return value as Record<string, string>;
 }
