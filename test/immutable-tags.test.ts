@@ -251,6 +251,37 @@ describe.each(databaseKinds())("immutable tags, on %s", (kind) => {
     await expectCode(admin.repositories.getRepository({ id: h.repository.id }), Code.NotFound);
   });
 
+  it("HOSTED: a tag's media type and size are its manifest's; UpdateTag cannot set others, protected or not", async () => {
+    // Found by a probe: UpdateTag stored a media type and size the manifest contradicts, even on a protected tag.
+    const h = await hosted();
+    await addRule({ registryId: h.registry.id }, "release-.*");
+    const a = await uploaded(h.name);
+    const b = await uploaded(h.name);
+    expect((await put(h.name, "release-1", a)).status).toBe(201);
+    expect((await put(h.name, "free", a)).status).toBe(201);
+    expect((await put(h.name, "other", b)).status).toBe(201);
+    const truth = await admin.tags.lookupTag({ name: `${h.name}:other` });
+    for (const name of ["release-1", "free"]) {
+      const tag = await admin.tags.lookupTag({ name: `${h.name}:${name}` });
+      const expected = { digest: a.digest, mediaType: tag.mediaType, sizeBytes: tag.sizeBytes };
+      expect(expected.mediaType, name).not.toBe("");
+      const updated = await admin.tags.updateTag({
+        tag: { id: tag.id, mediaType: "text/plain", sizeBytes: 5n },
+        updateMask: { paths: ["media_type", "size_bytes"] },
+      });
+      expect({ digest: updated.digest, mediaType: updated.mediaType, sizeBytes: updated.sizeBytes }, name).toEqual(expected);
+      const read = await admin.tags.getTag({ id: tag.id });
+      expect({ digest: read.digest, mediaType: read.mediaType, sizeBytes: read.sizeBytes }, name).toEqual(expected);
+    }
+    // Moved with other values named too: it takes the new manifest's.
+    const free = await admin.tags.lookupTag({ name: `${h.name}:free` });
+    const moved = await admin.tags.updateTag({
+      tag: { id: free.id, digest: b.digest, mediaType: "text/plain", sizeBytes: 5n },
+      updateMask: { paths: ["digest", "media_type", "size_bytes"] },
+    });
+    expect([moved.digest, moved.mediaType, moved.sizeBytes]).toEqual([b.digest, truth.mediaType, truth.sizeBytes]);
+  });
+
   it("a forced delete of a scope whose rules protect nothing takes the rules with it", async () => {
     const h = await hosted();
     const rule = await addRule({ repositoryId: h.repository.id }, "v.*");

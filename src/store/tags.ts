@@ -149,7 +149,10 @@ export class TagStore {
                 moves ? "tag.move" : "tag.update",
               );
           }
-          if (patch.digest !== undefined && before) Object.assign(values, await hostedManifest(tx, before.repositoryId, patch.digest));
+          // In a HOSTED registry a tag's media type and size are its manifest's, whatever the patch says (as on create).
+          if (before && (patch.digest !== undefined || patch.mediaType !== undefined || patch.sizeBytes !== undefined)) {
+            Object.assign(values, await hostedManifest(tx, before.repositoryId, patch.digest ?? before.digest, patch.digest !== undefined));
+          }
           await updateById<TagRow>(tx, table, id, values, etag);
           const row = await tagOf(tx, id);
           // Moving a tag is the event people look for: it gets its own action.
@@ -222,9 +225,15 @@ async function tagOf(tx: Database, id: string): Promise<TagView> {
  * In a HOSTED registry a tag can only name a manifest the repository holds: the tag then points
  * at it, and takes its media type and size from it (the manifest is touched so garbage
  * collection, racing, keeps it). Elsewhere (REMOTE catalogs) a tag is a record of what the
- * upstream says, and nothing is checked or overridden.
+ * upstream says, and nothing is checked or overridden. `pointed`: the tag is being pointed at the
+ * manifest (its push time moves); otherwise the row is only locked, and the values re-read.
  */
-async function hostedManifest(tx: Database, repositoryId: string, digest: string): Promise<Pick<TagRow, "manifestId" | "mediaType" | "sizeBytes"> | undefined> {
+async function hostedManifest(
+  tx: Database,
+  repositoryId: string,
+  digest: string,
+  pointed = true,
+): Promise<Pick<TagRow, "manifestId" | "mediaType" | "sizeBytes"> | undefined> {
   const [context] = await tx
     .select({ kind: registries.kind })
     .from(repositories)
@@ -235,7 +244,7 @@ async function hostedManifest(tx: Database, repositoryId: string, digest: string
   if (context.kind !== "hosted") return undefined;
   const [manifest] = await tx
     .update(manifests)
-    .set({ pushTime: sql`now()` })
+    .set(pointed ? { pushTime: sql`now()` } : { pushTime: sql`${manifests.pushTime}` })
     .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
     .returning({ id: manifests.id, mediaType: manifests.mediaType, size: manifests.totalSizeBytes });
   if (!manifest) {

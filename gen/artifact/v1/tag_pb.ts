@@ -53,7 +53,8 @@ export type Tag = Message<"artifact.v1.Tag"> & {
 
   /**
    * Media type of that manifest, e.g.
-   * `application/vnd.oci.image.manifest.v1+json`.
+   * `application/vnd.oci.image.manifest.v1+json`. In a HOSTED registry it is
+   * always the stored manifest's: a value in a request is ignored.
    *
    * @generated from field: string media_type = 5;
    */
@@ -61,7 +62,8 @@ export type Tag = Message<"artifact.v1.Tag"> & {
 
   /**
    * Size of that manifest and everything it references (config, layers,
-   * child manifests), in bytes.
+   * child manifests), in bytes. In a HOSTED registry it is always the stored
+   * manifest's: a value in a request is ignored.
    *
    * @generated from field: int64 size_bytes = 6;
    */
