@@ -301,6 +301,34 @@ describe("by default (no origin allowed)", () => {
       expect(await missing.json()).toMatchObject({ code: "not_found" });
     });
 
+    it("answers a malformed GET query with the client's error, never 500", async () => {
+      // Found by a probe: a base64=1 message that is not base64 was a 500 "internal error".
+      const procedure = `${url}/artifact.v1.RegistryService/ListRegistries`;
+      const cases: [string, number, string | undefined][] = [
+        ["encoding=json&base64=1&message=e", 400, "invalid_argument"],
+        ["encoding=json&base64=1&message=%40%40%40", 400, "invalid_argument"],
+        ["encoding=proto&base64=1&message=%00", 400, "invalid_argument"],
+        ["encoding=proto&base64=1&message=e30%3D%3D%3D", 400, "invalid_argument"],
+        ["encoding=json&base64=1&message=e3%3D0", 400, "invalid_argument"],
+        ["encoding=json&message=%7B", 400, "invalid_argument"],
+        ["encoding=json&message=%FF", 400, "invalid_argument"],
+        ["encoding=proto&message=%FF%FF", 400, "invalid_argument"],
+        ["encoding=json", 400, "invalid_argument"],
+        ["encoding=json&compression=gzip&message=%7B%7D", 400, "invalid_argument"],
+        ["encoding=json&compression=zz&message=%7B%7D", 501, "unimplemented"],
+        ["encoding=xml&message=%7B%7D", 415, undefined],
+        // Valid for comparison: base64 with and without padding, both alphabets.
+        ["encoding=json&base64=1&message=e30", 200, undefined],
+        ["encoding=json&base64=1&message=e30%3D", 200, undefined],
+      ];
+      for (const [query, status, code] of cases) {
+        const res = await adminFetch(`${procedure}?${query}`);
+        expect(res.status, query).toBe(status);
+        const text = await res.text();
+        if (code !== undefined) expect((JSON.parse(text) as { code: string }).code, query).toBe(code);
+      }
+    });
+
     it("answers GET on methods with side effects with 405", async () => {
       for (const procedure of [
         "artifact.v1.TagService/CreateTag",

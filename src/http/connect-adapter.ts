@@ -7,6 +7,7 @@
 // protocol, on their way out. (JSON bodies already get INVALID_ARGUMENT.) A gRPC error whose
 // message connect-es cannot put in a trailer gets an answer (answerUnencodable). And a client
 // deadline too far for a Node timer is clamped before connect-es arms one (see MAX_DEADLINE_MS).
+// A GET whose base64 message is not base64 is refused before connect-es (which answers 500).
 // Its bare 405 gets the Allow header HTTP requires, and its refusal of an unknown JSON enum name
 // gets the valid names (./enum-values.ts), in every protocol's error form.
 import type { DescService } from "@bufbuild/protobuf";
@@ -42,6 +43,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
   return (req, res) => {
     const handler = handlers.get((req.url ?? "").split("?", 1)[0]!);
     if (!handler) return options.fallback(req, res);
+    if (req.method === "GET" && refuseBadGetMessage(req, res)) return;
     const uReq = universalRequestFromNodeRequest(req, res, undefined, callContext(req));
     clampDeadlineHeaders(uReq.header);
     if (options.uncompressedProcedures?.has(handler.requestPath)) {
@@ -57,6 +59,26 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
         }
       });
   };
+}
+
+/**
+ * A Connect GET's `message` with `base64=1` that is not base64: connect-es decodes it outside its
+ * error handling and answers 500 "internal error". It is the client's mistake, refused here as
+ * Connect refuses a malformed body (400 invalid_argument). Both alphabets, padding optional.
+ */
+function refuseBadGetMessage(req: NodeRequest, res: NodeResponse): boolean {
+  const url = req.url ?? "";
+  const at = url.indexOf("?");
+  if (at < 0) return false;
+  const query = new URLSearchParams(url.slice(at + 1));
+  if (query.get("base64") !== "1") return false;
+  const message = query.get("message") ?? "";
+  const digits = message.replace(/={1,2}$/, "");
+  if (/^[A-Za-z0-9+/_-]*$/.test(digits) && digits.length % 4 !== 1) return false;
+  const body = JSON.stringify({ code: "invalid_argument", message: "the message query parameter is not valid base64 (base64=1)" });
+  res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+  return true;
 }
 
 /** connect-es answers a method the procedure does not take with a bare 405; RFC 9110 wants an Allow header. */
