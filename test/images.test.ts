@@ -558,6 +558,38 @@ describe.skipIf(!ready)("ImageService", () => {
         );
       });
 
+      it("REST raw route: GetBlob's offset and length from the query; unknown or bad parameters are 400", async () => {
+        // Found by a probe: the route ignored its query, so ?offset=1&length=1 answered the whole blob.
+        await registries.createRegistry({ registry: { name: "parts", kind: RegistryKind.HOSTED } });
+        await pushImage(images.small, { host: `127.0.0.1:${server.http.port}` }, "parts/team/app", "1.0");
+        const layer = images.small.manifests[0]!.layers[0]!;
+        const whole = await readFile(layer.path);
+        const url = `${server.httpUrl}/v1/images/parts/team/app/blobs/${layer.digest}`;
+        for (const [query, from, to] of [
+          ["offset=10&length=10", 10, 20],
+          ["offset=10", 10, layer.size],
+          ["length=5", 0, 5],
+          [`offset=${layer.size - 3}&length=100`, layer.size - 3, layer.size],
+        ] as const) {
+          const res = await rawGet(`${url}?${query}`);
+          expect([res.status, res.headers["content-length"], res.headers.etag], query).toEqual([200, String(to - from), undefined]);
+          expect(res.body.equals(whole.subarray(from, to)), query).toBe(true);
+        }
+        for (const [query, headers, status] of [
+          ["offset=-1", {}, 400],
+          ["offset=abc", {}, 400],
+          ["bogus=1", {}, 400],
+          ["offset=1&offset=2", {}, 400],
+          ["offset=10&length=10", { range: "bytes=0-1" }, 400],
+          [`offset=${layer.size}`, {}, 416],
+        ] as const) {
+          const res = await rawGet(`${url}?${query}`, headers);
+          expect(res.status, query).toBe(status);
+          expect(res.body.length, query).toBeGreaterThan(0);
+          expect(JSON.parse(res.body.toString()) as { code: string }, query).toHaveProperty("code");
+        }
+      });
+
       // One class of input, both routes that serve blob bytes over plain HTTP: every Range and
       // conditional request gets the same answer from /v2/ and from the REST raw route, and
       // positions of any size (valid HTTP) are read as positions, never a failure.

@@ -2,8 +2,10 @@
 // blob's raw bytes rather than the transcoder's NDJSON of chunk messages, the way registries
 // serve blobs: Content-Length, Content-Type, Docker-Content-Digest, ETag, Accept-Ranges, and
 // single Range requests (206 with Content-Range; 416 with `Content-Range: bytes */size` when
-// nothing of the range exists). The path comes from the method's google.api.http rule; the
-// call goes through the same interceptors as every other (request id, log line, errors).
+// nothing of the range exists), conditionals as on /v2/ (./conditional.ts). GetBlob's `offset`
+// and `length` come from the query as the transcoder would read them (unknown parameters are
+// 400): that part, 200. The path comes from the method's google.api.http rule; the call goes
+// through the same interceptors as every other (request id, log line, errors).
 //
 // Errors before the first byte are the REST JSON errors with their status. After it the status
 // is gone: a failure (a digest mismatch found at the end, an upstream that vanished) aborts
@@ -24,7 +26,7 @@ import { PathMatcher } from "./rest/path-template.js";
 import { readBindings, type RestBinding } from "./rest/bindings.js";
 import { errorObject, errorStatus, RestError, type EdgeError } from "./rest/error.js";
 import { collectInvokers, type InvokeInit, type MethodInvoker } from "./rest/invoke.js";
-import { applyPath } from "./rest/request.js";
+import { applyPath, applyQuery } from "./rest/request.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -56,7 +58,10 @@ export function createRestBlobHandler(options: RestBlobOptions): RestBlobHandler
     const input = create(GetBlobRequestSchema);
     const call = new BlobCall(req, res, invoker, { requestMethod: req.method, url, header: callHeaders(req, requestId) }, requestId);
     call
-      .serve(() => applyPath(match.value, match, input), input)
+      .serve(() => {
+        applyPath(match.value, match, input);
+        applyQuery(match.value, input, q < 0 ? "" : url.slice(q + 1));
+      }, input)
       .catch((err: unknown) => {
         const known = err instanceof RestError || err instanceof ConnectError;
         if (!known) options.log?.error({ requestId, err }, "REST blob: unexpected error");
@@ -82,13 +87,20 @@ class BlobCall {
     fillFromPath();
     const head = this.req.method === "HEAD";
     const etag = `"${input.digest}"`;
-    if (!noneMatch(header(this.req, "if-none-match"), etag)) {
+    // GetBlob's offset and length from the query (its google.api.http rule binds them there): a
+    // part of the blob as a resource of its own, 200 with those bytes (a Range header asks for
+    // parts of the whole blob: 206). Not both at once.
+    const part = input.offset !== 0n || input.length !== 0n ? { offset: Number(input.offset), length: Number(input.length) } : undefined;
+    if (part && header(this.req, "range") !== undefined) {
+      throw new RestError(400, Code.InvalidArgument, "ask for a part of the blob with a Range header or with offset and length, not both");
+    }
+    if (!part && !noneMatch(header(this.req, "if-none-match"), etag)) {
       // Content is immutable: a client holding this digest has the bytes. Still say 404 for a blob that is not there.
       await this.stat(input);
       return this.headers(304, { etag, [REQUEST_ID_HEADER]: this.requestId }, true);
     }
     // If-Range with another validator: the client's partial copy is stale, send everything.
-    let range = head || !rangeApplies(header(this.req, "if-range"), etag) ? undefined : parseRangeHeader(header(this.req, "range"));
+    let range = head || part || !rangeApplies(header(this.req, "if-range"), etag) ? undefined : parseRangeHeader(header(this.req, "range"));
 
     if (head || (range && "suffix" in range)) {
       // What the blob is, without its bytes: for HEAD, or to place a suffix range.
@@ -100,9 +112,16 @@ class BlobCall {
       range = { start: Math.max(0, size - suffix), end: size - 1 };
     }
 
-    const { message, messages } = await this.open(input, range?.start ?? 0, range ? (range.end === undefined ? 0 : range.end - range.start + 1) : 0);
+    const { message, messages } = part
+      ? await this.open(input, part.offset, part.length)
+      : await this.open(input, range?.start ?? 0, range ? (range.end === undefined ? 0 : range.end - range.start + 1) : 0);
     const size = Number(message.sizeBytes);
     const headers = this.baseHeaders(input.digest, message.mediaType, size);
+    if (part) {
+      // These bytes are not the blob: no validator of the blob's, and their own length.
+      delete headers.etag;
+      headers["content-length"] = Math.min(part.length === 0 ? size : part.offset + part.length, size) - part.offset;
+    }
     if (range) {
       if (size === 0) {
         await messages.return?.();
