@@ -95,13 +95,13 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       const layer = sha256(image.layer);
       for (const [method, path, allow] of [
         ["POST", "/v2/", "GET, HEAD"],
-        ["DELETE", "/v2/_catalog", "GET"],
-        ["PUT", `/v2/${name}/tags/list`, "GET"],
-        ["POST", `/v2/${name}/referrers/${image.digest}`, "GET"],
+        ["DELETE", "/v2/_catalog", "GET, HEAD"],
+        ["PUT", `/v2/${name}/tags/list`, "GET, HEAD"],
+        ["POST", `/v2/${name}/referrers/${image.digest}`, "GET, HEAD"],
         ["POST", `/v2/${name}/manifests/v1`, "GET, HEAD, PUT, DELETE"],
         ["PUT", `/v2/${name}/blobs/${layer}`, "GET, HEAD, DELETE"],
         ["GET", `/v2/${name}/blobs/uploads/`, "POST"],
-        ["POST", upload, "GET, PATCH, PUT, DELETE"],
+        ["POST", upload, "GET, HEAD, PATCH, PUT, DELETE"],
       ] as const) {
         const res = await reg.req(method, path);
         expectOciError(res, 405, "UNSUPPORTED");
@@ -111,6 +111,29 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       const refused = await reg.req("DELETE", `/v2/${name}/blobs/${layer}`);
       expectOciError(refused, 405, "UNSUPPORTED");
       expect(refused.headers.get("allow")).toBe("GET, HEAD");
+    });
+
+    it("answers HEAD wherever it answers GET: the same status and headers, no body", async () => {
+      // Found by a probe: tags/list, _catalog, referrers and upload status answered HEAD with 405.
+      const upload = pathOf((await reg.req("POST", `/v2/${name}/blobs/uploads/`)).headers.get("location"));
+      for (const path of [
+        "/v2/",
+        "/v2/_catalog?n=1",
+        `/v2/${name}/tags/list?n=1`,
+        `/v2/${name}/referrers/${image.digest}`,
+        `/v2/${name}/manifests/v1`,
+        `/v2/${name}/blobs/${sha256(image.layer)}`,
+        upload,
+      ]) {
+        const get = await reg.req("GET", path);
+        const head = await reg.req("HEAD", path);
+        expect(head.status, path).toBe(get.status);
+        expect(get.status, path).toBeLessThan(300);
+        for (const h of ["content-type", "content-length", "link", "docker-content-digest", "range", "location"]) {
+          expect(head.headers.get(h), `${path} ${h}`).toBe(get.headers.get(h));
+        }
+        expect(head.body.length, path).toBe(0);
+      }
     });
 
     it("GET and HEAD a manifest by tag and by digest: exact bytes, media type, digest, length", async () => {
@@ -901,6 +924,10 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       expectOciError(await reg.putManifest(name, "v1", image.bytes, image.mediaType), 405, "UNSUPPORTED", /REMOTE/);
       expectOciError(await reg.req("DELETE", `/v2/${name}/manifests/${image.digest}`), 405, "UNSUPPORTED");
       expectOciError(await reg.req("DELETE", `/v2/${name}/blobs/${image.digest}`), 405, "UNSUPPORTED");
+      // An upload's status is part of a push: nothing on it is allowed (found by a probe: Allow said GET).
+      const status = await reg.req("GET", `/v2/${name}/blobs/uploads/${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}`);
+      expectOciError(status, 405, "UNSUPPORTED", /REMOTE/);
+      expect(status.headers.get("allow")).toBe("");
       const hostedName = repo();
       await reg.pushImage(hostedName, "v1");
       expectOciError(await reg.req("POST", `/v2/${hostedName}/manifests/v1`), 405, "UNSUPPORTED");

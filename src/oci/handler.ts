@@ -84,7 +84,9 @@ function sendError(req: Request, res: Response, error: OciError): void {
     // A write the core refuses (a REMOTE repository, a blob a manifest still references): what
     // is left on the resource is reading it.
     const route = parseOciPath((req.url ?? "").split("?")[0]!.slice("/v2/".length));
-    headers.allow = route ? METHODS[route.kind].filter((m) => m === "GET" || m === "HEAD").join(", ") : "";
+    // An upload is a write whatever its method (its status too): nothing is left on it.
+    const reads = route && route.kind !== "upload" && route.kind !== "uploads" ? METHODS[route.kind].filter((m) => m === "GET" || m === "HEAD") : [];
+    headers.allow = reads.join(", ");
   }
   if (error.status === 408) {
     // 408: the rest of the request body is not coming, so the connection cannot carry another
@@ -162,7 +164,7 @@ class OciApi {
       case "upload":
         if (method === "PATCH") return patchUpload(deps, req, res, repository, route.uploadId);
         if (method === "PUT") return finishUpload(deps, req, res, repository, route.uploadId, q);
-        if (method === "GET") return uploadStatus(res, repository, route.uploadId);
+        if (read) return uploadStatus(res, repository, route.uploadId);
         if (method === "DELETE") return cancelUpload(res, repository, route.uploadId);
         break;
       case "tags":
@@ -191,13 +193,14 @@ function refuseTag(method: string, reference: Reference, problem: string): void 
 /** The methods each route answers (the 405's Allow header). */
 const METHODS: Record<OciRoute["kind"], string[]> = {
   base: ["GET", "HEAD"],
-  catalog: ["GET"],
-  referrers: ["GET"],
-  tags: ["GET"],
+  // What answers GET answers HEAD (RFC 9110 §9.3.2): Node sends the head without the body.
+  catalog: ["GET", "HEAD"],
+  referrers: ["GET", "HEAD"],
+  tags: ["GET", "HEAD"],
   manifest: ["GET", "HEAD", "PUT", "DELETE"],
   blob: ["GET", "HEAD", "DELETE"],
   uploads: ["POST"],
-  upload: ["GET", "PATCH", "PUT", "DELETE"],
+  upload: ["GET", "HEAD", "PATCH", "PUT", "DELETE"],
 };
 
 function allow(method: string, path: string, methods: string[]): void {
