@@ -186,7 +186,17 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
       });
     const registries = registriesOver(store);
     const app = buildApp(
-      { store, sealer, gc: gcSettings, upstreams, registries, sync: config.sync, identityChanged: () => auth.authenticator.forget(), events },
+      {
+        store,
+        sealer,
+        gc: gcSettings,
+        upstreams,
+        registries,
+        sync: config.sync,
+        authenticator: auth.authenticator,
+        identityChanged: () => auth.authenticator.forget(),
+        events,
+      },
       {
         log,
         health,

@@ -9,7 +9,7 @@ import { AccountKind } from "../gen/artifact/v1/account_pb.js";
 import { AuditOutcome } from "../gen/artifact/v1/audit_pb.js";
 import { RegistryKind } from "../gen/artifact/v1/registry_pb.js";
 import { Role, RoleScope } from "../gen/artifact/v1/role_binding_pb.js";
-import { bearer, bindRole, createAccount, identityClients, startAuthServer, ADMIN_TOKEN, type IdentityClients } from "./support/identity.js";
+import { basic, bearer, bindRole, createAccount, identityClients, startAuthServer, ADMIN_TOKEN, type IdentityClients } from "./support/identity.js";
 import { digestOf, expectCode, unique } from "./support/clients.js";
 import { databaseKinds } from "./support/database.js";
 import type { TestServer } from "./support/server.js";
@@ -312,8 +312,8 @@ describe.each(databaseKinds())("identity on the API, on %s", (kind) => {
     const user = await createAccount(admin, server.httpUrl);
     await expectCode(
       user.clients.accounts.updateAccount({ account: { id: user.id, password: "new-password-123" }, updateMask: { paths: ["password"] } }),
-      Code.PermissionDenied,
-      "current_password",
+      Code.InvalidArgument,
+      "current_password: is required",
     );
     await user.clients.accounts.updateAccount({
       account: { id: user.id, password: "new-password-123" },
@@ -334,6 +334,62 @@ describe.each(databaseKinds())("identity on the API, on %s", (kind) => {
     await expectCode(admin.accounts.createAccount({ account: { name: "robot.x", kind: AccountKind.ROBOT, password: "0123456789ab" } }), Code.InvalidArgument);
     await expectCode(admin.accounts.createAccount({ account: { name: "Bad Name", kind: AccountKind.USER } }), Code.InvalidArgument, "account.name");
     await expectCode(admin.accounts.createAccount({ account: { name: "admin", kind: AccountKind.USER } }), Code.AlreadyExists);
+  });
+
+  it("current_password is a password guess: throttled, counted with sign-ins per account and address, and audited", async () => {
+    // A server of its own with shorter waits: its failures must not slow the other tests' calls from 127.0.0.1.
+    // The waits are still far longer than an argon2 check, so a time over them is the throttle's.
+    const throttled = await startAuthServer(kind, { auth: { throttle: { threshold: 3, baseMs: 400, maxMs: 5000 } } });
+    try {
+      const root = identityClients(throttled.httpUrl, ADMIN_TOKEN);
+      const user = await createAccount(root, throttled.httpUrl);
+      const change = (currentPassword: string) =>
+        user.clients.accounts.updateAccount({ account: { id: user.id, password: "new-password-123" }, updateMask: { paths: ["password"] }, currentPassword });
+      const signIn = (password: string) =>
+        fetch(`${throttled.httpUrl}/auth/token?service=artifact-service`, { headers: { authorization: basic(user.name, password) } });
+      const timed = async (call: () => Promise<unknown>): Promise<[unknown, number]> => {
+        const started = performance.now();
+        const result = await call().catch((err: unknown) => err);
+        return [result, performance.now() - started];
+      };
+
+      // Asking without current_password is a malformed request, not a guess: nothing is counted.
+      await expectCode(change(""), Code.InvalidArgument, "current_password: is required");
+      // One failed sign-in and two wrong current passwords: 3 failures in a row, no wait yet.
+      expect((await signIn("wrong-password-0")).status).toBe(401);
+      await expectCode(change("wrong-password-1"), Code.PermissionDenied, "current_password: does not match");
+      await expectCode(change("wrong-password-2"), Code.PermissionDenied, "current_password: does not match");
+      // From the threshold on, a guess waits before it is checked, whichever door it comes through.
+      const [third, thirdMs] = await timed(() => change("wrong-password-3"));
+      expect(third).toBeInstanceOf(ConnectError);
+      expect((third as ConnectError).code).toBe(Code.PermissionDenied);
+      expect(thirdMs).toBeGreaterThanOrEqual(390);
+      const [signedIn, signInMs] = await timed(() => signIn("wrong-password-4"));
+      expect((signedIn as Response).status).toBe(401);
+      expect(signInMs).toBeGreaterThanOrEqual(790);
+      // The right password waits as a sign-in's does (the throttle delays, it does not lock out), then works.
+      const [right, rightMs] = await timed(() => change(user.password!));
+      expect(right).not.toBeInstanceOf(Error);
+      expect(rightMs).toBeGreaterThanOrEqual(1590);
+
+      const events = await root.audit.listAuditEvents({ action: "auth.sign_in", orderBy: "event_time", pageSize: 100 });
+      expect(events.auditEvents.map((e) => [AuditOutcome[e.outcome], e.actorName, e.detail])).toEqual([
+        ["FAILURE", user.name, "password: wrong password"],
+        ["FAILURE", user.name, "current_password: wrong password"],
+        ["FAILURE", user.name, "current_password: wrong password"],
+        ["FAILURE", user.name, "current_password: wrong password (delayed 400 ms)"],
+        ["FAILURE", user.name, "password: wrong password (delayed 800 ms)"],
+      ]);
+      expect(events.auditEvents.every((e) => e.actorId === user.id && e.clientAddress === "127.0.0.1" && e.requestId !== "")).toBe(true);
+      // The success ended the account's streak, as a sign-in's does; the address keeps its count.
+      const rows: unknown = await throttled.database.db.execute("select key, failures from auth_throttle order by key");
+      const list = (Array.isArray(rows) ? rows : ((rows as { rows?: unknown[] }).rows ?? [])) as { key: string; failures: number }[];
+      expect(list.map((r) => [r.key, Number(r.failures)])).toEqual([["address:127.0.0.1", 5]]);
+      // The new password is the account's now.
+      expect((await signIn("new-password-123")).status).toBe(200);
+    } finally {
+      await throttled.stop();
+    }
   });
 
   it("a registry admin binds roles there and nowhere else", async () => {

@@ -2,18 +2,25 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { AccountKind, AccountSchema, AccountService, type WhoAmIResponseSchema } from "../../gen/artifact/v1/account_pb.js";
 import { RoleBindingSchema, Role, RoleScope } from "../../gen/artifact/v1/role_binding_pb.js";
-import { hashPassword, verifyPassword } from "../auth/passwords.js";
+import type { Authenticator } from "../auth/authenticator.js";
+import { clientAddressKey } from "../auth/context.js";
+import { hashPassword } from "../auth/passwords.js";
 import { decide } from "../auth/policy.js";
 import { DomainError, failedPrecondition, invalidArgument } from "../domain/errors.js";
 import { checkAccountName, checkDescription, checkPassword } from "../domain/names.js";
 import type { AccountPatch } from "../store/accounts.js";
 import type { Store } from "../store/index.js";
 import { auditTrail, callerOf } from "./caller.js";
+import { requestIdKey } from "./interceptors/call.js";
 import { accountKindFromProto, accountToProto, listRequest, roleBindingToProto } from "./convert.js";
 import { fieldsToUpdate } from "./update-mask.js";
 import { requireId, requireMessage, validate } from "./validate.js";
 
-export function accountService(store: Store, identityChanged: () => void = () => {}): ServiceImpl<typeof AccountService> {
+export function accountService(
+  store: Store,
+  passwords: Pick<Authenticator, "confirmPassword">,
+  identityChanged: () => void = () => {},
+): ServiceImpl<typeof AccountService> {
   /** A change that would leave no enabled global admin is refused: nobody could sign in to undo it. */
   const keepAnAdmin = async (accountId: string) => {
     const bindings = await store.roleBindings.forAccount(accountId);
@@ -62,9 +69,13 @@ export function accountService(store: Store, identityChanged: () => void = () =>
         const self = caller.principal.account?.id === id;
         // Someone who holds a session (a token) of an account must not take it over by changing
         // its password: without the global admin role the current one is asked for.
+        // The check is a password guess like a sign-in: throttled, counted and audited as one
+        // (docs/identity.md, "Brute force"), or a stolen token would be a password oracle.
         if (self && !decide(caller.principal, "administer", { type: "service" }).allowed) {
+          if (req.currentPassword === "") throw invalidArgument("current_password: is required to change the account's own password");
           const current = await store.accounts.get(id);
-          if (req.currentPassword === "" || !(await verifyPassword(current.passwordHash, req.currentPassword))) {
+          const info = { requestId: ctx.values.get(requestIdKey), clientAddress: ctx.values.get(clientAddressKey) };
+          if (!(await passwords.confirmPassword(current, req.currentPassword, info))) {
             throw new DomainError("permission-denied", "current_password: does not match the account's password");
           }
         }

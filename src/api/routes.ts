@@ -11,6 +11,7 @@ import { RoleBindingService } from "../../gen/artifact/v1/role_binding_pb.js";
 import { TokenService } from "../../gen/artifact/v1/token_pb.js";
 import { EventService } from "../../gen/artifact/v1/event_pb.js";
 import { WebhookService } from "../../gen/artifact/v1/webhook_pb.js";
+import type { Authenticator } from "../auth/authenticator.js";
 import type { Events } from "../events/index.js";
 import { eventService } from "./event-service.js";
 import { webhookService } from "./webhook-service.js";
@@ -45,6 +46,8 @@ export interface ApiDeps {
   /** The image core (src/registry): what /v2/ and ImageService read and write images through. */
   registries: Registries;
   sync: SyncSettings;
+  /** Who calls; also checks a password asked again (current_password) through the sign-in throttle. */
+  authenticator: Authenticator;
   /**
    * An account, token or role binding changed: this process forgets the credentials it cached so
    * the change applies at once here (other replicas see it within their 10 s cache).
@@ -66,7 +69,7 @@ export function apiRoutes(deps: ApiDeps) {
     router.service(TagService, tagService(deps.store));
     router.service(GarbageCollectionService, garbageCollectionService(deps.store.gc, deps.gc));
     router.service(ImageService, imageService(deps.registries, deps.store.pageTokens));
-    router.service(AccountService, accountService(deps.store, deps.identityChanged));
+    router.service(AccountService, accountService(deps.store, deps.authenticator, deps.identityChanged));
     router.service(TokenService, tokenService(deps.store, deps.identityChanged));
     router.service(RoleBindingService, roleBindingService(deps.store, deps.identityChanged));
     router.service(AuditService, auditService(deps.store));

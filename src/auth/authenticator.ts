@@ -171,21 +171,56 @@ export class Authenticator {
   }
 
   private async checkPassword(username: string, password: string, key: string, info: RequestInfo): Promise<Caller> {
-    const keys = [accountKey(username), addressKey(info.clientAddress)];
-    const waited = await this.throttle.wait(keys);
-    const account = username === "" ? undefined : await this.store.accounts.findByName(username);
-    // A hash is checked whatever happens (a dummy one without an account): the time taken does not tell.
-    const matches = await verifyPassword(account?.kind === "user" ? account.passwordHash : undefined, password);
-    if (!account || !matches || account.disabled) {
-      await this.throttle.fail(keys);
+    const account = await this.passwordGuess(username, info, async () => {
+      const account = username === "" ? undefined : await this.store.accounts.findByName(username);
+      // A hash is checked whatever happens (a dummy one without an account): the time taken does not tell.
+      const matches = await verifyPassword(account?.kind === "user" ? account.passwordHash : undefined, password);
+      if (account && matches && !account.disabled) return { ok: account };
       const why = !account ? "no such account" : !matches ? "wrong password" : "account disabled";
-      await this.recordFailure({ actorId: account?.id ?? null, actorName: username.slice(0, 128) || "(none)" }, `password: ${why}`, waited, info);
-      throw unauthenticated("invalid user name or password");
-    }
-    await this.throttle.reset(accountKey(username));
+      return { actor: { actorId: account?.id ?? null, actorName: username.slice(0, 128) || "(none)" }, detail: `password: ${why}` };
+    });
+    if (!account) throw unauthenticated("invalid user name or password");
     const caller: Caller = { principal: await this.principalOf(account), via: "password" };
     this.remember(this.passwords, key, caller);
     return caller;
+  }
+
+  /**
+   * Whether `password` is the account's own (UpdateAccount's current_password). A guess like a
+   * sign-in's, from someone who already holds a session (a stolen token must not make the API a
+   * password oracle): the same throttle on the account's name and the address, the same audit of
+   * a failure, and a success ends the account's streak as a sign-in does. Never cached.
+   */
+  async confirmPassword(account: { id: string; name: string; kind: "user" | "robot"; passwordHash: string | null }, password: string, info: RequestInfo) {
+    const confirmed = await this.passwordGuess(account.name, info, async () =>
+      (await verifyPassword(account.kind === "user" ? account.passwordHash : undefined, password))
+        ? { ok: true }
+        : { actor: { actorId: account.id, actorName: account.name }, detail: "current_password: wrong password" },
+    );
+    return confirmed === true;
+  }
+
+  /**
+   * A password guess for the account named `username`, through the brute-force throttle: waits as
+   * long as the account's and the address's failures in a row ask (src/auth/throttle.ts), then
+   * `check`s. A failure counts for both keys and is audited as a failed sign-in; a success resets
+   * the account's count (the address keeps its own). Undefined when the guess failed.
+   */
+  private async passwordGuess<T>(
+    username: string,
+    info: RequestInfo,
+    check: () => Promise<{ ok: T } | { actor: Pick<AuditTrail, "actorId" | "actorName">; detail: string }>,
+  ): Promise<T | undefined> {
+    const keys = [accountKey(username), addressKey(info.clientAddress)];
+    const waited = await this.throttle.wait(keys);
+    const outcome = await check();
+    if (!("ok" in outcome)) {
+      await this.throttle.fail(keys);
+      await this.recordFailure(outcome.actor, outcome.detail, waited, info);
+      return undefined;
+    }
+    await this.throttle.reset(accountKey(username));
+    return outcome.ok;
   }
 
   /** An account's principal now (its bindings read fresh). */
