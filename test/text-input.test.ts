@@ -70,7 +70,7 @@ describe.each(databaseKinds())("text the database cannot store, on %s", (kind) =
     });
   });
 
-  it("text that is not valid Unicode never arrives: lone surrogates in JSON, invalid UTF-8 in protobuf", async () => {
+  it("text that is not valid Unicode never arrives: lone surrogates in JSON, invalid UTF-8 in JSON and protobuf", async () => {
     const url = `${server.httpUrl}/artifact.v1.RegistryService/UpdateRegistry`;
     for (const escaped of ["caf\\ud800e", "\\udc00"]) {
       const res = await fetch(url, {
@@ -80,6 +80,17 @@ describe.each(databaseKinds())("text the database cannot store, on %s", (kind) =
       });
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/description/) as unknown });
+    }
+    // Connect JSON whose bytes are not UTF-8 (found by a probe: stored with U+FFFD in their place).
+    for (const bad of [[0xff], [0xc3, 0x28], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+      const body = Buffer.concat([
+        Buffer.from(`{"registry": {"id": "${registryId}", "description": "a`),
+        Buffer.from(bad),
+        Buffer.from(`b"}, "updateMask": "description"}`),
+      ]);
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+      expect(res.status, Buffer.from(bad).toString("hex")).toBe(400);
+      expect(await res.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/UTF-8/) as unknown });
     }
     // UpdateRegistryRequest { registry (1) { id (1), description (6): bytes C3 28 } }: not UTF-8.
     const id = Buffer.from(registryId);

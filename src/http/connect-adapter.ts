@@ -46,6 +46,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
     if (req.method === "GET" && refuseBadGetMessage(req, res)) return;
     const uReq = universalRequestFromNodeRequest(req, res, undefined, callContext(req));
     clampDeadlineHeaders(uReq.header);
+    if (req.method === "POST" && isUnaryJson(uReq.header) && isStream(uReq.body)) uReq.body = utf8Checked(uReq.body);
     if (options.uncompressedProcedures?.has(handler.requestPath)) {
       for (const name of ACCEPT_ENCODING_HEADERS) uReq.header.delete(name);
     }
@@ -79,6 +80,37 @@ function refuseBadGetMessage(req: NodeRequest, res: NodeResponse): boolean {
   res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
   res.end(body);
   return true;
+}
+
+const isStream = (body: unknown): body is AsyncIterable<Uint8Array> => typeof body === "object" && body !== null && Symbol.asyncIterator in body;
+
+/** A Connect unary JSON request sent as is (no Content-Encoding). */
+function isUnaryJson(header: Headers): boolean {
+  const encoding = header.get("content-encoding");
+  return /^application\/json(;|$)/i.test(header.get("content-type") ?? "") && (encoding === null || encoding === "identity");
+}
+
+/**
+ * The body, refused as INVALID_ARGUMENT unless it is valid UTF-8: connect-es decodes JSON with a
+ * lenient decoder, so `"a\xffb"` was stored as "a\uFFFDb" where every other protocol (and REST)
+ * refuses it (found by a probe). Checked as it streams.
+ */
+async function* utf8Checked(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const invalid = () => new ConnectError("the request body is not valid UTF-8", Code.InvalidArgument);
+  for await (const chunk of body) {
+    try {
+      decoder.decode(chunk, { stream: true });
+    } catch {
+      throw invalid();
+    }
+    yield chunk;
+  }
+  try {
+    decoder.decode();
+  } catch {
+    throw invalid();
+  }
 }
 
 /** connect-es answers a method the procedure does not take with a bare 405; RFC 9110 wants an Allow header. */
