@@ -5,14 +5,40 @@
 // our store does not cancel queries: a call stuck behind a database lock would outlive its
 // deadline by as long as the lock is held. This interceptor answers DEADLINE_EXCEEDED (or
 // CANCELED) as soon as the signal fires; the abandoned work finishes on its own and is dropped.
-import { ConnectError, type Interceptor } from "@connectrpc/connect";
+//
+// Server streams are not raced: they watch the signal themselves and end when it fires (a watch
+// returns, as it does for a client that left). connect-es then sends a clean end (Connect `{}`,
+// `grpc-status: 0`), which a client could not tell from the server ending the stream. So a stream
+// that ends, well or with an error, once its deadline has passed ends with DEADLINE_EXCEEDED,
+// here for every server stream (and the call log, outside this interceptor, records that code).
+// A client's cancel is not a deadline: such a stream ends as it always has.
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 
 export function deadlineInterceptor(): Interceptor {
-  return (next) => (req) => {
-    const call = next(req);
-    // Streams end through their own signal handling; only unary calls are raced.
-    return req.stream ? call : untilAborted(call, req.signal);
+  return (next) => async (req) => {
+    if (!req.stream) return untilAborted(next(req), req.signal);
+    const res = await next(req);
+    return res.stream ? { ...res, message: failPastDeadline(res.message, req.signal) } : res;
   };
+}
+
+/** `messages`, but ending with DEADLINE_EXCEEDED instead of its own end once `signal` fired for the deadline. */
+async function* failPastDeadline<T>(messages: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  // An early return() (the client left) is passed on by yield* and skips the checks below.
+  try {
+    yield* messages;
+  } catch (err) {
+    throw deadlineExpired(signal) ?? err;
+  }
+  const expired = deadlineExpired(signal);
+  if (expired) throw expired;
+}
+
+/** The DEADLINE_EXCEEDED error when `signal` fired because the call's deadline passed, else undefined. */
+function deadlineExpired(signal: AbortSignal): ConnectError | undefined {
+  if (!signal.aborted) return undefined;
+  const reason = ConnectError.from(signal.reason);
+  return reason.code === Code.DeadlineExceeded ? reason : undefined;
 }
 
 /**
