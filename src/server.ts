@@ -204,7 +204,11 @@ export async function prepareServer(config: Config, log: Logger, options: StartO
         extraRules: options.extraRules,
         shutdownSignal: shutdown.signal,
         registry: {
-          limits: { manifestMaxBytes: config.registry.manifestMaxBytes, uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs },
+          limits: {
+            manifestMaxBytes: config.registry.manifestMaxBytes,
+            blobMaxBytes: config.registry.blobMaxBytes,
+            uploadIdleTimeoutMs: config.registry.uploadIdleTimeoutMs,
+          },
           over: registriesOver,
         },
         maxRequestBytes: config.limits.maxRequestBytes,

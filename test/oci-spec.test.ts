@@ -2,7 +2,9 @@
 // against a real server on each database: every endpoint (end-1 … end-13), every error code with
 // its status and JSON body, the Docker Registry API parts tools rely on, the limits, and the
 // catalog API seeing what /v2/ does (one truth).
+import { randomBytes } from "node:crypto";
 import { connect, constants as h2, type ClientHttp2Session, type OutgoingHttpHeaders } from "node:http2";
+import { connect as connectTcp } from "node:net";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -871,6 +873,45 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       expectOciError(monolithic, 413, "SIZE_INVALID");
     });
 
+    it("413 SIZE_INVALID at once for a blob that declares more than BLOB_MAX_BYTES (POST, PATCH, PUT), without its body; the session stays where it was", async () => {
+      const name = repo();
+      const blob = randomBytes(BLOB_MAX);
+      const start = await reg.req("POST", `/v2/${name}/blobs/uploads/`);
+      const location = pathOf(start.headers.get("location"));
+      expect((await reg.req("PATCH", location, { body: blob.subarray(0, 1000) })).headers.get("range")).toBe("0-999");
+      logs.takeErrors();
+
+      const requests: [string, string, number][] = [
+        ["POST", `/v2/${name}/blobs/uploads/?digest=${sha256(blob)}`, 100_000_000_000],
+        ["POST", `/v2/${name}/blobs/uploads/?digest=${sha256(blob)}`, BLOB_MAX + 1],
+        ["PATCH", location, 100_000_000_000],
+        // Fits the limit alone, not after the 1000 bytes the session holds.
+        ["PATCH", location, BLOB_MAX - 1000 + 1],
+        ["PUT", withDigest(location, sha256(blob)), 100_000_000_000],
+        ["PUT", withDigest(location, sha256(blob)), BLOB_MAX - 1000 + 1],
+      ];
+      for (const [method, path, declared] of requests) {
+        const what = `${method} declaring ${declared} bytes`;
+        // The head and 16 bytes of the body: an answer can only come without the rest.
+        const answer = await declareOnly(server.http.port, method, path, declared);
+        expect(answer.status, what).toBe(413);
+        expect((JSON.parse(answer.body || "{}") as Partial<OciErrors>).errors?.[0]?.code, what).toBe("SIZE_INVALID");
+        expect(answer.body, what).toContain(`limit of ${BLOB_MAX} bytes`);
+        // The body was not read: the connection cannot carry another request, and says so.
+        expect(answer.headers.connection, what).toBe("close");
+        expect(answer.serverClosed, `${what}: the server ends the connection`).toBe(true);
+        expect((await reg.req("GET", location)).headers.get("range"), what).toBe("0-999");
+      }
+      expect((await reg.req("HEAD", `/v2/${name}/blobs/${sha256(blob)}`)).status).toBe(404);
+      expect(logs.takeErrors().map((l) => l.text)).toEqual([]);
+
+      // Exactly up to the limit is accepted, and the upload completes from where it stood.
+      const rest = await reg.req("PATCH", location, { headers: { "content-range": `1000-${BLOB_MAX - 1}` }, body: blob.subarray(1000) });
+      expect([rest.status, rest.headers.get("range")]).toEqual([202, `0-${BLOB_MAX - 1}`]);
+      expect((await reg.req("PUT", withDigest(location, sha256(blob)))).status).toBe(201);
+      expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
+    });
+
     it("SIZE_INVALID when the body does not match the Content-Range it came with", async () => {
       const name = repo();
       const start = await reg.req("POST", `/v2/${name}/blobs/uploads/`);
@@ -1249,5 +1290,59 @@ function sendSlowly(session: ClientHttp2Session, headers: OutgoingHttpHeaders, b
       else stream.write(part, () => setTimeout(next, 2));
     };
     if (body.length > 0) next();
+  });
+}
+
+interface DeclaredOnlyAnswer {
+  /** 0: no answer came in time. */
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** The server ended the connection (FIN) after its answer. */
+  serverClosed: boolean;
+}
+
+/**
+ * One HTTP/1.1 request on a connection of its own that declares `Content-Length: declared` but
+ * sends only its head and 16 bytes of the body, then waits (up to `waitMs`) for the answer and
+ * for the server to end the connection: an answer that comes can only have come without the body.
+ */
+function declareOnly(port: number, method: string, path: string, declared: number, waitMs = 5_000): Promise<DeclaredOnlyAnswer> {
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host: "127.0.0.1", port });
+    let received = Buffer.alloc(0);
+    let answer: Omit<DeclaredOnlyAnswer, "serverClosed"> | undefined;
+    let serverClosed = false;
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ ...(answer ?? { status: 0, headers: {}, body: "" }), serverClosed });
+    };
+    const timer = setTimeout(done, waitMs);
+    socket.on("data", (data: Buffer) => {
+      received = Buffer.concat([received, data]);
+      if (answer) return;
+      const end = received.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const [statusLine, ...lines] = received.subarray(0, end).toString("latin1").split("\r\n");
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(":");
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const length = Number(headers["content-length"] ?? 0);
+      if (received.length < end + 4 + length) return;
+      answer = { status: Number(statusLine!.split(" ")[1]), headers, body: received.subarray(end + 4, end + 4 + length).toString("utf8") };
+    });
+    socket.on("end", () => {
+      serverClosed = answer !== undefined;
+      done();
+    });
+    socket.on("error", done);
+    socket.write(
+      `${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: ${ADMIN_BASIC}\r\n` +
+        `content-type: application/octet-stream\r\ncontent-length: ${declared}\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(16, 0x61));
   });
 }

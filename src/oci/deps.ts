@@ -7,6 +7,12 @@ import type { ImageName } from "../domain/image-name.js";
 export interface OciLimits {
   /** Largest manifest accepted on push (413 MANIFEST_INVALID beyond). */
   manifestMaxBytes: number;
+  /**
+   * Largest blob one upload may carry (BLOB_MAX_BYTES; 413 SIZE_INVALID beyond). The core enforces
+   * it on the bytes as they arrive; the edge also refuses a body whose Content-Length declares more
+   * before reading it.
+   */
+  blobMaxBytes: number;
   /** An upload body that delivers no byte this long is cut; its session stays where it was. */
   uploadIdleTimeoutMs: number;
 }

@@ -5,7 +5,7 @@
 import { watchBody } from "../content/body.js";
 import { parseChunkRange } from "../domain/byte-range.js";
 import { isDigest, parseDigest } from "../domain/digest.js";
-import { bodyIdle, digestInvalid, isDomainError, rangeMismatch, sizeMismatch } from "../domain/errors.js";
+import { bodyIdle, digestInvalid, isDomainError, rangeMismatch, sizeMismatch, tooLarge } from "../domain/errors.js";
 import { parseImageName, type ImageName } from "../domain/image-name.js";
 import type { Repository, UploadSession } from "../registry/index.js";
 import type { OciDeps } from "./deps.js";
@@ -41,6 +41,20 @@ function uploadBody(deps: OciDeps, req: Request): AsyncIterable<Uint8Array> {
   return watchBody(req, { idleMs, idleError: () => bodyIdle(`no byte of the upload's body arrived for ${idleMs} ms`) });
 }
 
+/**
+ * Refuses (413) a body whose Content-Length declares more than BLOB_MAX_BYTES leaves room for
+ * after the `offset` bytes the upload already holds, before a byte of it is read: waiting for
+ * the limit to be crossed would mean reading up to 64 GiB only to refuse them. The session, if
+ * any, is untouched. (A body without Content-Length is cut by the core when it crosses the limit.)
+ */
+function checkDeclaredSize(deps: OciDeps, req: Request, offset: number): void {
+  const declared = contentLength(req);
+  const max = deps.limits.blobMaxBytes;
+  if (declared === undefined || declared <= max - offset) return;
+  const held = offset > 0 ? ` after the ${offset} bytes the upload holds` : "";
+  throw tooLarge(`content exceeds the limit of ${max} bytes: Content-Length declares ${declared} bytes${held}`);
+}
+
 export async function startUpload(deps: OciDeps, req: Request, res: Response, repository: Repository, q: URLSearchParams): Promise<void> {
   const name = repository.name;
   const mount = q.get("mount");
@@ -53,6 +67,7 @@ export async function startUpload(deps: OciDeps, req: Request, res: Response, re
   // Monolithic: the whole blob in this request; a failure leaves no session behind (the client
   // never learnt of it), so a body that went silent is answered 408 and must be sent again.
   const digest = parseDigest(digestParam);
+  checkDeclaredSize(deps, req, 0);
   await repository.putBlob(uploadBody(deps, req), digest, contentLength(req));
   blobCreated(res, name, digest);
 }
@@ -128,6 +143,7 @@ async function withSessionState(repository: Repository, session: UploadSession, 
 export async function patchUpload(deps: OciDeps, req: Request, res: Response, repository: Repository, uploadId: string): Promise<void> {
   const session = await repository.getUpload(uploadId);
   checkChunk(req, repository.name, session);
+  checkDeclaredSize(deps, req, session.size);
   const size = await appendBody(deps, req, repository, session);
   send(res, 202, { ...uploadHeaders(repository.name, session.id, size), "content-length": 0 });
 }
@@ -138,6 +154,7 @@ export async function finishUpload(deps: OciDeps, req: Request, res: Response, r
   if (digestParam === null) throw digestInvalid("the digest query parameter is required to close an upload (PUT …?digest=<digest>)");
   const digest = parseDigest(digestParam);
   checkChunk(req, repository.name, session);
+  checkDeclaredSize(deps, req, session.size);
   // The last chunk may come with the PUT.
   if ((contentLength(req) ?? 1) > 0) await appendBody(deps, req, repository, session);
   try {
