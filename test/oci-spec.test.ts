@@ -365,6 +365,50 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
       expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
     });
 
+    it("chunked transfer encoding: a chunk that carries fewer or more bytes than its Content-Range is 400 SIZE_INVALID and leaves none of them in the upload", async () => {
+      const name = repo();
+      const blob = randomBytes(300);
+      const at = (from: number, to: number) => blob.subarray(from, to);
+      /** A PATCH or PUT whose body goes out with Transfer-Encoding: chunked (no Content-Length). */
+      const chunked = async (method: string, path: string, range: string, body: Buffer) => {
+        const res = await adminFetch(`${server.httpUrl}${path}`, {
+          method,
+          headers: { "content-type": "application/octet-stream", "content-range": range },
+          body: new Blob([body]).stream(),
+          duplex: "half",
+        });
+        const text = await res.text();
+        return { status: res.status, headers: res.headers, body: Buffer.from(text), json: text ? (JSON.parse(text) as OciErrors) : undefined };
+      };
+      const start = await reg.req("POST", `/v2/${name}/blobs/uploads/`);
+      const location = pathOf(start.headers.get("location"));
+      const first = await chunked("PATCH", location, "0-99", at(0, 100));
+      expect([first.status, first.headers.get("range")]).toEqual([202, "0-99"]);
+
+      const close = withDigest(location, sha256(blob));
+      const wrong: [string, string, string, Buffer][] = [
+        ["PATCH, fewer", location, "100-199", at(100, 150)],
+        ["PATCH, more", location, "100-149", at(100, 250)],
+        ["PATCH, one byte more", location, "100-199", at(100, 201)],
+        ["PUT, fewer", close, "100-299", at(100, 200)],
+        ["PUT, more", close, "100-199", at(100, 300)],
+      ];
+      for (const [what, path, range, body] of wrong) {
+        const res = await chunked(what.split(",")[0]!, path, range, body);
+        expectOciError(res, 400, "SIZE_INVALID", new RegExp(`Content-Range ${range} announces`));
+        // The session is where it was: none of the refused chunk's bytes were kept.
+        expect((await reg.req("GET", location)).headers.get("range"), what).toBe("0-99");
+      }
+
+      // The right chunks from the old offset complete the upload, byte for byte.
+      const second = await chunked("PATCH", location, "100-199", at(100, 200));
+      expect([second.status, second.headers.get("range")]).toEqual([202, "0-199"]);
+      const put = await chunked("PUT", close, "200-299", at(200, 300));
+      expect(put.status, put.body.toString()).toBe(201);
+      expect(put.headers.get("docker-content-digest")).toBe(sha256(blob));
+      expect((await reg.req("GET", `/v2/${name}/blobs/${sha256(blob)}`)).body.equals(blob)).toBe(true);
+    });
+
     it("PATCH without Content-Range streams at the current offset; PUT with an empty body closes", async () => {
       const name = repo();
       const blob = Buffer.from("streamed ".repeat(100));
@@ -1113,6 +1157,13 @@ describe.each(databaseKinds())("OCI distribution spec on %s", (kind) => {
         status: 400,
         code: "SIZE_INVALID",
         request: async () => ({ method: "PATCH", path: await session(repo()), headers: { "content-range": "0-9" } }),
+      },
+      {
+        // No Content-Length: only the bytes can disagree with the range, and they are refused as they come.
+        what: "chunk without Content-Length that carries more than its Content-Range",
+        status: 400,
+        code: "SIZE_INVALID",
+        request: async () => ({ method: "PATCH", path: await session(repo()), headers: { "content-range": "0-9" }, declared: false }),
       },
       {
         what: "chunk out of order",

@@ -145,6 +145,46 @@ class ReadableChunks implements AsyncIterator<Uint8Array> {
   }
 }
 
+/**
+ * `body`, which must carry exactly `bytes` bytes: a chunk that would take it past them fails with
+ * `error(undefined)` before it is passed on, an end short of them with `error(received)`. A reader
+ * that is all or nothing (an upload's append) then keeps no byte of a body that disagrees with
+ * the length it declared.
+ */
+export function exactly(body: Body, bytes: number, error: (received: number | undefined) => Error): AsyncIterable<Uint8Array> {
+  return new ByteChunks(() => new ExactChunks(chunksOf(body)[Symbol.asyncIterator](), bytes, error));
+}
+
+class ExactChunks implements AsyncIterator<Uint8Array> {
+  private received = 0;
+
+  constructor(
+    private readonly inner: AsyncIterator<Uint8Array>,
+    private readonly bytes: number,
+    private readonly error: (received: number | undefined) => Error,
+  ) {}
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return this.inner.next().then((result) => {
+      if (result.done) {
+        if (this.received !== this.bytes) throw this.error(this.received);
+        return result;
+      }
+      this.received += result.value.byteLength;
+      if (this.received > this.bytes) {
+        // A reader whose next() failed does not call return(): stop the source here.
+        void this.inner.return?.(undefined)?.catch(() => undefined);
+        throw this.error(undefined);
+      }
+      return result;
+    });
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    return this.inner.return?.(undefined) ?? Promise.resolve(DONE);
+  }
+}
+
 /** A byte budget: `bytes` more may be accepted, past that `error()` is thrown. */
 export interface Limit {
   bytes: number;

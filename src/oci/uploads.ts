@@ -2,7 +2,7 @@
 // (PATCH with Content-Range, in order), status, close (PUT ?digest=), cancel. Sessions are the
 // core's (src/registry), kept in the database and the content store, so an upload resumes after a
 // restart or on another replica; this file only speaks the protocol.
-import { watchBody } from "../content/body.js";
+import { exactly, watchBody } from "../content/body.js";
 import { parseChunkRange } from "../domain/byte-range.js";
 import { isDigest, parseDigest } from "../domain/digest.js";
 import { bodyIdle, digestInvalid, isDomainError, rangeMismatch, sizeMismatch, tooLarge } from "../domain/errors.js";
@@ -91,10 +91,19 @@ async function tryMount(repository: Repository, digest: string, fromName: string
   return repository.mountBlob(digest, from);
 }
 
-/** Checks a chunk's Content-Range against the session's offset and the body's length. */
-function checkChunk(req: Request, name: ImageName, session: UploadSession): void {
+/** A chunk's declared range: its Content-Range header, and how many bytes that says the body carries. */
+interface DeclaredChunk {
+  header: string;
+  bytes: number;
+}
+
+/**
+ * Checks a chunk's Content-Range against the session's offset and the body's Content-Length;
+ * returns what it declares, which the body must then carry exactly (see chunkBody).
+ */
+function checkChunk(req: Request, name: ImageName, session: UploadSession): DeclaredChunk | undefined {
   const value = header(req, "content-range");
-  if (value === undefined) return;
+  if (value === undefined) return undefined;
   const offset = session.size;
   const range = parseChunkRange(value);
   if (!range) throw outOfOrder(name, session.id, offset, `Content-Range ${JSON.stringify(value.slice(0, 80))} is not <start>-<end>`);
@@ -106,10 +115,26 @@ function checkChunk(req: Request, name: ImageName, session: UploadSession): void
       `chunk ${range.start}-${range.end} is out of order: the upload holds ${offset} bytes, so the next chunk starts at ${offset}`,
     );
   }
+  const bytes = range.end - range.start + 1;
   const length = contentLength(req);
-  if (length !== undefined && length !== range.end - range.start + 1) {
-    throw sizeMismatch(`Content-Range ${value} announces ${range.end - range.start + 1} bytes but Content-Length is ${length}`);
+  if (length !== undefined && length !== bytes) {
+    throw sizeMismatch(`Content-Range ${value} announces ${bytes} bytes but Content-Length is ${length}`);
   }
+  return { header: value, bytes };
+}
+
+/**
+ * The chunk's body; when it declared its range, held to exactly that many bytes. Without
+ * Content-Length (chunked transfer encoding, or an HTTP/2 stream that gives none) only the bytes
+ * can tell: more fail before the excess is stored, fewer at the end, and the append fails as a
+ * whole, so the session stays at its offset and keeps none of a chunk that disagrees with its range.
+ */
+function chunkBody(deps: OciDeps, req: Request, declared: DeclaredChunk | undefined): AsyncIterable<Uint8Array> {
+  const body = uploadBody(deps, req);
+  if (declared === undefined) return body;
+  return exactly(body, declared.bytes, (received) =>
+    sizeMismatch(`Content-Range ${declared.header} announces ${declared.bytes} bytes but the body carries ${received === undefined ? "more" : received}`),
+  );
 }
 
 /**
@@ -117,9 +142,9 @@ function checkChunk(req: Request, name: ImageName, session: UploadSession): void
  * answered like an out-of-order chunk; a body that went silent is a 408 that says where the
  * session stands (the append failed as a whole), so the client can continue from there.
  */
-async function appendBody(deps: OciDeps, req: Request, repository: Repository, session: UploadSession): Promise<number> {
+async function appendBody(deps: OciDeps, req: Request, repository: Repository, session: UploadSession, declared: DeclaredChunk | undefined): Promise<number> {
   try {
-    return await repository.appendUpload(session, uploadBody(deps, req));
+    return await repository.appendUpload(session, chunkBody(deps, req, declared));
   } catch (err) {
     throw await withSessionState(repository, session, err);
   }
@@ -142,9 +167,9 @@ async function withSessionState(repository: Repository, session: UploadSession, 
 
 export async function patchUpload(deps: OciDeps, req: Request, res: Response, repository: Repository, uploadId: string): Promise<void> {
   const session = await repository.getUpload(uploadId);
-  checkChunk(req, repository.name, session);
+  const declared = checkChunk(req, repository.name, session);
   checkDeclaredSize(deps, req, session.size);
-  const size = await appendBody(deps, req, repository, session);
+  const size = await appendBody(deps, req, repository, session, declared);
   send(res, 202, { ...uploadHeaders(repository.name, session.id, size), "content-length": 0 });
 }
 
@@ -153,10 +178,10 @@ export async function finishUpload(deps: OciDeps, req: Request, res: Response, r
   const digestParam = q.get("digest");
   if (digestParam === null) throw digestInvalid("the digest query parameter is required to close an upload (PUT …?digest=<digest>)");
   const digest = parseDigest(digestParam);
-  checkChunk(req, repository.name, session);
+  const declared = checkChunk(req, repository.name, session);
   checkDeclaredSize(deps, req, session.size);
   // The last chunk may come with the PUT.
-  if ((contentLength(req) ?? 1) > 0) await appendBody(deps, req, repository, session);
+  if ((contentLength(req) ?? 1) > 0) await appendBody(deps, req, repository, session, declared);
   try {
     await repository.commitUpload(session, digest);
   } catch (err) {
