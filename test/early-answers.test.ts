@@ -15,6 +15,7 @@ import { catalogClients, unique } from "./support/clients.js";
 import { haveNginx, startBalancer, type Balancer } from "./support/balancer.js";
 import { databaseKinds } from "./support/database.js";
 import { LINGER_IDLE_MS, LINGER_MAX_MS } from "../src/http/listener.js";
+import { completeAnswer } from "./support/fuzz/wire.js";
 import { pathOf, RegistryClient } from "./support/registry-client.js";
 import { startTestServer, transports, type TestServer } from "./support/server.js";
 
@@ -75,17 +76,8 @@ function sendUntilAnswered(
     socket.on("data", (data: Buffer) => {
       received = Buffer.concat([received, data]);
       if (answer) return;
-      const end = received.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const [statusLine, ...lines] = received.subarray(0, end).toString("latin1").split("\r\n");
-      const head: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(":");
-        head[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      const length = Number(head["content-length"] ?? 0);
-      if (received.length < end + 4 + length) return;
-      answer = { status: Number(statusLine!.split(" ")[1]), headers: head, body: received.subarray(end + 4, end + 4 + length).toString("utf8") };
+      answer = completeAnswer(received);
+      if (!answer) return;
       sentAtAnswer = sent;
       answeredAt = performance.now();
       if (after === "end") socket.end();

@@ -26,6 +26,7 @@ import {
   type OciDescriptor,
   type OciErrors,
 } from "./support/registry-client.js";
+import { completeAnswer } from "./support/fuzz/wire.js";
 import { startTestServer, testConfig, transports, type TestServer } from "./support/server.js";
 
 const MANIFEST_MAX = 64 * 1024;
@@ -1372,18 +1373,7 @@ function declareOnly(port: number, method: string, path: string, declared: numbe
     const timer = setTimeout(done, waitMs);
     socket.on("data", (data: Buffer) => {
       received = Buffer.concat([received, data]);
-      if (answer) return;
-      const end = received.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const [statusLine, ...lines] = received.subarray(0, end).toString("latin1").split("\r\n");
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(":");
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      const length = Number(headers["content-length"] ?? 0);
-      if (received.length < end + 4 + length) return;
-      answer = { status: Number(statusLine!.split(" ")[1]), headers, body: received.subarray(end + 4, end + 4 + length).toString("utf8") };
+      answer ??= completeAnswer(received);
     });
     socket.on("end", () => {
       serverClosed = answer !== undefined;

@@ -95,6 +95,16 @@ function sendH1(port: number, req: WireRequest): Promise<WireResponse> {
   });
 }
 
+/**
+ * The first answer in what an HTTP/1.1 connection has received so far, once it is whole (head and
+ * body), else undefined: for tests that read the answer while their request is still being sent.
+ */
+export function completeAnswer(received: Buffer): { status: number; headers: Record<string, string>; body: string } | undefined {
+  const res = parseH1(received, "GET", undefined);
+  if (res.error !== undefined || res.status === undefined) return undefined;
+  return { status: res.status, headers: res.headers, body: res.body.toString("utf8") };
+}
+
 /** Parses what came back on an HTTP/1.1 connection (1xx answers skipped, chunked bodies decoded). */
 function parseH1(data: Buffer, method: string, error: string | undefined): WireResponse {
   let rest = data;
