@@ -226,7 +226,7 @@ async function tagOf(tx: Database, id: string): Promise<TagView> {
  * at it, and takes its media type and size from it (the manifest is touched so garbage
  * collection, racing, keeps it). Elsewhere (REMOTE catalogs) a tag is a record of what the
  * upstream says, and nothing is checked or overridden. `pointed`: the tag is being pointed at the
- * manifest (its push time moves); otherwise the row is only locked, and the values re-read.
+ * manifest (its push time moves); otherwise the tag already holds it, and its values are only read.
  */
 async function hostedManifest(
   tx: Database,
@@ -242,11 +242,15 @@ async function hostedManifest(
     .where(eq(repositories.id, repositoryId));
   if (!context) throw notFound(`repository ${repositoryId} not found`);
   if (context.kind !== "hosted") return undefined;
-  const [manifest] = await tx
-    .update(manifests)
-    .set(pointed ? { pushTime: sql`now()` } : { pushTime: sql`${manifests.pushTime}` })
-    .where(and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest)))
-    .returning({ id: manifests.id, mediaType: manifests.mediaType, size: manifests.totalSizeBytes });
+  const where = and(eq(manifests.repositoryId, repositoryId), eq(manifests.digest, digest));
+  const read = { id: manifests.id, mediaType: manifests.mediaType, size: manifests.totalSizeBytes };
+  const [manifest] = pointed
+    ? await tx
+        .update(manifests)
+        .set({ pushTime: sql`now()` })
+        .where(where)
+        .returning(read)
+    : await tx.select(read).from(manifests).where(where);
   if (!manifest) {
     throw failedPrecondition(`tag.digest: manifest ${digest} is not in repository ${repositoryId}; push the manifest first (HOSTED registry)`);
   }
