@@ -19,13 +19,13 @@ const BUCKETS = 1024;
 /** The first key of the two-key advisory locks, a key space of its own (the one-key locks elsewhere never meet it): "DGST". */
 const DIGEST_LOCKS = 0x44475354;
 
-/** A digest's bucket: the hex of a digest is uniform; anything else is hashed the same way. */
+/**
+ * A digest's bucket, from the first 32 bits of its hex, which are uniform. Every digest that
+ * reaches a lock has passed the grammar (checkDigest: sha256 or sha512, lower-case hex).
+ */
 function bucketOf(digest: string): number {
-  const hex = digest.slice(digest.indexOf(":") + 1, digest.indexOf(":") + 9);
-  if (/^[0-9a-f]{8}$/.test(hex)) return Number.parseInt(hex, 16) % BUCKETS;
-  let h = 0;
-  for (let i = 0; i < digest.length; i++) h = (Math.imul(h, 31) + digest.charCodeAt(i)) >>> 0;
-  return h % BUCKETS;
+  const at = digest.indexOf(":") + 1;
+  return Number.parseInt(digest.slice(at, at + 8), 16) % BUCKETS;
 }
 
 /** Shared locks of the digests' buckets, in bucket order (a fixed order cannot deadlock), until the transaction ends. */
